@@ -1,0 +1,37 @@
+"""vaelab: train variational autoencoders on images and work in their latent space.
+
+The top-level names load lazily, so that `vaelab.morph` on an ONNX model never imports torch:
+
+- ``vaelab.load(folder)`` → a torch model (config.json + model.safetensors, no pickle);
+- ``vaelab.open_model(folder_or_model, backend=...)`` → numpy-in/numpy-out inference (onnxruntime or torch);
+- ``vaelab.morph(model, images_or_paths, frames=..., method=...)`` → list of PIL images;
+- ``vaelab.encode_images`` / ``vaelab.decode_latents``;
+- ``vaelab.load_dataset(spec)``, ``vaelab.train(...)``.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": "vaelab.models.base",
+    "open_model": "vaelab.models.runtime",
+    "ModelConfig": "vaelab.models.config",
+    "load_dataset": "vaelab.data.loaders",
+    "ImageDataset": "vaelab.data.dataset",
+    "train": "vaelab.training.trainer",
+    "TrainConfig": "vaelab.training.trainer",
+    "morph": "vaelab.morphing",
+    "class_morph": "vaelab.morphing",
+    "run_morph": "vaelab.morphing",
+    "encode_images": "vaelab.encoding",
+    "decode_latents": "vaelab.encoding",
+    "VaelabError": "vaelab.errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vaelab' has no attribute {name!r}")

@@ -1,0 +1,91 @@
+"""The one dataset type every loader returns: uint8 images, optional labels and attributes, a fixed split."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vaelab.errors import VaelabError
+
+
+@dataclass
+class ImageDataset:
+    """Images as uint8 (N, C, H, W) with optional labels, class names and an attribute table.
+
+    The images stay a numpy array so that inference (morph, centroids) never needs torch;
+    ``torch.from_numpy(ds.images)`` is a zero-copy uint8 tensor for training.
+    ``train_idx``/``test_idx`` index the split; loaders with an official split fill them, the others get a
+    fixed-seed random one from :meth:`with_random_split`.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: list[str] | None = None
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    train_idx: np.ndarray | None = None
+    test_idx: np.ndarray | None = None
+    name: str = "dataset"
+    background: int = 0  # the value alpha is composited onto and images are padded with (0..255)
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {self.images.shape}")
+        n = len(self.images)
+        if n == 0:
+            raise VaelabError(f"dataset {self.name!r} holds no images")
+        if self.labels is not None and len(self.labels) != n:
+            raise ValueError("labels and images differ in length")
+        for key, col in self.attributes.items():
+            if len(col) != n:
+                raise ValueError(f"attribute {key!r} differs in length from images")
+        if self.train_idx is None:
+            self.with_random_split()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.images.shape[2], self.images.shape[3]
+
+    def with_random_split(self, test_fraction: float = 0.1, seed: int = 0) -> "ImageDataset":
+        """Split by a fixed-seed permutation, so that every run and every tool sees the same test set."""
+        perm = np.random.default_rng(seed).permutation(len(self))
+        n_test = max(1, int(round(len(self) * test_fraction))) if len(self) > 1 else 0
+        self.test_idx, self.train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+        return self
+
+    def split(self, which: str) -> np.ndarray:
+        """Indices of 'train', 'test' or 'all'."""
+        if which == "train":
+            return self.train_idx
+        if which == "test":
+            return self.test_idx
+        if which == "all":
+            return np.arange(len(self))
+        raise ValueError(f"unknown split {which!r}")
+
+    def class_index(self, name: str) -> int:
+        """The label of a class name; the error lists the names there are."""
+        if not self.class_names:
+            raise VaelabError(f"dataset {self.name!r} has no class names")
+        if name in self.class_names:
+            return self.class_names.index(name)
+        lowered = [c.lower() for c in self.class_names]
+        if name.lower() in lowered:
+            return lowered.index(name.lower())
+        raise VaelabError(f"unknown class {name!r}; {self.name} has: {', '.join(self.class_names)}")
+
+    def spec(self) -> dict:
+        """What a model must remember of its data to preprocess new images the same way."""
+        return {
+            "name": self.name,
+            "channels": self.channels,
+            "size": list(self.size),
+            "background": self.background,
+            "class_names": self.class_names,
+        }

@@ -1,0 +1,39 @@
+"""`make demo`: the main job on the embedded default model, through the same paths a user takes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.data.images import to_pil
+from vaelab.morphing import run_morph
+from vaelab.viz.media import GIF_NAME, SHEET_NAME, write_morph_outputs
+
+# Fashion-MNIST test-set indices: a T-shirt, a dress, a sneaker, a bag, an ankle boot
+DEMO_TEST_IMAGES = {"tshirt": 1, "dress": 13, "sneaker": 9, "bag": 18, "ankle-boot": 0}
+
+
+def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[str, Path]:
+    """Write a two-image morph, a class-to-class morph and a closed multi-point path under ``out``."""
+    from vaelab.data.loaders import load_dataset
+
+    out = Path(out)
+    inputs = out / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset("fashion-mnist")
+    test = ds.split("test")
+    pngs = {}
+    for name, i in DEMO_TEST_IMAGES.items():  # saved as files first, so the demo reads them as a user would
+        pngs[name] = inputs / f"{name}.png"
+        to_pil(ds.images[test[i]]).save(pngs[name])
+    jobs = {
+        "morph": dict(images=[pngs["tshirt"], pngs["dress"]]),
+        "class-morph": dict(classes=["Sneaker", "Ankle boot"]),
+        "path": dict(images=[pngs["sneaker"], pngs["bag"], pngs["ankle-boot"]], closed=True),
+    }
+    written = {}
+    for name, kw in jobs.items():
+        result = run_morph(None, frames=frames if name != "path" else 2 * frames, upscale=4, **kw)
+        write_morph_outputs(result, out / name, fps=12, pingpong=name != "path", log=log)
+        written[name] = out / name
+        log(f"{name:12s} {out / name / GIF_NAME}  {out / name / SHEET_NAME}")
+    log(f"demo outputs are in {out.resolve()}")
+    return written

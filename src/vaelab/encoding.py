@@ -1,0 +1,110 @@
+"""Images in, codes out, and back: the API that morph and every later latent operation build on.
+
+All of it runs on numpy arrays through `open_model`, so with a model's ONNX files it never imports torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.data.images import load_image
+from vaelab.errors import VaelabError
+from vaelab.latent.centroids import class_centroids
+from vaelab.models.config import WEIGHTS_NAME
+from vaelab.models.runtime import InferenceModel, open_model
+
+CENTROIDS_NAME = "centroids.safetensors"
+
+
+def prepare_images(m: InferenceModel, images) -> np.ndarray:
+    """Paths / PIL images / arrays → float32 (B, C, H, W) in [0,1], preprocessed like the model's data."""
+    if isinstance(images, (str, Path)) or not hasattr(images, "__len__"):
+        images = [images]
+    if len(images) == 0:
+        raise VaelabError("no images given")
+    arr = np.stack([load_image(src, m.channels, m.size, m.background) for src in images])
+    return arr.astype(np.float32) / 255.0
+
+
+def encode_images(model, images, backend: str = "auto") -> np.ndarray:
+    """Images (paths, PIL images or arrays) → posterior means (B, D). ``model``: folder, torch model or None."""
+    m = open_model(model, backend)
+    return m.embed(prepare_images(m, images))
+
+
+def decode_latents(model, z, backend: str = "auto") -> np.ndarray:
+    """Codes (B, D) or (D,) → images (B, C, H, W) float32 in [0,1]."""
+    m = open_model(model, backend)
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    if z.shape[-1] != m.latent_dim:
+        raise VaelabError(f"codes have {z.shape[-1]} dimensions, the model's latent has {m.latent_dim}")
+    return m.decode(z)
+
+
+def encode_uint8(m: InferenceModel, images: np.ndarray, batch_size: int = 2000, progress: bool = True) -> np.ndarray:
+    """uint8 (N, C, H, W) → means (N, D), batched, with a progress bar on large sets."""
+    from tqdm import tqdm
+
+    out = np.empty((len(images), m.latent_dim), np.float32)
+    for i in tqdm(range(0, len(images), batch_size), desc="encoding", unit="batch",
+                  disable=not progress or len(images) <= 4 * batch_size, leave=False):
+        out[i:i + batch_size] = m.embed(images[i:i + batch_size].astype(np.float32) / 255.0)
+    return out
+
+
+def _weights_id(m: InferenceModel) -> str:
+    weights = m.folder / WEIGHTS_NAME if m.folder else None
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights and weights.is_file() else ""
+
+
+def _centroid_cache_paths(m: InferenceModel, weights_id: str) -> list[Path]:
+    from vaelab.data.loaders import cache_dir
+
+    paths = [m.folder / CENTROIDS_NAME] if m.folder else []
+    return paths + [cache_dir() / "centroids" / f"{weights_id}.safetensors"]
+
+
+def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarray:
+    """(K, D) centroids of the model's training classes, computed once and cached next to the model
+    (or in the user cache when the model folder is read-only), keyed by the weights' sha256."""
+    from safetensors.numpy import load_file, save_file
+
+    if not m.class_names:
+        raise VaelabError("this model's data has no class names, so there are no classes to morph between")
+    wid = _weights_id(m)
+    paths = _centroid_cache_paths(m, wid)
+    for p in paths:
+        if p.is_file() and wid:
+            try:
+                from safetensors import safe_open
+
+                with safe_open(str(p), "np") as f:
+                    if (f.metadata() or {}).get("weights") == wid:
+                        return load_file(str(p))["centroids"]
+            except Exception:  # a damaged cache is recomputed, not an error
+                pass
+    from vaelab.data.loaders import load_dataset
+
+    spec = m.doc["data"]
+    try:
+        ds = load_dataset(spec["name"], channels=m.channels, size=m.size)
+    except VaelabError as e:
+        raise VaelabError(f"class centroids need the model's training data ({spec['name']}): {e}") from e
+    idx = ds.split("train")
+    cents = class_centroids(encode_uint8(m, ds.images[idx], progress=progress), ds.labels[idx], len(m.class_names))
+    cents = cents.astype(np.float32)
+    for p in paths:  # first writable place wins
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
+            os.close(fd)
+            save_file({"centroids": cents}, tmp, metadata={"weights": wid, "data": spec["name"]})
+            os.replace(tmp, p)
+            break
+        except OSError:
+            continue
+    return cents

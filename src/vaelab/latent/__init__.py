@@ -1,0 +1,1 @@
+"""Latent-space operations as pure array functions: interpolation paths, centroids."""

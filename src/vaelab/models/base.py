@@ -1,0 +1,157 @@
+"""What every vaelab model shares: the interface, the loss in nats, and save/load as config.json +
+model.safetensors (+ ONNX encoder/decoder for torch-free inference). No pickle anywhere."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vaelab.errors import VaelabError
+from vaelab.models.config import (
+    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, model_json, read_model_json,
+)
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class LossOutput:
+    """Per-image terms in nats, shape (B,), and the scalar objective to minimise."""
+
+    objective: torch.Tensor  # scalar: mean recon + beta * kl_weight * (free-bits) KL
+    recon: torch.Tensor  # -log p(x|z) per image
+    kl: torch.Tensor  # KL(q(z|x) || N(0, I)) per image; zeros for a plain autoencoder
+    z: torch.Tensor  # the latent used for the reconstruction (B, D)
+
+    @property
+    def neg_elbo(self) -> torch.Tensor:
+        """-ELBO per image (nats): recon + KL, whatever beta and free bits the objective used."""
+        return self.recon + self.kl
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class LatentModel(nn.Module):
+    """Base class: subclasses build ``encoder_net`` (x → features) and implement encode/decode_logits."""
+
+    variational = True
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    # --- the interface every model has -------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, C, H, W) in [0,1] → (mu, logvar), each (B, D); logvar is None for a plain AE."""
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, D) → pixel logits (B, C, H, W)."""
+        raise NotImplementedError
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic code of x: the posterior mean (B, D), never a sample."""
+        return self.encode(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, D) → images (B, C, H, W) in [0,1] (the likelihood's mean)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | logits) per image (B,), under the configured likelihood."""
+        if self.cfg.likelihood == "bernoulli":
+            nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            s = self.cfg.sigma
+            nll = 0.5 * ((x - torch.sigmoid(logits)) / s) ** 2 + math.log(s) + 0.5 * LOG_2PI
+        return nll.flatten(1).sum(1)
+
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> LossOutput:
+        """Named per-image terms in nats for a batch x (B, C, H, W) in [0,1]."""
+        mu, logvar = self.encode(x)
+        if logvar is None:
+            z = mu
+            kl_dims = torch.zeros_like(mu)
+        else:
+            # Sampled in eval mode too: the ELBO is an expectation over q(z|x), not a value at its mean.
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        recon = self.recon_nll(self.decode_logits(z), x)
+        kl = kl_dims.sum(1)
+        kl_term = kl_dims.mean(0).clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl.mean()
+        objective = recon.mean() + self.cfg.beta * kl_weight * kl_term
+        return LossOutput(objective=objective, recon=recon, kl=kl, z=z)
+
+    def forward(self, x: torch.Tensor) -> LossOutput:
+        return self.loss(x)
+
+    # --- save / load ---------------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path, data_spec: dict, onnx: bool = True, **extra) -> Path:
+        """Write config.json, model.safetensors and (by default) encoder.onnx / decoder.onnx.
+
+        Every file is written to a temp name and renamed into place, so a crash leaves the old files whole.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmpdir = Path(tempfile.mkdtemp(dir=folder, prefix=".saving-"))
+        try:
+            state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
+            save_file(state, str(tmpdir / WEIGHTS_NAME), metadata={"format": "pt"})
+            if onnx:
+                from vaelab.models.onnx_export import export_onnx, file_sha256
+
+                export_onnx(self, tmpdir / ENCODER_ONNX, tmpdir / DECODER_ONNX, file_sha256(tmpdir / WEIGHTS_NAME))
+            (tmpdir / CONFIG_NAME).write_text(json.dumps(model_json(self.cfg, data_spec, **extra), indent=2) + "\n")
+            mode = 0o666 & ~_umask()  # temp files are private; the saved model gets the usual permissions
+            for f in tmpdir.iterdir():
+                os.chmod(f, mode)
+                os.replace(f, folder / f.name)
+            if not onnx:  # stale ONNX files from an earlier save would no longer match the weights
+                for name in (ENCODER_ONNX, DECODER_ONNX):
+                    (folder / name).unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, map_location: str = "cpu") -> "LatentModel":
+        return load(folder, map_location)
+
+
+def load(folder: str | Path, map_location: str = "cpu") -> LatentModel:
+    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode)."""
+    from vaelab.models.registry import build_model
+
+    folder = Path(folder)
+    doc = read_model_json(folder)
+    model = build_model(ModelConfig.from_dict(doc["model"]))
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise VaelabError(f"{folder}: no {WEIGHTS_NAME}")
+    try:
+        state = load_file(str(weights), device=map_location)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VaelabError(f"{weights}: corrupt safetensors file ({e})") from e
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise VaelabError(f"{weights}: weights do not match config.json ({detail})") from e
+    model.data_spec = doc["data"]
+    model.info = {k: v for k, v in doc.items() if k not in ("model", "data")}
+    return model.eval().to(map_location)

@@ -1,0 +1,82 @@
+"""Model configuration and the config.json of a saved model folder. No torch here: the inference path
+reads config.json too."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from vaelab.errors import VaelabError
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    """Every hyper-parameter of a model; the defaults are the reference Fashion-MNIST conv VAE."""
+
+    kind: str = "vae-conv"
+    channels: int = 1  # image channels, 1 or 3
+    height: int = 28
+    width: int = 28
+    latent_dim: int = 32
+    widths: tuple[int, ...] = (32, 64, 128)  # conv channel widths (vae-conv), each conv halves H and W
+    kernel_size: int = 3
+    hidden: tuple[int, ...] = (512, 256)  # Linear widths (ae-mlp)
+    likelihood: str = "bernoulli"  # 'bernoulli' (BCE with logits) or 'gaussian' (fixed sigma)
+    sigma: float = 0.1  # the Gaussian likelihood's fixed standard deviation, in [0,1] pixel units
+    beta: float = 1.0  # weight of the KL term
+    free_bits: float = 0.0  # nats per latent dimension below which KL is not pushed down (0 = off)
+
+    def __post_init__(self) -> None:
+        self.widths, self.hidden = tuple(self.widths), tuple(self.hidden)
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise VaelabError(f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
+        if self.channels not in (1, 3):
+            raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
+        if self.latent_dim < 1:
+            raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise VaelabError(f"config.json has unknown model settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON to a temp file beside ``path`` and rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_model_json(folder: str | Path) -> dict:
+    """Read and check a model folder's config.json; errors say what is missing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VaelabError(f"{folder}: no such model folder")
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise VaelabError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `vaelab train`?")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VaelabError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(doc, dict) or "model" not in doc or "data" not in doc:
+        raise VaelabError(f"{path}: not a vaelab model config (needs 'model' and 'data')")
+    ModelConfig.from_dict(doc["model"])  # validates
+    return doc
+
+
+def model_json(cfg: ModelConfig, data_spec: dict, **extra) -> dict:
+    """The config.json document: format version, model hyper-parameters, data spec and any extras."""
+    return {"format": "vaelab", "format_version": FORMAT_VERSION, "model": asdict(cfg), "data": data_spec, **extra}

@@ -1,0 +1,60 @@
+"""Export a model's encoder (posterior mean) and decoder (images in [0,1]) to ONNX, so that morph and
+encode/decode run under onnxruntime without importing torch (2 s of start-up here)."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class _Embed(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.embed(x)
+
+
+class _Decode(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z):
+        return self.model.decode(z)
+
+
+WEIGHTS_SHA_KEY = "vaelab.weights_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def export_onnx(model, encoder_path: Path, decoder_path: Path, weights_sha256: str = "") -> None:
+    """Write encoder.onnx (x: (B,C,H,W) float32 → mean: (B,D)) and decoder.onnx (z → x̂ in [0,1]).
+
+    Both carry the sha256 of the model.safetensors they were exported from, so that loading can tell
+    when the weights file was swapped or damaged behind them.
+    """
+    cfg = model.cfg
+    m = copy.deepcopy(model).to("cpu").eval()
+    x = torch.zeros(2, cfg.channels, cfg.height, cfg.width)
+    z = torch.zeros(2, cfg.latent_dim)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for net, arg, path, names in ((_Embed(m), x, encoder_path, ("x", "z")), (_Decode(m), z, decoder_path, ("z", "x"))):
+            torch.onnx.export(net, (arg,), str(path), dynamo=False, input_names=[names[0]],
+                              output_names=[names[1]], dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
+                              opset_version=17)
+            if weights_sha256:
+                import onnx
+
+                proto = onnx.load(str(path))
+                onnx.helper.set_model_props(proto, {WEIGHTS_SHA_KEY: weights_sha256})
+                onnx.save(proto, str(path))

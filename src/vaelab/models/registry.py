@@ -1,0 +1,19 @@
+"""Model kinds by name: a dict, not an isinstance chain, so a new kind is one line."""
+from __future__ import annotations
+
+from vaelab.errors import VaelabError
+from vaelab.models.ae_mlp import MLPAutoencoder
+from vaelab.models.base import LatentModel
+from vaelab.models.config import ModelConfig
+from vaelab.models.vae_conv import ConvVAE
+
+MODELS: dict[str, type[LatentModel]] = {
+    "vae-conv": ConvVAE,
+    "ae-mlp": MLPAutoencoder,
+}
+
+
+def build_model(cfg: ModelConfig) -> LatentModel:
+    if cfg.kind not in MODELS:
+        raise VaelabError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[cfg.kind](cfg)

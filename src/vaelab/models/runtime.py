@@ -1,0 +1,126 @@
+"""Inference on numpy arrays with one of two backends: onnxruntime (fast start, no torch) or torch.
+
+`open_model` is what morph, encode_images and decode_latents use. It takes a model folder, a loaded torch
+model, or nothing (the shipped Fashion-MNIST VAE).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.errors import VaelabError
+from vaelab.models.config import DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, read_model_json
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-vae"
+BACKENDS = ("auto", "onnx", "torch")
+
+
+class InferenceModel:
+    """A model as numpy in, numpy out. ``embed``: (B,C,H,W) float32 in [0,1] → (B,D) posterior means;
+    ``decode``: (B,D) → (B,C,H,W) in [0,1]."""
+
+    backend = "?"
+
+    def __init__(self, folder: Path | None, doc: dict):
+        self.folder, self.doc = folder, doc
+        m, d = doc["model"], doc["data"]
+        self.channels, self.size, self.latent_dim = m["channels"], (m["height"], m["width"]), m["latent_dim"]
+        self.background = int(d.get("background", 0))
+        self.class_names: list[str] | None = d.get("class_names")
+        self.data_name: str | None = d.get("name")
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxModel(InferenceModel):
+    backend = "onnx"
+
+    def __init__(self, folder: Path, doc: dict):
+        super().__init__(folder, doc)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self._enc = ort.InferenceSession(str(folder / ENCODER_ONNX), opts, providers=["CPUExecutionProvider"])
+            self._dec = ort.InferenceSession(str(folder / DECODER_ONNX), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise VaelabError(f"{folder}: cannot load ONNX files ({str(e).splitlines()[0]}); try --backend torch") from e
+        self._check_weights(folder)
+
+    def _check_weights(self, folder: Path) -> None:
+        """The ONNX graphs hold their own weights; make sure model.safetensors is the file they came from."""
+        import hashlib
+
+        expected = self._enc.get_modelmeta().custom_metadata_map.get("vaelab.weights_sha256")
+        weights = folder / WEIGHTS_NAME
+        if not weights.is_file():
+            raise VaelabError(f"{folder}: no {WEIGHTS_NAME}")
+        if expected and hashlib.sha256(weights.read_bytes()).hexdigest() != expected:
+            raise VaelabError(f"{weights}: does not match {ENCODER_ONNX}/{DECODER_ONNX} (corrupt, or from another "
+                              "model); restore it, or load with --backend torch and save again")
+        dim = self._dec.get_inputs()[0].shape[-1]
+        if isinstance(dim, int) and dim != self.latent_dim:
+            raise VaelabError(f"{folder}: {DECODER_ONNX} takes {dim} latent dimensions, config.json says {self.latent_dim}")
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        return self._enc.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return self._dec.run(None, {"z": np.ascontiguousarray(z, dtype=np.float32)})[0]
+
+
+class TorchModel(InferenceModel):
+    backend = "torch"
+
+    def __init__(self, module, folder: Path | None = None, doc: dict | None = None):
+        from vaelab.models.config import model_json
+
+        super().__init__(folder, doc or model_json(module.cfg, getattr(module, "data_spec", {}) or {}))
+        import torch
+
+        self._torch, self.module = torch, module.eval()
+        self._device = next(module.parameters()).device
+
+    def _run(self, fn, arr: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            return fn(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(self._device)).float().cpu().numpy()
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        return self._run(self.module.embed, x)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return self._run(self.module.decode, z)
+
+
+def open_model(model=None, backend: str = "auto") -> InferenceModel:
+    """A folder path, a torch model, an InferenceModel, or None (the shipped default) → InferenceModel.
+
+    ``auto`` uses onnxruntime when the folder has encoder.onnx and decoder.onnx, else torch.
+    """
+    if backend not in BACKENDS:
+        raise VaelabError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if isinstance(model, InferenceModel):
+        return model
+    if hasattr(model, "decode_logits"):  # a loaded torch LatentModel
+        if backend == "onnx":
+            raise VaelabError("a model already loaded in torch runs on the torch backend; pass its folder for onnx")
+        return TorchModel(model)
+    folder = DEFAULT_MODEL if model is None else Path(model).expanduser()
+    if model is None and not (folder / "config.json").is_file():
+        raise VaelabError(f"the shipped default model is missing from {folder}; reinstall vaelab or pass --model")
+    doc = read_model_json(folder)
+    has_onnx = (folder / ENCODER_ONNX).is_file() and (folder / DECODER_ONNX).is_file()
+    if backend == "onnx" and not has_onnx:
+        raise VaelabError(f"{folder}: no {ENCODER_ONNX}/{DECODER_ONNX}; use --backend torch")
+    if backend == "onnx" or (backend == "auto" and has_onnx):
+        return OnnxModel(folder, doc)
+    from vaelab.models.base import load
+
+    return TorchModel(load(folder), folder, doc)

@@ -1,0 +1,1 @@
+"""Training: the loop (`trainer`), test-set -ELBO (`evaluation`), checkpoints and the loss curve."""

@@ -1,0 +1,186 @@
+"""The training loop: one screen of plain PyTorch, plus what a run needs around it (pictures, metrics,
+atomic checkpoints, exact resume, a NaN guard)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.data.images import image_grid, save_png_atomic
+from vaelab.errors import VaelabError
+from vaelab.models.base import LatentModel
+from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.registry import build_model
+from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.training.curves import plot_loss_curve
+from vaelab.training.evaluation import evaluate_elbo
+
+METRICS_NAME = "metrics.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to 1 over this many steps (0 = off)
+    device: str = "auto"  # 'auto' picks CUDA when there is one
+    log_every: int = 50  # steps between train-loss records in metrics.jsonl
+    grid_images: int = 16  # test images in the reconstruction grid
+    onnx: bool = True  # also export encoder.onnx / decoder.onnx at every save
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class TrainingDiverged(VaelabError):
+    """The loss became NaN or infinite; the last good checkpoint was left as it was."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise VaelabError(f"unknown device {name!r}") from e
+
+
+def _write_pictures(model: LatentModel, grid_x: torch.Tensor, prior_z: torch.Tensor, out: Path, epoch: int) -> None:
+    """Reconstruction grid (inputs above, decodings below) and prior-sample grid for this epoch."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        recon = model.decode(model.embed(grid_x)).cpu().numpy()
+        samples = model.decode(prior_z).cpu().numpy()
+    model.train(was_training)
+    n, scale = len(grid_x), max(1, 96 // grid_x.shape[-1])
+    save_png_atomic(image_grid(np.concatenate([grid_x.cpu().numpy(), recon]), nrow=n, scale=scale),
+                    out / f"recon_epoch{epoch:03d}.png")
+    save_png_atomic(image_grid(samples, nrow=8, scale=scale), out / f"samples_epoch{epoch:03d}.png")
+
+
+def _read_metrics(out: Path, upto_epoch: int) -> list[dict]:
+    path = out / METRICS_NAME
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["epoch"] <= upto_epoch]
+
+
+def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path, cfg: TrainConfig | None = None,
+          resume: bool = False, progress: bool = True) -> LatentModel:
+    """Train a model on ``dataset``'s train split and write everything into ``out``.
+
+    ``out`` ends up a model folder (config.json + model.safetensors + ONNX files) plus checkpoint.pt,
+    metrics.jsonl, loss_curve.png and recon/sample grids per epoch. With ``resume`` the model config and
+    the training state come from ``out`` and training continues exactly where the last checkpoint left
+    off; ``cfg.epochs`` may then be raised to train for longer.
+    """
+    out = Path(out)
+    cfg = cfg or TrainConfig()
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(out)
+        model_cfg = ModelConfig.from_dict(read_model_json(out)["model"])
+        cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
+    elif model_cfg is None:
+        model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
+    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
+        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
+                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg).to(device)
+    # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
+    start_epoch, step = 0, 0
+    train_seconds = 0.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
+        torch.set_rng_state(ckpt["rng_cpu"])
+        if device.type == "cuda" and "rng_cuda" in ckpt:
+            torch.cuda.set_rng_state(ckpt["rng_cuda"])
+    records = _read_metrics(out, start_epoch)
+
+    images = torch.from_numpy(dataset.images)  # uint8, converted per batch: no float copy of the whole set
+    train_idx = torch.from_numpy(dataset.split("train"))
+    test_images = dataset.images[dataset.split("test")]
+    n_train = len(train_idx)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    grid_x = torch.from_numpy(test_images[: cfg.grid_images]).to(device).float().div_(255)
+    prior_z = torch.randn(64, model_cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    data_spec = dataset.spec()
+
+    def save_model(epoch: int, test: dict | None) -> None:
+        model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "epochs_done": epoch,
+                              "train_seconds": round(train_seconds, 1), "steps": step},
+                              metrics={"test": test} if test else {})
+
+    if start_epoch == 0 and ckpt is None:
+        _write_pictures(model, grid_x, prior_z, out, 0)  # before training: seed 000 shows this noise too
+        (out / METRICS_NAME).unlink(missing_ok=True)
+
+    model.train()
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        # Shuffle with a generator seeded by (seed, epoch): the order needs no saved state to resume.
+        order = train_idx[torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))]
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   disable=not progress, leave=False, dynamic_ncols=True)
+        t0, running, window = time.perf_counter(), 0.0, 0.0
+        for b in bar:
+            x = images[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]].to(device, non_blocking=True).float().div_(255)
+            kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+            loss = model.loss(x, kl_weight).objective
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"loss became {value} at step {step + 1} (epoch {epoch}); stopped. "
+                                       f"The last good checkpoint (epoch {epoch - 1}) in {out} is intact; "
+                                       "try a lower --lr or a KL warm-up")
+            opt.step()
+            step += 1
+            running += value
+            window += value
+            if step % cfg.log_every == 0:  # the mean over the window: single batches are too noisy to read
+                records.append({"kind": "step", "epoch": epoch, "step": step, "loss": window / cfg.log_every})
+                bar.set_postfix(loss=f"{window / cfg.log_every:.1f}", refresh=False)
+                window = 0.0
+        epoch_seconds = time.perf_counter() - t0
+        train_seconds += epoch_seconds
+        test = evaluate_elbo(model, test_images, seed=cfg.seed, device=device)
+        records.append({"kind": "epoch", "epoch": epoch, "step": step, "train_loss": running / steps_per_epoch,
+                        "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
+                        "epoch_seconds": epoch_seconds, "img_per_s": n_train / epoch_seconds})
+        tqdm.write(f"epoch {epoch}: train {running / steps_per_epoch:.2f}  test -ELBO {test['neg_elbo']:.2f} "
+                   f"(recon {test['recon']:.2f} + KL {test['kl']:.2f}) nats/image  [{n_train / epoch_seconds:.0f} img/s]")
+        _write_pictures(model, grid_x, prior_z, out, epoch)
+        tmp = out / f".{METRICS_NAME}.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+        os.replace(tmp, out / METRICS_NAME)
+        plot_loss_curve(records, out / "loss_curve.png")
+        save_model(epoch, test)
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+                 "train_seconds": train_seconds, "train_config": asdict(cfg), "rng_cpu": torch.get_rng_state()}
+        if device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(out, state)
+    model.eval()
+    model.data_spec = data_spec
+    return model
+

@@ -1,0 +1,1 @@
+"""Pictures and media from arrays: frames, GIF, MP4, contact sheets."""

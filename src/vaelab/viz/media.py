@@ -1,0 +1,109 @@
+"""Write a morph's frames: numbered PNGs, a GIF, an MP4 and a contact sheet, all into a temp folder that
+is moved into place only when everything worked."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vaelab.errors import VaelabError
+
+FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME = "frames", "morph.gif", "morph.mp4", "contact_sheet.png"
+
+
+def write_gif(frames: list[Image.Image], path: Path, fps: float = 12, pingpong: bool = False) -> None:
+    """Looping GIF; ``pingpong`` plays forward then back (without repeating the end frames)."""
+    seq = frames + frames[-2:0:-1] if pingpong and len(frames) > 2 else frames
+    seq = [f.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT) if f.mode != "L" else f for f in seq]
+    seq[0].save(path, format="GIF", save_all=True, append_images=seq[1:], duration=round(1000 / fps), loop=0,
+                optimize=False, disposal=2)
+
+
+def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
+    """H.264 MP4 through imageio-ffmpeg's bundled ffmpeg; frames are padded to even sizes (yuv420p)."""
+    import imageio_ffmpeg
+
+    w, h = frames[0].size
+    W, H = w + w % 2, h + h % 2
+    writer = imageio_ffmpeg.write_frames(str(path), (W, H), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+                                         pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    try:
+        for f in frames:
+            arr = np.zeros((H, W, 3), np.uint8)
+            arr[:h, :w] = np.asarray(f.convert("RGB"))
+            writer.send(np.ascontiguousarray(arr))
+    finally:
+        writer.close()
+
+
+def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: list[Image.Image],
+                  labels: list[str] | None = None, pad: int = 4, per_row: int = 24) -> Image.Image:
+    """Top row: each input beside its reconstruction; below: every frame, left to right, ``per_row`` a row."""
+    w, h = frames[0].size
+    cap = 14
+    rows = -(-len(frames) // per_row)
+    top_w = len(inputs) * (2 * w + pad) + pad * (len(inputs) + 1)
+    width = max(top_w, min(len(frames), per_row) * (w + pad) + pad)
+    sheet = Image.new("RGB", (width, (h + cap) + rows * (h + pad) + cap + 2 * pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = pad
+    for i, (a, r) in enumerate(zip(inputs, recons)):
+        name = (labels[i] if labels else f"input {i + 1}")[:24]
+        draw.text((x, pad), name, fill="black")
+        draw.text((x + w + pad // 2, pad), "recon.", fill="gray")
+        sheet.paste(a.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x, pad + cap))
+        sheet.paste(r.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x + w + pad // 2, pad + cap))
+        x += 2 * w + 2 * pad
+    y = 2 * pad + h + cap
+    draw.text((pad, y), f"{len(frames)} frames", fill="black")
+    for i, f in enumerate(frames):
+        r, k = divmod(i, per_row)
+        sheet.paste(f.convert("RGB"), (pad + k * (w + pad), y + cap + r * (h + pad)))
+    return sheet
+
+
+def write_morph_outputs(result, out: str | Path, fps: float = 12, pingpong: bool = False, mp4: bool = True,
+                        log=print) -> dict[str, Path]:
+    """Write frames/, morph.gif, morph.mp4 (when ffmpeg is available) and contact_sheet.png into ``out``.
+
+    Everything is written to a temp folder beside ``out`` first and moved in at the end, so a failure
+    leaves ``out`` as it was. Returns the written paths by kind.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"--out {out} exists and is not a folder")
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    written: dict[str, Path] = {}
+    try:
+        (tmp / FRAMES_DIR).mkdir()
+        digits = max(3, len(str(len(result.frames) - 1)))
+        for i, f in enumerate(result.frames):
+            f.save(tmp / FRAMES_DIR / f"frame_{i:0{digits}d}.png")
+        write_gif(result.frames, tmp / GIF_NAME, fps, pingpong)
+        contact_sheet(result.inputs, result.reconstructions, result.frames, result.labels).save(tmp / SHEET_NAME)
+        if mp4:
+            try:
+                write_mp4(result.frames + (result.frames[-2:0:-1] if pingpong else []), tmp / MP4_NAME, fps)
+            except (ImportError, RuntimeError, OSError) as e:
+                (tmp / MP4_NAME).unlink(missing_ok=True)
+                log(f"note: no MP4 written: imageio-ffmpeg is unavailable ({e}); "
+                    "`pip install imageio-ffmpeg` adds it. The other outputs are complete.", file=sys.stderr)
+        out.mkdir(exist_ok=True)
+        if (out / FRAMES_DIR).exists():
+            shutil.rmtree(out / FRAMES_DIR)
+        for item in tmp.iterdir():
+            os.replace(item, out / item.name)
+            written[item.name] = out / item.name
+        if MP4_NAME not in written:  # an MP4 from an earlier run would no longer match the frames
+            (out / MP4_NAME).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written

@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny datasets written in the exact on-disk formats, and a tiny trained model."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("VAELAB_NO_DOWNLOAD", "1")  # tests never fetch anything
+torch.set_num_threads(2)
+
+
+def write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> Path:
+    """Write an IDX file exactly as (Fashion-)MNIST ships it: magic 0 0 type ndim, big-endian dims, data."""
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
+             np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+    dt = arr.dtype if arr.dtype.itemsize == 1 else arr.dtype.newbyteorder(">")
+    raw = bytes([0, 0, codes[np.dtype(dt)], arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    raw += np.ascontiguousarray(arr.astype(dt)).tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    return path
+
+
+def toy_images(n: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes of white-on-black shapes (bar, column, square) at jittered places: (n, size, size), labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    imgs = np.zeros((n, size, size), np.uint8)
+    for i, c in enumerate(labels):
+        r, k = rng.integers(size // 4, size // 2, 2)
+        if c == 0:
+            imgs[i, r:r + 4, 3:size - 3] = 255
+        elif c == 1:
+            imgs[i, 3:size - 3, k:k + 4] = 255
+        else:
+            imgs[i, r:r + size // 3, k:k + size // 3] = 255
+    return imgs, labels.astype(np.uint8)
+
+
+def write_mnist_folder(folder: Path, n_train: int = 300, n_test: int = 60, size: int = 28) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        x, y = toy_images(n, size, seed)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", y)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def toy_idx_dir(tmp_path_factory) -> Path:
+    return write_mnist_folder(tmp_path_factory.mktemp("toy") / "idx")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, toy_idx_dir) -> Path:
+    """A small vae-conv trained for 3 epochs on the toy shapes, saved with ONNX files (a real model folder)."""
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    cfg = ModelConfig(latent_dim=8, widths=(8, 16))
+    train(cfg, ds, out, TrainConfig(epochs=3, batch_size=32, lr=3e-3), progress=False)
+    return out
+
+
+def fashion_mnist_available() -> bool:
+    from vaelab.data.loaders import DEBIAN_FASHION_MNIST
+
+    return (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()

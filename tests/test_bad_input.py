@@ -1,0 +1,134 @@
+"""Every bad input gives one line on stderr, exit code 2, no traceback, and no half-written output."""
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+from PIL import Image
+
+
+def _vaelab(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def _assert_clean_failure(proc, *words):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("vaelab: error:"), err
+    for w in words:
+        assert w.lower() in err.lower(), err
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _bomb(path):
+    """A valid PNG header claiming 30000×30000 pixels, a few hundred bytes on disk."""
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+                     + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + _png_chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture()
+def good_png(tmp_path):
+    p = tmp_path / "good.png"
+    Image.new("L", (28, 28), 128).save(p)
+    return p
+
+
+def _bad_image(tmp_path, kind):
+    p = tmp_path / f"{kind}.png"
+    if kind == "missing":
+        return p
+    if kind == "not-an-image":
+        p.write_text("hello, I am text\n")
+    elif kind == "zero-byte":
+        p.write_bytes(b"")
+    elif kind == "truncated":
+        Image.effect_noise((64, 64), 60).save(p)
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    elif kind == "bomb":
+        _bomb(p)
+    return p
+
+
+@pytest.mark.parametrize("kind,words", [("missing", ["no such file"]), ("not-an-image", ["not an image"]),
+                                        ("zero-byte", ["empty"]), ("truncated", ["truncated"]),
+                                        ("bomb", ["decompression bomb"])])
+def test_bad_image_files(tmp_path, tiny_model_dir, good_png, kind, words):
+    bad = _bad_image(tmp_path, kind)
+    out = tmp_path / "out"
+    proc = _vaelab("morph", good_png, bad, "--model", tiny_model_dir, "--out", out)
+    _assert_clean_failure(proc, bad.name, *words)
+    assert not out.exists()
+
+
+def test_unknown_class_lists_the_known_ones(tmp_path, tiny_model_dir):
+    proc = _vaelab("morph", "--class", "0", "--class", "Zebra", "--model", tiny_model_dir, "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "unknown class 'Zebra'", "0, 1, 2")
+
+
+def test_model_folder_without_config(tmp_path, good_png):
+    (tmp_path / "empty-model").mkdir()
+    proc = _vaelab("morph", good_png, good_png, "--model", tmp_path / "empty-model", "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "no config.json")
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_corrupt_and_mismatched_safetensors(tmp_path, tiny_model_dir, good_png, backend):
+    from vaelab.models.config import ModelConfig
+    from vaelab.models.registry import build_model
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes((broken / "model.safetensors").read_bytes()[:200])
+    proc = _vaelab("morph", good_png, good_png, "--model", broken, "--backend", backend, "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "model.safetensors")
+    other = tmp_path / "other"
+    build_model(ModelConfig(latent_dim=3, widths=(4, 8))).save_pretrained(other, {"name": "x"}, onnx=False)
+    shutil.copy(other / "model.safetensors", broken / "model.safetensors")
+    proc = _vaelab("morph", good_png, good_png, "--model", broken, "--backend", backend, "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "model.safetensors")
+    assert not (tmp_path / "o").exists()
+
+
+def test_zero_frames(tmp_path, tiny_model_dir, good_png):
+    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "0", "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "--frames")
+
+
+def test_debug_shows_the_traceback(tmp_path, tiny_model_dir, good_png):
+    proc = _vaelab("--debug", "morph", good_png, tmp_path / "nope.png", "--model", tiny_model_dir)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir, good_png):
+    out = tmp_path / "out"
+    assert _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "5", "--out", out,
+                   "--no-mp4").returncode == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    proc = _vaelab("morph", good_png, _bad_image(tmp_path, "truncated"), "--model", tiny_model_dir, "--out", out)
+    assert proc.returncode == 2
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temp folder left behind
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train", "--data", "imagenet-99", "--out", "{tmp}/r"], ["unknown dataset"]),
+    (["train", "--data", "folder:{tmp}/nope", "--out", "{tmp}/r"], ["no such folder"]),
+    (["train", "--data", "folder:{tmp}/badimg", "--out", "{tmp}/r"], ["x.png"]),
+    (["train", "--resume", "--data", "mnist:{idx}", "--out", "{tmp}/r"], ["no checkpoint"]),
+])
+def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
+    (tmp_path / "badimg").mkdir()
+    (tmp_path / "badimg" / "x.png").write_bytes(b"\x89PNG broken")
+    proc = _vaelab(*[a.format(tmp=tmp_path, idx=toy_idx_dir) for a in args])
+    _assert_clean_failure(proc, *words)

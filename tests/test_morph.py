@@ -1,0 +1,140 @@
+"""morph / class morph through the API and the CLI, the two inference backends, and the outputs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vaelab
+from vaelab.data.loaders import load_dataset
+from vaelab.encoding import CENTROIDS_NAME
+from vaelab.morphing import run_morph
+from vaelab.viz.media import write_morph_outputs
+
+
+def _shape_png(tmp_path, name, label, size=28, mode="L", fmt="PNG", **kw):
+    """A toy-class image (as in the tiny model's data) saved in the given mode, size and format."""
+    from conftest import toy_images
+
+    imgs, labels = toy_images(60, 28, seed=5)
+    arr = imgs[list(labels).index(label)]
+    img = Image.fromarray(arr, "L").resize((size, size) if isinstance(size, int) else size)
+    if mode == "RGBA":
+        img = img.convert("RGBA")
+    elif mode != "L":
+        img = img.convert(mode)
+    path = tmp_path / name
+    img.save(path, format=fmt, **kw)
+    return path
+
+
+def test_morph_gives_the_asked_frames_at_the_upscaled_size(tmp_path, tiny_model_dir):
+    a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
+    frames = vaelab.morph(tiny_model_dir, [a, b], frames=7, method="slerp", upscale=3)
+    assert len(frames) == 7 and all(f.size == (84, 84) for f in frames)
+    # the first and last frames are the reconstructions of the inputs
+    z = vaelab.encode_images(tiny_model_dir, [a, b])
+    ends = vaelab.decode_latents(tiny_model_dir, z)
+    for frame, end in ((frames[0], ends[0]), (frames[-1], ends[1])):
+        small = np.asarray(frame.resize((28, 28), Image.Resampling.NEAREST), np.float32) / 255
+        np.testing.assert_allclose(small, end[0], atol=1 / 255 + 1e-6)
+    assert not np.allclose(np.asarray(frames[3]), np.asarray(frames[0]))  # the middle differs from the ends
+
+
+def test_written_gif_has_every_frame_and_pingpong_doubles_back(tmp_path, tiny_model_dir):
+    a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 2)
+    result = run_morph(tiny_model_dir, images=[a, b], frames=6, upscale=2)
+    written = write_morph_outputs(result, tmp_path / "out", fps=10)
+    with Image.open(written["morph.gif"]) as gif:
+        assert gif.n_frames == 6 and gif.info["duration"] == 100
+    assert len(list((tmp_path / "out" / "frames").glob("frame_*.png"))) == 6
+    write_morph_outputs(result, tmp_path / "out2", pingpong=True, mp4=False)
+    with Image.open(tmp_path / "out2" / "morph.gif") as gif:
+        assert gif.n_frames == 10  # 6 forward, 4 back (the ends are not repeated)
+    sheet = Image.open(written["contact_sheet.png"])
+    assert sheet.width >= 6 * 56 and sheet.height > 2 * 56
+
+
+def test_cli_morph_end_to_end_on_odd_sizes_and_modes(tmp_path, tiny_model_dir):
+    inputs = [
+        _shape_png(tmp_path, "rgba.png", 0, size=(41, 33), mode="RGBA"),
+        _shape_png(tmp_path, "cmyk.jpg", 1, size=(50, 77), mode="CMYK", fmt="JPEG", quality=95),
+        _shape_png(tmp_path, "pal.gif", 2, size=17, mode="P", fmt="GIF"),
+        _shape_png(tmp_path, "deep.png", 0, size=(29, 31), mode="I;16"),
+    ]
+    out = tmp_path / "cli-out"
+    proc = subprocess.run([sys.executable, "-m", "vaelab.cli", "morph", *map(str, inputs), "--model", str(tiny_model_dir),
+                           "--frames", "9", "--loop", "--upscale", "2", "--resample", "bicubic", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    frames = sorted((out / "frames").glob("*.png"))
+    assert len(frames) == 9 and Image.open(frames[0]).size == (56, 56)
+    assert (out / "contact_sheet.png").is_file() and (out / "morph.gif").is_file()
+    assert "9 frames" in proc.stdout
+
+
+def test_mp4_is_written_when_ffmpeg_is_there(tmp_path, tiny_model_dir):
+    pytest.importorskip("imageio_ffmpeg")
+    a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
+    written = write_morph_outputs(run_morph(tiny_model_dir, images=[a, b], frames=8, upscale=3), tmp_path / "o")
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(written["morph.mp4"]))
+    meta = reader.__next__()
+    assert meta["size"] == (84, 84) and sum(1 for _ in reader) == 8
+
+
+def test_missing_ffmpeg_is_said_and_the_rest_still_written(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    import vaelab.viz.media as media
+
+    def broken(*a, **k):
+        raise ImportError("No module named 'imageio_ffmpeg'")
+
+    monkeypatch.setattr(media, "write_mp4", broken)
+    a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
+    notes = []
+    written = write_morph_outputs(run_morph(tiny_model_dir, images=[a, b], frames=4), tmp_path / "o",
+                                  log=lambda *a, **k: notes.append(a[0]))
+    assert "morph.mp4" not in written and {"morph.gif", "contact_sheet.png", "frames"} <= set(written)
+    assert any("no MP4" in n for n in notes)
+
+
+def test_class_morph_ends_at_the_decoded_centroids(tiny_model_dir):
+    m = vaelab.open_model(tiny_model_dir)
+    ds = load_dataset(m.doc["data"]["name"])
+    idx = ds.split("train")
+    z = m.embed(ds.images[idx].astype(np.float32) / 255)
+    labels = ds.labels[idx]
+    cents = np.stack([z[labels == k].mean(0) for k in (0, 2)])
+    expected = m.decode(cents)
+    frames = vaelab.class_morph(tiny_model_dir, ["0", "2"], frames=5)
+    assert len(frames) == 5
+    for frame, exp in ((frames[0], expected[0]), (frames[-1], expected[1])):
+        np.testing.assert_allclose(np.asarray(frame, np.float32) / 255, exp[0], atol=1 / 255 + 1e-5)
+    assert (tiny_model_dir / CENTROIDS_NAME).is_file()  # cached next to the model for the next run
+
+
+def test_onnx_and_torch_backends_agree(tmp_path, tiny_model_dir):
+    a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 2)
+    z_onnx = vaelab.encode_images(tiny_model_dir, [a, b], backend="onnx")
+    z_torch = vaelab.encode_images(tiny_model_dir, [a, b], backend="torch")
+    np.testing.assert_allclose(z_onnx, z_torch, atol=1e-4)
+    zs = np.random.default_rng(0).normal(size=(16, z_onnx.shape[1])).astype(np.float32)
+    np.testing.assert_allclose(vaelab.decode_latents(tiny_model_dir, zs, backend="onnx"),
+                               vaelab.decode_latents(tiny_model_dir, zs, backend="torch"), atol=1e-4)
+    f_onnx = vaelab.morph(tiny_model_dir, [a, b], frames=8, backend="onnx")
+    f_torch = vaelab.morph(tiny_model_dir, [a, b], frames=8, backend="torch")
+    diff = [np.abs(np.asarray(x, int) - np.asarray(y, int)).max() for x, y in zip(f_onnx, f_torch)]
+    assert max(diff) <= 1  # identical up to uint8 rounding
+
+
+def test_morph_with_onnx_never_imports_torch(tmp_path, tiny_model_dir):
+    a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
+    code = (f"import sys, vaelab; f = vaelab.morph({str(tiny_model_dir)!r}, [{str(a)!r}, {str(b)!r}], frames=4); "
+            "assert len(f) == 4; print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -1,0 +1,83 @@
+"""Training: exact resume, the NaN guard, atomic outputs, and (slow) that one epoch learns."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import fashion_mnist_available
+from vaelab.data.loaders import load_dataset
+from vaelab.models.config import ModelConfig
+from vaelab.training.evaluation import evaluate_elbo
+from vaelab.training.trainer import TrainConfig, TrainingDiverged, train
+
+CFG = ModelConfig(latent_dim=4, widths=(4, 8))
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, toy_idx_dir):
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    train(CFG, ds, tmp_path / "straight", TrainConfig(epochs=3, batch_size=64), progress=False)
+    train(CFG, ds, tmp_path / "split", TrainConfig(epochs=1, batch_size=64), progress=False)
+    # a new process would only have the folder: resume reads config, weights, optimizer and RNG from it
+    train(None, ds, tmp_path / "split", TrainConfig(epochs=3), resume=True, progress=False)
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    epochs = [json.loads(l)["epoch"] for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+              if json.loads(l)["kind"] == "epoch"]
+    assert epochs == [1, 2, 3]
+    names = {p.name for p in (tmp_path / "split").iterdir()}
+    assert {"recon_epoch000.png", "recon_epoch003.png", "samples_epoch003.png", "loss_curve.png",
+            "checkpoint.pt", "config.json", "model.safetensors"} <= names
+    assert not [n for n in names if n.startswith(".")]  # no temp files left behind
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, toy_idx_dir, monkeypatch):
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    out = tmp_path / "run"
+    train(CFG, ds, out, TrainConfig(epochs=1, batch_size=64), progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".pt", ".safetensors", ".json")}
+
+    from vaelab.models.vae_conv import ConvVAE
+
+    real, calls = ConvVAE.decode_logits, {"n": 0}
+
+    def poisoned(self, z):
+        calls["n"] += 1
+        out_ = real(self, z)
+        return out_ * float("nan") if self.training and calls["n"] == 3 else out_
+
+    monkeypatch.setattr(ConvVAE, "decode_logits", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 8 \(epoch 2\)"):
+        train(None, ds, out, TrainConfig(epochs=2), resume=True, progress=False)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".pt", ".safetensors", ".json")}
+    assert after == before
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, toy_idx_dir):
+    from vaelab.errors import VaelabError
+
+    with pytest.raises(VaelabError, match="no checkpoint.pt"):
+        train(None, load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, TrainConfig(epochs=1), resume=True)
+
+
+@pytest.mark.slow
+def test_one_epoch_on_2k_images_lowers_the_test_loss(tmp_path, toy_idx_dir):
+    ds = load_dataset("fashion-mnist") if fashion_mnist_available() else load_dataset(f"mnist:{toy_idx_dir}")
+    ds.train_idx = ds.train_idx[:2000]
+    ds.test_idx = ds.test_idx[:1000]
+    torch.manual_seed(0)
+    from vaelab.models.registry import build_model
+
+    before = evaluate_elbo(build_model(ModelConfig()), ds.images[ds.test_idx])["neg_elbo"]
+    model = train(ModelConfig(), ds, tmp_path, TrainConfig(epochs=1, batch_size=64), progress=False)
+    after = evaluate_elbo(model, ds.images[ds.test_idx])["neg_elbo"]
+    assert after < 0.75 * before, (before, after)
