@@ -81,3 +81,22 @@ def test_one_epoch_on_2k_images_lowers_the_test_loss(tmp_path, toy_idx_dir):
     model = train(ModelConfig(), ds, tmp_path, TrainConfig(epochs=1, batch_size=64), progress=False)
     after = evaluate_elbo(model, ds.images[ds.test_idx])["neg_elbo"]
     assert after < 0.75 * before, (before, after)
+
+
+def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
+    import subprocess
+    import sys
+
+    import vaelab
+
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "vaelab.cli", "train", "--data", f"mnist:{toy_idx_dir}", "--latent", "3",
+            "--widths", "4,8", "--kernel", "3", "--limit", "100", "--batch-size", "50", "--out", str(out), "--quiet"]
+    proc = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    model = vaelab.load(out)
+    assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8)
+    proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2:" in proc.stdout + proc.stderr
+    assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 2

@@ -1,0 +1,5 @@
+import sys
+
+from vaelab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,16 @@
+"""`vaelab demo`: what `make demo` runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def cmd_demo(args) -> None:
+    from vaelab.demo import run_demo
+
+    run_demo(args.out)
+
+
+def add(sub) -> None:
+    p = sub.add_parser("demo", help="morphs on Fashion-MNIST with the shipped model (what `make demo` runs)")
+    p.add_argument("--out", type=Path, default=Path("out/demo"))
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,39 @@
+"""`vaelab morph`: frames, GIF, MP4 and contact sheet of a latent path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.cli.args import positive
+
+
+def cmd_morph(args) -> None:
+    from vaelab.morphing import run_morph
+    from vaelab.viz.media import write_morph_outputs
+
+    result = run_morph(args.model, images=args.images, classes=args.classes or (), frames=args.frames,
+                       method=args.method, closed=args.loop, upscale=args.upscale, resample=args.resample,
+                       backend=args.backend)
+    written = write_morph_outputs(result, args.out, fps=args.fps, pingpong=args.pingpong, mp4=not args.no_mp4)
+    print(f"{len(result.frames)} frames ({args.method}) written to {args.out}: " + ", ".join(sorted(written)))
+
+
+def add(sub) -> None:
+    p = sub.add_parser("morph", help="morph image A into B (and C ...) through decoded frames",
+                       description="Encode the images, walk the latent path between them, decode every frame. "
+                                   "Writes frames/, morph.gif, morph.mp4 and contact_sheet.png.")
+    p.add_argument("images", nargs="*", type=Path, help="two or more image files (any format Pillow reads)")
+    p.add_argument("--class", dest="classes", action="append", metavar="NAME",
+                   help="morph between class centroids instead (give --class twice or more)")
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    p.add_argument("--frames", type=int, default=24, help="frames including both ends (default 24)")
+    p.add_argument("--method", choices=["slerp", "lerp", "cdf"], default="slerp")
+    p.add_argument("--loop", action="store_true", help="close the path back to the first image")
+    p.add_argument("--out", type=Path, default=Path("out/morph"), help="output folder (default out/morph)")
+    p.add_argument("--fps", type=float, default=12)
+    p.add_argument("--pingpong", action="store_true", help="GIF/MP4 play forward then back")
+    p.add_argument("--upscale", type=positive, default=4, help="enlarge frames K times (default 4)")
+    p.add_argument("--resample", choices=["nearest", "bicubic"], default="nearest")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="auto uses onnxruntime when the model has ONNX files")
+    p.add_argument("--no-mp4", action="store_true", help="skip the MP4")
+    p.set_defaults(func=cmd_morph)

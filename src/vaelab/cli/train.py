@@ -1,0 +1,55 @@
+"""`vaelab train`: train a model; the run folder becomes a model folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.cli.args import ints, positive, size_arg
+
+
+def cmd_train(args) -> None:
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    ds = load_dataset(args.data, channels=args.channels, size=args.size)
+    if args.limit:
+        ds.train_idx = ds.train_idx[: args.limit]
+    model_cfg = None if args.resume else ModelConfig(
+        kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
+        widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, likelihood=args.likelihood,
+        sigma=args.sigma, beta=args.beta, free_bits=args.free_bits)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx)
+    print(f"training {args.model if not args.resume else 'resumed run'} on {ds.name}: "
+          f"{len(ds.train_idx)} train / {len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
+    train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
+    print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("train", help="train a model on a dataset",
+                       description="Train a VAE or AE; the --out folder becomes a loadable model folder.")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH")
+    p.add_argument("--model", default="vae-conv", help="vae-conv | ae-mlp")
+    p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
+    p.add_argument("--latent", type=positive, default=32, help="latent size (default 32)")
+    p.add_argument("--epochs", type=positive, default=10)
+    p.add_argument("--batch-size", type=positive, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when > 1)")
+    p.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dim not pushed down")
+    p.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL warm-up")
+    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
+    p.add_argument("--sigma", type=float, default=0.1, help="fixed sigma of the Gaussian likelihood")
+    p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths (vae-conv)")
+    p.add_argument("--kernel", type=positive, default=3, help="conv kernel size (vae-conv)")
+    p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
+    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
+    p.add_argument("--size", type=size_arg, help="image size for folder data, e.g. 64 or 64x48 (default 64)")
+    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (morph then uses torch)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
