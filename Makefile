@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 data:
-	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \
+		fonts-noto-color-emoji /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
 demo: setup
 	$(BIN)/vaelab demo --out out/demo

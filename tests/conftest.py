@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 os.environ.setdefault("VAELAB_NO_DOWNLOAD", "1")  # tests never fetch anything
+os.environ["VAELAB_CACHE"] = tempfile.mkdtemp(prefix="vaelab-test-cache-")  # nothing leaks into ~/.cache
 torch.set_num_threads(2)
 
 
@@ -73,3 +75,26 @@ def fashion_mnist_available() -> bool:
     from vaelab.data.loaders import DEBIAN_FASHION_MNIST
 
     return (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def emoji_font_available() -> bool:
+    from vaelab.data.emoji import FONT_PATH
+
+    return FONT_PATH.is_file()
+
+
+@pytest.fixture(scope="session")
+def tiny_emoji_model_dir(tmp_path_factory) -> Path:
+    """A small vae-conv trained for one epoch on the real emoji set rendered at 16×16 (it has attributes)."""
+    if not emoji_font_available():
+        pytest.skip("needs Debian's fonts-noto-color-emoji (make test installs it)")
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("emoji-model") / "tiny"
+    ds = load_dataset("emoji:16")
+    train(ModelConfig(channels=3, height=16, width=16, latent_dim=8, widths=(8, 16)), ds, out,
+          TrainConfig(epochs=1, batch_size=64), progress=False)
+    return out
+

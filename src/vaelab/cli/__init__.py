@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaelab.cli import demo, morph, train
+from vaelab.cli import arithmetic, attribute, blend, demo, morph, train
 from vaelab.errors import VaelabError
 
-COMMANDS = [train.add, morph.add, demo.add]
+COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend.add]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +22,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose values may start with '-' ("--strengths -2:2:9"); argparse would take them for flags.
+NEGATIVE_VALUE_OPTIONS = ("--strengths", "--weights")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in NEGATIVE_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:
         args.func(args)
     except VaelabError as e:

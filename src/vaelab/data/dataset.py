@@ -89,3 +89,41 @@ class ImageDataset:
             "background": self.background,
             "class_names": self.class_names,
         }
+
+
+def _matches(column: np.ndarray, value: str) -> np.ndarray:
+    """Rows of an attribute column equal to a value given as text ('woman', 'true', '-1' ...)."""
+    if column.dtype == bool:
+        truth = value.strip().lower()
+        if truth not in ("true", "false", "1", "0", "yes", "no"):
+            raise VaelabError(f"{value!r} is not a boolean; use true or false")
+        return column == (truth in ("true", "1", "yes"))
+    if np.issubdtype(column.dtype, np.number):
+        try:
+            return column == float(value)
+        except ValueError:
+            raise VaelabError(f"{value!r} is not a number") from None
+    return column.astype(str) == value
+
+
+def query_mask(ds: ImageDataset, query: str) -> np.ndarray:
+    """``"gender=woman,skin=none"`` → boolean mask (N,): all conditions hold; ``a=x|y`` allows either value."""
+    mask = np.ones(len(ds), bool)
+    for cond in filter(None, (c.strip() for c in query.split(","))):
+        key, eq, value = cond.partition("=")
+        key = key.strip()
+        if not eq:
+            raise VaelabError(f"attribute condition {cond!r} needs the form name=value")
+        if key not in ds.attributes:
+            known = ", ".join(sorted(ds.attributes)) or "none"
+            raise VaelabError(f"unknown attribute {key!r}; {ds.name} has: {known}")
+        col = ds.attributes[key]
+        hit = np.zeros(len(ds), bool)
+        for v in value.split("|"):
+            hit |= _matches(col, v.strip())
+        if not hit.any():
+            values = sorted({str(x) for x in col.tolist()})
+            shown = ", ".join(values[:15]) + (" ..." if len(values) > 15 else "")
+            raise VaelabError(f"no image has {key}={value}; its values are: {shown}")
+        mask &= hit
+    return mask

@@ -139,21 +139,31 @@ def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] 
     )
 
 
+def _load_emoji(arg: str | None, size: tuple[int, int] | None = None) -> ImageDataset:
+    from vaelab.data.emoji import load_emoji  # Pillow font rendering; only this dataset needs it
+
+    return load_emoji(arg, size=size[0] if size else None)
+
+
 LOADERS: dict[str, Callable[..., ImageDataset]] = {
     "fashion-mnist": load_fashion_mnist,
     "mnist": load_mnist_folder,
     "folder": load_image_folder,
+    "emoji": _load_emoji,
 }
 
 
 def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] | None = None) -> ImageDataset:
-    """Load a dataset by name: ``fashion-mnist``, ``mnist:PATH`` or ``folder:PATH``.
+    """Load a dataset by name: ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH`` or ``emoji[:SIZE]``.
 
-    ``channels`` and ``size`` apply to image folders (defaults 3 and 64×64); IDX data keeps its own.
+    ``channels`` and ``size`` apply to image folders (defaults 3 and 64×64) and ``size`` to emoji (64);
+    IDX data keeps its own.
     """
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
-        raise VaelabError(f"unknown dataset {spec!r}; choose one of: fashion-mnist, mnist:PATH, folder:PATH")
+        raise VaelabError(f"unknown dataset {spec!r}; choose one of: fashion-mnist, mnist:PATH, folder:PATH, emoji")
     if kind == "folder":
         return load_image_folder(arg, channels or 3, tuple(size or (64, 64)))
+    if kind == "emoji":
+        return _load_emoji(arg or None, tuple(size) if size else None)
     return LOADERS[kind](arg or None)

@@ -2,16 +2,13 @@
 is moved into place only when everything worked."""
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vaelab.errors import VaelabError
+from vaelab.staging import staged_folder
 
 FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME = "frames", "morph.gif", "morph.mp4", "contact_sheet.png"
 
@@ -73,16 +70,10 @@ def write_morph_outputs(result, out: str | Path, fps: float = 12, pingpong: bool
                         log=print) -> dict[str, Path]:
     """Write frames/, morph.gif, morph.mp4 (when ffmpeg is available) and contact_sheet.png into ``out``.
 
-    Everything is written to a temp folder beside ``out`` first and moved in at the end, so a failure
-    leaves ``out`` as it was. Returns the written paths by kind.
+    Everything is staged in a temp folder and moved in at the end, so a failure leaves ``out`` as it was.
+    An MP4 from an earlier run is removed when this run writes none. Returns the written paths by name.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not out.is_dir():
-        raise VaelabError(f"--out {out} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    written: dict[str, Path] = {}
-    try:
+    with staged_folder(out, replace=(FRAMES_DIR, MP4_NAME)) as tmp:
         (tmp / FRAMES_DIR).mkdir()
         digits = max(3, len(str(len(result.frames) - 1)))
         for i, f in enumerate(result.frames):
@@ -96,14 +87,5 @@ def write_morph_outputs(result, out: str | Path, fps: float = 12, pingpong: bool
                 (tmp / MP4_NAME).unlink(missing_ok=True)
                 log(f"note: no MP4 written: imageio-ffmpeg is unavailable ({e}); "
                     "`pip install imageio-ffmpeg` adds it. The other outputs are complete.", file=sys.stderr)
-        out.mkdir(exist_ok=True)
-        if (out / FRAMES_DIR).exists():
-            shutil.rmtree(out / FRAMES_DIR)
-        for item in tmp.iterdir():
-            os.replace(item, out / item.name)
-            written[item.name] = out / item.name
-        if MP4_NAME not in written:  # an MP4 from an earlier run would no longer match the frames
-            (out / MP4_NAME).unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written
+        names = [p.name for p in tmp.iterdir()]
+    return {name: Path(out) / name for name in names}

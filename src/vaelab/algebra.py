@@ -1,0 +1,101 @@
+"""Latent arithmetic and attribute vectors on a model: expressions over concepts, attribute vectors with
+balancing, and applying a vector to an image at several strengths."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.concepts import Concept, ConceptResolver
+from vaelab.data.dataset import ImageDataset, query_mask
+from vaelab.encoding import encode_uint8, prepare_images
+from vaelab.errors import VaelabError
+from vaelab.latent.arithmetic import attribute_vector, combine, parse_expression
+from vaelab.models.runtime import open_model
+
+
+@dataclass
+class ArithmeticResult:
+    terms: list[tuple[float, Concept]]  # (signed weight, concept)
+    vector: np.ndarray  # (D,) the result code
+    image: np.ndarray  # (C, H, W) in [0,1], its decoding
+    concept_images: list[np.ndarray] = field(default_factory=list)  # each term's decoded mean vector
+
+
+def arithmetic(model=None, expression: str = "", data: str | ImageDataset | None = None, rescale: bool = False,
+               backend: str = "auto") -> ArithmeticResult:
+    """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images."""
+    terms = parse_expression(expression)
+    m = open_model(model, backend)
+    resolver = ConceptResolver(m, data)
+    concepts = [(t.weight, resolver.resolve(t.concept)) for t in terms]
+    vectors = np.stack([c.vector for _, c in concepts])
+    result = combine(vectors, [w for w, _ in concepts], rescale=rescale).astype(np.float32)
+    decoded = m.decode(np.concatenate([vectors, result[None]]).astype(np.float32))
+    return ArithmeticResult(concepts, result, decoded[-1], list(decoded[:-1]))
+
+
+@dataclass
+class AttributeResult:
+    query: str
+    vector: np.ndarray  # (D,)
+    n_with: int
+    n_without: int
+    balance_on: list[str]
+
+
+def attribute(model=None, query: str = "", data: str | ImageDataset | None = None,
+              balance_on: list[str] | None = None, backend: str = "auto") -> AttributeResult:
+    """mean(z | query) − mean(z | not query) over the data, balanced on the named attributes."""
+    m = open_model(model, backend)
+    ds = ConceptResolver(m, data).dataset
+    mask = query_mask(ds, query)
+    columns = []
+    for name in balance_on or []:
+        if name not in ds.attributes and not (name == "class" and ds.labels is not None):
+            raise VaelabError(f"cannot balance on {name!r}; {ds.name} has: {', '.join(sorted(ds.attributes))}")
+        columns.append(ds.labels if name == "class" else ds.attributes[name])
+    z = encode_uint8(m, ds.images)
+    vec = attribute_vector(z, mask, columns or None).astype(np.float32)
+    return AttributeResult(query, vec, int(mask.sum()), int((~mask).sum()), list(balance_on or []))
+
+
+def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | None) -> Path:
+    """Save an attribute vector as safetensors (key 'vector'), with its query and model in the metadata."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({"vector": result.vector}, tmp, metadata={
+            "query": result.query, "balance_on": ",".join(result.balance_on),
+            "n_with": str(result.n_with), "n_without": str(result.n_without), "model": str(model_folder or "")})
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_vector(path: str | Path) -> np.ndarray:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))["vector"]
+    except (SafetensorError, OSError, KeyError) as e:
+        raise VaelabError(f"{path}: not a vaelab vector file ({e})") from e
+
+
+def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "auto") -> np.ndarray:
+    """Decode code(image) + s·vector for each strength s → (S, C, H, W) in [0,1]; s = 0 is the reconstruction."""
+    m = open_model(model, backend)
+    vector = np.asarray(vector, np.float32)
+    if vector.shape != (m.latent_dim,):
+        raise VaelabError(f"the vector has shape {vector.shape}, the model's latent is ({m.latent_dim},)")
+    z = m.embed(prepare_images(m, [image]))[0]
+    return m.decode((z[None] + np.asarray(strengths, np.float32)[:, None] * vector[None]).astype(np.float32))

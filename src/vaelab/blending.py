@@ -1,0 +1,91 @@
+"""Seed 003's many-class blends: class centroids mixed by weights (Euclidean and spherical), k-means on the
+codes, and the eigen-image baseline (PCA on the pixels) doing the same blend without a VAE."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaelab.concepts import ConceptResolver
+from vaelab.data.dataset import ImageDataset
+from vaelab.encoding import encode_uint8
+from vaelab.errors import VaelabError
+from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
+from vaelab.latent.centroids import class_centroids
+from vaelab.models.runtime import open_model
+
+
+@dataclass
+class BlendResult:
+    class_names: list[str]  # the blended classes
+    weights: np.ndarray  # (K,) normalised to sum 1
+    class_images: np.ndarray  # (K, C, H, W) decoded class centroids
+    euclidean: np.ndarray  # (C, H, W) decoded weighted centroid
+    spherical: np.ndarray  # (C, H, W) decoded spherical mean
+    pixel_pca: np.ndarray  # (C, H, W) the same blend in pixel-PCA space (no VAE)
+    kmeans_centres: np.ndarray  # (k, C, H, W) decoded k-means centres
+    confusion: np.ndarray  # (k, n_classes) counts of each class in each cluster
+    all_class_names: list[str]
+    eigen_mean: np.ndarray  # (C, H, W) the mean image
+    eigen_images: np.ndarray  # (n, C, H, W) principal components scaled to [0,1] for viewing
+    explained: np.ndarray  # (n,) explained variance ratio of each component
+
+
+def _pick_classes(ds: ImageDataset, classes) -> list[int]:
+    if ds.labels is None or not ds.class_names:
+        raise VaelabError(f"{ds.name} has no classes to blend")
+    if classes in (None, "all") or classes == ["all"]:
+        return list(range(len(ds.class_names)))
+    idx = [ds.class_index(c) for c in classes]
+    if len(idx) < 2:
+        raise VaelabError("a blend needs at least two classes")
+    return idx
+
+
+def blend(model=None, classes="all", weights=None, data: str | ImageDataset | None = None, k: int | None = None,
+          eigen: int = 16, max_points: int = 20000, seed: int = 0, backend: str = "auto") -> BlendResult:
+    """Blend the chosen classes' centroids (weights default to equal); k-means with k clusters (default:
+    the number of classes) on up to ``max_points`` training codes; pixel PCA with ``eigen`` components."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    m = open_model(model, backend)
+    ds = ConceptResolver(m, data).dataset
+    chosen = _pick_classes(ds, classes)
+    w = np.ones(len(chosen)) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (len(chosen),) or (w < 0).any() or w.sum() <= 0:
+        raise VaelabError(f"give {len(chosen)} non-negative --weights (one per class), not {list(np.atleast_1d(w))}")
+    w = w / w.sum()
+    idx = ds.split("train")
+    rng = np.random.default_rng(seed)
+    if len(idx) > max_points:
+        idx = np.sort(rng.choice(idx, max_points, replace=False))
+    z = encode_uint8(m, ds.images[idx])
+    labels = ds.labels[idx]
+    cents = class_centroids(z, labels, len(ds.class_names))[chosen]
+    if np.isnan(cents).any():
+        raise VaelabError("a chosen class has no training images")
+    k = k or len(ds.class_names)
+    if not 1 <= k <= len(z):
+        raise VaelabError(f"k must be between 1 and {len(z)}")
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
+    confusion = np.zeros((k, len(ds.class_names)), np.int64)
+    np.add.at(confusion, (km.labels_, labels), 1)
+
+    pixels = ds.images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
+    n_comp = max(1, min(eigen, len(idx) - 1, pixels.shape[1]))
+    pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
+    class_pixel_means = np.stack([pixels[labels == c].mean(0) for c in chosen])
+    pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
+    shape = ds.images.shape[1:]
+    comps = pca.components_
+    lo, hi = comps.min(1, keepdims=True), comps.max(1, keepdims=True)
+    decoded = m.decode(np.concatenate([cents, weighted_centroid(cents, w)[None], spherical_mean(cents, w)[None],
+                                       km.cluster_centers_]).astype(np.float32))
+    K = len(chosen)
+    return BlendResult(
+        class_names=[ds.class_names[c] for c in chosen], weights=w, class_images=decoded[:K],
+        euclidean=decoded[K], spherical=decoded[K + 1], pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape),
+        kmeans_centres=decoded[K + 2:], confusion=confusion, all_class_names=list(ds.class_names),
+        eigen_mean=pca.mean_.reshape(shape), eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
+        explained=pca.explained_variance_ratio_)

@@ -1,0 +1,35 @@
+"""`vaelab arithmetic`: evaluate an expression over concepts and draw it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.cli.args import positive
+
+
+def cmd_arithmetic(args) -> None:
+    from vaelab.algebra import arithmetic
+    from vaelab.data.images import enlarge, to_pil
+    from vaelab.staging import staged_folder
+    from vaelab.viz.algebra_figures import arithmetic_figure
+
+    result = arithmetic(args.model, args.expression, data=args.data, rescale=args.rescale, backend=args.backend)
+    with staged_folder(args.out) as tmp:
+        enlarge(to_pil(result.image), args.upscale).save(tmp / "result.png")
+        arithmetic_figure(result, tmp / "arithmetic.png")
+    terms = ", ".join(f"{w:+g}·{c.label} ({len(c.images)})" for w, c in result.terms)
+    print(f"{terms} → result.png and arithmetic.png in {args.out}")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("arithmetic", help="vector arithmetic on concepts: 'class:A - class:B + class:C'",
+                       description="Each term is a concept: class:NAME, attr:KEY=VALUE[,KEY=VALUE], a file, a folder, "
+                                   "or a bracketed file list [a.png b.png]; its vector is the mean code of its images. "
+                                   "Put spaces around + and -; a term may carry a weight, e.g. 0.5*class:Bag.")
+    p.add_argument("expression")
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    p.add_argument("--data", help="data for class:/attr: terms (default: the model's training data)")
+    p.add_argument("--rescale", action="store_true", help="give the result the terms' mean norm (plat's rule)")
+    p.add_argument("--out", type=Path, default=Path("out/arithmetic"))
+    p.add_argument("--upscale", type=positive, default=4)
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    p.set_defaults(func=cmd_arithmetic)

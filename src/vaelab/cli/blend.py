@@ -1,0 +1,54 @@
+"""`vaelab blend`: many-class blends, k-means on the codes, and the eigen-image baseline (seed 003)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from vaelab.cli.args import positive
+
+
+def _floats(text: str) -> list[float]:
+    import argparse
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def cmd_blend(args) -> None:
+    from vaelab.blending import blend
+    from vaelab.data.images import image_grid
+    from vaelab.staging import staged_folder
+    from vaelab.viz.algebra_figures import blend_figure, confusion_figure, eigen_figure
+
+    classes = "all" if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
+    r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
+              max_points=args.max_points, seed=args.seed, backend=args.backend)
+    with staged_folder(args.out) as tmp:
+        blend_figure(r, tmp / "blend.png")
+        image_grid(r.kmeans_centres, nrow=min(len(r.kmeans_centres), 10), scale=2).save(tmp / "kmeans_centres.png")
+        confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
+        with open(tmp / "kmeans_confusion.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["cluster", *r.all_class_names])
+            w.writerows([i, *row] for i, row in enumerate(r.confusion.tolist()))
+        eigen_figure(r.eigen_mean, r.eigen_images, r.explained, tmp / "eigen_images.png")
+    purity = r.confusion.max(1).sum() / r.confusion.sum()
+    print(f"blended {len(r.class_names)} classes; k-means with {len(r.confusion)} clusters, purity {purity:.1%}; "
+          f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance); written to {args.out}")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("blend", help="blend many classes: centroids, spherical mean, k-means, eigen-images")
+    p.add_argument("--classes", default="all", help="'all' or a comma list of class names")
+    p.add_argument("--weights", type=_floats, help="one weight per class (default equal)")
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    p.add_argument("--data", help="data (default: the model's training data)")
+    p.add_argument("--k", type=positive, help="k-means clusters (default: the number of classes)")
+    p.add_argument("--eigen", type=positive, default=16, help="eigen-images (pixel PCA components)")
+    p.add_argument("--max-points", type=positive, default=20000, help="training images used for k-means and PCA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("out/blend"))
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    p.set_defaults(func=cmd_blend)

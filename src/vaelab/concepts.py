@@ -1,0 +1,95 @@
+"""Concepts: named sets of images, resolved against a model (for codes) and its data (for classes and
+attributes). A concept's vector is the mean of its images' posterior means (seed 001's averaging).
+
+A concept is written as:
+- ``class:Sneaker``: the images of a class of the data;
+- ``attr:gender=woman,skin=none``: the images whose attributes match (``a=x|y`` for either value);
+- ``[a.png b.png]``: a bracketed list of files;
+- a file or a folder path.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.data.dataset import ImageDataset, query_mask
+from vaelab.data.images import IMAGE_SUFFIXES, load_image
+from vaelab.encoding import encode_uint8
+from vaelab.errors import VaelabError
+from vaelab.models.runtime import InferenceModel
+
+
+@dataclass
+class Concept:
+    label: str
+    images: np.ndarray  # uint8 (n, C, H, W)
+    latents: np.ndarray  # (n, D) posterior means
+
+    @property
+    def vector(self) -> np.ndarray:
+        return self.latents.mean(0)
+
+
+class ConceptResolver:
+    """Turns concept strings into Concepts. The data is loaded only when a class or attribute asks for it."""
+
+    def __init__(self, m: InferenceModel, data: str | ImageDataset | None = None):
+        self.m, self._data = m, data
+
+    @property
+    def dataset(self) -> ImageDataset:
+        if not isinstance(self._data, ImageDataset):
+            from vaelab.data.loaders import load_dataset
+
+            spec = self._data or self.m.doc["data"].get("name")
+            if not spec:
+                raise VaelabError("this model does not name its training data; pass --data")
+            self._data = load_dataset(spec, channels=self.m.channels, size=self.m.size)
+            if (self._data.channels, *self._data.size) != (self.m.channels, *self.m.size):
+                raise VaelabError(f"data {spec} has {self._data.channels}×{self._data.size[0]}×{self._data.size[1]} "
+                                  f"images, the model takes {self.m.channels}×{self.m.size[0]}×{self.m.size[1]}")
+        return self._data
+
+    def mask(self, token: str) -> np.ndarray:
+        """The data rows a ``class:`` or ``attr:`` token selects."""
+        kind, _, arg = token.partition(":")
+        ds = self.dataset
+        if kind == "class":
+            if ds.labels is None:
+                raise VaelabError(f"{ds.name} has no classes; use attr: or image files")
+            return ds.labels == ds.class_index(arg.strip())
+        return query_mask(ds, arg)
+
+    def resolve(self, token: str) -> Concept:
+        token = token.strip()
+        if token.startswith(("class:", "attr:")):
+            rows = np.flatnonzero(self.mask(token))
+            images = self.dataset.images[rows]
+        else:
+            files = self._files(token)
+            images = np.stack([load_image(f, self.m.channels, self.m.size, self.m.background) for f in files])
+        if len(images) == 0:
+            raise VaelabError(f"concept {token!r} matches no images")
+        return Concept(token, images, encode_uint8(self.m, images))
+
+    @staticmethod
+    def _files(token: str) -> list[Path]:
+        parts = shlex.split(token[1:-1]) if token.startswith("[") and token.endswith("]") else [token]
+        files: list[Path] = []
+        for p in map(Path, parts):
+            if p.is_dir():
+                found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+                if not found:
+                    raise VaelabError(f"concept folder {p} holds no images")
+                files += found
+            elif p.exists():
+                files.append(p)
+            else:
+                raise VaelabError(f"concept {token!r}: {p} is neither a file nor a folder "
+                                  "(for data, write class:NAME or attr:NAME=VALUE)")
+        if not files:
+            raise VaelabError(f"concept {token!r} is empty")
+        return files

@@ -1,0 +1,121 @@
+"""Latent algebra as pure numpy: expressions over concept vectors, attribute vectors with balancing,
+and blends (Euclidean and spherical means). Knows nothing of images, files or models.
+
+A *concept* is a set of codes; its vector is their mean (seed 001 averages several faces per term).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaelab.errors import VaelabError
+
+
+@dataclass(frozen=True)
+class Term:
+    weight: float  # signed: "- 0.5*class:X" has weight -0.5
+    concept: str  # 'class:Sneaker', 'attr:gender=woman', '[a.png b.png]', 'path/to/folder' ...
+
+
+_TERM = re.compile(r"\s*([+-])?\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?(\[[^\[\]]*\]|.+?)\s*(?=\s[+-]\s|$)")
+
+
+def parse_expression(expr: str) -> list[Term]:
+    """``"class:Sneaker - class:Sandal + 0.5*[a.png b.png]"`` → signed, weighted terms.
+
+    Operators must stand between spaces, so names like ``T-shirt/top`` keep their hyphen.
+    """
+    text = expr.strip()
+    if not text:
+        raise VaelabError("empty expression")
+    terms, pos = [], 0
+    while pos < len(text):
+        m = _TERM.match(text, pos)
+        if not m or not m.group(3).strip():
+            raise VaelabError(f"cannot parse expression {expr!r} at {text[pos:]!r}; write terms like "
+                              "'class:A - class:B + class:C' with spaces around + and -")
+        sign = -1.0 if m.group(1) == "-" else 1.0
+        if terms and m.group(1) is None:
+            raise VaelabError(f"cannot parse expression {expr!r}: expected + or - before {m.group(3)!r}")
+        concept = m.group(3).strip()
+        if concept in ("+", "-") or concept.endswith((" +", " -")) or concept.startswith(("+", "-")):
+            raise VaelabError(f"cannot parse expression {expr!r}: an operator has no term after it")
+        if not concept.startswith("[") and re.search(r"\s(class|attr):", concept):
+            raise VaelabError(f"cannot parse expression {expr!r}: expected + or - between terms in {concept!r}")
+        terms.append(Term(sign * float(m.group(2) or 1.0), concept))
+        pos = m.end()
+    return terms
+
+
+def combine(vectors: np.ndarray, weights, rescale: bool = False) -> np.ndarray:
+    """Σ wᵢ·vᵢ over (T, D) vectors. With ``rescale`` the result gets the terms' mean norm (plat's rule:
+    a difference of codes is short, and decoding a short code gives a washed-out average image)."""
+    vectors = np.asarray(vectors, np.float64)
+    out = np.tensordot(np.asarray(weights, np.float64), vectors, axes=1)
+    if rescale:
+        n = np.linalg.norm(out)
+        if n > 0:
+            out = out * (np.linalg.norm(vectors, axis=1).mean() / n)
+    return out
+
+
+def weighted_centroid(vectors: np.ndarray, weights=None) -> np.ndarray:
+    """The weighted Euclidean mean (centre of mass) of (K, D) vectors; weights are normalised to sum 1."""
+    vectors = np.asarray(vectors, np.float64)
+    w = np.ones(len(vectors)) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (len(vectors),) or w.sum() <= 0:
+        raise VaelabError(f"need {len(vectors)} non-negative weights with a positive sum")
+    return (w / w.sum()) @ vectors
+
+
+def spherical_mean(vectors: np.ndarray, weights=None) -> np.ndarray:
+    """The weighted mean *direction*, rescaled to the weighted mean norm: a blend that stays on the shell
+    where the codes live instead of falling towards the origin like the Euclidean mean."""
+    vectors = np.asarray(vectors, np.float64)
+    norms = np.linalg.norm(vectors, axis=1)
+    direction = weighted_centroid(vectors / np.maximum(norms, 1e-12)[:, None], weights)
+    length = np.linalg.norm(direction)
+    if length < 1e-12:
+        raise VaelabError("the vectors cancel out: their mean direction is undefined")
+    return direction / length * weighted_centroid(norms[:, None], weights)[0]
+
+
+def attribute_vector(latents: np.ndarray, mask: np.ndarray, balance_on: list[np.ndarray] | None = None) -> np.ndarray:
+    """mean(z | attr) − mean(z | not attr) over latents (N, D) and a boolean mask (N,).
+
+    ``balance_on`` lists label columns (N,) of attributes that correlate with this one. Every combination
+    cell of their values then counts equally on both sides, which is what replicating samples until every
+    cell has the same count does (plat's --balanced), without the copies. Cells present on only one side
+    cannot be balanced and are left out.
+    """
+    latents, mask = np.asarray(latents, np.float64), np.asarray(mask, bool)
+    if mask.all() or not mask.any():
+        raise VaelabError(f"the attribute is true for {'every' if mask.all() else 'no'} image; "
+                          "an attribute vector needs images with and without it")
+    if not balance_on:
+        return latents[mask].mean(0) - latents[~mask].mean(0)
+    keys = np.stack([np.unique(np.asarray(c), return_inverse=True)[1] for c in balance_on], axis=1)
+    cells_pos = {tuple(k) for k in keys[mask]}
+    cells = sorted(cells_pos & {tuple(k) for k in keys[~mask]})
+    if not cells:
+        raise VaelabError("no combination of the --balance-on attributes occurs both with and without the attribute")
+    means = []
+    for side in (mask, ~mask):
+        cell_means = [latents[side & np.all(keys == np.array(c), axis=1)].mean(0) for c in cells]
+        means.append(np.mean(cell_means, axis=0))
+    return means[0] - means[1]
+
+
+def parse_strengths(text: str) -> np.ndarray:
+    """``"-2:2:9"`` (start:stop:count) or ``"-1,0,1.5"`` → array of strengths."""
+    try:
+        if ":" in text:
+            a, b, n = text.split(":")
+            if int(n) < 1:
+                raise ValueError
+            return np.linspace(float(a), float(b), int(n))
+        return np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list like -1,0,1") from None

@@ -1,0 +1,35 @@
+"""Write a whole output folder atomically: build it in a temp folder beside the target, move it in at the end."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from vaelab.errors import VaelabError
+
+
+@contextmanager
+def staged_folder(out: str | Path, replace: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a temp folder; on success move its entries into ``out`` (entries named in ``replace`` are
+    removed from ``out`` first even when this run does not write them). On failure ``out`` is untouched."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"--out {out} exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        yield tmp
+        out.mkdir(exist_ok=True)
+        for name in set(replace) | {p.name for p in tmp.iterdir()}:
+            old = out / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
+        for item in tmp.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

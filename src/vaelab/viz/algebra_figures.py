@@ -1,0 +1,132 @@
+"""Figures for latent algebra: the arithmetic equation (seed 001's figure), attribute strips, and the
+blend / k-means / eigen-image panels (seed 003)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vaelab.data.images import image_grid, to_pil
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _show(ax, img: np.ndarray, title: str = "", fontsize: int = 9) -> None:
+    """Show a (C, H, W) image in [0,1] or uint8 on an axis without ticks."""
+    arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else np.clip(img, 0, 1)
+    ax.imshow(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def _mosaic(images: np.ndarray, n: int = 9) -> np.ndarray:
+    """Up to n images (uint8) as a square mosaic (C, H', W'), for a term's 'sample of its images'."""
+    pick = images[np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)]
+    side = int(np.ceil(np.sqrt(len(pick))))
+    grid = np.asarray(image_grid(pick, nrow=side, pad=1))
+    return grid[None] if grid.ndim == 2 else grid.transpose(2, 0, 1)
+
+
+def _save(fig, path: Path) -> None:
+    from vaelab.data.images import save_png_atomic
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    buf.seek(0)
+    save_png_atomic(Image.open(buf), path)
+
+
+def arithmetic_figure(result, path: Path) -> None:
+    """One column per term (a sample of its images above, its decoded mean vector below), then the result."""
+    plt = _plt()
+    n = len(result.terms)
+    fig, axes = plt.subplots(2, n + 1, figsize=(2.1 * (n + 1), 4.6), squeeze=False)
+    for j, ((weight, concept), decoded) in enumerate(zip(result.terms, result.concept_images)):
+        sign = "−" if weight < 0 else ("+" if j else "")
+        coef = "" if abs(abs(weight) - 1) < 1e-9 else f"{abs(weight):g}·"
+        label = concept.label if len(concept.label) < 28 else concept.label[:25] + "…"
+        _show(axes[0, j], _mosaic(concept.images), f"{sign} {coef}{label}\n({len(concept.images)} images)", 8)
+        _show(axes[1, j], decoded, "decoded mean", 8)
+    _show(axes[1, n], result.image, "= result", 10)
+    axes[0, n].axis("off")
+    axes[0, n].text(0.5, 0.5, f"|z| = {np.linalg.norm(result.vector):.2f}", ha="center", va="center", fontsize=9)
+    fig.suptitle("latent arithmetic: each term is the mean code of its images", fontsize=10)
+    _save(fig, path)
+
+
+def strip_image(images: np.ndarray, strengths, scale: int = 2) -> Image.Image:
+    """A row of edited images with their strengths written under each."""
+    h, w = images.shape[-2] * scale, images.shape[-1] * scale
+    strip = Image.new("RGB", (len(images) * (w + 4) + 4, h + 22), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, (img, s) in enumerate(zip(images, strengths)):
+        tile = to_pil(img).convert("RGB").resize((w, h), Image.Resampling.NEAREST)
+        strip.paste(tile, (4 + i * (w + 4), 4))
+        draw.text((4 + i * (w + 4) + w // 2 - 12, h + 6), f"{s:+.2g}", fill="black")
+    return strip
+
+
+def blend_figure(result, path: Path) -> None:
+    """The decoded class centroids with their weights, then the three blends side by side."""
+    plt = _plt()
+    K = len(result.class_names)
+    cols = max(K, 3)
+    fig, axes = plt.subplots(2, cols, figsize=(1.7 * cols, 4.2), squeeze=False)
+    for j in range(cols):
+        if j < K:
+            _show(axes[0, j], result.class_images[j], f"{result.class_names[j][:14]}\nw={result.weights[j]:.2f}", 8)
+        else:
+            axes[0, j].axis("off")
+    for j, (img, title) in enumerate([(result.euclidean, "Euclidean centroid"), (result.spherical, "spherical mean"),
+                                      (result.pixel_pca, "pixel-PCA blend\n(no VAE)")]):
+        _show(axes[1, j], img, title, 9)
+    for j in range(3, cols):
+        axes[1, j].axis("off")
+    fig.suptitle(f"blend of {K} classes", fontsize=10)
+    _save(fig, path)
+
+
+def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path) -> None:
+    """Heat map of cluster × class counts."""
+    plt = _plt()
+    k, n = confusion.shape
+    fig, ax = plt.subplots(figsize=(0.6 * n + 2.5, 0.45 * k + 1.8))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(n), [c[:14] for c in class_names], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), [f"cluster {i}" for i in range(k)], fontsize=8)
+    for i in range(k):
+        for j in range(n):
+            if confusion[i, j]:
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if confusion[i, j] > confusion.max() / 2 else "black")
+    ax.set_title("k-means clusters of the codes × classes", fontsize=10)
+    _save(fig, path)
+
+
+def eigen_figure(mean: np.ndarray, components: np.ndarray, explained: np.ndarray, path: Path) -> None:
+    """The mean image and the principal components of the pixels (eigen-images)."""
+    plt = _plt()
+    n = len(components) + 1
+    cols = min(n, 9)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    _show(axes[0, 0], mean, "mean", 8)
+    for i, comp in enumerate(components, start=1):
+        _show(axes.flat[i], comp, f"PC{i} ({explained[i - 1]:.0%})", 8)
+    fig.suptitle("eigen-images: PCA on the pixels", fontsize=10)
+    _save(fig, path)

@@ -1,0 +1,184 @@
+"""Latent algebra: expressions, attribute vectors with balancing, blends, the analogy score, and the CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vaelab.data.dataset import ImageDataset, query_mask
+from vaelab.errors import VaelabError
+from vaelab.latent.arithmetic import (attribute_vector, combine, parse_expression, parse_strengths, spherical_mean,
+                                      weighted_centroid)
+from vaelab.metrics.analogy import analogy_hit_rate
+from vaelab.models.runtime import InferenceModel
+
+
+class PlantedModel(InferenceModel):
+    """Codes are planted: image i (its first pixel holds i) has code table[i]; decode is a fixed linear map."""
+
+    def __init__(self, table: np.ndarray, class_names):
+        doc = {"model": {"channels": 1, "height": 4, "width": 4, "latent_dim": table.shape[1]},
+               "data": {"name": "planted", "class_names": class_names}}
+        super().__init__(None, doc)
+        self.table = table
+
+    def embed(self, x):
+        return self.table[np.rint(x[:, 0, 0, 0] * 255).astype(int)]
+
+    def decode(self, z):
+        return np.tile(z[:, :1, None, None], (1, 1, 4, 4)).astype(np.float32)
+
+
+def _planted(n=30, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(n, d))
+    images = np.zeros((n, 1, 4, 4), np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)
+    labels = np.arange(n) % 3
+    ds = ImageDataset(images=images, labels=labels, class_names=["a", "b", "c"], name="planted",
+                      attributes={"tall": labels == 1, "colour": np.array(["red", "blue"] * (n // 2))})
+    return PlantedModel(table, ["a", "b", "c"]), ds, table, labels
+
+
+def test_arithmetic_on_planted_latents_gives_the_exact_vector():
+    from vaelab.algebra import arithmetic
+
+    m, ds, table, labels = _planted()
+    r = arithmetic(m, "class:a - class:b + 0.5*attr:colour=red", data=ds)
+    red = ds.attributes["colour"] == "red"
+    expected = table[labels == 0].mean(0) - table[labels == 1].mean(0) + 0.5 * table[red].mean(0)
+    np.testing.assert_allclose(r.vector, expected, rtol=1e-5)
+    assert [w for w, _ in r.terms] == [1.0, -1.0, 0.5]
+    assert [len(c.images) for _, c in r.terms] == [10, 10, 15]
+    np.testing.assert_allclose(r.image[0, 0, 0], expected[0], rtol=1e-5)  # the result is what gets decoded
+
+
+def test_rescale_gives_the_terms_mean_norm():
+    v = np.array([[3.0, 4.0], [0.0, 1.0], [1.0, 0.0]])
+    out = combine(v, [1, -1, 1], rescale=True)
+    assert np.linalg.norm(out) == pytest.approx(np.linalg.norm(v, axis=1).mean())
+    np.testing.assert_allclose(out / np.linalg.norm(out), np.array([4.0, 3.0]) / 5)
+
+
+def test_expression_parsing_keeps_hyphenated_names_and_rejects_garbage():
+    terms = parse_expression("class:T-shirt/top - 2*[a.png b.png] + attr:gender=woman,skin=none")
+    assert [(t.weight, t.concept) for t in terms] == [(1.0, "class:T-shirt/top"), (-2.0, "[a.png b.png]"),
+                                                      (1.0, "attr:gender=woman,skin=none")]
+    for bad in ["", "class:A +", "class:A class:B", "+ - x"]:
+        with pytest.raises(VaelabError):
+            parse_expression(bad)
+
+
+def test_balancing_removes_a_planted_correlation():
+    rng = np.random.default_rng(0)
+    n = 4000
+    attr = rng.random(n) < 0.5
+    other = np.where(attr, rng.random(n) < 0.9, rng.random(n) < 0.1)  # strongly correlated with attr
+    true_dir, other_dir = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
+    z = attr[:, None] * true_dir + 2.0 * other[:, None] * other_dir + 0.05 * rng.normal(size=(n, 3))
+    plain = attribute_vector(z, attr)
+    balanced = attribute_vector(z, attr, balance_on=[other])
+    assert plain[1] > 1.2  # the correlated attribute leaks in: about 2 × (0.9 − 0.1)
+    assert abs(balanced[1]) < 0.02 and balanced[0] == pytest.approx(1.0, abs=0.02)
+
+
+def test_attribute_true_for_all_or_none_is_an_error():
+    z = np.zeros((4, 2))
+    with pytest.raises(VaelabError, match="every"):
+        attribute_vector(z, np.ones(4, bool))
+    with pytest.raises(VaelabError, match="no image"):
+        attribute_vector(z, np.zeros(4, bool))
+
+
+def test_spherical_mean_of_equal_norm_vectors_keeps_the_norm():
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(7, 16))
+    v *= 4.0 / np.linalg.norm(v, axis=1, keepdims=True)
+    s = spherical_mean(v, rng.random(7))
+    assert np.linalg.norm(s) == pytest.approx(4.0)
+    assert np.linalg.norm(weighted_centroid(v)) < 0.6 * 4.0  # while the Euclidean mean shrinks
+
+
+def test_query_mask_and_its_errors():
+    _, ds, _, labels = _planted()
+    np.testing.assert_array_equal(query_mask(ds, "tall=true"), labels == 1)
+    assert query_mask(ds, "colour=red|blue").all()
+    with pytest.raises(VaelabError, match="unknown attribute"):
+        query_mask(ds, "size=big")
+    with pytest.raises(VaelabError, match="its values are: blue, red"):
+        query_mask(ds, "colour=green")
+
+
+def test_strength_specs():
+    np.testing.assert_allclose(parse_strengths("-2:2:5"), [-2, -1, 0, 1, 2])
+    np.testing.assert_allclose(parse_strengths("0,1.5"), [0, 1.5])
+    with pytest.raises(VaelabError):
+        parse_strengths("2:x")
+
+
+def test_analogy_hit_rate_finds_a_planted_offset_and_the_zero_baseline_does_not():
+    rng = np.random.default_rng(2)
+    P, d = 12, 6
+    offset = np.zeros(d)
+    offset[0] = 3.0
+    z_a = rng.normal(size=(P, d))
+    z_b = z_a + offset + 0.05 * rng.normal(size=(P, d))
+    decode = lambda z: np.tile(z[:, None, None, :], (1, 1, 2, 1)).astype(np.float32) / 10  # noqa: E731
+    x_a, x_b = decode(z_a), decode(z_b)
+    r = analogy_hit_rate(z_a, z_b, x_a, x_b, decode, evaluate=np.arange(6), use=np.arange(6, 12))
+    assert r["hit_rate"] == 1.0 and r["baseline_zero"] == 0.0 and r["n"] == 6
+    shuffled = analogy_hit_rate(z_a, z_a[rng.permutation(P)], x_a, decode(z_a[rng.permutation(P)]), decode)
+    assert shuffled["hit_rate"] < 0.9  # no shared offset, no reliable hits
+
+
+def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
+    from vaelab.blending import blend
+
+    r = blend(tiny_model_dir, "all", k=4, eigen=5)
+    assert r.kmeans_centres.shape[0] == 4 and r.confusion.shape == (4, 3)
+    assert r.confusion.sum() == 300  # every training image is in exactly one cluster
+    assert r.eigen_images.shape == (5, 1, 28, 28) and np.all(np.diff(r.explained) <= 1e-9)
+    w = np.array([1.0, 0, 0])
+    only_first = blend(tiny_model_dir, ["0", "1", "2"], weights=w, k=2, eigen=3)
+    np.testing.assert_allclose(only_first.euclidean, only_first.class_images[0], atol=1e-6)
+    np.testing.assert_allclose(only_first.spherical, only_first.class_images[0], atol=1e-5)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
+    from PIL import Image
+
+    p = _cli("arithmetic", "class:0 - class:1 + class:2", "--model", tiny_model_dir, "--out", tmp_path / "a")
+    assert p.returncode == 0, p.stderr
+    assert Image.open(tmp_path / "a" / "result.png").size == (112, 112)
+    assert (tmp_path / "a" / "arithmetic.png").is_file()
+    p = _cli("blend", "--model", tiny_model_dir, "--k", "3", "--eigen", "4", "--out", tmp_path / "b")
+    assert p.returncode == 0, p.stderr
+    names = {f.name for f in (tmp_path / "b").iterdir()}
+    assert names == {"blend.png", "kmeans_centres.png", "kmeans_confusion.png", "kmeans_confusion.csv",
+                     "eigen_images.png"}
+    rows = (tmp_path / "b" / "kmeans_confusion.csv").read_text().splitlines()
+    assert rows[0] == "cluster,0,1,2" and len(rows) == 4
+
+
+@pytest.mark.parametrize("args,words", [
+    (["arithmetic", "class:0 - class:Zebra"], ["unknown class 'Zebra'"]),
+    (["arithmetic", "class:0 class:1"], ["expected + or -"]),
+    (["arithmetic", "class:0 - {tmp}/empty"], ["holds no images"]),
+    (["arithmetic", "attr:x=1 + class:0"], ["unknown attribute"]),
+    (["attribute", "--attr", "x=1"], ["unknown attribute"]),
+    (["blend", "--classes", "0,1", "--weights", "1,2,3"], ["weights"]),
+])
+def test_algebra_bad_input(tmp_path, tiny_model_dir, args, words):
+    (tmp_path / "empty").mkdir()
+    p = _cli(*[a.format(tmp=tmp_path) for a in args], "--model", tiny_model_dir, "--out", tmp_path / "o")
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    for w in words:
+        assert w in p.stderr
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,104 @@
+"""The emoji dataset: rendering, attributes, the cache, and attribute vectors on a model trained on it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import emoji_font_available
+
+pytestmark = pytest.mark.skipif(not emoji_font_available(),
+                                reason="needs Debian's fonts-noto-color-emoji (make test installs it)")
+
+HANDFUL = {
+    "man cook": dict(gender="man", skin="none", face=False, group="People & Body"),
+    "woman cook": dict(gender="woman", skin="none", face=False, group="People & Body"),
+    "waving hand: dark skin tone": dict(gender="person", skin="dark", face=False, group="People & Body"),
+    "grinning face": dict(gender="none", skin="none", face=True, group="Smileys & Emotion"),
+    "red apple": dict(gender="none", skin="none", face=False, group="Food & Drink"),
+    "flag: Japan": dict(gender="none", skin="none", face=False, group="Flags"),
+}
+
+
+def test_renderer_gives_non_blank_rgb_with_the_expected_attributes():
+    from vaelab.data.emoji import read_emoji_test, render_emoji_set
+
+    entries = [e for e in read_emoji_test() if e.name in HANDFUL]
+    ds = render_emoji_set(entries, size=32, progress=False)
+    assert ds.images.shape == (len(HANDFUL), 3, 32, 32) and ds.background == 255
+    for i, name in enumerate(ds.attributes["name"]):
+        img = ds.images[i].astype(int)
+        assert (img < 200).mean() > 0.1, name  # not blank white
+        assert (img.max(0) - img.min(0)).max() > 25, name  # in colour, not grey
+        for key, value in HANDFUL[name].items():
+            assert ds.attributes[key][i] == value, (name, key)
+    names = list(ds.attributes["name"])
+    cook_m, cook_w = ds.images[names.index("man cook")], ds.images[names.index("woman cook")]
+    assert np.abs(cook_m.astype(int) - cook_w.astype(int)).mean() > 3  # the ZWJ sequences render apart
+
+
+def test_zwj_sequence_renders_as_one_glyph_not_its_parts():
+    from vaelab.data.emoji import EmojiRenderer
+
+    r = EmojiRenderer()
+    assert r.render("\U0001F468\u200D\U0001F373") is not None  # man cook: one glyph
+    assert r.render("\U0001F468\u200D\U0001F9A1") is None  # man + badger: no such emoji, falls apart
+
+
+def test_full_set_is_cached_and_has_about_4k_emoji():
+    import vaelab
+
+    ds = vaelab.load_dataset("emoji:16")
+    assert 3500 <= len(ds) <= 4500
+    names = set(ds.attributes["name"].tolist())
+    assert {"man cook", "woman farmer", "waving hand: dark skin tone"} <= names
+    assert set(ds.attributes["skin"].tolist()) == {"none", "light", "medium-light", "medium", "medium-dark", "dark"}
+    again = vaelab.load_dataset("emoji:16")  # from the .npz cache now
+    np.testing.assert_array_equal(again.images, ds.images)
+    np.testing.assert_array_equal(again.attributes["gender"], ds.attributes["gender"])
+    assert again.class_names == ds.class_names
+
+
+def test_pairs_for_the_ground_truth_analogies():
+    import vaelab
+    from vaelab.data.emoji import gender_pairs, tone_pairs
+
+    ds = vaelab.load_dataset("emoji:16")
+    names = ds.attributes["name"]
+    pairs = {k: (names[a], names[b]) for k, a, b in gender_pairs(ds)}
+    assert pairs["{G} cook"] == ("man cook", "woman cook")
+    assert len(pairs) > 50
+    tones = {k: (names[a], names[b]) for k, a, b in tone_pairs(ds)}
+    assert tones["waving hand"] == ("waving hand: light skin tone", "waving hand: dark skin tone")
+
+
+def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir):
+    from PIL import Image
+    from safetensors.numpy import load_file
+
+    import vaelab
+
+    ds = vaelab.load_dataset("emoji:16")
+    Image.fromarray(ds.images[0].transpose(1, 2, 0)).save(tmp_path / "e.png")
+    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "attribute", "--model", str(tiny_emoji_model_dir),
+                        "--attr", "gender=woman", "--balance-on", "skin,group", "--apply", str(tmp_path / "e.png"),
+                        "--strengths", "-1:1:5", "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    vec = load_file(str(tmp_path / "o" / "attribute_gender=woman.safetensors"))["vector"]
+    assert vec.shape == (8,) and np.linalg.norm(vec) > 0
+    strip = Image.open(tmp_path / "o" / "strip_gender=woman.png")
+    assert strip.width > 5 * 32
+    m = vaelab.open_model(tiny_emoji_model_dir)
+    z = m.embed(ds.images.astype(np.float32) / 255)
+    w = ds.attributes["gender"] == "woman"
+    plain = z[w].mean(0) - z[~w].mean(0)
+    assert not np.allclose(vec, plain, atol=1e-4)  # balancing changed it
+
+
+def test_attribute_on_every_image_is_a_clear_error(tmp_path, tiny_emoji_model_dir):
+    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "attribute", "--model", str(tiny_emoji_model_dir),
+                        "--attr", "skin=none|light|medium-light|medium|medium-dark|dark", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "true for every image" in p.stderr and "Traceback" not in p.stderr
