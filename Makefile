@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data demo test bench clean
+.PHONY: setup data browser demo test bench clean
 
 setup: $(STAMP) data
 
@@ -20,15 +20,25 @@ data:
 	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \
 		fonts-noto-color-emoji /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
+# Debian's chromium: tests/test_report.py opens the HTML report in it, headless
+browser:
+	@scripts/ensure-apt.sh chromium /usr/bin/chromium
+
 demo: setup
 	$(BIN)/vaelab demo --out out/demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
+# Every figure in BENCHMARKS.md; the long ones (emoji, disentanglement) train models for several minutes.
 bench: setup
-	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/train_throughput.py --attempts
 	$(BIN)/python benchmarks/morph_latency.py
+	$(BIN)/python benchmarks/explore_speed.py
+	$(BIN)/python benchmarks/peers.py
+	$(BIN)/python benchmarks/emoji_arithmetic.py
+	$(BIN)/python benchmarks/disentanglement.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

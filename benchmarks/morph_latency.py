@@ -12,36 +12,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from timing import median_seconds, median_wall
 import vaelab
-
-
-def wall(cmd: list[str], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def in_process(model, a, b, reps: int) -> float:
     vaelab.morph(model, [a, b], frames=32)  # warm-up
-    times = []
-    for _ in range(reps * 5):
-        t = time.perf_counter()
-        vaelab.morph(model, [a, b], frames=32)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_seconds(lambda: vaelab.morph(model, [a, b], frames=32), reps * 5)
 
 
 def main() -> None:
@@ -58,10 +42,10 @@ def main() -> None:
         vaelab_bin = str(Path(sys.executable).with_name("vaelab"))
         morph = [vaelab_bin, "morph", str(a), str(b), "--frames", "32", "--out", str(tmp / "out")]
         rows = {
-            'python -c "import torch"': wall([sys.executable, "-c", "import torch"], args.reps),
-            "vaelab morph --frames 32 (onnx, all outputs)": wall(morph, args.reps),
-            "vaelab morph --frames 32 --no-mp4 (onnx)": wall(morph + ["--no-mp4"], args.reps),
-            "vaelab morph --frames 32 --backend torch": wall(morph + ["--backend", "torch"], args.reps),
+            'python -c "import torch"': median_wall([sys.executable, "-c", "import torch"], args.reps),
+            "vaelab morph --frames 32 (onnx, all outputs)": median_wall(morph, args.reps),
+            "vaelab morph --frames 32 --no-mp4 (onnx)": median_wall(morph + ["--no-mp4"], args.reps),
+            "vaelab morph --frames 32 --backend torch": median_wall(morph + ["--backend", "torch"], args.reps),
         }
         onnx_model = vaelab.open_model(None, backend="onnx")
         torch_model = vaelab.open_model(None, backend="torch")
@@ -69,12 +53,7 @@ def main() -> None:
         rows["in-process morph, 32 frames (torch)"] = in_process(torch_model, a, b, args.reps)
         z = np.random.default_rng(0).normal(size=(32, onnx_model.latent_dim)).astype(np.float32)
         for name, m in (("onnx", onnx_model), ("torch", torch_model)):
-            ts = []
-            for _ in range(args.reps * 5):
-                t = time.perf_counter()
-                m.decode(z)
-                ts.append(time.perf_counter() - t)
-            rows[f"decode 32 codes only ({name})"] = statistics.median(ts)
+            rows[f"decode 32 codes only ({name})"] = median_seconds(lambda: m.decode(z), args.reps * 5)
         base = rows['python -c "import torch"']
         print(f"medians of {args.reps} runs (in-process: {args.reps * 5})")
         for name, secs in rows.items():

@@ -66,10 +66,11 @@ class PlainVAE(nn.Module):
 
 
 def plain_loop(images: torch.Tensor, steps: int | None = None, bs: int = 128, k: int = 3, fused: bool = False,
-               channels_last: bool = False, float_data: bool = False) -> float:
-    """img/s of the plain loop over one epoch (or ``steps`` batches)."""
+               channels_last: bool = False, float_data: bool = False, model: PlainVAE | None = None) -> float:
+    """img/s of the plain loop over one epoch (or ``steps`` batches); trains ``model`` when one is given, so
+    that the caller can evaluate it afterwards."""
     torch.manual_seed(0)
-    model = PlainVAE(k)
+    model = model if model is not None else PlainVAE(k)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)

@@ -6,7 +6,8 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
 - ``vaelab.open_model(folder_or_model, backend=...)`` → numpy-in/numpy-out inference (onnxruntime or torch);
 - ``vaelab.morph(model, images_or_paths, frames=..., method=...)`` → list of PIL images;
 - ``vaelab.encode_images`` / ``vaelab.decode_latents``;
-- ``vaelab.load_dataset(spec)``, ``vaelab.train(...)``.
+- ``vaelab.load_dataset(spec)``; training is ``vaelab.training.trainer.train`` (``vaelab.train`` is the
+  module torchrun runs: ``torchrun -m vaelab.train ...``).
 """
 from importlib import import_module
 
@@ -18,7 +19,6 @@ _LAZY = {
     "ModelConfig": "vaelab.models.config",
     "load_dataset": "vaelab.data.loaders",
     "ImageDataset": "vaelab.data.dataset",
-    "train": "vaelab.training.trainer",
     "TrainConfig": "vaelab.training.trainer",
     "morph": "vaelab.morphing",
     "class_morph": "vaelab.morphing",

@@ -14,7 +14,7 @@ import numpy as np
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabError
 from vaelab.latent.centroids import class_centroids
-from vaelab.models.config import WEIGHTS_NAME
+from vaelab.models.config import WEIGHTS_NAME, move_into_place
 from vaelab.models.runtime import InferenceModel, open_model
 
 CENTROIDS_NAME = "centroids.safetensors"
@@ -103,7 +103,7 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
             fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
             os.close(fd)
             save_file({"centroids": cents}, tmp, metadata={"weights": wid, "data": spec["name"]})
-            os.replace(tmp, p)
+            move_into_place(tmp, p)
             break
         except OSError:
             continue

@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaelab.cli import arithmetic, attribute, blend, demo, morph, train
+from vaelab.cli import (arithmetic, attribute, blend, demo, disentangle, evaluate, explore, faces, morph, report,
+                        sweep, train, train_cycle, train_evaluator)
 from vaelab.errors import VaelabError
 
-COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend.add]
+COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend.add, faces.add,
+            evaluate.add, train_evaluator.add, sweep.add, explore.add, report.add, train_cycle.add, disentangle.add]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,9 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)
+    args.argv = argv  # for commands that re-launch themselves (train --nproc)
     try:
         args.func(args)
     except VaelabError as e:

@@ -4,13 +4,42 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.cli.args import ints, positive, size_arg
+from vaelab.errors import VaelabError
+
+
+def _launch_torchrun(args) -> None:
+    """Re-run this command under torchrun with --nproc processes on this machine."""
+    import subprocess
+    import sys
+
+    rest, skip = [], False
+    for a in args.argv[args.argv.index("train") + 1:]:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+           "-m", "vaelab.train", *rest]
+    code = subprocess.run(cmd).returncode
+    if code:
+        raise VaelabError(f"distributed training stopped with exit code {code}; the messages above say why")
 
 
 def cmd_train(args) -> None:
+    import os
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args)
     from vaelab.data.loaders import load_dataset
     from vaelab.models.config import ModelConfig
     from vaelab.training.trainer import TrainConfig, train
 
+    if args.model == "cycle-vae":
+        from vaelab.errors import VaelabError
+
+        raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ...")
     ds = load_dataset(args.data, channels=args.channels, size=args.size)
     if args.limit:
         ds.train_idx = ds.train_idx[: args.limit]
@@ -19,11 +48,15 @@ def cmd_train(args) -> None:
         widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, likelihood=args.likelihood,
         sigma=args.sigma, beta=args.beta, free_bits=args.free_bits)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx)
-    print(f"training {args.model if not args.resume else 'resumed run'} on {ds.name}: "
-          f"{len(ds.train_idx)} train / {len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
+                      kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
+                      capacity_max=args.capacity_max, capacity_steps=args.capacity_steps)
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if main_rank:
+        print(f"training {args.model if not args.resume else 'resumed run'} on {ds.name}: "
+              f"{len(ds.train_idx)} train / {len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
     train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
-    print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
+    if main_rank:
+        print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
 
 
 def add(sub) -> None:
@@ -39,6 +72,10 @@ def add(sub) -> None:
     p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when > 1)")
     p.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dim not pushed down")
     p.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL warm-up")
+    p.add_argument("--capacity-max", type=float, default=0.0,
+                   help="capacity annealing (Burgess et al.): objective recon + beta*|KL - C|, C rising to this "
+                        "many nats (0 = off; use a large --beta such as 100 as the gamma)")
+    p.add_argument("--capacity-steps", type=int, default=0, help="steps over which C rises from 0 to --capacity-max")
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     p.add_argument("--sigma", type=float, default=0.1, help="fixed sigma of the Gaussian likelihood")
     p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths (vae-conv)")
@@ -49,6 +86,8 @@ def add(sub) -> None:
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    p.add_argument("--nproc", type=positive, default=1,
+                   help="train data-parallel on N processes (launches torchrun; batch size is per process)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (morph then uses torch)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

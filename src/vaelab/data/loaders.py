@@ -139,31 +139,95 @@ def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] 
     )
 
 
-def _load_emoji(arg: str | None, size: tuple[int, int] | None = None) -> ImageDataset:
-    from vaelab.data.emoji import load_emoji  # Pillow font rendering; only this dataset needs it
+# Every loader takes (arg after the colon or None, channels or None, size or None) and ignores what its
+# format fixes itself; imports stay inside so that a dataset's extra dependencies load only when used.
+def _fashion_mnist(arg, channels, size):
+    return load_fashion_mnist(arg)
+
+
+def _mnist(arg, channels, size):
+    return load_mnist_folder(arg)
+
+
+def _folder(arg, channels, size):
+    return load_image_folder(arg, channels or 3, tuple(size or (64, 64)))
+
+
+def _emoji(arg, channels, size):
+    from vaelab.data.emoji import load_emoji  # Pillow font rendering
 
     return load_emoji(arg, size=size[0] if size else None)
 
 
+def _cifar10(arg, channels, size):
+    from vaelab.data.cifar import load_cifar
+
+    return load_cifar(_existing_folder(arg, "cifar10"), hundred=False)
+
+
+def _cifar100(arg, channels, size):
+    from vaelab.data.cifar import load_cifar
+
+    return load_cifar(_existing_folder(arg, "cifar100"), hundred=True)
+
+
+def _tiny_imagenet(arg, channels, size):
+    from vaelab.data.tiny_imagenet import load_tiny_imagenet
+
+    return load_tiny_imagenet(_existing_folder(arg, "tiny-imagenet"), tuple(size or (64, 64)))
+
+
+def _celeba(arg, channels, size):
+    from vaelab.data.celeba import load_celeba
+
+    if not arg:
+        raise VaelabError("'celeba' needs a folder: celeba:PATH (optionally celeba:PATH,crop=148)")
+    _existing_folder(arg.partition(",crop=")[0], "celeba")
+    return load_celeba(arg, tuple(size or (64, 64)))
+
+
+def _omniglot(arg, channels, size):
+    from vaelab.data.omniglot import load_omniglot
+
+    return load_omniglot(_existing_folder(arg, "omniglot"), tuple(size or (28, 28)))
+
+
+def _sprites(arg, channels, size):
+    from vaelab.data.sprites import load_sprites  # procedural, rendered on load
+
+    return load_sprites(arg)
+
+
+def _sprites_reed(arg, channels, size):
+    from vaelab.data.sprites_reed import load_sprites_reed  # h5py
+
+    return load_sprites_reed(arg)
+
+
 LOADERS: dict[str, Callable[..., ImageDataset]] = {
-    "fashion-mnist": load_fashion_mnist,
-    "mnist": load_mnist_folder,
-    "folder": load_image_folder,
-    "emoji": _load_emoji,
+    "fashion-mnist": _fashion_mnist,
+    "mnist": _mnist,
+    "folder": _folder,
+    "emoji": _emoji,
+    "cifar10": _cifar10,
+    "cifar100": _cifar100,
+    "tiny-imagenet": _tiny_imagenet,
+    "celeba": _celeba,
+    "omniglot": _omniglot,
+    "sprites": _sprites,
+    "sprites-reed": _sprites_reed,
 }
 
 
 def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] | None = None) -> ImageDataset:
-    """Load a dataset by name: ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH`` or ``emoji[:SIZE]``.
+    """Load a dataset by name, e.g. ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH``, ``emoji[:SIZE]``,
+    ``cifar10:PATH``, ``celeba:PATH`` (the keys of LOADERS).
 
-    ``channels`` and ``size`` apply to image folders (defaults 3 and 64×64) and ``size`` to emoji (64);
-    IDX data keeps its own.
+    ``channels`` and ``size`` apply where the format leaves them open (image folders: 3 and 64×64;
+    emoji, Tiny ImageNet, CelebA: 64×64; Omniglot: 28×28); IDX and CIFAR data keep their own.
     """
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
-        raise VaelabError(f"unknown dataset {spec!r}; choose one of: fashion-mnist, mnist:PATH, folder:PATH, emoji")
-    if kind == "folder":
-        return load_image_folder(arg, channels or 3, tuple(size or (64, 64)))
-    if kind == "emoji":
-        return _load_emoji(arg or None, tuple(size) if size else None)
-    return LOADERS[kind](arg or None)
+        raise VaelabError(f"unknown dataset {spec!r}; choose one of: "
+                          + ", ".join(k if k in ("fashion-mnist", "emoji") else f"{k}:PATH" for k in LOADERS))
+    return LOADERS[kind](arg or None, channels, tuple(size) if size else None)

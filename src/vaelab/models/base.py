@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from torch import nn
 
 from vaelab.errors import VaelabError
 from vaelab.models.config import (
-    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, model_json, read_model_json,
+    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, model_json, move_into_place, read_model_json,
 )
 
 LOG_2PI = math.log(2 * math.pi)
@@ -37,12 +36,6 @@ class LossOutput:
     def neg_elbo(self) -> torch.Tensor:
         """-ELBO per image (nats): recon + KL, whatever beta and free bits the objective used."""
         return self.recon + self.kl
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class LatentModel(nn.Module):
@@ -80,24 +73,31 @@ class LatentModel(nn.Module):
             nll = 0.5 * ((x - torch.sigmoid(logits)) / s) ** 2 + math.log(s) + 0.5 * LOG_2PI
         return nll.flatten(1).sum(1)
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> LossOutput:
-        """Named per-image terms in nats for a batch x (B, C, H, W) in [0,1]."""
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None,
+             capacity: float | None = None) -> LossOutput:
+        """Named per-image terms in nats for a batch x (B, C, H, W) in [0,1]; ``eps`` (B, D) is the
+        reparameterisation noise (drawn here when not given); ``capacity`` C (nats) makes the KL term
+        β·|KL − C|, Burgess et al.'s capacity annealing."""
         mu, logvar = self.encode(x)
         if logvar is None:
             z = mu
             kl_dims = torch.zeros_like(mu)
         else:
             # Sampled in eval mode too: the ELBO is an expectation over q(z|x), not a value at its mean.
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            z = mu + torch.exp(0.5 * logvar) * (torch.randn_like(mu) if eps is None else eps)
             kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
         recon = self.recon_nll(self.decode_logits(z), x)
         kl = kl_dims.sum(1)
         kl_term = kl_dims.mean(0).clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl.mean()
+        if capacity is not None:  # the KL is held near C rather than pushed to 0; training raises C
+            kl_term = (kl_term - capacity).abs()
         objective = recon.mean() + self.cfg.beta * kl_weight * kl_term
         return LossOutput(objective=objective, recon=recon, kl=kl, z=z)
 
-    def forward(self, x: torch.Tensor) -> LossOutput:
-        return self.loss(x)
+    def forward(self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None,
+                capacity: float | None = None) -> LossOutput:
+        # The trainer calls the model (not .loss) so that DistributedDataParallel's hooks see the pass.
+        return self.loss(x, kl_weight, eps, capacity)
 
     # --- save / load ---------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, data_spec: dict, onnx: bool = True, **extra) -> Path:
@@ -116,10 +116,8 @@ class LatentModel(nn.Module):
 
                 export_onnx(self, tmpdir / ENCODER_ONNX, tmpdir / DECODER_ONNX, file_sha256(tmpdir / WEIGHTS_NAME))
             (tmpdir / CONFIG_NAME).write_text(json.dumps(model_json(self.cfg, data_spec, **extra), indent=2) + "\n")
-            mode = 0o666 & ~_umask()  # temp files are private; the saved model gets the usual permissions
             for f in tmpdir.iterdir():
-                os.chmod(f, mode)
-                os.replace(f, folder / f.name)
+                move_into_place(f, folder / f.name)
             if not onnx:  # stale ONNX files from an earlier save would no longer match the weights
                 for name in (ENCODER_ONNX, DECODER_ONNX):
                     (folder / name).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ class ModelConfig:
     sigma: float = 0.1  # the Gaussian likelihood's fixed standard deviation, in [0,1] pixel units
     beta: float = 1.0  # weight of the KL term
     free_bits: float = 0.0  # nats per latent dimension below which KL is not pushed down (0 = off)
+    specified_dim: int = 0  # cycle-vae: the last specified_dim of the latent_dim code are s, the rest z
 
     def __post_init__(self) -> None:
         self.widths, self.hidden = tuple(self.widths), tuple(self.hidden)
@@ -43,11 +44,15 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise VaelabError(f"config.json has unknown model settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "model")
+
+
+def strict_from_dict(cls, d: dict, what: str):
+    """Build a config dataclass from config.json's dict; unknown keys are an error, not silently dropped."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise VaelabError(f"config.json has unknown {what} settings: {', '.join(sorted(unknown))}")
+    return cls(**d)
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -56,7 +61,16 @@ def write_json_atomic(path: Path, obj) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
-    os.replace(tmp, path)
+    move_into_place(tmp, path)
+
+
+def move_into_place(tmp: str | Path, dest: str | Path) -> None:
+    """Rename a finished temp file onto ``dest`` with the permissions a plain open() would have given it
+    (mkstemp makes files private, which a saved model should not be)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, dest)
 
 
 def read_model_json(folder: str | Path) -> dict:

@@ -5,11 +5,13 @@ from vaelab.errors import VaelabError
 from vaelab.models.ae_mlp import MLPAutoencoder
 from vaelab.models.base import LatentModel
 from vaelab.models.config import ModelConfig
+from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.vae_conv import ConvVAE
 
 MODELS: dict[str, type[LatentModel]] = {
     "vae-conv": ConvVAE,
     "ae-mlp": MLPAutoencoder,
+    "cycle-vae": CycleVAE,
 }
 
 

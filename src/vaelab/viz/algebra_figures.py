@@ -58,7 +58,8 @@ def arithmetic_figure(result, path: Path) -> None:
         sign = "−" if weight < 0 else ("+" if j else "")
         coef = "" if abs(abs(weight) - 1) < 1e-9 else f"{abs(weight):g}·"
         label = concept.label if len(concept.label) < 28 else concept.label[:25] + "…"
-        _show(axes[0, j], _mosaic(concept.images), f"{sign} {coef}{label}\n({len(concept.images)} images)", 8)
+        n_img = len(concept.images)
+        _show(axes[0, j], _mosaic(concept.images), f"{sign} {coef}{label}\n({n_img} image{'s' * (n_img != 1)})", 8)
         _show(axes[1, j], decoded, "decoded mean", 8)
     _show(axes[1, n], result.image, "= result", 10)
     axes[0, n].axis("off")

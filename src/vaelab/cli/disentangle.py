@@ -1,0 +1,84 @@
+"""`vaelab disentangle`: swap grids, s × z interpolation, traversals, leakage probes, z↔s predictors and the
+disentanglement metrics of a model (seed 004)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from vaelab.cli.args import positive
+
+
+def _summary_lines(r) -> list[str]:
+    lines = []
+    if r.probes:
+        lines.append(f"leakage probes (MLP, {r.probes['n_train']} train / {r.probes['n_test']} test codes; "
+                     f"chance {r.probes['chance']:.1%}):")
+        lines += [f"  label from {name:4s}  train {v['train_accuracy']:.1%}  test {v['test_accuracy']:.1%}"
+                  for name, v in r.probes.items() if isinstance(v, dict)]
+    if r.predictors:
+        p = r.predictors
+        recon = p.get("reconstruction_mse", float("nan"))
+        lines.append(f"predictors (test R²; regeneration MSE against the inputs, reconstruction {recon:.5f}):")
+        lines += [f"  {name.replace('_to_', '→')}  R² {p[name]['test_r2']:.3f}  regeneration MSE "
+                  f"{p[name].get('regeneration_mse', float('nan')):.5f}" for name in ("z_to_s", "s_to_z")]
+    if r.metrics:
+        m = r.metrics
+        d = m["dci"]
+        lines.append(f"metrics: MIG {m['mig']['mig']:.3f}  BetaVAE {m['beta_vae']['eval_accuracy']:.3f}  "
+                     f"FactorVAE {m['factor_vae']['eval_accuracy']:.3f}  DCI D {d['disentanglement']:.3f} "
+                     f"C {d['completeness']:.3f} I {d['informativeness_test']:.3f}  SAP {m['sap']['sap']:.3f}")
+    return lines
+
+
+def cmd_disentangle(args) -> None:
+    from vaelab.disentangling import disentangle
+    from vaelab.staging import staged_folder
+    from vaelab.viz.disentangle_figures import interpolation_figure, probe_figure, swap_grid_figure
+
+    r = disentangle(args.model, data=args.data, grid=args.grid, steps=args.steps, probe_images=args.probe_images,
+                    metrics_scale=args.metrics_scale, seed=args.seed, backend=args.backend,
+                    progress=None if args.quiet else lambda msg: print(f"… {msg}", flush=True))
+    with staged_folder(args.out) as tmp:
+        if r.swap is not None:
+            swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
+            interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)
+        if r.traversal is not None:
+            from vaelab.viz.traversals import plot_traversals
+
+            plot_traversals(r.traversal, [f"dim {d}" for d in r.traversal_dims], r.traversal_offsets,
+                            tmp / "traversals.png", title=f"latent traversals ({r.model_kind}, dims by code variance)")
+        if r.probes:
+            probe_figure(r.probes, tmp / "probes.png", title=f"leakage probes ({r.data_name})")
+            with open(tmp / "probes.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["part", "train_accuracy", "test_accuracy"])
+                w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}"]
+                            for name, v in r.probes.items() if isinstance(v, dict))
+        doc = {"model": str(args.model), "model_kind": r.model_kind, "data": r.data_name,
+               "specified_dim": r.specified_dim, "seed": args.seed, "probes": r.probes, "predictors": r.predictors,
+               "metrics": r.metrics}
+        (tmp / "disentangle.json").write_text(json.dumps(doc, indent=2) + "\n")
+    for line in _summary_lines(r):
+        print(line)
+    print(f"written to {args.out}")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("disentangle", help="swap grids, traversals, leakage probes and disentanglement metrics",
+                       description="Look at how a model splits its latent space: for a cycle-vae the style-"
+                                   "transfer grid, s × z interpolation, label probes on s and z and z↔s predictors; "
+                                   "for a VAE traversals and a probe on the code; on sprites data MIG, BetaVAE, "
+                                   "FactorVAE, DCI and SAP too.")
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    p.add_argument("--data", help="data (default: the model's training data); sprites[:N] adds the metrics")
+    p.add_argument("--out", type=Path, default=Path("out/disentangle"))
+    p.add_argument("--grid", type=positive, default=8, help="test images along each side of the swap grid")
+    p.add_argument("--steps", type=positive, default=8, help="steps along each side of the interpolation grid")
+    p.add_argument("--probe-images", type=positive, default=10000, help="images encoded for probes and predictors")
+    p.add_argument("--metrics-scale", type=float, default=0.1,
+                   help="fraction of disentanglement_lib's sample sizes for the metrics (1 = theirs; slow on a CPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_disentangle)

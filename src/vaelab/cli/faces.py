@@ -1,0 +1,31 @@
+"""`vaelab faces`: crop the faces of a folder of photos into square images for training."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.cli.args import positive
+
+
+def cmd_faces(args) -> None:
+    from vaelab.data.faces import crop_folder
+    from vaelab.staging import staged_folder
+
+    with staged_folder(args.dst) as tmp:
+        report = crop_folder(args.src, tmp, size=args.size, margin=args.margin, all_faces=args.all)
+        if report.no_face:
+            (tmp / "no_face.txt").write_text("".join(f"{p}\n" for p in report.no_face))
+    print(f"{len(report.written)} face crops of {args.size}×{args.size} written to {args.dst}; "
+          f"{len(report.no_face)} image{'' if len(report.no_face) == 1 else 's'} held no face" + (" (listed in no_face.txt)" if report.no_face else ""))
+    for p in report.no_face[:10]:
+        print(f"  no face: {p}")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("faces", help="crop faces from photos (OpenCV's bundled detector)",
+                       description="Finds faces with OpenCV's bundled Haar cascade and writes square crops.")
+    p.add_argument("src", type=Path, help="an image or a folder of images (searched recursively)")
+    p.add_argument("dst", type=Path, help="output folder for the crops")
+    p.add_argument("--size", type=positive, default=64)
+    p.add_argument("--margin", type=float, default=0.25, help="extra border around each face, × its side")
+    p.add_argument("--all", action="store_true", help="every face of an image, not just the largest")
+    p.set_defaults(func=cmd_faces)

@@ -1,0 +1,42 @@
+"""`vaelab train-evaluator`: train the classifier that judges decoded images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.cli.args import positive, size_arg
+
+
+def cmd_train_evaluator(args) -> None:
+    from vaelab.data.loaders import load_dataset
+    from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
+
+    ds = load_dataset(args.data, channels=args.channels, size=args.size)
+    if args.limit:
+        ds.train_idx = ds.train_idx[: args.limit]
+    cfg = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                device=args.device, flip=not args.no_flip)
+    print(f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
+          f"{len(ds.class_names or [])} classes")
+    _, history = train_classifier(ds, args.out, cfg, progress=not args.quiet)
+    print(f"test accuracy {history['test_accuracy']:.4f} after {cfg.epochs} epochs "
+          f"({history['train_seconds']:.0f} s); evaluator saved to {args.out}")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("train-evaluator", help="train the evaluator classifier used by evaluate and sweep",
+                       description="Train a small CNN classifier on a labelled dataset and save it as "
+                                   "config.json + model.safetensors; `vaelab evaluate --evaluator` uses it to "
+                                   "judge reconstructions and prior samples.")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH (labelled)")
+    p.add_argument("--out", type=Path, default=Path("runs/evaluator"), help="folder (default runs/evaluator)")
+    p.add_argument("--epochs", type=positive, default=8)
+    p.add_argument("--batch-size", type=positive, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
+    p.add_argument("--size", type=size_arg, help="image size for folder data (default 64)")
+    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_evaluator)

@@ -1,0 +1,58 @@
+"""Decode big image sets once into a memory-mapped uint8 .npy in the user cache; later runs start at once.
+
+The cache key is a fingerprint of the source files (relative path, size, mtime) and the decode settings,
+so any change to the source makes a new cache instead of serving stale images.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from vaelab.data.images import load_image
+
+
+def fingerprint(root: Path, files: Sequence[Path], settings: dict) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, size: tuple[int, int],
+                  background: int, prepare: Callable | None = None) -> np.ndarray:
+    """uint8 (N, C, H, W) memory map of ``files`` decoded with :func:`load_image` (after ``prepare``, a
+    PIL-image transform such as a crop), written once under the user cache."""
+    from vaelab.data.loaders import cache_dir
+
+    settings = {"channels": channels, "size": list(size), "background": background,
+                "prepare": getattr(prepare, "cache_key", None)}
+    key = fingerprint(root, files, settings)
+    path = cache_dir() / f"{kind}-{key}.npy"
+    if path.is_file():
+        return np.load(path, mmap_mode="r")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), channels, *size))
+        for i, f in enumerate(tqdm(files, desc=f"decoding {kind} (once)", unit="img", disable=len(files) < 200)):
+            src = f
+            if prepare is not None:
+                from vaelab.data.images import open_image
+
+                src = prepare(open_image(f))
+            out[i] = load_image(src, channels, size, background)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return np.load(path, mmap_mode="r")

@@ -1,0 +1,145 @@
+"""Seed 004's look at a latent space, for any model: style-transfer (swap) grids and s × z interpolation for a
+cycle-VAE, latent traversals for a (β-)VAE, leakage probes and z↔s predictors, and the disentanglement metrics
+when the data has ground-truth factors (`sprites`).
+
+Everything runs on numpy through `open_model` (onnxruntime when the model folder has ONNX files): a cycle-VAE's
+code is [z | s], so swapping parts is slicing codes (`vaelab.latent.partition`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from vaelab.concepts import ConceptResolver
+from vaelab.data.dataset import ImageDataset
+from vaelab.encoding import encode_uint8
+from vaelab.errors import VaelabError
+from vaelab.latent.partition import join_code, part_interpolation_codes, split_code, swap_codes
+from vaelab.latent.traversal import order_by, traversal_codes
+from vaelab.models.runtime import InferenceModel, open_model
+
+
+@dataclass
+class DisentangleResult:
+    model_kind: str
+    data_name: str
+    specified_dim: int  # size of s; 0 for a model whose code is not split
+    rows: np.ndarray  # uint8 (R, C, H, W): test images whose z fills each swap-grid row
+    cols: np.ndarray  # uint8 (K, C, H, W): test images whose s fills each swap-grid column
+    swap: np.ndarray | None = None  # (R, K, C, H, W) in [0,1]: cell (r, c) = Dec(z of rows[r], s of cols[c])
+    pair: np.ndarray | None = None  # uint8 (2, C, H, W): the two ends of the interpolation
+    interpolation: np.ndarray | None = None  # (S, S, C, H, W): row i lerps z, column j lerps s
+    traversal: np.ndarray | None = None  # (K, S, C, H, W): row k moves code dim traversal_dims[k]
+    traversal_dims: list[int] = field(default_factory=list)
+    traversal_offsets: np.ndarray | None = None  # (S,) in prior σ
+    probes: dict = field(default_factory=dict)  # leakage probes: accuracy of predicting the label from each part
+    predictors: dict | None = None  # z→s and s→z regressors and their regeneration error
+    metrics: dict | None = None  # MIG, BetaVAE, FactorVAE, DCI, SAP when the data has ground truth
+
+
+def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Codes (..., D) → images (..., C, H, W) in [0,1], decoded ``batch_size`` at a time."""
+    flat = codes.reshape(-1, codes.shape[-1]).astype(np.float32)
+    out = np.concatenate([m.decode(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)])
+    return out.reshape(*codes.shape[:-1], *out.shape[1:])
+
+
+def specified_dim_of(m: InferenceModel) -> int:
+    """The size of s for a cycle-VAE, 0 for any other model."""
+    doc = m.doc["model"]
+    return int(doc.get("specified_dim", 0)) if doc.get("kind") == "cycle-vae" else 0
+
+
+def swap_grid(m: InferenceModel, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """uint8 rows (R, C, H, W) and cols (K, C, H, W) → (R, K, C, H, W) in [0,1]:
+    cell (r, c) = Dec(z of rows[r], s of cols[c])."""
+    ds = specified_dim_of(m)
+    if not ds:
+        raise VaelabError("a swap grid needs a model whose code is split into z and s (a cycle-vae)")
+    return decode_batched(m, swap_codes(m.embed(rows / np.float32(255)), m.embed(cols / np.float32(255)), ds))
+
+
+def interpolation_grid(m: InferenceModel, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
+    """uint8 images a, b (C, H, W) → (steps, steps, C, H, W) in [0,1]: z goes from a to b down the rows, s across
+    the columns."""
+    codes = m.embed(np.stack([a, b]) / np.float32(255))
+    return decode_batched(m, part_interpolation_codes(codes[0], codes[1], specified_dim_of(m), steps))
+
+
+def traversal_grid(m: InferenceModel, center: np.ndarray, codes: np.ndarray, dims: int = 10, steps: int = 9,
+                   span: float = 3.0) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Traverse the ``dims`` code dims that vary most over ``codes`` (N, D), ±span prior σ around the code of
+    ``center`` (uint8 (C, H, W)) → (images (K, S, C, H, W), the dims, the offsets (S,))."""
+    order = order_by(codes.var(0))[: min(dims, codes.shape[1])].tolist()
+    c = m.embed(center[None] / np.float32(255))[0]
+    grid = traversal_codes(c, order, steps, span=span)
+    return decode_batched(m, grid), order, np.linspace(-span, span, steps)
+
+
+def _pick_columns(labels: np.ndarray | None, pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n test images for the columns: one per class while classes last (so each column shows another s)."""
+    pool = rng.permutation(pool)
+    if labels is None:
+        return pool[:n]
+    _, first = np.unique(labels[pool], return_index=True)
+    chosen = list(pool[np.sort(first)][:n])
+    taken = set(chosen)
+    rest = [i for i in pool if i not in taken]
+    return np.array(chosen + rest[: n - len(chosen)])
+
+
+def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 8, steps: int = 8,
+                probe_images: int = 10_000, metrics_scale: float = 0.1, seed: int = 0, backend: str = "auto",
+                progress: Callable[[str], None] | None = None) -> DisentangleResult:
+    """Everything `vaelab disentangle` writes, as arrays and dicts.
+
+    ``grid`` test images per swap-grid side; ``steps`` per interpolation side; ``probe_images`` images for the
+    probes and predictors (the test split, topped up from the rest when it is smaller); ``metrics_scale``
+    multiplies disentanglement_lib's sample sizes (1 = theirs, slow on a CPU).
+    """
+    from vaelab.metrics.probes import cross_predictors, leakage_probes
+
+    say = progress or (lambda _: None)
+    m = open_model(model, backend)
+    ds = ConceptResolver(m, data).dataset
+    rng = np.random.default_rng(seed)
+    sd = specified_dim_of(m)
+    test = ds.split("test") if len(ds.split("test")) >= 2 * grid else ds.split("all")
+    cols = _pick_columns(ds.labels, test, grid, rng)
+    others = np.setdiff1d(test, cols)
+    rows = rng.choice(others, grid, replace=False) if len(others) >= grid else rng.choice(test, grid)
+    result = DisentangleResult(model_kind=m.doc["model"].get("kind", "?"), data_name=ds.name, specified_dim=sd,
+                               rows=ds.images[rows], cols=ds.images[cols])
+
+    pool = ds.split("test") if len(ds.split("test")) >= probe_images else ds.split("all")
+    probe_idx = np.sort(rng.choice(pool, min(probe_images, len(pool)), replace=False))
+    say(f"encoding {len(probe_idx)} images")
+    codes = encode_uint8(m, ds.images[probe_idx], progress=False)
+    if sd:
+        say("swap grid and interpolation")
+        result.swap = swap_grid(m, result.rows, result.cols)
+        result.pair = ds.images[[rows[0], cols[1 % len(cols)]]]
+        result.interpolation = interpolation_grid(m, result.pair[0], result.pair[1], steps)
+        z, s = split_code(codes, sd)
+        parts = {"s": s, "z": z}
+    else:
+        say("latent traversals")
+        result.traversal, result.traversal_dims, result.traversal_offsets = traversal_grid(m, result.rows[0], codes)
+        parts = {"code": codes}
+    if ds.labels is not None:
+        say("leakage probes")
+        result.probes = leakage_probes(parts, ds.labels[probe_idx], rng)
+    if sd:
+        say("z→s and s→z predictors")
+        result.predictors = cross_predictors(z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
+                                             images=ds.images[probe_idx])
+    if ds.name == "sprites" or ds.name.startswith("sprites:"):
+        from vaelab.data.sprites import Sprites
+        from vaelab.metrics.disentanglement import all_metrics, model_representation
+
+        say("disentanglement metrics")
+        result.metrics = all_metrics(model_representation(m), Sprites(), rng, scale=metrics_scale,
+                                     progress=lambda name: say(f"  {name}"))
+    return result

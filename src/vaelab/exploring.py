@@ -1,0 +1,316 @@
+"""`vaelab explore`: encode a dataset with a model, then draw its latent space. PCA scatters (2-D, 3-D and
+interactive), decoded images on the PCA plane, histograms against N(0, 1), KL per dimension, traversals, and
+reconstruction and sample grids, all into one folder.
+
+The whole set is encoded (onnxruntime when the model has ONNX files); its means feed the PCA fit and the
+histograms. ``max_points`` of them, drawn with a fixed seed, are plotted. The KL per dimension needs the
+posterior's variance, which only the torch model gives, so it is averaged over a seeded sample of
+KL_IMAGES images.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.errors import VaelabError
+from vaelab.staging import staged_folder
+
+SCATTER_2D, SCATTER_3D, INTERACTIVE = "pca_2d.png", "pca_3d.png", "latent_scatter.html"
+DECODED_MAP, HISTOGRAMS, CLASS_HISTOGRAMS = "decoded_map.png", "histograms.png", "histograms_by_class.png"
+KL_BARS, TRAVERSALS, TRAVERSAL_GIF = "kl_per_dim.png", "traversals.png", "traversals.gif"
+RECONSTRUCTIONS, SAMPLES, SUMMARY = "reconstructions.png", "samples.png", "summary.json"
+OUTPUT_NAMES = (SCATTER_2D, SCATTER_3D, INTERACTIVE, DECODED_MAP, HISTOGRAMS, CLASS_HISTOGRAMS, KL_BARS,
+                TRAVERSALS, TRAVERSAL_GIF, RECONSTRUCTIONS, SAMPLES, SUMMARY)
+SPLITS = ("all", "train", "test")
+CLASS_HISTOGRAM_DIMS = 6  # ridgelines stay readable for about this many columns
+GIF_STEPS = 25
+KL_IMAGES = 10_000  # the KL per dimension is a mean; a seeded sample of this many images pins it down
+
+
+@dataclass
+class LatentSurvey:
+    """What explore computed about a set of N encoded images (D latent dimensions)."""
+
+    images: np.ndarray  # uint8 (N, C, H, W): the encoded images
+    latents: np.ndarray  # (N, D) posterior means
+    labels: np.ndarray | None  # (N,) integer classes, or None
+    class_names: list[str] | None
+    plotted: np.ndarray  # (M,) indices of the points drawn in the scatters
+    kl: np.ndarray | None  # (D,) mean KL to the prior per dimension; None for a plain autoencoder
+    order: np.ndarray  # dimensions by KL (or, for an AE, by the variance of the means), largest first
+    kl_images: int = 0  # how many images the KL was averaged over
+
+
+@dataclass
+class ExploreResult:
+    out: Path
+    files: dict[str, Path]  # output name → path
+    summary: dict  # what summary.json holds
+    survey: LatentSurvey
+    figure: object = field(repr=False, default=None)  # the interactive plotly Figure
+
+
+def load_model_data(m, data: str | None):
+    """The dataset to explore: ``data`` or the model's own training data, at the model's image format."""
+    from vaelab.data.loaders import load_dataset
+
+    name = data or m.data_name
+    if not name:
+        raise VaelabError("this model does not record its training data; pass --data")
+    ds = load_dataset(name, channels=m.channels, size=m.size)
+    if (ds.channels, *ds.size) != (m.channels, *m.size):
+        raise VaelabError(f"{ds.name} holds {ds.channels}×{ds.size[0]}×{ds.size[1]} images; the model takes "
+                          f"{m.channels}×{m.size[0]}×{m.size[1]}")
+    return ds
+
+
+def torch_module(m, model):
+    """The torch LatentModel behind an InferenceModel (loaded from its folder when it runs on ONNX)."""
+    from vaelab.models.base import LatentModel, load
+
+    if isinstance(model, LatentModel):
+        return model.eval()
+    if getattr(m, "module", None) is not None:
+        return m.module
+    return load(m.folder)
+
+
+def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray | None:
+    """Mean KL to the prior per dimension (D,) over uint8 images (N, C, H, W); None for a plain autoencoder.
+
+    It needs the posterior's variance, which only the torch model gives (the ONNX encoder outputs the mean).
+    """
+    import torch
+
+    from vaelab.latent.stats import kl_per_dimension
+
+    if not net.variational:
+        return None
+    device = next(net.parameters()).device
+    mus, logvars = [], []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            mu, logvar = net.encode(torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255))
+            mus.append(mu.float().cpu().numpy())
+            logvars.append(logvar.float().cpu().numpy())
+    return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))
+
+
+def decode_codes(m, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Codes (B, D) → images (B, C, H, W) float32 in [0, 1], in batches."""
+    z = np.ascontiguousarray(z, np.float32)
+    return np.concatenate([m.decode(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
+
+
+def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
+    """'origin', 'mean', an index into the encoded set, or an image path → the code (D,) and a description."""
+    text = str(center)
+    if text == "origin":
+        return np.zeros(latents.shape[1]), "the origin"
+    if text == "mean":
+        return latents.mean(0), "the mean code"
+    if text.lstrip("-").isdigit():
+        i = int(text)
+        if not -len(latents) <= i < len(latents):
+            raise VaelabError(f"--center {i}: the encoded set has {len(latents)} images (0 … {len(latents) - 1})")
+        return latents[i].astype(np.float64), f"image #{i % len(latents)}"
+    from vaelab.data.images import load_image
+
+    if not Path(text).expanduser().exists():
+        raise VaelabError(f"--center {text!r}: give origin, mean, an index into the images, or an image file")
+    x = load_image(Path(text).expanduser(), m.channels, m.size, m.background)[None].astype(np.float32) / 255.0
+    return m.embed(x)[0].astype(np.float64), Path(text).name
+
+
+def _strip_axis(labels: np.ndarray | None, n: int, seed: int) -> tuple[np.ndarray, str]:
+    """A second plot axis for a 1-D latent: the class, spread a little, or seeded jitter without classes."""
+    rng = np.random.default_rng(seed)
+    jitter = rng.uniform(-0.3, 0.3, n)
+    return (labels + jitter, "class (spread)") if labels is not None else (jitter, "(jitter)")
+
+
+class _Stopwatch(dict):
+    """Seconds per named stage, for summary.json and the benchmark."""
+
+    @contextmanager
+    def __call__(self, name: str):
+        t = time.perf_counter()
+        yield
+        self[name] = round(self.get(name, 0.0) + time.perf_counter() - t, 2)
+
+
+def survey_latents(m, net, images: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None,
+                   max_points: int, seed: int, progress: bool = True, stage=None) -> LatentSurvey:
+    """Encode images (N, C, H, W) uint8, measure the KL per dimension, rank the dimensions, pick the points
+    to plot. ``m``: the InferenceModel that encodes; ``net``: its torch model (for the posterior variance)."""
+    from vaelab.encoding import encode_uint8
+    from vaelab.latent.traversal import order_by
+
+    stage = stage or _Stopwatch()
+    n = len(images)
+    rng = np.random.default_rng(seed)
+    with stage("encode"):
+        mu = encode_uint8(m, images, progress=progress)
+    with stage("kl"):
+        kl_idx = np.sort(rng.choice(n, KL_IMAGES, replace=False)) if n > KL_IMAGES else np.arange(n)
+        kl = posterior_kl(net, images[kl_idx])
+    order = order_by(kl if kl is not None else mu.var(0))
+    plotted = np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
+    return LatentSurvey(images, mu, labels, class_names, plotted, kl, order, int(len(kl_idx)))
+
+
+def explore(model=None, data: str | None = None, out: str | Path = "out/explore", split: str = "all",
+            max_points: int = 5000, seed: int = 0, max_dims: int = 32, steps: int = 11, span: float = 3.0,
+            center="origin", grid: int = 8, scale: int | None = None, map_size: int = 12,
+            backend: str = "auto", progress: bool = True, log=print) -> ExploreResult:
+    """Encode ``data`` (default: the model's training data) and write every latent-space figure into ``out``.
+
+    ``model``: a folder, a loaded torch model, or None for the shipped one. The files are written into a
+    temp folder beside ``out`` and moved in at the end, so a failure leaves ``out`` as it was. Returns the
+    paths, the summary (also in summary.json) and the computed survey.
+    """
+    from vaelab.latent.projection import fit_projection
+    from vaelab.models.runtime import open_model
+
+    if split not in SPLITS:
+        raise VaelabError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    for name, value, least in (("max-points", max_points, 1), ("dims", max_dims, 1), ("steps", steps, 2),
+                               ("grid", grid, 1), ("map-size", map_size, 2)):
+        if value < least:
+            raise VaelabError(f"--{name} must be at least {least}, got {value}")
+    stage = _Stopwatch()
+    with stage("load"):
+        m = open_model(model, backend)
+        net = torch_module(m, model)
+        ds = load_model_data(m, data)
+    idx = ds.split(split)
+    if len(idx) == 0:
+        raise VaelabError(f"{ds.name}: the {split} split holds no images; try --split all")
+    labels = ds.labels[idx].astype(np.int64) if ds.labels is not None else None
+    class_names = ds.class_names or m.class_names
+    if labels is not None and not class_names:
+        class_names = [str(k) for k in range(int(labels.max()) + 1)]
+    sv = survey_latents(m, net, ds.images[idx], labels, class_names, max_points, seed, progress, stage)
+    with stage("pca"):
+        proj3 = fit_projection(sv.latents, 3, seed)
+        proj2 = proj3.leading(2) if proj3.pca is not None else fit_projection(sv.latents, 2, seed)
+
+    out = Path(out)
+    with staged_folder(out, replace=OUTPUT_NAMES) as tmp:
+        where = f"{m.folder.name if m.folder else 'model'} on {ds.name} ({split}, {len(idx)} images)"
+        fig, c_text = _write_figures(tmp, m, sv, proj2, proj3, where, stage, seed=seed, max_dims=max_dims,
+                                     steps=steps, span=span, center=center, grid=grid,
+                                     scale=scale or max(1, 96 // m.size[0]), map_size=map_size)
+        summary = _summary(m, ds.name, split, sv, proj2, proj3, c_text, max_dims, steps, span, seed, stage)
+        (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        names = [p.name for p in tmp.iterdir()]
+    files = {name: out / name for name in names}
+    log(f"explored {where}: {len(files)} files in {out}")
+    return ExploreResult(out, files, summary, sv, fig)
+
+
+def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, stage, seed: int, max_dims: int,
+                   steps: int, span: float, center, grid: int, scale: int, map_size: int):
+    """Every figure of explore into ``tmp``; returns the plotly figure and the traversal centre's description."""
+    from vaelab.data.images import save_png_atomic
+    from vaelab.latent.projection import plane_grid
+    from vaelab.latent.stats import latent_histograms
+    from vaelab.latent.traversal import traversal_codes
+    from vaelab.viz import grids, interactive, latent_maps, traversals
+
+    mu, kl, n, d = sv.latents, sv.kl, len(sv.latents), sv.latents.shape[1]
+    labels = sv.labels[sv.plotted] if sv.labels is not None else None
+    names = sv.class_names
+    method = "PCA" if proj2.pca is not None else "raw axes"
+    shown = f"{len(sv.plotted)} of {n} points" if len(sv.plotted) < n else f"{n} points"
+    px = max(1, 56 // m.size[0])  # traversal tiles of about 56 px
+    rng = np.random.default_rng(seed + 1)
+
+    with stage("scatters"):
+        coords2, axes2 = proj2.transform(mu[sv.plotted]), proj2.axis_labels
+        if coords2.shape[1] == 1:
+            strip, strip_label = _strip_axis(labels, len(sv.plotted), seed)
+            coords2, axes2 = np.column_stack([coords2[:, 0], strip]), axes2 + [strip_label]
+        latent_maps.plot_scatter_2d(coords2, labels, names, axes2, tmp / SCATTER_2D,
+                                    f"Latent means, {method} 2-D: {shown}\n{where}")
+        coords_i, axes_i = coords2, axes2  # the interactive figure: 3-D when the latent has 3 dimensions or more
+        if proj3.n_axes == 3:
+            coords_i, axes_i = proj3.transform(mu[sv.plotted]), proj3.axis_labels
+            latent_maps.plot_scatter_3d(coords_i, labels, names, axes_i, tmp / SCATTER_3D,
+                                        f"Latent means, {'PCA' if proj3.pca else 'raw axes'} 3-D: {shown}\n{where}")
+    with stage("interactive"):
+        fig = interactive.interactive_scatter(coords_i, labels, names, axes_i,
+                                              interactive.thumbnail_uris(sv.images[sv.plotted]),
+                                              f"Latent means ({method}), {where}: hover a point to see its image")
+        interactive.write_interactive_html(fig, tmp / INTERACTIVE)
+    with stage("decoded_map"):
+        lattice = plane_grid(coords2, map_size)
+        decoded = decode_codes(m, proj2.to_latent(lattice.reshape(-1, 2)[:, : proj2.n_axes]))
+        latent_maps.plot_decoded_map(coords2, labels, names, axes2, lattice,
+                                     decoded.reshape(map_size, map_size, *decoded.shape[1:]), tmp / DECODED_MAP,
+                                     f"Decodings of a {map_size}×{map_size} lattice on the {method} plane, "
+                                     f"over the latent means\n{where}")
+    with stage("histograms"):
+        shown_dims = sv.order[: min(max_dims, d)]
+        n_classes = max(len(names), int(sv.labels.max()) + 1) if sv.labels is not None else 0
+        hist = latent_histograms(mu, sv.labels, n_classes)
+        latent_maps.plot_histograms(hist, shown_dims, tmp / HISTOGRAMS, kl)
+        if sv.labels is not None:
+            latent_maps.plot_class_histograms(hist, sv.order[:CLASS_HISTOGRAM_DIMS], names, tmp / CLASS_HISTOGRAMS)
+        if kl is not None:
+            latent_maps.plot_kl_bars(kl, tmp / KL_BARS)
+    with stage("traversals"):
+        c, c_text = traversal_center(center, mu, m)
+        # A VAE's dimensions are pulled towards N(0, 1), so the prior's σ = 1 is the natural unit; a plain
+        # autoencoder has no prior, and its codes' own spread stands in for it.
+        sigma = 1.0 if kl is not None else mu.std(0)
+        rank, rank_name = (kl, "KL") if kl is not None else (mu.var(0), "var")
+        trav = decode_codes(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
+        traversals.plot_traversals(trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
+                                   [f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
+                                   np.linspace(-span, span, steps), tmp / TRAVERSALS,
+                                   f"Traversals around {c_text}, in units of "
+                                   f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
+                                   px_per_pixel=px)
+        gif = decode_codes(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
+        traversals.write_traversal_gif(gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
+                                       np.linspace(-span, span, GIF_STEPS), tmp / TRAVERSAL_GIF, scale=px)
+    with stage("grids"):
+        n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
+        picks = np.sort(rng.choice(n, n_recon, replace=False))
+        save_png_atomic(grids.reconstruction_grid(sv.images[picks], decode_codes(m, mu[picks]), grid, scale),
+                        tmp / RECONSTRUCTIONS)
+        if kl is not None:
+            z = rng.standard_normal((grid * grid, d))
+        else:  # no prior to sample: a Gaussian fitted to the codes stands in for it
+            z = rng.multivariate_normal(mu.mean(0), np.atleast_2d(np.cov(mu, rowvar=False)), grid * grid)
+        save_png_atomic(grids.sample_grid(decode_codes(m, z), grid, scale), tmp / SAMPLES)
+    return fig, c_text
+
+
+def _summary(m, data_name: str, split: str, sv: LatentSurvey, proj2, proj3, c_text: str, max_dims: int,
+             steps: int, span: float, seed: int, stage) -> dict:
+    from vaelab.latent.stats import ACTIVE_KL_NATS, active_units
+
+    kl = sv.kl
+    return {
+        "model": str(m.folder) if m.folder else None, "data": data_name, "split": split,
+        "encoded": int(len(sv.latents)), "plotted": int(len(sv.plotted)), "latent_dim": int(sv.latents.shape[1]),
+        "variational": kl is not None, "class_names": sv.class_names if sv.labels is not None else None,
+        "projection": {"method": "PCA" if proj2.pca is not None else "raw axes",
+                       "explained_variance_ratio": proj3.explained_variance_ratio},
+        "kl_images": sv.kl_images if kl is not None else None,
+        "kl_per_dim": None if kl is None else [round(float(v), 6) for v in kl],
+        "kl_total": None if kl is None else round(float(kl.sum()), 4),
+        "active_units": None if kl is None else active_units(kl), "active_threshold_nats": ACTIVE_KL_NATS,
+        "dims_by_rank": [int(k) for k in sv.order],
+        "traversal": {"center": c_text, "dims": [int(k) for k in sv.order[:max_dims]], "steps": steps,
+                      "span": span, "sigma": "prior" if kl is not None else "codes"},
+        "seed": seed,
+        "seconds": dict(stage),
+    }

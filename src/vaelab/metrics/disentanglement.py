@@ -1,0 +1,276 @@
+"""The standard disentanglement metrics, each as disentanglement_lib shapes them: a pure function of
+(representation function, ground-truth data, random state, sample sizes) that returns a dict.
+
+- ``representation_fn``: observations (B, ...) → codes (B, D), numpy in and out;
+- ``data``: any ground-truth data with ``factor_sizes``, ``sample_factors(n, rng)`` and
+  ``images_from_factors(factors)`` (`vaelab.data.sprites.Sprites` is one); the metrics never look inside the
+  observations, so tests can use the factors themselves as observations;
+- ``rng``: a numpy Generator; the same seed gives the same numbers.
+
+Default sizes are disentanglement_lib's (its `unsupervised_study_v1` settings); tests pass smaller ones.
+The scores that are classifier accuracies (BetaVAE, FactorVAE, DCI informativeness) sit at chance, not 0, for
+a useless representation, so those dicts carry ``chance`` too. Every scikit-learn model gets a seed drawn
+from ``rng``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+import scipy.stats
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import mutual_info_score
+from sklearn.svm import LinearSVC
+
+RepresentationFn = Callable[[np.ndarray], np.ndarray]
+
+
+class GroundTruthData(Protocol):
+    factor_sizes: tuple[int, ...]
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    def images_from_factors(self, factors: np.ndarray) -> np.ndarray: ...
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**31 - 1))
+
+
+def _represent(representation_fn: RepresentationFn, data: GroundTruthData, factors: np.ndarray,
+               batch_size: int) -> np.ndarray:
+    """Codes (n, D) of the observations rendered from factors (n, K), ``batch_size`` at a time."""
+    parts = [np.asarray(representation_fn(data.images_from_factors(factors[i:i + batch_size])), np.float64)
+             for i in range(0, len(factors), batch_size)]
+    return np.concatenate(parts).reshape(len(factors), -1)
+
+
+def sample_codes(representation_fn: RepresentationFn, data: GroundTruthData, n: int, rng: np.random.Generator,
+                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """n random points: (codes (n, D), factors (n, K))."""
+    factors = data.sample_factors(n, rng)
+    return _represent(representation_fn, data, factors, batch_size), factors
+
+
+# --- MIG ----------------------------------------------------------------------------------------------------
+def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """Each column of codes (n, D) cut into ``num_bins`` equal-width bins over its own range → ints (n, D)."""
+    out = np.zeros(codes.shape, np.int64)
+    for i in range(codes.shape[1]):
+        out[:, i] = np.digitize(codes[:, i], np.histogram(codes[:, i], num_bins)[1][:-1])
+    return out
+
+
+def mutual_information(codes_discrete: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """I(code_i; factor_j) in nats for discrete codes (n, D) and factors (n, K) → (D, K)."""
+    return np.array([[mutual_info_score(factors[:, j], codes_discrete[:, i]) for j in range(factors.shape[1])]
+                     for i in range(codes_discrete.shape[1])]).reshape(codes_discrete.shape[1], factors.shape[1])
+
+
+def mig_from_codes(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
+    """MIG of codes (n, D) against discrete factors (n, K): the mean over factors of the gap between the two
+    codes most informative about it, divided by the factor's entropy. Factors that never vary are skipped."""
+    m = mutual_information(discretize(codes, num_bins), factors)
+    entropy = np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
+    top = np.sort(m, axis=0)[::-1]
+    second = top[1] if len(top) > 1 else np.zeros(factors.shape[1])
+    varies = entropy > 0
+    per_factor = np.where(varies, (top[0] - second) / np.where(varies, entropy, 1.0), np.nan)
+    return {"mig": float(np.nanmean(per_factor)) if varies.any() else 0.0,
+            "mig_per_factor": per_factor.tolist(), "mutual_information": m.tolist(), "factor_entropy": entropy.tolist()}
+
+
+def mig(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
+        num_train: int = 10_000, num_bins: int = 20, batch_size: int = 64) -> dict:
+    """Mutual Information Gap (Chen et al. 2018), on ``num_train`` random points, ``num_bins`` bins per code."""
+    codes, factors = sample_codes(representation_fn, data, num_train, rng, batch_size)
+    return mig_from_codes(codes, factors, num_bins)
+
+
+# --- BetaVAE score --------------------------------------------------------------------------------------------
+def _beta_vae_points(representation_fn, data, rng, batch_size: int, num_points: int,
+                     chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Features mean|r1 − r2| over ``batch_size`` pairs that share one random factor, and that factor's index."""
+    k = len(data.factor_sizes)
+    features, labels = [], []
+    for start in range(0, num_points, chunk):
+        p = min(chunk, num_points - start)
+        index = rng.integers(0, k, p)
+        f1 = data.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
+        f2 = data.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
+        f2[np.arange(p), :, index] = f1[np.arange(p), :, index]
+        r = _represent(representation_fn, data, np.concatenate([f1, f2]).reshape(-1, k), 2 * p * batch_size)
+        r1, r2 = r.reshape(2, p, batch_size, -1)
+        features.append(np.abs(r1 - r2).mean(1))
+        labels.append(index)
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def beta_vae_score(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
+                   batch_size: int = 64, num_train: int = 10_000, num_eval: int = 5_000) -> dict:
+    """BetaVAE score (Higgins et al. 2017): accuracy of a logistic regression that names the fixed factor from
+    mean |r1 − r2| over a batch of pairs sharing that factor."""
+    x, y = _beta_vae_points(representation_fn, data, rng, batch_size, num_train)
+    model = LogisticRegression(max_iter=1000, random_state=_seed(rng)).fit(x, y)
+    x_eval, y_eval = _beta_vae_points(representation_fn, data, rng, batch_size, num_eval)
+    return {"train_accuracy": float(model.score(x, y)), "eval_accuracy": float(model.score(x_eval, y_eval)),
+            "chance": 1.0 / len(data.factor_sizes)}
+
+
+# --- FactorVAE score ----------------------------------------------------------------------------------------
+def _factor_vae_votes(representation_fn, data, rng, batch_size: int, num_points: int, global_var: np.ndarray,
+                      active: np.ndarray, chunk: int = 16) -> np.ndarray:
+    """Votes (K, D): for each point, a batch with one factor fixed votes (that factor, the active code dim
+    whose variance relative to its global variance is smallest)."""
+    k = len(data.factor_sizes)
+    dims = np.flatnonzero(active)
+    votes = np.zeros((k, len(global_var)), np.int64)
+    for start in range(0, num_points, chunk):
+        p = min(chunk, num_points - start)
+        index = rng.integers(0, k, p)
+        f = data.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
+        f[np.arange(p), :, index] = f[np.arange(p), 0, index][:, None]
+        r = _represent(representation_fn, data, f.reshape(-1, k), p * batch_size).reshape(p, batch_size, -1)
+        local = r[:, :, dims].var(1, ddof=1) / global_var[dims]
+        np.add.at(votes, (index, dims[local.argmin(1)]), 1)
+    return votes
+
+
+def factor_vae_score(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
+                     batch_size: int = 64, num_train: int = 10_000, num_eval: int = 5_000,
+                     num_variance_estimate: int = 10_000, prune_threshold: float = 0.05) -> dict:
+    """FactorVAE score (Kim & Mnih 2018): accuracy of the majority-vote classifier from the argmin of
+    normalised variance to the fixed factor. Dims whose std is below ``prune_threshold`` (collapsed to the
+    prior) take no part; with none left the score is 0."""
+    codes, _ = sample_codes(representation_fn, data, num_variance_estimate, rng, batch_size)
+    global_var = codes.var(0, ddof=1)
+    active = np.sqrt(global_var) >= prune_threshold
+    chance = 1.0 / len(data.factor_sizes)
+    if not active.any():
+        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0, "chance": chance}
+    votes = _factor_vae_votes(representation_fn, data, rng, batch_size, num_train, global_var, active)
+    classifier = votes.argmax(0)  # each code dim predicts the factor it was most often the argmin for
+    cols = np.arange(votes.shape[1])
+    eval_votes = _factor_vae_votes(representation_fn, data, rng, batch_size, num_eval, global_var, active)
+    return {"train_accuracy": float(votes[classifier, cols].sum() / votes.sum()),
+            "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+            "num_active_dims": int(active.sum()), "chance": chance}
+
+
+# --- DCI ----------------------------------------------------------------------------------------------------
+def importance_gbt(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+    """Importance matrix (D, K) from one gradient-boosted tree classifier per factor, and their mean train and
+    test accuracies."""
+    importance = np.zeros((codes.shape[1], factors.shape[1]))
+    train_acc, test_acc = [], []
+    for j in range(factors.shape[1]):
+        if len(np.unique(factors[:, j])) < 2:  # nothing to predict; contributes no importance
+            train_acc.append(1.0)
+            test_acc.append(float(np.mean(factors_test[:, j] == factors[0, j])))
+            continue
+        model = GradientBoostingClassifier(random_state=_seed(rng)).fit(codes, factors[:, j])
+        importance[:, j] = np.abs(model.feature_importances_)
+        train_acc.append(float(model.score(codes, factors[:, j])))
+        test_acc.append(float(model.score(codes_test, factors_test[:, j])))
+    return importance, float(np.mean(train_acc)), float(np.mean(test_acc))
+
+
+def dci_from_importance(importance: np.ndarray) -> tuple[float, float]:
+    """(disentanglement, completeness) of an importance matrix (D, K), as Eastwood & Williams define them."""
+    if importance.sum() == 0:
+        importance = np.ones_like(importance)
+    d, k = importance.shape
+    # 1 − entropy of each code's importance over factors (base K), weighted by the code's share of importance.
+    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=k) if k > 1 else np.ones(d)
+    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=d) if d > 1 else np.ones(k)
+    total = importance.sum()
+    return (float(np.sum(per_code * importance.sum(1) / total)),
+            float(np.sum(per_factor * importance.sum(0) / total)))
+
+
+def dci(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
+        num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 64) -> dict:
+    """DCI (Eastwood & Williams 2018): disentanglement, completeness and informativeness from gradient-boosted
+    tree importances."""
+    codes, factors = sample_codes(representation_fn, data, num_train, rng, batch_size)
+    codes_test, factors_test = sample_codes(representation_fn, data, num_test, rng, batch_size)
+    return dci_from_codes(codes, factors, codes_test, factors_test, rng)
+
+
+def dci_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
+                   rng: np.random.Generator) -> dict:
+    """DCI of given train/test codes (n, D) and factors (n, K)."""
+    importance, train_acc, test_acc = importance_gbt(codes, factors, codes_test, factors_test, rng)
+    disentanglement, completeness = dci_from_importance(importance)
+    chance = float(np.mean([np.bincount(factors_test[:, j]).max() / len(factors_test)
+                            for j in range(factors.shape[1])]))
+    return {"disentanglement": disentanglement, "completeness": completeness,
+            "informativeness_train": train_acc, "informativeness_test": test_acc, "chance": chance,
+            "importance": importance.tolist()}
+
+
+# --- SAP ----------------------------------------------------------------------------------------------------
+def sap_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
+                   continuous_factors: bool = False) -> dict:
+    """SAP (Kumar et al. 2018): per factor, the score gap between its two most predictive single code dims.
+
+    Discrete factors score a dim by the test accuracy of a linear SVM on that dim alone; continuous ones by
+    the squared correlation (R² of a line)."""
+    d, k = codes.shape[1], factors.shape[1]
+    score = np.zeros((d, k))
+    for i in range(d):
+        for j in range(k):
+            if continuous_factors:
+                c = np.cov(codes[:, i], factors[:, j], ddof=1)
+                score[i, j] = c[0, 1] ** 2 / (c[0, 0] * c[1, 1]) if c[0, 0] > 1e-12 and c[1, 1] > 0 else 0.0
+            elif len(np.unique(factors[:, j])) > 1:
+                svm = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i:i + 1], factors[:, j])
+                score[i, j] = np.mean(svm.predict(codes_test[:, i:i + 1]) == factors_test[:, j])
+    top = np.sort(score, axis=0)[::-1]
+    gaps = top[0] - (top[1] if d > 1 else 0.0)
+    return {"sap": float(gaps.mean()), "sap_per_factor": gaps.tolist(), "score_matrix": score.tolist()}
+
+
+def sap(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
+        num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 64, continuous_factors: bool = False) -> dict:
+    """SAP score on random points (discrete factors by default, as disentanglement_lib's study runs it)."""
+    codes, factors = sample_codes(representation_fn, data, num_train, rng, batch_size)
+    codes_test, factors_test = sample_codes(representation_fn, data, num_test, rng, batch_size)
+    return sap_from_codes(codes, factors, codes_test, factors_test, continuous_factors)
+
+
+METRICS: dict[str, Callable[..., dict]] = {
+    "mig": mig, "beta_vae": beta_vae_score, "factor_vae": factor_vae_score, "dci": dci, "sap": sap,
+}
+
+
+def all_metrics(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
+                scale: float = 1.0, progress: Callable[[str], None] | None = None) -> dict:
+    """Every metric at disentanglement_lib's sample sizes times ``scale`` (0.1 for a quick look)."""
+    def n(size: int) -> int:
+        return max(10, int(round(size * scale)))
+
+    sizes = {"mig": {"num_train": n(10_000)},
+             "beta_vae": {"num_train": n(10_000), "num_eval": n(5_000)},
+             "factor_vae": {"num_train": n(10_000), "num_eval": n(5_000), "num_variance_estimate": n(10_000)},
+             "dci": {"num_train": n(10_000), "num_test": n(5_000)},
+             "sap": {"num_train": n(10_000), "num_test": n(5_000)}}
+    results = {}
+    for name, fn in METRICS.items():
+        if progress:
+            progress(name)
+        results[name] = fn(representation_fn, data, rng, **sizes[name])
+    return results
+
+
+def model_representation(model, dims: slice | np.ndarray | None = None, batch_size: int = 256) -> RepresentationFn:
+    """A representation function from an inference model (`vaelab.models.runtime`): uint8 images (B, C, H, W)
+    → posterior means (B, D), or the columns ``dims`` of them (for a cycle-VAE's z or s)."""
+    def represent(images: np.ndarray) -> np.ndarray:
+        codes = np.concatenate([model.embed(images[i:i + batch_size].astype(np.float32) / 255.0)
+                                for i in range(0, len(images), batch_size)])
+        return codes if dims is None else codes[:, dims]
+
+    return represent

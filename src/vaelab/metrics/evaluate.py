@@ -1,0 +1,174 @@
+"""`vaelab evaluate` as a function: every metric of one model on one dataset's test split, as one dict, a
+printable table, and eval.json."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.errors import VaelabError
+from vaelab.metrics.activity import active_units
+from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
+from vaelab.metrics.interpolation import METHODS, interpolation_metrics
+from vaelab.metrics.likelihood import elbo, iwae_bound
+from vaelab.metrics.reconstruction import reconstruction_metrics
+
+
+@dataclass
+class EvalConfig:
+    k: int = 1000  # IWAE importance samples per image
+    iwae_images: int = 500  # the IWAE runs on the first this many test images (it costs k decodes each)
+    limit: int | None = None  # use only the first N test images for everything else (None = all)
+    pairs: int = 100  # random test pairs for the interpolation metrics
+    frames: int = 16  # frames per interpolation path, both ends included
+    prior_samples: int = 1000
+    seed: int = 0
+
+
+def check_compatible(model, dataset: ImageDataset) -> None:
+    """A one-line error when the dataset's images are not the format the model takes."""
+    c = model.cfg
+    if (c.channels, c.height, c.width) != (dataset.channels, *dataset.size):
+        raise VaelabError(f"the model takes {c.channels}×{c.height}×{c.width} images, {dataset.name} has "
+                          f"{dataset.channels}×{dataset.size[0]}×{dataset.size[1]}; "
+                          "pass the --data it was trained on")
+
+
+def check_evaluator(evaluator, dataset: ImageDataset) -> None:
+    """A one-line error when the evaluator cannot judge this dataset: another image format, or other classes."""
+    evaluator.check_images(dataset.channels, dataset.size)
+    names = dataset.class_names
+    if names and evaluator.cfg.num_classes != len(names):
+        raise VaelabError(f"the evaluator knows {evaluator.cfg.num_classes} classes, {dataset.name} has {len(names)}; "
+                          "train one on this data with `vaelab train-evaluator`")
+
+
+def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig | None = None,
+                   progress: bool = False) -> dict:
+    """Every metric of a torch model on ``dataset``'s test split; fidelity and the interpolations' target
+    class need ``evaluator`` (and labels), and the IWAE bound a variational model."""
+    cfg = cfg or EvalConfig()
+    check_compatible(model, dataset)
+    if evaluator is not None:
+        check_evaluator(evaluator, dataset)
+    test = dataset.split("test")[: cfg.limit] if cfg.limit else dataset.split("test")
+    images = dataset.images[test]
+    labels = dataset.labels[test] if dataset.labels is not None else None
+    report: dict = {"model": {"kind": model.cfg.kind, "latent_dim": model.cfg.latent_dim,
+                              "variational": bool(model.variational)},
+                    "data": {"name": dataset.name, "test_images": int(len(images))}, "config": asdict(cfg)}
+    timings = {}
+
+    def timed(name, fn, *args, **kw):
+        t = time.perf_counter()
+        out = fn(*args, **kw)
+        timings[name] = round(time.perf_counter() - t, 2)
+        return out
+
+    report["elbo"] = timed("elbo", elbo, model, images, seed=cfg.seed)
+    if model.variational:
+        subset = images[: cfg.iwae_images]
+        report["iwae"] = timed("iwae", iwae_bound, model, subset, k=cfg.k, seed=cfg.seed, progress=progress)
+        # The bound is on a subset: give the ELBO of the very same images beside it, so the two compare.
+        report["iwae"]["neg_elbo_same_images"] = elbo(model, subset, seed=cfg.seed)["neg_elbo"]
+    report["reconstruction"] = timed("reconstruction", reconstruction_metrics, model, images)
+    report["active_units"] = {k: v for k, v in timed("active_units", active_units, model, images).items()
+                              if k != "variances"}
+    if evaluator is not None and labels is not None:
+        report["fidelity"] = timed("fidelity", semantic_fidelity, model, evaluator, images, labels)
+    if evaluator is not None:
+        report["prior_samples"] = timed("prior_samples", prior_sample_quality, model, evaluator, cfg.prior_samples,
+                                        cfg.seed, dataset.class_names)
+    report["interpolation"] = timed("interpolation", interpolation_metrics, model, images, labels, evaluator,
+                                    pairs=cfg.pairs, frames=cfg.frames, seed=cfg.seed)
+    report["seconds"] = timings
+    return report
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and math.isinf(v):
+        return "∞"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def format_report(report: dict) -> str:
+    """The report as a plain-text table for the terminal."""
+    lines = [f"{report['model']['kind']} (latent {report['model']['latent_dim']}) on {report['data']['name']}, "
+             f"{report['data']['test_images']} test images"]
+
+    def row(name, value, note=""):
+        lines.append(f"  {name:34s} {value:>12s}  {note}")
+
+    e = report["elbo"]
+    if report["model"]["variational"]:
+        row("-ELBO (nats/image)", _fmt(e["neg_elbo"], 2), f"recon {e['recon']:.2f} + KL {e['kl']:.2f}; "
+            f"{e['bits_per_dim']:.4f} bits/dim")
+    else:
+        row("reconstruction NLL (nats/image)", _fmt(e["recon"], 2), "a plain AE has no ELBO")
+    if "iwae" in report:
+        w = report["iwae"]
+        row(f"-IWAE, k={w['k']} (nats/image)", _fmt(w["neg_iwae"], 2),
+            f"on the first {w['n']} images, whose -ELBO is {w['neg_elbo_same_images']:.2f}; "
+            f"{w['bits_per_dim']:.4f} bits/dim")
+    r = report["reconstruction"]
+    row("reconstruction MSE", _fmt(r["mse"], 5))
+    row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else "")
+    row("reconstruction SSIM", _fmt(r["ssim"], 4))
+    a = report["active_units"]
+    row("active units", f"{a['active']}/{a['latent_dim']}")
+    if "fidelity" in report:
+        f = report["fidelity"]
+        row("semantic fidelity", _fmt(f["fidelity"], 4), f"evaluator accuracy {f['accuracy_reconstruction']:.4f} on "
+            f"reconstructions / {f['accuracy_original']:.4f} on originals")
+    if "prior_samples" in report:
+        p = report["prior_samples"]
+        row("prior samples: evaluator confidence", _fmt(p["confidence"], 4), f"coverage {p['coverage']:.3f} "
+            f"over {len(p['histogram'])} classes ({p['n']} samples)")
+        lines.append("    class histogram: " + ", ".join(f"{k} {v:.1%}" for k, v in p["histogram"].items()))
+    it = report["interpolation"]
+    lines.append(f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):")
+    lines.append(f"    {'method':7s} {'norm/√d mean':>12s} {'min':>6s} {'log N(z) mean':>13s} {'min':>8s} "
+                 f"{'smooth':>7s} {'p(target) mid':>13s} {'monotone':>8s}")
+    for m in METHODS:
+        if m not in it:
+            continue
+        s = it[m]
+        lines.append(f"    {m:7s} {s['norm_ratio_mean']:12.3f} {s['norm_ratio_min']:6.3f} "
+                     f"{s['log_density_mean']:13.1f} {s['log_density_min']:8.1f} {s['smoothness_mean']:7.3f} {_fmt(s.get('target_prob_mid')):>13s} "
+                     f"{_fmt(s.get('monotonic_fraction')):>8s}")
+    first = next((it[m] for m in METHODS if m in it), None)
+    if first:
+        lines.append(f"    (a prior sample has norm/√d ≈ 1 and log N(z) ≈ {first['prior_log_density']:.1f})")
+    return "\n".join(lines)
+
+
+def json_safe(obj):
+    """Non-finite floats become the strings 'inf', '-inf' and 'nan', so that eval.json stays strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return json_safe(obj.item())
+    return obj
+
+
+def write_report(report: dict, path: str | Path) -> Path:
+    """Write the report as strict JSON to a temp file beside ``path`` and rename it into place."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path

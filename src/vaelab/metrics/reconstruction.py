@@ -1,0 +1,67 @@
+"""Reconstruction quality: MSE, PSNR and SSIM (scikit-image's implementations) of x against decode(embed(x)).
+
+PSNR is infinite for an exact reconstruction. Such images are counted (``exact``) and left out of the PSNR
+mean, so that one perfect image cannot turn the mean into ∞; when every image is exact, the PSNR is ∞.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+
+
+def _ssim_window(h: int, w: int) -> int | None:
+    """scikit-image's default 7×7 window, shrunk (odd, ≥ 3) for images smaller than that; None below 3×3."""
+    side = min(h, w, 7)
+    side -= 1 - side % 2
+    return side if side >= 3 else None
+
+
+def image_scores(originals: np.ndarray, reconstructions: np.ndarray) -> dict:
+    """Mean MSE, PSNR (dB) and SSIM of float images (N, C, H, W) in [0,1] against their reconstructions.
+
+    Returns mse, psnr, ssim (None for images under 3×3), exact (how many are identical) and n.
+    """
+    if originals.shape != reconstructions.shape:
+        raise ValueError(f"shapes differ: {originals.shape} vs {reconstructions.shape}")
+    a, b = originals.astype(np.float64), reconstructions.astype(np.float64)
+    win = _ssim_window(*a.shape[-2:])
+    mses, psnrs, ssims, exact = [], [], [], 0
+    for x, y in zip(a, b):
+        mse = mean_squared_error(x, y)
+        mses.append(mse)
+        if mse == 0.0:
+            exact += 1  # PSNR is +∞ here; scikit-image would divide by zero
+        else:
+            psnrs.append(peak_signal_noise_ratio(x, y, data_range=1.0))
+        if win is not None:
+            ssims.append(structural_similarity(x, y, data_range=1.0, channel_axis=0, win_size=win))
+    return {
+        "mse": float(np.mean(mses)),
+        "psnr": float(np.mean(psnrs)) if psnrs else math.inf,
+        "ssim": float(np.mean(ssims)) if ssims else None,
+        "exact": exact,
+        "n": len(a),
+    }
+
+
+@torch.no_grad()
+def reconstruct(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Deterministic reconstructions decode(embed(x)) of uint8 images (N, C, H, W) → float (N, C, H, W) in [0,1];
+    embed is the posterior mean, not a sample."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255)
+        out.append(model.decode(model.embed(x)).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out)
+
+
+def reconstruction_metrics(model, images: np.ndarray, batch_size: int = 1000) -> dict:
+    """MSE, PSNR and SSIM of uint8 images (N, C, H, W) against their reconstructions decode(embed(x))."""
+    return image_scores(images.astype(np.float32) / 255.0, reconstruct(model, images, batch_size))

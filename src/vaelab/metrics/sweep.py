@@ -1,0 +1,213 @@
+"""The latent-size sweep of seed 002, measured instead of looked at: train one model per (kind, latent size)
+with vaelab's trainer, then report per size the -ELBO, KL, active units, semantic fidelity, the evaluator's
+confidence on prior samples and the training time, as a markdown table, a CSV and a figure.
+
+Sweeping ``ae-mlp`` beside ``vae-conv`` gives the AE-vs-VAE comparison: decoded random vectors of a plain
+autoencoder are poor images, which shows as low evaluator confidence on its prior samples.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.errors import VaelabError
+from vaelab.metrics.activity import active_units
+from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
+from vaelab.metrics.likelihood import elbo
+from vaelab.metrics.evaluate import check_evaluator, json_safe
+from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.registry import MODELS
+
+COLUMNS = ["model", "latent", "neg_elbo", "recon", "kl", "active_units", "fidelity", "accuracy_reconstruction",
+           "prior_confidence", "prior_coverage", "train_seconds", "epochs"]
+
+
+@dataclass
+class SweepConfig:
+    latents: tuple[int, ...] = (2, 8, 16, 32, 64, 128)
+    kinds: tuple[str, ...] = ("vae-conv",)
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    limit: int | None = None  # train on the first N training images only
+    eval_images: int | None = None  # measure on the first N test images (None = all)
+    prior_samples: int = 1000
+    device: str = "auto"
+
+
+def _trained_folder(folder: Path, model_cfg: ModelConfig, epochs: int) -> bool:
+    """Whether ``folder`` already holds this exact model trained for ``epochs`` epochs (a rerun reuses it)."""
+    try:
+        doc = read_model_json(folder)
+    except VaelabError:
+        return False
+    return ModelConfig.from_dict(doc["model"]) == model_cfg and doc.get("training", {}).get("epochs_done") == epochs
+
+
+def sweep_row(model, dataset: ImageDataset, evaluator, cfg: SweepConfig) -> dict:
+    """The measurements of one trained model on the test split (first ``cfg.eval_images``)."""
+    test = dataset.split("test")[: cfg.eval_images] if cfg.eval_images else dataset.split("test")
+    images = dataset.images[test]
+    e = elbo(model, images, seed=cfg.seed)
+    row = {"model": model.cfg.kind, "latent": model.cfg.latent_dim,
+           # A plain AE's loss is its reconstruction NLL alone, which bounds nothing: no -ELBO, no KL.
+           "neg_elbo": e["neg_elbo"] if model.variational else None, "recon": e["recon"],
+           "kl": e["kl"] if model.variational else None,
+           "active_units": active_units(model, images)["active"]}
+    if evaluator is not None and dataset.labels is not None:
+        f = semantic_fidelity(model, evaluator, images, dataset.labels[test])
+        row.update(fidelity=f["fidelity"], accuracy_reconstruction=f["accuracy_reconstruction"])
+    if evaluator is not None:
+        p = prior_sample_quality(model, evaluator, cfg.prior_samples, cfg.seed, dataset.class_names)
+        row.update(prior_confidence=p["confidence"], prior_coverage=p["coverage"])
+    return row
+
+
+def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: SweepConfig | None = None,
+              base: ModelConfig | None = None, progress: bool = True) -> list[dict]:
+    """Train and measure one model per (kind, latent size) into ``out/<kind>-z<size>/``; write the table,
+    CSV, JSON and figure into ``out``; return the rows. A folder already trained with the same settings is
+    measured again without retraining."""
+    from tqdm import tqdm
+
+    from vaelab.models.base import load
+    from vaelab.training.trainer import TrainConfig, train
+
+    cfg = cfg or SweepConfig()
+    for kind in cfg.kinds:
+        if kind not in MODELS:
+            raise VaelabError(f"unknown model kind {kind!r}; choose from: {', '.join(MODELS)}")
+    if not cfg.latents or min(cfg.latents) < 1:
+        raise VaelabError("--latent needs one or more sizes ≥ 1, e.g. 2,8,16,32,64,128")
+    if evaluator is not None:
+        check_evaluator(evaluator, dataset)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.limit:
+        dataset = replace(dataset, train_idx=dataset.train_idx[: cfg.limit])  # a copy: the caller's set stays whole
+    base = base or ModelConfig()
+    fields = {k: v for k, v in asdict(base).items() if k not in ("kind", "latent_dim", "channels", "height", "width")}
+    rows = []
+    for kind in cfg.kinds:
+        for d in cfg.latents:
+            model_cfg = ModelConfig(kind=kind, latent_dim=d, channels=dataset.channels, height=dataset.size[0],
+                                    width=dataset.size[1], **fields)
+            folder = out / f"{kind}-z{d}"
+            if _trained_folder(folder, model_cfg, cfg.epochs):
+                tqdm.write(f"{folder}: already trained for {cfg.epochs} epochs; measuring it again")
+                model = load(folder)
+            else:
+                tqdm.write(f"training {kind} with latent {d} for {cfg.epochs} epochs → {folder}")
+                # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
+                model = train(model_cfg, dataset, folder, TrainConfig(
+                    epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device,
+                    onnx=False), progress=progress)
+            t = time.perf_counter()
+            row = sweep_row(model, dataset, evaluator, cfg)
+            training = read_model_json(folder).get("training", {})
+            row.update(train_seconds=training.get("train_seconds"), epochs=training.get("epochs_done"))
+            row["measure_seconds"] = round(time.perf_counter() - t, 1)
+            rows.append(row)
+            write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
+    return rows
+
+
+def _cell(v, digits: int = 2) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def sweep_markdown(rows: list[dict]) -> str:
+    """The rows as a markdown table."""
+    head = ["model", "latent", "−ELBO (nats)", "recon (nats)", "KL (nats)", "active units", "fidelity",
+            "prior-sample confidence", "prior coverage", "train s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([r["model"], str(r["latent"]), _cell(r["neg_elbo"]), _cell(r["recon"]),
+                                        _cell(r["kl"]), f"{r['active_units']}/{r['latent']}",
+                                        _cell(r.get("fidelity"), 3), _cell(r.get("prior_confidence"), 3),
+                                        _cell(r.get("prior_coverage"), 3), _cell(r.get("train_seconds"), 0)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_csv(rows: list[dict]) -> str:
+    """The rows as CSV, one column per measurement (empty where not measured)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS + ["measure_seconds"], extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS + ["measure_seconds"]})
+    return buf.getvalue()
+
+
+def plot_sweep(rows: list[dict], path: Path) -> None:
+    """Four panels against the latent size (log scale), one line per model kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(dict.fromkeys(r["model"] for r in rows))
+    sizes = sorted({r["latent"] for r in rows})
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), dpi=100)
+    panels = [("neg_elbo", "−ELBO (nats / image); AE: recon NLL", axes[0, 0]),
+              ("fidelity", "semantic fidelity (acc. recon ÷ acc. original)", axes[0, 1]),
+              ("prior_confidence", "prior samples: evaluator confidence (—), coverage (- -)", axes[1, 0]),
+              ("active_units", "active units", axes[1, 1])]
+    colours = {kind: f"C{i}" for i, kind in enumerate(kinds)}
+    for key, title, ax in panels:
+        for kind in kinds:
+            rs = [r for r in rows if r["model"] == kind]
+            ys = [r["recon"] if key == "neg_elbo" and r["neg_elbo"] is None else r.get(key) for r in rs]
+            pts = [(r["latent"], y) for r, y in zip(rs, ys) if y is not None]
+            if pts:
+                ax.plot(*zip(*pts), "o-", color=colours[kind], label=kind)
+            # Confidence alone can mislead: an AE's random decodings can all look confidently like one class.
+            cov = [(r["latent"], r["prior_coverage"]) for r in rs if r.get("prior_coverage") is not None]
+            if key == "prior_confidence" and cov:
+                ax.plot(*zip(*cov), "s--", color=colours[kind], alpha=0.7, label=f"{kind} coverage")
+        if key == "active_units":
+            ax.plot(sizes, sizes, ":", color="grey", label="all units")
+            ax.set_yscale("log", base=2)
+            ax.set_yticks(sizes, [str(s) for s in sizes])
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("latent size")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not measured (no evaluator)", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle("latent-size sweep", fontsize=12)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_sweep_outputs(rows: list[dict], out: Path) -> dict[str, Path]:
+    """sweep.md, sweep.csv, sweep.json and sweep.png in ``out``, each written to a temp name and renamed."""
+    paths = {"markdown": out / "sweep.md", "csv": out / "sweep.csv", "json": out / "sweep.json",
+             "figure": out / "sweep.png"}
+    _write_text_atomic(paths["markdown"], sweep_markdown(rows))
+    _write_text_atomic(paths["csv"], sweep_csv(rows))
+    _write_text_atomic(paths["json"], json.dumps(json_safe(rows), indent=2, allow_nan=False) + "\n")
+    plot_sweep(rows, paths["figure"])
+    return paths

@@ -1,0 +1,228 @@
+"""`vaelab report`: one self-contained HTML page per model. The model card, the training curves, every
+figure of `vaelab explore`, a morph strip and the metrics there are, with images embedded, so that the
+file opens from disk with no server and no network."""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.errors import VaelabError
+
+METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
+
+
+def parameter_count(folder: Path) -> int | None:
+    """How many numbers model.safetensors holds, read from its header (no torch, no weights loaded)."""
+    from safetensors import safe_open
+
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        return None
+    with safe_open(str(path), "np") as f:
+        return int(sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()))
+
+
+def read_records(path: Path) -> list[dict]:
+    """The JSON lines of a metrics.jsonl; a missing file gives none, a damaged line is skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return [r for r in records if isinstance(r, dict)]
+
+
+def pick_morph_pair(latents: np.ndarray, labels: np.ndarray | None) -> tuple[int, int]:
+    """Two indices into latents (N, D) worth morphing between: the most typical images (nearest their class
+    centroid) of the two classes whose centroids lie farthest apart; without classes, the image nearest the
+    mean and the image farthest from that one."""
+    from vaelab.latent.centroids import class_centroids
+
+    if labels is not None and len(np.unique(labels)) >= 2:
+        cents = class_centroids(latents, labels, int(labels.max()) + 1)
+        present = np.flatnonzero(~np.isnan(cents).any(1))
+        dist = np.linalg.norm(cents[present, None] - cents[None, present], axis=-1)
+        a, b = np.unravel_index(np.argmax(dist), dist.shape)
+        pair = []
+        for k in (present[a], present[b]):
+            members = np.flatnonzero(labels == k)
+            pair.append(int(members[np.argmin(np.linalg.norm(latents[members] - cents[k], axis=1))]))
+        return pair[0], pair[1]
+    i = int(np.argmin(np.linalg.norm(latents - latents.mean(0), axis=1)))
+    return i, int(np.argmax(np.linalg.norm(latents - latents[i], axis=1)))
+
+
+def _duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "—"
+    minutes, s = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {s} s" if minutes else f"{s} s"
+
+
+def _number(v, digits: int = 2):
+    return f"{v:,.{digits}f}" if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v)
+
+
+def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
+    """Tables of the model, its data and its training, from config.json."""
+    m, d, t = doc["model"], doc["data"], doc.get("training") or {}
+    arch = {"kind": m["kind"], "latent size": m["latent_dim"]}
+    if m["kind"] == "vae-conv":
+        arch.update({"conv widths": ", ".join(map(str, m["widths"])), "kernel": m["kernel_size"]})
+    else:
+        arch["hidden widths"] = ", ".join(map(str, m["hidden"]))
+    arch["likelihood"] = m["likelihood"] + (f" (σ = {m['sigma']})" if m["likelihood"] == "gaussian" else "")
+    arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"],
+                 "parameters": _number(n_params) if n_params is not None else "—"})
+    names = d.get("class_names")
+    data = {"name": d.get("name", "—"), "images": f"{d.get('channels', m['channels'])} × {m['height']} × {m['width']}",
+            "classes": (f"{len(names)}: " + ", ".join(names)) if names else "none recorded",
+            "background": d.get("background", "—")}
+    train = {"epochs": t.get("epochs_done", "—"), "steps": _number(t.get("steps", "—")),
+             "batch size": t.get("batch_size", "—"), "learning rate": t.get("lr", "—"), "seed": t.get("seed", "—"),
+             "KL warm-up steps": t.get("kl_warmup_steps", "—"), "training time": _duration(t.get("train_seconds"))}
+    return {"Model": arch, "Data": data, "Training": train}
+
+
+def _flatten(prefix: str, value, rows: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, rows)
+    elif isinstance(value, list) and len(value) > 8:
+        rows[prefix] = f"[{len(value)} values]"
+    else:
+        rows[prefix] = _number(value, 4) if isinstance(value, float) else value
+
+
+def metric_tables(doc: dict, summary: dict, extra: list[Path]) -> dict[str, dict]:
+    """The metrics there are: the test figures recorded at the end of training, the latent statistics of
+    this report, and every eval.json given (or found in the model folder), flattened to rows."""
+    tables = {}
+    test = (doc.get("metrics") or {}).get("test") or {}
+    if test:
+        tables["Test set, at the end of training (nats / image)"] = {
+            "−ELBO": _number(test.get("neg_elbo")), "reconstruction": _number(test.get("recon")),
+            "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)}
+    evr = (summary.get("projection") or {}).get("explained_variance_ratio")
+    latent = {"images encoded": _number(summary["encoded"]), "latent size": summary["latent_dim"]}
+    if summary.get("variational"):
+        latent.update({f"active units (KL > {summary['active_threshold_nats']} nats)":
+                       f"{summary['active_units']} of {summary['latent_dim']}",
+                       f"total KL over {_number(summary['kl_images'])} images (nats)": _number(summary["kl_total"])})
+    if evr:
+        latent["PCA variance, PC1–PC3"] = ", ".join(f"{100 * r:.1f}%" for r in evr) + f" (sum {100 * sum(evr):.1f}%)"
+    tables["Latent space (this report's data)"] = latent
+    for path in extra:
+        try:
+            rows: dict = {}
+            _flatten("", json.loads(path.read_text()), rows)
+        except (OSError, json.JSONDecodeError) as e:
+            raise VaelabError(f"{path}: cannot read metrics ({e})") from e
+        tables[f"{path.name} ({path.parent.name})"] = rows
+    return tables
+
+
+def build_report(model=None, out: str | Path | None = None, data: str | None = None, split: str = "all",
+                 max_points: int = 5000, seed: int = 0, frames: int = 12, metrics: tuple = (),
+                 backend: str = "auto", progress: bool = True, log=print) -> Path:
+    """Write the report of the model folder ``model`` (None: the shipped model) to the HTML file ``out``
+    (default out/reports/MODEL.html). Returns its path."""
+    from vaelab.exploring import (
+        CLASS_HISTOGRAMS, DECODED_MAP, HISTOGRAMS, KL_BARS, RECONSTRUCTIONS, SAMPLES, SCATTER_2D, SCATTER_3D,
+        TRAVERSAL_GIF, TRAVERSALS, explore,
+    )
+    from vaelab.models.config import read_model_json
+    from vaelab.models.runtime import DEFAULT_MODEL
+    from vaelab.morphing import run_morph
+    from vaelab.viz.curves import plot_training_curves
+    from vaelab.viz.interactive import figure_div
+    from vaelab.viz.media import contact_sheet
+    from vaelab.viz.report import Figure, Section, render_report, write_report
+
+    folder = DEFAULT_MODEL if model is None else Path(model).expanduser()
+    doc = read_model_json(folder)
+    if frames < 2:
+        raise VaelabError(f"--frames must be at least 2, got {frames}")
+    out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.name}.html"
+    if out.is_dir():
+        raise VaelabError(f"--out {out} is a folder; give the report's file name, e.g. {out / 'report.html'}")
+    extra = [Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else [])
+    for p in extra:
+        if not p.is_file():
+            raise VaelabError(f"--metrics {p}: no such file")
+
+    with tempfile.TemporaryDirectory(prefix="vaelab-report-") as work:
+        work = Path(work)
+        ex = explore(folder, data=data, out=work / "explore", split=split, max_points=max_points, seed=seed,
+                     backend=backend, progress=progress, log=lambda *a, **k: None)
+        f, s = ex.files, ex.summary
+        sv = ex.survey
+
+        records = read_records(folder / METRICS_JSONL)
+        training = Section("Training", note="" if records else f"no {METRICS_JSONL} in {folder}: no curves to draw")
+        if records:
+            training.figures.append(Figure("Training curves", "The train objective (mean of every 50 steps) and the "
+                                           "test −ELBO per epoch; then the test −ELBO's two terms.",
+                                           plot_training_curves(records, work / "curves.png")))
+
+        i, j = pick_morph_pair(sv.latents, sv.labels)
+        names = sv.class_names
+        what = (f"{names[sv.labels[i]]} → {names[sv.labels[j]]}" if sv.labels is not None
+                else f"image #{i} → image #{j}")
+        scale = max(1, 84 // doc["model"]["height"])
+        result = run_morph(folder, images=[sv.images[i], sv.images[j]], frames=frames, upscale=scale, backend=backend)
+        strip = work / "morph.png"
+        contact_sheet(result.inputs, result.reconstructions, result.frames, [f"#{i}", f"#{j}"],
+                      per_row=frames).save(strip)
+
+        latent = Section("Latent space", [
+            Figure("PCA of the latent means, 2-D", "Each point is one image's posterior mean, projected on the "
+                   "two principal components of all the means; colour is the class.", f[SCATTER_2D]),
+            Figure("Interactive 3-D scatter", "Drag to turn, scroll to zoom, click a class in the legend to hide it; "
+                   "hovering a point shows its image in the bottom-left corner.", html=figure_div(ex.figure)),
+            Figure("Decoded map", "The decodings of a lattice of points on the same plane (the other components at "
+                   "their mean), laid over the scatter: what the decoder makes of each region.", f[DECODED_MAP]),
+        ])
+        if SCATTER_3D in f:
+            latent.figures.insert(1, Figure("PCA of the latent means, 3-D", "", f[SCATTER_3D]))
+        dims = Section("Dimensions")
+        if KL_BARS in f:
+            dims.figures.append(Figure("KL per dimension", "The mean KL(q(z|x) ‖ N(0, 1)) of each dimension; a "
+                                       "dimension above 0.01 nats is counted as active.", f[KL_BARS]))
+        dims.figures.append(Figure("Histograms of the latent means", "Every dimension, ordered by KL, against the "
+                                   "N(0, 1) prior.", f[HISTOGRAMS]))
+        if CLASS_HISTOGRAMS in f:
+            dims.figures.append(Figure("Histograms per class", "The dimensions with the most KL, one ridge per "
+                                       "class.", f[CLASS_HISTOGRAMS]))
+        trav = Section("Traversals", [
+            Figure("Traversal grid", "One row per dimension (most KL first); each column moves that dimension alone "
+                   f"from −{s['traversal']['span']:g}σ to +{s['traversal']['span']:g}σ around "
+                   f"{s['traversal']['center']}.", f[TRAVERSALS]),
+            Figure("Traversal animation", "Every dimension at once, sweeping back and forth.", f[TRAVERSAL_GIF],
+                   pixelated=True),
+        ])
+        grids = Section("Reconstructions and samples", [
+            Figure("Reconstructions", "Inputs, each row over its decodings.", f[RECONSTRUCTIONS], pixelated=True),
+            Figure("Prior samples", "Decodings of z ~ N(0, I)." if s["variational"] else
+                   "Decodings of samples from a Gaussian fitted to the codes (a plain autoencoder has no prior).",
+                   f[SAMPLES], pixelated=True),
+        ])
+        morph = Section("Morph", [Figure(f"Morph: {what}", f"{frames} slerp frames between the two images' codes; "
+                                         "the top row shows each input beside its reconstruction.", strip,
+                                         pixelated=True)])
+        card = Section("Model card", tables=model_card(doc, parameter_count(folder)))
+        scores = Section("Metrics", tables=metric_tables(doc, s, extra))
+        sub = (f"{folder.name}: {doc['model']['kind']}, latent {doc['model']['latent_dim']}; figures from "
+               f"{s['encoded']:,} {s['data']} images ({s['split']} split), {s['plotted']:,} of them plotted")
+        page = render_report(f"vaelab report: {folder.name}", sub,
+                             [card, scores, training, latent, dims, trav, grids, morph])
+    write_report(page, out)
+    log(f"report of {folder.name} written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    return out

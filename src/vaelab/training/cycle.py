@@ -1,0 +1,284 @@
+"""The cycle-consistent VAE's training loop, as in the paper's official code (Jha et al. 2018).
+
+Each iteration is one forward-cycle step, then one reverse-cycle step:
+
+1. *Forward cycle* (encoder and decoder, one Adam): a batch x1 and, for each image, a random training image x2
+   of the same class. They swap s: x̂1 = Dec(z1, s2), x̂2 = Dec(z2, s1), with z sampled from q(z|x). The loss is
+   2·MSE(x̂, x) + 3·KL(q(z|x) ‖ N(0, I)) / (B·C·H·W), the KL summed over the batch and divided by the pixel
+   count as the official code does. Same-class images can only be rebuilt from each other's s if s carries
+   what they share, the class.
+2. *Reverse cycle* (a second Adam over the encoder only): two random batches give s_a and s_b (no gradient);
+   one z ~ N(0, I) is decoded with each, both decodings are re-encoded, and the loss is 10·L1(μ_z(a), μ_z(b)).
+   If z held class information, changing s would move the re-encoded z; this pushes the class out of z.
+   The decodings carry no gradient to the encoder (s is detached, z is noise), so they run under no_grad.
+
+Adam with lr 1e-4 and betas (0.9, 0.999). The official code also divides the lr by 10 after 80 epochs; runs
+here are shorter, so there is no schedule. Around it: metrics.jsonl, a swap grid and loss curves per epoch,
+atomic model saves (config.json + safetensors + ONNX) and checkpoint.pt for an exact --resume.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.data.images import image_grid, save_png_atomic
+from vaelab.errors import VaelabError
+from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.cycle_vae import CycleVAE
+from vaelab.models.registry import build_model
+from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.training.trainer import METRICS_NAME, TrainingDiverged, pick_device
+
+
+@dataclass
+class CycleTrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    reconstruction_coef: float = 2.0
+    kl_coef: float = 3.0
+    reverse_coef: float = 10.0
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+    grid_images: int = 8  # test images along each side of the per-epoch swap grid
+    eval_images: int = 2000  # test images for the per-epoch numbers
+    onnx: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CycleTrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _kl_sum(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum()
+
+
+def same_class_partners(labels: np.ndarray, pool: np.ndarray, pool_labels: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+    """For each of labels (N,), a random index from ``pool`` (M,) whose label, in pool_labels (M,), is the same.
+
+    The image itself may be drawn, as in the official paired loader."""
+    order = np.argsort(pool_labels, kind="stable")
+    sorted_pool = pool[order]
+    classes, starts, counts = np.unique(pool_labels[order], return_index=True, return_counts=True)
+    slot = np.searchsorted(classes, labels)
+    return sorted_pool[starts[slot] + (rng.random(len(labels)) * counts[slot]).astype(np.int64)]
+
+
+def forward_cycle(model: CycleVAE, x1: torch.Tensor, x2: torch.Tensor, cfg: CycleTrainConfig) -> dict:
+    """The swap loss for same-class batches x1, x2 (B, C, H, W): 'loss' (to minimise), 'mse' and 'kl' terms."""
+    mu, logvar, s = model.encode_parts(torch.cat([x1, x2]))
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    s1, s2 = s.chunk(2)
+    x_hat = model.decode_parts(z, torch.cat([s2, s1]))  # x̂1 = Dec(z1, s2), x̂2 = Dec(z2, s1)
+    x = torch.cat([x1, x2])
+    # Two per-batch means, as in the official code: the mean over both batches at once is half their sum.
+    mse = 2 * F.mse_loss(x_hat, x)
+    kl = _kl_sum(mu, logvar) / x1.numel()
+    return {"loss": cfg.reconstruction_coef * mse + cfg.kl_coef * kl, "mse": mse, "kl": kl}
+
+
+def reverse_cycle(model: CycleVAE, xa: torch.Tensor, xb: torch.Tensor, cfg: CycleTrainConfig) -> dict:
+    """One shared z ~ N(0, I) decoded with the s of xa and of xb, re-encoded: 'loss' = coef · L1 of the two μ_z."""
+    with torch.no_grad():
+        s = model.encode_parts(torch.cat([xa, xb]))[2]
+        z = torch.randn(len(xa), model.z_dim, device=xa.device)
+        decoded = model.decode_parts(torch.cat([z, z]), s)
+    mu_a, mu_b = model.encode_parts(decoded)[0].chunk(2)
+    l1 = F.l1_loss(mu_a, mu_b)
+    return {"loss": cfg.reverse_coef * l1, "l1": l1}
+
+
+@torch.no_grad()
+def evaluate_cycle(model: CycleVAE, images: np.ndarray, labels: np.ndarray, seed: int = 0,
+                   batch_size: int = 500) -> dict:
+    """Mean per-pixel MSE of plain reconstructions Dec(μ_z, s) and of same-class swaps Dec(μ_z1, s2), on uint8
+    images (N, C, H, W), and the mean KL of z per image (nats)."""
+    device = next(model.parameters()).device
+    partners = same_class_partners(labels, np.arange(len(labels)), labels, np.random.default_rng(seed))
+    was_training = model.training
+    model.eval()
+    totals = np.zeros(3)
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255)
+        x2 = torch.from_numpy(images[partners[i:i + batch_size]]).to(device).float().div_(255)
+        mu, logvar, s = model.encode_parts(x)
+        s2 = model.encode_parts(x2)[2]
+        totals += [F.mse_loss(model.decode_parts(mu, s), x, reduction="sum").item(),
+                   F.mse_loss(model.decode_parts(mu, s2), x, reduction="sum").item(),
+                   _kl_sum(mu, logvar).item()]
+    model.train(was_training)
+    pixels = images[0].size * len(images)
+    return {"recon_mse": totals[0] / pixels, "swap_mse": totals[1] / pixels, "kl": totals[2] / len(images)}
+
+
+@torch.no_grad()
+def swap_picture(model: CycleVAE, x: torch.Tensor) -> np.ndarray:
+    """The (n+1)×(n+1) swap grid for images x (n, C, H, W): inputs along the top and the left, cell (r, c) =
+    Dec(z of row image r, s of column image c). Returns (n+1)² images (C, H, W) in [0,1], row-major."""
+    was_training = model.training
+    model.eval()
+    mu, _, s = model.encode_parts(x)
+    n = len(x)
+    cells = model.decode_parts(mu.repeat_interleave(n, 0), s.repeat(n, 1)).view(n, n, *x.shape[1:])
+    model.train(was_training)
+    grid = torch.ones(n + 1, n + 1, *x.shape[1:], device=x.device)
+    grid[0, 1:], grid[1:, 0], grid[1:, 1:] = x, x, cells
+    return grid.flatten(0, 1).cpu().numpy()
+
+
+def _plot_curves(records: list[dict], path: Path) -> None:
+    """Forward MSE, KL and reverse L1 against the step, and the per-epoch test MSEs, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
+    for ax, key, title in zip(axes, ("mse", "kl", "reverse_l1"),
+                              ("swap reconstruction MSE", "KL(z) / pixels", "reverse-cycle L1")):
+        ax.plot([r["step"] for r in steps], [r[key] for r in steps], lw=1, label="train")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if epochs:
+        axes[0].plot([r["step"] for r in epochs], [r["test_swap_mse"] for r in epochs], "o-", label="test swap")
+        axes[0].plot([r["step"] for r in epochs], [r["test_recon_mse"] for r in epochs], "s-", label="test recon")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
+                cfg: CycleTrainConfig | None = None, resume: bool = False, progress: bool = True) -> CycleVAE:
+    """Train a `cycle-vae` on ``dataset``'s labelled train split (the label is the specified factor) into ``out``.
+
+    ``out`` ends up a model folder plus checkpoint.pt, metrics.jsonl, loss_curve.png and swap_epochNNN.png.
+    With ``resume`` the config and state come from ``out``; ``cfg.epochs`` may be raised to train longer.
+    """
+    out = Path(out)
+    cfg = cfg or CycleTrainConfig()
+    if dataset.labels is None:
+        raise VaelabError(f"{dataset.name} has no labels; the cycle-consistent VAE needs the specified factor "
+                          "as labels (fashion-mnist, sprites, sprites-reed:PATH, a folder of class folders)")
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(out)
+        model_cfg = ModelConfig.from_dict(read_model_json(out)["model"])
+        cfg = CycleTrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
+    elif model_cfg is None:
+        model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
+                                width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
+    if model_cfg.kind != "cycle-vae":
+        raise VaelabError(f"train_cycle trains kind 'cycle-vae', not {model_cfg.kind!r}")
+    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
+        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
+                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    train_idx, test_idx = dataset.split("train"), dataset.split("test")
+    if len(train_idx) < cfg.batch_size:
+        raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model: CycleVAE = build_model(model_cfg).to(device)
+    fused = device.type in ("cpu", "cuda")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused)
+    opt_reverse = torch.optim.Adam(model.encoder_parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused)
+    start_epoch, step, train_seconds = 0, 0, 0.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        opt_reverse.load_state_dict(ckpt["optimizer_reverse"])
+        start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
+        torch.set_rng_state(ckpt["rng_cpu"])
+    records = []
+    if (out / METRICS_NAME).is_file() and ckpt is not None:
+        lines = (out / METRICS_NAME).read_text().splitlines()
+        records = [r for r in map(json.loads, lines) if r["epoch"] <= start_epoch]
+
+    images, labels = torch.from_numpy(dataset.images), dataset.labels
+    rng_eval = np.random.default_rng(cfg.seed)
+    pool = test_idx if len(test_idx) else train_idx
+    eval_idx = np.sort(rng_eval.permutation(pool)[: cfg.eval_images])
+    eval_images, eval_labels = dataset.images[eval_idx], labels[eval_idx]
+    grid_x = torch.from_numpy(eval_images[: cfg.grid_images]).to(device).float().div_(255)
+    steps_per_epoch = len(train_idx) // cfg.batch_size  # whole batches only, as the official loader drops the rest
+    data_spec = dataset.spec()
+
+    def batch(idx: np.ndarray) -> torch.Tensor:
+        return images[torch.from_numpy(idx)].to(device, non_blocking=True).float().div_(255)
+
+    if ckpt is None:
+        (out / METRICS_NAME).unlink(missing_ok=True)
+    model.train()
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        # Everything random about the data order comes from (seed, epoch), so resuming needs no saved state.
+        rng = np.random.default_rng([cfg.seed, epoch])
+        order = rng.permutation(train_idx)
+        partners = same_class_partners(labels[order], train_idx, labels[train_idx], rng)
+        reverse_idx = rng.choice(train_idx, size=(steps_per_epoch, 2, cfg.batch_size))
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="it", disable=not progress,
+                   leave=False, dynamic_ncols=True)
+        t0, window = time.perf_counter(), np.zeros(3)
+        for b in bar:
+            sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+            fwd = forward_cycle(model, batch(order[sl]), batch(partners[sl]), cfg)
+            opt.zero_grad(set_to_none=True)
+            fwd["loss"].backward()
+            opt.step()
+            rev = reverse_cycle(model, batch(reverse_idx[b, 0]), batch(reverse_idx[b, 1]), cfg)
+            opt_reverse.zero_grad(set_to_none=True)
+            rev["loss"].backward()
+            opt_reverse.step()
+            step += 1
+            values = np.array([fwd["mse"].item(), fwd["kl"].item(), rev["l1"].item()])
+            if not np.isfinite(values).all():
+                raise TrainingDiverged(f"loss became {values.tolist()} at step {step} (epoch {epoch}); stopped. The "
+                                       f"last good checkpoint (epoch {epoch - 1}) in {out} is intact; try a lower --lr")
+            window += values
+            if step % cfg.log_every == 0:
+                mse, kl, l1 = window / cfg.log_every
+                records.append({"kind": "step", "epoch": epoch, "step": step, "mse": mse, "kl": kl, "reverse_l1": l1})
+                bar.set_postfix(mse=f"{mse:.4f}", rev=f"{l1:.4f}", refresh=False)
+                window[:] = 0
+        epoch_seconds = time.perf_counter() - t0
+        train_seconds += epoch_seconds
+        test = evaluate_cycle(model, eval_images, eval_labels, seed=cfg.seed)
+        records.append({"kind": "epoch", "epoch": epoch, "step": step, "test_recon_mse": test["recon_mse"],
+                        "test_swap_mse": test["swap_mse"], "test_kl": test["kl"], "epoch_seconds": epoch_seconds,
+                        "img_per_s": steps_per_epoch * cfg.batch_size / epoch_seconds})
+        tqdm.write(f"epoch {epoch}: test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
+                   f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
+        save_png_atomic(image_grid(swap_picture(model, grid_x), nrow=len(grid_x) + 1,
+                                   scale=max(1, 96 // grid_x.shape[-1])), out / f"swap_epoch{epoch:03d}.png")
+        tmp = out / f".{METRICS_NAME}.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+        os.replace(tmp, out / METRICS_NAME)
+        _plot_curves(records, out / "loss_curve.png")
+        model.save_pretrained(out, data_spec, onnx=cfg.onnx,
+                              training={**asdict(cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
+                                        "train_seconds": round(train_seconds, 1)}, metrics={"test": test})
+        save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                              "optimizer_reverse": opt_reverse.state_dict(), "epoch": epoch, "step": step,
+                              "train_seconds": train_seconds, "train_config": asdict(cfg),
+                              "rng_cpu": torch.get_rng_state()})
+    model.eval()
+    model.data_spec = data_spec
+    return model

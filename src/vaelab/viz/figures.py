@@ -1,0 +1,53 @@
+"""Matplotlib plumbing shared by the figures: the Agg backend, class colours, atomic PNG saving."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+UNLABELLED_COLOR = "#3b6ea8"
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def class_colors(n: int) -> list:
+    """n distinguishable RGBA colours: tab10 up to 10 classes, tab20 up to 20, then a sampled rainbow."""
+    import matplotlib
+
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    return [matplotlib.colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, n)]
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG under a temp name, rename it into place, and close it."""
+    plt = pyplot()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def class_groups(n: int, labels: np.ndarray | None, class_names: list[str] | None):
+    """(indices, name, colour) per class present in labels (n,); one unnamed group when there are no labels."""
+    if labels is None:
+        return [(np.arange(n), None, UNLABELLED_COLOR)]
+    names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
+    colors = class_colors(len(names))
+    return [(np.flatnonzero(labels == k), names[k], colors[k]) for k in range(len(names)) if (labels == k).any()]

@@ -1,0 +1,217 @@
+"""The cycle-consistent VAE: its split code, the two cycles of its training step, the swap grid, the loop's
+saving and exact resume, and `vaelab train-cycle` / `vaelab disentangle` end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vaelab.disentangling import interpolation_grid, swap_grid
+from vaelab.errors import VaelabError
+from vaelab.latent.partition import part_interpolation_codes, swap_codes
+from vaelab.models.config import ModelConfig
+from vaelab.models.cycle_vae import CycleVAE
+from vaelab.models.registry import build_model
+from vaelab.models.runtime import InferenceModel
+from vaelab.training.cycle import (CycleTrainConfig, forward_cycle, reverse_cycle, same_class_partners,
+                                   train_cycle)
+
+TINY = ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
+
+
+class PlantedSplitModel(InferenceModel):
+    """Image i (its first pixel holds i) has code table[i] = [z | s]; decode shows z[0] in pixel 0, s[0] in pixel 1."""
+
+    def __init__(self, table: np.ndarray, specified_dim: int):
+        doc = {"model": {"kind": "cycle-vae", "channels": 1, "height": 1, "width": 2,
+                         "latent_dim": table.shape[1], "specified_dim": specified_dim}, "data": {"name": "planted"}}
+        super().__init__(None, doc)
+        self.table, self.sd = table, specified_dim
+
+    def embed(self, x):
+        return self.table[np.rint(x[:, 0, 0, 0] * 255).astype(int)]
+
+    def decode(self, codes):
+        return np.stack([codes[:, 0], codes[:, -self.sd]], 1)[:, None, None, :].astype(np.float32)
+
+
+def _planted_images(ids) -> np.ndarray:
+    images = np.zeros((len(ids), 1, 1, 2), np.uint8)
+    images[:, 0, 0, 0] = ids
+    return images
+
+
+def test_swap_grid_takes_s_from_the_columns_and_z_from_the_rows():
+    table = np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)
+    m = PlantedSplitModel(table, specified_dim=2)
+    rows, cols = [1, 4, 7], [0, 2, 5, 9]
+    cells = swap_grid(m, _planted_images(rows), _planted_images(cols))  # (3, 4, 1, 1, 2)
+    assert cells.shape == (3, 4, 1, 1, 2)
+    np.testing.assert_allclose(cells[..., 1].squeeze(), np.tile(table[cols, 3], (3, 1)))  # s: the column's only
+    np.testing.assert_allclose(cells[..., 0].squeeze(), np.tile(table[rows, 0][:, None], (1, 4)))  # z: the row's
+
+
+def test_part_interpolation_walks_z_down_and_s_across():
+    a, b = np.array([0.0, 0.0, 10.0, 10.0]), np.array([4.0, 8.0, 20.0, 30.0])
+    codes = part_interpolation_codes(a, b, specified_dim=2, steps=5)
+    np.testing.assert_allclose(codes[0, 0], a)
+    np.testing.assert_allclose(codes[-1, -1], b)
+    np.testing.assert_allclose(codes[2, 4], [2.0, 4.0, 20.0, 30.0])  # z halfway, s all the way to b
+    np.testing.assert_allclose(codes[:, 0, 2:], np.tile(a[2:], (5, 1)))  # the first column keeps a's s
+    np.testing.assert_allclose(swap_codes(a[None], b[None], 2)[0, 0], [0.0, 0.0, 20.0, 30.0])
+    m = PlantedSplitModel(np.stack([a, b]).astype(np.float32), specified_dim=2)
+    grid = interpolation_grid(m, _planted_images([0])[0], _planted_images([1])[0], steps=5)
+    np.testing.assert_allclose(grid[4, :, 0, 0, 0], 4.0)  # bottom row: b's z[0] throughout
+    np.testing.assert_allclose(grid[:, 4, 0, 0, 1], 20.0)  # last column: b's s[0] throughout
+
+
+def test_cycle_vae_code_is_mu_z_then_s():
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    assert isinstance(model, CycleVAE) and (model.z_dim, model.s_dim) == (4, 2)
+    x = torch.rand(3, 1, 28, 28)
+    mu, logvar, s = model.encode_parts(x)
+    code = model.embed(x)
+    assert torch.equal(code, torch.cat([mu, s], 1))
+    assert torch.allclose(model.decode(code), model.decode_parts(mu, s))
+    with pytest.raises(VaelabError, match="specified"):
+        build_model(ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=6))
+
+
+def test_forward_cycle_is_the_papers_swap_loss():
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    x1, x2 = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    cfg = CycleTrainConfig()
+    torch.manual_seed(1)
+    got = forward_cycle(model, x1, x2, cfg)
+    torch.manual_seed(1)  # the same noise, by hand: x̂1 = Dec(z1, s2) and x̂2 = Dec(z2, s1)
+    mu, logvar, s = model.encode_parts(torch.cat([x1, x2]))
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    x1_hat, x2_hat = model.decode_parts(z[:4], s[4:]), model.decode_parts(z[4:], s[:4])
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
+    expected = 2 * F.mse_loss(x1_hat, x1) + 2 * F.mse_loss(x2_hat, x2) + 3 * kl / (4 * 28 * 28)
+    assert got["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_reverse_cycle_steps_the_encoder_only():
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    opt = torch.optim.Adam(model.encoder_parameters(), lr=1e-2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rev = reverse_cycle(model, torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28), CycleTrainConfig())
+    assert rev["loss"].item() == pytest.approx(10 * rev["l1"].item())
+    opt.zero_grad()
+    rev["loss"].backward()
+    assert all(p.grad is None for p in (*model.from_latent.parameters(), *model.decoder.parameters()))
+    opt.step()
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("encoder.", "to_stats.")) for k in changed)
+
+
+def test_same_class_partners_share_the_label():
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 0])  # every image's label, by index
+    pool = np.array([11, 2, 5, 7, 3, 0, 8, 4])  # the images partners may come from (a shuffled subset)
+    query = np.array([6, 9, 1, 10, 6])  # images wanting a partner, in the training loop's shuffled order
+    partners = same_class_partners(labels[query], pool, labels[pool], np.random.default_rng(0))
+    assert np.isin(partners, pool).all()
+    assert np.array_equal(labels[partners], labels[query])
+    many = np.stack([same_class_partners(labels[query], pool, labels[pool], np.random.default_rng(s))
+                     for s in range(30)])
+    assert set(many[:, 0]) == {11, 3, 0}  # every pool image of class 0 gets drawn
+
+
+@pytest.mark.slow
+def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_path):
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.base import load
+    from vaelab.models.runtime import open_model
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.train_idx = ds.train_idx[:128]
+    cfg = dict(batch_size=32, lr=1e-3, log_every=2, eval_images=40)
+    straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False)
+    train_cycle(TINY, ds, tmp_path / "b", CycleTrainConfig(epochs=1, onnx=False, **cfg), progress=False)
+    resumed = train_cycle(None, ds, tmp_path / "b", CycleTrainConfig(epochs=2), resume=True, progress=False)
+    for k, v in straight.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    loaded = load(tmp_path / "a")
+    x = torch.rand(2, 1, 28, 28)
+    assert isinstance(loaded, CycleVAE) and torch.equal(loaded.embed(x), straight.embed(x))
+    onnx = open_model(tmp_path / "a")  # the generic ONNX export holds [μ_z | s] and decodes it
+    assert onnx.backend == "onnx"
+    np.testing.assert_allclose(onnx.embed(x.numpy()), straight.embed(x).detach().numpy(), atol=1e-5)
+    records = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
+    assert (tmp_path / "a" / "swap_epoch002.png").is_file() and (tmp_path / "a" / "loss_curve.png").is_file()
+
+
+def test_train_cycle_needs_labels(tmp_path):
+    from vaelab.data.dataset import ImageDataset
+
+    ds = ImageDataset(images=np.zeros((80, 1, 28, 28), np.uint8), name="unlabelled")
+    with pytest.raises(VaelabError, match="labels"):
+        train_cycle(TINY, ds, tmp_path / "run", CycleTrainConfig(epochs=1), progress=False)
+
+
+def _vaelab(capsys, *args) -> tuple[int, str, str]:
+    """Run the CLI in this process (the imports are already paid for): (exit code, stdout, stderr)."""
+    from vaelab.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.slow
+def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
+    run = tmp_path / "cycle"
+    code, _, err = _vaelab(capsys, "train-cycle", "--data", f"mnist:{toy_idx_dir}", "--style", "4", "--specified",
+                           "2", "--widths", "4,8", "--epochs", "1", "--batch-size", "32", "--limit", "96", "--lr",
+                           "1e-3", "--no-onnx", "--quiet", "--out", run)
+    assert code == 0, err
+    out = tmp_path / "dis"
+    code, stdout, err = _vaelab(capsys, "disentangle", "--model", run, "--out", out, "--grid", "4", "--steps", "4",
+                                "--probe-images", "120", "--quiet")
+    assert code == 0, err
+    assert {"swap_grid.png", "interpolation.png", "probes.png", "probes.csv", "disentangle.json"} <= \
+        {p.name for p in out.iterdir()}
+    doc = json.loads((out / "disentangle.json").read_text())
+    assert doc["model_kind"] == "cycle-vae" and doc["specified_dim"] == 2
+    for part in ("s", "z"):
+        assert 0.0 <= doc["probes"][part]["test_accuracy"] <= 1.0
+    assert doc["predictors"]["z_to_s"]["regeneration_mse"] >= 0 and doc["metrics"] is None
+    assert "label from s" in stdout and "label from z" in stdout
+
+
+@pytest.mark.slow
+def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
+    from vaelab.data.loaders import load_dataset
+    from vaelab.training.trainer import TrainConfig, train
+
+    ds = load_dataset("sprites:120")
+    train(ModelConfig(channels=3, height=64, width=64, latent_dim=4, widths=(4, 8, 8)), ds, tmp_path / "vae",
+          TrainConfig(epochs=1, batch_size=32, onnx=False), progress=False)
+    out = tmp_path / "dis"
+    code, stdout, err = _vaelab(capsys, "disentangle", "--model", tmp_path / "vae", "--data", "sprites:120", "--out",
+                                out, "--probe-images", "100", "--metrics-scale", "0.001", "--quiet")
+    assert code == 0, err
+    doc = json.loads((out / "disentangle.json").read_text())
+    assert set(doc["metrics"]) == {"mig", "beta_vae", "factor_vae", "dci", "sap"}
+    assert 0.0 <= doc["metrics"]["mig"]["mig"] <= 1.0
+    assert (out / "traversals.png").is_file() and "MIG" in stdout
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    code, _, err = _vaelab(capsys, "train", "--model", "cycle-vae", "--out", tmp_path / "x")
+    assert code == 2 and "train-cycle" in err and err.count("\n") == 1
+    code, _, err = _vaelab(capsys, "disentangle", "--model", tmp_path / "missing", "--out", tmp_path / "d")
+    assert code == 2 and "no such model folder" in err and err.count("\n") == 1
+    code, _, err = _vaelab(capsys, "train-cycle", "--data", "sprites:x", "--out", tmp_path / "y")
+    assert code == 2 and "image count" in err
+    assert not (tmp_path / "d").exists()

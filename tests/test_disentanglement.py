@@ -1,0 +1,188 @@
+"""Disentanglement metrics, probes and the β-VAE's capacity annealing.
+
+Each metric gets disentanglement_lib's sanity checks on data whose observations *are* the factors: the factors
+themselves (also permuted and rescaled) score about 1; noise or a constant scores about 0 (or chance, for the
+scores that are accuracies); a duplicated dimension costs the metrics that reward one code per factor."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vaelab.metrics import disentanglement as dm
+from vaelab.metrics.probes import cross_predictors, leakage_probes
+
+
+class FactorsAsObservations:
+    """Ground truth whose observations are the factor tuples themselves (disentanglement_lib's dummy data)."""
+
+    factor_sizes = (4, 5, 6, 3)
+
+    def sample_factors(self, n, rng):
+        return np.stack([rng.integers(0, k, n) for k in self.factor_sizes], 1)
+
+    def images_from_factors(self, factors):
+        return np.asarray(factors, np.float64)
+
+
+DATA = FactorsAsObservations()
+PERM, SCALE = np.array([2, 0, 3, 1]), np.array([1.0, -2.0, 0.5, 3.0])
+
+
+def _noise(x):  # a fresh draw every call, seeded by the call's content so runs repeat
+    return np.random.default_rng(int(x.sum() * 7 + len(x))).normal(size=(len(x), 4))
+
+
+REPRESENTATIONS = {
+    "identity": lambda x: x,
+    "permuted and rescaled": lambda x: x[:, PERM] * SCALE,
+    "noise": _noise,
+    "constant": lambda x: np.zeros((len(x), 4)),
+    "duplicated": lambda x: np.hstack([x, x[:, :1]]),
+}
+
+
+@pytest.fixture(scope="module")
+def scores():
+    out = {}
+    for name, fn in REPRESENTATIONS.items():
+        rng = np.random.default_rng(0)
+        out[name] = {
+            "mig": dm.mig(fn, DATA, rng, num_train=2000)["mig"],
+            "beta_vae": dm.beta_vae_score(fn, DATA, rng, batch_size=16, num_train=300, num_eval=200)["eval_accuracy"],
+            "factor_vae": dm.factor_vae_score(fn, DATA, rng, batch_size=16, num_train=300, num_eval=200,
+                                              num_variance_estimate=1000)["eval_accuracy"],
+            "dci": dm.dci(fn, DATA, rng, num_train=400, num_test=200),
+            "sap": dm.sap(fn, DATA, rng, num_train=1000, num_test=500, continuous_factors=True)["sap"],
+        }
+    return out
+
+
+@pytest.mark.parametrize("name", ["identity", "permuted and rescaled"])
+def test_the_true_factors_score_about_one_on_every_metric(scores, name):
+    s = scores[name]
+    assert s["mig"] > 0.95
+    assert s["beta_vae"] > 0.95
+    assert s["factor_vae"] > 0.95
+    assert s["dci"]["disentanglement"] > 0.95 and s["dci"]["completeness"] > 0.95
+    assert s["dci"]["informativeness_test"] > 0.95
+    assert s["sap"] > 0.95
+
+
+@pytest.mark.parametrize("name", ["noise", "constant"])
+def test_useless_codes_score_about_zero_or_chance(scores, name):
+    s, chance = scores[name], 1 / len(DATA.factor_sizes)
+    assert s["mig"] < 0.05
+    assert s["sap"] < 0.05
+    assert s["dci"]["disentanglement"] < 0.1 and s["dci"]["completeness"] < 0.1
+    assert s["dci"]["informativeness_test"] < 0.35  # ≈ the majority class of each factor
+    assert s["beta_vae"] < chance + 0.15  # an accuracy: chance is 1/4, not 0
+    assert s["factor_vae"] < chance + 0.1  # a constant has every dim pruned and scores exactly 0
+    if name == "constant":
+        assert s["factor_vae"] == 0.0
+
+
+def test_a_duplicated_dimension_costs_mig_sap_and_completeness_but_not_the_rest(scores):
+    s = scores["duplicated"]
+    # Factor 0 is held twice, so its gap between the two best codes is 0: MIG and SAP lose a quarter.
+    assert s["mig"] == pytest.approx(0.75, abs=0.03)
+    assert s["sap"] == pytest.approx(0.75, abs=0.03)
+    assert s["dci"]["completeness"] < 0.93  # factor 0 is spread over two codes
+    assert s["dci"]["disentanglement"] > 0.95  # each code still holds one factor
+    assert s["beta_vae"] > 0.95 and s["factor_vae"] > 0.95
+
+
+def test_discrete_sap_scores_the_gap_over_chance_for_binary_factors():
+    class Binary(FactorsAsObservations):
+        factor_sizes = (2, 2, 2)
+
+    good = dm.sap(lambda x: x, Binary(), np.random.default_rng(0), num_train=600, num_test=300)["sap"]
+    bad = dm.sap(lambda x: _noise(x)[:, :3], Binary(), np.random.default_rng(0), num_train=600, num_test=300)["sap"]
+    # A dim that knows nothing still guesses a binary factor half the time, so the best gap is 1 − 0.5.
+    assert good == pytest.approx(0.5, abs=0.03) and bad < 0.05
+
+
+def test_metrics_repeat_with_the_same_seed():
+    a = dm.mig(_noise, DATA, np.random.default_rng(5), num_train=500)
+    b = dm.mig(_noise, DATA, np.random.default_rng(5), num_train=500)
+    assert a == b
+
+
+def test_mig_matches_a_hand_computed_gap():
+    # Code 0 copies a 2-valued factor; code 1 is constant; so MIG = (H − 0) / H = 1 for it, and the other factor,
+    # uncorrelated with both codes, has gap 0: the mean is 0.5.
+    f = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 50)
+    codes = np.stack([f[:, 0].astype(float), np.zeros(len(f))], 1)
+    r = dm.mig_from_codes(codes, f)
+    assert r["mig_per_factor"] == pytest.approx([1.0, 0.0], abs=1e-9)
+    assert r["mig"] == pytest.approx(0.5)
+
+
+# --- probes ----------------------------------------------------------------------------------------------
+def test_leakage_probe_reads_the_label_from_the_part_that_holds_it():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 1200)
+    s = np.eye(4)[labels] + 0.1 * rng.normal(size=(1200, 4))  # the label, noisily
+    z = rng.normal(size=(1200, 4))  # nothing about it
+    r = leakage_probes({"s": s, "z": z}, labels, np.random.default_rng(1), hidden=(32,))
+    assert r["s"]["test_accuracy"] > 0.95
+    assert abs(r["z"]["test_accuracy"] - 0.25) < 0.1
+    assert r["chance"] == pytest.approx(0.25, abs=0.05)
+
+
+def test_cross_predictors_find_a_redundant_part_and_score_its_regeneration():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(1000, 4))
+    s = np.tanh(z[:, :2] @ np.array([[1.0, 0.5], [-0.5, 1.0]]))  # s is a function of z; half of z is not of s
+
+    def decode(zz, ss):  # a planted decoder: pixel 0 shows z[0], pixel 1 shows s[0]
+        return np.stack([zz[:, 0], ss[:, 0]], 1)[:, None, None, :].astype(np.float32)
+
+    images = np.zeros((1000, 1, 1, 2), np.uint8)  # regeneration errors are then the decodings' squares
+    r = cross_predictors(z, s, np.random.default_rng(1), decode=decode, images=images, hidden=(32,))
+    assert r["z_to_s"]["test_r2"] > 0.9
+    assert r["s_to_z"]["test_r2"] < 0.6
+    test_rows = np.sort(np.random.default_rng(1).permutation(1000)[:800])  # the probe's own split, replayed
+    test = np.setdiff1d(np.arange(1000), test_rows)
+    assert r["reconstruction_mse"] == pytest.approx(np.mean(decode(z[test], s[test]) ** 2), rel=1e-5)
+    # z→s keeps z in pixel 0 and only predicts s: its error sits near the reconstruction's.
+    assert abs(r["z_to_s"]["regeneration_mse"] - r["reconstruction_mse"]) < 0.1 * r["reconstruction_mse"]
+
+
+# --- β-VAE capacity annealing ------------------------------------------------------------------------------
+def test_capacity_makes_the_kl_term_its_distance_from_c():
+    from vaelab.models.config import ModelConfig
+    from vaelab.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(latent_dim=4, widths=(4, 8), beta=50.0))
+    x, eps = torch.rand(6, 1, 28, 28), torch.randn(6, 4)
+    plain = model.loss(x, eps=eps)
+    annealed = model.loss(x, eps=eps, capacity=3.0)
+    assert torch.allclose(plain.recon, annealed.recon) and torch.allclose(plain.kl, annealed.kl)
+    assert plain.objective.item() == pytest.approx((plain.recon.mean() + 50.0 * plain.kl.mean()).item(), rel=1e-6)
+    expected = annealed.recon.mean() + 50.0 * (annealed.kl.mean() - 3.0).abs()
+    assert annealed.objective.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monkeypatch):
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.base import LatentModel
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    assert TrainConfig().capacity_max == 0.0  # off unless asked for: existing runs are unchanged
+    seen = []
+    original = LatentModel.loss
+
+    def spy(self, x, kl_weight=1.0, eps=None, capacity=None):
+        seen.append(capacity)
+        return original(self, x, kl_weight, eps, capacity)
+
+    monkeypatch.setattr(LatentModel, "loss", spy)
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.train_idx = ds.train_idx[:192]
+    train(ModelConfig(latent_dim=4, widths=(4, 8), beta=20.0), ds, tmp_path / "run",
+          TrainConfig(epochs=1, batch_size=32, capacity_max=8.0, capacity_steps=4, onnx=False), progress=False)
+    assert seen[:6] == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 8.0])  # then evaluation calls loss plainly
+    assert all(c is None for c in seen[6:])

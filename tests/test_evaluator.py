@@ -1,0 +1,135 @@
+"""The evaluator classifier: it learns, it saves as config.json + safetensors, and `vaelab evaluate` and
+`vaelab train-evaluator` work end to end and fail cleanly."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import fashion_mnist_available
+from vaelab.cli import main
+from vaelab.data.dataset import ImageDataset
+from vaelab.data.loaders import load_dataset
+from vaelab.errors import VaelabError
+from vaelab.models.classifier import DEFAULT_EVALUATOR, load_evaluator
+from vaelab.training.classifier import ClassifierTrainConfig, classifier_accuracy, train_classifier
+
+
+@pytest.fixture(scope="module")
+def toy(toy_idx_dir):
+    return load_dataset(f"mnist:{toy_idx_dir}")
+
+
+@pytest.fixture(scope="module")
+def trained(toy, tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluator") / "ev"
+    model, history = train_classifier(toy, out, ClassifierTrainConfig(epochs=2, batch_size=32, log_every=2,
+                                                                      device="cpu"), progress=False)
+    return out, model, history
+
+
+def test_evaluator_training_lowers_its_loss_and_learns_the_classes(trained):
+    _, _, history = trained
+    losses = history["step_loss"]
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    assert history["epochs"][1]["train_loss"] < history["epochs"][0]["train_loss"]
+    assert history["test_accuracy"] >= 0.9  # bar, column and square are easy to tell apart
+
+
+def test_evaluator_training_is_seeded(toy):
+    cfg = ClassifierTrainConfig(epochs=1, batch_size=64, device="cpu")
+    a, _ = train_classifier(toy, None, cfg, progress=False)
+    b, _ = train_classifier(toy, None, cfg, progress=False)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_evaluator_saves_like_a_model_and_loads_back_the_same(trained, toy):
+    out, model, history = trained
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]  # no pickle, no temp files
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["kind"] == "evaluator-cnn" and doc["evaluator"]["num_classes"] == 3
+    assert doc["metrics"]["test_accuracy"] == history["test_accuracy"]
+    loaded = load_evaluator(out)
+    x = torch.from_numpy(toy.images[:16]).float() / 255
+    assert torch.equal(loaded.predict_proba(x), model.predict_proba(x))
+    assert loaded.data_spec["class_names"] == toy.class_names
+
+
+def test_a_vae_folder_is_not_an_evaluator(tiny_model_dir):
+    with pytest.raises(VaelabError, match="not an evaluator"):
+        load_evaluator(tiny_model_dir)
+
+
+def test_unlabelled_data_cannot_train_an_evaluator():
+    ds = ImageDataset(images=np.zeros((10, 1, 28, 28), np.uint8))
+    with pytest.raises(VaelabError, match="no labels"):
+        train_classifier(ds, None, ClassifierTrainConfig(epochs=1))
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist")
+def test_shipped_evaluator_reaches_90_percent_on_fashion_mnist():
+    ds = load_dataset("fashion-mnist")
+    test = ds.split("test")
+    assert classifier_accuracy(load_evaluator(DEFAULT_EVALUATOR), ds.images[test], ds.labels[test]) >= 0.90
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------
+
+def test_train_evaluator_command_writes_a_loadable_evaluator(tmp_path, toy_idx_dir, capsys):
+    out = tmp_path / "ev"
+    assert main(["train-evaluator", "--data", f"mnist:{toy_idx_dir}", "--epochs", "1", "--batch-size", "32",
+                 "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert load_evaluator(out).cfg.num_classes == 3
+
+
+def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_model_dir, toy_idx_dir, trained, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", f"mnist:{toy_idx_dir}", "--evaluator",
+                 str(trained[0]), "--k", "20", "--iwae-images", "10", "--pairs", "8", "--frames", "5",
+                 "--prior-samples", "50", "--out", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    for words in ("-ELBO", "-IWAE, k=20", "PSNR", "SSIM", "semantic fidelity", "prior samples", "slerp", "cdf"):
+        assert words in table
+    report = json.loads((out / "eval.json").read_text())
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert report["iwae"]["k"] == 20 and report["iwae"]["n"] == 10
+    assert report["iwae"]["neg_iwae"] < report["iwae"]["neg_elbo_same_images"]
+    assert 0 < report["fidelity"]["fidelity"] <= 1.5
+    assert set(report["prior_samples"]["histogram"]) == {"0", "1", "2"}
+    assert len(report["interpolation"]["slerp"]["target_prob_curve"]) == 5
+    # the model's own data is the default
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--evaluator", str(trained[0]), "--k", "2",
+                 "--iwae-images", "4", "--limit", "20", "--pairs", "4", "--out", str(out), "--quiet"]) == 0
+
+
+def _vaelab(*args):
+    return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("case", ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator", "no-model"])
+def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_dir, trained):
+    if case == "vae-as-evaluator":
+        proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tiny_model_dir)
+        words = ["not an evaluator"]
+    elif case == "wrong-size-evaluator":
+        from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
+
+        EvaluatorCNN(EvaluatorConfig(height=32, width=32, num_classes=3)).save_pretrained(tmp_path / "ev32", {})
+        proc, words = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev32"), ["32×32"]
+    elif case == "other-classes-evaluator":
+        from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
+
+        EvaluatorCNN(EvaluatorConfig(num_classes=10)).save_pretrained(tmp_path / "ev10", {})
+        proc, words = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev10"), ["10 classes"]
+    else:
+        proc, words = _vaelab("evaluate", "--model", tmp_path / "nothing"), ["no such model folder"]
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("vaelab: error:")
+    assert all(w in err for w in words), err

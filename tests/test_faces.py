@@ -1,0 +1,52 @@
+"""Face cropping on scikit-image's bundled astronaut (one face) and on an image with no face."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("cv2")
+skdata = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(skdata.astronaut()).save(src / "astronaut.png")
+    Image.fromarray(skdata.coffee()).save(src / "coffee.jpg")
+    return src
+
+
+def test_astronaut_has_one_face_in_the_right_place():
+    from vaelab.data.faces import crop_face, detect_faces
+
+    img = Image.fromarray(skdata.astronaut())
+    boxes = detect_faces(img)
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    assert 150 < x + w / 2 < 260 and 80 < y + h / 2 < 160  # Eileen Collins' face, upper middle of the photo
+    crop = np.asarray(crop_face(img, boxes[0], 64, margin=0.25))
+    assert crop.shape == (64, 64, 3)
+    centre = crop[24:40, 24:40].astype(int)
+    assert centre[..., 0].mean() > centre[..., 2].mean() + 20  # skin tones, not the blue suit or the flag
+
+
+def test_cli_faces_writes_crops_and_reports_images_without_a_face(tmp_path, photos):
+    out = tmp_path / "crops"
+    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(photos), str(out), "--size", "48"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in out.iterdir()) == ["astronaut.png", "no_face.txt"]
+    assert Image.open(out / "astronaut.png").size == (48, 48)
+    assert (out / "no_face.txt").read_text().strip().endswith("coffee.jpg")
+    assert "1 image held no face" in p.stdout
+
+
+def test_faces_on_a_missing_folder_is_a_clear_error(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(tmp_path / "nope"), str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "no such file or folder" in p.stderr and not (tmp_path / "o").exists()
