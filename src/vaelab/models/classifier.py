@@ -16,8 +16,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, move_into_place, strict_from_dict,
-                                  write_json_atomic)
+from vaelab.models.config import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, move_into_place, read_config_doc,
+                                  strict_from_dict, write_json_atomic)
 
 DEFAULT_EVALUATOR = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-evaluator"
 EVALUATOR_KIND = "evaluator-cnn"
@@ -108,17 +108,9 @@ def default_evaluator_for(data_name: str | None) -> EvaluatorCNN | None:
 
 def load_evaluator(folder: str | Path | None = None, map_location: str = "cpu") -> EvaluatorCNN:
     """Rebuild an evaluator from its folder (None = the shipped Fashion-MNIST one), in eval mode."""
-    import json
-
     folder = DEFAULT_EVALUATOR if folder is None else Path(folder).expanduser()
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise VaelabError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `vaelab train-evaluator`?")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VaelabError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(doc, dict) or doc.get("kind") != EVALUATOR_KIND or "evaluator" not in doc:
+    doc = read_config_doc(folder, "vaelab train-evaluator")
+    if doc.get("kind") != EVALUATOR_KIND or "evaluator" not in doc:
         raise VaelabError(f"{folder}: not an evaluator folder (a VAE folder goes to --model); "
                           "make one with `vaelab train-evaluator`")
     model = EvaluatorCNN(EvaluatorConfig.from_dict(doc["evaluator"]))

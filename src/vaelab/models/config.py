@@ -73,19 +73,28 @@ def move_into_place(tmp: str | Path, dest: str | Path) -> None:
     os.replace(tmp, dest)
 
 
-def read_model_json(folder: str | Path) -> dict:
-    """Read and check a model folder's config.json; errors say what is missing."""
+def read_config_doc(folder: str | Path, written_by: str = "vaelab train") -> dict:
+    """The parsed config.json of a saved folder; errors say what is missing and which command writes it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise VaelabError(f"{folder}: no such model folder")
     path = folder / CONFIG_NAME
     if not path.is_file():
-        raise VaelabError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `vaelab train`?")
+        raise VaelabError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `{written_by}`?")
     try:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VaelabError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(doc, dict) or "model" not in doc or "data" not in doc:
+    if not isinstance(doc, dict):
+        raise VaelabError(f"{path}: not a vaelab config (expected a JSON object)")
+    return doc
+
+
+def read_model_json(folder: str | Path) -> dict:
+    """Read and check a model folder's config.json; errors say what is missing."""
+    path = Path(folder) / CONFIG_NAME
+    doc = read_config_doc(folder)
+    if "model" not in doc or "data" not in doc:
         raise VaelabError(f"{path}: not a vaelab model config (needs 'model' and 'data')")
     ModelConfig.from_dict(doc["model"])  # validates
     return doc
