@@ -63,13 +63,11 @@ def score_cycle(folder: Path, rng: np.random.Generator, n_probe: int) -> dict:
     idx = np.sort(rng.choice(ds.split("test"), min(n_probe, len(ds.split("test"))), replace=False))
     t0 = time.perf_counter()
     z, s = split_code(encode_uint8(m, ds.images[idx], progress=False), specified_dim_of(m))
-    probes = leakage_probes({"s": s, "z": z}, ds.labels[idx], rng)
+    plain = encode_uint8(open_model(DEFAULT_MODEL), ds.images[idx], progress=False)  # the baseline, same split
+    probes = leakage_probes({"s": s, "z": z, "plain": plain}, ds.labels[idx], rng)
     predictors = cross_predictors(z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
                                   images=ds.images[idx])
-    baseline = open_model(DEFAULT_MODEL)
-    code = encode_uint8(baseline, ds.images[idx], progress=False)
-    plain = leakage_probes({"code": code}, ds.labels[idx], rng)
-    return {"probes": probes, "predictors": predictors, "plain_vae_probe": plain, "seconds": time.perf_counter() - t0}
+    return {"probes": probes, "predictors": predictors, "seconds": time.perf_counter() - t0}
 
 
 def score_sprites(folder: Path, rng: np.random.Generator, scale: float) -> dict:
@@ -112,7 +110,8 @@ def main() -> None:
         for part, target in (("s", "≥ 90%"), ("z", "≤ 25%")):
             print(f"  label from {part}: train {p[part]['train_accuracy']:.2%}  test {p[part]['test_accuracy']:.2%}"
                   f"   (target {target})")
-        print(f"  plain VAE code (shipped model): test {c['plain_vae_probe']['code']['test_accuracy']:.2%}")
+        print(f"  label from the code of a plain VAE (the shipped model): train {p['plain']['train_accuracy']:.2%}  "
+              f"test {p['plain']['test_accuracy']:.2%}")
         print(f"  z→s R² {q['z_to_s']['test_r2']:.3f}, regeneration MSE {q['z_to_s']['regeneration_mse']:.5f}; "
               f"s→z R² {q['s_to_z']['test_r2']:.3f}, regeneration MSE {q['s_to_z']['regeneration_mse']:.5f}; "
               f"reconstruction MSE {q['reconstruction_mse']:.5f}  [{c['seconds']:.0f} s]")

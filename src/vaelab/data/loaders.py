@@ -219,6 +219,9 @@ LOADERS: dict[str, Callable[..., ImageDataset]] = {
 }
 
 
+_SPEC_FORMS = {"fashion-mnist": "fashion-mnist", "emoji": "emoji[:SIZE]", "sprites": "sprites[:N]"}
+
+
 def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] | None = None) -> ImageDataset:
     """Load a dataset by name, e.g. ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH``, ``emoji[:SIZE]``,
     ``cifar10:PATH``, ``celeba:PATH`` (the keys of LOADERS).
@@ -229,5 +232,5 @@ def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] |
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
         raise VaelabError(f"unknown dataset {spec!r}; choose one of: "
-                          + ", ".join(k if k in ("fashion-mnist", "emoji") else f"{k}:PATH" for k in LOADERS))
+                          + ", ".join(_SPEC_FORMS.get(k, f"{k}:PATH") for k in LOADERS))
     return LOADERS[kind](arg or None, channels, tuple(size) if size else None)

@@ -138,7 +138,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
 
     def save_model(epoch: int, test: dict | None) -> None:
         model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "epochs_done": epoch,
-                              "train_seconds": round(train_seconds, 1), "steps": step},
+                              "train_seconds": round(train_seconds, 3), "steps": step},
                               metrics={"test": test} if test else {})
 
     if start_epoch == 0 and ckpt is None and ddp.is_main:
