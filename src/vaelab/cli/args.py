@@ -30,3 +30,21 @@ def positive(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
     return v
+
+
+def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    """--model (default: the shipped model) and, for commands that run it, --backend."""
+    from pathlib import Path
+
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    if backend:
+        p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                       help="auto uses onnxruntime when the model has ONNX files")
+
+
+def add_training_data_options(p: argparse.ArgumentParser) -> None:
+    """The image format for folder data, a training subset, and the device: shared by every training command."""
+    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
+    p.add_argument("--size", type=size_arg, help="image size for folder data, e.g. 64 or 64x48 (default 64)")
+    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_arithmetic(args) -> None:
@@ -26,10 +26,9 @@ def add(sub) -> None:
                                    "or a bracketed file list [a.png b.png]; its vector is the mean code of its images. "
                                    "Put spaces around + and -; a term may carry a weight, e.g. 0.5*class:Bag.")
     p.add_argument("expression")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--data", help="data for class:/attr: terms (default: the model's training data)")
     p.add_argument("--rescale", action="store_true", help="give the result the terms' mean norm (plat's rule)")
     p.add_argument("--out", type=Path, default=Path("out/arithmetic"))
     p.add_argument("--upscale", type=positive, default=4)
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     p.set_defaults(func=cmd_arithmetic)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_attribute(args) -> None:
@@ -33,12 +33,11 @@ def add(sub) -> None:
     p = sub.add_parser("attribute", help="attribute vector: mean(z | attr) - mean(z | not attr)",
                        description="Saves the vector as safetensors; --apply edits an image along it.")
     p.add_argument("--attr", required=True, help="e.g. gender=woman or gender=woman,skin=none (a=x|y for either)")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--data", help="data with the attribute table (default: the model's training data)")
     p.add_argument("--balance-on", help="attributes to balance, e.g. skin,group (plat's --balanced)")
     p.add_argument("--apply", type=Path, metavar="IMAGE", help="write a strip of IMAGE edited along the vector")
     p.add_argument("--strengths", default="-2:2:9", help="START:STOP:COUNT or a list (default -2:2:9)")
     p.add_argument("--upscale", type=positive, default=2)
     p.add_argument("--out", type=Path, default=Path("out/attribute"))
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     p.set_defaults(func=cmd_attribute)

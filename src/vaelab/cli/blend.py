@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def _floats(text: str) -> list[float]:
@@ -43,12 +43,11 @@ def add(sub) -> None:
     p = sub.add_parser("blend", help="blend many classes: centroids, spherical mean, k-means, eigen-images")
     p.add_argument("--classes", default="all", help="'all' or a comma list of class names")
     p.add_argument("--weights", type=_floats, help="one weight per class (default equal)")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--data", help="data (default: the model's training data)")
     p.add_argument("--k", type=positive, help="k-means clusters (default: the number of classes)")
     p.add_argument("--eigen", type=positive, default=16, help="eigen-images (pixel PCA components)")
     p.add_argument("--max-points", type=positive, default=20000, help="training images used for k-means and PCA")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("out/blend"))
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     p.set_defaults(func=cmd_blend)

@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def _summary_lines(r) -> list[str]:
@@ -70,7 +70,7 @@ def add(sub) -> None:
                                    "transfer grid, s × z interpolation, label probes on s and z and z↔s predictors; "
                                    "for a VAE traversals and a probe on the code; on sprites data MIG, BetaVAE, "
                                    "FactorVAE, DCI and SAP too.")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--data", help="data (default: the model's training data); sprites[:N] adds the metrics")
     p.add_argument("--out", type=Path, default=Path("out/disentangle"))
     p.add_argument("--grid", type=positive, default=8, help="test images along each side of the swap grid")
@@ -79,6 +79,5 @@ def add(sub) -> None:
     p.add_argument("--metrics-scale", type=float, default=0.1,
                    help="fraction of disentanglement_lib's sample sizes for the metrics (1 = theirs; slow on a CPU)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_disentangle)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 from vaelab.errors import VaelabError
 
 
@@ -40,7 +40,7 @@ def add(sub) -> None:
                                    "bound, reconstruction MSE/PSNR/SSIM, active units, semantic fidelity and "
                                    "prior-sample confidence under an evaluator classifier, and lerp/slerp/cdf "
                                    "interpolation metrics.")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p, backend=False)
     p.add_argument("--data", help="dataset (default: the one the model was trained on)")
     p.add_argument("--evaluator", type=Path,
                    help="evaluator folder from `vaelab train-evaluator` (default: the shipped one for fashion-mnist)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_explore(args) -> None:
@@ -25,7 +25,7 @@ def add(sub) -> None:
                                    "scatters (2-D, 3-D, interactive HTML), decoded images on the PCA plane, "
                                    "histograms against N(0,1), KL per dimension, traversals (PNG and GIF), "
                                    "reconstruction and prior-sample grids, and summary.json.")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--data", help="fashion-mnist | mnist:PATH | folder:PATH (default: the model's training data)")
     p.add_argument("--split", choices=["all", "train", "test"], default="all", help="which images (default all)")
     p.add_argument("--out", type=Path, default=Path("out/explore"), help="output folder (default out/explore)")
@@ -41,7 +41,5 @@ def add(sub) -> None:
     p.add_argument("--scale", type=positive, help="enlarge grid images K times (default: to about 96 px)")
     p.add_argument("--map-size", type=positive, default=12, help="decoded map lattice, N×N (default 12)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                   help="auto encodes with onnxruntime when the model has ONNX files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_explore)

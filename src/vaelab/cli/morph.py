@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_morph(args) -> None:
@@ -24,7 +24,7 @@ def add(sub) -> None:
     p.add_argument("images", nargs="*", type=Path, help="two or more image files (any format Pillow reads)")
     p.add_argument("--class", dest="classes", action="append", metavar="NAME",
                    help="morph between class centroids instead (give --class twice or more)")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--frames", type=int, default=24, help="frames including both ends (default 24)")
     p.add_argument("--method", choices=["slerp", "lerp", "cdf"], default="slerp")
     p.add_argument("--loop", action="store_true", help="close the path back to the first image")
@@ -33,7 +33,5 @@ def add(sub) -> None:
     p.add_argument("--pingpong", action="store_true", help="GIF/MP4 play forward then back")
     p.add_argument("--upscale", type=positive, default=4, help="enlarge frames K times (default 4)")
     p.add_argument("--resample", choices=["nearest", "bicubic"], default="nearest")
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                   help="auto uses onnxruntime when the model has ONNX files")
     p.add_argument("--no-mp4", action="store_true", help="skip the MP4")
     p.set_defaults(func=cmd_morph)

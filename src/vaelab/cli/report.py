@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_report(args) -> None:
@@ -21,7 +21,7 @@ def add(sub) -> None:
                                    "training curves from metrics.jsonl, every `vaelab explore` figure (with the "
                                    "interactive 3-D scatter), a morph strip and the metrics there are. It opens "
                                    "from disk with no server and no network.")
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    add_model_options(p)
     p.add_argument("--out", type=Path, help="the HTML file (default out/reports/MODEL.html)")
     p.add_argument("--data", help="fashion-mnist | mnist:PATH | folder:PATH (default: the model's training data)")
     p.add_argument("--split", choices=["all", "train", "test"], default="all", help="which images (default all)")
@@ -31,6 +31,5 @@ def add(sub) -> None:
                    help="add a metrics file (e.g. an eval.json) as a table; repeatable. The model folder's own "
                         "eval.json is added when there is one")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)

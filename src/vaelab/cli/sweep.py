@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import ints, positive, size_arg
+from vaelab.cli.args import add_training_data_options, ints, positive
 
 
 def cmd_sweep(args) -> None:
@@ -39,12 +39,9 @@ def add(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output folder (default runs/sweep)")
     p.add_argument("--batch-size", type=positive, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    add_training_data_options(p)
     p.add_argument("--eval-images", type=positive, help="measure on the first N test images (default all)")
     p.add_argument("--prior-samples", type=positive, default=1000)
-    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data (default 64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import ints, positive, size_arg
+from vaelab.cli.args import add_training_data_options, ints, positive
 from vaelab.errors import VaelabError
 
 
@@ -81,11 +81,8 @@ def add(sub) -> None:
     p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths (vae-conv)")
     p.add_argument("--kernel", type=positive, default=3, help="conv kernel size (vae-conv)")
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
-    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data, e.g. 64 or 64x48 (default 64)")
-    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--nproc", type=positive, default=1,
                    help="train data-parallel on N processes (launches torchrun; batch size is per process)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import ints, positive, size_arg
+from vaelab.cli.args import add_training_data_options, ints, positive
 
 
 def cmd_train_cycle(args) -> None:
@@ -44,11 +44,8 @@ def add(sub) -> None:
     p.add_argument("--reverse-coef", type=float, default=10.0)
     p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths; each conv halves H and W")
     p.add_argument("--kernel", type=positive, default=3, help="conv kernel size")
-    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data, e.g. 64 (default 64)")
-    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive, size_arg
+from vaelab.cli.args import add_training_data_options, positive
 
 
 def cmd_train_evaluator(args) -> None:
@@ -33,10 +33,7 @@ def add(sub) -> None:
     p.add_argument("--batch-size", type=positive, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-    p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data (default 64)")
-    p.add_argument("--limit", type=positive, help="train on the first N training images only")
+    add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_evaluator)
