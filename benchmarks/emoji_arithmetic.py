@@ -5,6 +5,8 @@ Run: .venv/bin/python benchmarks/emoji_arithmetic.py [--epochs 60] [--out runs/e
 - Gender: woman P ≈ man P + mean over Q≠P of (woman Q − man Q), for every P with both emoji.
 - Skin tone: dark B ≈ light B + mean over C≠B of (dark C − light C), for every base B with tones.
 A prediction is a hit when its decoding is closer (pixel MSE) to the true target than to the source.
+The mean over Q≠P is taken two ways: the arithmetic mean (the rule as stated) and the spherical mean (the
+mean direction at the mean length of the differences, as `vaelab blend` blends codes).
 
 Half the professions (their woman versions, all skin tones) and half the tone bases (their dark
 versions) are *held out of training*; the offsets come from the other half only. Baselines, from the same
@@ -22,7 +24,7 @@ import numpy as np
 import vaelab
 from vaelab.data.emoji import gender_pairs, tone_pairs
 from vaelab.encoding import encode_uint8
-from vaelab.metrics.analogy import analogy_hit_rate
+from vaelab.metrics.analogy import OFFSETS, analogy_hit_rate
 from vaelab.models.config import ModelConfig
 from vaelab.training.trainer import TrainConfig, train
 
@@ -90,7 +92,7 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     results = {"model": {"latent": args.latent, "likelihood": args.likelihood, "sigma": args.sigma},
                "epochs": args.epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx))}
     print(f"trained {args.epochs} epochs in {train_s:.0f} s ({args.epochs * len(ds.train_idx) / train_s:.0f} img/s)")
-    print(f"{'analogy':32s} {'n':>4s} {'hit-rate':>9s} {'zero':>6s} {'pixel':>6s}")
+    print(f"{'analogy':32s} {'n':>4s} {'offset':>9s} {'hit-rate':>9s} {'zero':>6s} {'pixel':>6s}")
     role = np.array([ds.attributes["subgroup"][p[1]] == "person-role" for p in gp])
     (g_out, g_in), (t_out, t_in) = g_split, t_split
     jobs = (("professions man→woman", gp, g_out[role[g_out]], g_in[role[g_in]]),
@@ -99,10 +101,13 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
         a = np.array([p[1] for p in pairs])
         b = np.array([p[2] for p in pairs])
         for which, evaluate in (("held out", held), ("in sample", used)):
-            r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=used)
             key = f"{label}, {which}"
-            results[key] = {k: v for k, v in r.items() if k != "hits"}
-            print(f"{key:32s} {r['n']:4d} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} {r['baseline_pixel']:6.1%}")
+            results[key] = {}
+            for offset in OFFSETS:
+                r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=used, offset=offset)
+                results[key][offset] = {k: v for k, v in r.items() if k != "hits"}
+                print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
+                      f"{r['baseline_pixel']:6.1%}")
     (args.out / "analogy_results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

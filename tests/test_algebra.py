@@ -133,6 +133,26 @@ def test_analogy_hit_rate_finds_a_planted_offset_and_the_zero_baseline_does_not(
     assert shuffled["hit_rate"] < 0.9  # no shared offset, no reliable hits
 
 
+def test_spherical_offset_keeps_the_length_that_the_arithmetic_mean_averages_away():
+    # Each pair's difference is 55° off a shared axis, each towards a direction of its own: their arithmetic
+    # mean points along the axis but is only cos 55° as long, too short to cross the half-way point; the
+    # spherical mean (mean direction, mean length) reaches it.
+    rng = np.random.default_rng(3)
+    P = 10
+    theta, length = np.deg2rad(55), 4.0
+    diffs = np.zeros((P, 1 + P))
+    diffs[:, 0] = length * np.cos(theta)
+    diffs[np.arange(P), 1 + np.arange(P)] = length * np.sin(theta)
+    z_a = rng.normal(size=(P, 1 + P))
+    decode = lambda z: np.asarray(z, np.float32)[:, None, None, :]  # noqa: E731
+    x_a, x_b = decode(z_a), decode(z_a + diffs)
+    mean = analogy_hit_rate(z_a, z_a + diffs, x_a, x_b, decode)
+    spherical = analogy_hit_rate(z_a, z_a + diffs, x_a, x_b, decode, offset="spherical")
+    assert mean["hit_rate"] == 0.0 and spherical["hit_rate"] == 1.0
+    with pytest.raises(ValueError):
+        analogy_hit_rate(z_a, z_a + diffs, x_a, x_b, decode, offset="median")
+
+
 def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
     from vaelab.blending import blend
 

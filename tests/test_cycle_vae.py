@@ -81,6 +81,20 @@ def test_cycle_vae_code_is_mu_z_then_s():
         build_model(ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=6))
 
 
+def test_style_draws_sample_q_z_given_x():
+    from vaelab.disentangling import style_draws
+    from vaelab.models.runtime import open_model
+
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    image = (np.random.default_rng(0).random((1, 1, 28, 28)) * 255).astype(np.uint8)
+    draws = style_draws(open_model(model), np.repeat(image, 4000, 0), np.random.default_rng(1))
+    with torch.no_grad():
+        mu, logvar, _ = model.encode_parts(torch.from_numpy(image).float() / 255)
+    np.testing.assert_allclose(draws.mean(0), mu[0].numpy(), atol=0.06)
+    np.testing.assert_allclose(draws.std(0), torch.exp(0.5 * logvar[0]).numpy(), rtol=0.06)
+
+
 def test_forward_cycle_is_the_papers_swap_loss():
     torch.manual_seed(0)
     model = build_model(TINY)
@@ -133,7 +147,7 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:128]
-    cfg = dict(batch_size=32, lr=1e-3, log_every=2, eval_images=40)
+    cfg = dict(batch_size=32, lr=1e-3, log_every=2, eval_images=40, lr_step_epochs=1, lr_gamma=0.5)
     straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False)
     train_cycle(TINY, ds, tmp_path / "b", CycleTrainConfig(epochs=1, onnx=False, **cfg), progress=False)
     resumed = train_cycle(None, ds, tmp_path / "b", CycleTrainConfig(epochs=2), resume=True, progress=False)
@@ -147,6 +161,9 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     np.testing.assert_allclose(onnx.embed(x.numpy()), straight.embed(x).detach().numpy(), atol=1e-5)
     records = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
+    assert [r["lr"] for r in records if r["kind"] == "epoch"] == [1e-3, 5e-4]  # the step schedule, kept on resume
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert {g["lr"] for o in ("optimizer", "optimizer_reverse") for g in state[o]["param_groups"]} == {5e-4}
     assert (tmp_path / "a" / "swap_epoch002.png").is_file() and (tmp_path / "a" / "loss_curve.png").is_file()
 
 
@@ -183,7 +200,7 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
         {p.name for p in out.iterdir()}
     doc = json.loads((out / "disentangle.json").read_text())
     assert doc["model_kind"] == "cycle-vae" and doc["specified_dim"] == 2
-    for part in ("s", "z"):
+    for part in ("s", "z", "z draw"):
         assert 0.0 <= doc["probes"][part]["test_accuracy"] <= 1.0
     assert doc["predictors"]["z_to_s"]["regeneration_mse"] >= 0 and doc["metrics"] is None
     assert "label from s" in stdout and "label from z" in stdout

@@ -115,6 +115,15 @@ def test_class_morph_ends_at_the_decoded_centroids(tiny_model_dir):
     for frame, exp in ((frames[0], expected[0]), (frames[-1], expected[1])):
         np.testing.assert_allclose(np.asarray(frame, np.float32) / 255, exp[0], atol=1 / 255 + 1e-5)
     assert (tiny_model_dir / CENTROIDS_NAME).is_file()  # cached next to the model for the next run
+    result = vaelab.run_morph(tiny_model_dir, classes=["0", "2"], frames=5)
+    # The decoded centroid is the input: shown once, captioned as such, with no second "reconstruction".
+    assert result.reconstructions == [] and result.labels == ["0 (centroid)", "2 (centroid)"]
+    from vaelab.viz.media import contact_sheet
+
+    w, h = result.frames[0].size
+    top = np.asarray(contact_sheet(result.inputs, [], result.frames, result.labels))[4 + 14:4 + 14 + h]
+    beside = top[:, 4 + w + 2:4 + 2 * w + 2]  # where a reconstruction would stand next to the first input
+    assert (beside == 255).all() and (top[:, 4:4 + w] < 255).any()
 
 
 def test_onnx_and_torch_backends_agree(tmp_path, tiny_model_dir):

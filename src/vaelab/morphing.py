@@ -20,7 +20,7 @@ class MorphResult:
     frames: list[Image.Image]  # the decoded path, enlarged by ``upscale``
     latents: np.ndarray  # (frames, D) the codes that were decoded
     inputs: list[Image.Image]  # the inputs as the model saw them (preprocessed), or decoded centroids
-    reconstructions: list[Image.Image]  # each input's decoding
+    reconstructions: list[Image.Image]  # each input image's decoding; empty for a class morph (its input is one)
     labels: list[str]  # a caption per input: file name or class name
 
 
@@ -56,14 +56,14 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
                 raise VaelabError(f"unknown class {c!r}; this model knows: {', '.join(names) or 'no classes'}")
             idx.append(lowered.index(c.lower()))
         points = cached_class_centroids(m)[idx]
-        shown, labels = m.decode(points), [names[i] for i in idx]
+        shown, labels = m.decode(points), [f"{names[i]} (centroid)" for i in idx]
     else:
         if len(images) < 2:
             raise VaelabError("a morph needs at least two images")
         x = prepare_images(m, list(images))
         points, shown = m.embed(x), x
         labels = [Path(s).name if isinstance(s, (str, Path)) else f"image {i + 1}" for i, s in enumerate(images)]
-    recon = m.decode(points)
+    recon = [] if classes else m.decode(points)  # a centroid's input already is its decoding
     out_frames, z = _frames_from(m, points, frames, method, closed, upscale, resample)
     as_pil = [enlarge(to_pil(a), upscale, resample) for a in shown]
     return MorphResult(out_frames, z, as_pil, [enlarge(to_pil(r), upscale, resample) for r in recon], labels)

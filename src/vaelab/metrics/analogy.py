@@ -3,6 +3,12 @@
 A pure function of codes, images and a decoder (disentanglement_lib's metric shape). Its two baselines say
 what the number means: 'zero' replaces the mean difference by 0 (decodes a_p back; hits should be rare),
 'pixel' does the same arithmetic on the pixels instead of the codes.
+
+The offset is the arithmetic mean of the other pairs' differences (``offset="mean"``), or their spherical mean
+(``offset="spherical"``: the mean direction at the mean length, `vaelab.latent.arithmetic.spherical_mean`).
+When the pairs' differences point roughly the same way but not exactly, the arithmetic mean is shorter than
+any one of them (it averages away the parts that disagree) and can fall short of the target; the spherical
+mean keeps their typical length.
 """
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ from typing import Callable
 
 import numpy as np
 
+from vaelab.latent.arithmetic import spherical_mean
+
+OFFSETS = ("mean", "spherical")
 
 def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a - b) ** 2).reshape(len(a), -1).mean(1)
@@ -17,13 +26,15 @@ def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
                      decode: Callable[[np.ndarray], np.ndarray], evaluate: np.ndarray | None = None,
-                     use: np.ndarray | None = None) -> dict:
+                     use: np.ndarray | None = None, offset: str = "mean") -> dict:
     """Score pairs p = (a_p, b_p) with codes z_a, z_b (P, D) and images x_a, x_b (P, C, H, W) in [0,1].
 
     For each p in ``evaluate`` (default all), the offset is the mean of z_b[q] − z_a[q] over q in ``use``
-    (default all), q ≠ p; the prediction is a hit when decode(z_a[p] + offset) has a lower pixel MSE to
+    (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when decode(z_a[p] + offset) has a lower pixel MSE to
     x_b[p] than to x_a[p]. Returns hit_rate and the 'zero' and 'pixel' baselines, each in [0, 1], and n.
     """
+    if offset not in OFFSETS:
+        raise ValueError(f"offset must be one of {OFFSETS}, not {offset!r}")
     P = len(z_a)
     evaluate = np.arange(P) if evaluate is None else np.asarray(evaluate)
     use = np.arange(P) if use is None else np.asarray(use)
@@ -33,8 +44,9 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
         others = use[use != p]
         if len(others) == 0:
             raise ValueError("an analogy needs at least one other pair to take the offset from")
-        offsets.append(dz[others].mean(0))
-        pix_offsets.append(dx[others].mean(0))
+        offsets.append(dz[others].mean(0) if offset == "mean" else spherical_mean(dz[others]))
+        pix_offsets.append(dx[others].mean(0) if offset == "mean"
+                           else spherical_mean(dx[others].reshape(len(others), -1)).reshape(dx.shape[1:]))
     offsets, pix_offsets = np.stack(offsets), np.stack(pix_offsets)
     za, xa, xb = z_a[evaluate], x_a[evaluate], x_b[evaluate]
 

@@ -12,8 +12,8 @@ Each iteration is one forward-cycle step, then one reverse-cycle step:
    If z held class information, changing s would move the re-encoded z; this pushes the class out of z.
    The decodings carry no gradient to the encoder (s is detached, z is noise), so they run under no_grad.
 
-Adam with lr 1e-4 and betas (0.9, 0.999). The official code also divides the lr by 10 after 80 epochs; runs
-here are shorter, so there is no schedule. Around it: metrics.jsonl, a swap grid and loss curves per epoch,
+Adam with lr 1e-4 and betas (0.9, 0.999); both learning rates are divided by 10 every 80 epochs, as the official
+code's StepLR does (``lr_step_epochs``, ``lr_gamma``). Around it: metrics.jsonl, a swap grid and loss curves per epoch,
 atomic model saves (config.json + safetensors + ONNX) and checkpoint.pt for an exact --resume.
 """
 from __future__ import annotations
@@ -44,6 +44,8 @@ class CycleTrainConfig:
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-4
+    lr_step_epochs: int = 80  # multiply both learning rates by lr_gamma every this many epochs (0: never)
+    lr_gamma: float = 0.1
     reconstruction_coef: float = 2.0
     kl_coef: float = 3.0
     reverse_coef: float = 10.0
@@ -58,6 +60,10 @@ class CycleTrainConfig:
     def from_dict(cls, d: dict) -> "CycleTrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of (1-based) ``epoch``: lr · gamma^⌊(epoch − 1) / step⌋."""
+        return self.lr * self.lr_gamma ** ((epoch - 1) // self.lr_step_epochs) if self.lr_step_epochs else self.lr
 
 
 def _kl_sum(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -186,6 +192,9 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
+    if cfg.lr_step_epochs < 0 or cfg.lr_gamma <= 0:
+        raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got {cfg.lr_step_epochs} "
+                          f"and {cfg.lr_gamma}")
     if model_cfg.kind != "cycle-vae":
         raise VaelabError(f"train_cycle trains kind 'cycle-vae', not {model_cfg.kind!r}")
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
@@ -230,6 +239,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     model.train()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Everything random about the data order comes from (seed, epoch), so resuming needs no saved state.
+        for group in (*opt.param_groups, *opt_reverse.param_groups):
+            group["lr"] = cfg.lr_at(epoch)
         rng = np.random.default_rng([cfg.seed, epoch])
         order = rng.permutation(train_idx)
         partners = same_class_partners(labels[order], train_idx, labels[train_idx], rng)
@@ -263,7 +274,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         test = evaluate_cycle(model, eval_images, eval_labels, seed=cfg.seed)
         records.append({"kind": "epoch", "epoch": epoch, "step": step, "test_recon_mse": test["recon_mse"],
                         "test_swap_mse": test["swap_mse"], "test_kl": test["kl"], "epoch_seconds": epoch_seconds,
-                        "img_per_s": steps_per_epoch * cfg.batch_size / epoch_seconds})
+                        "img_per_s": steps_per_epoch * cfg.batch_size / epoch_seconds, "lr": cfg.lr_at(epoch)})
         tqdm.write(f"epoch {epoch}: test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
                    f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
         save_png_atomic(image_grid(swap_picture(model, grid_x), nrow=len(grid_x) + 1,

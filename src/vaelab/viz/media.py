@@ -42,22 +42,24 @@ def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
 
 def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: list[Image.Image],
                   labels: list[str] | None = None, pad: int = 4, per_row: int = 24) -> Image.Image:
-    """Top row: each input beside its reconstruction; below: every frame, left to right, ``per_row`` a row."""
+    """Top row: each input beside its reconstruction (the input alone when ``recons`` is empty, as for decoded
+    class centroids); below: every frame, left to right, ``per_row`` a row."""
     w, h = frames[0].size
     cap = 14
     rows = -(-len(frames) // per_row)
-    top_w = len(inputs) * (2 * w + pad) + pad * (len(inputs) + 1)
+    per_input = 2 * w + pad if recons else max(w, 6 * min(24, max((len(s) for s in labels or [""]), default=0)))
+    top_w = len(inputs) * per_input + pad * (len(inputs) + 1)
     width = max(top_w, min(len(frames), per_row) * (w + pad) + pad)
     sheet = Image.new("RGB", (width, (h + cap) + rows * (h + pad) + cap + 2 * pad), "white")
     draw = ImageDraw.Draw(sheet)
     x = pad
-    for i, (a, r) in enumerate(zip(inputs, recons)):
-        name = (labels[i] if labels else f"input {i + 1}")[:24]
-        draw.text((x, pad), name, fill="black")
-        draw.text((x + w + pad // 2, pad), "recon.", fill="gray")
+    for i, a in enumerate(inputs):
+        draw.text((x, pad), (labels[i] if labels else f"input {i + 1}")[:24], fill="black")
         sheet.paste(a.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x, pad + cap))
-        sheet.paste(r.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x + w + pad // 2, pad + cap))
-        x += 2 * w + 2 * pad
+        if recons:
+            draw.text((x + w + pad // 2, pad), "recon.", fill="gray")
+            sheet.paste(recons[i].convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x + w + pad // 2, pad + cap))
+        x += per_input + pad
     y = 2 * pad + h + cap
     draw.text((pad, y), f"{len(frames)} frames", fill="black")
     for i, f in enumerate(frames):
