@@ -109,6 +109,12 @@ def test_forward_cycle_is_the_papers_swap_loss():
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
     expected = 2 * F.mse_loss(x1_hat, x1) + 2 * F.mse_loss(x2_hat, x2) + 3 * kl / (4 * 28 * 28)
     assert got["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.manual_seed(1)  # the BCE variant: the same swap, with per-pixel cross-entropy as the recon term
+    bce = forward_cycle(model, x1, x2, CycleTrainConfig(recon_loss="bce"))
+    expected_bce = 2 * F.binary_cross_entropy(torch.cat([x1_hat, x2_hat]), torch.cat([x1, x2])) * 2 \
+        + 3 * kl / (4 * 28 * 28)
+    assert bce["loss"].item() == pytest.approx(expected_bce.item(), rel=1e-5)
+    assert bce["mse"].item() == pytest.approx(got["mse"].item(), rel=1e-6)
 
 
 def test_reverse_cycle_steps_the_encoder_only():

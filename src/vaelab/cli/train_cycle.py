@@ -19,7 +19,7 @@ def cmd_train_cycle(args) -> None:
         latent_dim=args.style + args.specified, specified_dim=args.specified, widths=args.widths,
         kernel_size=args.kernel, likelihood="gaussian")
     cfg = CycleTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma,
+                           lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                            reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
                            reverse_coef=args.reverse_coef, device=args.device, onnx=not args.no_onnx)
     print(f"training cycle-vae (z {args.style}, s {args.specified}) on {ds.name}: {len(ds.train_idx)} train / "
@@ -43,6 +43,9 @@ def add(sub) -> None:
     p.add_argument("--lr-step", type=int, default=80, metavar="EPOCHS",
                    help="multiply the learning rates by --lr-gamma every this many epochs (paper: 80; 0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1, help="the factor of each --lr-step (paper: 0.1)")
+    p.add_argument("--recon-loss", choices=("mse", "bce"), default="mse",
+                   help="the forward cycle's reconstruction term: mse (paper) or bce (small objects on black, "
+                        "such as sprites, where MSE settles on an empty image)")
     p.add_argument("--reconstruction-coef", type=float, default=2.0)
     p.add_argument("--kl-coef", type=float, default=3.0)
     p.add_argument("--reverse-coef", type=float, default=10.0)

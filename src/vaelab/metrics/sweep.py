@@ -185,7 +185,7 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, framealpha=0.6)
         else:
             ax.text(0.5, 0.5, "not measured (no evaluator)", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle("latent-size sweep", fontsize=12)
