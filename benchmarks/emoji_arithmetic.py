@@ -97,6 +97,7 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     (g_out, g_in), (t_out, t_in) = g_split, t_split
     jobs = (("professions man→woman", gp, g_out[role[g_out]], g_in[role[g_in]]),
             ("all man/woman pairs", gp, g_out, g_in), ("skin tone light→dark", tp, t_out, t_in))
+    shown: dict = {}
     for label, pairs, held, used in jobs:
         a = np.array([p[1] for p in pairs])
         b = np.array([p[2] for p in pairs])
@@ -105,10 +106,49 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
             results[key] = {}
             for offset in OFFSETS:
                 r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=used, offset=offset)
-                results[key][offset] = {k: v for k, v in r.items() if k != "hits"}
+                results[key][offset] = {k: v for k, v in r.items() if k not in ("hits", "predictions")}
+                if label.startswith("professions") and which == "held out":
+                    shown[offset] = r
                 print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
                       f"{r['baseline_pixel']:6.1%}")
     (args.out / "analogy_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    held = jobs[0][2]
+    picture(x[[gp[p][1] for p in held]], shown, x[[gp[p][2] for p in held]],
+            [names_of(ds, gp[p][1]) for p in held], args.out / "analogies_professions.png")
+    print(f"results in {args.out / 'analogy_results.json'}, picture {args.out / 'analogies_professions.png'}")
+
+
+def names_of(ds, row: int) -> str:
+    return ds.attributes["name"][row].replace("man ", "", 1)
+
+
+def picture(sources: np.ndarray, shown: dict, targets: np.ndarray, labels: list[str], path: Path) -> None:
+    """One row per held-out profession: man P, the prediction with each offset (✓ = hit), the true woman P."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [("man P", sources, None)] + [(f"{o} offset", shown[o]["predictions"], shown[o]["hits"]) for o in OFFSETS] \
+        + [("woman P (truth)", targets, None)]
+    fig, axes = plt.subplots(len(labels), len(columns), figsize=(1.3 * len(columns) + 1.6, 1.3 * len(labels)),
+                             dpi=80, squeeze=False)
+    for r, label in enumerate(labels):
+        for c, (title, images, hits) in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(np.clip(images[r].transpose(1, 2, 0), 0, 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if hits is not None:
+                ax.set_xlabel("hit" if hits[r] else "miss", fontsize=8, color="green" if hits[r] else "red")
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

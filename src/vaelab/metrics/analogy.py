@@ -31,7 +31,8 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
 
     For each p in ``evaluate`` (default all), the offset is the mean of z_b[q] − z_a[q] over q in ``use``
     (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when decode(z_a[p] + offset) has a lower pixel MSE to
-    x_b[p] than to x_a[p]. Returns hit_rate and the 'zero' and 'pixel' baselines, each in [0, 1], and n.
+    x_b[p] than to x_a[p]. Returns hit_rate and the 'zero' and 'pixel' baselines, each in [0, 1], n, and per
+    evaluated pair its 'hits' (bool) and the decoded 'predictions' (images in [0,1]).
     """
     if offset not in OFFSETS:
         raise ValueError(f"offset must be one of {OFFSETS}, not {offset!r}")
@@ -53,8 +54,10 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
     def hits(pred_images: np.ndarray) -> np.ndarray:
         return _mse(pred_images, xb) < _mse(pred_images, xa)
 
-    model_hits = hits(decode((za + offsets).astype(np.float32)))
+    predictions = decode((za + offsets).astype(np.float32))
+    model_hits = hits(predictions)
     zero_hits = hits(decode(za.astype(np.float32)))
     pixel_hits = hits(np.clip(xa + pix_offsets, 0, 1))
     return {"hit_rate": float(model_hits.mean()), "baseline_zero": float(zero_hits.mean()),
-            "baseline_pixel": float(pixel_hits.mean()), "n": int(len(evaluate)), "hits": model_hits}
+            "baseline_pixel": float(pixel_hits.mean()), "n": int(len(evaluate)), "hits": model_hits,
+            "predictions": predictions}
