@@ -124,11 +124,9 @@ def names_of(ds, row: int) -> str:
 
 def picture(sources: np.ndarray, shown: dict, targets: np.ndarray, labels: list[str], path: Path) -> None:
     """One row per held-out profession: man P, the prediction with each offset (✓ = hit), the true woman P."""
-    import matplotlib
+    from vaelab.viz.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     columns = [("man P", sources, None)] + [(f"{o} offset", shown[o]["predictions"], shown[o]["hits"]) for o in OFFSETS] \
         + [("woman P (truth)", targets, None)]
     fig, axes = plt.subplots(len(labels), len(columns), figsize=(1.3 * len(columns) + 1.6, 1.3 * len(labels)),
@@ -145,10 +143,7 @@ def picture(sources: np.ndarray, shown: dict, targets: np.ndarray, labels: list[
                 ax.set_title(title, fontsize=9)
         axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=80)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from pathlib import Path
 from timing import median_seconds, median_wall
 import vaelab
 from vaelab.encoding import encode_uint8
-from vaelab.exploring import posterior_kl, torch_module
-from vaelab.models.runtime import DEFAULT_MODEL
+from vaelab.exploring import posterior_kl
+from vaelab.models.runtime import DEFAULT_MODEL, torch_module
 
 TARGETS = {"encode": 10.0, "explore": 30.0, "report": 45.0}
 

@@ -18,7 +18,7 @@ from vaelab.encoding import encode_uint8
 from vaelab.errors import VaelabError
 from vaelab.latent.partition import join_code, part_interpolation_codes, split_code, swap_codes
 from vaelab.latent.traversal import order_by, traversal_codes
-from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.models.runtime import InferenceModel, open_model, torch_module
 
 
 @dataclass
@@ -52,27 +52,20 @@ def specified_dim_of(m: InferenceModel) -> int:
     return int(doc.get("specified_dim", 0)) if doc.get("kind") == "cycle-vae" else 0
 
 
-def style_draws(m: InferenceModel, images: np.ndarray, rng: np.random.Generator, batch_size: int = 2000) -> np.ndarray | None:
+def style_draws(m: InferenceModel, images: np.ndarray, rng: np.random.Generator, batch_size: int = 2000) -> np.ndarray:
     """One draw z ~ q(z|x) per uint8 image (N, C, H, W) of a cycle-VAE: what its decoder is given in training.
 
     The code's z part is the mean μ_z; a probe on μ reads even traces far below the posterior's noise, which
-    the decoder cannot use. None when the model's torch weights are not at hand (an in-memory ONNX model)."""
+    the decoder cannot use. The variance comes from the torch model (the ONNX encoder gives the code only)."""
     import torch
 
-    module = getattr(m, "module", None)
-    if module is None:
-        if m.folder is None:
-            return None
-        from vaelab.models.base import load
-
-        module = load(m.folder)
-    module.eval()
+    net = torch_module(m)
+    device = next(net.parameters()).device
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[i:i + batch_size]).float().div_(255)
-            mu, logvar, _ = module.encode_parts(x)
-            mu, sd = mu.numpy(), torch.exp(0.5 * logvar).numpy()
+            mu, logvar, _ = net.encode_parts(torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255))
+            mu, sd = mu.float().cpu().numpy(), torch.exp(0.5 * logvar).float().cpu().numpy()
             out.append(mu + sd * rng.standard_normal(mu.shape).astype(np.float32))
     return np.concatenate(out)
 
@@ -149,9 +142,7 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         result.interpolation = interpolation_grid(m, result.pair[0], result.pair[1], steps)
         z, s = split_code(codes, sd)
         parts = {"s": s, "z": z}
-        draws = style_draws(m, ds.images[probe_idx], rng)
-        if draws is not None:
-            parts["z draw"] = draws
+        parts["z draw"] = style_draws(m, ds.images[probe_idx], rng)
     else:
         say("latent traversals")
         result.traversal, result.traversal_dims, result.traversal_offsets = traversal_grid(m, result.rows[0], codes)

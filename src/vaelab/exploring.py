@@ -69,17 +69,6 @@ def load_model_data(m, data: str | None):
     return ds
 
 
-def torch_module(m, model):
-    """The torch LatentModel behind an InferenceModel (loaded from its folder when it runs on ONNX)."""
-    from vaelab.models.base import LatentModel, load
-
-    if isinstance(model, LatentModel):
-        return model.eval()
-    if getattr(m, "module", None) is not None:
-        return m.module
-    return load(m.folder)
-
-
 def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray | None:
     """Mean KL to the prior per dimension (D,) over uint8 images (N, C, H, W); None for a plain autoencoder.
 
@@ -175,7 +164,7 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     paths, the summary (also in summary.json) and the computed survey.
     """
     from vaelab.latent.projection import fit_projection
-    from vaelab.models.runtime import open_model
+    from vaelab.models.runtime import open_model, torch_module
 
     if split not in SPLITS:
         raise VaelabError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")

@@ -6,9 +6,10 @@ what the number means: 'zero' replaces the mean difference by 0 (decodes a_p bac
 
 The offset is the arithmetic mean of the other pairs' differences (``offset="mean"``), or their spherical mean
 (``offset="spherical"``: the mean direction at the mean length, `vaelab.latent.arithmetic.spherical_mean`).
-When the pairs' differences point roughly the same way but not exactly, the arithmetic mean is shorter than
-any one of them (it averages away the parts that disagree) and can fall short of the target; the spherical
-mean keeps their typical length.
+When the pairs' differences point roughly the same way but not exactly, their arithmetic mean is shorter than
+a typical one (it averages away the parts that disagree) and can fall short of the target; the spherical
+mean keeps their typical length. The hit rule favours length: any prediction past the half-way point counts,
+however far past.
 """
 from __future__ import annotations
 
@@ -24,14 +25,21 @@ def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a - b) ** 2).reshape(len(a), -1).mean(1)
 
 
+def _average(differences: np.ndarray, offset: str) -> np.ndarray:
+    """The mean (offset="mean") or spherical mean of differences (Q, ...), each flattened to a vector."""
+    if offset == "mean":
+        return differences.mean(0)
+    return spherical_mean(differences.reshape(len(differences), -1)).reshape(differences.shape[1:])
+
+
 def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
                      decode: Callable[[np.ndarray], np.ndarray], evaluate: np.ndarray | None = None,
                      use: np.ndarray | None = None, offset: str = "mean") -> dict:
     """Score pairs p = (a_p, b_p) with codes z_a, z_b (P, D) and images x_a, x_b (P, C, H, W) in [0,1].
 
     For each p in ``evaluate`` (default all), the offset is the mean of z_b[q] − z_a[q] over q in ``use``
-    (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when decode(z_a[p] + offset) has a lower pixel MSE to
-    x_b[p] than to x_a[p]. Returns hit_rate and the 'zero' and 'pixel' baselines, each in [0, 1], n, and per
+    (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when
+    decode(z_a[p] + offset) has a lower pixel MSE to x_b[p] than to x_a[p]. Returns hit_rate and the 'zero' and 'pixel' baselines, each in [0, 1], n, and per
     evaluated pair its 'hits' (bool) and the decoded 'predictions' (images in [0,1]).
     """
     if offset not in OFFSETS:
@@ -45,9 +53,8 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
         others = use[use != p]
         if len(others) == 0:
             raise ValueError("an analogy needs at least one other pair to take the offset from")
-        offsets.append(dz[others].mean(0) if offset == "mean" else spherical_mean(dz[others]))
-        pix_offsets.append(dx[others].mean(0) if offset == "mean"
-                           else spherical_mean(dx[others].reshape(len(others), -1)).reshape(dx.shape[1:]))
+        offsets.append(_average(dz[others], offset))
+        pix_offsets.append(_average(dx[others], offset))
     offsets, pix_offsets = np.stack(offsets), np.stack(pix_offsets)
     za, xa, xb = z_a[evaluate], x_a[evaluate], x_b[evaluate]
 

@@ -124,3 +124,15 @@ def open_model(model=None, backend: str = "auto") -> InferenceModel:
     from vaelab.models.base import load
 
     return TorchModel(load(folder), folder, doc)
+
+
+def torch_module(m: InferenceModel, model=None):
+    """The torch LatentModel behind an InferenceModel, in eval mode: ``model`` itself when it is one, the
+    TorchModel's module, or the weights loaded from the folder when ``m`` runs on ONNX (which gives means only)."""
+    from vaelab.models.base import LatentModel, load
+
+    if isinstance(model, LatentModel):
+        return model.eval()
+    if getattr(m, "module", None) is not None:
+        return m.module.eval()
+    return load(m.folder)

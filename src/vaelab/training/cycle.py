@@ -193,7 +193,9 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if resume:
         ckpt = load_checkpoint(out)
         model_cfg = ModelConfig.from_dict(read_model_json(out)["model"])
-        cfg = CycleTrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
+        # Checkpoints from before the schedule existed trained at a fixed rate: keep it so (lr_step_epochs 0).
+        cfg = CycleTrainConfig.from_dict({"lr_step_epochs": 0, **ckpt["train_config"], "epochs": cfg.epochs,
+                                          "device": cfg.device})
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")

@@ -47,14 +47,16 @@ def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: 
     w, h = frames[0].size
     cap = 14
     rows = -(-len(frames) // per_row)
-    per_input = 2 * w + pad if recons else max(w, 6 * min(24, max((len(s) for s in labels or [""]), default=0)))
+    names = [(labels[i] if labels else f"input {i + 1}")[:32] for i in range(len(inputs))]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    per_input = 2 * w + pad if recons else max([w, *(int(measure.textlength(n)) + pad for n in names)])
     top_w = len(inputs) * per_input + pad * (len(inputs) + 1)
     width = max(top_w, min(len(frames), per_row) * (w + pad) + pad)
     sheet = Image.new("RGB", (width, (h + cap) + rows * (h + pad) + cap + 2 * pad), "white")
     draw = ImageDraw.Draw(sheet)
     x = pad
     for i, a in enumerate(inputs):
-        draw.text((x, pad), (labels[i] if labels else f"input {i + 1}")[:24], fill="black")
+        draw.text((x, pad), names[i], fill="black")
         sheet.paste(a.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x, pad + cap))
         if recons:
             draw.text((x + w + pad // 2, pad), "recon.", fill="gray")
