@@ -141,8 +141,7 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         result.pair = ds.images[[rows[0], cols[1 % len(cols)]]]
         result.interpolation = interpolation_grid(m, result.pair[0], result.pair[1], steps)
         z, s = split_code(codes, sd)
-        parts = {"s": s, "z": z}
-        parts["z draw"] = style_draws(m, ds.images[probe_idx], rng)
+        parts = {"s": s, "z": z, "z draw": style_draws(m, ds.images[probe_idx], rng)}
     else:
         say("latent traversals")
         result.traversal, result.traversal_dims, result.traversal_offsets = traversal_grid(m, result.rows[0], codes)

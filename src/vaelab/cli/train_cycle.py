@@ -43,6 +43,7 @@ def add(sub) -> None:
     p.add_argument("--lr-step", type=int, default=80, metavar="EPOCHS",
                    help="multiply the learning rates by --lr-gamma every this many epochs (paper: 80; 0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1, help="the factor of each --lr-step (paper: 0.1)")
+    # training.cycle.RECON_LOSSES, written out so that the CLI starts without importing torch
     p.add_argument("--recon-loss", choices=("mse", "bce"), default="mse",
                    help="the forward cycle's reconstruction term: mse (paper) or bce (small objects on black, "
                         "such as sprites, where MSE settles on an empty image)")

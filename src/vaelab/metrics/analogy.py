@@ -21,6 +21,7 @@ from vaelab.latent.arithmetic import spherical_mean
 
 OFFSETS = ("mean", "spherical")
 
+
 def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a - b) ** 2).reshape(len(a), -1).mean(1)
 
@@ -39,8 +40,9 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
 
     For each p in ``evaluate`` (default all), the offset is the mean of z_b[q] − z_a[q] over q in ``use``
     (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when
-    decode(z_a[p] + offset) has a lower pixel MSE to x_b[p] than to x_a[p]. Returns hit_rate and the 'zero' and 'pixel' baselines, each in [0, 1], n, and per
-    evaluated pair its 'hits' (bool) and the decoded 'predictions' (images in [0,1]).
+    decode(z_a[p] + offset) has a lower pixel MSE to x_b[p] than to x_a[p]. Returns hit_rate and the 'zero'
+    and 'pixel' baselines, each in [0, 1], n, and per evaluated pair its 'hits' (bool) and the decoded
+    'predictions' (images in [0,1]).
     """
     if offset not in OFFSETS:
         raise ValueError(f"offset must be one of {OFFSETS}, not {offset!r}")

@@ -67,6 +67,9 @@ class CycleTrainConfig:
         return self.lr * self.lr_gamma ** ((epoch - 1) // self.lr_step_epochs) if self.lr_step_epochs else self.lr
 
 
+RECON_LOSSES = ("mse", "bce")  # the forward cycle's reconstruction term: the paper's, or cross-entropy
+
+
 def _kl_sum(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum()
 
@@ -87,7 +90,7 @@ def forward_cycle(model: CycleVAE, x1: torch.Tensor, x2: torch.Tensor, cfg: Cycl
     """The swap loss for same-class batches x1, x2 (B, C, H, W): 'loss' (to minimise), 'mse' and 'kl' terms.
 
     With ``cfg.recon_loss == "bce"`` the reconstruction term is the per-pixel binary cross-entropy instead of
-    the MSE, on the same scale (a mean per pixel, times 2); 'mse' is still the swap MSE, for the logs."""
+    the MSE, normalised the same way (a mean per pixel, times 2); 'mse' is still the swap MSE, for the logs."""
     mu, logvar, s = model.encode_parts(torch.cat([x1, x2]))
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     s1, s2 = s.chunk(2)
@@ -199,8 +202,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
-    if cfg.recon_loss not in ("mse", "bce"):
-        raise VaelabError(f"the reconstruction loss is 'mse' or 'bce', not {cfg.recon_loss!r}")
+    if cfg.recon_loss not in RECON_LOSSES:
+        raise VaelabError(f"the reconstruction loss is one of {', '.join(RECON_LOSSES)}, not {cfg.recon_loss!r}")
     if cfg.lr_step_epochs < 0 or cfg.lr_gamma <= 0:
         raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got {cfg.lr_step_epochs} "
                           f"and {cfg.lr_gamma}")

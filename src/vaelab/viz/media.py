@@ -60,7 +60,8 @@ def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: 
         sheet.paste(a.convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x, pad + cap))
         if recons:
             draw.text((x + w + pad // 2, pad), "recon.", fill="gray")
-            sheet.paste(recons[i].convert("RGB").resize((w, h), Image.Resampling.NEAREST), (x + w + pad // 2, pad + cap))
+            recon = recons[i].convert("RGB").resize((w, h), Image.Resampling.NEAREST)
+            sheet.paste(recon, (x + w + pad // 2, pad + cap))
         x += per_input + pad
     y = 2 * pad + h + cap
     draw.text((pad, y), f"{len(frames)} frames", fill="black")
