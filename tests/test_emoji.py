@@ -64,6 +64,7 @@ def test_full_set_is_cached_and_has_about_4k_emoji():
 def test_pairs_for_the_ground_truth_analogies():
     import vaelab
     from vaelab.data.emoji import gender_pairs, tone_pairs
+    from vaelab.errors import VaelabError
 
     ds = vaelab.load_dataset("emoji:16")
     names = ds.attributes["name"]
@@ -72,6 +73,11 @@ def test_pairs_for_the_ground_truth_analogies():
     assert len(pairs) > 50
     tones = {k: (names[a], names[b]) for k, a, b in tone_pairs(ds)}
     assert tones["waving hand"] == ("waving hand: light skin tone", "waving hand: dark skin tone")
+    dark = {k: (names[a], names[b]) for k, a, b in gender_pairs(ds, skin="dark")}
+    assert dark["{G} cook"] == ("man cook: dark skin tone", "woman cook: dark skin tone")
+    assert set(dark) < set(pairs)  # the same keys: toned pairs line up with untoned ones
+    with pytest.raises(VaelabError, match="unknown skin tone"):
+        gender_pairs(ds, skin="green")
 
 
 def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir):

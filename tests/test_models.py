@@ -95,6 +95,30 @@ def test_save_load_round_trip_is_exact_and_pickle_free(tmp_path):
     assert m2.data_spec == spec
 
 
+def test_hidden_fc_layer_is_nonlinear_round_trips_and_exports(tmp_path):
+    """--fc adds Linear+ReLU each side of the code: the code then reaches the conv features non-linearly
+    (with fc 0 that map is affine), and the model saves, loads and exports to ONNX like any other."""
+    import vaelab
+
+    torch.manual_seed(2)
+    plain, hidden = (build_model(ModelConfig(height=16, width=16, latent_dim=4, widths=(8, 16), fc=fc)).eval()
+                     for fc in (0, 24))
+    a, b = torch.randn(2, 1, 4).unbind(0)
+
+    def residual(m):  # f(a) + f(b) − f(0) − f(a + b) before the last ReLU: 0 for an affine map
+        f = m.from_latent[:-2]
+        return (f(a) + f(b) - f(torch.zeros_like(a)) - f(a + b)).abs().max().item()
+
+    assert residual(plain) < 1e-5 < 1e-2 < residual(hidden)
+    hidden.save_pretrained(tmp_path / "m", {"name": "x", "channels": 1, "size": [16, 16]})
+    assert load(tmp_path / "m").cfg.fc == 24
+    x = np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)
+    np.testing.assert_allclose(vaelab.encode_images(tmp_path / "m", x, backend="onnx"),
+                               vaelab.encode_images(tmp_path / "m", x, backend="torch"), atol=1e-4)
+    with pytest.raises(VaelabError, match="fully-connected"):
+        ModelConfig(fc=-1)
+
+
 def test_load_rejects_missing_config_corrupt_and_mismatched_weights(tmp_path):
     m = build_model(ModelConfig(latent_dim=4, widths=(4, 8)))
     m.save_pretrained(tmp_path / "m", {"name": "x", "channels": 1, "size": [28, 28]}, onnx=False)

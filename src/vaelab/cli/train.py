@@ -45,7 +45,7 @@ def cmd_train(args) -> None:
         ds.train_idx = ds.train_idx[: args.limit]
     model_cfg = None if args.resume else ModelConfig(
         kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
-        widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, likelihood=args.likelihood,
+        widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
         sigma=args.sigma, beta=args.beta, free_bits=args.free_bits)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
@@ -80,6 +80,9 @@ def add(sub) -> None:
     p.add_argument("--sigma", type=float, default=0.1, help="fixed sigma of the Gaussian likelihood")
     p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths (vae-conv)")
     p.add_argument("--kernel", type=positive, default=3, help="conv kernel size (vae-conv)")
+    p.add_argument("--fc", type=int, default=0, metavar="WIDTH",
+                   help="a hidden Linear layer of this width each side of the code (vae-conv; default 0 = none; "
+                        "disentanglement_lib: 256)")
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
     add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,7 @@ def cmd_train_cycle(args) -> None:
     model_cfg = None if args.resume else ModelConfig(
         kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
         latent_dim=args.style + args.specified, specified_dim=args.specified, widths=args.widths,
-        kernel_size=args.kernel, likelihood="gaussian")
+        kernel_size=args.kernel, fc=args.fc, likelihood="gaussian")
     cfg = CycleTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                            reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
@@ -52,6 +52,8 @@ def add(sub) -> None:
     p.add_argument("--reverse-coef", type=float, default=10.0)
     p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths; each conv halves H and W")
     p.add_argument("--kernel", type=positive, default=3, help="conv kernel size")
+    p.add_argument("--fc", type=int, default=0, metavar="WIDTH",
+                   help="a hidden Linear layer of this width each side of the code (default 0 = none)")
     add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

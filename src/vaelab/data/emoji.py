@@ -183,16 +183,20 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
 _GENDER_WORD = re.compile(r"\b(woman|women|man|men)\b")
 
 
-def gender_pairs(ds: ImageDataset) -> list[tuple[str, int, int]]:
-    """(key, man row, woman row) for every emoji without skin tone whose name exists with man and with woman,
-    e.g. ('{G} cook', 'man cook', 'woman cook'), ('old {G}', ...), ('{G} holding hands', ...)."""
-    names, skin = ds.attributes["name"], ds.attributes["skin"]
+def gender_pairs(ds: ImageDataset, skin: str = "none") -> list[tuple[str, int, int]]:
+    """(key, man row, woman row) for every emoji of skin tone ``skin`` whose name exists with man and with
+    woman, e.g. ('{G} cook', 'man cook', 'woman cook'), ('old {G}', ...), ('{G} holding hands', ...). The key
+    leaves out the tone, so the pairs of every tone line up: ('{G} cook', 'man cook: dark skin tone', ...)."""
+    if skin not in SKIN_ORDER:
+        raise VaelabError(f"unknown skin tone {skin!r}; choose from {', '.join(SKIN_ORDER)}")
+    names, skins = ds.attributes["name"], ds.attributes["skin"]
     by_key: dict[str, dict[str, int]] = {}
     for i, name in enumerate(names):
-        words = _GENDER_WORD.findall(name)
-        if skin[i] != "none" or len(words) != 1:
+        base = name.rsplit(": ", 1)[0] if skin != "none" else name
+        words = _GENDER_WORD.findall(base)
+        if skins[i] != skin or len(words) != 1 or (skin != "none" and not name.endswith(f": {skin} skin tone")):
             continue
-        key = _GENDER_WORD.sub("{G}", name)
+        key = _GENDER_WORD.sub("{G}", base)
         side = "man" if words[0] in ("man", "men") else "woman"
         by_key.setdefault(key, {})[side] = i
     return [(k, v["man"], v["woman"]) for k, v in sorted(by_key.items()) if len(v) == 2]

@@ -26,6 +26,7 @@ class ModelConfig:
     latent_dim: int = 32
     widths: tuple[int, ...] = (32, 64, 128)  # conv channel widths (vae-conv), each conv halves H and W
     kernel_size: int = 3
+    fc: int = 0  # vae-conv: a hidden Linear of this width between the convs and the code, both ways (0 = none)
     hidden: tuple[int, ...] = (512, 256)  # Linear widths (ae-mlp)
     likelihood: str = "bernoulli"  # 'bernoulli' (BCE with logits) or 'gaussian' (fixed sigma)
     sigma: float = 0.1  # the Gaussian likelihood's fixed standard deviation, in [0,1] pixel units
@@ -39,6 +40,8 @@ class ModelConfig:
             raise VaelabError(f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
         if self.channels not in (1, 3):
             raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
+        if self.fc < 0:
+            raise VaelabError(f"the hidden fully-connected width must be 0 (none) or more, not {self.fc}")
         if self.latent_dim < 1:
             raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")
 

@@ -1,7 +1,8 @@
 """`vae-conv`: seed 000's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any latent size.
 
 Conv(stride 2)+ReLU stack → Flatten+Linear → (mu, logvar) → reparameterise → Linear+Unflatten+ReLU →
-ConvTranspose(stride 2) stack → pixel logits. Each transpose conv's output_padding is chosen so that the
+ConvTranspose(stride 2) stack → pixel logits. ``fc`` > 0 adds a hidden Linear+ReLU of that width on each
+side of the code, as disentanglement_lib's models have. Each transpose conv's output_padding is chosen so that the
 decoder retraces the encoder's exact spatial sizes, which is what lets odd sizes such as 28 → 14 → 7 → 4
 come back to 28 (a fixed 64×64 decoder is the limit PyTorch-VAE users hit most).
 """
@@ -33,10 +34,14 @@ class ConvVAE(LatentModel):
             raise VaelabError(f"{cfg.height}×{cfg.width} is too small for {len(cfg.widths)} stride-2 convolutions")
         self.feature_shape = (cfg.widths[-1], *sizes[-1])
         n_feat = cfg.widths[-1] * sizes[-1][0] * sizes[-1][1]
-        self.encoder = nn.Sequential(*enc, nn.Flatten())
-        self.to_stats = nn.Linear(n_feat, 2 * cfg.latent_dim)
-        self.from_latent = nn.Sequential(nn.Linear(cfg.latent_dim, n_feat), nn.Unflatten(1, self.feature_shape),
-                                         nn.ReLU(inplace=True))
+        # An optional hidden Linear layer (disentanglement_lib's 256) each way. Without it the code maps
+        # linearly onto the conv features, so no single code unit can move an object across the image.
+        fc_in = [nn.Linear(n_feat, cfg.fc), nn.ReLU(inplace=True)] if cfg.fc else []
+        fc_out = [nn.Linear(cfg.latent_dim, cfg.fc), nn.ReLU(inplace=True)] if cfg.fc else []
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), *fc_in)
+        self.to_stats = nn.Linear(cfg.fc or n_feat, 2 * cfg.latent_dim)
+        self.from_latent = nn.Sequential(*fc_out, nn.Linear(cfg.fc or cfg.latent_dim, n_feat),
+                                         nn.Unflatten(1, self.feature_shape), nn.ReLU(inplace=True))
         dec = []
         outs = list(cfg.widths[-2::-1]) + [cfg.channels]
         for i, c_out in enumerate(outs):
