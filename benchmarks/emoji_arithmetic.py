@@ -29,6 +29,9 @@ from vaelab.models.config import ModelConfig
 from vaelab.training.trainer import TrainConfig, train
 
 
+RATES = ("hit_rate", "baseline_zero", "baseline_pixel")  # analogy_hit_rate's rates, pooled over tones by n
+
+
 def split(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     perm = rng.permutation(n)
     return np.sort(perm[: n // 2]), np.sort(perm[n // 2:])  # held out, in sample
@@ -109,13 +112,11 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
                 results[key][offset] = {k: v for k, v in r.items() if k not in ("hits", "predictions")}
                 if label.startswith("professions") and which == "held out":
                     shown[offset] = r
-                print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
-                      f"{r['baseline_pixel']:6.1%}")
+                print_row(key, offset, r)
     key = "professions, held out, 6 tones"
     results[key] = every_tone(ds, z, x, m, {gp[i][0] for i in jobs[0][2]}, {gp[i][0] for i in jobs[0][3]})
     for offset, r in results[key].items():
-        print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
-              f"{r['baseline_pixel']:6.1%}")
+        print_row(key, offset, r)
     (args.out / "analogy_results.json").write_text(json.dumps(results, indent=2) + "\n")
     held = jobs[0][2]
     picture(x[[gp[p][1] for p in held]], shown, x[[gp[p][2] for p in held]],
@@ -135,14 +136,19 @@ def every_tone(ds, z, x, m, held: set[str], used: set[str]) -> dict:
         use = np.array([q for q, p in enumerate(pairs) if p[0] in used])
         for offset in OFFSETS:
             r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=use, offset=offset)
-            tally = rates.setdefault(offset, {"hit_rate": 0.0, "baseline_zero": 0.0, "baseline_pixel": 0.0, "n": 0})
-            for k in ("hit_rate", "baseline_zero", "baseline_pixel"):
+            tally = rates.setdefault(offset, dict.fromkeys((*RATES, "n"), 0))
+            for k in RATES:
                 tally[k] += r[k] * r["n"]
             tally["n"] += r["n"]
     for tally in rates.values():
-        for k in ("hit_rate", "baseline_zero", "baseline_pixel"):
+        for k in RATES:
             tally[k] /= tally["n"]
     return rates
+
+
+def print_row(key: str, offset: str, r: dict) -> None:
+    print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
+          f"{r['baseline_pixel']:6.1%}")
 
 
 def names_of(ds, row: int) -> str:

@@ -191,10 +191,13 @@ def gender_pairs(ds: ImageDataset, skin: str = "none") -> list[tuple[str, int, i
         raise VaelabError(f"unknown skin tone {skin!r}; choose from {', '.join(SKIN_ORDER)}")
     names, skins = ds.attributes["name"], ds.attributes["skin"]
     by_key: dict[str, dict[str, int]] = {}
+    suffix = "" if skin == "none" else f": {skin} skin tone"
     for i, name in enumerate(names):
-        base = name.rsplit(": ", 1)[0] if skin != "none" else name
+        if skins[i] != skin or not name.endswith(suffix):
+            continue
+        base = name[: len(name) - len(suffix)]
         words = _GENDER_WORD.findall(base)
-        if skins[i] != skin or len(words) != 1 or (skin != "none" and not name.endswith(f": {skin} skin tone")):
+        if len(words) != 1:
             continue
         key = _GENDER_WORD.sub("{G}", base)
         side = "man" if words[0] in ("man", "men") else "woman"

@@ -2,9 +2,9 @@
 
 Conv(stride 2)+ReLU stack → Flatten+Linear → (mu, logvar) → reparameterise → Linear+Unflatten+ReLU →
 ConvTranspose(stride 2) stack → pixel logits. ``fc`` > 0 adds a hidden Linear+ReLU of that width on each
-side of the code, as disentanglement_lib's models have. Each transpose conv's output_padding is chosen so that the
-decoder retraces the encoder's exact spatial sizes, which is what lets odd sizes such as 28 → 14 → 7 → 4
-come back to 28 (a fixed 64×64 decoder is the limit PyTorch-VAE users hit most).
+side of the code, as disentanglement_lib's models have. Each transpose conv's output_padding is chosen so
+that the decoder retraces the encoder's exact spatial sizes, which is what lets odd sizes such as
+28 → 14 → 7 → 4 come back to 28 (a fixed 64×64 decoder is the limit PyTorch-VAE users hit most).
 """
 from __future__ import annotations
 
