@@ -99,3 +99,10 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2:" in proc.stdout + proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 2
+    # --resume without --data goes on with the run's own data, not the default fashion-mnist
+    no_data = [a for a in base if a not in ("--data", f"mnist:{toy_idx_dir}")]
+    proc = subprocess.run(no_data + ["--epochs", "3", "--resume"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["data"]["name"].startswith("mnist:") and f"on {doc['data']['name']}:" in proc.stdout, proc.stdout
+    assert doc["training"]["epochs_done"] == 3

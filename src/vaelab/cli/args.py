@@ -42,6 +42,22 @@ def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
                        help="auto uses onnxruntime when the model has ONNX files")
 
 
+def load_training_data(args):
+    """The dataset of a training command: --data (default fashion-mnist), or on --resume without --data the
+    data named in the run's config.json, so that a resumed run goes on with the images it started with."""
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.config import CONFIG_NAME, read_model_json
+
+    name, channels, size = args.data, args.channels, args.size
+    if name is None and args.resume and (args.out / CONFIG_NAME).is_file():
+        spec = read_model_json(args.out)["data"]
+        name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
+    ds = load_dataset(name or "fashion-mnist", channels=channels, size=size)
+    if args.limit:
+        ds.train_idx = ds.train_idx[: args.limit]
+    return ds
+
+
 def add_training_data_options(p: argparse.ArgumentParser) -> None:
     """The image format for folder data, a training subset, and the device: shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")

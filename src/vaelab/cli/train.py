@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, ints, positive
+from vaelab.cli.args import add_training_data_options, ints, load_training_data, positive
 from vaelab.errors import VaelabError
 
 
@@ -32,7 +32,6 @@ def cmd_train(args) -> None:
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args)
-    from vaelab.data.loaders import load_dataset
     from vaelab.models.config import ModelConfig
     from vaelab.training.trainer import TrainConfig, train
 
@@ -40,9 +39,7 @@ def cmd_train(args) -> None:
         from vaelab.errors import VaelabError
 
         raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ...")
-    ds = load_dataset(args.data, channels=args.channels, size=args.size)
-    if args.limit:
-        ds.train_idx = ds.train_idx[: args.limit]
+    ds = load_training_data(args)
     model_cfg = None if args.resume else ModelConfig(
         kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
         widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
@@ -62,7 +59,8 @@ def cmd_train(args) -> None:
 def add(sub) -> None:
     p = sub.add_parser("train", help="train a model on a dataset",
                        description="Train a VAE or AE; the --out folder becomes a loadable model folder.")
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH")
+    p.add_argument("--data", help="fashion-mnist (default) | mnist:PATH | folder:PATH | emoji | sprites[:N] | …; "
+                                  "--resume without it goes on with the run's own data")
     p.add_argument("--model", default="vae-conv", help="vae-conv | ae-mlp")
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
     p.add_argument("--latent", type=positive, default=32, help="latent size (default 32)")

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, ints, positive
+from vaelab.cli.args import add_training_data_options, ints, load_training_data, positive
 
 
 def cmd_train_cycle(args) -> None:
-    from vaelab.data.loaders import load_dataset
     from vaelab.models.config import ModelConfig
     from vaelab.training.cycle import CycleTrainConfig, train_cycle
 
-    ds = load_dataset(args.data, channels=args.channels, size=args.size)
-    if args.limit:
-        ds.train_idx = ds.train_idx[: args.limit]
+    ds = load_training_data(args)
     model_cfg = None if args.resume else ModelConfig(
         kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
         latent_dim=args.style + args.specified, specified_dim=args.specified, widths=args.widths,
@@ -22,7 +19,8 @@ def cmd_train_cycle(args) -> None:
                            lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                            reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
                            reverse_coef=args.reverse_coef, device=args.device, onnx=not args.no_onnx)
-    print(f"training cycle-vae (z {args.style}, s {args.specified}) on {ds.name}: {len(ds.train_idx)} train / "
+    what = "resumed cycle-vae run" if args.resume else f"cycle-vae (z {args.style}, s {args.specified})"
+    print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / "
           f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
     train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")
@@ -32,8 +30,8 @@ def add(sub) -> None:
     p = sub.add_parser("train-cycle", help="train the cycle-consistent VAE (style z, specified s)",
                        description="Train a cycle-consistent VAE (Jha et al. 2018): the label is the specified "
                                    "factor s, z holds the rest. The --out folder becomes a loadable model folder.")
-    p.add_argument("--data", default="fashion-mnist", help="labelled data: fashion-mnist | sprites[:N] | "
-                                                           "sprites-reed:PATH | mnist:PATH | folder:PATH")
+    p.add_argument("--data", help="labelled data: fashion-mnist (default) | sprites[:N] | sprites-reed:PATH | "
+                                  "mnist:PATH | folder:PATH; --resume without it goes on with the run's own data")
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
     p.add_argument("--style", type=positive, default=16, help="size of z, the unspecified part (default 16)")
     p.add_argument("--specified", type=positive, default=16, help="size of s, the specified part (default 16)")
