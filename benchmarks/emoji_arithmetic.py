@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--latent", type=int, default=32)
     ap.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     ap.add_argument("--sigma", type=float, default=0.1)
+    ap.add_argument("--fc", type=int, default=0, help="vae-conv's hidden Linear layer each side of the code")
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
     args = ap.parse_args()
     if args.threads:
@@ -84,7 +85,7 @@ def main() -> None:
 
 def train_model(args, ds) -> None:
     cfg = ModelConfig(channels=3, height=64, width=64, latent_dim=args.latent, likelihood=args.likelihood,
-                      sigma=args.sigma)
+                      sigma=args.sigma, fc=args.fc)
     train(cfg, ds, args.out, TrainConfig(epochs=args.epochs), progress=False)
 
 
@@ -92,7 +93,7 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     """Print and save the hit-rates; professions are the Unicode subgroup 'person-role'."""
     z = encode_uint8(m, ds.images)
     x = ds.images.astype(np.float32) / 255.0
-    results = {"model": {"latent": args.latent, "likelihood": args.likelihood, "sigma": args.sigma},
+    results = {"model": {"latent": args.latent, "likelihood": args.likelihood, "sigma": args.sigma, "fc": args.fc},
                "epochs": args.epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx))}
     print(f"trained {args.epochs} epochs in {train_s:.0f} s ({args.epochs * len(ds.train_idx) / train_s:.0f} img/s)")
     print(f"{'analogy':32s} {'n':>4s} {'offset':>9s} {'hit-rate':>9s} {'zero':>6s} {'pixel':>6s}")
