@@ -118,7 +118,7 @@ def main() -> None:
         doc = json.loads((runs["cycle"] / "config.json").read_text())
         kl = doc.get("metrics", {}).get("test", {}).get("kl", float("nan"))
         print(f"cycle-vae on Fashion-MNIST ({train_info(runs['cycle'])}, KL weight "
-              f"{doc['training'].get('kl_coef', '?')}); MLP probes on {p['n_train']} / {p['n_test']} test codes, "
+              f"{doc.get('training', {}).get('kl_coef', '?')}); MLP probes on {p['n_train']} / {p['n_test']} test codes, "
               f"chance {p['chance']:.1%}")
         # A z that holds nothing passes the z target trivially (every row of the swap grid the same picture)
         print(f"  z holds {kl:.2f} nats per test image (KL to the prior)")

@@ -126,6 +126,8 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--data", "folder:{tmp}/nope", "--out", "{tmp}/r"], ["no such folder"]),
     (["train", "--data", "folder:{tmp}/badimg", "--out", "{tmp}/r"], ["x.png"]),
     (["train", "--resume", "--data", "mnist:{idx}", "--out", "{tmp}/r"], ["no checkpoint"]),
+    (["train", "--resume", "--out", "{tmp}/r"], ["no such model folder"]),  # no run to take the data from
+    (["train-cycle", "--resume", "--out", "{tmp}/r"], ["no such model folder"]),
 ])
 def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg").mkdir()

@@ -46,10 +46,10 @@ def load_training_data(args):
     """The dataset of a training command: --data (default fashion-mnist), or on --resume without --data the
     data named in the run's config.json, so that a resumed run goes on with the images it started with."""
     from vaelab.data.loaders import load_dataset
-    from vaelab.models.config import CONFIG_NAME, read_model_json
+    from vaelab.models.config import read_model_json
 
     name, channels, size = args.data, args.channels, args.size
-    if name is None and args.resume and (args.out / CONFIG_NAME).is_file():
+    if name is None and args.resume:  # a run folder without config.json gets read_model_json's clear error
         spec = read_model_json(args.out)["data"]
         name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
     ds = load_dataset(name or "fashion-mnist", channels=channels, size=size)
