@@ -72,7 +72,11 @@ def score_cycle(folder: Path, rng: np.random.Generator, n_probe: int) -> dict:
     probes = leakage_probes({"s": s, "z": z, "z draw": draws, "plain": plain}, ds.labels[idx], rng)
     predictors = cross_predictors(z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
                                   images=ds.images[idx])
-    return {"probes": probes, "predictors": predictors, "seconds": time.perf_counter() - t0}
+    doc = json.loads((folder / "config.json").read_text())
+    # A z that holds nothing passes the z target trivially (every row of the swap grid the same picture)
+    return {"probes": probes, "predictors": predictors, "seconds": time.perf_counter() - t0,
+            "kl_z": doc.get("metrics", {}).get("test", {}).get("kl", float("nan")),
+            "kl_coef": doc.get("training", {}).get("kl_coef", "?")}
 
 
 def score_sprites(folder: Path, rng: np.random.Generator, scale: float) -> dict:
@@ -115,13 +119,9 @@ def main() -> None:
     if "cycle" in runs:
         c = results["cycle"] = score_cycle(runs["cycle"], np.random.default_rng(args.seed), args.probe_images)
         p, q = c["probes"], c["predictors"]
-        doc = json.loads((runs["cycle"] / "config.json").read_text())
-        kl = doc.get("metrics", {}).get("test", {}).get("kl", float("nan"))
-        print(f"cycle-vae on Fashion-MNIST ({train_info(runs['cycle'])}, KL weight "
-              f"{doc.get('training', {}).get('kl_coef', '?')}); MLP probes on {p['n_train']} / {p['n_test']} test codes, "
-              f"chance {p['chance']:.1%}")
-        # A z that holds nothing passes the z target trivially (every row of the swap grid the same picture)
-        print(f"  z holds {kl:.2f} nats per test image (KL to the prior)")
+        print(f"cycle-vae on Fashion-MNIST ({train_info(runs['cycle'])}, KL weight {c['kl_coef']}); MLP probes on "
+              f"{p['n_train']} / {p['n_test']} test codes, chance {p['chance']:.1%}")
+        print(f"  z holds {c['kl_z']:.2f} nats per test image (KL to the prior)")
         for part, target in (("s", "≥ 90%"), ("z", "≤ 25%"), ("z draw", "≤ 25%; z ~ q(z|x)")):
             print(f"  label from {part}: train {p[part]['train_accuracy']:.2%}  test {p[part]['test_accuracy']:.2%}"
                   f"   (target {target})")

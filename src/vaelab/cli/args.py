@@ -58,6 +58,15 @@ def load_training_data(args):
     return ds
 
 
+def add_conv_options(p: argparse.ArgumentParser) -> None:
+    """The conv stack's shape (vae-conv and cycle-vae): --widths, --kernel and --fc."""
+    p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths; each conv halves H and W")
+    p.add_argument("--kernel", type=positive, default=3, help="conv kernel size")
+    p.add_argument("--fc", type=int, default=0, metavar="WIDTH",
+                   help="a hidden Linear layer of this width each side of the code (default 0 = none; "
+                        "disentanglement_lib: 256)")
+
+
 def add_training_data_options(p: argparse.ArgumentParser) -> None:
     """The image format for folder data, a training subset, and the device: shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")

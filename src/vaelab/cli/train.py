@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, ints, load_training_data, positive
+from vaelab.cli.args import add_conv_options, add_training_data_options, ints, load_training_data, positive
 from vaelab.errors import VaelabError
 
 
@@ -76,11 +76,7 @@ def add(sub) -> None:
     p.add_argument("--capacity-steps", type=int, default=0, help="steps over which C rises from 0 to --capacity-max")
     p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     p.add_argument("--sigma", type=float, default=0.1, help="fixed sigma of the Gaussian likelihood")
-    p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths (vae-conv)")
-    p.add_argument("--kernel", type=positive, default=3, help="conv kernel size (vae-conv)")
-    p.add_argument("--fc", type=int, default=0, metavar="WIDTH",
-                   help="a hidden Linear layer of this width each side of the code (vae-conv; default 0 = none; "
-                        "disentanglement_lib: 256)")
+    add_conv_options(p)
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
     add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)

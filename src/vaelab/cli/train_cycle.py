@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, ints, load_training_data, positive
+from vaelab.cli.args import add_conv_options, add_training_data_options, load_training_data, positive
 
 
 def cmd_train_cycle(args) -> None:
@@ -48,10 +48,7 @@ def add(sub) -> None:
     p.add_argument("--reconstruction-coef", type=float, default=2.0)
     p.add_argument("--kl-coef", type=float, default=3.0)
     p.add_argument("--reverse-coef", type=float, default=10.0)
-    p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths; each conv halves H and W")
-    p.add_argument("--kernel", type=positive, default=3, help="conv kernel size")
-    p.add_argument("--fc", type=int, default=0, metavar="WIDTH",
-                   help="a hidden Linear layer of this width each side of the code (default 0 = none)")
+    add_conv_options(p)
     add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
