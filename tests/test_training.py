@@ -89,20 +89,30 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     import vaelab
 
     out = tmp_path / "run"
-    base = [sys.executable, "-m", "vaelab.cli", "train", "--data", f"mnist:{toy_idx_dir}", "--latent", "3",
+    # the data path is relative to where the run starts; the run must record it so that it works from anywhere
+    data = f"mnist:{toy_idx_dir.name}"
+    base = [sys.executable, "-m", "vaelab.cli", "train", "--data", data, "--latent", "3",
             "--widths", "4,8", "--kernel", "3", "--limit", "100", "--batch-size", "50", "--out", str(out), "--quiet"]
-    proc = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True)
+    proc = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     model = vaelab.load(out)
     assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8)
-    proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True)
+    proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2:" in proc.stdout + proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 2
-    # --resume without --data goes on with the run's own data, not the default fashion-mnist
-    no_data = [a for a in base if a not in ("--data", f"mnist:{toy_idx_dir}")]
-    proc = subprocess.run(no_data + ["--epochs", "3", "--resume"], capture_output=True, text=True)
+    # --resume without --data or --limit, from another folder, goes on with the run's own data and limit
+    # (not the default fashion-mnist, nor all the training images)
+    bare = [a for a in base if a not in ("--data", data, "--limit", "100")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(bare + ["--epochs", "3", "--resume"], capture_output=True, text=True, cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "config.json").read_text())
-    assert doc["data"]["name"].startswith("mnist:") and f"on {doc['data']['name']}:" in proc.stdout, proc.stdout
+    assert doc["data"]["name"] == f"mnist:{toy_idx_dir.resolve()}" and doc["data"]["limit"] == 100, doc["data"]
+    assert f"on {doc['data']['name']}: 100 train" in proc.stdout, proc.stdout
     assert doc["training"]["epochs_done"] == 3
+    # a different --limit would train on other images: refused, and the run is left as it was
+    proc = subprocess.run(bare + ["--epochs", "4", "--resume", "--limit", "50"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "trained on the first 100 training images" in proc.stderr, proc.stderr
+    assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3

@@ -44,17 +44,28 @@ def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
 
 def load_training_data(args):
     """The dataset of a training command: --data (default fashion-mnist), or on --resume without --data the
-    data named in the run's config.json, so that a resumed run goes on with the images it started with."""
-    from vaelab.data.loaders import load_dataset
-    from vaelab.models.config import read_model_json
+    data named in the run's config.json, so that a resumed run goes on with the images it started with.
+    --limit keeps the first N training images; the run records N, and --resume keeps it."""
+    from pathlib import Path
 
-    name, channels, size = args.data, args.channels, args.size
-    if name is None and args.resume:  # a run folder without config.json gets read_model_json's clear error
+    from vaelab.data.loaders import load_dataset
+    from vaelab.errors import VaelabError
+    from vaelab.models.config import CONFIG_NAME, read_model_json
+
+    name, channels, size, limit = args.data, args.channels, args.size, args.limit
+    # A run folder without config.json gets read_model_json's clear error when the data must come from it.
+    if args.resume and (name is None or (Path(args.out) / CONFIG_NAME).is_file()):
         spec = read_model_json(args.out)["data"]
-        name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
+        if name is None:
+            name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
+        stored = spec.get("limit")
+        if limit and stored and limit != stored:
+            raise VaelabError(f"{args.out} trained on the first {stored} training images; --limit {limit} would "
+                              "change its data (leave --limit out to go on with the same images)")
+        limit = limit or stored
     ds = load_dataset(name or "fashion-mnist", channels=channels, size=size)
-    if args.limit:
-        ds.train_idx = ds.train_idx[: args.limit]
+    if limit:
+        ds.limit_train(limit)
     return ds
 
 

@@ -12,7 +12,7 @@ def cmd_train_evaluator(args) -> None:
 
     ds = load_dataset(args.data, channels=args.channels, size=args.size)
     if args.limit:
-        ds.train_idx = ds.train_idx[: args.limit]
+        ds.limit_train(args.limit)
     cfg = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                 device=args.device, flip=not args.no_flip)
     print(f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "

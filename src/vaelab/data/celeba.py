@@ -42,7 +42,7 @@ def _table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
 
 def load_celeba(arg: str, size: tuple[int, int] = (64, 64)) -> ImageDataset:
     path_text, _, crop_text = arg.partition(",crop=")
-    folder = Path(path_text).expanduser()
+    folder = Path(path_text).expanduser().resolve()  # absolute, so a run's recorded data name works anywhere
     try:
         crop = int(crop_text) if crop_text else DEFAULT_CROP
     except ValueError:
@@ -66,4 +66,4 @@ def load_celeba(arg: str, size: tuple[int, int] = (64, 64)) -> ImageDataset:
     attributes["partition"] = partition
     return ImageDataset(images=images, attributes=attributes, train_idx=np.flatnonzero(partition == 0),
                         test_idx=np.flatnonzero(partition == 2) if (partition == 2).any() else np.flatnonzero(partition != 0),
-                        name=f"celeba:{arg}", background=255)
+                        name=f"celeba:{folder}" + (f",crop={crop_text}" if crop_text else ""), background=255)

@@ -26,6 +26,7 @@ class ImageDataset:
     test_idx: np.ndarray | None = None
     name: str = "dataset"
     background: int = 0  # the value alpha is composited onto and images are padded with (0..255)
+    train_limit: int | None = None  # set by limit_train: training used only the first N training images
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -80,15 +81,24 @@ class ImageDataset:
             return lowered.index(name.lower())
         raise VaelabError(f"unknown class {name!r}; {self.name} has: {', '.join(self.class_names)}")
 
+    def limit_train(self, n: int) -> None:
+        """Keep the first ``n`` training images only; spec() records n, so that a resumed run keeps it too."""
+        self.train_idx = self.train_idx[:n]
+        self.train_limit = n
+
     def spec(self) -> dict:
-        """What a model must remember of its data to preprocess new images the same way."""
-        return {
+        """What a model must remember of its data to preprocess new images the same way (and, after
+        limit_train, to train on the same images again)."""
+        spec = {
             "name": self.name,
             "channels": self.channels,
             "size": list(self.size),
             "background": self.background,
             "class_names": self.class_names,
         }
+        if self.train_limit:
+            spec["limit"] = self.train_limit
+        return spec
 
 
 def _matches(column: np.ndarray, value: str) -> np.ndarray:

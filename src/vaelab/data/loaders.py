@@ -104,7 +104,7 @@ def _existing_folder(arg: str | None, kind: str) -> Path:
     folder = Path(arg).expanduser()
     if not folder.is_dir():
         raise VaelabError(f"{kind}:{arg}: no such folder")
-    return folder
+    return folder.resolve()  # absolute, so the data name a run records still finds it from another folder
 
 
 def _images_in(folder: Path) -> list[Path]:

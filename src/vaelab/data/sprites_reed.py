@@ -82,6 +82,7 @@ def _sprites_folder(arg: str | None) -> Path:
     folder = Path(arg).expanduser()
     if not folder.is_dir():
         raise VaelabError(f"sprites-reed:{arg}: no such folder")
+    folder = folder.resolve()  # the data name a run records must not depend on the working folder
     for candidate in (folder, folder / "sprites", folder / "data" / "sprites"):  # the folder or the archive root
         if (candidate / SPLITS_NAME).is_file():
             return candidate

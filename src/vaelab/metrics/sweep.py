@@ -91,7 +91,8 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.limit:
-        dataset = replace(dataset, train_idx=dataset.train_idx[: cfg.limit])  # a copy: the caller's set stays whole
+        dataset = replace(dataset)  # a copy: the caller's set stays whole
+        dataset.limit_train(cfg.limit)
     base = base or ModelConfig()
     fields = {k: v for k, v in asdict(base).items() if k not in ("kind", "latent_dim", "channels", "height", "width")}
     rows = []
