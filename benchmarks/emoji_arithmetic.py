@@ -93,9 +93,13 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     """Print and save the hit-rates; professions are the Unicode subgroup 'person-role'."""
     z = encode_uint8(m, ds.images)
     x = ds.images.astype(np.float32) / 255.0
-    results = {"model": {"latent": args.latent, "likelihood": args.likelihood, "sigma": args.sigma, "fc": args.fc},
-               "epochs": args.epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx))}
-    print(f"trained {args.epochs} epochs in {train_s:.0f} s ({args.epochs * len(ds.train_idx) / train_s:.0f} img/s)")
+    # The model's own settings, not this command's flags: with --skip-training they may differ.
+    doc = json.loads((args.out / "config.json").read_text())
+    mc, epochs = doc["model"], doc["training"]["epochs_done"]
+    results = {"model": {"latent": mc["latent_dim"], "likelihood": mc["likelihood"], "sigma": mc["sigma"],
+                         "fc": mc.get("fc", 0)},
+               "epochs": epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx))}
+    print(f"trained {epochs} epochs in {train_s:.0f} s ({epochs * len(ds.train_idx) / train_s:.0f} img/s)")
     print(f"{'analogy':32s} {'n':>4s} {'offset':>9s} {'hit-rate':>9s} {'zero':>6s} {'pixel':>6s}")
     role = np.array([ds.attributes["subgroup"][p[1]] == "person-role" for p in gp])
     (g_out, g_in), (t_out, t_in) = g_split, t_split
