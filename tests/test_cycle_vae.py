@@ -145,15 +145,33 @@ def test_same_class_partners_share_the_label():
     assert set(many[:, 0]) == {11, 3, 0}  # every pool image of class 0 gets drawn
 
 
+def test_shift_images_moves_each_image_by_its_own_offset_and_fills_with_the_background():
+    from vaelab.training.augment import draw_shifts, shift_images
+
+    x = torch.zeros(3, 2, 6, 7)
+    x[:, :, 2, 3] = 1.0  # one lit pixel, in both channels
+    shifts = np.array([[1, 2], [-2, 0], [0, -3]])
+    y = shift_images(x, shifts, fill=0.25)
+    for img, (dy, dx) in zip(y, shifts):
+        lit = (img == 1.0).nonzero().tolist()
+        assert lit == [[c, 2 + dy, 3 + dx] for c in range(2)]
+    assert y[0, 0, 0].tolist() == [0.25] * 7 and y[0, 0, :, :2].eq(0.25).all()  # moved in from the top and left
+    assert y[0, 0, 1, 2:].eq(0).all()  # the original zeros, moved
+    assert torch.equal(shift_images(x, np.zeros((3, 2), int)), x)
+    drawn = draw_shifts(np.random.default_rng(0), (2, 500), 2)
+    assert drawn.shape == (2, 500, 2) and drawn.min() == -2 and drawn.max() == 2
+
+
 @pytest.mark.slow
-def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_path):
+@pytest.mark.parametrize("shift", [0, 2])
+def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_path, shift):
     from vaelab.data.loaders import load_dataset
     from vaelab.models.base import load
     from vaelab.models.runtime import open_model
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:128]
-    cfg = dict(batch_size=32, lr=1e-3, log_every=2, eval_images=40, lr_step_epochs=1, lr_gamma=0.5)
+    cfg = dict(batch_size=32, lr=1e-3, log_every=2, eval_images=40, lr_step_epochs=1, lr_gamma=0.5, shift=shift)
     straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False)
     train_cycle(TINY, ds, tmp_path / "b", CycleTrainConfig(epochs=1, onnx=False, **cfg), progress=False)
     resumed = train_cycle(None, ds, tmp_path / "b", CycleTrainConfig(epochs=2), resume=True, progress=False)
@@ -237,4 +255,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert code == 2 and "no such model folder" in err and err.count("\n") == 1
     code, _, err = _vaelab(capsys, "train-cycle", "--data", "sprites:x", "--out", tmp_path / "y")
     assert code == 2 and "image count" in err
+    code, _, err = _vaelab(capsys, "train-cycle", "--data", "sprites:64", "--shift", "64", "--out", tmp_path / "z")
+    assert code == 2 and "shift must be 0 to 63 pixels" in err and err.count("\n") == 1
     assert not (tmp_path / "d").exists()

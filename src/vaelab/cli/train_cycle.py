@@ -18,7 +18,8 @@ def cmd_train_cycle(args) -> None:
     cfg = CycleTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                            reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
-                           reverse_coef=args.reverse_coef, device=args.device, onnx=not args.no_onnx)
+                           reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
+                           onnx=not args.no_onnx)
     what = "resumed cycle-vae run" if args.resume else f"cycle-vae (z {args.style}, s {args.specified})"
     print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / "
           f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
@@ -48,6 +49,9 @@ def add(sub) -> None:
     p.add_argument("--reconstruction-coef", type=float, default=2.0)
     p.add_argument("--kl-coef", type=float, default=3.0)
     p.add_argument("--reverse-coef", type=float, default=10.0)
+    p.add_argument("--shift", type=int, default=0, metavar="PIXELS",
+                   help="augmentation: move each image of a forward-cycle pair by up to this many pixels, "
+                        "independently, so that s cannot carry position (default 0, the paper's)")
     add_conv_options(p)
     add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)

@@ -35,6 +35,7 @@ from vaelab.errors import VaelabError
 from vaelab.models.config import ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
+from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.trainer import METRICS_NAME, TrainingDiverged, pick_device
 
@@ -50,6 +51,7 @@ class CycleTrainConfig:
     kl_coef: float = 3.0
     reverse_coef: float = 10.0
     recon_loss: str = "mse"  # the paper's; "bce" for small objects on a flat background (see the README)
+    shift: int = 0  # move each forward-cycle image by up to this many pixels, independently (0: the paper's)
     seed: int = 0
     device: str = "auto"
     log_every: int = 50
@@ -204,6 +206,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
     if cfg.recon_loss not in RECON_LOSSES:
         raise VaelabError(f"the reconstruction loss is one of {', '.join(RECON_LOSSES)}, not {cfg.recon_loss!r}")
+    if not 0 <= cfg.shift < min(dataset.size):
+        raise VaelabError(f"the random shift must be 0 to {min(dataset.size) - 1} pixels, not {cfg.shift}")
     if cfg.lr_step_epochs < 0 or cfg.lr_gamma <= 0:
         raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got {cfg.lr_step_epochs} "
                           f"and {cfg.lr_gamma}")
@@ -243,8 +247,9 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     steps_per_epoch = len(train_idx) // cfg.batch_size  # whole batches only, as the official loader drops the rest
     data_spec = dataset.spec()
 
-    def batch(idx: np.ndarray) -> torch.Tensor:
-        return images[torch.from_numpy(idx)].to(device, non_blocking=True).float().div_(255)
+    def batch(idx: np.ndarray, shifts: np.ndarray | None = None) -> torch.Tensor:
+        x = images[torch.from_numpy(idx)].to(device, non_blocking=True).float().div_(255)
+        return x if shifts is None else shift_images(x, shifts, dataset.background / 255)
 
     if ckpt is None:
         (out / METRICS_NAME).unlink(missing_ok=True)
@@ -257,12 +262,18 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         order = rng.permutation(train_idx)
         partners = same_class_partners(labels[order], train_idx, labels[train_idx], rng)
         reverse_idx = rng.choice(train_idx, size=(steps_per_epoch, 2, cfg.batch_size))
+        # Drawn last, and only when on, so that runs without a shift keep their exact data order.
+        shifts = draw_shifts(rng, (2, steps_per_epoch * cfg.batch_size), cfg.shift) if cfg.shift else None
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="it", disable=not progress,
                    leave=False, dynamic_ncols=True)
         t0, window = time.perf_counter(), np.zeros(3)
         for b in bar:
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            fwd = forward_cycle(model, batch(order[sl]), batch(partners[sl]), cfg)
+            if shifts is None:
+                x1, x2 = batch(order[sl]), batch(partners[sl])
+            else:  # independent shifts: s cannot carry where the partner sits, only what the pair shares
+                x1, x2 = batch(order[sl], shifts[0, sl]), batch(partners[sl], shifts[1, sl])
+            fwd = forward_cycle(model, x1, x2, cfg)
             opt.zero_grad(set_to_none=True)
             fwd["loss"].backward()
             opt.step()
