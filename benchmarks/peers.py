@@ -128,7 +128,7 @@ def main() -> None:
 
     ds = vaelab.load_dataset("fashion-mnist")
     if args.limit:
-        ds.train_idx = ds.train_idx[: args.limit]
+        ds.limit_train(args.limit)
     train_u8 = torch.from_numpy(ds.images[ds.split("train")])
     test_u8 = ds.images[ds.split("test")]
     train_f, test_f = train_u8.float() / 255, torch.from_numpy(test_u8).float() / 255

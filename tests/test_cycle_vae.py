@@ -177,6 +177,13 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     resumed = train_cycle(None, ds, tmp_path / "b", CycleTrainConfig(epochs=2), resume=True, progress=False)
     for k, v in straight.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+    doc = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert doc["training"]["shift"] == shift
+    if shift:  # the shifts reach the images: the same run without them ends elsewhere
+        unshifted = train_cycle(TINY, ds, tmp_path / "c", CycleTrainConfig(epochs=2, **{**cfg, "shift": 0}),
+                                progress=False)
+        other = unshifted.state_dict()
+        assert any(not torch.equal(v, other[k]) for k, v in straight.state_dict().items())
     loaded = load(tmp_path / "a")
     x = torch.rand(2, 1, 28, 28)
     assert isinstance(loaded, CycleVAE) and torch.equal(loaded.embed(x), straight.embed(x))

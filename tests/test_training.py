@@ -68,6 +68,30 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, toy_idx_dir):
         train(None, load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, TrainConfig(epochs=1), resume=True)
 
 
+def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_dir):
+    import argparse
+
+    from vaelab.cli.args import load_training_data
+    from vaelab.errors import VaelabError
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    out = tmp_path / "run"
+    train(CFG, ds, out, TrainConfig(epochs=1, batch_size=64), progress=False)  # on every training image
+
+    def resume_with(limit):
+        return load_training_data(argparse.Namespace(data=None, channels=None, size=None, limit=limit, resume=True,
+                                                     out=out))
+
+    assert json.loads((out / "config.json").read_text())["data"]["limit"] is None
+    assert len(resume_with(None).train_idx) == len(ds.train_idx)
+    with pytest.raises(VaelabError, match="trained on all its training images; --limit 50 would change"):
+        resume_with(50)
+    doc = json.loads((out / "config.json").read_text())
+    del doc["data"]["limit"]  # a run from before limits were recorded: --limit is taken as given
+    (out / "config.json").write_text(json.dumps(doc))
+    assert len(resume_with(50).train_idx) == 50 and len(resume_with(None).train_idx) == len(ds.train_idx)
+
+
 @pytest.mark.slow
 def test_one_epoch_on_2k_images_lowers_the_test_loss(tmp_path, toy_idx_dir):
     ds = load_dataset("fashion-mnist") if fashion_mnist_available() else load_dataset(f"mnist:{toy_idx_dir}")

@@ -58,11 +58,13 @@ def load_training_data(args):
         spec = read_model_json(args.out)["data"]
         if name is None:
             name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
-        stored = spec.get("limit")
-        if limit and stored and limit != stored:
-            raise VaelabError(f"{args.out} trained on the first {stored} training images; --limit {limit} would "
-                              "change its data (leave --limit out to go on with the same images)")
-        limit = limit or stored
+        if "limit" in spec:  # runs from before limits were recorded lack it and take --limit as given
+            stored = spec["limit"]
+            if limit and limit != stored:
+                had = f"the first {stored}" if stored else "all its"
+                raise VaelabError(f"{args.out} trained on {had} training images; --limit {limit} would change its "
+                                  "data (leave --limit out to go on with the same images)")
+            limit = stored
     ds = load_dataset(name or "fashion-mnist", channels=channels, size=size)
     if limit:
         ds.limit_train(limit)

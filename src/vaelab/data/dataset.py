@@ -89,16 +89,14 @@ class ImageDataset:
     def spec(self) -> dict:
         """What a model must remember of its data to preprocess new images the same way (and, after
         limit_train, to train on the same images again)."""
-        spec = {
+        return {
             "name": self.name,
             "channels": self.channels,
             "size": list(self.size),
             "background": self.background,
             "class_names": self.class_names,
+            "limit": self.train_limit,  # None: every training image
         }
-        if self.train_limit:
-            spec["limit"] = self.train_limit
-        return spec
 
 
 def _matches(column: np.ndarray, value: str) -> np.ndarray:
