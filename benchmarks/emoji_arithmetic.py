@@ -47,6 +47,11 @@ def main() -> None:
     ap.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     ap.add_argument("--sigma", type=float, default=0.1)
     ap.add_argument("--fc", type=int, default=0, help="vae-conv's hidden Linear layer each side of the code")
+    ap.add_argument("--val-fraction", type=float, default=0.0,
+                    help="hold out this fraction of the training images to validate on; the best validated epoch "
+                         "is scored (the held-out professions never take part)")
+    ap.add_argument("--patience", type=int, default=0, help="with --val-fraction: stop after this many epochs "
+                                                             "without a better validation -ELBO")
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
     args = ap.parse_args()
     if args.threads:
@@ -86,7 +91,8 @@ def main() -> None:
 def train_model(args, ds) -> None:
     cfg = ModelConfig(channels=3, height=64, width=64, latent_dim=args.latent, likelihood=args.likelihood,
                       sigma=args.sigma, fc=args.fc)
-    train(cfg, ds, args.out, TrainConfig(epochs=args.epochs), progress=False)
+    train(cfg, ds, args.out, TrainConfig(epochs=args.epochs, val_fraction=args.val_fraction, patience=args.patience),
+          progress=False)
 
 
 def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
@@ -95,11 +101,15 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     x = ds.images.astype(np.float32) / 255.0
     # The model's own settings, not this command's flags: with --skip-training they may differ.
     doc = json.loads((args.out / "config.json").read_text())
-    mc, epochs = doc["model"], doc["training"]["epochs_done"]
+    mc, epochs = doc["model"], doc["training"]["epochs_done"]  # with validation: the best validated epoch
     results = {"model": {"latent": mc["latent_dim"], "likelihood": mc["likelihood"], "sigma": mc["sigma"],
                          "fc": mc.get("fc", 0)},
-               "epochs": epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx))}
-    print(f"trained {epochs} epochs in {train_s:.0f} s ({epochs * len(ds.train_idx) / train_s:.0f} img/s)")
+               "epochs": epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx)),
+               "val_fraction": doc["training"].get("val_fraction", 0.0)}
+    ran = sum(json.loads(line)["kind"] == "epoch" for line in (args.out / "metrics.jsonl").read_text().splitlines())
+    results["epochs_run"] = ran
+    print(f"trained {ran} epochs in {train_s:.0f} s ({ran * len(ds.train_idx) / train_s:.0f} img/s)"
+          + (f"; scoring epoch {epochs}, the best validated one" if ran != epochs else ""))
     print(f"{'analogy':32s} {'n':>4s} {'offset':>9s} {'hit-rate':>9s} {'zero':>6s} {'pixel':>6s}")
     role = np.array([ds.attributes["subgroup"][p[1]] == "person-role" for p in gp])
     (g_out, g_in), (t_out, t_in) = g_split, t_split

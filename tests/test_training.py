@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -11,6 +12,7 @@ from conftest import fashion_mnist_available
 from vaelab.data.loaders import load_dataset
 from vaelab.models.config import ModelConfig
 from vaelab.training.evaluation import evaluate_elbo
+from vaelab.training.trainer import METRICS_NAME as METRICS
 from vaelab.training.trainer import TrainConfig, TrainingDiverged, train
 
 CFG = ModelConfig(latent_dim=4, widths=(4, 8))
@@ -90,6 +92,50 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
     del doc["data"]["limit"]  # a run from before limits were recorded: --limit is taken as given
     (out / "config.json").write_text(json.dumps(doc))
     assert len(resume_with(50).train_idx) == 50 and len(resume_with(None).train_idx) == len(ds.train_idx)
+
+
+def test_validation_split_is_fixed_disjoint_and_checked():
+    from vaelab.errors import VaelabError
+    from vaelab.training.trainer import validation_split
+
+    idx = np.arange(100, 300)
+    train_part, val = validation_split(idx, 0.1)
+    assert len(val) == 20 and len(train_part) == 180
+    assert np.array_equal(np.sort(np.concatenate([train_part, val])), idx) and not set(train_part) & set(val)
+    assert np.array_equal(validation_split(idx, 0.1)[1], val)  # the same images every time, whatever the seed
+    assert len(validation_split(idx, 0.0)[1]) == 0
+    for bad in (1.0, -0.1, 0.001):  # 0.001 of 200 rounds to no image at all
+        with pytest.raises(VaelabError, match="validat"):
+            validation_split(idx, bad)
+
+
+def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_idx_dir, monkeypatch):
+    import vaelab.training.trainer as trainer
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    n_val = len(trainer.validation_split(ds.split("train"), 0.25)[1])
+    assert n_val != len(ds.split("test"))  # how the planted scores below tell the validation call apart
+    scripted = iter([5.0, 3.0, 4.0, 6.0, 7.0, 8.0])
+    real = trainer.evaluate_elbo
+
+    def planted(model, images, **kw):  # validation -ELBO 5, 3, 4, 6, ...: best at epoch 2
+        result = real(model, images, **kw)
+        return {**result, "neg_elbo": next(scripted)} if len(images) == n_val else result
+
+    monkeypatch.setattr(trainer, "evaluate_elbo", planted)
+    out = tmp_path / "run"
+    model = train(CFG, ds, out, TrainConfig(epochs=6, batch_size=64, val_fraction=0.25, patience=2), progress=False)
+    records = [json.loads(l) for l in (out / METRICS).read_text().splitlines()]
+    assert [r["val_neg_elbo"] for r in records if r["kind"] == "epoch"] == [5.0, 3.0, 4.0, 6.0]  # stopped after 4
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["training"]["best_epoch"] == 2 and doc["metrics"]["validation"]["neg_elbo"] == 3.0
+    folder, latest = _weights(out), torch.load(out / "checkpoint.pt", weights_only=True)
+    assert latest["epoch"] == 4 and latest["best_epoch"] == 2
+    assert any(not torch.equal(v, latest["model"][k]) for k, v in folder.items())  # the folder is not epoch 4
+    for k, v in model.state_dict().items():  # the returned model is the folder's, the best validated epoch
+        assert torch.equal(v, folder[k]), k
+    with pytest.raises(trainer.VaelabError, match="--val-fraction"):
+        train(CFG, ds, tmp_path / "r2", TrainConfig(epochs=1, patience=2), progress=False)
 
 
 @pytest.mark.slow

@@ -46,11 +46,13 @@ def cmd_train(args) -> None:
         sigma=args.sigma, beta=args.beta, free_bits=args.free_bits)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
-                      capacity_max=args.capacity_max, capacity_steps=args.capacity_steps)
+                      capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
+                      val_fraction=args.val_fraction, patience=args.patience)
     main_rank = os.environ.get("RANK", "0") == "0"
     if main_rank:
         print(f"training {args.model if not args.resume else 'resumed run'} on {ds.name}: "
-              f"{len(ds.train_idx)} train / {len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
+              f"{len(ds.train_idx)} train / {len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}"
+              + (f"; {args.val_fraction:.0%} of the training images held out to validate" if args.val_fraction else ""))
     train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
     if main_rank:
         print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
@@ -79,6 +81,12 @@ def add(sub) -> None:
     add_conv_options(p)
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
     add_training_data_options(p)
+    p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
+                   help="hold out this fraction of the training images (the same ones for every seed) and score "
+                        "them every epoch; the model folder then keeps the best validated epoch (default 0: none)")
+    p.add_argument("--patience", type=int, default=0, metavar="EPOCHS",
+                   help="with --val-fraction: stop after this many epochs without a better validation -ELBO "
+                        "(default 0: train every epoch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nproc", type=positive, default=1,
                    help="train data-parallel on N processes (launches torchrun; batch size is per process)")

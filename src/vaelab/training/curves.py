@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def plot_loss_curve(records: list[dict], path: Path) -> None:
-    """Train objective (every logged step) and test -ELBO (every epoch) against the step."""
+    """Train objective (every logged step), test −ELBO and, when the run validates, validation −ELBO (every
+    epoch) against the step, with the best validated epoch marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,9 +20,16 @@ def plot_loss_curve(records: list[dict], path: Path) -> None:
         ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, alpha=0.7, label="train objective")
     if epochs:
         ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", label="test −ELBO")
+    validated = [r for r in epochs if "val_neg_elbo" in r]
+    if validated:
+        ax.plot([r["step"] for r in validated], [r["val_neg_elbo"] for r in validated], "s-", ms=4,
+                label="validation −ELBO")
+        best = min(validated, key=lambda r: r["val_neg_elbo"])
+        ax.axvline(best["step"], color="grey", ls=":", lw=1, label=f"best validated (epoch {best['epoch']})")
     ax.set_xlabel("step")
     ax.set_ylabel("nats / image")
-    values = [r["loss"] for r in steps[len(steps) // 10:]] + [r["test_neg_elbo"] for r in epochs]
+    values = ([r["loss"] for r in steps[len(steps) // 10:]] + [r["test_neg_elbo"] for r in epochs]
+              + [r["val_neg_elbo"] for r in validated])
     if values:  # the first steps are far above the rest; keep the interesting range readable
         lo, hi = min(values), max(values)
         ax.set_ylim(lo - 0.05 * (hi - lo + 1), hi + 0.1 * (hi - lo + 1))

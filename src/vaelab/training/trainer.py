@@ -17,7 +17,7 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
 from vaelab.models.base import LatentModel
-from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.config import WEIGHTS_NAME, ModelConfig, read_model_json
 from vaelab.models.registry import build_model
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
@@ -40,11 +40,26 @@ class TrainConfig:
     log_every: int = 50  # steps between train-loss records in metrics.jsonl
     grid_images: int = 16  # test images in the reconstruction grid
     onnx: bool = True  # also export encoder.onnx / decoder.onnx at every save
+    val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
+    patience: int = 0  # with validation: stop after this many epochs without a better −ELBO (0 = never stop early)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation): a fixed random ``fraction`` of ``train_idx`` held out, the same for every seed."""
+    if not 0 <= fraction < 1:
+        raise VaelabError(f"the validation fraction must be at least 0 and below 1, not {fraction}")
+    n_val = round(len(train_idx) * fraction)
+    if fraction and not 0 < n_val < len(train_idx):
+        raise VaelabError(f"a validation fraction of {fraction} of {len(train_idx)} training images leaves "
+                          f"{n_val} to validate on and {len(train_idx) - n_val} to train on; both need at least one")
+    held = np.zeros(len(train_idx), bool)
+    held[np.random.default_rng(0).permutation(len(train_idx))[:n_val]] = True
+    return train_idx[~held], train_idx[held]
 
 
 class TrainingDiverged(VaelabError):
@@ -90,6 +105,10 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     metrics.jsonl, loss_curve.png and recon/sample grids per epoch. With ``resume`` the model config and
     the training state come from ``out`` and training continues exactly where the last checkpoint left
     off; ``cfg.epochs`` may then be raised to train for longer.
+
+    With ``cfg.val_fraction`` a fixed part of the training images is held out and scored every epoch; the model
+    folder then holds the epoch with the best validation −ELBO (checkpoint.pt still holds the latest, to
+    resume), and ``cfg.patience`` stops the run once that many epochs have passed without a better one.
     """
     out = Path(out)
     cfg = cfg or TrainConfig()
@@ -100,6 +119,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
+    if cfg.patience and not cfg.val_fraction:
+        raise VaelabError("stopping early (--patience) needs validation images: give --val-fraction too, e.g. 0.1")
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
@@ -113,17 +134,20 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
     start_epoch, step = 0, 0
     train_seconds = 0.0
+    best = {"epoch": 0, "val_neg_elbo": math.inf}  # the validated epoch the model folder holds
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
+        best = {"epoch": ckpt.get("best_epoch", 0), "val_neg_elbo": ckpt.get("best_val_neg_elbo", math.inf)}
         torch.set_rng_state(ckpt["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in ckpt:
             torch.cuda.set_rng_state(ckpt["rng_cuda"])
     records = _read_metrics(out, start_epoch)
 
     images = torch.from_numpy(dataset.images)  # uint8, converted per batch: no float copy of the whole set
-    train_idx = torch.from_numpy(dataset.split("train"))
+    train_split, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)
+    train_idx, val_images = torch.from_numpy(train_split), dataset.images[val_idx]
     test_images = dataset.images[dataset.split("test")]
     n_train = len(train_idx)
     global_batch = cfg.batch_size * ddp.world
@@ -136,16 +160,54 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     prior_z = torch.randn(64, model_cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     data_spec = dataset.spec()
 
-    def save_model(epoch: int, test: dict | None) -> None:
+    def save_model(epoch: int, test: dict | None, val: dict | None = None) -> None:
+        extra = {"best_epoch": epoch, "val_images": len(val_idx)} if val else {}
         model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "epochs_done": epoch,
-                              "train_seconds": round(train_seconds, 3), "steps": step},
-                              metrics={"test": test} if test else {})
+                              "train_seconds": round(train_seconds, 3), "steps": step, **extra},
+                              metrics={"test": test, **({"validation": val} if val else {})} if test else {})
+
+    def end_epoch(epoch: int, epoch_seconds: float, running: float) -> bool:
+        """Rank 0's work after an epoch: score, log, draw, save. True when the run should stop early."""
+        test = evaluate_elbo(model, test_images, seed=cfg.seed, device=device)
+        val = evaluate_elbo(model, val_images, seed=cfg.seed, device=device) if len(val_idx) else None
+        record = {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": running / steps_per_epoch,
+                  "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
+                  "epoch_seconds": epoch_seconds, "img_per_s": images_per_epoch / epoch_seconds}
+        line = f"epoch {epoch}: train {running / steps_per_epoch:.2f}  "
+        if val:
+            record["val_neg_elbo"] = val["neg_elbo"]
+            line += f"validation -ELBO {val['neg_elbo']:.2f}  "
+        records.append(record)
+        tqdm.write(line + f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f}) "
+                          f"nats/image  [{images_per_epoch / epoch_seconds:.0f} img/s]")
+        _write_pictures(model, grid_x, prior_z, out, epoch)
+        tmp = out / f".{METRICS_NAME}.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+        os.replace(tmp, out / METRICS_NAME)
+        plot_loss_curve(records, out / "loss_curve.png")
+        if val is None:
+            save_model(epoch, test)
+        elif val["neg_elbo"] < best["val_neg_elbo"]:  # the model folder keeps the best validated epoch
+            best.update(epoch=epoch, val_neg_elbo=val["neg_elbo"])
+            save_model(epoch, test, val)
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+                 "train_seconds": train_seconds, "train_config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
+                 "best_epoch": best["epoch"], "best_val_neg_elbo": best["val_neg_elbo"]}
+        if device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(out, state)
+        if cfg.patience and epoch - best["epoch"] >= cfg.patience:
+            tqdm.write(f"no better validation -ELBO for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
+                       f"folder holds epoch {best['epoch']} (validation -ELBO {best['val_neg_elbo']:.2f})")
+            return True
+        return False
 
     if start_epoch == 0 and ckpt is None and ddp.is_main:
         _write_pictures(model, grid_x, prior_z, out, 0)  # before training: seed 000 shows this noise too
         (out / METRICS_NAME).unlink(missing_ok=True)
 
     model.train()
+    last_epoch = start_epoch
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Shuffle with a generator seeded by (seed, epoch): the order needs no saved state to resume.
         order = train_idx[torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))]
@@ -179,26 +241,15 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
                 window = 0.0
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
-        if not ddp.is_main:  # rank 0 alone evaluates, logs, draws and saves
-            continue
-        test = evaluate_elbo(model, test_images, seed=cfg.seed, device=device)
-        records.append({"kind": "epoch", "epoch": epoch, "step": step, "train_loss": running / steps_per_epoch,
-                        "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
-                        "epoch_seconds": epoch_seconds, "img_per_s": images_per_epoch / epoch_seconds})
-        tqdm.write(f"epoch {epoch}: train {running / steps_per_epoch:.2f}  test -ELBO {test['neg_elbo']:.2f} "
-                   f"(recon {test['recon']:.2f} + KL {test['kl']:.2f}) nats/image  [{images_per_epoch / epoch_seconds:.0f} img/s]")
-        _write_pictures(model, grid_x, prior_z, out, epoch)
-        tmp = out / f".{METRICS_NAME}.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-        os.replace(tmp, out / METRICS_NAME)
-        plot_loss_curve(records, out / "loss_curve.png")
-        save_model(epoch, test)
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-                 "train_seconds": train_seconds, "train_config": asdict(cfg), "rng_cpu": torch.get_rng_state()}
-        if device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state()
-        save_checkpoint(out, state)
+        last_epoch = epoch
+        stop = end_epoch(epoch, epoch_seconds, running) if ddp.is_main else False  # rank 0 alone scores and saves
+        if cfg.patience and ddp.mean(torch.tensor(float(stop), device=device)):  # every rank stops together
+            break
     ddp.close()
+    if len(val_idx) and 0 < best["epoch"] < last_epoch and ddp.is_main:
+        from safetensors.torch import load_file  # the best validated epoch, as the model folder holds it
+
+        model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
     model.eval()
     model.data_spec = data_spec
     return model
