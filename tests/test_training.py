@@ -94,6 +94,17 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
     assert len(resume_with(50).train_idx) == 50 and len(resume_with(None).train_idx) == len(ds.train_idx)
 
 
+def test_a_train_loss_record_spanning_two_epochs_is_their_mean(tmp_path, toy_idx_dir):
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    steps = -(-len(ds.split("train")) // 100)  # batches of 100 per epoch
+    out = tmp_path / "run"
+    train(CFG, ds, out, TrainConfig(epochs=2, batch_size=100, log_every=2 * steps, onnx=False), progress=False)
+    records = [json.loads(l) for l in (out / METRICS).read_text().splitlines()]
+    (window,) = [r for r in records if r["kind"] == "step"]
+    epochs = [r["train_loss"] for r in records if r["kind"] == "epoch"]
+    assert window["step"] == 2 * steps and window["loss"] == pytest.approx(sum(epochs) / 2, rel=1e-9)
+
+
 def test_validation_split_is_fixed_disjoint_and_checked():
     from vaelab.errors import VaelabError
     from vaelab.training.trainer import validation_split

@@ -254,6 +254,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if ckpt is None:
         (out / METRICS_NAME).unlink(missing_ok=True)
     model.train()
+    window, window_steps = np.zeros(3), 0  # the losses since the last record: it may span an epoch's end
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Everything random about the data order comes from (seed, epoch), so resuming needs no saved state.
         for group in (*opt.param_groups, *opt_reverse.param_groups):
@@ -266,7 +267,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         shifts = draw_shifts(rng, (2, steps_per_epoch * cfg.batch_size), cfg.shift) if cfg.shift else None
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="it", disable=not progress,
                    leave=False, dynamic_ncols=True)
-        t0, window = time.perf_counter(), np.zeros(3)
+        t0 = time.perf_counter()
         for b in bar:
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
             if shifts is None:
@@ -287,11 +288,12 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                 raise TrainingDiverged(f"loss became {values.tolist()} at step {step} (epoch {epoch}); stopped. The "
                                        f"last good checkpoint (epoch {epoch - 1}) in {out} is intact; try a lower --lr")
             window += values
+            window_steps += 1
             if step % cfg.log_every == 0:
-                mse, kl, l1 = window / cfg.log_every
+                mse, kl, l1 = window / window_steps
                 records.append({"kind": "step", "epoch": epoch, "step": step, "mse": mse, "kl": kl, "reverse_l1": l1})
                 bar.set_postfix(mse=f"{mse:.4f}", rev=f"{l1:.4f}", refresh=False)
-                window[:] = 0
+                window, window_steps = np.zeros(3), 0
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
         test = evaluate_cycle(model, eval_images, eval_labels, seed=cfg.seed)

@@ -208,12 +208,13 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
 
     model.train()
     last_epoch = start_epoch
+    window, window_steps = 0.0, 0  # the train loss since the last record: it may span an epoch's end
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Shuffle with a generator seeded by (seed, epoch): the order needs no saved state to resume.
         order = train_idx[torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))]
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                    disable=not progress or not ddp.is_main, leave=False, dynamic_ncols=True)
-        t0, running, window = time.perf_counter(), 0.0, 0.0
+        t0, running = time.perf_counter(), 0.0
         for b in bar:
             idx = order[b * global_batch:(b + 1) * global_batch]
             # Noise for the whole global batch, drawn the same on every rank (one process: as randn_like).
@@ -235,10 +236,11 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
             step += 1
             running += value
             window += value
+            window_steps += 1
             if step % cfg.log_every == 0:  # the mean over the window: single batches are too noisy to read
-                records.append({"kind": "step", "epoch": epoch, "step": step, "loss": window / cfg.log_every})
-                bar.set_postfix(loss=f"{window / cfg.log_every:.1f}", refresh=False)
-                window = 0.0
+                records.append({"kind": "step", "epoch": epoch, "step": step, "loss": window / window_steps})
+                bar.set_postfix(loss=f"{window / window_steps:.1f}", refresh=False)
+                window, window_steps = 0.0, 0
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
         last_epoch = epoch
