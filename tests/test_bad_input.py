@@ -128,9 +128,14 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--resume", "--data", "mnist:{idx}", "--out", "{tmp}/r"], ["no checkpoint"]),
     (["train", "--resume", "--out", "{tmp}/r"], ["no such model folder"]),  # no run to take the data from
     (["train-cycle", "--resume", "--out", "{tmp}/r"], ["no such model folder"]),
+    (["train", "--data", "mnist:{idx}", "--val-fraction", "1.5", "--out", "{tmp}/r"], ["validation fraction"]),
+    (["train", "--data", "mnist:{idx}", "--patience", "5", "--out", "{tmp}/r"], ["--val-fraction"]),
+    (["train", "--data", "mnist:{idx}", "--val-fraction", "0.1", "--patience", "-1", "--out", "{tmp}/r"],
+     ["patience"]),
 ])
 def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg").mkdir()
     (tmp_path / "badimg" / "x.png").write_bytes(b"\x89PNG broken")
     proc = _vaelab(*[a.format(tmp=tmp_path, idx=toy_idx_dir) for a in args])
     _assert_clean_failure(proc, *words)
+    assert not (tmp_path / "r").exists()  # no run folder is started for input that cannot train

@@ -119,8 +119,11 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
+    if cfg.patience < 0:
+        raise VaelabError(f"the patience is a number of epochs, 0 or more, not {cfg.patience}")
     if cfg.patience and not cfg.val_fraction:
         raise VaelabError("stopping early (--patience) needs validation images: give --val-fraction too, e.g. 0.1")
+    train_split, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)  # checked before out exists
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
@@ -146,7 +149,6 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     records = _read_metrics(out, start_epoch)
 
     images = torch.from_numpy(dataset.images)  # uint8, converted per batch: no float copy of the whole set
-    train_split, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)
     train_idx, val_images = torch.from_numpy(train_split), dataset.images[val_idx]
     test_images = dataset.images[dataset.split("test")]
     n_train = len(train_idx)
