@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -61,6 +62,11 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
     assert weights.stat().st_mtime_ns == before
     assert rows[0]["latent"] == 2 and "fidelity" not in rows[0]  # no evaluator, no fidelity
     assert len(ds.train_idx) == 300  # the --limit subset did not shrink the caller's dataset
+    # other images or another seed make it another model: trained again, not reused
+    for changed in (replace(cfg, limit=96), replace(cfg, limit=96, seed=1)):
+        run_sweep(ds, tmp_path, None, changed, progress=False)
+        assert weights.stat().st_mtime_ns != before
+        before = weights.stat().st_mtime_ns
 
 
 def test_an_unknown_model_kind_is_a_clear_error(tmp_path, toy_idx_dir):

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
@@ -23,6 +24,9 @@ from vaelab.metrics.likelihood import elbo
 from vaelab.metrics.evaluate import check_evaluator, json_safe
 from vaelab.models.config import ModelConfig, read_model_json
 from vaelab.models.registry import MODELS
+
+if TYPE_CHECKING:  # the trainer (and torch) load only when a sweep runs
+    from vaelab.training.trainer import TrainConfig
 
 COLUMNS = ["model", "latent", "neg_elbo", "recon", "kl", "active_units", "fidelity", "accuracy_reconstruction",
            "prior_confidence", "prior_coverage", "train_seconds", "epochs"]
@@ -42,13 +46,19 @@ class SweepConfig:
     device: str = "auto"
 
 
-def _trained_folder(folder: Path, model_cfg: ModelConfig, epochs: int) -> bool:
-    """Whether ``folder`` already holds this exact model trained for ``epochs`` epochs (a rerun reuses it)."""
+def _trained_folder(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: ImageDataset) -> bool:
+    """Whether ``folder`` already holds this exact model, trained the same way on the same images for the same
+    number of epochs (a rerun reuses it)."""
     try:
         doc = read_model_json(folder)
     except VaelabError:
         return False
-    return ModelConfig.from_dict(doc["model"]) == model_cfg and doc.get("training", {}).get("epochs_done") == epochs
+    training, data, wanted = doc.get("training", {}), doc["data"], dataset.spec()
+    same_training = all(training.get(k) == v for k, v in
+                        (("epochs_done", train_cfg.epochs), ("batch_size", train_cfg.batch_size),
+                         ("lr", train_cfg.lr), ("seed", train_cfg.seed)))
+    same_data = data.get("name") == wanted["name"] and data.get("limit") == wanted["limit"]
+    return ModelConfig.from_dict(doc["model"]) == model_cfg and same_training and same_data
 
 
 def sweep_row(model, dataset: ImageDataset, evaluator, cfg: SweepConfig) -> dict:
@@ -101,15 +111,15 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
             model_cfg = ModelConfig(kind=kind, latent_dim=d, channels=dataset.channels, height=dataset.size[0],
                                     width=dataset.size[1], **fields)
             folder = out / f"{kind}-z{d}"
-            if _trained_folder(folder, model_cfg, cfg.epochs):
+            # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
+            train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                                    device=cfg.device, onnx=False)
+            if _trained_folder(folder, model_cfg, train_cfg, dataset):
                 tqdm.write(f"{folder}: already trained for {cfg.epochs} epochs; measuring it again")
                 model = load(folder)
             else:
                 tqdm.write(f"training {kind} with latent {d} for {cfg.epochs} epochs → {folder}")
-                # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
-                model = train(model_cfg, dataset, folder, TrainConfig(
-                    epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device,
-                    onnx=False), progress=progress)
+                model = train(model_cfg, dataset, folder, train_cfg, progress=progress)
             t = time.perf_counter()
             row = sweep_row(model, dataset, evaluator, cfg)
             training = read_model_json(folder).get("training", {})
