@@ -80,7 +80,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     if args.skip_training:
-        train_s = json.loads((args.out / "config.json").read_text())["training"]["train_seconds"]
+        t = json.loads((args.out / "config.json").read_text())["training"]
+        train_s = t.get("run_seconds", t["train_seconds"])  # the whole run, not just up to the best epoch
     else:
         train_model(args, ds)
         train_s = time.perf_counter() - t0

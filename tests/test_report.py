@@ -200,6 +200,18 @@ def test_report_model_card_and_metrics_hold_the_models_numbers(tiny_model_dir, t
     assert "Training curves" in page  # the tiny run wrote metrics.jsonl
 
 
+def test_model_card_of_a_validated_run_names_the_saved_epoch_and_the_whole_run(tiny_model_dir):
+    from vaelab.reporting import model_card
+
+    doc = json.loads((tiny_model_dir / "config.json").read_text())
+    plain = model_card(doc, None)["Training"]
+    assert plain["epochs"] == doc["training"]["epochs_done"]
+    doc["training"].update(epochs_done=7, best_epoch=7, epochs_run=22, train_seconds=130.4, run_seconds=400.0)
+    card = model_card(doc, None)["Training"]
+    assert card["epochs"] == "7 (the best validated of 22 run)"
+    assert card["training time"] == "2 min 10 s to that epoch, 6 min 40 s in all"
+
+
 def test_morph_pair_is_the_most_typical_images_of_the_two_farthest_classes():
     rng = np.random.default_rng(0)
     centers = np.array([[0.0, 0.0], [10.0, 0.0], [1.0, 1.0]])

@@ -140,6 +140,11 @@ def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_
     assert [r["val_neg_elbo"] for r in records if r["kind"] == "epoch"] == [5.0, 3.0, 4.0, 6.0]  # stopped after 4
     doc = json.loads((out / "config.json").read_text())
     assert doc["training"]["best_epoch"] == 2 and doc["metrics"]["validation"]["neg_elbo"] == 3.0
+    # the saved epoch's time, and the whole run's: four epochs, as long as the checkpoint's count
+    seconds = [r["epoch_seconds"] for r in records if r["kind"] == "epoch"]
+    assert doc["training"]["epochs_run"] == 4
+    assert doc["training"]["train_seconds"] == pytest.approx(sum(seconds[:2]), abs=2e-3)
+    assert doc["training"]["run_seconds"] == pytest.approx(sum(seconds), abs=2e-3)
     folder, latest = _weights(out), torch.load(out / "checkpoint.pt", weights_only=True)
     assert latest["epoch"] == 4 and latest["best_epoch"] == 2
     assert any(not torch.equal(v, latest["model"][k]) for k, v in folder.items())  # the folder is not epoch 4

@@ -88,6 +88,9 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
     train = {"epochs": t.get("epochs_done", "—"), "steps": _number(t.get("steps", "—")),
              "batch size": t.get("batch_size", "—"), "learning rate": t.get("lr", "—"), "seed": t.get("seed", "—"),
              "KL warm-up steps": t.get("kl_warmup_steps", "—"), "training time": _duration(t.get("train_seconds"))}
+    if "best_epoch" in t:  # validated: the folder holds the best epoch, and the run went on past it
+        train["epochs"] = f"{t['best_epoch']} (the best validated of {t.get('epochs_run', t['best_epoch'])} run)"
+        train["training time"] += f" to that epoch, {_duration(t.get('run_seconds'))} in all"
     return {"Model": arch, "Data": data, "Training": train}
 
 

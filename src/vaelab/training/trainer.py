@@ -17,7 +17,7 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
 from vaelab.models.base import LatentModel
-from vaelab.models.config import WEIGHTS_NAME, ModelConfig, read_model_json
+from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
 from vaelab.models.registry import build_model
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
@@ -47,6 +47,13 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
+    """config.json describes the saved (best validated) epoch; add how long the whole run went on past it."""
+    doc = json.loads(config_path.read_text())
+    doc["training"].update(epochs_run=epochs_run, run_seconds=round(seconds, 3))
+    write_json_atomic(config_path, doc)
 
 
 def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +170,9 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     data_spec = dataset.spec()
 
     def save_model(epoch: int, test: dict | None, val: dict | None = None) -> None:
-        extra = {"best_epoch": epoch, "val_images": len(val_idx)} if val else {}
+        # With validation the folder holds the best epoch; epochs_run/run_seconds grow to the whole run at its end.
+        extra = {"best_epoch": epoch, "val_images": len(val_idx), "epochs_run": epoch,
+                 "run_seconds": round(train_seconds, 3)} if val else {}
         model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "epochs_done": epoch,
                               "train_seconds": round(train_seconds, 3), "steps": step, **extra},
                               metrics={"test": test, **({"validation": val} if val else {})} if test else {})
@@ -254,6 +263,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         from safetensors.torch import load_file  # the best validated epoch, as the model folder holds it
 
         model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
+        _record_whole_run(out / CONFIG_NAME, last_epoch, train_seconds)
     model.eval()
     model.data_spec = data_spec
     return model
