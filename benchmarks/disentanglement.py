@@ -61,6 +61,15 @@ def train_info(folder: Path) -> str:
     return f"{t.get('epochs_done', '?')} epochs, {t.get('steps', '?')} steps, {t.get('train_seconds', 0) / 60:.1f} min"
 
 
+def objective_of(folder: Path) -> str:
+    """The objective the sprites model was trained with, from its config.json: 'β-VAE (β 16)' and the like."""
+    m = json.loads((folder / "config.json").read_text())["model"]
+    beta, tc = m.get("beta", 1.0), m.get("tc_beta", 1.0)
+    if tc != 1.0:
+        return f"β-TCVAE (β_TC {tc:g}" + (f", β {beta:g})" if beta != 1.0 else ")")
+    return f"β-VAE (β {beta:g})" if beta != 1.0 else "plain VAE"
+
+
 def score_cycle(folder: Path, rng: np.random.Generator, n_probe: int) -> dict:
     m = open_model(folder)
     ds = load_dataset(m.data_name)
@@ -134,7 +143,8 @@ def main() -> None:
         if name in runs:
             results[name] = score_sprites(runs[name], np.random.default_rng(args.seed), args.metrics_scale)
             m = results[name]
-            print(f"{'β-VAE' if name == 'beta' else 'plain VAE'} on sprites ({train_info(runs[name])}): "
+            m["objective"] = objective_of(runs[name])
+            print(f"{m['objective']} on sprites ({train_info(runs[name])}): "
                   f"MIG {m['mig']['mig']:.3f}  BetaVAE {m['beta_vae']['eval_accuracy']:.3f}  "
                   f"FactorVAE {m['factor_vae']['eval_accuracy']:.3f}  DCI D/C/I {m['dci']['disentanglement']:.3f}/"
                   f"{m['dci']['completeness']:.3f}/{m['dci']['informativeness_test']:.3f}  SAP {m['sap']['sap']:.3f}"

@@ -132,6 +132,8 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--data", "mnist:{idx}", "--patience", "5", "--out", "{tmp}/r"], ["--val-fraction"]),
     (["train", "--data", "mnist:{idx}", "--val-fraction", "0.1", "--patience", "-1", "--out", "{tmp}/r"],
      ["patience"]),
+    (["train", "--data", "mnist:{idx}", "--tc-beta", "-1", "--out", "{tmp}/r"], ["total-correlation"]),
+    (["train", "--data", "mnist:{idx}", "--model", "ae-mlp", "--tc-beta", "6", "--out", "{tmp}/r"], ["posterior"]),
 ])
 def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg").mkdir()

@@ -200,7 +200,7 @@ def test_report_model_card_and_metrics_hold_the_models_numbers(tiny_model_dir, t
     assert "Training curves" in page  # the tiny run wrote metrics.jsonl
 
 
-def test_model_card_of_a_validated_run_names_the_saved_epoch_and_the_whole_run(tiny_model_dir):
+def test_model_card_names_a_validated_runs_saved_epoch_and_whole_run_and_the_tc_weight(tiny_model_dir):
     from vaelab.reporting import model_card
 
     doc = json.loads((tiny_model_dir / "config.json").read_text())
@@ -210,6 +210,9 @@ def test_model_card_of_a_validated_run_names_the_saved_epoch_and_the_whole_run(t
     card = model_card(doc, None)["Training"]
     assert card["epochs"] == "7 (the best validated of 22 run)"
     assert card["training time"] == "2 min 10 s to that epoch, 6 min 40 s in all"
+    assert "β_TC (total-correlation weight)" not in model_card(doc, None)["Model"]
+    doc["model"]["tc_beta"] = 6.0
+    assert model_card(doc, None)["Model"]["β_TC (total-correlation weight)"] == 6.0
 
 
 def test_morph_pair_is_the_most_typical_images_of_the_two_farthest_classes():

@@ -178,11 +178,12 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     # the data path is relative to where the run starts; the run must record it so that it works from anywhere
     data = f"mnist:{toy_idx_dir.name}"
     base = [sys.executable, "-m", "vaelab.cli", "train", "--data", data, "--latent", "3",
-            "--widths", "4,8", "--kernel", "3", "--limit", "100", "--batch-size", "50", "--out", str(out), "--quiet"]
+            "--widths", "4,8", "--kernel", "3", "--limit", "100", "--batch-size", "50", "--tc-beta", "6",
+            "--out", str(out), "--quiet"]
     proc = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     model = vaelab.load(out)
-    assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8)
+    assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8) and model.cfg.tc_beta == 6.0
     proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2:" in proc.stdout + proc.stderr

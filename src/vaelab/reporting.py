@@ -79,8 +79,10 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
     else:
         arch["hidden widths"] = ", ".join(map(str, m["hidden"]))
     arch["likelihood"] = m["likelihood"] + (f" (σ = {m['sigma']})" if m["likelihood"] == "gaussian" else "")
-    arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"],
-                 "parameters": _number(n_params) if n_params is not None else "—"})
+    arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"]})
+    if m.get("tc_beta", 1.0) != 1.0:
+        arch["β_TC (total-correlation weight)"] = m["tc_beta"]
+    arch["parameters"] = _number(n_params) if n_params is not None else "—"
     names = d.get("class_names")
     data = {"name": d.get("name", "—"), "images": f"{d.get('channels', m['channels'])} × {m['height']} × {m['width']}",
             "classes": (f"{len(names)}: " + ", ".join(names)) if names else "none recorded",

@@ -43,7 +43,8 @@ def cmd_train(args) -> None:
     model_cfg = None if args.resume else ModelConfig(
         kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
         widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
-        sigma=args.sigma, beta=args.beta, free_bits=args.free_bits)
+        sigma=args.sigma, beta=args.beta, free_bits=args.free_bits,
+        tc_beta=args.tc_beta)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
                       capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
@@ -70,6 +71,9 @@ def add(sub) -> None:
     p.add_argument("--batch-size", type=positive, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when > 1)")
+    p.add_argument("--tc-beta", type=float, default=1.0,
+                   help="beta-TCVAE (Chen et al. 2018): weigh the total-correlation part of the KL by this, the rest "
+                        "by --beta (default 1 = off; 6 is a common choice)")
     p.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dim not pushed down")
     p.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL warm-up")
     p.add_argument("--capacity-max", type=float, default=0.0,

@@ -38,6 +38,17 @@ class LossOutput:
         return self.recon + self.kl
 
 
+def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z) || Π_d q(z_d)) over a batch, by Chen et al.'s minibatch-weighted sampling: q(z_i) is the
+    mean of q(z_i | x_j) over the batch's images j, and likewise per dimension. The log(batch·dataset)
+    constants of the estimator are left out (they shift the value, never the gradient), as disentanglement_lib
+    does; z, mu, logvar are (B, D)."""
+    log_q = -0.5 * (LOG_2PI + logvar[None] + (z[:, None] - mu[None]).pow(2) / logvar[None].exp())  # (B_i, B_j, D)
+    log_q_joint = torch.logsumexp(log_q.sum(2), dim=1)  # log Σ_j q(z_i | x_j)
+    log_q_marginals = torch.logsumexp(log_q, dim=1).sum(1)  # Σ_d log Σ_j q(z_id | x_j)
+    return (log_q_joint - log_q_marginals).mean()
+
+
 class LatentModel(nn.Module):
     """Base class: subclasses build ``encoder_net`` (x → features) and implement encode/decode_logits."""
 
@@ -92,6 +103,8 @@ class LatentModel(nn.Module):
         if capacity is not None:  # the KL is held near C rather than pushed to 0; training raises C
             kl_term = (kl_term - capacity).abs()
         objective = recon.mean() + self.cfg.beta * kl_weight * kl_term
+        if self.cfg.tc_beta != 1.0 and logvar is not None:  # β-TCVAE: KL + (β_TC − 1)·TC
+            objective = objective + (self.cfg.tc_beta - 1.0) * kl_weight * total_correlation(z, mu, logvar)
         return LossOutput(objective=objective, recon=recon, kl=kl, z=z)
 
     def forward(self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None,

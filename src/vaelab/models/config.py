@@ -32,6 +32,7 @@ class ModelConfig:
     sigma: float = 0.1  # the Gaussian likelihood's fixed standard deviation, in [0,1] pixel units
     beta: float = 1.0  # weight of the KL term
     free_bits: float = 0.0  # nats per latent dimension below which KL is not pushed down (0 = off)
+    tc_beta: float = 1.0  # β-TCVAE (Chen et al. 2018): the total-correlation part of the KL weighs this much (1 = off)
     specified_dim: int = 0  # cycle-vae: the last specified_dim of the latent_dim code are s, the rest z
 
     def __post_init__(self) -> None:
@@ -42,6 +43,8 @@ class ModelConfig:
             raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
         if self.fc < 0:
             raise VaelabError(f"the hidden fully-connected width must be 0 (none) or more, not {self.fc}")
+        if self.tc_beta < 0:
+            raise VaelabError(f"the total-correlation weight must be 0 or more (1 = off), not {self.tc_beta}")
         if self.latent_dim < 1:
             raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")
 

@@ -18,4 +18,6 @@ MODELS: dict[str, type[LatentModel]] = {
 def build_model(cfg: ModelConfig) -> LatentModel:
     if cfg.kind not in MODELS:
         raise VaelabError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
+    if cfg.tc_beta != 1.0 and not MODELS[cfg.kind].variational:
+        raise VaelabError(f"a total-correlation weight needs a VAE's posterior; {cfg.kind!r} has none")
     return MODELS[cfg.kind](cfg)

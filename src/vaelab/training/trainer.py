@@ -134,11 +134,12 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
     ddp = init_distributed(pick_device(cfg.device))
     device = ddp.device
-    torch.manual_seed(cfg.seed)
-    model = build_model(model_cfg).to(device)
+    model = model.to(device)
     net = ddp.wrap(model)
     # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
