@@ -70,6 +70,22 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, toy_idx_dir):
         train(None, load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, TrainConfig(epochs=1), resume=True)
 
 
+def test_checkpoints_with_numpy_scalars_load_and_foreign_ones_are_refused_in_one_line(tmp_path):
+    import numpy as np
+
+    from vaelab.errors import VaelabError
+    from vaelab.training.checkpoint import load_checkpoint
+
+    torch.save({"epoch": 3, "best_val_neg_elbo": np.float64(2.5)}, tmp_path / "checkpoint.pt")  # as runs before
+    assert load_checkpoint(tmp_path)["best_val_neg_elbo"] == 2.5
+    torch.save({"path": tmp_path}, tmp_path / "checkpoint.pt")  # a global that is not plain data
+    with pytest.raises(VaelabError, match=r"can read \(Unsupported global: GLOBAL pathlib\.\w*Path\)$"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(VaelabError, match=r"can read \(EOFError\)$"):
+        load_checkpoint(tmp_path)
+
+
 def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_dir):
     import argparse
 
@@ -150,6 +166,13 @@ def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_
     assert any(not torch.equal(v, latest["model"][k]) for k, v in folder.items())  # the folder is not epoch 4
     for k, v in model.state_dict().items():  # the returned model is the folder's, the best validated epoch
         assert torch.equal(v, folder[k]), k
+    # a validated run resumes (its checkpoint holds plain floats) and keeps validating: epoch 5 scores 7, not
+    # better than epoch 2's 3, so patience stops it again at once and the folder still holds epoch 2
+    train(None, ds, out, TrainConfig(epochs=6), resume=True, progress=False)
+    records = [json.loads(l) for l in (out / METRICS).read_text().splitlines()]
+    assert [r["val_neg_elbo"] for r in records if r["kind"] == "epoch"] == [5.0, 3.0, 4.0, 6.0, 7.0]
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["training"]["best_epoch"] == 2 and doc["training"]["epochs_run"] == 5
     with pytest.raises(trainer.VaelabError, match="--val-fraction"):
         train(CFG, ds, tmp_path / "r2", TrainConfig(epochs=1, patience=2), progress=False)
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vaelab.errors import VaelabError
@@ -22,7 +24,14 @@ def load_checkpoint(folder: Path) -> dict:
     path = Path(folder) / CHECKPOINT_NAME
     if not path.is_file():
         raise VaelabError(f"cannot resume: {folder} has no {CHECKPOINT_NAME} (was it written by `vaelab train --out`?)")
+    # Checkpoints written before the trainer stored plain floats hold numpy float64 scalars: allow those two
+    # plain-data globals (no code runs on load), nothing else.
+    numpy_scalars = [np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64))]
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(numpy_scalars):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors come in many types; all mean the same to a user
-        raise VaelabError(f"cannot resume: {path} is unreadable ({str(e).splitlines()[0]})") from e
+        found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*?)(?: was not an allowed global.*)?$", str(e), re.M)
+        reason = found.group(1) if found else (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise VaelabError(f"cannot resume: {path} is not a training checkpoint vaelab can read "
+                          f"({reason.strip()[:160]})") from e

@@ -22,6 +22,6 @@ def evaluate_elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int =
             out = model.loss(x)
             totals += [out.recon.sum().item(), out.kl.sum().item()]
     model.train(was_training)
-    recon, kl = totals / len(images)
+    recon, kl = (float(v) for v in totals / len(images))  # plain floats: they go into checkpoints and JSON
     dims = int(np.prod(images.shape[1:]))
     return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "bits_per_dim": (recon + kl) / (dims * np.log(2))}
