@@ -134,10 +134,27 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
      ["patience"]),
     (["train", "--data", "mnist:{idx}", "--tc-beta", "-1", "--out", "{tmp}/r"], ["total-correlation"]),
     (["train", "--data", "mnist:{idx}", "--model", "ae-mlp", "--tc-beta", "6", "--out", "{tmp}/r"], ["posterior"]),
+    (["train", "--data", "mnist:{idx}", "--lr", "-1", "--out", "{tmp}/r"], ["learning rate must be above 0"]),
+    (["train", "--data", "mnist:{idx}", "--lr", "nan", "--out", "{tmp}/r"], ["learning rate must be above 0"]),
+    (["train", "--data", "mnist:{idx}", "--likelihood", "gaussian", "--sigma", "0", "--out", "{tmp}/r"], ["sigma"]),
+    (["train", "--data", "mnist:{idx}", "--widths", "", "--out", "{tmp}/r"], ["at least one conv width"]),
+    (["train", "--data", "mnist:{idx}", "--capacity-steps", "100", "--out", "{tmp}/r"], ["--capacity-max"]),
+    (["train", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
+    (["train-cycle", "--data", "mnist:{idx}", "--lr", "0", "--out", "{tmp}/r"], ["learning rate must be above 0"]),
+    (["train-cycle", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
 ])
 def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg").mkdir()
     (tmp_path / "badimg" / "x.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "afile").write_text("not a folder")
     proc = _vaelab(*[a.format(tmp=tmp_path, idx=toy_idx_dir) for a in args])
     _assert_clean_failure(proc, *words)
     assert not (tmp_path / "r").exists()  # no run folder is started for input that cannot train
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_train_on_cuda_without_a_gpu_is_refused_before_the_run_folder(tmp_path, toy_idx_dir):
+    proc = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--device", "cuda", "--out", str(tmp_path / "r"))
+    _assert_clean_failure(proc, "no CUDA GPU")
+    assert not (tmp_path / "r").exists()

@@ -223,6 +223,12 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
                            "2", "--widths", "4,8", "--epochs", "1", "--batch-size", "32", "--limit", "96", "--lr",
                            "1e-3", "--no-onnx", "--quiet", "--out", run)
     assert code == 0, err
+    # a resume keeps the run's settings: another value is refused, and so is a run with no epochs left
+    code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9",
+                           "--style", "4")
+    assert code == 2 and "--kl-coef 9.0 (the run's: 3.0)" in err and "--style" not in err and err.count("\n") == 1
+    code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "1")
+    assert code == 2 and "already trained 1 epochs" in err
     out = tmp_path / "dis"
     code, stdout, err = _vaelab(capsys, "disentangle", "--model", run, "--out", out, "--grid", "4", "--steps", "4",
                                 "--probe-images", "120", "--quiet")

@@ -207,9 +207,18 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     assert proc.returncode == 0, proc.stderr
     model = vaelab.load(out)
     assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8) and model.cfg.tc_beta == 6.0
+    # a resume keeps the run's settings: another value is refused before anything is written; the same is fine
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    proc = subprocess.run(base + ["--epochs", "2", "--resume", "--lr", "0.5", "--val-fraction", "0.2"],
+                          capture_output=True, text=True, cwd=toy_idx_dir.parent)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--lr 0.5 (the run's: 0.001), --val-fraction 0.2 (the run's: 0.0)" in proc.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
-    assert "epoch 2:" in proc.stdout + proc.stderr
+    assert "epoch 2:" in proc.stdout + proc.stderr and f"training the run in {out} (vae-conv)" in proc.stdout
+    proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
+    assert proc.returncode == 2 and "already trained 2 epochs; give --epochs above 2" in proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 2
     # --resume without --data or --limit, from another folder, goes on with the run's own data and limit
     # (not the default fashion-mnist, nor all the training images)

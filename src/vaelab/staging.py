@@ -11,13 +11,18 @@ from typing import Iterator
 from vaelab.errors import VaelabError
 
 
+def check_out_folder(out: Path) -> None:
+    """An --out that exists must be a folder: refused before anything is written."""
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"--out {out} exists and is not a folder")
+
+
 @contextmanager
 def staged_folder(out: str | Path, replace: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a temp folder; on success move its entries into ``out`` (entries named in ``replace`` are
     removed from ``out`` first even when this run does not write them). On failure ``out`` is untouched."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise VaelabError(f"--out {out} exists and is not a folder")
+    check_out_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:

@@ -86,3 +86,42 @@ def add_training_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=size_arg, help="image size for folder data, e.g. 64 or 64x48 (default 64)")
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+
+
+def keep_run_settings(p: argparse.ArgumentParser, settings: dict) -> None:
+    """Record the parser's defaults of ``settings`` (dest → where config.json keeps it: a (section, key) path, or
+    a function of the document), for ``run_settings_on_resume``."""
+    p.set_defaults(run_settings={dest: (where, p.get_default(dest)) for dest, where in settings.items()})
+
+
+def run_settings_on_resume(args) -> dict | None:
+    """On --resume: the run's config.json, after refusing every setting given a value other than the run's own
+    (a resumed run goes on with its own model and training settings; only --epochs and --device may change).
+    None when not resuming, or when there is no config.json (the trainer then says there is nothing to resume)."""
+    from pathlib import Path
+
+    from vaelab.errors import VaelabError
+    from vaelab.models.config import CONFIG_NAME, read_model_json
+
+    if not args.resume or not (Path(args.out) / CONFIG_NAME).is_file():
+        return None
+    doc = read_model_json(args.out)
+    changed = []
+    for dest, (where, default) in args.run_settings.items():
+        given = getattr(args, dest)
+        if callable(where):
+            own = where(doc)
+        else:
+            own = doc.get(where[0], {}).get(where[1], default)
+        same = (tuple(given) == tuple(own)) if isinstance(given, (list, tuple)) else given == own
+        if given != default and not same:
+            flag = "--" + dest.replace("_", "-")
+            changed.append(f"{flag} {_shown(given)} (the run's: {_shown(own)})")
+    if changed:
+        raise VaelabError(f"--resume goes on with the run's own settings; only --epochs and --device may change, "
+                          f"but {', '.join(changed)}")
+    return doc
+
+
+def _shown(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)

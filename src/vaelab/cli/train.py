@@ -3,8 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_conv_options, add_training_data_options, ints, load_training_data, positive
+from vaelab.cli.args import (add_conv_options, add_training_data_options, ints, keep_run_settings, load_training_data,
+                             positive, run_settings_on_resume)
 from vaelab.errors import VaelabError
+
+# What a run keeps for good, and where its config.json holds it: --resume refuses another value.
+RUN_SETTINGS = {
+    "model": ("model", "kind"), "latent": ("model", "latent_dim"), "widths": ("model", "widths"),
+    "kernel": ("model", "kernel_size"), "fc": ("model", "fc"), "hidden": ("model", "hidden"),
+    "likelihood": ("model", "likelihood"), "sigma": ("model", "sigma"), "beta": ("model", "beta"),
+    "tc_beta": ("model", "tc_beta"), "free_bits": ("model", "free_bits"), "batch_size": ("training", "batch_size"),
+    "lr": ("training", "lr"), "seed": ("training", "seed"), "kl_warmup": ("training", "kl_warmup_steps"),
+    "capacity_max": ("training", "capacity_max"), "capacity_steps": ("training", "capacity_steps"),
+    "val_fraction": ("training", "val_fraction"), "patience": ("training", "patience"),
+    "no_onnx": lambda doc: not doc.get("training", {}).get("onnx", True),
+}
 
 
 def _launch_torchrun(args) -> None:
@@ -39,6 +52,7 @@ def cmd_train(args) -> None:
         from vaelab.errors import VaelabError
 
         raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ...")
+    run = run_settings_on_resume(args)
     ds = load_training_data(args)
     model_cfg = None if args.resume else ModelConfig(
         kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
@@ -50,10 +64,13 @@ def cmd_train(args) -> None:
                       capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                       val_fraction=args.val_fraction, patience=args.patience)
     main_rank = os.environ.get("RANK", "0") == "0"
-    if main_rank:
-        print(f"training {args.model if not args.resume else 'resumed run'} on {ds.name}: "
-              f"{len(ds.train_idx)} train / {len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}"
-              + (f"; {args.val_fraction:.0%} of the training images held out to validate" if args.val_fraction else ""))
+    if main_rank:  # the settings in use: on --resume the run's own
+        what, val = args.model, args.val_fraction
+        if run:
+            what, val = f"the run in {args.out} ({run['model']['kind']})", run["training"].get("val_fraction", 0.0)
+        print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images of "
+              f"{ds.channels}×{ds.size[0]}×{ds.size[1]}"
+              + (f"; {val:.0%} of the training images held out to validate" if val else ""))
     train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
     if main_rank:
         print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
@@ -97,4 +114,5 @@ def add(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (morph then uses torch)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    keep_run_settings(p, RUN_SETTINGS)
     p.set_defaults(func=cmd_train)

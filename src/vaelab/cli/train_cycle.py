@@ -3,13 +3,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_conv_options, add_training_data_options, load_training_data, positive
+from vaelab.cli.args import (add_conv_options, add_training_data_options, keep_run_settings, load_training_data,
+                             positive, run_settings_on_resume)
+
+# What a run keeps for good, and where its config.json holds it: --resume refuses another value.
+RUN_SETTINGS = {
+    "style": lambda doc: doc["model"]["latent_dim"] - doc["model"]["specified_dim"],
+    "specified": ("model", "specified_dim"), "widths": ("model", "widths"), "kernel": ("model", "kernel_size"),
+    "fc": ("model", "fc"), "batch_size": ("training", "batch_size"), "lr": ("training", "lr"),
+    "lr_step": ("training", "lr_step_epochs"), "lr_gamma": ("training", "lr_gamma"),
+    "recon_loss": ("training", "recon_loss"), "reconstruction_coef": ("training", "reconstruction_coef"),
+    "kl_coef": ("training", "kl_coef"), "reverse_coef": ("training", "reverse_coef"), "shift": ("training", "shift"),
+    "seed": ("training", "seed"), "no_onnx": lambda doc: not doc.get("training", {}).get("onnx", True),
+}
 
 
 def cmd_train_cycle(args) -> None:
     from vaelab.models.config import ModelConfig
     from vaelab.training.cycle import CycleTrainConfig, train_cycle
 
+    run = run_settings_on_resume(args)
     ds = load_training_data(args)
     model_cfg = None if args.resume else ModelConfig(
         kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
@@ -20,7 +33,10 @@ def cmd_train_cycle(args) -> None:
                            reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
                            reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
                            onnx=not args.no_onnx)
-    what = "resumed cycle-vae run" if args.resume else f"cycle-vae (z {args.style}, s {args.specified})"
+    what = f"cycle-vae (z {args.style}, s {args.specified})"
+    if run:  # the settings in use: the run's own
+        m = run["model"]
+        what = f"the run in {args.out} (cycle-vae, z {m['latent_dim'] - m['specified_dim']}, s {m['specified_dim']})"
     print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / "
           f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
     train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
@@ -58,4 +74,5 @@ def add(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    keep_run_settings(p, RUN_SETTINGS)
     p.set_defaults(func=cmd_train_cycle)

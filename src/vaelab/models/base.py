@@ -39,14 +39,14 @@ class LossOutput:
 
 
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z) || Π_d q(z_d)) over a batch, by Chen et al.'s minibatch-weighted sampling: q(z_i) is the
-    mean of q(z_i | x_j) over the batch's images j, and likewise per dimension. The log(batch·dataset)
-    constants of the estimator are left out (they shift the value, never the gradient), as disentanglement_lib
-    does; z, mu, logvar are (B, D)."""
+    """KL(q(z) || Π_d q(z_d)) in nats, estimated on a batch as Chen et al. do: q(z_i) is the mean of
+    q(z_i | x_j) over the batch's images j, and likewise for each dimension; z, mu, logvar are (B, D).
+    (disentanglement_lib leaves out the (D − 1)·log B constant, which moves the value but not the gradient;
+    it is kept here so that the figure means what it says: about 0 for independent dimensions.)"""
     log_q = -0.5 * (LOG_2PI + logvar[None] + (z[:, None] - mu[None]).pow(2) / logvar[None].exp())  # (B_i, B_j, D)
     log_q_joint = torch.logsumexp(log_q.sum(2), dim=1)  # log Σ_j q(z_i | x_j)
     log_q_marginals = torch.logsumexp(log_q, dim=1).sum(1)  # Σ_d log Σ_j q(z_id | x_j)
-    return (log_q_joint - log_q_marginals).mean()
+    return (log_q_joint - log_q_marginals).mean() + (z.shape[1] - 1) * math.log(z.shape[0])
 
 
 class LatentModel(nn.Module):

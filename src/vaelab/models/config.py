@@ -3,6 +3,7 @@ reads config.json too."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
@@ -43,7 +44,15 @@ class ModelConfig:
             raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
         if self.fc < 0:
             raise VaelabError(f"the hidden fully-connected width must be 0 (none) or more, not {self.fc}")
-        if self.tc_beta < 0:
+        if not (math.isfinite(self.sigma) and self.sigma > 0):
+            raise VaelabError(f"the Gaussian likelihood's sigma must be above 0, not {self.sigma}")
+        for name, value in (("β (the KL weight)", self.beta), ("free bits", self.free_bits)):
+            if not (math.isfinite(value) and value >= 0):
+                raise VaelabError(f"{name} must be 0 or more, not {value}")
+        if not self.widths or min(self.widths) < 1 or (self.hidden and min(self.hidden) < 1):
+            raise VaelabError(f"layer widths must be whole numbers of at least 1, and there must be at least one "
+                              f"conv width; got widths {list(self.widths)}, hidden {list(self.hidden)}")
+        if not math.isfinite(self.tc_beta) or self.tc_beta < 0:
             raise VaelabError(f"the total-correlation weight must be 0 or more (1 = off), not {self.tc_beta}")
         if self.latent_dim < 1:
             raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")

@@ -19,6 +19,7 @@ atomic model saves (config.json + safetensors + ONNX) and checkpoint.pt for an e
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, fields
@@ -35,9 +36,10 @@ from vaelab.errors import VaelabError
 from vaelab.models.config import ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
+from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
-from vaelab.training.trainer import METRICS_NAME, TrainingDiverged, pick_device
+from vaelab.training.trainer import METRICS_NAME, TrainingDiverged, check_resumable, pick_device
 
 
 @dataclass
@@ -58,6 +60,23 @@ class CycleTrainConfig:
     grid_images: int = 8  # test images along each side of the per-epoch swap grid
     eval_images: int = 2000  # test images for the per-epoch numbers
     onnx: bool = True
+
+    def __post_init__(self) -> None:
+        """Settings no run can use are refused here, before anything is written."""
+        if self.recon_loss not in RECON_LOSSES:
+            raise VaelabError(f"the reconstruction loss is one of {', '.join(RECON_LOSSES)}, not {self.recon_loss!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise VaelabError(f"the learning rate must be above 0, not {self.lr}")
+        if self.lr_step_epochs < 0 or not (math.isfinite(self.lr_gamma) and self.lr_gamma > 0):
+            raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got {self.lr_step_epochs} "
+                              f"and {self.lr_gamma}")
+        coefs = (self.reconstruction_coef, self.kl_coef, self.reverse_coef)
+        if not all(math.isfinite(c) and c >= 0 for c in coefs):
+            raise VaelabError(f"the loss weights must be 0 or more; got reconstruction {coefs[0]}, KL {coefs[1]}, "
+                              f"reverse cycle {coefs[2]}")
+        if self.epochs < 1 or self.batch_size < 1 or self.shift < 0:
+            raise VaelabError(f"epochs and batch size must be at least 1 and the shift 0 or more; got {self.epochs}, "
+                              f"{self.batch_size} and {self.shift}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "CycleTrainConfig":
@@ -204,13 +223,11 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
-    if cfg.recon_loss not in RECON_LOSSES:
-        raise VaelabError(f"the reconstruction loss is one of {', '.join(RECON_LOSSES)}, not {cfg.recon_loss!r}")
     if not 0 <= cfg.shift < min(dataset.size):
         raise VaelabError(f"the random shift must be 0 to {min(dataset.size) - 1} pixels, not {cfg.shift}")
-    if cfg.lr_step_epochs < 0 or cfg.lr_gamma <= 0:
-        raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got {cfg.lr_step_epochs} "
-                          f"and {cfg.lr_gamma}")
+    check_resumable(ckpt, cfg.epochs, out)
+    check_out_folder(out)
+    device = pick_device(cfg.device)
     if model_cfg.kind != "cycle-vae":
         raise VaelabError(f"train_cycle trains kind 'cycle-vae', not {model_cfg.kind!r}")
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
@@ -220,7 +237,6 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
     out.mkdir(parents=True, exist_ok=True)
-    device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model: CycleVAE = build_model(model_cfg).to(device)
     fused = device.type in ("cpu", "cuda")

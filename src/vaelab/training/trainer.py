@@ -19,6 +19,7 @@ from vaelab.errors import VaelabError
 from vaelab.models.base import LatentModel
 from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
 from vaelab.models.registry import build_model
+from vaelab.staging import check_out_folder
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
 from vaelab.training.distributed import init_distributed
@@ -43,10 +44,32 @@ class TrainConfig:
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better −ELBO (0 = never stop early)
 
+    def __post_init__(self) -> None:
+        """Settings no run can use are refused here, before anything is written."""
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise VaelabError(f"the learning rate must be above 0, not {self.lr}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise VaelabError(f"epochs and batch size must be at least 1, not {self.epochs} and {self.batch_size}")
+        if self.kl_warmup_steps < 0 or self.capacity_steps < 0 or self.patience < 0:
+            raise VaelabError("the KL warm-up, the capacity steps and the patience must be 0 or more, not "
+                              f"{self.kl_warmup_steps}, {self.capacity_steps} and {self.patience}")
+        if not (math.isfinite(self.capacity_max) and self.capacity_max >= 0):
+            raise VaelabError(f"the capacity must be 0 (off) or more nats, not {self.capacity_max}")
+        if self.capacity_steps and not self.capacity_max:
+            raise VaelabError("capacity steps without a capacity do nothing: give --capacity-max too")
+        _check_fraction(self.val_fraction)
+        if self.patience and not self.val_fraction:
+            raise VaelabError("stopping early (--patience) needs validation images: give --val-fraction too, e.g. 0.1")
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _check_fraction(fraction: float) -> None:
+    if not 0 <= fraction < 1:
+        raise VaelabError(f"the validation fraction must be at least 0 and below 1, not {fraction}")
 
 
 def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
@@ -58,8 +81,7 @@ def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> Non
 
 def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation): a fixed random ``fraction`` of ``train_idx`` held out, the same for every seed."""
-    if not 0 <= fraction < 1:
-        raise VaelabError(f"the validation fraction must be at least 0 and below 1, not {fraction}")
+    _check_fraction(fraction)
     n_val = round(len(train_idx) * fraction)
     if fraction and not 0 < n_val < len(train_idx):
         raise VaelabError(f"a validation fraction of {fraction} of {len(train_idx)} training images leaves "
@@ -77,9 +99,21 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError as e:
         raise VaelabError(f"unknown device {name!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VaelabError(f"--device {name}: this torch sees no CUDA GPU (use --device cpu, or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise VaelabError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
+    """A resumed run must have epochs left to train; otherwise say so rather than do nothing."""
+    if ckpt is not None and ckpt["epoch"] >= epochs:
+        raise VaelabError(f"the run in {out} has already trained {ckpt['epoch']} epochs; give --epochs above "
+                          f"{ckpt['epoch']} to train it longer")
 
 
 def _write_pictures(model: LatentModel, grid_x: torch.Tensor, prior_z: torch.Tensor, out: Path, epoch: int) -> None:
@@ -126,10 +160,9 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
-    if cfg.patience < 0:
-        raise VaelabError(f"the patience is a number of epochs, 0 or more, not {cfg.patience}")
-    if cfg.patience and not cfg.val_fraction:
-        raise VaelabError("stopping early (--patience) needs validation images: give --val-fraction too, e.g. 0.1")
+    check_resumable(ckpt, cfg.epochs, out)
+    check_out_folder(out)
+    requested_device = pick_device(cfg.device)
     train_split, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)  # checked before out exists
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
@@ -137,7 +170,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
-    ddp = init_distributed(pick_device(cfg.device))
+    ddp = init_distributed(requested_device)
     device = ddp.device
     model = model.to(device)
     net = ddp.wrap(model)
