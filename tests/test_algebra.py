@@ -193,6 +193,11 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     (["arithmetic", "attr:x=1 + class:0"], ["unknown attribute"]),
     (["attribute", "--attr", "x=1"], ["unknown attribute"]),
     (["blend", "--classes", "0,1", "--weights", "1,2,3"], ["weights"]),
+    (["blend", "--classes", "0,1", "--weights", "nan,1"], ["finite", "not nan,1"]),
+    (["blend", "--classes", "0,1", "--weights", "inf,1"], ["finite"]),
+    (["blend", "--classes", "0,1,0"], ["0 named more than once"]),
+    (["attribute", "--attr", "x=1", "--strengths", ""], ["strengths ''"]),
+    (["attribute", "--attr", "x=1", "--strengths", "nan,inf"], ["finite numbers"]),
 ])
 def test_algebra_bad_input(tmp_path, tiny_model_dir, args, words):
     (tmp_path / "empty").mkdir()

@@ -237,6 +237,8 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
         {p.name for p in out.iterdir()}
     doc = json.loads((out / "disentangle.json").read_text())
     assert doc["model_kind"] == "cycle-vae" and doc["specified_dim"] == 2
+    assert doc["probe_source"] == "120 images, test and training (the test split has only 60)"
+    assert "leakage probes on 120 images, test and training" in stdout
     for part in ("s", "z", "z draw"):
         assert 0.0 <= doc["probes"][part]["test_accuracy"] <= 1.0
     assert doc["predictors"]["z_to_s"]["regeneration_mse"] >= 0 and doc["metrics"] is None

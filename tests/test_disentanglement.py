@@ -186,3 +186,28 @@ def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monk
           TrainConfig(epochs=1, batch_size=32, capacity_max=8.0, capacity_steps=4, onnx=False), progress=False)
     assert seen[:6] == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 8.0])  # then evaluation calls loss plainly
     assert all(c is None for c in seen[6:])
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_metrics_scale_that_gives_no_sample_sizes_is_refused_before_any_work(scale, tiny_model_dir, monkeypatch):
+    import vaelab.disentangling as dis
+    from vaelab.errors import VaelabError
+
+    monkeypatch.setattr(dis, "open_model", lambda *a: pytest.fail("the model was opened before the check"))
+    with pytest.raises(VaelabError, match="metrics scale"):
+        dis.disentangle(tiny_model_dir, metrics_scale=scale)
+
+
+def test_probes_use_only_test_images_when_the_test_split_is_large_enough(tmp_path, tiny_model_dir, monkeypatch):
+    import vaelab.disentangling as dis
+    from conftest import write_mnist_folder
+    from vaelab.data.loaders import load_dataset
+
+    ds = load_dataset(f"mnist:{write_mnist_folder(tmp_path / 'idx', n_train=100, n_test=250)}")
+    test_rows = {ds.images[i].tobytes() for i in ds.split("test")}
+    encoded = []
+    real = dis.encode_uint8
+    monkeypatch.setattr(dis, "encode_uint8", lambda m, images, **kw: encoded.append(images) or real(m, images, **kw))
+    r = dis.disentangle(tiny_model_dir, data=ds, grid=2, steps=2, probe_images=220)
+    assert r.probe_source == "220 of the 250 test images"
+    assert len(encoded[0]) == 220 and all(img.tobytes() in test_rows for img in encoded[0])

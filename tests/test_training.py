@@ -235,3 +235,15 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     proc = subprocess.run(bare + ["--epochs", "4", "--resume", "--limit", "50"], capture_output=True, text=True)
     assert proc.returncode == 2 and "trained on the first 100 training images" in proc.stderr, proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
+
+
+def test_an_autoencoder_reports_its_reconstruction_not_an_elbo(tmp_path, toy_idx_dir, capsys):
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.limit_train(100)
+    cfg = ModelConfig(kind="ae-mlp", latent_dim=2, hidden=(16,))
+    train(cfg, ds, tmp_path / "ae", TrainConfig(epochs=1, batch_size=50, onnx=False), progress=False)
+    train(ModelConfig(latent_dim=2, widths=(4,)), ds, tmp_path / "vae", TrainConfig(epochs=1, batch_size=50, onnx=False),
+          progress=False)
+    ae_line, vae_line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:")]
+    assert "test reconstruction" in ae_line and "ELBO" not in ae_line and "KL" not in ae_line
+    assert "test -ELBO" in vae_line and "KL" in vae_line

@@ -14,6 +14,7 @@ from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.encoding import encode_uint8, prepare_images
 from vaelab.errors import VaelabError
 from vaelab.latent.arithmetic import attribute_vector, combine, parse_expression
+from vaelab.models.config import move_into_place
 from vaelab.models.runtime import open_model
 
 
@@ -75,7 +76,7 @@ def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | 
         save_file({"vector": result.vector}, tmp, metadata={
             "query": result.query, "balance_on": ",".join(result.balance_on),
             "n_with": str(result.n_with), "n_without": str(result.n_without), "model": str(model_folder or "")})
-        os.replace(tmp, path)
+        move_into_place(tmp, path)  # with the permissions of any other output, not mkstemp's private ones
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path

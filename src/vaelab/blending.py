@@ -37,6 +37,10 @@ def _pick_classes(ds: ImageDataset, classes) -> list[int]:
     if classes in (None, "all") or classes == ["all"]:
         return list(range(len(ds.class_names)))
     idx = [ds.class_index(c) for c in classes]
+    twice = sorted({ds.class_names[i] for i in idx if idx.count(i) > 1})
+    if twice:
+        raise VaelabError(f"{', '.join(twice)} named more than once: give each class once, and --weights to weigh "
+                          "one more than the others")
     if len(idx) < 2:
         raise VaelabError("a blend needs at least two classes")
     return idx
@@ -53,8 +57,9 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     ds = ConceptResolver(m, data).dataset
     chosen = _pick_classes(ds, classes)
     w = np.ones(len(chosen)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(chosen),) or (w < 0).any() or w.sum() <= 0:
-        raise VaelabError(f"give {len(chosen)} non-negative --weights (one per class), not {list(np.atleast_1d(w))}")
+    if w.shape != (len(chosen),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        shown = ",".join(f"{v:g}" for v in np.atleast_1d(w).ravel())
+        raise VaelabError(f"give {len(chosen)} finite, non-negative --weights (one per class, not all 0), not {shown}")
     w = w / w.sum()
     idx = ds.split("train")
     rng = np.random.default_rng(seed)

@@ -37,6 +37,10 @@ class DisentangleResult:
     probes: dict = field(default_factory=dict)  # leakage probes: accuracy of predicting the label from each part
     predictors: dict | None = None  # z→s and s→z regressors and their regeneration error
     metrics: dict | None = None  # MIG, BetaVAE, FactorVAE, DCI, SAP when the data has ground truth
+    probe_source: str = ""  # which images the probe codes come from: the test split, unless it is tiny
+
+
+MIN_PROBE_TEST = 200  # test images below which the probes take training images too (and say so)
 
 
 def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -114,10 +118,14 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     """Everything `vaelab disentangle` writes, as arrays and dicts.
 
     ``grid`` test images per swap-grid side; ``steps`` per interpolation side; ``probe_images`` images for the
-    probes and predictors (the test split, topped up from the rest when it is smaller); ``metrics_scale``
-    multiplies disentanglement_lib's sample sizes (1 = theirs, slow on a CPU).
+    probes and predictors, drawn from the test split (from all images only when it has fewer than
+    MIN_PROBE_TEST, and ``probe_source`` says so); ``metrics_scale`` multiplies disentanglement_lib's sample
+    sizes (1 = theirs, slow on a CPU).
     """
+    from vaelab.metrics.disentanglement import check_scale
     from vaelab.metrics.probes import cross_predictors, leakage_probes
+
+    check_scale(metrics_scale)  # before the slow parts, not after them
 
     say = progress or (lambda _: None)
     m = open_model(model, backend)
@@ -131,7 +139,13 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     result = DisentangleResult(model_kind=m.doc["model"].get("kind", "?"), data_name=ds.name, specified_dim=sd,
                                rows=ds.images[rows], cols=ds.images[cols])
 
-    pool = ds.split("test") if len(ds.split("test")) >= probe_images else ds.split("all")
+    # Codes of images the model trained on can be more separable than the rest: probe the test split.
+    pool = ds.split("test")
+    result.probe_source = f"{min(probe_images, len(pool))} of the {len(pool)} test images"
+    if len(pool) < MIN_PROBE_TEST:
+        pool = ds.split("all")
+        result.probe_source = (f"{min(probe_images, len(pool))} images, test and training (the test split has only "
+                               f"{len(ds.split('test'))})")
     probe_idx = np.sort(rng.choice(pool, min(probe_images, len(pool)), replace=False))
     say(f"encoding {len(probe_idx)} images")
     codes = encode_uint8(m, ds.images[probe_idx], progress=False)

@@ -36,7 +36,9 @@ def cmd_blend(args) -> None:
         eigen_figure(r.eigen_mean, r.eigen_images, r.explained, tmp / "eigen_images.png")
     purity = r.confusion.max(1).sum() / r.confusion.sum()
     print(f"blended {len(r.class_names)} classes; k-means with {len(r.confusion)} clusters, purity {purity:.1%}; "
-          f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance); written to {args.out}")
+          f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance"
+          + (f"; {args.eigen} asked, but {len(r.eigen_images)} images allow no more" if len(r.eigen_images) < args.eigen
+             else "") + f"); written to {args.out}")
 
 
 def add(sub) -> None:

@@ -12,10 +12,12 @@ from vaelab.cli.args import add_model_options, positive
 def _summary_lines(r) -> list[str]:
     lines = []
     if r.probes:
-        lines.append(f"leakage probes (MLP, {r.probes['n_train']} train / {r.probes['n_test']} test codes; "
-                     f"chance {r.probes['chance']:.1%}):")
-        lines += [f"  label from {name:4s}  train {v['train_accuracy']:.1%}  test {v['test_accuracy']:.1%}"
-                  for name, v in r.probes.items() if isinstance(v, dict)]
+        lines.append(f"leakage probes on {r.probe_source} (MLP, {r.probes['n_train']} train / {r.probes['n_test']} "
+                     f"test codes; chance {r.probes['chance']:.1%}):")
+        parts = [name for name, v in r.probes.items() if isinstance(v, dict)]
+        width = max(map(len, parts))
+        lines += [f"  label from {name:{width}s}  train {r.probes[name]['train_accuracy']:.1%}  "
+                  f"test {r.probes[name]['test_accuracy']:.1%}" for name in parts]
     if r.predictors:
         p = r.predictors
         recon = p.get("reconstruction_mse", float("nan"))
@@ -56,7 +58,8 @@ def cmd_disentangle(args) -> None:
                 w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}"]
                             for name, v in r.probes.items() if isinstance(v, dict))
         doc = {"model": str(args.model), "model_kind": r.model_kind, "data": r.data_name,
-               "specified_dim": r.specified_dim, "seed": args.seed, "probes": r.probes, "predictors": r.predictors,
+               "specified_dim": r.specified_dim, "seed": args.seed, "probe_source": r.probe_source,
+               "probes": r.probes, "predictors": r.predictors,
                "metrics": r.metrics}
         (tmp / "disentangle.json").write_text(json.dumps(doc, indent=2) + "\n")
     for line in _summary_lines(r):

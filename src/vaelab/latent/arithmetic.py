@@ -115,7 +115,12 @@ def parse_strengths(text: str) -> np.ndarray:
             a, b, n = text.split(":")
             if int(n) < 1:
                 raise ValueError
-            return np.linspace(float(a), float(b), int(n))
-        return np.array([float(v) for v in text.split(",") if v.strip()])
+            values = np.linspace(float(a), float(b), int(n))
+        else:
+            values = np.array([float(v) for v in text.split(",") if v.strip()])
+        if not len(values) or not np.isfinite(values).all():
+            raise ValueError
+        return values
     except ValueError:
-        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list like -1,0,1") from None
+        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like "
+                          "-1,0,1") from None

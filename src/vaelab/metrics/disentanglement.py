@@ -14,6 +14,7 @@ from ``rng``.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Protocol
 
 import numpy as np
@@ -22,6 +23,8 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
+
+from vaelab.errors import VaelabError
 
 RepresentationFn = Callable[[np.ndarray], np.ndarray]
 
@@ -246,9 +249,17 @@ METRICS: dict[str, Callable[..., dict]] = {
 }
 
 
+def check_scale(scale: float) -> None:
+    if not (math.isfinite(scale) and 0 < scale <= 10):
+        raise VaelabError(f"the metrics scale multiplies disentanglement_lib's sample sizes: above 0 and at most 10, "
+                          f"not {scale}")
+
+
 def all_metrics(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
                 scale: float = 1.0, progress: Callable[[str], None] | None = None) -> dict:
     """Every metric at disentanglement_lib's sample sizes times ``scale`` (0.1 for a quick look)."""
+    check_scale(scale)
+
     def n(size: int) -> int:
         return max(10, int(round(size * scale)))
 

@@ -223,8 +223,9 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
             record["val_neg_elbo"] = val["neg_elbo"]
             line += f"validation -ELBO {val['neg_elbo']:.2f}  "
         records.append(record)
-        tqdm.write(line + f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f}) "
-                          f"nats/image  [{images_per_epoch / epoch_seconds:.0f} img/s]")
+        scores = (f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f})"
+                  if model.variational else f"test reconstruction {test['recon']:.2f}")  # an AE has no ELBO
+        tqdm.write(line + f"{scores} nats/image  [{images_per_epoch / epoch_seconds:.0f} img/s]")
         _write_pictures(model, grid_x, prior_z, out, epoch)
         tmp = out / f".{METRICS_NAME}.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))

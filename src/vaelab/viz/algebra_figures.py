@@ -2,6 +2,7 @@
 blend / k-means / eigen-image panels (seed 003)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -54,17 +55,22 @@ def arithmetic_figure(result, path: Path) -> None:
     plt = _plt()
     n = len(result.terms)
     fig, axes = plt.subplots(2, n + 1, figsize=(2.1 * (n + 1), 4.6), squeeze=False)
+    lines = 1
     for j, ((weight, concept), decoded) in enumerate(zip(result.terms, result.concept_images)):
         sign = "−" if weight < 0 else ("+" if j else "")
         coef = "" if abs(abs(weight) - 1) < 1e-9 else f"{abs(weight):g}·"
-        label = concept.label if len(concept.label) < 28 else concept.label[:25] + "…"
+        label = concept.label if len(concept.label) < 60 else concept.label[:57] + "…"
+        # wrapped to the column's width (about 22 characters at this size), after commas where it can
+        label = "\n".join(textwrap.wrap(f"{sign} {coef}{label}".strip().replace(",", ", "), 22)).replace(", ", ",")
         n_img = len(concept.images)
-        _show(axes[0, j], _mosaic(concept.images), f"{sign} {coef}{label}\n({n_img} image{'s' * (n_img != 1)})", 8)
+        lines = max(lines, label.count("\n") + 2)
+        _show(axes[0, j], _mosaic(concept.images), f"{label}\n({n_img} image{'s' * (n_img != 1)})", 8)
         _show(axes[1, j], decoded, "decoded mean", 8)
     _show(axes[1, n], result.image, "= result", 10)
     axes[0, n].axis("off")
     axes[0, n].text(0.5, 0.5, f"|z| = {np.linalg.norm(result.vector):.2f}", ha="center", va="center", fontsize=9)
-    fig.suptitle("latent arithmetic: each term is the mean code of its images", fontsize=10)
+    fig.suptitle("latent arithmetic: each term is the mean code of its images", fontsize=10,
+                 y=0.95 + 0.03 * lines)  # above the tallest column title
     _save(fig, path)
 
 
