@@ -1,6 +1,7 @@
 """Latent algebra: expressions, attribute vectors with balancing, blends, the analogy score, and the CLI."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -105,7 +106,9 @@ def test_query_mask_and_its_errors():
     _, ds, _, labels = _planted()
     np.testing.assert_array_equal(query_mask(ds, "tall=true"), labels == 1)
     assert query_mask(ds, "colour=red|blue").all()
-    with pytest.raises(VaelabError, match="unknown attribute"):
+    # a labelled set answers 'class' by class name, so `vaelab attribute --attr class=b` works on any of them
+    np.testing.assert_array_equal(query_mask(ds, "class=b|c,colour=red"), (labels > 0) & (ds.attributes["colour"] == "red"))
+    with pytest.raises(VaelabError, match=r"unknown attribute 'size'; planted has: class, colour, tall"):
         query_mask(ds, "size=big")
     with pytest.raises(VaelabError, match="its values are: blue, red"):
         query_mask(ds, "colour=green")
@@ -184,6 +187,13 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
                      "eigen_images.png"}
     rows = (tmp_path / "b" / "kmeans_confusion.csv").read_text().splitlines()
     assert rows[0] == "cluster,0,1,2" and len(rows) == 4
+    # a class is an attribute of any labelled set; the vector is saved readable like every other output
+    p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
+    assert p.returncode == 0, p.stderr
+    saved = tmp_path / "v" / "attribute_class=1.safetensors"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert saved.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() makes files, not mkstemp's private 0600
 
 
 @pytest.mark.parametrize("args,words", [

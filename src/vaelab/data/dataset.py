@@ -122,10 +122,13 @@ def query_mask(ds: ImageDataset, query: str) -> np.ndarray:
         key = key.strip()
         if not eq:
             raise VaelabError(f"attribute condition {cond!r} needs the form name=value")
-        if key not in ds.attributes:
-            known = ", ".join(sorted(ds.attributes)) or "none"
+        columns = dict(ds.attributes)
+        if "class" not in columns and ds.labels is not None and ds.class_names:  # every labelled set has 'class'
+            columns["class"] = np.asarray(ds.class_names, dtype=object)[ds.labels]
+        if key not in columns:
+            known = ", ".join(sorted(columns)) or "none"
             raise VaelabError(f"unknown attribute {key!r}; {ds.name} has: {known}")
-        col = ds.attributes[key]
+        col = columns[key]
         hit = np.zeros(len(ds), bool)
         for v in value.split("|"):
             hit |= _matches(col, v.strip())
