@@ -158,3 +158,14 @@ def test_train_on_cuda_without_a_gpu_is_refused_before_the_run_folder(tmp_path, 
     proc = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--device", "cuda", "--out", str(tmp_path / "r"))
     _assert_clean_failure(proc, "no CUDA GPU")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train", "--model", "foo", "--out", "x"], ["invalid choice: 'foo'", "see vaelab train --help"]),
+    (["train", "--epochs", "0", "--out", "x"], ["--epochs: must be at least 1"]),
+    (["morf"], ["invalid choice: 'morf'"]),
+])
+def test_usage_errors_are_one_line_too(tmp_path, args, words):
+    proc = subprocess.run([sys.executable, "-m", "vaelab.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    _assert_clean_failure(proc, *words)
+    assert "usage:" not in proc.stderr and not (tmp_path / "x").exists()

@@ -15,8 +15,15 @@ COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend
             evaluate.add, train_evaluator.add, sweep.add, explore.add, report.add, train_cycle.add, disentangle.add]
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A usage error is one line, like every other error (the usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"vaelab: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vaelab", description=__import__("vaelab").__doc__.splitlines()[0])
+    parser = OneLineErrors(prog="vaelab", description=__import__("vaelab").__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:

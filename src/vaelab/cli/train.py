@@ -81,7 +81,9 @@ def add(sub) -> None:
                        description="Train a VAE or AE; the --out folder becomes a loadable model folder.")
     p.add_argument("--data", help="fashion-mnist (default) | mnist:PATH | folder:PATH | emoji | sprites[:N] | …; "
                                   "--resume without it goes on with the run's own data")
-    p.add_argument("--model", default="vae-conv", help="vae-conv | ae-mlp")
+    # models.registry.MODELS, written out so that the CLI starts without importing torch
+    p.add_argument("--model", default="vae-conv", choices=("vae-conv", "ae-mlp", "cycle-vae"),
+                   help="vae-conv | ae-mlp (cycle-vae trains with vaelab train-cycle)")
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
     p.add_argument("--latent", type=positive, default=32, help="latent size (default 32)")
     p.add_argument("--epochs", type=positive, default=10)
