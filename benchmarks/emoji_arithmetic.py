@@ -24,12 +24,13 @@ import numpy as np
 import vaelab
 from vaelab.data.emoji import SKIN_ORDER, gender_pairs, tone_pairs
 from vaelab.encoding import encode_uint8
-from vaelab.metrics.analogy import OFFSETS, analogy_hit_rate
+from vaelab.metrics.analogy import OFFSETS, analogy_hit_rate, cluster_bootstrap_interval
 from vaelab.models.config import ModelConfig
 from vaelab.training.trainer import TrainConfig, train
 
 
 RATES = ("hit_rate", "baseline_zero", "baseline_pixel")  # analogy_hit_rate's rates, pooled over tones by n
+TONES_KEY = "professions, held out, 6 tones"
 
 
 def split(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +54,11 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=0, help="with --val-fraction: stop after this many epochs "
                                                              "without a better validation -ELBO")
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
+    ap.add_argument("--pool", type=Path, nargs="+", metavar="RUN",
+                    help="only pool the 6-tone gender results already written in these runs (one per split)")
     args = ap.parse_args()
+    if args.pool:
+        return pool(args.pool)
     if args.threads:
         import torch
 
@@ -80,8 +85,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     if args.skip_training:
-        t = json.loads((args.out / "config.json").read_text())["training"]
-        train_s = t.get("run_seconds", t["train_seconds"])  # the whole run, not just up to the best epoch
+        # the whole run, not just up to the best (saved) epoch, from its per-epoch records
+        train_s = sum(json.loads(line).get("epoch_seconds", 0.0)
+                      for line in (args.out / "metrics.jsonl").read_text().splitlines())
     else:
         train_model(args, ds)
         train_s = time.perf_counter() - t0
@@ -129,7 +135,7 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
                 if label.startswith("professions") and which == "held out":
                     shown[offset] = r
                 print_row(key, offset, r)
-    key = "professions, held out, 6 tones"
+    key = TONES_KEY
     results[key] = every_tone(ds, z, x, m, {gp[i][0] for i in jobs[0][2]}, {gp[i][0] for i in jobs[0][3]})
     for offset, r in results[key].items():
         print_row(key, offset, r)
@@ -152,19 +158,43 @@ def every_tone(ds, z, x, m, held: set[str], used: set[str]) -> dict:
         use = np.array([q for q, p in enumerate(pairs) if p[0] in used])
         for offset in OFFSETS:
             r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=use, offset=offset)
-            tally = rates.setdefault(offset, dict.fromkeys((*RATES, "n"), 0))
+            tally = rates.setdefault(offset, {**dict.fromkeys((*RATES, "n"), 0), "analogies": []})
             for k in RATES:
                 tally[k] += r[k] * r["n"]
             tally["n"] += r["n"]
+            tally["analogies"] += [[pairs[q][0], skin, bool(h)] for q, h in zip(evaluate, r["hits"])]
     for tally in rates.values():
         for k in RATES:
             tally[k] /= tally["n"]
+        tally["interval_95"] = interval(tally["analogies"])
     return rates
 
 
+def interval(analogies: list) -> list[float]:
+    """95 % bootstrap interval of the hit-rate of [cluster, skin, hit] rows, resampling whole clusters (a
+    profession's six tones succeed or fail together more often than apart)."""
+    hits = np.array([h for *_, h in analogies], bool)
+    clusters = np.array([str(c) for c, *_ in analogies])
+    return list(cluster_bootstrap_interval(hits, clusters, np.random.default_rng(0)))
+
+
+def pool(folders: list[Path]) -> None:
+    """The 6-tone gender rate over several splits' results, with its interval (clusters: split × profession)."""
+    for offset in OFFSETS:
+        rows = []
+        for f in folders:
+            doc = json.loads((f / "analogy_results.json").read_text())
+            rows += [[f"{f.name}/{c}", s, h] for c, s, h in doc[TONES_KEY][offset]["analogies"]]
+        lo, hi = interval(rows)
+        hits = sum(h for *_, h in rows)
+        print(f"{offset:>9s} offset: {hits} of {len(rows)} = {hits / len(rows):.1%}, 95 % interval {lo:.1%} to "
+              f"{hi:.1%} (bootstrap over {len({c for c, *_ in rows})} split × profession clusters)")
+
+
 def print_row(key: str, offset: str, r: dict) -> None:
+    ci = f"  (95 % interval {r['interval_95'][0]:.1%}–{r['interval_95'][1]:.1%})" if "interval_95" in r else ""
     print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
-          f"{r['baseline_pixel']:6.1%}")
+          f"{r['baseline_pixel']:6.1%}{ci}")
 
 
 def names_of(ds, row: int) -> str:

@@ -136,6 +136,18 @@ def test_analogy_hit_rate_finds_a_planted_offset_and_the_zero_baseline_does_not(
     assert shuffled["hit_rate"] < 0.9  # no shared offset, no reliable hits
 
 
+def test_cluster_bootstrap_widens_the_interval_when_a_clusters_analogies_fail_together():
+    from vaelab.metrics.analogy import cluster_bootstrap_interval
+
+    hits = np.repeat(np.arange(40) < 28, 6)  # 40 professions in 6 tones each: 28 always hit, 12 never
+    professions = np.repeat(np.arange(40), 6)
+    lo, hi = cluster_bootstrap_interval(hits, professions, np.random.default_rng(0))
+    lo1, hi1 = cluster_bootstrap_interval(hits, np.arange(240), np.random.default_rng(0))  # as if independent
+    assert lo < 0.7 < hi and lo1 < 0.7 < hi1
+    assert 1.8 < (hi - lo) / (hi1 - lo1) < 3.2  # about √6: 40 independent outcomes, not 240
+    assert cluster_bootstrap_interval(np.ones(12, bool), np.arange(12) % 3, np.random.default_rng(0)) == (1.0, 1.0)
+
+
 def test_spherical_offset_keeps_the_length_that_the_arithmetic_mean_averages_away():
     # Each pair's difference is 55° off a shared axis, each towards a direction of its own: their arithmetic
     # mean points along the axis but is only cos 55° as long, too short to cross the half-way point; the

@@ -70,3 +70,18 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
     return {"hit_rate": float(model_hits.mean()), "baseline_zero": float(zero_hits.mean()),
             "baseline_pixel": float(pixel_hits.mean()), "n": int(len(evaluate)), "hits": model_hits,
             "predictions": predictions}
+
+
+def cluster_bootstrap_interval(hits: np.ndarray, clusters: np.ndarray, rng: np.random.Generator,
+                               n_boot: int = 5000, level: float = 0.95) -> tuple[float, float]:
+    """A percentile bootstrap interval for the hit-rate of ``hits`` (N,) bool, resampling whole ``clusters``
+    (N,) (for example professions, each scored in six skin tones) rather than single analogies: analogies of
+    one cluster succeed or fail together, so treating them as independent would make the interval too narrow."""
+    hits = np.asarray(hits, bool)
+    _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
+    k = cluster.max() + 1
+    n_hit, n_all = np.bincount(cluster, hits, k), np.bincount(cluster, minlength=k).astype(float)
+    draws = rng.integers(0, k, size=(n_boot, k))
+    rates = n_hit[draws].sum(1) / n_all[draws].sum(1)
+    tail = (1 - level) / 2
+    return float(np.quantile(rates, tail)), float(np.quantile(rates, 1 - tail))
