@@ -169,3 +169,28 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
     proc = subprocess.run([sys.executable, "-m", "vaelab.cli", *args], capture_output=True, text=True, cwd=tmp_path)
     _assert_clean_failure(proc, *words)
     assert "usage:" not in proc.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["morph", "{png}", "{png}", "--fps", "0"], ["--fps", "above 0"]),
+    (["morph", "{png}", "{png}", "--fps", "nan"], ["--fps"]),
+    (["morph", "{png}", "{png}", "--upscale", "1000"], ["8192"]),
+    (["explore", "--span", "nan"], ["--span"]),
+    (["explore", "--span", "-1"], ["--span"]),
+    (["explore", "--center", "-1", "--max-points", "50"], ["--center -1", "(0 …"]),
+    (["evaluate", "--frames", "1"], ["--frames", "at least 3"]),
+    (["faces", "{tmp}", "--margin", "-0.6"], ["--margin"]),
+    (["train-evaluator", "--lr", "-1"], ["--lr"]),
+])
+def test_out_of_range_settings_are_refused_before_any_output(tmp_path, tiny_model_dir, good_png, args, words):
+    filled = [a.format(png=good_png, tmp=tmp_path) for a in args]
+    model = ["--model", str(tiny_model_dir)] if args[0] in ("morph", "explore", "evaluate") else []
+    proc = _vaelab(*filled, *model, "--out", str(tmp_path / "o"))
+    _assert_clean_failure(proc, *words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, tiny_model_dir, good_png):
+    (tmp_path / "ro").write_text("a file where a folder should go")
+    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--out", str(tmp_path / "ro" / "sub"))
+    _assert_clean_failure(proc, "cannot write --out")

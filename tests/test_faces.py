@@ -50,3 +50,25 @@ def test_faces_on_a_missing_folder_is_a_clear_error(tmp_path):
     p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(tmp_path / "nope"), str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "no such file or folder" in p.stderr and not (tmp_path / "o").exists()
+
+
+def test_crops_of_same_named_images_both_survive_unreadable_files_are_listed_and_the_output_is_not_reread(tmp_path):
+    from vaelab.data.faces import crop_folder
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(skdata.astronaut()).save(src / "x.jpg")
+    Image.fromarray(skdata.astronaut()).convert("L").save(src / "x.png")
+    (src / "broken.jpg").write_text("not a photo")
+    out = src / "crops"  # the output inside the photos: a rerun must not crop its own crops
+    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(src), str(out), "--size", "32"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in out.iterdir()) == ["unreadable.txt", "x.png", "x_png.png"]
+    grey = [np.ptp(np.asarray(Image.open(out / n).convert("RGB")).astype(int), axis=2).max() == 0
+            for n in ("x.png", "x_png.png")]
+    assert grey == [False, True]  # the colour x.jpg kept its name; the grey x.png got the other
+    assert "broken.jpg" in (out / "unreadable.txt").read_text() and "2 face crops" in p.stdout
+    (tmp_path / "again").mkdir()
+    report = crop_folder(src, tmp_path / "again", size=32, skip=out, progress=False)
+    assert len(report.written) == 2  # the crops already in photos/crops are not photos

@@ -51,9 +51,13 @@ def test_written_gif_has_every_frame_and_pingpong_doubles_back(tmp_path, tiny_mo
     with Image.open(written["morph.gif"]) as gif:
         assert gif.n_frames == 6 and gif.info["duration"] == 100
     assert len(list((tmp_path / "out" / "frames").glob("frame_*.png"))) == 6
-    write_morph_outputs(result, tmp_path / "out2", pingpong=True, mp4=False)
+    write_morph_outputs(result, tmp_path / "out2", pingpong=True, mp4=False, fps=60)
     with Image.open(tmp_path / "out2" / "morph.gif") as gif:
         assert gif.n_frames == 10  # 6 forward, 4 back (the ends are not repeated)
+        assert gif.info["duration"] == 20  # 60 fps is faster than a GIF plays: held at 50 (browsers slow 10 ms)
+    write_morph_outputs(result, tmp_path / "out3", mp4=False, fps=12)
+    with Image.open(tmp_path / "out3" / "morph.gif") as gif:
+        assert gif.info["duration"] == 80  # 83 ms, rounded to the hundredths a GIF stores
     sheet = Image.open(written["contact_sheet.png"])
     assert sheet.width >= 6 * 56 and sheet.height > 2 * 56
 

@@ -51,3 +51,22 @@ def test_morph_with_no_model_uses_the_shipped_one(tmp_path):
     assert len(frames) == 5 and frames[0].size == (28, 28)
     sneaker_to_boot = vaelab.class_morph(None, ["Sneaker", "Ankle boot"], frames=3)
     assert len(sneaker_to_boot) == 3
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_its_three_morphs(tmp_path):
+    from vaelab.demo import DEMO_CLASSES, DEMO_TEST_IMAGES, run_demo
+
+    ds = vaelab.load_dataset("fashion-mnist")
+    test = ds.split("test")
+    assert {name: ds.class_names[ds.labels[test[i]]] for name, i in DEMO_TEST_IMAGES.items()} == DEMO_CLASSES
+    lines = []
+    written = run_demo(tmp_path / "demo", frames=4, log=lines.append)
+    assert sorted(written) == ["class-morph", "morph", "path"]
+    assert sorted(p.name for p in (tmp_path / "demo" / "inputs").iterdir()) == sorted(f"{n}.png" for n in DEMO_CLASSES)
+    for folder in written.values():
+        assert (folder / "morph.gif").is_file() and (folder / "contact_sheet.png").is_file()
+    assert lines[-1].startswith("demo outputs are in")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(vaelab.VaelabError, match="not a folder"):
+        run_demo(tmp_path / "afile")

@@ -5,10 +5,12 @@ from pathlib import Path
 
 from vaelab.data.images import to_pil
 from vaelab.morphing import run_morph
+from vaelab.staging import check_out_folder, staged_folder
 from vaelab.viz.media import GIF_NAME, SHEET_NAME, write_morph_outputs
 
 # Fashion-MNIST test-set indices: a T-shirt, a dress, a sneaker, a bag, an ankle boot
-DEMO_TEST_IMAGES = {"tshirt": 1, "dress": 13, "sneaker": 9, "bag": 18, "ankle-boot": 0}
+DEMO_TEST_IMAGES = {"tshirt": 85, "dress": 13, "sneaker": 9, "bag": 18, "ankle-boot": 0}
+DEMO_CLASSES = {"tshirt": "T-shirt/top", "dress": "Dress", "sneaker": "Sneaker", "bag": "Bag", "ankle-boot": "Ankle boot"}
 
 
 def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[str, Path]:
@@ -16,14 +18,14 @@ def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[
     from vaelab.data.loaders import load_dataset
 
     out = Path(out)
+    check_out_folder(out)
     inputs = out / "inputs"
-    inputs.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("fashion-mnist")
     test = ds.split("test")
-    pngs = {}
-    for name, i in DEMO_TEST_IMAGES.items():  # saved as files first, so the demo reads them as a user would
-        pngs[name] = inputs / f"{name}.png"
-        to_pil(ds.images[test[i]]).save(pngs[name])
+    pngs = {name: inputs / f"{name}.png" for name in DEMO_TEST_IMAGES}
+    with staged_folder(inputs) as tmp:  # saved as files first, so the demo reads them as a user would
+        for name, i in DEMO_TEST_IMAGES.items():
+            to_pil(ds.images[test[i]]).save(tmp / pngs[name].name)
     jobs = {
         "morph": dict(images=[pngs["tshirt"], pngs["dress"]]),
         "class-morph": dict(classes=["Sneaker", "Ankle boot"]),

@@ -105,9 +105,9 @@ def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
         return latents.mean(0), "the mean code"
     if text.lstrip("-").isdigit():
         i = int(text)
-        if not -len(latents) <= i < len(latents):
+        if not 0 <= i < len(latents):
             raise VaelabError(f"--center {i}: the encoded set has {len(latents)} images (0 … {len(latents) - 1})")
-        return latents[i].astype(np.float64), f"image #{i % len(latents)}"
+        return latents[i].astype(np.float64), f"image #{i}"
     from vaelab.data.images import load_image
 
     if not Path(text).expanduser().exists():

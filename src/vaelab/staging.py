@@ -23,8 +23,11 @@ def staged_folder(out: str | Path, replace: tuple[str, ...] = ()) -> Iterator[Pa
     removed from ``out`` first even when this run does not write them). On failure ``out`` is untouched."""
     out = Path(out)
     check_out_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as e:
+        raise VaelabError(f"cannot write --out {out}: {e.strerror or e}") from e
     try:
         yield tmp
         out.mkdir(exist_ok=True)

@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"vaelab: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system said no: a folder that cannot be written, a full disk
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vaelab: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("vaelab: interrupted", file=sys.stderr)
         return 130

@@ -32,6 +32,37 @@ def positive(text: str) -> int:
     return v
 
 
+def positive_number(text: str) -> float:
+    """A finite number above 0 (a rate, a span, a learning rate)."""
+    return _number(text, lambda v: v > 0, "above 0")
+
+
+def non_negative_number(text: str) -> float:
+    return _number(text, lambda v: v >= 0, "0 or more")
+
+
+def _number(text: str, ok, wanted: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and ok(v)):
+        raise argparse.ArgumentTypeError(f"must be a finite number {wanted}, got {text}")
+    return v
+
+
+def at_least(low: int):
+    """An argparse type: a whole number of at least ``low``."""
+    def check(text: str) -> int:
+        v = positive(text)
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
+        return v
+    return check
+
+
 def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
     """--model (default: the shipped model) and, for commands that run it, --backend."""
     from pathlib import Path

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive
+from vaelab.cli.args import add_model_options, at_least, positive
 from vaelab.errors import VaelabError
 
 
@@ -49,7 +49,8 @@ def add(sub) -> None:
                    help="test images for the IWAE bound, the first N (default 500)")
     p.add_argument("--limit", type=positive, help="use only the first N test images for the other metrics")
     p.add_argument("--pairs", type=positive, default=100, help="random test pairs for interpolation (default 100)")
-    p.add_argument("--frames", type=positive, default=16, help="frames per interpolation path (default 16)")
+    p.add_argument("--frames", type=at_least(3), default=16,
+                   help="frames per interpolation path, ends included (default 16, at least 3)")
     p.add_argument("--prior-samples", type=positive, default=1000, help="decoded N(0, I) samples (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for eval.json (default out/eval)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive
+from vaelab.cli.args import add_model_options, positive, positive_number
 
 
 def cmd_explore(args) -> None:
@@ -34,7 +34,7 @@ def add(sub) -> None:
     p.add_argument("--dims", type=positive, default=32, help="dimensions in the traversals and histograms, "
                                                                "most KL first (default 32)")
     p.add_argument("--steps", type=positive, default=11, help="traversal steps per dimension (default 11)")
-    p.add_argument("--span", type=float, default=3.0, help="traversals run over ±SPAN σ (default 3)")
+    p.add_argument("--span", type=positive_number, default=3.0, help="traversals run over ±SPAN σ (default 3)")
     p.add_argument("--center", default="origin",
                    help="traversal centre: origin (default), mean, an index into the images, or an image file")
     p.add_argument("--grid", type=positive, default=8, help="reconstruction/sample grids are GRID wide (default 8)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import non_negative_number, positive
 
 
 def cmd_faces(args) -> None:
@@ -11,13 +11,20 @@ def cmd_faces(args) -> None:
     from vaelab.staging import staged_folder
 
     with staged_folder(args.dst) as tmp:
-        report = crop_folder(args.src, tmp, size=args.size, margin=args.margin, all_faces=args.all)
+        report = crop_folder(args.src, tmp, size=args.size, margin=args.margin, all_faces=args.all, skip=args.dst)
         if report.no_face:
             (tmp / "no_face.txt").write_text("".join(f"{p}\n" for p in report.no_face))
+        if report.unreadable:
+            (tmp / "unreadable.txt").write_text("".join(f"{line}\n" for line in report.unreadable))
     print(f"{len(report.written)} face crops of {args.size}×{args.size} written to {args.dst}; "
           f"{len(report.no_face)} image{'' if len(report.no_face) == 1 else 's'} held no face" + (" (listed in no_face.txt)" if report.no_face else ""))
     for p in report.no_face[:10]:
         print(f"  no face: {p}")
+    if report.unreadable:
+        print(f"{len(report.unreadable)} file{'' if len(report.unreadable) == 1 else 's'} could not be read (listed "
+              "in unreadable.txt):")
+        for line in report.unreadable[:10]:
+            print(f"  {line}")
 
 
 def add(sub) -> None:
@@ -26,6 +33,6 @@ def add(sub) -> None:
     p.add_argument("src", type=Path, help="an image or a folder of images (searched recursively)")
     p.add_argument("dst", type=Path, help="output folder for the crops")
     p.add_argument("--size", type=positive, default=64)
-    p.add_argument("--margin", type=float, default=0.25, help="extra border around each face, × its side")
+    p.add_argument("--margin", type=non_negative_number, default=0.25, help="extra border around each face, × its side")
     p.add_argument("--all", action="store_true", help="every face of an image, not just the largest")
     p.set_defaults(func=cmd_faces)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, ints, positive
+from vaelab.cli.args import add_training_data_options, ints, positive, positive_number
 
 
 def cmd_sweep(args) -> None:
@@ -38,7 +38,7 @@ def add(sub) -> None:
                    help="evaluator folder (default: the shipped one for fashion-mnist; none: no fidelity)")
     p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output folder (default runs/sweep)")
     p.add_argument("--batch-size", type=positive, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=positive_number, default=1e-3)
     add_training_data_options(p)
     p.add_argument("--eval-images", type=positive, help="measure on the first N test images (default all)")
     p.add_argument("--prior-samples", type=positive, default=1000)

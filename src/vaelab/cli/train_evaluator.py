@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, positive
+from vaelab.cli.args import add_training_data_options, positive, positive_number
 
 
 def cmd_train_evaluator(args) -> None:
@@ -31,7 +31,7 @@ def add(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/evaluator"), help="folder (default runs/evaluator)")
     p.add_argument("--epochs", type=positive, default=8)
     p.add_argument("--batch-size", type=positive, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=positive_number, default=2e-3)
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     add_training_data_options(p)
     p.add_argument("--seed", type=int, default=0)

@@ -49,30 +49,48 @@ def crop_face(img: Image.Image, box: tuple[int, int, int, int], size: int, margi
 class FaceReport:
     written: list[Path] = field(default_factory=list)
     no_face: list[Path] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "path: why", for files Pillow could not read
 
 
 def crop_folder(src: str | Path, dst: Path, size: int = 64, margin: float = 0.25, all_faces: bool = False,
-                progress: bool = True) -> FaceReport:
-    """Crop the largest face (or every face) of each image under ``src`` into PNGs in ``dst``."""
+                progress: bool = True, skip: Path | None = None) -> FaceReport:
+    """Crop the largest face (or every face) of each image under ``src`` into PNGs in ``dst``.
+
+    Each crop is named after its image's path under ``src``; two images that would share a name (x.jpg and
+    x.png) keep both, the second named with its extension. Images under ``skip`` (the final output folder,
+    when it lies inside ``src``) are left out, and a file Pillow cannot read is listed, not fatal, when it is
+    one of a folder's images."""
     from tqdm import tqdm
 
     src = Path(src)
     if src.is_file():
         files = [src]
     elif src.is_dir():
-        files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                       and not (skip is not None and p.resolve().is_relative_to(Path(skip).resolve())))
     else:
         raise VaelabError(f"{src}: no such file or folder")
     if not files:
         raise VaelabError(f"{src}: no images found")
-    report = FaceReport()
+    report, used = FaceReport(), set()
     for f in tqdm(files, desc="finding faces", unit="img", disable=not progress or len(files) < 20):
-        img = open_image(f)
+        try:
+            img = open_image(f)
+        except VaelabError as e:
+            if src.is_file():
+                raise
+            report.unreadable.append(str(e))
+            continue
         boxes = detect_faces(img)
         if not boxes:
             report.no_face.append(f)
             continue
         stem = f.relative_to(src).with_suffix("").as_posix().replace("/", "__") if src.is_dir() else f.stem
+        if stem in used:  # x.png after x.jpg
+            stem = f"{stem}_{f.suffix.lstrip('.').lower()}"
+        while stem in used:
+            stem += "_"
+        used.add(stem)
         for k, box in enumerate(boxes if all_faces else boxes[:1]):
             out = dst / (f"{stem}.png" if k == 0 else f"{stem}_face{k}.png")
             crop_face(img, box, size, margin).save(out)

@@ -138,10 +138,16 @@ def save_png_atomic(img: Image.Image, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+MAX_ENLARGED_SIDE = 8192  # pixels: past this an --upscale only fills the memory
+
+
 def enlarge(img: Image.Image, factor: int, resample: str = "nearest") -> Image.Image:
     """Upscale by an integer factor with 'nearest' (crisp pixels) or 'bicubic' (smooth)."""
     if factor <= 1:
         return img
+    if max(img.size) * factor > MAX_ENLARGED_SIDE:
+        raise VaelabError(f"enlarging {img.width}×{img.height} images {factor} times gives {img.width * factor}×"
+                          f"{img.height * factor} pixels; the most is {MAX_ENLARGED_SIDE} a side (a smaller --upscale)")
     modes = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
     if resample not in modes:
         raise VaelabError(f"unknown resampling {resample!r}; choose nearest or bicubic")

@@ -11,13 +11,18 @@ from PIL import Image, ImageDraw
 from vaelab.staging import staged_folder
 
 FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME = "frames", "morph.gif", "morph.mp4", "contact_sheet.png"
+GIF_MIN_DELAY_MS = 20  # browsers slow a GIF frame of 10 ms or less down to 100 ms
 
 
 def write_gif(frames: list[Image.Image], path: Path, fps: float = 12, pingpong: bool = False) -> None:
-    """Looping GIF; ``pingpong`` plays forward then back (without repeating the end frames)."""
+    """Looping GIF; ``pingpong`` plays forward then back (without repeating the end frames).
+
+    A GIF frame lasts whole hundredths of a second, and browsers play 0 or 1 of them as 10, so the delay is
+    rounded to hundredths and held at 2 or more: at most 50 fps (the MP4 keeps the exact rate)."""
     seq = frames + frames[-2:0:-1] if pingpong and len(frames) > 2 else frames
     seq = [f.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT) if f.mode != "L" else f for f in seq]
-    seq[0].save(path, format="GIF", save_all=True, append_images=seq[1:], duration=round(1000 / fps), loop=0,
+    delay_ms = GIF_MIN_DELAY_MS if fps >= 1000 / GIF_MIN_DELAY_MS else 10 * max(2, round(100 / fps))
+    seq[0].save(path, format="GIF", save_all=True, append_images=seq[1:], duration=delay_ms, loop=0,
                 optimize=False, disposal=2)
 
 
