@@ -112,7 +112,8 @@ def _vaelab(*args):
     return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("case", ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator", "no-model"])
+@pytest.mark.parametrize("case", ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator",
+                                  "same-count-other-names", "no-model"])
 def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_dir, trained):
     if case == "vae-as-evaluator":
         proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tiny_model_dir)
@@ -127,6 +128,13 @@ def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_di
 
         EvaluatorCNN(EvaluatorConfig(num_classes=10)).save_pretrained(tmp_path / "ev10", {})
         proc, words = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev10"), ["10 classes"]
+    elif case == "same-count-other-names":  # three classes, like the tiny model's data, but not its 0, 1, 2
+        from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
+
+        EvaluatorCNN(EvaluatorConfig(num_classes=3)).save_pretrained(tmp_path / "ev3",
+                                                                    {"class_names": ["cat", "dog", "owl"]})
+        proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev3")
+        words = ["other classes", "'cat'"]
     else:
         proc, words = _vaelab("evaluate", "--model", tmp_path / "nothing"), ["no such model folder"]
     assert proc.returncode == 2, proc.stderr

@@ -72,3 +72,30 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
 def test_an_unknown_model_kind_is_a_clear_error(tmp_path, toy_idx_dir):
     with pytest.raises(VaelabError, match="unknown model kind 'vae-transformer'"):
         run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, SweepConfig(kinds=("vae-transformer",)))
+
+
+def test_a_size_named_twice_is_refused(tmp_path, toy_idx_dir):
+    with pytest.raises(VaelabError, match="--latent names 2 more than once"):
+        run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, SweepConfig(latents=(2, 4, 2)), progress=False)
+
+
+def test_the_active_units_panel_shows_a_collapsed_model():
+    import matplotlib.pyplot as plt
+
+    from vaelab.metrics.sweep import sweep_figure
+
+    rows = [{"model": "vae-conv", "latent": z, "neg_elbo": 100.0, "recon": 90.0, "active_units": 0} for z in (2, 4)]
+    rows += [{"model": "ae-mlp", "latent": z, "neg_elbo": None, "recon": 80.0, "active_units": z} for z in (2, 4)]
+    fig = sweep_figure(rows)
+    ax = fig.axes[3]
+    collapsed = [line for line in ax.get_lines() if line.get_label() == "vae-conv"][0]
+    assert list(collapsed.get_ydata()) == [0, 0] and ax.get_ylim()[0] < 0 < ax.get_ylim()[1]  # drawn, not dropped
+    plt.close(fig)
+
+
+def test_sweep_evaluator_none_skips_fidelity(tmp_path, toy_idx_dir, capsys):
+    code = main(["sweep", "--latent", "2", "--epochs", "1", "--data", f"mnist:{toy_idx_dir}", "--evaluator", "none",
+                 "--limit", "64", "--batch-size", "32", "--prior-samples", "10", "--out", str(tmp_path / "s"), "--quiet"])
+    assert code == 0
+    assert "no evaluator" in capsys.readouterr().out
+    assert "fidelity" not in json.loads((tmp_path / "s" / "sweep.json").read_text())[0]

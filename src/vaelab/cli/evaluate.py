@@ -11,7 +11,7 @@ def cmd_evaluate(args) -> None:
     from vaelab.data.loaders import load_dataset
     from vaelab.metrics.evaluate import EvalConfig, evaluate_model, format_report, write_report
     from vaelab.models.base import load
-    from vaelab.models.classifier import default_evaluator_for, load_evaluator
+    from vaelab.models.classifier import evaluator_for
     from vaelab.models.runtime import DEFAULT_MODEL
 
     model = load(args.model or DEFAULT_MODEL)
@@ -19,7 +19,7 @@ def cmd_evaluate(args) -> None:
     if not data:
         raise VaelabError("the model folder does not record its dataset; pass --data")
     ds = load_dataset(data, channels=model.cfg.channels, size=(model.cfg.height, model.cfg.width))
-    evaluator = load_evaluator(args.evaluator) if args.evaluator else default_evaluator_for(ds.name)
+    evaluator = evaluator_for(args.evaluator, ds.name)
     if evaluator is None:
         print(f"no evaluator for {ds.name}: fidelity, prior-sample confidence and target-class curves are "
               "skipped (make one with `vaelab train-evaluator` and pass --evaluator)")
@@ -43,7 +43,8 @@ def add(sub) -> None:
     add_model_options(p, backend=False)
     p.add_argument("--data", help="dataset (default: the one the model was trained on)")
     p.add_argument("--evaluator", type=Path,
-                   help="evaluator folder from `vaelab train-evaluator` (default: the shipped one for fashion-mnist)")
+                   help="evaluator folder from `vaelab train-evaluator` (default: the shipped one for fashion-mnist; "
+                        "none: no evaluator)")
     p.add_argument("--k", type=positive, default=1000, help="IWAE importance samples per image (default 1000)")
     p.add_argument("--iwae-images", type=positive, default=500,
                    help="test images for the IWAE bound, the first N (default 500)")

@@ -9,10 +9,10 @@ from vaelab.cli.args import add_training_data_options, ints, positive, positive_
 def cmd_sweep(args) -> None:
     from vaelab.data.loaders import load_dataset
     from vaelab.metrics.sweep import SweepConfig, run_sweep, sweep_markdown
-    from vaelab.models.classifier import default_evaluator_for, load_evaluator
+    from vaelab.models.classifier import evaluator_for
 
     ds = load_dataset(args.data, channels=args.channels, size=args.size)
-    evaluator = load_evaluator(args.evaluator) if args.evaluator else default_evaluator_for(ds.name)
+    evaluator = evaluator_for(args.evaluator, ds.name)
     if evaluator is None:
         print(f"no evaluator for {ds.name}: fidelity and prior-sample confidence are skipped "
               "(make one with `vaelab train-evaluator` and pass --evaluator)")

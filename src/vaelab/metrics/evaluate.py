@@ -46,6 +46,11 @@ def check_evaluator(evaluator, dataset: ImageDataset) -> None:
     if names and evaluator.cfg.num_classes != len(names):
         raise VaelabError(f"the evaluator knows {evaluator.cfg.num_classes} classes, {dataset.name} has {len(names)}; "
                           "train one on this data with `vaelab train-evaluator`")
+    known = list(getattr(evaluator, "data_spec", {}).get("class_names") or [])
+    if names and known and known != list(names):
+        differ = next(i for i, (a, b) in enumerate(zip(known, names)) if a != b)
+        raise VaelabError(f"the evaluator was trained on other classes ({known[differ]!r} where {dataset.name} has "
+                          f"{names[differ]!r}); train one on this data with `vaelab train-evaluator`")
 
 
 def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig | None = None,

@@ -96,6 +96,10 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
             raise VaelabError(f"unknown model kind {kind!r}; choose from: {', '.join(MODELS)}")
     if not cfg.latents or min(cfg.latents) < 1:
         raise VaelabError("--latent needs one or more sizes ≥ 1, e.g. 2,8,16,32,64,128")
+    for what, values in (("--latent", cfg.latents), ("--model", cfg.kinds)):
+        twice = sorted({str(v) for v in values if list(values).count(v) > 1})
+        if twice:
+            raise VaelabError(f"{what} names {', '.join(twice)} more than once; each would train the same model")
     if evaluator is not None:
         check_evaluator(evaluator, dataset)
     out = Path(out)
@@ -160,7 +164,18 @@ def sweep_csv(rows: list[dict]) -> str:
 
 
 def plot_sweep(rows: list[dict], path: Path) -> None:
-    """Four panels against the latent size (log scale), one line per model kind."""
+    """Four panels against the latent size (log scale), one line per model kind, saved as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = sweep_figure(rows)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def sweep_figure(rows: list[dict]):
+    """The matplotlib figure of ``plot_sweep``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,8 +202,10 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
                 ax.plot(*zip(*cov), "s--", color=colours[kind], alpha=0.7, label=f"{kind} coverage")
         if key == "active_units":
             ax.plot(sizes, sizes, ":", color="grey", label="all units")
-            ax.set_yscale("log", base=2)
-            ax.set_yticks(sizes, [str(s) for s in sizes])
+            # log-like above 1 but linear through 0, so that a collapsed model (0 active units) still shows
+            ax.set_yscale("symlog", base=2, linthresh=1)
+            ax.set_yticks([0, *sizes], ["0", *map(str, sizes)])
+            ax.set_ylim(bottom=-0.3)
         ax.set_xscale("log", base=2)
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
@@ -201,10 +218,7 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
             ax.text(0.5, 0.5, "not measured (no evaluator)", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle("latent-size sweep", fontsize=12)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    return fig
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -106,6 +106,15 @@ def default_evaluator_for(data_name: str | None) -> EvaluatorCNN | None:
     return None
 
 
+def evaluator_for(choice: str | Path | None, data_name: str | None) -> EvaluatorCNN | None:
+    """The --evaluator of a command: a folder, 'none' (no evaluator), or unset (the default for the data)."""
+    if choice is None:
+        return default_evaluator_for(data_name)
+    if str(choice) == "none":
+        return None
+    return load_evaluator(choice)
+
+
 def load_evaluator(folder: str | Path | None = None, map_location: str = "cpu") -> EvaluatorCNN:
     """Rebuild an evaluator from its folder (None = the shipped Fashion-MNIST one), in eval mode."""
     folder = DEFAULT_EVALUATOR if folder is None else Path(folder).expanduser()
