@@ -177,7 +177,7 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
     (["morph", "{png}", "{png}", "--upscale", "1000"], ["8192"]),
     (["explore", "--span", "nan"], ["--span"]),
     (["explore", "--span", "-1"], ["--span"]),
-    (["explore", "--center", "-1", "--max-points", "50"], ["--center -1", "(0 …"]),
+    (["explore", "--center", "-1000"], ["--center -1000", "from the end)"]),
     (["evaluate", "--frames", "1"], ["--frames", "at least 3"]),
     (["faces", "{tmp}", "--margin", "-0.6"], ["--margin"]),
     (["train-evaluator", "--lr", "-1"], ["--lr"]),

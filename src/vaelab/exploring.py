@@ -105,9 +105,10 @@ def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
         return latents.mean(0), "the mean code"
     if text.lstrip("-").isdigit():
         i = int(text)
-        if not 0 <= i < len(latents):
-            raise VaelabError(f"--center {i}: the encoded set has {len(latents)} images (0 … {len(latents) - 1})")
-        return latents[i].astype(np.float64), f"image #{i}"
+        if not -len(latents) <= i < len(latents):  # negative counts from the end, as in Python
+            raise VaelabError(f"--center {i}: the encoded set has {len(latents)} images (0 … {len(latents) - 1}, "
+                              f"or -1 … -{len(latents)} from the end)")
+        return latents[i].astype(np.float64), f"image #{i % len(latents)}"
     from vaelab.data.images import load_image
 
     if not Path(text).expanduser().exists():
