@@ -142,6 +142,8 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
     (["train-cycle", "--data", "mnist:{idx}", "--lr", "0", "--out", "{tmp}/r"], ["learning rate must be above 0"]),
     (["train-cycle", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
+    (["train-cycle", "--data", "mnist:{idx}", "--patience", "3", "--out", "{tmp}/r"], ["--val-fraction"]),
+    (["train-cycle", "--data", "mnist:{idx}", "--val-fraction", "1", "--out", "{tmp}/r"], ["validation fraction"]),
 ])
 def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg").mkdir()

@@ -206,6 +206,44 @@ def test_train_cycle_needs_labels(tmp_path):
         train_cycle(TINY, ds, tmp_path / "run", CycleTrainConfig(epochs=1), progress=False)
 
 
+def test_train_cycle_validation_keeps_the_best_epoch_and_stops_after_patience(toy_idx_dir, tmp_path, monkeypatch):
+    import vaelab.training.cycle as cycle
+    from vaelab.data.loaders import load_dataset
+    from vaelab.training.trainer import validation_split
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.train_idx = ds.train_idx[:128]
+    n_val = len(validation_split(ds.split("train"), 0.25)[1])  # 32: 96 images left, 3 batches of 32 an epoch
+    scripted = iter([5.0, 3.0, 4.0, 6.0, 7.0, 8.0])
+    real = cycle.evaluate_cycle
+
+    def planted(model, images, labels, **kw):  # validation swap MSE 5, 3, 4, 6, ... (KL 0): best at epoch 2
+        result = real(model, images, labels, **kw)
+        return {**result, "swap_mse": next(scripted), "kl": 0.0} if len(images) == n_val else result
+
+    monkeypatch.setattr(cycle, "evaluate_cycle", planted)
+    out = tmp_path / "run"
+    cfg = CycleTrainConfig(epochs=6, batch_size=32, lr=1e-3, eval_images=40, val_fraction=0.25, patience=2, onnx=False)
+    model = train_cycle(TINY, ds, out, cfg, progress=False)
+    epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in epochs if r["kind"] == "epoch"]
+    assert [r["val_score"] for r in epochs] == [10.0, 6.0, 8.0, 12.0]  # 2 × swap MSE; stopped after epoch 4
+    assert [r["step"] for r in epochs] == [3, 6, 9, 12]  # the validation images are not trained on
+    doc = json.loads((out / "config.json").read_text())
+    assert (doc["training"]["best_epoch"], doc["training"]["epochs_run"]) == (2, 4)
+    assert doc["metrics"]["validation"]["score"] == 6.0
+    latest = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert latest["epoch"] == 4 and latest["best_epoch"] == 2
+    from safetensors.torch import load_file
+
+    folder = load_file(str(out / "model.safetensors"))
+    assert any(not torch.equal(v, latest["model"][k]) for k, v in folder.items())  # the folder is not epoch 4
+    for k, v in model.state_dict().items():  # the returned model is the folder's
+        assert torch.equal(v, folder[k]), k
+    with pytest.raises(VaelabError, match="--val-fraction"):
+        CycleTrainConfig(patience=3)
+
+
 def _vaelab(capsys, *args) -> tuple[int, str, str]:
     """Run the CLI in this process (the imports are already paid for): (exit code, stdout, stderr)."""
     from vaelab.cli import main
@@ -221,8 +259,10 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     run = tmp_path / "cycle"
     code, _, err = _vaelab(capsys, "train-cycle", "--data", f"mnist:{toy_idx_dir}", "--style", "4", "--specified",
                            "2", "--widths", "4,8", "--epochs", "1", "--batch-size", "32", "--limit", "96", "--lr",
-                           "1e-3", "--no-onnx", "--quiet", "--out", run)
+                           "1e-3", "--no-onnx", "--quiet", "--val-fraction", "0.25", "--out", run)
     assert code == 0, err
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["training"]["val_fraction"] == 0.25 and doc["training"]["best_epoch"] == 1
     # a resume keeps the run's settings: another value is refused, and so is a run with no epochs left
     code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9",
                            "--style", "4")

@@ -119,6 +119,16 @@ def add_training_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
 
 
+def add_validation_options(p: argparse.ArgumentParser, score: str) -> None:
+    """--val-fraction and --patience, the same in both training commands; ``score`` names what is validated."""
+    p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
+                   help="hold out this fraction of the training images (the same ones for every seed) and score "
+                        "them every epoch; the model folder then keeps the best validated epoch (default 0: none)")
+    p.add_argument("--patience", type=int, default=0, metavar="EPOCHS",
+                   help=f"with --val-fraction: stop after this many epochs without a better {score} "
+                        "(default 0: train every epoch)")
+
+
 def keep_run_settings(p: argparse.ArgumentParser, settings: dict) -> None:
     """Record the parser's defaults of ``settings`` (dest → where config.json keeps it: a (section, key) path, or
     a function of the document), for ``run_settings_on_resume``."""

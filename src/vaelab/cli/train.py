@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import (add_conv_options, add_training_data_options, ints, keep_run_settings, load_training_data,
-                             positive, run_settings_on_resume)
+from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, ints,
+                             keep_run_settings, load_training_data, positive, run_settings_on_resume)
 from vaelab.errors import VaelabError
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
@@ -104,12 +104,7 @@ def add(sub) -> None:
     add_conv_options(p)
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
     add_training_data_options(p)
-    p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
-                   help="hold out this fraction of the training images (the same ones for every seed) and score "
-                        "them every epoch; the model folder then keeps the best validated epoch (default 0: none)")
-    p.add_argument("--patience", type=int, default=0, metavar="EPOCHS",
-                   help="with --val-fraction: stop after this many epochs without a better validation -ELBO "
-                        "(default 0: train every epoch)")
+    add_validation_options(p, "validation -ELBO")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nproc", type=positive, default=1,
                    help="train data-parallel on N processes (launches torchrun; batch size is per process)")

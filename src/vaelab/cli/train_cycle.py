@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import (add_conv_options, add_training_data_options, keep_run_settings, load_training_data,
-                             positive, run_settings_on_resume)
+from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, keep_run_settings,
+                             load_training_data, positive, run_settings_on_resume)
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
 RUN_SETTINGS = {
@@ -14,7 +14,8 @@ RUN_SETTINGS = {
     "lr_step": ("training", "lr_step_epochs"), "lr_gamma": ("training", "lr_gamma"),
     "recon_loss": ("training", "recon_loss"), "reconstruction_coef": ("training", "reconstruction_coef"),
     "kl_coef": ("training", "kl_coef"), "reverse_coef": ("training", "reverse_coef"), "shift": ("training", "shift"),
-    "seed": ("training", "seed"), "no_onnx": lambda doc: not doc.get("training", {}).get("onnx", True),
+    "seed": ("training", "seed"), "val_fraction": ("training", "val_fraction"), "patience": ("training", "patience"),
+    "no_onnx": lambda doc: not doc.get("training", {}).get("onnx", True),
 }
 
 
@@ -32,13 +33,15 @@ def cmd_train_cycle(args) -> None:
                            lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                            reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
                            reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
-                           onnx=not args.no_onnx)
+                           onnx=not args.no_onnx, val_fraction=args.val_fraction, patience=args.patience)
     what = f"cycle-vae (z {args.style}, s {args.specified})"
     if run:  # the settings in use: the run's own
         m = run["model"]
         what = f"the run in {args.out} (cycle-vae, z {m['latent_dim'] - m['specified_dim']}, s {m['specified_dim']})"
+    val = run["training"].get("val_fraction", 0.0) if run else args.val_fraction
     print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / "
-          f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}")
+          f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}"
+          + (f"; {val:.0%} of the training images held out to validate" if val else ""))
     train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")
 
@@ -70,6 +73,7 @@ def add(sub) -> None:
                         "independently, so that s cannot carry position (default 0, the paper's)")
     add_conv_options(p)
     add_training_data_options(p)
+    add_validation_options(p, "validation score (the forward cycle's loss on the held-out images)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")

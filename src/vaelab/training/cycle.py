@@ -33,13 +33,14 @@ from tqdm import tqdm
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
-from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
-from vaelab.training.trainer import METRICS_NAME, TrainingDiverged, check_resumable, pick_device
+from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable,
+                                     check_validation_settings, pick_device, record_whole_run, validation_split)
 
 
 @dataclass
@@ -60,6 +61,8 @@ class CycleTrainConfig:
     grid_images: int = 8  # test images along each side of the per-epoch swap grid
     eval_images: int = 2000  # test images for the per-epoch numbers
     onnx: bool = True
+    val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
+    patience: int = 0  # with validation: stop after this many epochs without a better score (0 = never stop early)
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -77,6 +80,12 @@ class CycleTrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.shift < 0:
             raise VaelabError(f"epochs and batch size must be at least 1 and the shift 0 or more; got {self.epochs}, "
                               f"{self.batch_size} and {self.shift}")
+        check_validation_settings(self.val_fraction, self.patience)
+
+    def validation_score(self, scores: dict, pixels: int) -> float:
+        """The forward cycle's loss on held-out images, at the posterior mean and with MSE (lower is better):
+        reconstruction_coef · swap MSE + kl_coef · KL(z) per pixel, from ``evaluate_cycle``'s ``scores``."""
+        return self.reconstruction_coef * scores["swap_mse"] + self.kl_coef * scores["kl"] / pixels
 
     @classmethod
     def from_dict(cls, d: dict) -> "CycleTrainConfig":
@@ -193,6 +202,12 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     if epochs:
         axes[0].plot([r["step"] for r in epochs], [r["test_swap_mse"] for r in epochs], "o-", label="test swap")
         axes[0].plot([r["step"] for r in epochs], [r["test_recon_mse"] for r in epochs], "s-", label="test recon")
+        validated = [r for r in epochs if "val_swap_mse" in r]
+        if validated:
+            axes[0].plot([r["step"] for r in validated], [r["val_swap_mse"] for r in validated], "^-",
+                         label="validation swap")
+            best = min(validated, key=lambda r: r["val_score"])
+            axes[0].axvline(best["step"], color="grey", ls=":", lw=1, label=f"best validated (epoch {best['epoch']})")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp")
@@ -233,7 +248,9 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
-    train_idx, test_idx = dataset.split("train"), dataset.split("test")
+    # the same fixed validation images as `vaelab train` holds out (none at val_fraction 0: the old data order)
+    train_idx, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)
+    test_idx = dataset.split("test")
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
     out.mkdir(parents=True, exist_ok=True)
@@ -249,6 +266,9 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         opt_reverse.load_state_dict(ckpt["optimizer_reverse"])
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
         torch.set_rng_state(ckpt["rng_cpu"])
+    best = BestEpoch(cfg.patience)  # the validated epoch the model folder holds
+    if ckpt is not None:
+        best = BestEpoch(cfg.patience, ckpt.get("best_epoch", 0), ckpt.get("best_val_score", math.inf))
     records = []
     if (out / METRICS_NAME).is_file() and ckpt is not None:
         lines = (out / METRICS_NAME).read_text().splitlines()
@@ -259,6 +279,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     pool = test_idx if len(test_idx) else train_idx
     eval_idx = np.sort(rng_eval.permutation(pool)[: cfg.eval_images])
     eval_images, eval_labels = dataset.images[eval_idx], labels[eval_idx]
+    val_images, val_labels = dataset.images[val_idx], labels[val_idx]
+    pixels = int(np.prod(dataset.images.shape[1:]))
     grid_x = torch.from_numpy(eval_images[: cfg.grid_images]).to(device).float().div_(255)
     steps_per_epoch = len(train_idx) // cfg.batch_size  # whole batches only, as the official loader drops the rest
     data_spec = dataset.spec()
@@ -270,6 +292,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if ckpt is None:
         (out / METRICS_NAME).unlink(missing_ok=True)
     model.train()
+    last_epoch = start_epoch
     window, window_steps = np.zeros(3), 0  # the losses since the last record: it may span an epoch's end
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Everything random about the data order comes from (seed, epoch), so resuming needs no saved state.
@@ -312,25 +335,46 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                 window, window_steps = np.zeros(3), 0
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
+        last_epoch = epoch
         test = evaluate_cycle(model, eval_images, eval_labels, seed=cfg.seed)
-        records.append({"kind": "epoch", "epoch": epoch, "step": step, "test_recon_mse": test["recon_mse"],
-                        "test_swap_mse": test["swap_mse"], "test_kl": test["kl"], "epoch_seconds": epoch_seconds,
-                        "img_per_s": steps_per_epoch * cfg.batch_size / epoch_seconds, "lr": cfg.lr_at(epoch)})
-        tqdm.write(f"epoch {epoch}: test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
-                   f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
+        record = {"kind": "epoch", "epoch": epoch, "step": step, "test_recon_mse": test["recon_mse"],
+                  "test_swap_mse": test["swap_mse"], "test_kl": test["kl"], "epoch_seconds": epoch_seconds,
+                  "img_per_s": steps_per_epoch * cfg.batch_size / epoch_seconds, "lr": cfg.lr_at(epoch)}
+        line = f"epoch {epoch}: "
+        val = evaluate_cycle(model, val_images, val_labels, seed=cfg.seed) if len(val_idx) else None
+        if val:
+            record["val_score"] = val["score"] = cfg.validation_score(val, pixels)
+            record["val_swap_mse"] = val["swap_mse"]
+            line += f"validation score {val['score']:.5f}  "
+        records.append(record)
+        tqdm.write(line + f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
+                          f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
         save_png_atomic(image_grid(swap_picture(model, grid_x), nrow=len(grid_x) + 1,
                                    scale=max(1, 96 // grid_x.shape[-1])), out / f"swap_epoch{epoch:03d}.png")
         tmp = out / f".{METRICS_NAME}.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
         os.replace(tmp, out / METRICS_NAME)
         _plot_curves(records, out / "loss_curve.png")
-        model.save_pretrained(out, data_spec, onnx=cfg.onnx,
-                              training={**asdict(cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
-                                        "train_seconds": round(train_seconds, 1)}, metrics={"test": test})
+        if val is None or best.improved(epoch, val["score"]):  # with validation: the best validated epoch
+            extra = {"best_epoch": epoch, "val_images": len(val_idx), "epochs_run": epoch,
+                     "run_seconds": round(train_seconds, 1)} if val else {}
+            model.save_pretrained(out, data_spec, onnx=cfg.onnx,
+                                  training={**asdict(cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
+                                            "train_seconds": round(train_seconds, 1), **extra},
+                                  metrics={"test": test, **({"validation": val} if val else {})})
         save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                               "optimizer_reverse": opt_reverse.state_dict(), "epoch": epoch, "step": step,
                               "train_seconds": train_seconds, "train_config": asdict(cfg),
-                              "rng_cpu": torch.get_rng_state()})
+                              "rng_cpu": torch.get_rng_state(), "best_epoch": best.epoch, "best_val_score": best.score})
+        if best.exhausted(epoch):
+            tqdm.write(f"no better validation score for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
+                       f"folder holds epoch {best.epoch} (validation score {best.score:.5f})")
+            break
+    if len(val_idx) and 0 < best.epoch < last_epoch:
+        from safetensors.torch import load_file  # the best validated epoch, as the model folder holds it
+
+        model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
+        record_whole_run(out / CONFIG_NAME, last_epoch, train_seconds)
     model.eval()
     model.data_spec = data_spec
     return model

@@ -50,16 +50,14 @@ class TrainConfig:
             raise VaelabError(f"the learning rate must be above 0, not {self.lr}")
         if self.epochs < 1 or self.batch_size < 1:
             raise VaelabError(f"epochs and batch size must be at least 1, not {self.epochs} and {self.batch_size}")
-        if self.kl_warmup_steps < 0 or self.capacity_steps < 0 or self.patience < 0:
-            raise VaelabError("the KL warm-up, the capacity steps and the patience must be 0 or more, not "
-                              f"{self.kl_warmup_steps}, {self.capacity_steps} and {self.patience}")
+        if self.kl_warmup_steps < 0 or self.capacity_steps < 0:
+            raise VaelabError("the KL warm-up and the capacity steps must be 0 or more, not "
+                              f"{self.kl_warmup_steps} and {self.capacity_steps}")
         if not (math.isfinite(self.capacity_max) and self.capacity_max >= 0):
             raise VaelabError(f"the capacity must be 0 (off) or more nats, not {self.capacity_max}")
         if self.capacity_steps and not self.capacity_max:
             raise VaelabError("capacity steps without a capacity do nothing: give --capacity-max too")
-        _check_fraction(self.val_fraction)
-        if self.patience and not self.val_fraction:
-            raise VaelabError("stopping early (--patience) needs validation images: give --val-fraction too, e.g. 0.1")
+        check_validation_settings(self.val_fraction, self.patience)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -72,7 +70,35 @@ def _check_fraction(fraction: float) -> None:
         raise VaelabError(f"the validation fraction must be at least 0 and below 1, not {fraction}")
 
 
-def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
+def check_validation_settings(val_fraction: float, patience: int) -> None:
+    """--val-fraction and --patience, as both training loops take them."""
+    _check_fraction(val_fraction)
+    if patience < 0:
+        raise VaelabError(f"the patience is a number of epochs, 0 or more, not {patience}")
+    if patience and not val_fraction:
+        raise VaelabError("stopping early (--patience) needs validation images: give --val-fraction too, e.g. 0.1")
+
+
+@dataclass
+class BestEpoch:
+    """The validated epoch a model folder holds (lower score is better), and when patience runs out."""
+
+    patience: int = 0
+    epoch: int = 0
+    score: float = math.inf
+
+    def improved(self, epoch: int, score: float) -> bool:
+        """Record ``epoch``'s validation score; True when it is the best so far (the folder should save it)."""
+        if score < self.score:
+            self.epoch, self.score = epoch, score
+            return True
+        return False
+
+    def exhausted(self, epoch: int) -> bool:
+        return bool(self.patience) and epoch - self.epoch >= self.patience
+
+
+def record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
     """config.json describes the saved (best validated) epoch; add how long the whole run went on past it."""
     doc = json.loads(config_path.read_text())
     doc["training"].update(epochs_run=epochs_run, run_seconds=round(seconds, 3))
@@ -178,12 +204,12 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
     start_epoch, step = 0, 0
     train_seconds = 0.0
-    best = {"epoch": 0, "val_neg_elbo": math.inf}  # the validated epoch the model folder holds
+    best = BestEpoch(cfg.patience)  # the validated epoch the model folder holds
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
-        best = {"epoch": ckpt.get("best_epoch", 0), "val_neg_elbo": ckpt.get("best_val_neg_elbo", math.inf)}
+        best = BestEpoch(cfg.patience, ckpt.get("best_epoch", 0), ckpt.get("best_val_neg_elbo", math.inf))
         torch.set_rng_state(ckpt["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in ckpt:
             torch.cuda.set_rng_state(ckpt["rng_cuda"])
@@ -233,18 +259,17 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         plot_loss_curve(records, out / "loss_curve.png")
         if val is None:
             save_model(epoch, test)
-        elif val["neg_elbo"] < best["val_neg_elbo"]:  # the model folder keeps the best validated epoch
-            best.update(epoch=epoch, val_neg_elbo=val["neg_elbo"])
+        elif best.improved(epoch, val["neg_elbo"]):  # the model folder keeps the best validated epoch
             save_model(epoch, test, val)
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
                  "train_seconds": train_seconds, "train_config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
-                 "best_epoch": best["epoch"], "best_val_neg_elbo": best["val_neg_elbo"]}
+                 "best_epoch": best.epoch, "best_val_neg_elbo": best.score}
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state()
         save_checkpoint(out, state)
-        if cfg.patience and epoch - best["epoch"] >= cfg.patience:
+        if best.exhausted(epoch):
             tqdm.write(f"no better validation -ELBO for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
-                       f"folder holds epoch {best['epoch']} (validation -ELBO {best['val_neg_elbo']:.2f})")
+                       f"folder holds epoch {best.epoch} (validation -ELBO {best.score:.2f})")
             return True
         return False
 
@@ -294,11 +319,11 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         if cfg.patience and ddp.mean(torch.tensor(float(stop), device=device)):  # every rank stops together
             break
     ddp.close()
-    if len(val_idx) and 0 < best["epoch"] < last_epoch and ddp.is_main:
+    if len(val_idx) and 0 < best.epoch < last_epoch and ddp.is_main:
         from safetensors.torch import load_file  # the best validated epoch, as the model folder holds it
 
         model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
-        _record_whole_run(out / CONFIG_NAME, last_epoch, train_seconds)
+        record_whole_run(out / CONFIG_NAME, last_epoch, train_seconds)
     model.eval()
     model.data_spec = data_spec
     return model
