@@ -65,8 +65,8 @@ def objective_of(folder: Path) -> str:
     """The objective the sprites model was trained with, from its config.json: 'β-VAE (β 16)' and the like."""
     m = json.loads((folder / "config.json").read_text())["model"]
     beta, tc = m.get("beta", 1.0), m.get("tc_beta", 1.0)
-    if tc != 1.0:
-        return f"β-TCVAE (β_TC {tc:g}" + (f", β {beta:g})" if beta != 1.0 else ")")
+    if tc != 1.0:  # recon + β·KL + (β_TC − 1)·TC
+        return f"β-TCVAE (β_TC {tc:g}" + (f", and β {beta:g} on the whole KL)" if beta != 1.0 else ")")
     return f"β-VAE (β {beta:g})" if beta != 1.0 else "plain VAE"
 
 

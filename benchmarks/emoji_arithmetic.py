@@ -83,14 +83,12 @@ def main() -> None:
     print(f"{len(gp)} gender pairs ({len(g_out)} held out), {len(tp)} light/dark pairs ({len(t_out)} held out); "
           f"training on {len(ds.train_idx)} images, {len(ds.test_idx)} held out")
 
-    t0 = time.perf_counter()
-    if args.skip_training:
-        # the whole run, not just up to the best (saved) epoch, from its per-epoch records
-        train_s = sum(json.loads(line).get("epoch_seconds", 0.0)
-                      for line in (args.out / "metrics.jsonl").read_text().splitlines())
-    else:
+    if not args.skip_training:
         train_model(args, ds)
-        train_s = time.perf_counter() - t0
+    # Either way the same figure: the whole run's training steps (every epoch, not just up to the best, saved
+    # one; without the per-epoch scoring and pictures), summed from its per-epoch records.
+    train_s = sum(json.loads(line).get("epoch_seconds", 0.0)
+                  for line in (args.out / "metrics.jsonl").read_text().splitlines())
     m = vaelab.open_model(args.out)
     score(args, ds, m, train_s, gp, tp, (g_out, g_in), (t_out, t_in))
 
@@ -184,7 +182,7 @@ def pool(folders: list[Path]) -> None:
         rows = []
         for f in folders:
             doc = json.loads((f / "analogy_results.json").read_text())
-            rows += [[f"{f.name}/{c}", s, h] for c, s, h in doc[TONES_KEY][offset]["analogies"]]
+            rows += [[f"{f}/{c}", s, h] for c, s, h in doc[TONES_KEY][offset]["analogies"]]
         lo, hi = interval(rows)
         hits = sum(h for *_, h in rows)
         print(f"{offset:>9s} offset: {hits} of {len(rows)} = {hits / len(rows):.1%}, 95 % interval {lo:.1%} to "

@@ -146,6 +146,8 @@ def test_cluster_bootstrap_widens_the_interval_when_a_clusters_analogies_fail_to
     assert lo < 0.7 < hi and lo1 < 0.7 < hi1
     assert 1.8 < (hi - lo) / (hi1 - lo1) < 3.2  # about √6: 40 independent outcomes, not 240
     assert cluster_bootstrap_interval(np.ones(12, bool), np.arange(12) % 3, np.random.default_rng(0)) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        cluster_bootstrap_interval(np.zeros(0, bool), np.zeros(0), np.random.default_rng(0))
 
 
 def test_spherical_offset_keeps_the_length_that_the_arithmetic_mean_averages_away():

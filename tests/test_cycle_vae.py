@@ -269,6 +269,8 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     assert code == 2 and "--kl-coef 9.0 (the run's: 3.0)" in err and "--style" not in err and err.count("\n") == 1
     code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "1")
     assert code == 2 and "already trained 1 epochs" in err
+    code, _, err = _vaelab(capsys, "train", "--out", run, "--resume", "--epochs", "2")  # the other loop
+    assert code == 2 and "train-cycle --resume" in err and not (run / "recon_epoch001.png").exists()
     out = tmp_path / "dis"
     code, stdout, err = _vaelab(capsys, "disentangle", "--model", run, "--out", out, "--grid", "4", "--steps", "4",
                                 "--probe-images", "120", "--quiet")

@@ -105,6 +105,8 @@ def test_tc_beta_adds_the_weighted_total_correlation_to_the_objective():
     tc = total_correlation(a.z, mu, logvar)
     assert b.objective.item() == pytest.approx(a.objective.item() + 5.0 * tc.item(), rel=1e-5)
     assert torch.equal(a.neg_elbo, b.neg_elbo)  # the ELBO it reports is the true one
+    with torch.no_grad():  # scoring: the TC term (and its B × B × D cost) is left out
+        assert tc_model.loss(x, eps=eps).objective.item() == pytest.approx(a.objective.item(), rel=1e-6)
     with pytest.raises(VaelabError, match="total-correlation"):
         ModelConfig(tc_beta=-1.0)
     with pytest.raises(VaelabError, match="posterior"):

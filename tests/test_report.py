@@ -210,9 +210,9 @@ def test_model_card_names_a_validated_runs_saved_epoch_and_whole_run_and_the_tc_
     card = model_card(doc, None)["Training"]
     assert card["epochs"] == "7 (the best validated of 22 run)"
     assert card["training time"] == "2 min 10 s to that epoch, 6 min 40 s in all"
-    assert "β_TC (total-correlation weight)" not in model_card(doc, None)["Model"]
+    assert "β_TC (the objective adds (β_TC − 1)·TC)" not in model_card(doc, None)["Model"]
     doc["model"]["tc_beta"] = 6.0
-    assert model_card(doc, None)["Model"]["β_TC (total-correlation weight)"] == 6.0
+    assert model_card(doc, None)["Model"]["β_TC (the objective adds (β_TC − 1)·TC)"] == 6.0
 
 
 def test_morph_pair_is_the_most_typical_images_of_the_two_farthest_classes():

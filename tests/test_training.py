@@ -78,6 +78,18 @@ def test_checkpoints_with_numpy_scalars_load_and_foreign_ones_are_refused_in_one
 
     torch.save({"epoch": 3, "best_val_neg_elbo": np.float64(2.5)}, tmp_path / "checkpoint.pt")  # as runs before
     assert load_checkpoint(tmp_path)["best_val_neg_elbo"] == 2.5
+    # the same checkpoint as numpy 1 names the scalar's constructor (numpy.core, not numpy._core)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "checkpoint.pt") as z:
+        entries = [(info, z.read(info.filename)) for info in z.infolist()]
+    renamed = [(i, d.replace(b"numpy._core.multiarray", b"numpy.core.multiarray") if i.filename.endswith("data.pkl")
+                else d) for i, d in entries]
+    assert any(b"numpy.core.multiarray" in d for _, d in renamed)
+    with zipfile.ZipFile(tmp_path / "checkpoint.pt", "w") as z:
+        for info, data in renamed:
+            z.writestr(info, data)
+    assert load_checkpoint(tmp_path)["best_val_neg_elbo"] == 2.5
     torch.save({"path": tmp_path}, tmp_path / "checkpoint.pt")  # a global that is not plain data
     with pytest.raises(VaelabError, match=r"can read \(Unsupported global: GLOBAL pathlib\.\w*Path\)$"):
         load_checkpoint(tmp_path)
@@ -214,6 +226,10 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "--lr 0.5 (the run's: 0.001), --val-fraction 0.2 (the run's: 0.0)" in proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # a value that happens to be the default is still a change when the command line gives it
+    proc = subprocess.run(base + ["--epochs", "2", "--resume", "--latent", "32"], capture_output=True, text=True,
+                          cwd=toy_idx_dir.parent)
+    assert proc.returncode == 2 and "--latent 32 (the run's: 3)" in proc.stderr, proc.stderr
     proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2:" in proc.stdout + proc.stderr and f"training the run in {out} (vae-conv)" in proc.stdout
@@ -247,3 +263,17 @@ def test_an_autoencoder_reports_its_reconstruction_not_an_elbo(tmp_path, toy_idx
     ae_line, vae_line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:")]
     assert "test reconstruction" in ae_line and "ELBO" not in ae_line and "KL" not in ae_line
     assert "test -ELBO" in vae_line and "KL" in vae_line
+
+
+def test_configs_refuse_unusable_settings_but_old_runs_do_nothing_settings_still_load():
+    from vaelab.errors import VaelabError
+    from vaelab.training.cycle import CycleTrainConfig
+
+    for bad in (dict(lr=0.0), dict(lr=float("nan")), dict(capacity_steps=5), dict(patience=2), dict(epochs=0)):
+        with pytest.raises(VaelabError):
+            TrainConfig(**bad)
+    for bad in (dict(lr=-1.0), dict(kl_coef=float("inf")), dict(recon_loss="l1"), dict(patience=3)):
+        with pytest.raises(VaelabError):
+            CycleTrainConfig(**bad)
+    # a run from before the check, with capacity steps and no capacity (which did nothing), still resumes
+    assert TrainConfig.from_dict({"capacity_steps": 1000, "capacity_max": 0.0, "lr": 1e-3}).capacity_steps == 0

@@ -81,7 +81,7 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
     arch["likelihood"] = m["likelihood"] + (f" (σ = {m['sigma']})" if m["likelihood"] == "gaussian" else "")
     arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"]})
     if m.get("tc_beta", 1.0) != 1.0:
-        arch["β_TC (total-correlation weight)"] = m["tc_beta"]
+        arch["β_TC (the objective adds (β_TC − 1)·TC)"] = m["tc_beta"]
     arch["parameters"] = _number(n_params) if n_params is not None else "—"
     names = d.get("class_names")
     data = {"name": d.get("name", "—"), "images": f"{d.get('channels', m['channels'])} × {m['height']} × {m['width']}",

@@ -130,15 +130,22 @@ def add_validation_options(p: argparse.ArgumentParser, score: str) -> None:
 
 
 def keep_run_settings(p: argparse.ArgumentParser, settings: dict) -> None:
-    """Record the parser's defaults of ``settings`` (dest → where config.json keeps it: a (section, key) path, or
-    a function of the document), for ``run_settings_on_resume``."""
-    p.set_defaults(run_settings={dest: (where, p.get_default(dest)) for dest, where in settings.items()})
+    """Record, for ``run_settings_on_resume``, where config.json keeps each of ``settings`` (dest → a (section,
+    key) path, or a function of the document) and the option strings that set it."""
+    flags = {a.dest: tuple(a.option_strings) for a in p._actions}
+    p.set_defaults(run_settings={dest: (where, flags[dest], p.get_default(dest)) for dest, where in settings.items()})
+
+
+def no_onnx_of(doc: dict) -> bool:
+    """Where a run's config.json keeps --no-onnx."""
+    return not doc.get("training", {}).get("onnx", True)
 
 
 def run_settings_on_resume(args) -> dict | None:
-    """On --resume: the run's config.json, after refusing every setting given a value other than the run's own
-    (a resumed run goes on with its own model and training settings; only --epochs and --device may change).
-    None when not resuming, or when there is no config.json (the trainer then says there is nothing to resume)."""
+    """On --resume: the run's config.json, after refusing every setting given on the command line with a value
+    other than the run's own (a resumed run goes on with its own model and training settings; only --epochs,
+    --device and --data may change). None when not resuming, or when there is no config.json (the trainer then
+    says there is nothing to resume)."""
     from pathlib import Path
 
     from vaelab.errors import VaelabError
@@ -147,21 +154,26 @@ def run_settings_on_resume(args) -> dict | None:
     if not args.resume or not (Path(args.out) / CONFIG_NAME).is_file():
         return None
     doc = read_model_json(args.out)
+    given_flags = {a.split("=", 1)[0] for a in getattr(args, "argv", []) if a.startswith("--")}
     changed = []
-    for dest, (where, default) in args.run_settings.items():
+    for dest, (where, flags, default) in args.run_settings.items():
+        if not given_flags & set(flags):
+            continue  # not on the command line: the run's own value applies
         given = getattr(args, dest)
-        if callable(where):
-            own = where(doc)
-        else:
-            own = doc.get(where[0], {}).get(where[1], default)
+        # a key older runs lack had the value that is now the default
+        own = where(doc) if callable(where) else doc.get(where[0], {}).get(where[1], default)
         same = (tuple(given) == tuple(own)) if isinstance(given, (list, tuple)) else given == own
-        if given != default and not same:
-            flag = "--" + dest.replace("_", "-")
-            changed.append(f"{flag} {_shown(given)} (the run's: {_shown(own)})")
+        if not same:
+            changed.append(f"{flags[-1]} {_shown(given)} (the run's: {_shown(own)})")
     if changed:
-        raise VaelabError(f"--resume goes on with the run's own settings; only --epochs and --device may change, "
-                          f"but {', '.join(changed)}")
+        raise VaelabError(f"--resume goes on with the run's own settings; only --epochs, --device and --data may "
+                          f"change, but {', '.join(changed)}")
     return doc
+
+
+def resumed_banner(run: dict, out, what: str) -> tuple[str, float]:
+    """What a resumed run is, for the first line a training command prints, and its validation fraction."""
+    return f"the run in {out} ({what})", run["training"].get("val_fraction", 0.0)
 
 
 def _shown(v) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, ints,
-                             keep_run_settings, load_training_data, positive, run_settings_on_resume)
+                             keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
+                             resumed_banner, run_settings_on_resume)
 from vaelab.errors import VaelabError
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
@@ -16,7 +17,7 @@ RUN_SETTINGS = {
     "lr": ("training", "lr"), "seed": ("training", "seed"), "kl_warmup": ("training", "kl_warmup_steps"),
     "capacity_max": ("training", "capacity_max"), "capacity_steps": ("training", "capacity_steps"),
     "val_fraction": ("training", "val_fraction"), "patience": ("training", "patience"),
-    "no_onnx": lambda doc: not doc.get("training", {}).get("onnx", True),
+    "no_onnx": no_onnx_of,
 }
 
 
@@ -48,26 +49,25 @@ def cmd_train(args) -> None:
     from vaelab.models.config import ModelConfig
     from vaelab.training.trainer import TrainConfig, train
 
-    if args.model == "cycle-vae":
-        from vaelab.errors import VaelabError
-
-        raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ...")
     run = run_settings_on_resume(args)
+    if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
+        raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
+                          "(and vaelab train-cycle --resume to go on with one)")
     ds = load_training_data(args)
-    model_cfg = None if args.resume else ModelConfig(
-        kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
-        widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
-        sigma=args.sigma, beta=args.beta, free_bits=args.free_bits,
-        tc_beta=args.tc_beta)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
-                      capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
-                      val_fraction=args.val_fraction, patience=args.patience)
+    if args.resume:  # the model and training settings are the run's own; only these two may change
+        model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device)
+    else:
+        model_cfg = ModelConfig(
+            kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
+            widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
+            sigma=args.sigma, beta=args.beta, free_bits=args.free_bits, tc_beta=args.tc_beta)
+        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                          kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
+                          capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
+                          val_fraction=args.val_fraction, patience=args.patience)
     main_rank = os.environ.get("RANK", "0") == "0"
     if main_rank:  # the settings in use: on --resume the run's own
-        what, val = args.model, args.val_fraction
-        if run:
-            what, val = f"the run in {args.out} ({run['model']['kind']})", run["training"].get("val_fraction", 0.0)
+        what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.model, args.val_fraction)
         print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images of "
               f"{ds.channels}×{ds.size[0]}×{ds.size[1]}"
               + (f"; {val:.0%} of the training images held out to validate" if val else ""))
@@ -88,11 +88,12 @@ def add(sub) -> None:
     p.add_argument("--latent", type=positive, default=32, help="latent size (default 32)")
     p.add_argument("--epochs", type=positive, default=10)
     p.add_argument("--batch-size", type=positive, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=positive_number, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when > 1)")
     p.add_argument("--tc-beta", type=float, default=1.0,
-                   help="beta-TCVAE (Chen et al. 2018): weigh the total-correlation part of the KL by this, the rest "
-                        "by --beta (default 1 = off; 6 is a common choice)")
+                   help="beta-TCVAE (Chen et al. 2018): add (B - 1) x the total correlation of the code to the "
+                        "objective; with --beta 1 that weighs the TC part of the KL by B and the rest by 1 "
+                        "(default 1 = off; 6 is a common choice)")
     p.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dim not pushed down")
     p.add_argument("--kl-warmup", type=int, default=0, help="steps of linear KL warm-up")
     p.add_argument("--capacity-max", type=float, default=0.0,

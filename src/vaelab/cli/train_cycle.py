@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, keep_run_settings,
-                             load_training_data, positive, run_settings_on_resume)
+                             load_training_data, no_onnx_of, positive, positive_number, resumed_banner,
+                             run_settings_on_resume)
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
 RUN_SETTINGS = {
@@ -15,30 +16,37 @@ RUN_SETTINGS = {
     "recon_loss": ("training", "recon_loss"), "reconstruction_coef": ("training", "reconstruction_coef"),
     "kl_coef": ("training", "kl_coef"), "reverse_coef": ("training", "reverse_coef"), "shift": ("training", "shift"),
     "seed": ("training", "seed"), "val_fraction": ("training", "val_fraction"), "patience": ("training", "patience"),
-    "no_onnx": lambda doc: not doc.get("training", {}).get("onnx", True),
+    "no_onnx": no_onnx_of,
 }
 
 
 def cmd_train_cycle(args) -> None:
+    from vaelab.errors import VaelabError
     from vaelab.models.config import ModelConfig
     from vaelab.training.cycle import CycleTrainConfig, train_cycle
 
     run = run_settings_on_resume(args)
+    if run and run["model"]["kind"] != "cycle-vae":
+        raise VaelabError(f"the run in {args.out} is a {run['model']['kind']}, not a cycle-vae: resume it with "
+                          "vaelab train --resume")
     ds = load_training_data(args)
-    model_cfg = None if args.resume else ModelConfig(
-        kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
-        latent_dim=args.style + args.specified, specified_dim=args.specified, widths=args.widths,
-        kernel_size=args.kernel, fc=args.fc, likelihood="gaussian")
-    cfg = CycleTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
-                           reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
-                           reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
-                           onnx=not args.no_onnx, val_fraction=args.val_fraction, patience=args.patience)
-    what = f"cycle-vae (z {args.style}, s {args.specified})"
+    if args.resume:  # the model and training settings are the run's own; only these two may change
+        model_cfg, cfg = None, CycleTrainConfig(epochs=args.epochs, device=args.device)
+    else:
+        model_cfg = ModelConfig(
+            kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
+            latent_dim=args.style + args.specified, specified_dim=args.specified, widths=args.widths,
+            kernel_size=args.kernel, fc=args.fc, likelihood="gaussian")
+        cfg = CycleTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                               lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
+                               reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
+                               reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
+                               onnx=not args.no_onnx, val_fraction=args.val_fraction, patience=args.patience)
+    what, val = f"cycle-vae (z {args.style}, s {args.specified})", args.val_fraction
     if run:  # the settings in use: the run's own
         m = run["model"]
-        what = f"the run in {args.out} (cycle-vae, z {m['latent_dim'] - m['specified_dim']}, s {m['specified_dim']})"
-    val = run["training"].get("val_fraction", 0.0) if run else args.val_fraction
+        what, val = resumed_banner(run, args.out, f"cycle-vae, z {m['latent_dim'] - m['specified_dim']}, "
+                                                  f"s {m['specified_dim']}")
     print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / "
           f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}"
           + (f"; {val:.0%} of the training images held out to validate" if val else ""))
@@ -57,7 +65,7 @@ def add(sub) -> None:
     p.add_argument("--specified", type=positive, default=16, help="size of s, the specified part (default 16)")
     p.add_argument("--epochs", type=positive, default=10)
     p.add_argument("--batch-size", type=positive, default=64)
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of both cycles (paper: 1e-4)")
+    p.add_argument("--lr", type=positive_number, default=1e-4, help="Adam learning rate of both cycles (paper: 1e-4)")
     p.add_argument("--lr-step", type=int, default=80, metavar="EPOCHS",
                    help="multiply the learning rates by --lr-gamma every this many epochs (paper: 80; 0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1, help="the factor of each --lr-step (paper: 0.1)")

@@ -78,6 +78,9 @@ def cluster_bootstrap_interval(hits: np.ndarray, clusters: np.ndarray, rng: np.r
     (N,) (for example professions, each scored in six skin tones) rather than single analogies: analogies of
     one cluster succeed or fail together, so treating them as independent would make the interval too narrow."""
     hits = np.asarray(hits, bool)
+    if not len(hits) or len(hits) != len(clusters):
+        raise ValueError(f"an interval needs one cluster per analogy, and at least one: {len(hits)} hits, "
+                         f"{len(clusters)} clusters")
     _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
     k = cluster.max() + 1
     n_hit, n_all = np.bincount(cluster, hits, k), np.bincount(cluster, minlength=k).astype(float)

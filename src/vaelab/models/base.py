@@ -88,7 +88,8 @@ class LatentModel(nn.Module):
              capacity: float | None = None) -> LossOutput:
         """Named per-image terms in nats for a batch x (B, C, H, W) in [0,1]; ``eps`` (B, D) is the
         reparameterisation noise (drawn here when not given); ``capacity`` C (nats) makes the KL term
-        β·|KL − C|, Burgess et al.'s capacity annealing."""
+        β·|KL − C|, Burgess et al.'s capacity annealing. With a total-correlation weight the objective adds
+        (tc_beta − 1)·TC while gradients are on (training); under ``torch.no_grad`` it leaves that term out."""
         mu, logvar = self.encode(x)
         if logvar is None:
             z = mu
@@ -103,7 +104,9 @@ class LatentModel(nn.Module):
         if capacity is not None:  # the KL is held near C rather than pushed to 0; training raises C
             kl_term = (kl_term - capacity).abs()
         objective = recon.mean() + self.cfg.beta * kl_weight * kl_term
-        if self.cfg.tc_beta != 1.0 and logvar is not None:  # β-TCVAE: KL + (β_TC − 1)·TC
+        # β-TCVAE: KL + (β_TC − 1)·TC. Only when a gradient will be taken: scoring (under no_grad) needs the ELBO
+        # terms alone, and the B × B × D estimate would cost it most of its time and memory.
+        if self.cfg.tc_beta != 1.0 and logvar is not None and torch.is_grad_enabled():
             objective = objective + (self.cfg.tc_beta - 1.0) * kl_weight * total_correlation(z, mu, logvar)
         return LossOutput(objective=objective, recon=recon, kl=kl, z=z)
 

@@ -12,6 +12,12 @@ from vaelab.errors import VaelabError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
+# Checkpoints written before the trainer stored plain floats hold numpy float64 scalars: allow the plain-data
+# globals that rebuild one (no code runs on load), under numpy 2's module name and numpy 1's, and nothing else.
+_SCALAR = np.float64(0).__reduce__()[0]  # numpy.core.multiarray.scalar or numpy._core.multiarray.scalar
+NUMPY_SCALARS = [_SCALAR, (_SCALAR, "numpy.core.multiarray.scalar"), (_SCALAR, "numpy._core.multiarray.scalar"),
+                 np.dtype, type(np.dtype(np.float64))]
+
 
 def save_checkpoint(folder: Path, state: dict) -> None:
     path = Path(folder) / CHECKPOINT_NAME
@@ -24,11 +30,8 @@ def load_checkpoint(folder: Path) -> dict:
     path = Path(folder) / CHECKPOINT_NAME
     if not path.is_file():
         raise VaelabError(f"cannot resume: {folder} has no {CHECKPOINT_NAME} (was it written by `vaelab train --out`?)")
-    # Checkpoints written before the trainer stored plain floats hold numpy float64 scalars: allow those two
-    # plain-data globals (no code runs on load), nothing else.
-    numpy_scalars = [np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64))]
     try:
-        with torch.serialization.safe_globals(numpy_scalars):
+        with torch.serialization.safe_globals(NUMPY_SCALARS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors come in many types; all mean the same to a user
         found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*?)(?: was not an allowed global.*)?$", str(e), re.M)

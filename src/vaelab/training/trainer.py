@@ -62,7 +62,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        d = {k: v for k, v in d.items() if k in known}
+        if not d.get("capacity_max"):  # runs from before the check may hold steps that never did anything
+            d["capacity_steps"] = 0
+        return cls(**d)
 
 
 def _check_fraction(fraction: float) -> None:
