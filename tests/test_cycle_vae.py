@@ -257,10 +257,11 @@ def _vaelab(capsys, *args) -> tuple[int, str, str]:
 @pytest.mark.slow
 def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     run = tmp_path / "cycle"
-    code, _, err = _vaelab(capsys, "train-cycle", "--data", f"mnist:{toy_idx_dir}", "--style", "4", "--specified",
-                           "2", "--widths", "4,8", "--epochs", "1", "--batch-size", "32", "--limit", "96", "--lr",
-                           "1e-3", "--no-onnx", "--quiet", "--val-fraction", "0.25", "--out", run)
+    code, stdout, err = _vaelab(capsys, "train-cycle", "--data", f"mnist:{toy_idx_dir}", "--style", "4",
+                                "--specified", "2", "--widths", "4,8", "--epochs", "1", "--batch-size", "32", "--limit",
+                                "96", "--lr", "1e-3", "--no-onnx", "--quiet", "--val-fraction", "0.25", "--out", run)
     assert code == 0, err
+    assert f"on mnist:{toy_idx_dir.resolve()}: 72 train + 24 validation / 60 test images of 1×28×28" in stdout
     doc = json.loads((run / "config.json").read_text())
     assert doc["training"]["val_fraction"] == 0.25 and doc["training"]["best_epoch"] == 1
     # a resume keeps the run's settings: another value is refused, and so is a run with no epochs left

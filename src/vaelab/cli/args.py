@@ -171,6 +171,14 @@ def run_settings_on_resume(args) -> dict | None:
     return doc
 
 
+def training_banner(what: str, ds, val_fraction: float) -> str:
+    """The first line a training command prints: the model, the data and how its images are split."""
+    n_train, n_val = len(ds.train_idx), round(len(ds.train_idx) * val_fraction)
+    split = f"{n_train - n_val} train + {n_val} validation" if n_val else f"{n_train} train"
+    return (f"training {what} on {ds.name}: {split} / {len(ds.test_idx)} test images of "
+            f"{ds.channels}×{ds.size[0]}×{ds.size[1]}")
+
+
 def resumed_banner(run: dict, out, what: str) -> tuple[str, float]:
     """What a resumed run is, for the first line a training command prints, and its validation fraction."""
     return f"the run in {out} ({what})", run["training"].get("val_fraction", 0.0)

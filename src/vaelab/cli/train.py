@@ -5,7 +5,7 @@ from pathlib import Path
 
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, ints,
                              keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
-                             resumed_banner, run_settings_on_resume)
+                             resumed_banner, run_settings_on_resume, training_banner)
 from vaelab.errors import VaelabError
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
@@ -68,9 +68,7 @@ def cmd_train(args) -> None:
     main_rank = os.environ.get("RANK", "0") == "0"
     if main_rank:  # the settings in use: on --resume the run's own
         what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.model, args.val_fraction)
-        print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images of "
-              f"{ds.channels}×{ds.size[0]}×{ds.size[1]}"
-              + (f"; {val:.0%} of the training images held out to validate" if val else ""))
+        print(training_banner(what, ds, val))
     train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
     if main_rank:
         print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, keep_run_settings,
                              load_training_data, no_onnx_of, positive, positive_number, resumed_banner,
-                             run_settings_on_resume)
+                             run_settings_on_resume, training_banner)
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
 RUN_SETTINGS = {
@@ -47,9 +47,7 @@ def cmd_train_cycle(args) -> None:
         m = run["model"]
         what, val = resumed_banner(run, args.out, f"cycle-vae, z {m['latent_dim'] - m['specified_dim']}, "
                                                   f"s {m['specified_dim']}")
-    print(f"training {what} on {ds.name}: {len(ds.train_idx)} train / "
-          f"{len(ds.test_idx)} test images of {ds.channels}×{ds.size[0]}×{ds.size[1]}"
-          + (f"; {val:.0%} of the training images held out to validate" if val else ""))
+    print(training_banner(what, ds, val))
     train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")
 
