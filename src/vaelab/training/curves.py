@@ -5,6 +5,17 @@ import os
 from pathlib import Path
 
 
+def plot_validation(ax, epochs: list[dict], value: str, score: str, style: str, label: str) -> list[dict]:
+    """Draw the epoch records' ``value`` where they were validated and mark the epoch with the lowest ``score``
+    (the one the model folder keeps); returns the validated records."""
+    validated = [r for r in epochs if score in r]
+    if validated:
+        ax.plot([r["step"] for r in validated], [r[value] for r in validated], style, ms=4, label=label)
+        best = min(validated, key=lambda r: r[score])
+        ax.axvline(best["step"], color="grey", ls=":", lw=1, label=f"best validated (epoch {best['epoch']})")
+    return validated
+
+
 def plot_loss_curve(records: list[dict], path: Path) -> None:
     """Train objective (every logged step), test −ELBO and, when the run validates, validation −ELBO (every
     epoch) against the step, with the best validated epoch marked."""
@@ -20,12 +31,7 @@ def plot_loss_curve(records: list[dict], path: Path) -> None:
         ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, alpha=0.7, label="train objective")
     if epochs:
         ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", label="test −ELBO")
-    validated = [r for r in epochs if "val_neg_elbo" in r]
-    if validated:
-        ax.plot([r["step"] for r in validated], [r["val_neg_elbo"] for r in validated], "s-", ms=4,
-                label="validation −ELBO")
-        best = min(validated, key=lambda r: r["val_neg_elbo"])
-        ax.axvline(best["step"], color="grey", ls=":", lw=1, label=f"best validated (epoch {best['epoch']})")
+    validated = plot_validation(ax, epochs, "val_neg_elbo", "val_neg_elbo", "s-", "validation −ELBO")
     ax.set_xlabel("step")
     ax.set_ylabel("nats / image")
     values = ([r["loss"] for r in steps[len(steps) // 10:]] + [r["test_neg_elbo"] for r in epochs]

@@ -33,14 +33,15 @@ from tqdm import tqdm
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
-from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json
+from vaelab.models.config import ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.training.curves import plot_validation
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable,
-                                     check_validation_settings, pick_device, record_whole_run, validation_split)
+                                     check_validation_settings, pick_device, validation_split)
 
 
 @dataclass
@@ -202,12 +203,7 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     if epochs:
         axes[0].plot([r["step"] for r in epochs], [r["test_swap_mse"] for r in epochs], "o-", label="test swap")
         axes[0].plot([r["step"] for r in epochs], [r["test_recon_mse"] for r in epochs], "s-", label="test recon")
-        validated = [r for r in epochs if "val_swap_mse" in r]
-        if validated:
-            axes[0].plot([r["step"] for r in validated], [r["val_swap_mse"] for r in validated], "^-",
-                         label="validation swap")
-            best = min(validated, key=lambda r: r["val_score"])
-            axes[0].axvline(best["step"], color="grey", ls=":", lw=1, label=f"best validated (epoch {best['epoch']})")
+        plot_validation(axes[0], epochs, "val_swap_mse", "val_score", "^-", "validation swap")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp")
@@ -356,8 +352,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         os.replace(tmp, out / METRICS_NAME)
         _plot_curves(records, out / "loss_curve.png")
         if val is None or best.improved(epoch, val["score"]):  # with validation: the best validated epoch
-            extra = {"best_epoch": epoch, "val_images": len(val_idx), "epochs_run": epoch,
-                     "run_seconds": round(train_seconds, 1)} if val else {}
+            extra = best.saved_fields(len(val_idx), train_seconds) if val else {}
             model.save_pretrained(out, data_spec, onnx=cfg.onnx,
                                   training={**asdict(cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
                                             "train_seconds": round(train_seconds, 1), **extra},
@@ -370,11 +365,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
             tqdm.write(f"no better validation score for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation score {best.score:.5f})")
             break
-    if len(val_idx) and 0 < best.epoch < last_epoch:
-        from safetensors.torch import load_file  # the best validated epoch, as the model folder holds it
-
-        model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
-        record_whole_run(out / CONFIG_NAME, last_epoch, train_seconds)
+    if len(val_idx):
+        best.restore(model, out, device, last_epoch, train_seconds)
     model.eval()
     model.data_spec = data_spec
     return model

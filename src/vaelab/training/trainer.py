@@ -100,8 +100,23 @@ class BestEpoch:
     def exhausted(self, epoch: int) -> bool:
         return bool(self.patience) and epoch - self.epoch >= self.patience
 
+    def saved_fields(self, val_images: int, seconds: float) -> dict:
+        """config.json's record of the best epoch as it is saved; epochs_run/run_seconds grow to the whole run
+        at its end (``restore``)."""
+        return {"best_epoch": self.epoch, "val_images": val_images, "epochs_run": self.epoch,
+                "run_seconds": round(seconds, 3)}
 
-def record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
+    def restore(self, model: torch.nn.Module, out: Path, device, last_epoch: int, seconds: float) -> None:
+        """After a run that went on past its best epoch: load that epoch's weights, as the model folder holds
+        them, into ``model``, and record the whole run's length in config.json."""
+        if 0 < self.epoch < last_epoch:
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
+            _record_whole_run(out / CONFIG_NAME, last_epoch, seconds)
+
+
+def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
     """config.json describes the saved (best validated) epoch; add how long the whole run went on past it."""
     doc = json.loads(config_path.read_text())
     doc["training"].update(epochs_run=epochs_run, run_seconds=round(seconds, 3))
@@ -233,9 +248,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     data_spec = dataset.spec()
 
     def save_model(epoch: int, test: dict | None, val: dict | None = None) -> None:
-        # With validation the folder holds the best epoch; epochs_run/run_seconds grow to the whole run at its end.
-        extra = {"best_epoch": epoch, "val_images": len(val_idx), "epochs_run": epoch,
-                 "run_seconds": round(train_seconds, 3)} if val else {}
+        extra = best.saved_fields(len(val_idx), train_seconds) if val else {}  # with validation: the best epoch
         model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "epochs_done": epoch,
                               "train_seconds": round(train_seconds, 3), "steps": step, **extra},
                               metrics={"test": test, **({"validation": val} if val else {})} if test else {})
@@ -322,11 +335,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         if cfg.patience and ddp.mean(torch.tensor(float(stop), device=device)):  # every rank stops together
             break
     ddp.close()
-    if len(val_idx) and 0 < best.epoch < last_epoch and ddp.is_main:
-        from safetensors.torch import load_file  # the best validated epoch, as the model folder holds it
-
-        model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
-        record_whole_run(out / CONFIG_NAME, last_epoch, train_seconds)
+    if len(val_idx) and ddp.is_main:
+        best.restore(model, out, device, last_epoch, train_seconds)
     model.eval()
     model.data_spec = data_spec
     return model
