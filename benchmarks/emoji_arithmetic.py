@@ -9,7 +9,10 @@ The mean over Q≠P is taken two ways: the arithmetic mean (the rule as stated) 
 mean direction at the mean length of the differences, as `vaelab blend` blends codes).
 
 Half the professions (their woman versions, all skin tones) and half the tone bases (their dark
-versions) are *held out of training*; the offsets come from the other half only. Baselines, from the same
+versions) are *held out of training*; the offsets come from the other half only. With ``--folds K --fold i``
+the pairs are dealt into K folds instead (professions and the other man/woman pairs each dealt evenly) and
+fold i is held out, so the offsets come from the other K − 1 folds: closer to the rule's "mean over Q≠P",
+and K runs hold out each profession exactly once (pool them with ``--pool``). Baselines, from the same
 run: 'zero' (the offset replaced by 0) and 'pixel' (the same arithmetic on pixels).
 """
 from __future__ import annotations
@@ -33,9 +36,12 @@ RATES = ("hit_rate", "baseline_zero", "baseline_pixel")  # analogy_hit_rate's ra
 TONES_KEY = "professions, held out, 6 tones"
 
 
-def split(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    perm = rng.permutation(n)
-    return np.sort(perm[: n // 2]), np.sort(perm[n // 2:])  # held out, in sample
+def split(rows: np.ndarray, rng, folds: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, in sample) of ``rows``: the first half of a permutation, or with ``folds`` the fold-th of
+    ``folds`` near-equal parts of it."""
+    perm = rng.permutation(np.asarray(rows))
+    held = perm[: len(perm) // 2] if not folds else np.array_split(perm, folds)[fold]
+    return np.sort(held), np.sort(np.setdiff1d(perm, held))
 
 
 def main() -> None:
@@ -53,12 +59,17 @@ def main() -> None:
                          "is scored (the held-out professions never take part)")
     ap.add_argument("--patience", type=int, default=0, help="with --val-fraction: stop after this many epochs "
                                                              "without a better validation -ELBO")
+    ap.add_argument("--folds", type=int, default=0,
+                    help="deal the pairs into this many folds and hold out one (default: hold out half)")
+    ap.add_argument("--fold", type=int, default=0, help="with --folds: the fold to hold out, 0 to folds - 1")
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
     ap.add_argument("--pool", type=Path, nargs="+", metavar="RUN",
                     help="only pool the 6-tone gender results already written in these runs (one per split)")
     args = ap.parse_args()
     if args.pool:
         return pool(args.pool)
+    if args.folds and not 0 <= args.fold < args.folds:
+        ap.error(f"--fold must be 0 to {args.folds - 1}")
     if args.threads:
         import torch
 
@@ -70,8 +81,13 @@ def main() -> None:
     names = ds.attributes["name"]
     rng = np.random.default_rng(args.seed)
     gp, tp = gender_pairs(ds), tone_pairs(ds)
-    g_out, g_in = split(len(gp), rng)
-    t_out, t_in = split(len(tp), rng)
+    if args.folds:  # deal professions and the other pairs apart, so every fold holds out its share of each
+        role = np.array([ds.attributes["subgroup"][p[1]] == "person-role" for p in gp])
+        parts = [split(np.flatnonzero(r), rng, args.folds, args.fold) for r in (role, ~role)]
+        g_out, g_in = (np.sort(np.concatenate(side)) for side in zip(*parts))
+    else:
+        g_out, g_in = split(np.arange(len(gp)), rng)
+    t_out, t_in = split(np.arange(len(tp)), rng, args.folds, args.fold)
     excluded = set()
     for i in g_out:  # the held-out woman P, in every skin tone
         woman = names[gp[i][2]]
@@ -110,7 +126,8 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     results = {"model": {"latent": mc["latent_dim"], "likelihood": mc["likelihood"], "sigma": mc["sigma"],
                          "fc": mc.get("fc", 0)},
                "epochs": epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx)),
-               "val_fraction": doc["training"].get("val_fraction", 0.0)}
+               "val_fraction": doc["training"].get("val_fraction", 0.0),
+               "split": {"seed": args.seed, "folds": args.folds, "fold": args.fold}}
     ran = sum(json.loads(line)["kind"] == "epoch" for line in (args.out / "metrics.jsonl").read_text().splitlines())
     results["epochs_run"] = ran
     print(f"trained {ran} epochs in {train_s:.0f} s ({ran * len(ds.train_idx) / train_s:.0f} img/s)"
