@@ -52,6 +52,22 @@ def write_mnist_folder(folder: Path, n_train: int = 300, n_test: int = 60, size:
     return folder
 
 
+def write_omniglot(root: Path, per_character: int = 2) -> Path:
+    """Omniglot's layout: images_background (Latin, 2 characters) for training and images_evaluation (Greek,
+    1 character) for testing, 105×105 one-bit PNGs: a set split by class. Character c is a bar at 10·c px."""
+    from PIL import Image
+
+    for part, alphabet, chars in (("images_background", "Latin", 2), ("images_evaluation", "Greek", 1)):
+        for c in range(chars):
+            d = root / part / alphabet / f"character{c + 1:02d}"
+            d.mkdir(parents=True)
+            for k in range(per_character):
+                img = Image.new("1", (105, 105), 1)
+                img.paste(0, (10 * c, 10, 10 * c + 20, 90))
+                img.save(d / f"0{c}{k}_{k + 1:02d}.png")
+    return root
+
+
 @pytest.fixture(scope="session")
 def toy_idx_dir(tmp_path_factory) -> Path:
     return write_mnist_folder(tmp_path_factory.mktemp("toy") / "idx")

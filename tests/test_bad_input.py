@@ -196,3 +196,12 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, tiny_model_dir,
     (tmp_path / "ro").write_text("a file where a folder should go")
     proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--out", str(tmp_path / "ro" / "sub"))
     _assert_clean_failure(proc, "cannot write --out")
+
+
+def test_distributed_training_checks_its_input_before_launching(tmp_path, toy_idx_dir):
+    """Bad input with --nproc 2 is one line from the launching process, not one per rank plus torchrun's report."""
+    _assert_clean_failure(_vaelab("train", "--data", "mnist:/nope", "--nproc", "2", "--out", tmp_path / "r"),
+                          "/nope")
+    _assert_clean_failure(_vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--limit", "50", "--batch-size", "32",
+                                  "--nproc", "2", "--out", tmp_path / "r"), "fewer than one global batch of 64")
+    assert not (tmp_path / "r").exists()

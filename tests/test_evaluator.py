@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import fashion_mnist_available
+from conftest import fashion_mnist_available, write_omniglot
 from vaelab.cli import main
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.loaders import load_dataset
@@ -63,6 +63,35 @@ def test_evaluator_saves_like_a_model_and_loads_back_the_same(trained, toy):
 def test_a_vae_folder_is_not_an_evaluator(tiny_model_dir):
     with pytest.raises(VaelabError, match="not an evaluator"):
         load_evaluator(tiny_model_dir)
+
+
+def test_a_set_split_by_class_cannot_train_or_feed_an_evaluator(tmp_path, trained):
+    from vaelab.metrics.evaluate import check_evaluator
+
+    ds = load_dataset(f"omniglot:{write_omniglot(tmp_path / 'omni')}")
+    assert ds.split_by_class()
+    with pytest.raises(VaelabError, match="split by class"):
+        train_classifier(ds, None, ClassifierTrainConfig(epochs=1))
+    with pytest.raises(VaelabError, match="--evaluator none"):
+        check_evaluator(trained[1], ds)
+    ds.train_idx = np.arange(len(ds))  # once a test character is also trained on, the classes are shared
+    assert not ds.split_by_class()
+
+
+def test_an_evaluator_and_a_vae_never_overwrite_each_other(tmp_path, toy, tiny_model_dir, trained):
+    import shutil
+
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    vae = shutil.copytree(tiny_model_dir, tmp_path / "vae")
+    before = (vae / "model.safetensors").read_bytes()
+    with pytest.raises(VaelabError, match="holds a vae-conv model"):
+        train_classifier(toy, vae, ClassifierTrainConfig(epochs=1))
+    assert (vae / "model.safetensors").read_bytes() == before
+    with pytest.raises(VaelabError, match="holds an evaluator"):
+        train(ModelConfig(latent_dim=4, widths=(8,)), toy, trained[0], TrainConfig(epochs=1), progress=False)
+    assert load_evaluator(trained[0]).cfg.num_classes == 3
 
 
 def test_unlabelled_data_cannot_train_an_evaluator():

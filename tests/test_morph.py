@@ -106,6 +106,24 @@ def test_missing_ffmpeg_is_said_and_the_rest_still_written(tmp_path, tiny_model_
     assert any("no MP4" in n for n in notes)
 
 
+def test_class_morph_reaches_a_class_seen_only_in_the_test_split(tmp_path):
+    """Omniglot's evaluation characters never occur in training; their centroids come from their test images."""
+    from conftest import write_omniglot
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    spec = f"omniglot:{write_omniglot(tmp_path / 'omni', per_character=4)}"
+    ds = load_dataset(spec)
+    train(ModelConfig(channels=1, latent_dim=4, widths=(8,)), ds, tmp_path / "m", TrainConfig(epochs=1, batch_size=4),
+          progress=False)
+    m = vaelab.open_model(tmp_path / "m")
+    greek = ds.labels == ds.class_index("Greek/character01")
+    assert not greek[ds.train_idx].any()
+    expected = m.decode(m.embed(ds.images[greek].astype(np.float32) / 255).mean(0, keepdims=True))[0, 0]
+    frames = vaelab.class_morph(tmp_path / "m", ["Latin/character01", "Greek/character01"], frames=3)
+    np.testing.assert_allclose(np.asarray(frames[-1], np.float32) / 255, expected, atol=1 / 255 + 1e-5)
+
+
 def test_class_morph_ends_at_the_decoded_centroids(tiny_model_dir):
     m = vaelab.open_model(tiny_model_dir)
     ds = load_dataset(m.doc["data"]["name"])

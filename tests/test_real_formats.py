@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_omniglot
+from vaelab.data.dataset import ImageDataset
 from vaelab.data.loaders import load_dataset
 from vaelab.errors import VaelabError
 
@@ -100,15 +102,7 @@ def test_celeba_attributes_split_and_crop(tmp_path):
 
 
 def test_omniglot_layout_and_labels(tmp_path):
-    for part, alphabet, chars in (("images_background", "Latin", 2), ("images_evaluation", "Greek", 1)):
-        for c in range(chars):
-            d = tmp_path / part / alphabet / f"character{c + 1:02d}"
-            d.mkdir(parents=True)
-            for k in range(2):
-                img = Image.new("1", (105, 105), 1)
-                img.paste(0, (10 * c, 10, 10 * c + 20, 90))
-                img.save(d / f"0{c}{k}_{k + 1:02d}.png")
-    ds = load_dataset(f"omniglot:{tmp_path}")
+    ds = load_dataset(f"omniglot:{write_omniglot(tmp_path)}")
     assert ds.images.shape == (6, 1, 28, 28) and ds.class_names == ["Latin/character01", "Latin/character02",
                                                                    "Greek/character01"]
     assert list(ds.labels) == [0, 0, 1, 1, 2, 2] and list(ds.test_idx) == [4, 5]
@@ -139,3 +133,93 @@ def test_decoded_cache_is_reused_and_invalidated_by_a_changed_source(tmp_path, m
 def test_incomplete_folders_name_what_is_missing(tmp_path, spec, words):
     with pytest.raises(VaelabError, match=words):
         load_dataset(spec.format(tmp=tmp_path))
+
+
+def _celeba_files(root, img_dir, attr_dir):
+    for i, n in enumerate(("000001.jpg", "000002.jpg", "000003.jpg")):
+        (img_dir / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (178, 218), (80 * i, 0, 0)).save(img_dir / "img_align_celeba" / n, quality=95)
+    attr_dir.mkdir(parents=True, exist_ok=True)
+    (attr_dir / "list_attr_celeba.txt").write_text(
+        "3\nSmiling Male \n000001.jpg -1 1\n000002.jpg 1 -1\n000003.jpg -1 1\n")
+
+
+def test_celeba_in_the_official_subfolders_without_a_partition_file_gets_the_fixed_split(tmp_path):
+    _celeba_files(tmp_path, tmp_path / "Img", tmp_path / "Anno")  # as the official download unpacks
+    ds = load_dataset(f"celeba:{tmp_path}", size=(8, 8))
+    fixed = ImageDataset(images=ds.images.copy())  # the split every set without an official one gets
+    assert len(ds) == 3 and list(ds.test_idx) == list(fixed.test_idx) and len(ds.train_idx) == 2
+    assert "partition" not in ds.attributes and list(ds.attributes["Smiling"]) == [-1, 1, -1]
+    (tmp_path / "Eval").mkdir()
+    (tmp_path / "Eval" / "list_eval_partition.txt").write_text("000001.jpg 2\n000002.jpg 0\n000003.jpg 0\n")
+    assert list(load_dataset(f"celeba:{tmp_path}", size=(8, 8)).test_idx) == [0]
+
+
+def _cifar_without_label_names(tmp):
+    for i in range(1, 6):
+        _pickle(tmp / f"data_batch_{i}", {b"data": _cifar_rows(2, i), b"labels": [0, 1]})
+    _pickle(tmp / "test_batch", {b"data": _cifar_rows(1, 0), b"labels": [0]})
+    _pickle(tmp / "batches.meta", {b"names": [b"a"]})
+
+
+def _celeba_with_a_bad_partition(tmp):
+    _celeba_files(tmp, tmp, tmp)
+    (tmp / "list_eval_partition.txt").write_text("000001.jpg 0 extra\n")
+
+
+@pytest.mark.parametrize("spec,prepare,words", [
+    ("cifar10:{tmp}", _cifar_without_label_names, "not in the expected format (KeyError"),
+    ("celeba:{tmp}", _celeba_with_a_bad_partition, "not in the expected format (ValueError"),
+    ("celeba:{tmp},crop=-5", None, "crop must be 0"),
+    ("emoji:0", None, "4 to 256 pixels"),
+    ("emoji:5000", None, "4 to 256 pixels"),
+])
+def test_malformed_data_is_one_clear_error(tmp_path, spec, prepare, words):
+    if prepare:
+        prepare(tmp_path)
+    with pytest.raises(VaelabError) as e:
+        load_dataset(spec.format(tmp=tmp_path))
+    assert words in str(e.value)
+
+
+def test_a_split_with_no_test_images_is_refused():
+    with pytest.raises(VaelabError, match="2 training and 0 test images"):
+        ImageDataset(images=np.zeros((2, 1, 4, 4), np.uint8), train_idx=np.arange(2), test_idx=np.arange(0))
+
+
+def test_cached_images_are_copy_on_write(tmp_path):
+    import warnings
+
+    import torch
+
+    ds = load_dataset(f"omniglot:{write_omniglot(tmp_path)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns about a read-only array
+        tensor = torch.from_numpy(ds.images)
+    before = int(tensor[0].sum())
+    tensor[0] = 7  # a write changes this process's copy only ...
+    assert int(load_dataset(f"omniglot:{tmp_path}").images[0].astype(np.int64).sum()) == before  # ... not the cache
+
+
+def test_a_shape_the_format_fixes_is_not_silently_ignored(tmp_path, toy_idx_dir):
+    assert load_dataset(f"mnist:{toy_idx_dir}", channels=1, size=(28, 28)).size == (28, 28)  # the same: fine
+    with pytest.raises(VaelabError, match="1×28×28 images, which this format fixes"):
+        load_dataset(f"mnist:{toy_idx_dir}", size=(32, 32))
+    with pytest.raises(VaelabError, match="which this format fixes"):
+        load_dataset(f"mnist:{toy_idx_dir}", channels=3)
+    with pytest.raises(VaelabError, match="takes nothing after it"):
+        load_dataset("fashion-mnist:x")
+
+
+def test_a_failed_download_leaves_no_part_file(tmp_path, monkeypatch):
+    import urllib.request
+
+    import vaelab.data.loaders as loaders
+
+    def offline(*a, **k):
+        raise OSError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(OSError):
+        loaders._download_fashion_mnist(tmp_path / "fm")
+    assert list((tmp_path / "fm").iterdir()) == []

@@ -68,8 +68,10 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     z = encode_uint8(m, ds.images[idx])
     labels = ds.labels[idx]
     cents = class_centroids(z, labels, len(ds.class_names))[chosen]
-    if np.isnan(cents).any():
-        raise VaelabError("a chosen class has no training images")
+    empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
+    if empty:
+        raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no training images "
+                          f"(of {len(idx)} drawn) to blend")
     k = k or len(ds.class_names)
     if not 1 <= k <= len(z):
         raise VaelabError(f"k must be between 1 and {len(z)}")

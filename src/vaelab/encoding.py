@@ -69,8 +69,12 @@ def _centroid_cache_paths(m: InferenceModel, weights_id: str) -> list[Path]:
 
 
 def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarray:
-    """(K, D) centroids of the model's training classes, computed once and cached next to the model
-    (or in the user cache when the model folder is read-only), keyed by the weights' sha256."""
+    """(K, D) centroids of the model's classes, computed once and cached next to the model
+    (or in the user cache when the model folder is read-only), keyed by the weights' sha256.
+
+    A centroid is the mean code of the class's training images; a class with none (a set split by class,
+    such as Omniglot or Reed's sprites) takes the mean over its test images instead, and a class with no
+    images at all stays NaN."""
     from safetensors.numpy import load_file, save_file
 
     if not m.class_names:
@@ -84,7 +88,9 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
 
                 with safe_open(str(p), "np") as f:
                     if (f.metadata() or {}).get("weights") == wid:
-                        return load_file(str(p))["centroids"]
+                        cents = load_file(str(p))["centroids"]
+                        if np.isfinite(cents).all():  # before class-split sets were handled, a class could be NaN
+                            return cents
             except Exception:  # a damaged cache is recomputed, not an error
                 pass
     from vaelab.data.loaders import load_dataset
@@ -96,6 +102,11 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
         raise VaelabError(f"class centroids need the model's training data ({spec['name']}): {e}") from e
     idx = ds.split("train")
     cents = class_centroids(encode_uint8(m, ds.images[idx], progress=progress), ds.labels[idx], len(m.class_names))
+    unseen = np.flatnonzero(np.isnan(cents).any(axis=1))
+    if len(unseen):  # a set split by class (Omniglot, Reed's sprites): those classes live in the test split
+        rows = np.flatnonzero(np.isin(ds.labels, unseen))
+        cents[unseen] = class_centroids(encode_uint8(m, ds.images[rows], progress=progress), ds.labels[rows],
+                                        len(m.class_names))[unseen]
     cents = cents.astype(np.float32)
     for p in paths:  # first writable place wins
         try:

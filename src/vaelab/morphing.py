@@ -56,6 +56,9 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
                 raise VaelabError(f"unknown class {c!r}; this model knows: {', '.join(names) or 'no classes'}")
             idx.append(lowered.index(c.lower()))
         points = cached_class_centroids(m)[idx]
+        empty = [names[i] for i, row in zip(idx, points) if not np.isfinite(row).all()]
+        if empty:
+            raise VaelabError(f"class {empty[0]!r} has no images in the model's data, so it has no centroid")
         shown, labels = m.decode(points), [f"{names[i]} (centroid)" for i in idx]
     else:
         if len(images) < 2:

@@ -1,6 +1,7 @@
 """Write a whole output folder atomically: build it in a temp folder beside the target, move it in at the end."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -11,10 +12,34 @@ from typing import Iterator
 from vaelab.errors import VaelabError
 
 
-def check_out_folder(out: Path) -> None:
-    """An --out that exists must be a folder: refused before anything is written."""
+def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
+    """An --out that exists must be a folder: refused before anything is written. With ``evaluator`` (True when
+    an evaluator will be written there, False for a VAE), a folder holding the other kind of model is refused
+    too, rather than overwritten."""
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaelabError(f"--out {out} exists and is not a folder")
+    if evaluator is None:
+        return
+    from vaelab.models.classifier import EVALUATOR_KIND
+
+    held = held_kind(out)
+    if held and (held == EVALUATOR_KIND) != evaluator:
+        what = "an evaluator classifier" if held == EVALUATOR_KIND else f"a {held} model"
+        raise VaelabError(f"--out {out} holds {what}; choose another folder rather than overwrite it")
+
+
+def held_kind(folder: Path) -> str | None:
+    """The kind of model a folder's config.json describes (an evaluator's, or a VAE's model.kind); None when
+    there is none or it cannot be read."""
+    try:
+        doc = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    model = doc.get("model")
+    return doc.get("kind") or (model.get("kind") if isinstance(model, dict) else None)
 
 
 @contextmanager

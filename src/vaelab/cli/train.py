@@ -44,10 +44,8 @@ def _launch_torchrun(args) -> None:
 def cmd_train(args) -> None:
     import os
 
-    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        return _launch_torchrun(args)
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.trainer import TrainConfig, epoch_steps, train, validation_split
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -65,6 +63,11 @@ def cmd_train(args) -> None:
                           kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                           val_fraction=args.val_fraction, patience=args.patience)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # checked here, so that bad input gets one line
+        kept = run["training"] if run else {}
+        train_idx, _ = validation_split(ds.split("train"), kept.get("val_fraction", cfg.val_fraction))
+        epoch_steps(len(train_idx), kept.get("batch_size", cfg.batch_size), args.nproc)
+        return _launch_torchrun(args)
     main_rank = os.environ.get("RANK", "0") == "0"
     if main_rank:  # the settings in use: on --resume the run's own
         what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.model, args.val_fraction)

@@ -37,7 +37,7 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
     key = fingerprint(root, files, settings)
     path = cache_dir() / f"{kind}-{key}.npy"
     if path.is_file():
-        return np.load(path, mmap_mode="r")
+        return _open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
     os.close(fd)
@@ -55,4 +55,10 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return np.load(path, mmap_mode="r")
+    return _open(path)
+
+
+def _open(path: Path) -> np.ndarray:
+    """Copy-on-write: pages are read from the cache file as needed, and a write (none is meant) would change
+    a private copy, never the file. Unlike a read-only map, torch.from_numpy takes it without a warning."""
+    return np.load(path, mmap_mode="c")

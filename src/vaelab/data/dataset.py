@@ -41,6 +41,10 @@ class ImageDataset:
                 raise ValueError(f"attribute {key!r} differs in length from images")
         if self.train_idx is None:
             self.with_random_split()
+        elif n > 1 and not (len(self.train_idx) and len(self.test_idx if self.test_idx is not None else ())):
+            n_test = 0 if self.test_idx is None else len(self.test_idx)
+            raise VaelabError(f"the split of {self.name} leaves {len(self.train_idx)} training and {n_test} test "
+                              "images; both need at least one")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -69,6 +73,13 @@ class ImageDataset:
         if which == "all":
             return np.arange(len(self))
         raise ValueError(f"unknown split {which!r}")
+
+    def split_by_class(self) -> bool:
+        """True when no test image's class occurs among the training images (Omniglot's evaluation
+        alphabets, Reed's test characters): a classifier trained on this set cannot be scored on its test split."""
+        if self.labels is None or not len(self.test_idx):
+            return False
+        return not np.isin(self.labels[self.test_idx], self.labels[self.train_idx]).any()
 
     def class_index(self, name: str) -> int:
         """The label of a class name; the error lists the names there are."""

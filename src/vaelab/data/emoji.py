@@ -152,12 +152,17 @@ def render_emoji_set(entries: list[EmojiEntry], size: int = 64, progress: bool =
                         background=255)
 
 
+MIN_SIZE, MAX_SIZE = 4, 256
+
+
 def load_emoji(arg: str | None = None, size: int | None = None, progress: bool = True) -> ImageDataset:
     """``emoji`` (64×64) or ``emoji:SIZE``: rendered once, then read from an .npz in the user cache."""
     try:
         size = int(arg) if arg else (size or 64)
     except ValueError:
         raise VaelabError(f"emoji:{arg}: the size must be a whole number, e.g. emoji:32") from None
+    if not MIN_SIZE <= size <= MAX_SIZE:  # Noto's bitmaps are 136 px: larger only upsamples, and 4k emoji fill RAM
+        raise VaelabError(f"emoji:{size}: the size must be {MIN_SIZE} to {MAX_SIZE} pixels")
     source = emoji_test_file()
     if not FONT_PATH.is_file():
         raise VaelabError(f"{FONT_PATH} is missing; install it with: sudo apt-get install fonts-noto-color-emoji")

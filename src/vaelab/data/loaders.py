@@ -60,9 +60,12 @@ def _download_fashion_mnist(dest: Path) -> None:
         if (dest / fname).is_file():
             continue
         fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp:
-            shutil.copyfileobj(resp, out)
-        os.replace(tmp, dest / fname)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp:
+                shutil.copyfileobj(resp, out)
+            os.replace(tmp, dest / fname)
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # a failed download leaves no .part file behind
 
 
 def load_fashion_mnist(arg: str | None = None) -> ImageDataset:
@@ -142,7 +145,10 @@ def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] 
 # Every loader takes (arg after the colon or None, channels or None, size or None) and ignores what its
 # format fixes itself; imports stay inside so that a dataset's extra dependencies load only when used.
 def _fashion_mnist(arg, channels, size):
-    return load_fashion_mnist(arg)
+    if arg:
+        raise VaelabError(f"fashion-mnist:{arg}: fashion-mnist takes nothing after it; for a copy in a folder of "
+                          "your own, use mnist:PATH")
+    return load_fashion_mnist()
 
 
 def _mnist(arg, channels, size):
@@ -233,4 +239,12 @@ def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] |
     if kind not in LOADERS:
         raise VaelabError(f"unknown dataset {spec!r}; choose one of: "
                           + ", ".join(_SPEC_FORMS.get(k, f"{k}:PATH") for k in LOADERS))
-    return LOADERS[kind](arg or None, channels, tuple(size) if size else None)
+    try:
+        ds = LOADERS[kind](arg or None, channels, tuple(size) if size else None)
+    except (KeyError, IndexError, ValueError) as e:  # UnicodeDecodeError too: files that are not in the format
+        raise VaelabError(f"{spec}: the files are not in the expected format ({type(e).__name__}: {e})") from e
+    # Formats that fix their own shape ignore the request; say so rather than train on other images than asked.
+    if (channels and channels != ds.channels) or (size and tuple(size) != ds.size):
+        raise VaelabError(f"{spec} has {ds.channels}×{ds.size[0]}×{ds.size[1]} images, which this format fixes; "
+                          "leave out --channels/--size" + (" (or give the size as emoji:SIZE)" if kind == "emoji" else ""))
+    return ds

@@ -68,7 +68,7 @@ def read_splits(path: str | Path) -> dict[str, np.ndarray]:
             from scipy.io import loadmat
 
             raw = loadmat(str(path))
-    except (OSError, ValueError, NotImplementedError) as e:
+    except Exception as e:  # h5py's and scipy's many readers (MatReadError among them) fail in many ways
         raise VaelabError(f"{path}: not a readable .mat file ({e})") from e
     missing = [k for k in keys.values() if k not in raw]
     if missing:

@@ -46,6 +46,9 @@ def check_evaluator(evaluator, dataset: ImageDataset) -> None:
     if names and evaluator.cfg.num_classes != len(names):
         raise VaelabError(f"the evaluator knows {evaluator.cfg.num_classes} classes, {dataset.name} has {len(names)}; "
                           "train one on this data with `vaelab train-evaluator`")
+    if dataset.split_by_class():
+        raise VaelabError(f"{dataset.name} is split by class: the evaluator never saw its test classes, so it cannot "
+                          "judge them; run without an evaluator (--evaluator none)")
     known = list(getattr(evaluator, "data_spec", {}).get("class_names") or [])
     if names and known and known != list(names):
         differ = next(i for i, (a, b) in enumerate(zip(known, names)) if a != b)

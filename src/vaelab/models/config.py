@@ -92,7 +92,8 @@ def read_config_doc(folder: str | Path, written_by: str = "vaelab train") -> dic
     """The parsed config.json of a saved folder; errors say what is missing and which command writes it."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise VaelabError(f"{folder}: no such model folder")
+        what = "evaluator" if "evaluator" in written_by else "model"
+        raise VaelabError(f"{folder}: no such {what} folder")
     path = folder / CONFIG_NAME
     if not path.is_file():
         raise VaelabError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `{written_by}`?")

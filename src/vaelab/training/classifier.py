@@ -15,6 +15,7 @@ from tqdm import tqdm
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
+from vaelab.staging import check_out_folder
 from vaelab.training.trainer import pick_device
 
 
@@ -50,6 +51,11 @@ def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: 
     if dataset.labels is None or not dataset.class_names:
         raise VaelabError(f"dataset {dataset.name!r} has no labels; an evaluator needs class labels "
                           "(use fashion-mnist, mnist:PATH, or a folder with class subfolders)")
+    if out is not None:
+        check_out_folder(Path(out), evaluator=True)
+    if dataset.split_by_class():
+        raise VaelabError(f"{dataset.name} is split by class: its test classes never occur in training, so a "
+                          "classifier trained on it cannot be tested; use a set whose test split shares its classes")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = EvaluatorCNN(EvaluatorConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1],

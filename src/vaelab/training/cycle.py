@@ -237,7 +237,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if not 0 <= cfg.shift < min(dataset.size):
         raise VaelabError(f"the random shift must be 0 to {min(dataset.size) - 1} pixels, not {cfg.shift}")
     check_resumable(ckpt, cfg.epochs, out)
-    check_out_folder(out)
+    check_out_folder(out, evaluator=False)
     device = pick_device(cfg.device)
     if model_cfg.kind != "cycle-vae":
         raise VaelabError(f"train_cycle trains kind 'cycle-vae', not {model_cfg.kind!r}")

@@ -123,6 +123,16 @@ def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> Non
     write_json_atomic(config_path, doc)
 
 
+def epoch_steps(n_train: int, batch_size: int, world: int = 1) -> int:
+    """Steps in an epoch of ``n_train`` images at ``batch_size`` per process on ``world`` processes. With several
+    processes every rank needs a full slice, so a last, short global batch is dropped."""
+    global_batch = batch_size * world
+    steps = math.ceil(n_train / global_batch) if world == 1 else n_train // global_batch
+    if steps == 0:
+        raise VaelabError(f"{n_train} training images are fewer than one global batch of {global_batch}")
+    return steps
+
+
 def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation): a fixed random ``fraction`` of ``train_idx`` held out, the same for every seed."""
     _check_fraction(fraction)
@@ -205,7 +215,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
     check_resumable(ckpt, cfg.epochs, out)
-    check_out_folder(out)
+    check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
     train_split, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)  # checked before out exists
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
@@ -238,10 +248,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     test_images = dataset.images[dataset.split("test")]
     n_train = len(train_idx)
     global_batch = cfg.batch_size * ddp.world
-    # With several processes every rank needs a full slice, so a last, short global batch is dropped.
-    steps_per_epoch = math.ceil(n_train / global_batch) if ddp.world == 1 else n_train // global_batch
-    if steps_per_epoch == 0:
-        raise VaelabError(f"{n_train} training images are fewer than one global batch of {global_batch}")
+    steps_per_epoch = epoch_steps(n_train, cfg.batch_size, ddp.world)
     images_per_epoch = min(n_train, steps_per_epoch * global_batch)
     grid_x = torch.from_numpy(test_images[: cfg.grid_images]).to(device).float().div_(255)
     prior_z = torch.randn(64, model_cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
