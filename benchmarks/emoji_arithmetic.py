@@ -68,8 +68,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.pool:
         return pool(args.pool)
-    if args.folds and not 0 <= args.fold < args.folds:
-        ap.error(f"--fold must be 0 to {args.folds - 1}")
+    if args.folds and (args.folds < 2 or not 0 <= args.fold < args.folds):
+        ap.error("--folds needs at least 2 folds, and --fold 0 to folds - 1")
     if args.threads:
         import torch
 
@@ -195,10 +195,15 @@ def interval(analogies: list) -> list[float]:
 
 def pool(folders: list[Path]) -> None:
     """The 6-tone gender rate over several splits' results, with its interval (clusters: split × profession)."""
+    docs = [json.loads((f / "analogy_results.json").read_text()) for f in folders]
+    splits = [d.get("split", {}) for d in docs]
+    if any(s.get("folds") for s in splits):  # folds of one dealing, each once: every profession held out once
+        dealt = {(s.get("seed"), s.get("folds")) for s in splits}
+        if len(dealt) > 1 or len({s.get("fold") for s in splits}) < len(splits):
+            raise SystemExit(f"--pool: these runs are not distinct folds of one dealing: {splits}")
     for offset in OFFSETS:
         rows = []
-        for f in folders:
-            doc = json.loads((f / "analogy_results.json").read_text())
+        for f, doc in zip(folders, docs):
             rows += [[f"{f}/{c}", s, h] for c, s, h in doc[TONES_KEY][offset]["analogies"]]
         lo, hi = interval(rows)
         hits = sum(h for *_, h in rows)

@@ -89,9 +89,10 @@ def test_an_evaluator_and_a_vae_never_overwrite_each_other(tmp_path, toy, tiny_m
     with pytest.raises(VaelabError, match="holds a vae-conv model"):
         train_classifier(toy, vae, ClassifierTrainConfig(epochs=1))
     assert (vae / "model.safetensors").read_bytes() == before
+    evaluator = shutil.copytree(trained[0], tmp_path / "ev")
     with pytest.raises(VaelabError, match="holds an evaluator"):
-        train(ModelConfig(latent_dim=4, widths=(8,)), toy, trained[0], TrainConfig(epochs=1), progress=False)
-    assert load_evaluator(trained[0]).cfg.num_classes == 3
+        train(ModelConfig(latent_dim=4, widths=(8,)), toy, evaluator, TrainConfig(epochs=1), progress=False)
+    assert load_evaluator(evaluator).cfg.num_classes == 3
 
 
 def test_unlabelled_data_cannot_train_an_evaluator():

@@ -106,7 +106,7 @@ def test_missing_ffmpeg_is_said_and_the_rest_still_written(tmp_path, tiny_model_
     assert any("no MP4" in n for n in notes)
 
 
-def test_class_morph_reaches_a_class_seen_only_in_the_test_split(tmp_path):
+def test_class_morph_and_blend_reach_a_class_seen_only_in_the_test_split(tmp_path):
     """Omniglot's evaluation characters never occur in training; their centroids come from their test images."""
     from conftest import write_omniglot
     from vaelab.models.config import ModelConfig
@@ -122,6 +122,11 @@ def test_class_morph_reaches_a_class_seen_only_in_the_test_split(tmp_path):
     expected = m.decode(m.embed(ds.images[greek].astype(np.float32) / 255).mean(0, keepdims=True))[0, 0]
     frames = vaelab.class_morph(tmp_path / "m", ["Latin/character01", "Greek/character01"], frames=3)
     np.testing.assert_allclose(np.asarray(frames[-1], np.float32) / 255, expected, atol=1 / 255 + 1e-5)
+    from vaelab.blending import blend
+
+    blended = blend(tmp_path / "m", classes="all", k=2)  # blend's class images are the same centroids
+    np.testing.assert_allclose(blended.class_images[-1][0], expected, atol=1e-5)
+    assert np.isfinite(blended.pixel_pca).all()
 
 
 def test_class_morph_ends_at_the_decoded_centroids(tiny_model_dir):

@@ -8,10 +8,9 @@ import numpy as np
 
 from vaelab.concepts import ConceptResolver
 from vaelab.data.dataset import ImageDataset
-from vaelab.encoding import encode_uint8
+from vaelab.encoding import class_centroids_of, encode_uint8
 from vaelab.errors import VaelabError
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
-from vaelab.latent.centroids import class_centroids
 from vaelab.models.runtime import open_model
 
 
@@ -67,11 +66,10 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
         idx = np.sort(rng.choice(idx, max_points, replace=False))
     z = encode_uint8(m, ds.images[idx])
     labels = ds.labels[idx]
-    cents = class_centroids(z, labels, len(ds.class_names))[chosen]
+    cents = class_centroids_of(m, ds, idx, z=z)[chosen]
     empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
     if empty:
-        raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no training images "
-                          f"(of {len(idx)} drawn) to blend")
+        raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no images to blend")
     k = k or len(ds.class_names)
     if not 1 <= k <= len(z):
         raise VaelabError(f"k must be between 1 and {len(z)}")
@@ -82,7 +80,10 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     pixels = ds.images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
     n_comp = max(1, min(eigen, len(idx) - 1, pixels.shape[1]))
     pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
-    class_pixel_means = np.stack([pixels[labels == c].mean(0) for c in chosen])
+    # The pixel side of the same centroids: a class with no image drawn takes all its images, as its code does.
+    class_pixel_means = np.stack([pixels[labels == c].mean(0) if (labels == c).any() else
+                                  ds.images[ds.labels == c].reshape((ds.labels == c).sum(), -1).mean(0) / 255.0
+                                  for c in chosen])
     pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
     shape = ds.images.shape[1:]
     comps = pca.components_

@@ -18,6 +18,7 @@ from vaelab.models.config import WEIGHTS_NAME, move_into_place
 from vaelab.models.runtime import InferenceModel, open_model
 
 CENTROIDS_NAME = "centroids.safetensors"
+CENTROIDS_VERSION = "2"  # 2: a class with no training images takes its test images' mean
 
 
 def prepare_images(m: InferenceModel, images) -> np.ndarray:
@@ -72,9 +73,8 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
     """(K, D) centroids of the model's classes, computed once and cached next to the model
     (or in the user cache when the model folder is read-only), keyed by the weights' sha256.
 
-    A centroid is the mean code of the class's training images; a class with none (a set split by class,
-    such as Omniglot or Reed's sprites) takes the mean over its test images instead, and a class with no
-    images at all stays NaN."""
+    A centroid is the mean code of the class's training images (see :func:`class_centroids_of` for a class
+    with none)."""
     from safetensors.numpy import load_file, save_file
 
     if not m.class_names:
@@ -87,10 +87,9 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
                 from safetensors import safe_open
 
                 with safe_open(str(p), "np") as f:
-                    if (f.metadata() or {}).get("weights") == wid:
-                        cents = load_file(str(p))["centroids"]
-                        if np.isfinite(cents).all():  # before class-split sets were handled, a class could be NaN
-                            return cents
+                    meta = f.metadata() or {}
+                    if meta.get("weights") == wid and meta.get("version") == CENTROIDS_VERSION:
+                        return load_file(str(p))["centroids"]
             except Exception:  # a damaged cache is recomputed, not an error
                 pass
     from vaelab.data.loaders import load_dataset
@@ -100,22 +99,32 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
         ds = load_dataset(spec["name"], channels=m.channels, size=m.size)
     except VaelabError as e:
         raise VaelabError(f"class centroids need the model's training data ({spec['name']}): {e}") from e
-    idx = ds.split("train")
-    cents = class_centroids(encode_uint8(m, ds.images[idx], progress=progress), ds.labels[idx], len(m.class_names))
-    unseen = np.flatnonzero(np.isnan(cents).any(axis=1))
-    if len(unseen):  # a set split by class (Omniglot, Reed's sprites): those classes live in the test split
-        rows = np.flatnonzero(np.isin(ds.labels, unseen))
-        cents[unseen] = class_centroids(encode_uint8(m, ds.images[rows], progress=progress), ds.labels[rows],
-                                        len(m.class_names))[unseen]
-    cents = cents.astype(np.float32)
+    cents = class_centroids_of(m, ds, ds.split("train"), progress=progress).astype(np.float32)
     for p in paths:  # first writable place wins
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
             os.close(fd)
-            save_file({"centroids": cents}, tmp, metadata={"weights": wid, "data": spec["name"]})
+            save_file({"centroids": cents}, tmp, metadata={"weights": wid, "data": spec["name"],
+                                                           "version": CENTROIDS_VERSION})
             move_into_place(tmp, p)
             break
         except OSError:
             continue
+    return cents
+
+
+def class_centroids_of(m: InferenceModel, ds, idx: np.ndarray, z: np.ndarray | None = None,
+                       progress: bool = True) -> np.ndarray:
+    """(K, D) mean codes of each class of ``ds`` over the images ``idx`` (their codes ``z`` when already
+    encoded). A class with no image among them (a set split by class, such as Omniglot or Reed's sprites,
+    keeps some classes in the test split only) takes the mean over all its images; one with none stays NaN."""
+    n = len(ds.class_names)
+    z = encode_uint8(m, ds.images[idx], progress=progress) if z is None else z
+    cents = class_centroids(z, ds.labels[idx], n)
+    unseen = np.flatnonzero(np.isnan(cents).any(axis=1))
+    if len(unseen):
+        rows = np.flatnonzero(np.isin(ds.labels, unseen))
+        if len(rows):
+            cents[unseen] = class_centroids(encode_uint8(m, ds.images[rows], progress=progress), ds.labels[rows], n)[unseen]
     return cents

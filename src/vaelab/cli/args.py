@@ -96,7 +96,7 @@ def load_training_data(args):
                 raise VaelabError(f"{args.out} trained on {had} training images; --limit {limit} would change its "
                                   "data (leave --limit out to go on with the same images)")
             limit = stored
-    ds = load_dataset(name or "fashion-mnist", channels=channels, size=size)
+    ds = load_dataset(name or "fashion-mnist", channels=channels, size=size, strict=True)
     if limit:
         ds.limit_train(limit)
     return ds

@@ -11,7 +11,7 @@ def cmd_sweep(args) -> None:
     from vaelab.metrics.sweep import SweepConfig, run_sweep, sweep_markdown
     from vaelab.models.classifier import evaluator_for
 
-    ds = load_dataset(args.data, channels=args.channels, size=args.size)
+    ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
     evaluator = evaluator_for(args.evaluator, ds.name)
     if evaluator is None:
         print(f"no evaluator for {ds.name}: fidelity and prior-sample confidence are skipped "

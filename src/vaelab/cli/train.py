@@ -7,6 +7,7 @@ from vaelab.cli.args import (add_conv_options, add_training_data_options, add_va
                              keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
                              resumed_banner, run_settings_on_resume, training_banner)
 from vaelab.errors import VaelabError
+from vaelab.staging import check_out_folder
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
 RUN_SETTINGS = {
@@ -67,6 +68,8 @@ def cmd_train(args) -> None:
         kept = run["training"] if run else {}
         train_idx, _ = validation_split(ds.split("train"), kept.get("val_fraction", cfg.val_fraction))
         epoch_steps(len(train_idx), kept.get("batch_size", cfg.batch_size), args.nproc)
+        check_out_folder(args.out, evaluator=False)
+        del ds, train_idx  # the ranks load their own: the launcher keeps no copy while they train
         return _launch_torchrun(args)
     main_rank = os.environ.get("RANK", "0") == "0"
     if main_rank:  # the settings in use: on --resume the run's own

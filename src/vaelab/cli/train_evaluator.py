@@ -10,7 +10,7 @@ def cmd_train_evaluator(args) -> None:
     from vaelab.data.loaders import load_dataset
     from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
 
-    ds = load_dataset(args.data, channels=args.channels, size=args.size)
+    ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
     if args.limit:
         ds.limit_train(args.limit)
     cfg = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

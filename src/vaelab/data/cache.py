@@ -59,6 +59,6 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
 
 
 def _open(path: Path) -> np.ndarray:
-    """Copy-on-write: pages are read from the cache file as needed, and a write (none is meant) would change
-    a private copy, never the file. Unlike a read-only map, torch.from_numpy takes it without a warning."""
-    return np.load(path, mmap_mode="c")
+    """A read-only map: pages are read from the cache file as needed and count against no memory limit (a
+    copy-on-write map would reserve the whole file, which fails for CelebA-sized caches)."""
+    return np.load(path, mmap_mode="r")

@@ -161,8 +161,6 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
         size = int(arg) if arg else (size or 64)
     except ValueError:
         raise VaelabError(f"emoji:{arg}: the size must be a whole number, e.g. emoji:32") from None
-    if not MIN_SIZE <= size <= MAX_SIZE:  # Noto's bitmaps are 136 px: larger only upsamples, and 4k emoji fill RAM
-        raise VaelabError(f"emoji:{size}: the size must be {MIN_SIZE} to {MAX_SIZE} pixels")
     source = emoji_test_file()
     if not FONT_PATH.is_file():
         raise VaelabError(f"{FONT_PATH} is missing; install it with: sudo apt-get install fonts-noto-color-emoji")
@@ -172,6 +170,8 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
             attrs = {k[5:]: z[k] for k in z.files if k.startswith("attr_")}
             return ImageDataset(images=z["images"], labels=z["labels"], class_names=list(z["class_names"]),
                                 attributes=attrs, name="emoji" if size == 64 else f"emoji:{size}", background=255)
+    if not MIN_SIZE <= size <= MAX_SIZE:  # Noto's bitmaps are 136 px: larger only upsamples, and 4k emoji fill RAM
+        raise VaelabError(f"emoji:{size}: the size must be {MIN_SIZE} to {MAX_SIZE} pixels")
     ds = render_emoji_set(read_emoji_test(source), size, progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz")

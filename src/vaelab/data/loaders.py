@@ -228,12 +228,15 @@ LOADERS: dict[str, Callable[..., ImageDataset]] = {
 _SPEC_FORMS = {"fashion-mnist": "fashion-mnist", "emoji": "emoji[:SIZE]", "sprites": "sprites[:N]"}
 
 
-def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] | None = None) -> ImageDataset:
+def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] | None = None,
+                 strict: bool = False) -> ImageDataset:
     """Load a dataset by name, e.g. ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH``, ``emoji[:SIZE]``,
     ``cifar10:PATH``, ``celeba:PATH`` (the keys of LOADERS).
 
     ``channels`` and ``size`` apply where the format leaves them open (image folders: 3 and 64×64;
-    emoji, Tiny ImageNet, CelebA: 64×64; Omniglot: 28×28); IDX and CIFAR data keep their own.
+    emoji, Tiny ImageNet, CelebA: 64×64; Omniglot: 28×28); IDX and CIFAR data keep their own. With ``strict``
+    (the user's --channels/--size), a shape the format fixes otherwise is refused rather than ignored; callers
+    passing a model's shape check it against the model themselves, with a message about the model.
     """
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
@@ -244,7 +247,7 @@ def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] |
     except (KeyError, IndexError, ValueError) as e:  # UnicodeDecodeError too: files that are not in the format
         raise VaelabError(f"{spec}: the files are not in the expected format ({type(e).__name__}: {e})") from e
     # Formats that fix their own shape ignore the request; say so rather than train on other images than asked.
-    if (channels and channels != ds.channels) or (size and tuple(size) != ds.size):
+    if strict and ((channels and channels != ds.channels) or (size and tuple(size) != ds.size)):
         raise VaelabError(f"{spec} has {ds.channels}×{ds.size[0]}×{ds.size[1]} images, which this format fixes; "
                           "leave out --channels/--size" + (" (or give the size as emoji:SIZE)" if kind == "emoji" else ""))
     return ds

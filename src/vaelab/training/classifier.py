@@ -16,6 +16,7 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 from vaelab.staging import check_out_folder
+from vaelab.training.evaluation import images_tensor
 from vaelab.training.trainer import pick_device
 
 
@@ -61,7 +62,7 @@ def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: 
     model = EvaluatorCNN(EvaluatorConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1],
                                          num_classes=len(dataset.class_names))).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    images = torch.from_numpy(dataset.images)
+    images = images_tensor(dataset.images)
     labels = torch.from_numpy(dataset.labels.astype(np.int64))
     train_idx = torch.from_numpy(dataset.split("train"))
     test_idx = dataset.split("test")

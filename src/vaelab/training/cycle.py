@@ -39,6 +39,7 @@ from vaelab.models.registry import build_model
 from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.training.evaluation import images_tensor
 from vaelab.training.curves import plot_validation
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable,
                                      check_validation_settings, pick_device, validation_split)
@@ -270,7 +271,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         lines = (out / METRICS_NAME).read_text().splitlines()
         records = [r for r in map(json.loads, lines) if r["epoch"] <= start_epoch]
 
-    images, labels = torch.from_numpy(dataset.images), dataset.labels
+    images, labels = images_tensor(dataset.images), dataset.labels
     rng_eval = np.random.default_rng(cfg.seed)
     pool = test_idx if len(test_idx) else train_idx
     eval_idx = np.sort(rng_eval.permutation(pool)[: cfg.eval_images])

@@ -1,8 +1,18 @@
 """Test-set -ELBO of a model, batched, with its own seeded RNG so it never disturbs training's."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+
+
+def images_tensor(images: np.ndarray) -> torch.Tensor:
+    """A zero-copy uint8 tensor of a dataset's images. The decode caches are read-only memory maps, which torch
+    warns about on every run; training only reads them, so the warning is silenced here, and only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(images)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from vaelab.staging import check_out_folder
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
 from vaelab.training.distributed import init_distributed
-from vaelab.training.evaluation import evaluate_elbo
+from vaelab.training.evaluation import evaluate_elbo, images_tensor
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -243,7 +243,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
             torch.cuda.set_rng_state(ckpt["rng_cuda"])
     records = _read_metrics(out, start_epoch)
 
-    images = torch.from_numpy(dataset.images)  # uint8, converted per batch: no float copy of the whole set
+    images = images_tensor(dataset.images)  # uint8, converted per batch: no float copy of the whole set
     train_idx, val_images = torch.from_numpy(train_split), dataset.images[val_idx]
     test_images = dataset.images[dataset.split("test")]
     n_train = len(train_idx)
