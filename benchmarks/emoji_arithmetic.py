@@ -99,8 +99,14 @@ def main() -> None:
     print(f"{len(gp)} gender pairs ({len(g_out)} held out), {len(tp)} light/dark pairs ({len(t_out)} held out); "
           f"training on {len(ds.train_idx)} images, {len(ds.test_idx)} held out")
 
+    # The held-out pairs must be the ones the model was trained without: record them, and check on re-scoring.
+    dealt, record = {"seed": args.seed, "folds": args.folds, "fold": args.fold}, args.out / "benchmark_split.json"
     if not args.skip_training:
         train_model(args, ds)
+        record.write_text(json.dumps(dealt) + "\n")
+    elif record.is_file() and json.loads(record.read_text()) != dealt:
+        raise SystemExit(f"{args.out} was trained holding out {record.read_text().strip()}, not {dealt}: "
+                         "give the same --seed/--folds/--fold to re-score it")
     # Either way the same figure: the whole run's training steps (every epoch, not just up to the best, saved
     # one; without the per-epoch scoring and pictures), summed from its per-epoch records.
     train_s = sum(json.loads(line).get("epoch_seconds", 0.0)
