@@ -136,6 +136,17 @@ def test_analogy_hit_rate_finds_a_planted_offset_and_the_zero_baseline_does_not(
     assert shuffled["hit_rate"] < 0.9  # no shared offset, no reliable hits
 
 
+def test_analogy_pixel_baseline_is_the_same_on_uint8_images():
+    rng = np.random.default_rng(4)
+    x_a = rng.integers(0, 120, (8, 1, 2, 2)).astype(np.float32) / 255
+    x_b = x_a + np.float32(100 / 255)  # every pair brightens by the same step: pixel arithmetic hits every time
+    z = np.zeros((8, 2))
+    decode = lambda z: np.zeros((len(z), 1, 2, 2), np.float32)  # noqa: E731
+    as_float = analogy_hit_rate(z, z, x_a, x_b, decode)
+    as_uint8 = analogy_hit_rate(z, z, np.round(x_a * 255).astype(np.uint8), np.round(x_b * 255).astype(np.uint8), decode)
+    assert as_float["baseline_pixel"] == 1.0 and as_uint8["baseline_pixel"] == 1.0  # b − a must not wrap around
+
+
 def test_cluster_bootstrap_widens_the_interval_when_a_clusters_analogies_fail_together():
     from vaelab.metrics.analogy import cluster_bootstrap_interval
 

@@ -211,3 +211,65 @@ def test_probes_use_only_test_images_when_the_test_split_is_large_enough(tmp_pat
     r = dis.disentangle(tiny_model_dir, data=ds, grid=2, steps=2, probe_images=220)
     assert r.probe_source == "220 of the 250 test images"
     assert len(encoded[0]) == 220 and all(img.tobytes() in test_rows for img in encoded[0])
+
+
+@pytest.mark.parametrize("bad,words", [
+    (lambda x: (x, x), "returned a tuple of 2"),  # (mu, logvar)
+    (lambda x: x.T, "must give"),  # transposed: (D, B)
+    (lambda x: np.where(x == 1, np.nan, x), "NaN or infinite"),
+])
+def test_codes_that_are_not_one_finite_row_per_observation_are_refused(bad, words):
+    from vaelab.errors import VaelabError
+
+    for metric in (lambda f: dm.mig(f, DATA, 0, num_train=64), lambda f: dm.beta_vae_score(f, DATA, 0, batch_size=16,
+                   num_train=20, num_eval=20), lambda f: dm.factor_vae_score(f, DATA, 0, batch_size=16, num_train=20,
+                                                                             num_eval=20, num_variance_estimate=64)):
+        with pytest.raises(VaelabError, match=words):
+            metric(bad)
+
+
+def test_codes_as_torch_tensors_or_float32_score_the_same_as_numpy():
+    base = dm.mig(lambda x: x, DATA, 3, num_train=500)["mig"]
+    assert dm.mig(lambda x: torch.tensor(x, requires_grad=True), DATA, 3, num_train=500)["mig"] == base
+    assert dm.mig(lambda x: x.astype(np.float32), DATA, 3, num_train=500)["mig"] == base
+
+
+def test_a_factor_with_a_single_value_is_left_out_by_every_metric():
+    class WithAFixedFactor(FactorsAsObservations):
+        factor_sizes = (4, 5, 1, 3)
+
+    data, fn = WithAFixedFactor(), lambda x: x[:, [0, 1, 3]]  # a perfect code of the three factors that vary
+    assert dm.mig(fn, data, 0, num_train=1000)["mig"] > 0.95
+    assert dm.beta_vae_score(fn, data, 0, batch_size=16, num_train=200, num_eval=100)["eval_accuracy"] > 0.95
+    fv = dm.factor_vae_score(fn, data, 0, batch_size=16, num_train=200, num_eval=100, num_variance_estimate=500)
+    assert fv["eval_accuracy"] > 0.95 and fv["chance"] == pytest.approx(1 / 3)
+    d = dm.dci(fn, data, 0, num_train=300, num_test=100)
+    assert d["disentanglement"] > 0.95 and d["informativeness_test"] > 0.95
+    noise = dm.dci(lambda x: _noise(x)[:, :3], data, 0, num_train=300, num_test=100)
+    assert noise["disentanglement"] < 0.1 and noise["informativeness_test"] < 0.5  # not lifted by a free 1.0
+    s = dm.sap(fn, data, 0, num_train=500, num_test=200, continuous_factors=True)
+    assert s["sap"] > 0.95 and s["sap_per_factor"][2] is None
+
+
+def test_sizes_too_small_to_mean_anything_are_refused():
+    from vaelab.errors import VaelabError
+
+    with pytest.raises(VaelabError, match="batch_size must be at least 2"):
+        dm.factor_vae_score(lambda x: x, DATA, 0, batch_size=1)
+    with pytest.raises(VaelabError, match="num_train must be at least 2"):
+        dm.mig(lambda x: x, DATA, 0, num_train=1)
+
+
+def test_seeds_and_randomstates_work_like_generators():
+    from vaelab.data.sprites import Sprites
+
+    fn = lambda x: x
+    assert dm.mig(fn, DATA, 7, num_train=300) == dm.mig(fn, DATA, np.random.default_rng(7), num_train=300)
+    state = lambda: np.random.RandomState(1)
+    assert dm.mig(fn, DATA, state(), num_train=300) == dm.mig(fn, DATA, state(), num_train=300)
+    sprites = Sprites()
+    factors = sprites.sample_factors(3, np.random.RandomState(0))  # disentanglement_lib's random state
+    assert sprites.factors_num_values == [4, 6, 6, 16, 16, 16] and sprites.num_factors == 6
+    obs = sprites.sample_observations_from_factors(factors, np.random.RandomState(0))
+    assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.float32
+    np.testing.assert_array_equal(obs, sprites.images_from_factors(factors).transpose(0, 2, 3, 1) / np.float32(255))

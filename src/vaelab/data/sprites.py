@@ -1,9 +1,11 @@
 """`sprites`: procedural colour sprites with known factors of variation (dSprites in colour).
 
 Every image is rendered from its factor tuple alone, so the 589,824 combinations never need storing, and the
-interface is disentanglement_lib's ground-truth one: ``factor_names``, ``factor_sizes``,
-``sample_factors(n, rng)`` and ``images_from_factors(f)``. The metrics in `vaelab.metrics.disentanglement`
-take any object with that interface.
+interface is modelled on disentanglement_lib's ground-truth one: ``factor_names``, ``factor_sizes``,
+``sample_factors(n, rng)`` and ``images_from_factors(f)`` (uint8 (n, 3, 64, 64)). The metrics in
+`vaelab.metrics.disentanglement` take any object with that interface. disentanglement_lib's own names work
+too: ``num_factors``, ``factors_num_values`` and ``sample_observations_from_factors(f, random_state)``, which
+gives its float (n, 64, 64, 3) layout; ``rng`` may be its RandomState.
 
 Rendering: the shape's outline is a polygon (rotated, scaled and moved in numpy), filled by Pillow on a canvas
 four times larger and box-reduced to 64×64, which gives anti-aliased edges; the coverage then scales the colour.
@@ -22,6 +24,7 @@ from PIL import Image, ImageDraw
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
+from vaelab.rng import as_generator
 
 SIZE = 64
 SUPERSAMPLE = 4
@@ -66,9 +69,20 @@ class Sprites:
     def num_factors(self) -> int:
         return len(self.factor_sizes)
 
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n factor tuples drawn uniformly and independently: int64 (n, 6)."""
+    def sample_factors(self, n: int, rng) -> np.ndarray:
+        """n factor tuples drawn uniformly and independently: int64 (n, 6). ``rng``: a Generator, a seed or a
+        RandomState."""
+        rng = as_generator(rng)
         return np.stack([rng.integers(0, k, n) for k in self.factor_sizes], 1).astype(np.int64)
+
+    # disentanglement_lib's names for the same things, so that its code can take this data as it is
+    @property
+    def factors_num_values(self) -> list[int]:
+        return list(self.factor_sizes)
+
+    def sample_observations_from_factors(self, factors: np.ndarray, random_state=None) -> np.ndarray:
+        """disentanglement_lib's rendering call, in its layout: float32 (n, 64, 64, 3) in [0, 1]."""
+        return self.images_from_factors(factors).transpose(0, 2, 3, 1).astype(np.float32) / 255.0
 
     def images_from_factors(self, factors: np.ndarray) -> np.ndarray:
         """factors: int (n, 6) → uint8 images (n, 3, 64, 64); the same tuple always gives the same image."""

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from vaelab.latent.arithmetic import spherical_mean
+from vaelab.rng import as_generator
 
 OFFSETS = ("mean", "spherical")
 
@@ -36,7 +37,8 @@ def _average(differences: np.ndarray, offset: str) -> np.ndarray:
 def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
                      decode: Callable[[np.ndarray], np.ndarray], evaluate: np.ndarray | None = None,
                      use: np.ndarray | None = None, offset: str = "mean") -> dict:
-    """Score pairs p = (a_p, b_p) with codes z_a, z_b (P, D) and images x_a, x_b (P, C, H, W) in [0,1].
+    """Score pairs p = (a_p, b_p) with codes z_a, z_b (P, D) and images x_a, x_b (P, C, H, W) in [0,1]
+    (uint8 images are scaled to it).
 
     For each p in ``evaluate`` (default all), the offset is the mean of z_b[q] − z_a[q] over q in ``use``
     (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when
@@ -46,6 +48,7 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
     """
     if offset not in OFFSETS:
         raise ValueError(f"offset must be one of {OFFSETS}, not {offset!r}")
+    x_a, x_b = (x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x for x in (x_a, x_b))  # no wrap-around
     P = len(z_a)
     evaluate = np.arange(P) if evaluate is None else np.asarray(evaluate)
     use = np.arange(P) if use is None else np.asarray(use)
@@ -84,7 +87,7 @@ def cluster_bootstrap_interval(hits: np.ndarray, clusters: np.ndarray, rng: np.r
     _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
     k = cluster.max() + 1
     n_hit, n_all = np.bincount(cluster, hits, k), np.bincount(cluster, minlength=k).astype(float)
-    draws = rng.integers(0, k, size=(n_boot, k))
+    draws = as_generator(rng).integers(0, k, size=(n_boot, k))
     rates = n_hit[draws].sum(1) / n_all[draws].sum(1)
     tail = (1 - level) / 2
     return float(np.quantile(rates, tail)), float(np.quantile(rates, 1 - tail))

@@ -1,16 +1,21 @@
 """The standard disentanglement metrics, each as disentanglement_lib shapes them: a pure function of
 (representation function, ground-truth data, random state, sample sizes) that returns a dict.
 
-- ``representation_fn``: observations (B, ...) → codes (B, D), numpy in and out;
+- ``representation_fn``: observations (B, ...) → codes (B, D) as one array (numpy, or a torch tensor); codes
+  of another shape (a tuple such as (mu, logvar), a transposed array) or with NaN or inf are an error, not
+  reshaped into numbers;
 - ``data``: any ground-truth data with ``factor_sizes``, ``sample_factors(n, rng)`` and
-  ``images_from_factors(factors)`` (`vaelab.data.sprites.Sprites` is one); the metrics never look inside the
-  observations, so tests can use the factors themselves as observations;
-- ``rng``: a numpy Generator; the same seed gives the same numbers.
+  ``images_from_factors(factors)`` (`vaelab.data.sprites.Sprites` is one, with uint8 (B, C, H, W) images); the
+  metrics never look inside the observations, so tests can use the factors themselves as observations;
+- ``rng``: a numpy Generator, an int seed or a RandomState; the same seed gives the same numbers.
+
+A factor with a single value carries nothing to find: every metric leaves it out (MIG's mean, the fixed factor
+of BetaVAE and FactorVAE, DCI's importances and informativeness, SAP's mean).
 
 Default sizes are disentanglement_lib's (its `unsupervised_study_v1` settings); tests pass smaller ones.
 The scores that are classifier accuracies (BetaVAE, FactorVAE, DCI informativeness) sit at chance, not 0, for
-a useless representation, so those dicts carry ``chance`` too. Every scikit-learn model gets a seed drawn
-from ``rng``.
+a useless representation, so those dicts carry ``chance`` too. Every randomised scikit-learn model gets a
+seed drawn from ``rng`` (SAP's LinearSVC is deterministic).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
 from vaelab.errors import VaelabError
+from vaelab.rng import as_generator
 
 RepresentationFn = Callable[[np.ndarray], np.ndarray]
 
@@ -41,12 +47,44 @@ def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31 - 1))
 
 
+def _codes(out, n: int) -> np.ndarray:
+    """One call's output as float64 (n, D); anything that is not n rows of finite codes is an error."""
+    if isinstance(out, (tuple, list)):
+        raise VaelabError(f"the representation function returned a {type(out).__name__} of {len(out)}; it must "
+                          "return one array of codes (B, D), such as the posterior means")
+    if hasattr(out, "detach"):  # a torch tensor
+        out = out.detach().cpu().numpy()
+    codes = np.asarray(out, np.float64)
+    if codes.ndim == 1:
+        codes = codes[:, None]
+    if codes.ndim != 2 or len(codes) != n:
+        raise VaelabError(f"the representation function gave codes of shape {codes.shape} for {n} observations; "
+                          f"it must give ({n}, D)")
+    if not np.isfinite(codes).all():
+        raise VaelabError("the representation function gave NaN or infinite codes")
+    return codes
+
+
 def _represent(representation_fn: RepresentationFn, data: GroundTruthData, factors: np.ndarray,
                batch_size: int) -> np.ndarray:
     """Codes (n, D) of the observations rendered from factors (n, K), ``batch_size`` at a time."""
-    parts = [np.asarray(representation_fn(data.images_from_factors(factors[i:i + batch_size])), np.float64)
-             for i in range(0, len(factors), batch_size)]
-    return np.concatenate(parts).reshape(len(factors), -1)
+    parts = [_codes(representation_fn(data.images_from_factors(factors[i:i + batch_size])),
+                    len(factors[i:i + batch_size])) for i in range(0, len(factors), batch_size)]
+    return np.concatenate(parts)
+
+
+def _at_least(minimum: int, **sizes: int) -> None:
+    for name, value in sizes.items():
+        if value < minimum:
+            raise VaelabError(f"{name} must be at least {minimum}, not {value}")
+
+
+def _varying(data: GroundTruthData) -> np.ndarray:
+    """Indices of the factors with more than one value; an error when there are none."""
+    live = np.flatnonzero(np.asarray(data.factor_sizes) > 1)
+    if not len(live):
+        raise VaelabError("no factor of this data has more than one value")
+    return live
 
 
 def sample_codes(representation_fn: RepresentationFn, data: GroundTruthData, n: int, rng: np.random.Generator,
@@ -87,7 +125,8 @@ def mig_from_codes(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -
 def mig(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
         num_train: int = 10_000, num_bins: int = 20, batch_size: int = 64) -> dict:
     """Mutual Information Gap (Chen et al. 2018), on ``num_train`` random points, ``num_bins`` bins per code."""
-    codes, factors = sample_codes(representation_fn, data, num_train, rng, batch_size)
+    _at_least(2, num_train=num_train, num_bins=num_bins)
+    codes, factors = sample_codes(representation_fn, data, num_train, as_generator(rng), batch_size)
     return mig_from_codes(codes, factors, num_bins)
 
 
@@ -95,11 +134,11 @@ def mig(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.rand
 def _beta_vae_points(representation_fn, data, rng, batch_size: int, num_points: int,
                      chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Features mean|r1 − r2| over ``batch_size`` pairs that share one random factor, and that factor's index."""
-    k = len(data.factor_sizes)
+    k, live = len(data.factor_sizes), _varying(data)
     features, labels = [], []
     for start in range(0, num_points, chunk):
         p = min(chunk, num_points - start)
-        index = rng.integers(0, k, p)
+        index = live[rng.integers(0, len(live), p)]
         f1 = data.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
         f2 = data.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
         f2[np.arange(p), :, index] = f1[np.arange(p), :, index]
@@ -114,11 +153,14 @@ def beta_vae_score(representation_fn: RepresentationFn, data: GroundTruthData, r
                    batch_size: int = 64, num_train: int = 10_000, num_eval: int = 5_000) -> dict:
     """BetaVAE score (Higgins et al. 2017): accuracy of a logistic regression that names the fixed factor from
     mean |r1 − r2| over a batch of pairs sharing that factor."""
+    _at_least(2, num_train=num_train, num_eval=num_eval)
+    _at_least(1, batch_size=batch_size)
+    rng = as_generator(rng)
     x, y = _beta_vae_points(representation_fn, data, rng, batch_size, num_train)
     model = LogisticRegression(max_iter=1000, random_state=_seed(rng)).fit(x, y)
     x_eval, y_eval = _beta_vae_points(representation_fn, data, rng, batch_size, num_eval)
     return {"train_accuracy": float(model.score(x, y)), "eval_accuracy": float(model.score(x_eval, y_eval)),
-            "chance": 1.0 / len(data.factor_sizes)}
+            "chance": 1.0 / len(_varying(data))}
 
 
 # --- FactorVAE score ----------------------------------------------------------------------------------------
@@ -126,12 +168,12 @@ def _factor_vae_votes(representation_fn, data, rng, batch_size: int, num_points:
                       active: np.ndarray, chunk: int = 16) -> np.ndarray:
     """Votes (K, D): for each point, a batch with one factor fixed votes (that factor, the active code dim
     whose variance relative to its global variance is smallest)."""
-    k = len(data.factor_sizes)
+    k, live = len(data.factor_sizes), _varying(data)
     dims = np.flatnonzero(active)
     votes = np.zeros((k, len(global_var)), np.int64)
     for start in range(0, num_points, chunk):
         p = min(chunk, num_points - start)
-        index = rng.integers(0, k, p)
+        index = live[rng.integers(0, len(live), p)]
         f = data.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
         f[np.arange(p), :, index] = f[np.arange(p), 0, index][:, None]
         r = _represent(representation_fn, data, f.reshape(-1, k), p * batch_size).reshape(p, batch_size, -1)
@@ -146,10 +188,13 @@ def factor_vae_score(representation_fn: RepresentationFn, data: GroundTruthData,
     """FactorVAE score (Kim & Mnih 2018): accuracy of the majority-vote classifier from the argmin of
     normalised variance to the fixed factor. Dims whose std is below ``prune_threshold`` (collapsed to the
     prior) take no part; with none left the score is 0."""
+    _at_least(2, batch_size=batch_size, num_variance_estimate=num_variance_estimate)  # variances need two
+    _at_least(1, num_train=num_train, num_eval=num_eval)
+    rng = as_generator(rng)
     codes, _ = sample_codes(representation_fn, data, num_variance_estimate, rng, batch_size)
     global_var = codes.var(0, ddof=1)
     active = np.sqrt(global_var) >= prune_threshold
-    chance = 1.0 / len(data.factor_sizes)
+    chance = 1.0 / len(_varying(data))
     if not active.any():
         return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0, "chance": chance}
     votes = _factor_vae_votes(representation_fn, data, rng, batch_size, num_train, global_var, active)
@@ -165,18 +210,18 @@ def factor_vae_score(representation_fn: RepresentationFn, data: GroundTruthData,
 def importance_gbt(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
                    rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
     """Importance matrix (D, K) from one gradient-boosted tree classifier per factor, and their mean train and
-    test accuracies."""
+    test accuracies. A factor with a single value is left out: its column stays 0, and it is not in the means."""
     importance = np.zeros((codes.shape[1], factors.shape[1]))
     train_acc, test_acc = [], []
     for j in range(factors.shape[1]):
-        if len(np.unique(factors[:, j])) < 2:  # nothing to predict; contributes no importance
-            train_acc.append(1.0)
-            test_acc.append(float(np.mean(factors_test[:, j] == factors[0, j])))
+        if len(np.unique(factors[:, j])) < 2:  # nothing to predict
             continue
         model = GradientBoostingClassifier(random_state=_seed(rng)).fit(codes, factors[:, j])
         importance[:, j] = np.abs(model.feature_importances_)
         train_acc.append(float(model.score(codes, factors[:, j])))
         test_acc.append(float(model.score(codes_test, factors_test[:, j])))
+    if not train_acc:
+        raise VaelabError("no factor varies in this sample, so there is nothing to predict")
     return importance, float(np.mean(train_acc)), float(np.mean(test_acc))
 
 
@@ -197,6 +242,9 @@ def dci(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.rand
         num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 64) -> dict:
     """DCI (Eastwood & Williams 2018): disentanglement, completeness and informativeness from gradient-boosted
     tree importances."""
+    _at_least(2, num_train=num_train)
+    _at_least(1, num_test=num_test)
+    rng = as_generator(rng)
     codes, factors = sample_codes(representation_fn, data, num_train, rng, batch_size)
     codes_test, factors_test = sample_codes(representation_fn, data, num_test, rng, batch_size)
     return dci_from_codes(codes, factors, codes_test, factors_test, rng)
@@ -204,11 +252,11 @@ def dci(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.rand
 
 def dci_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
                    rng: np.random.Generator) -> dict:
-    """DCI of given train/test codes (n, D) and factors (n, K)."""
-    importance, train_acc, test_acc = importance_gbt(codes, factors, codes_test, factors_test, rng)
-    disentanglement, completeness = dci_from_importance(importance)
-    chance = float(np.mean([np.bincount(factors_test[:, j]).max() / len(factors_test)
-                            for j in range(factors.shape[1])]))
+    """DCI of given train/test codes (n, D) and factors (n, K); factors with a single value are left out."""
+    importance, train_acc, test_acc = importance_gbt(codes, factors, codes_test, factors_test, as_generator(rng))
+    live = [j for j in range(factors.shape[1]) if len(np.unique(factors[:, j])) > 1]
+    disentanglement, completeness = dci_from_importance(importance[:, live])
+    chance = float(np.mean([np.bincount(factors_test[:, j]).max() / len(factors_test) for j in live]))
     return {"disentanglement": disentanglement, "completeness": completeness,
             "informativeness_train": train_acc, "informativeness_test": test_acc, "chance": chance,
             "importance": importance.tolist()}
@@ -233,12 +281,19 @@ def sap_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarra
                 score[i, j] = np.mean(svm.predict(codes_test[:, i:i + 1]) == factors_test[:, j])
     top = np.sort(score, axis=0)[::-1]
     gaps = top[0] - (top[1] if d > 1 else 0.0)
-    return {"sap": float(gaps.mean()), "sap_per_factor": gaps.tolist(), "score_matrix": score.tolist()}
+    live = np.array([len(np.unique(factors[:, j])) > 1 for j in range(k)])
+    if not live.any():
+        raise VaelabError("no factor varies in this sample, so there is nothing to predict")
+    return {"sap": float(gaps[live].mean()),  # a factor with one value has no gap and is not in the mean
+            "sap_per_factor": [float(g) if v else None for g, v in zip(gaps, live)], "score_matrix": score.tolist()}
 
 
 def sap(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
         num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 64, continuous_factors: bool = False) -> dict:
     """SAP score on random points (discrete factors by default, as disentanglement_lib's study runs it)."""
+    _at_least(2, num_train=num_train)
+    _at_least(1, num_test=num_test)
+    rng = as_generator(rng)
     codes, factors = sample_codes(representation_fn, data, num_train, rng, batch_size)
     codes_test, factors_test = sample_codes(representation_fn, data, num_test, rng, batch_size)
     return sap_from_codes(codes, factors, codes_test, factors_test, continuous_factors)
@@ -259,6 +314,7 @@ def all_metrics(representation_fn: RepresentationFn, data: GroundTruthData, rng:
                 scale: float = 1.0, progress: Callable[[str], None] | None = None) -> dict:
     """Every metric at disentanglement_lib's sample sizes times ``scale`` (0.1 for a quick look)."""
     check_scale(scale)
+    rng = as_generator(rng)
 
     def n(size: int) -> int:
         return max(10, int(round(size * scale)))
