@@ -11,6 +11,7 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.encoding import class_centroids_of, encode_uint8
 from vaelab.errors import VaelabError
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
+from vaelab.latent.centroids import centroids_with_fallback
 from vaelab.models.runtime import open_model
 
 
@@ -77,13 +78,12 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     confusion = np.zeros((k, len(ds.class_names)), np.int64)
     np.add.at(confusion, (km.labels_, labels), 1)
 
-    pixels = ds.images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
+    pixels = _pixels(ds.images[idx])
     n_comp = max(1, min(eigen, len(idx) - 1, pixels.shape[1]))
     pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
     # The pixel side of the same centroids: a class with no image drawn takes all its images, as its code does.
-    class_pixel_means = np.stack([pixels[labels == c].mean(0) if (labels == c).any() else
-                                  ds.images[ds.labels == c].reshape((ds.labels == c).sum(), -1).mean(0) / 255.0
-                                  for c in chosen])
+    class_pixel_means = centroids_with_fallback(lambda rows: _pixels(ds.images[rows]), ds.labels, idx,
+                                                len(ds.class_names), pixels)[chosen]
     pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
     shape = ds.images.shape[1:]
     comps = pca.components_
@@ -97,3 +97,8 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
         kmeans_centres=decoded[K + 2:], confusion=confusion, all_class_names=list(ds.class_names),
         eigen_mean=pca.mean_.reshape(shape), eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
         explained=pca.explained_variance_ratio_)
+
+
+def _pixels(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, C, H, W) → float32 pixel vectors (N, C·H·W) in [0, 1]."""
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0

@@ -13,7 +13,7 @@ import numpy as np
 
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabError
-from vaelab.latent.centroids import class_centroids
+from vaelab.latent.centroids import centroids_with_fallback
 from vaelab.models.config import WEIGHTS_NAME, move_into_place
 from vaelab.models.runtime import InferenceModel, open_model
 
@@ -117,14 +117,6 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
 def class_centroids_of(m: InferenceModel, ds, idx: np.ndarray, z: np.ndarray | None = None,
                        progress: bool = True) -> np.ndarray:
     """(K, D) mean codes of each class of ``ds`` over the images ``idx`` (their codes ``z`` when already
-    encoded). A class with no image among them (a set split by class, such as Omniglot or Reed's sprites,
-    keeps some classes in the test split only) takes the mean over all its images; one with none stays NaN."""
-    n = len(ds.class_names)
-    z = encode_uint8(m, ds.images[idx], progress=progress) if z is None else z
-    cents = class_centroids(z, ds.labels[idx], n)
-    unseen = np.flatnonzero(np.isnan(cents).any(axis=1))
-    if len(unseen):
-        rows = np.flatnonzero(np.isin(ds.labels, unseen))
-        if len(rows):
-            cents[unseen] = class_centroids(encode_uint8(m, ds.images[rows], progress=progress), ds.labels[rows], n)[unseen]
-    return cents
+    encoded); a class with none among them takes all its images (`centroids_with_fallback`)."""
+    return centroids_with_fallback(lambda rows: encode_uint8(m, ds.images[rows], progress=progress), ds.labels, idx,
+                                   len(ds.class_names), z)

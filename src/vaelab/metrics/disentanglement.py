@@ -79,6 +79,11 @@ def _at_least(minimum: int, **sizes: int) -> None:
             raise VaelabError(f"{name} must be at least {minimum}, not {value}")
 
 
+def varying_columns(factors: np.ndarray) -> np.ndarray:
+    """(K,) bool: which factor columns of a sample (n, K) take more than one value."""
+    return (factors != factors[:1]).any(axis=0)
+
+
 def _varying(data: GroundTruthData) -> np.ndarray:
     """Indices of the factors with more than one value; an error when there are none."""
     live = np.flatnonzero(np.asarray(data.factor_sizes) > 1)
@@ -212,9 +217,9 @@ def importance_gbt(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarra
     """Importance matrix (D, K) from one gradient-boosted tree classifier per factor, and their mean train and
     test accuracies. A factor with a single value is left out: its column stays 0, and it is not in the means."""
     importance = np.zeros((codes.shape[1], factors.shape[1]))
-    train_acc, test_acc = [], []
+    train_acc, test_acc, varies = [], [], varying_columns(factors)
     for j in range(factors.shape[1]):
-        if len(np.unique(factors[:, j])) < 2:  # nothing to predict
+        if not varies[j]:  # nothing to predict
             continue
         model = GradientBoostingClassifier(random_state=_seed(rng)).fit(codes, factors[:, j])
         importance[:, j] = np.abs(model.feature_importances_)
@@ -254,7 +259,7 @@ def dci_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarra
                    rng: np.random.Generator) -> dict:
     """DCI of given train/test codes (n, D) and factors (n, K); factors with a single value are left out."""
     importance, train_acc, test_acc = importance_gbt(codes, factors, codes_test, factors_test, as_generator(rng))
-    live = [j for j in range(factors.shape[1]) if len(np.unique(factors[:, j])) > 1]
+    live = np.flatnonzero(varying_columns(factors))
     disentanglement, completeness = dci_from_importance(importance[:, live])
     chance = float(np.mean([np.bincount(factors_test[:, j]).max() / len(factors_test) for j in live]))
     return {"disentanglement": disentanglement, "completeness": completeness,
@@ -270,18 +275,17 @@ def sap_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarra
     Discrete factors score a dim by the test accuracy of a linear SVM on that dim alone; continuous ones by
     the squared correlation (R² of a line)."""
     d, k = codes.shape[1], factors.shape[1]
-    score = np.zeros((d, k))
+    score, live = np.zeros((d, k)), varying_columns(factors)
     for i in range(d):
         for j in range(k):
             if continuous_factors:
                 c = np.cov(codes[:, i], factors[:, j], ddof=1)
                 score[i, j] = c[0, 1] ** 2 / (c[0, 0] * c[1, 1]) if c[0, 0] > 1e-12 and c[1, 1] > 0 else 0.0
-            elif len(np.unique(factors[:, j])) > 1:
+            elif live[j]:
                 svm = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i:i + 1], factors[:, j])
                 score[i, j] = np.mean(svm.predict(codes_test[:, i:i + 1]) == factors_test[:, j])
     top = np.sort(score, axis=0)[::-1]
     gaps = top[0] - (top[1] if d > 1 else 0.0)
-    live = np.array([len(np.unique(factors[:, j])) > 1 for j in range(k)])
     if not live.any():
         raise VaelabError("no factor varies in this sample, so there is nothing to predict")
     return {"sap": float(gaps[live].mean()),  # a factor with one value has no gap and is not in the mean
