@@ -93,9 +93,8 @@ def main() -> None:
         woman = names[gp[i][2]]
         excluded |= {r for r, n in enumerate(names) if n == woman or (n.startswith(woman + ": ") and "skin tone" in n)}
     excluded |= {tp[i][2] for i in t_out}
-    rows = np.arange(len(ds))
-    ds.test_idx = np.array(sorted(excluded))
-    ds.train_idx = np.setdiff1d(rows, ds.test_idx)
+    held_rows = np.array(sorted(excluded))
+    ds.use_split(np.setdiff1d(np.arange(len(ds)), held_rows), held_rows, source="benchmarks/emoji_arithmetic.py")
     print(f"{len(gp)} gender pairs ({len(g_out)} held out), {len(tp)} light/dark pairs ({len(t_out)} held out); "
           f"training on {len(ds.train_idx)} images, {len(ds.test_idx)} held out")
 

@@ -187,6 +187,10 @@ def test_malformed_data_is_one_clear_error(tmp_path, spec, prepare, words):
 def test_a_split_with_no_test_images_is_refused():
     with pytest.raises(VaelabError, match="2 training and 0 test images"):
         ImageDataset(images=np.zeros((2, 1, 4, 4), np.uint8), train_idx=np.arange(2), test_idx=np.arange(0))
+    ds = ImageDataset(images=np.zeros((3, 1, 4, 4), np.uint8))
+    with pytest.raises(VaelabError, match="0 training and 3 test images"):
+        ds.use_split([], [0, 1, 2])  # as a benchmark resplitting a loaded set would
+    assert ds.use_split([0, 1], [2]).split("test").tolist() == [2]
 
 
 def test_cached_images_stay_read_only_and_train_without_a_warning(tmp_path):

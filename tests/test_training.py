@@ -122,6 +122,22 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
     assert len(resume_with(50).train_idx) == 50 and len(resume_with(None).train_idx) == len(ds.train_idx)
 
 
+def test_resume_refuses_a_run_trained_on_a_split_the_loader_cannot_rebuild(tmp_path, toy_idx_dir):
+    import argparse
+
+    from vaelab.cli.args import load_training_data
+    from vaelab.errors import VaelabError
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    held = ds.train_idx[:20]  # a benchmark's own held-out rows, as the emoji benchmark makes
+    ds.use_split(np.setdiff1d(np.arange(len(ds)), held), held, source="my benchmark")
+    out = tmp_path / "run"
+    train(CFG, ds, out, TrainConfig(epochs=1, batch_size=64, onnx=False), progress=False)
+    assert json.loads((out / "config.json").read_text())["data"]["split"] == "my benchmark"
+    with pytest.raises(VaelabError, match="split made by my benchmark, which --resume cannot rebuild"):
+        load_training_data(argparse.Namespace(data=None, channels=None, size=None, limit=None, resume=True, out=out))
+
+
 def test_a_train_loss_record_spanning_two_epochs_is_their_mean(tmp_path, toy_idx_dir):
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     steps = -(-len(ds.split("train")) // 100)  # batches of 100 per epoch

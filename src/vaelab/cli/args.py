@@ -87,6 +87,9 @@ def load_training_data(args):
     # A run folder without config.json gets read_model_json's clear error when the data must come from it.
     if args.resume and (name is None or (Path(args.out) / CONFIG_NAME).is_file()):
         spec = read_model_json(args.out)["data"]
+        if spec.get("split"):
+            raise VaelabError(f"{args.out} was trained on a split made by {spec['split']}, which --resume cannot "
+                              "rebuild; resume it with what made it")
         if name is None:
             name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
         if "limit" in spec:  # runs from before limits were recorded lack it and take --limit as given

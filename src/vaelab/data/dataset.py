@@ -27,6 +27,7 @@ class ImageDataset:
     name: str = "dataset"
     background: int = 0  # the value alpha is composited onto and images are padded with (0..255)
     train_limit: int | None = None  # set by limit_train: training used only the first N training images
+    split_source: str | None = None  # who made a split that loading ``name`` does not give (see use_split)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -41,10 +42,8 @@ class ImageDataset:
                 raise ValueError(f"attribute {key!r} differs in length from images")
         if self.train_idx is None:
             self.with_random_split()
-        elif n > 1 and not (len(self.train_idx) and len(self.test_idx if self.test_idx is not None else ())):
-            n_test = 0 if self.test_idx is None else len(self.test_idx)
-            raise VaelabError(f"the split of {self.name} leaves {len(self.train_idx)} training and {n_test} test "
-                              "images; both need at least one")
+        else:
+            self.use_split(self.train_idx, self.test_idx if self.test_idx is not None else np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -62,6 +61,18 @@ class ImageDataset:
         perm = np.random.default_rng(seed).permutation(len(self))
         n_test = max(1, int(round(len(self) * test_fraction))) if len(self) > 1 else 0
         self.test_idx, self.train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+        return self
+
+    def use_split(self, train_idx, test_idx, source: str | None = None) -> "ImageDataset":
+        """Set the split to these indices, refusing one that leaves no training or no test image (a set of
+        one image is the exception: it can only be trained on). ``source`` names whatever made a split that
+        loading the data again will not give; spec() records it, so that ``vaelab train --resume`` refuses to
+        go on with the loader's split instead."""
+        train_idx, test_idx = np.asarray(train_idx, np.int64), np.asarray(test_idx, np.int64)
+        if len(self) > 1 and not (len(train_idx) and len(test_idx)):
+            raise VaelabError(f"the split of {self.name} leaves {len(train_idx)} training and {len(test_idx)} test "
+                              "images; both need at least one")
+        self.train_idx, self.test_idx, self.split_source = train_idx, test_idx, source
         return self
 
     def split(self, which: str) -> np.ndarray:
@@ -107,6 +118,7 @@ class ImageDataset:
             "background": self.background,
             "class_names": self.class_names,
             "limit": self.train_limit,  # None: every training image
+            "split": self.split_source,  # None: the loader's own split
         }
 
 

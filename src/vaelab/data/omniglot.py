@@ -39,5 +39,5 @@ def load_omniglot(folder: Path, size: tuple[int, int] = (28, 28)) -> ImageDatase
     ds = ImageDataset(images=images, labels=np.asarray(labels, np.int64), class_names=names,
                       attributes={"alphabet": np.array(alphabets)}, name=f"omniglot:{folder}", background=255)
     if is_test.any() and (~is_test).any():
-        ds.train_idx, ds.test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        ds.use_split(np.flatnonzero(~is_test), np.flatnonzero(is_test))
     return ds

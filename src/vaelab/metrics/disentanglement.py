@@ -116,15 +116,16 @@ def mutual_information(codes_discrete: np.ndarray, factors: np.ndarray) -> np.nd
 
 def mig_from_codes(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
     """MIG of codes (n, D) against discrete factors (n, K): the mean over factors of the gap between the two
-    codes most informative about it, divided by the factor's entropy. Factors that never vary are skipped."""
+    codes most informative about it, divided by the factor's entropy. Factors that never vary are skipped, and
+    their ``mig_per_factor`` entry is None (as in SAP)."""
     m = mutual_information(discretize(codes, num_bins), factors)
     entropy = np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
     top = np.sort(m, axis=0)[::-1]
     second = top[1] if len(top) > 1 else np.zeros(factors.shape[1])
     varies = entropy > 0
-    per_factor = np.where(varies, (top[0] - second) / np.where(varies, entropy, 1.0), np.nan)
-    return {"mig": float(np.nanmean(per_factor)) if varies.any() else 0.0,
-            "mig_per_factor": per_factor.tolist(), "mutual_information": m.tolist(), "factor_entropy": entropy.tolist()}
+    gaps = (top[0] - second) / np.where(varies, entropy, 1.0)
+    return {"mig": float(np.mean(gaps[varies])) if varies.any() else 0.0,
+            "mig_per_factor": [float(g) if v else None for g, v in zip(gaps, varies)], "mutual_information": m.tolist(), "factor_entropy": entropy.tolist()}
 
 
 def mig(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
