@@ -85,6 +85,19 @@ def test_balancing_removes_a_planted_correlation():
     assert abs(balanced[1]) < 0.02 and balanced[0] == pytest.approx(1.0, abs=0.02)
 
 
+def test_balancing_on_two_columns_leaves_out_one_sided_cells_and_says_how_many():
+    from vaelab.latent.arithmetic import balanced_cells
+
+    attr = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
+    skin, group = np.array([0, 1, 2, 2, 0, 1, 0, 1]), np.array(["a", "b", "a", "a", "a", "b", "a", "b"])
+    cells = balanced_cells(attr, [skin, group])
+    assert cells.tolist() == [0, 1, -1, -1, 0, 1, 0, 1]  # (2, a) has no image without the attribute
+    z = np.arange(16, dtype=np.float64).reshape(8, 2) ** 2
+    # cell (0,a): with z0, without z4 and z6; cell (1,b): with z1, without z5 and z7; each cell counts once
+    expected = (z[0] + z[1]) / 2 - ((z[4] + z[6]) / 2 + (z[5] + z[7]) / 2) / 2
+    np.testing.assert_allclose(attribute_vector(z, attr, [skin, group]), expected)
+
+
 def test_attribute_true_for_all_or_none_is_an_error():
     z = np.zeros((4, 2))
     with pytest.raises(VaelabError, match="every"):
@@ -100,6 +113,17 @@ def test_spherical_mean_of_equal_norm_vectors_keeps_the_norm():
     s = spherical_mean(v, rng.random(7))
     assert np.linalg.norm(s) == pytest.approx(4.0)
     assert np.linalg.norm(weighted_centroid(v)) < 0.6 * 4.0  # while the Euclidean mean shrinks
+
+
+def test_float32_vectors_that_cancel_and_bad_weights_are_errors():
+    v = np.random.default_rng(2).normal(size=8).astype(np.float32)
+    with pytest.raises(VaelabError, match="cancel out"):
+        spherical_mean(np.stack([v, -3 * v]))  # float32 rounding leaves ~1e-8 of "direction"
+    for bad in ([1.0, -0.5], [np.nan, 1.0], [np.inf, 1.0], [0.0, 0.0]):
+        with pytest.raises(VaelabError, match="finite non-negative weights"):
+            weighted_centroid(np.eye(2), bad)
+        with pytest.raises(VaelabError, match="finite non-negative weights"):
+            spherical_mean(np.eye(2) + 0.1, bad)
 
 
 def test_query_mask_and_its_errors():
@@ -159,6 +183,8 @@ def test_cluster_bootstrap_widens_the_interval_when_a_clusters_analogies_fail_to
     assert cluster_bootstrap_interval(np.ones(12, bool), np.arange(12) % 3, np.random.default_rng(0)) == (1.0, 1.0)
     with pytest.raises(ValueError, match="at least one"):
         cluster_bootstrap_interval(np.zeros(0, bool), np.zeros(0), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at least two"):  # one cluster would give a zero-width interval
+        cluster_bootstrap_interval(np.array([1, 0, 1, 0], bool), np.zeros(4), np.random.default_rng(0))
 
 
 def test_spherical_offset_keeps_the_length_that_the_arithmetic_mean_averages_away():
@@ -192,6 +218,27 @@ def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
     only_first = blend(tiny_model_dir, ["0", "1", "2"], weights=w, k=2, eigen=3)
     np.testing.assert_allclose(only_first.euclidean, only_first.class_images[0], atol=1e-6)
     np.testing.assert_allclose(only_first.spherical, only_first.class_images[0], atol=1e-5)
+
+
+def test_a_weighted_blend_matches_the_class_means_computed_by_hand(tiny_model_dir):
+    import vaelab
+    from vaelab.blending import blend
+    from vaelab.encoding import encode_uint8
+
+    m = vaelab.open_model(tiny_model_dir)
+    ds = vaelab.load_dataset(m.data_name)
+    train = ds.split("train")
+    z, labels = encode_uint8(m, ds.images[train]).astype(np.float64), ds.labels[train]
+    pixels = ds.images[train].reshape(len(train), -1) / 255.0
+    w = np.array([0.5, 0.2, 0.3])  # classes 2, 0, 1, in that order
+    r = blend(tiny_model_dir, ["2", "0", "1"], weights=w * 4, k=3, eigen=1000)
+    np.testing.assert_allclose(r.weights, w)
+    codes = np.stack([z[labels == c].mean(0) for c in (2, 0, 1)])
+    np.testing.assert_allclose(r.euclidean, m.decode((w @ codes)[None].astype(np.float32))[0], atol=1e-5)
+    assert r.confusion.sum(0).tolist() == np.bincount(labels, minlength=3).tolist()  # each column is one class
+    # With every component kept, pixel PCA reconstructs exactly: its blend is the weighted mean of class means.
+    means = np.stack([pixels[labels == c].mean(0) for c in (2, 0, 1)])
+    np.testing.assert_allclose(r.pixel_pca.reshape(-1), np.clip(w @ means, 0, 1), atol=1e-4)
 
 
 def _cli(*args):

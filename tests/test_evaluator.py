@@ -132,10 +132,15 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
     assert report["iwae"]["neg_iwae"] < report["iwae"]["neg_elbo_same_images"]
     assert 0 < report["fidelity"]["fidelity"] <= 1.5
     assert set(report["prior_samples"]["histogram"]) == {"0", "1", "2"}
-    assert len(report["interpolation"]["slerp"]["target_prob_curve"]) == 5
-    # the model's own data is the default
+    slerp = report["interpolation"]["slerp"]
+    assert len(slerp["target_prob_curve"]) == 5 and slerp["target_prob_mid"] == pytest.approx(slerp["target_prob_curve"][2])
+    # the model's own data is the default; with an even number of frames, t = 0.5 lies between the middle two
     assert main(["evaluate", "--model", str(tiny_model_dir), "--evaluator", str(trained[0]), "--k", "2",
-                 "--iwae-images", "4", "--limit", "20", "--pairs", "4", "--out", str(out), "--quiet"]) == 0
+                 "--iwae-images", "4", "--limit", "20", "--pairs", "6", "--frames", "6", "--out", str(out),
+                 "--quiet"]) == 0
+    curves = [m for m in json.loads((out / "eval.json").read_text())["interpolation"].values()
+              if isinstance(m, dict) and "target_prob_mid" in m]
+    assert curves and all(m["target_prob_mid"] == pytest.approx(np.mean(m["target_prob_curve"][2:4])) for m in curves)
 
 
 def _vaelab(*args):

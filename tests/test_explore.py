@@ -214,7 +214,7 @@ def test_a_latent_of_size_one_or_two_is_plotted_on_its_raw_axes(tmp_path, toy_id
     folder = _untrained_model(tmp_path / "m", toy_idx_dir, latent_dim=latent_dim)
     result = explore(folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet,
                      progress=False)
-    assert result.summary["projection"] == {"method": "raw axes", "explained_variance_ratio": None}
+    assert result.summary["projection"] == {"method": "raw axes", "method_3d": None, "explained_variance_ratio": None}
     assert SCATTER_3D not in result.files and INTERACTIVE in result.files
     sv = result.survey
     np.testing.assert_allclose(drawn["coords"][:, 0], sv.latents[sv.plotted, 0])  # x is z0 itself
@@ -258,7 +258,7 @@ def test_no_images_is_a_one_line_error(tiny_model_dir, tmp_path, case):
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and err.startswith("vaelab: error:") and "Traceback" not in proc.stderr
-    assert ("no images" in err) if case == "empty-folder" else ("holds no images" in err and "--split all" in err)
+    assert ("no images" in err) if case == "empty-folder" else ("holds 0 images" in err and "at least 3" in err)
     assert not (tmp_path / "out").exists()
 
 
@@ -283,3 +283,31 @@ def test_traversal_centre_is_the_origin_the_mean_an_index_or_an_image_file(tiny_
     for bad in ("10", "orign"):
         with pytest.raises(VaelabError):
             traversal_center(bad, z, m)
+
+
+def test_a_3d_latent_is_drawn_on_its_raw_axes_in_3d_and_pca_in_2d_and_the_summary_says_which(tmp_path, toy_idx_dir):
+    folder = _untrained_model(tmp_path / "m", toy_idx_dir, latent_dim=3)
+    result = explore(folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet,
+                     progress=False)
+    p = result.summary["projection"]
+    assert (p["method"], p["method_3d"]) == ("PCA", "raw axes")
+    from sklearn.decomposition import PCA
+
+    expected = PCA(2).fit(result.survey.latents.astype(np.float64)).explained_variance_ratio_
+    np.testing.assert_allclose(p["explained_variance_ratio"], expected, rtol=1e-6)  # the 2-D PCA's, not None
+
+
+@pytest.mark.parametrize("n_images", [1, 2])
+def test_explore_on_fewer_than_three_images_is_one_clear_error(tmp_path, toy_idx_dir, n_images):
+    from PIL import Image
+
+    from vaelab.errors import VaelabError
+
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for i in range(n_images):
+        Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    model = _untrained_model(tmp_path / "m", toy_idx_dir)
+    with pytest.raises(VaelabError, match=f"holds {n_images} image.*at least 3"):
+        explore(model, data=f"folder:{folder}", out=tmp_path / "out", split="all", log=_quiet, progress=False)
+    assert not (tmp_path / "out").exists()

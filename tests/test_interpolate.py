@@ -21,14 +21,21 @@ def test_slerp_hits_both_endpoints_exactly():
     np.testing.assert_allclose(out[1], b, atol=1e-12)
 
 
-def test_slerp_moves_at_constant_angular_speed():
-    # Exactly so for equal-norm endpoints (prior samples are near the √d shell); combining the
-    # unnormalised vectors, as specified, bends the speed slightly when the norms differ.
-    a, b = RNG.normal(size=32), RNG.normal(size=32)
-    b *= np.linalg.norm(a) / np.linalg.norm(b)
+def test_slerp_moves_at_constant_angular_speed_and_linear_norm():
+    a, b = RNG.normal(size=32), RNG.normal(size=32) * 2.5
     pts = slerp(a, b, np.linspace(0, 1, 11))
     steps = [_angle(pts[i], pts[i + 1]) for i in range(10)]
     np.testing.assert_allclose(steps, _angle(a, b) / 10, rtol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(pts, axis=1), np.linspace(np.linalg.norm(a), np.linalg.norm(b), 11))
+
+
+@pytest.mark.parametrize("angle_from_opposite", [1e-3, 1e-5, 1e-7])
+def test_slerp_of_nearly_opposite_unequal_endpoints_stays_between_their_norms(angle_from_opposite):
+    """The textbook formula on unequal norms bulges like |a|−|b| over (π − Ω): 10⁵ times the norms at 10⁻⁵."""
+    a = np.array([1.0, 0.0, 0.0])
+    b = 2.0 * np.array([-np.cos(angle_from_opposite), np.sin(angle_from_opposite), 0.0])
+    norms = np.linalg.norm(slerp(a, b, np.linspace(0, 1, 9)), axis=-1)
+    np.testing.assert_allclose(norms, np.linspace(1, 2, 9), rtol=1e-9)
 
 
 def test_slerp_keeps_norm_of_equal_norm_endpoints():
@@ -75,6 +82,26 @@ def test_cdf_lerp_endpoints_and_uniform_space_midpoint():
     np.testing.assert_allclose(out[0], a, atol=1e-9)
     np.testing.assert_allclose(out[2], b, atol=1e-9)
     np.testing.assert_allclose(out[1], norm.ppf((norm.cdf(a) + norm.cdf(b)) / 2), atol=1e-9)
+
+
+@pytest.mark.parametrize("frames", range(4, 30))
+def test_cdf_lerp_keeps_far_out_endpoints_and_stays_monotone(frames):
+    a, b = np.array([-9.0, 8.0, 6.0, 0.0, -30.0]), np.array([20.0, -3.0, 0.5, 1.0, -29.0])
+    out = cdf_lerp(a, b, np.linspace(0, 1, frames))
+    np.testing.assert_array_equal(out[[0, -1]], [a, b])
+    assert np.isfinite(out).all()
+    steps = np.diff(out, axis=0) * np.sign(b - a)
+    assert (steps >= -1e-9).all()  # each coordinate moves one way only, with no jump to a clipped value
+    np.testing.assert_allclose(cdf_lerp(-a, -b, 0.3), -cdf_lerp(a, b, 0.3))  # the formula's own symmetry
+
+
+@pytest.mark.parametrize("frames", range(4, 30))
+def test_path_keeps_every_waypoint_when_short_segments_sit_beside_a_long_one(frames):
+    pts = np.array([[0.0, 0.0], [0.1, 0.0], [0.2, 0.0], [10.0, 0.0]])
+    out = path(pts, frames, method="lerp")
+    assert len(out) == frames
+    assert all(np.any(np.all(np.isclose(out, p), axis=1)) for p in pts)
+    assert np.all(np.diff(out[:, 0]) > 0)
 
 
 def test_path_visits_every_waypoint_and_spreads_frames_by_length():

@@ -13,7 +13,7 @@ from vaelab.concepts import Concept, ConceptResolver
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.encoding import encode_uint8, prepare_images
 from vaelab.errors import VaelabError
-from vaelab.latent.arithmetic import attribute_vector, combine, parse_expression
+from vaelab.latent.arithmetic import attribute_vector, balanced_cells, combine, parse_expression
 from vaelab.models.config import move_into_place
 from vaelab.models.runtime import open_model
 
@@ -43,9 +43,10 @@ def arithmetic(model=None, expression: str = "", data: str | ImageDataset | None
 class AttributeResult:
     query: str
     vector: np.ndarray  # (D,)
-    n_with: int
+    n_with: int  # images with the attribute that went into the vector
     n_without: int
     balance_on: list[str]
+    n_left_out: int = 0  # images whose --balance-on combination occurs on one side only
 
 
 def attribute(model=None, query: str = "", data: str | ImageDataset | None = None,
@@ -61,7 +62,9 @@ def attribute(model=None, query: str = "", data: str | ImageDataset | None = Non
         columns.append(ds.labels if name == "class" else ds.attributes[name])
     z = encode_uint8(m, ds.images)
     vec = attribute_vector(z, mask, columns or None).astype(np.float32)
-    return AttributeResult(query, vec, int(mask.sum()), int((~mask).sum()), list(balance_on or []))
+    used = balanced_cells(mask, columns or None) >= 0  # the images in a cell found on both sides
+    return AttributeResult(query, vec, int((mask & used).sum()), int((~mask & used).sum()), list(balance_on or []),
+                           int((~used).sum()))
 
 
 def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | None) -> Path:
@@ -75,7 +78,8 @@ def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | 
     try:
         save_file({"vector": result.vector}, tmp, metadata={
             "query": result.query, "balance_on": ",".join(result.balance_on),
-            "n_with": str(result.n_with), "n_without": str(result.n_without), "model": str(model_folder or "")})
+            "n_with": str(result.n_with), "n_without": str(result.n_without), "n_left_out": str(result.n_left_out),
+            "model": str(model_folder or "")})
         move_into_place(tmp, path)  # with the permissions of any other output, not mkstemp's private ones
     finally:
         Path(tmp).unlink(missing_ok=True)

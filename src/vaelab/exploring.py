@@ -29,6 +29,7 @@ OUTPUT_NAMES = (SCATTER_2D, SCATTER_3D, INTERACTIVE, DECODED_MAP, HISTOGRAMS, CL
 SPLITS = ("all", "train", "test")
 CLASS_HISTOGRAM_DIMS = 6  # ridgelines stay readable for about this many columns
 GIF_STEPS = 25
+MIN_IMAGES = 3  # PCA's three axes need three codes
 KL_IMAGES = 10_000  # the KL per dimension is a mean; a seeded sample of this many images pins it down
 
 
@@ -179,8 +180,10 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
         net = torch_module(m, model)
         ds = load_model_data(m, data)
     idx = ds.split(split)
-    if len(idx) == 0:
-        raise VaelabError(f"{ds.name}: the {split} split holds no images; try --split all")
+    if len(idx) < MIN_IMAGES:
+        more = "; try --split all" if split != "all" and len(ds) >= MIN_IMAGES else ""
+        raise VaelabError(f"{ds.name}: the {split} split holds {len(idx)} image{'s' * (len(idx) != 1)}, and explore "
+                          f"needs at least {MIN_IMAGES} to fit its maps{more}")
     labels = ds.labels[idx].astype(np.int64) if ds.labels is not None else None
     class_names = ds.class_names or m.class_names
     if labels is not None and not class_names:
@@ -292,8 +295,11 @@ def _summary(m, data_name: str, split: str, sv: LatentSurvey, proj2, proj3, c_te
         "model": str(m.folder) if m.folder else None, "data": data_name, "split": split,
         "encoded": int(len(sv.latents)), "plotted": int(len(sv.plotted)), "latent_dim": int(sv.latents.shape[1]),
         "variational": kl is not None, "class_names": sv.class_names if sv.labels is not None else None,
+        # The 2-D maps' method, and the variance of the widest PCA drawn: a 3-D latent is shown on its raw
+        # axes in 3-D, and on PCA's first two in 2-D.
         "projection": {"method": "PCA" if proj2.pca is not None else "raw axes",
-                       "explained_variance_ratio": proj3.explained_variance_ratio},
+                       "method_3d": None if proj3.n_axes < 3 else "PCA" if proj3.pca is not None else "raw axes",
+                       "explained_variance_ratio": (proj3 if proj3.pca is not None else proj2).explained_variance_ratio},
         "kl_images": sv.kl_images if kl is not None else None,
         "kl_per_dim": None if kl is None else [round(float(v), 6) for v in kl],
         "kl_total": None if kl is None else round(float(kl.sum()), 4),

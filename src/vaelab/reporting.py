@@ -122,7 +122,7 @@ def metric_tables(doc: dict, summary: dict, extra: list[Path]) -> dict[str, dict
                        f"{summary['active_units']} of {summary['latent_dim']}",
                        f"total KL over {_number(summary['kl_images'])} images (nats)": _number(summary["kl_total"])})
     if evr:
-        latent["PCA variance, PC1–PC3"] = ", ".join(f"{100 * r:.1f}%" for r in evr) + f" (sum {100 * sum(evr):.1f}%)"
+        latent[f"PCA variance, PC1–PC{len(evr)}"] = ", ".join(f"{100 * r:.1f}%" for r in evr) + f" (sum {100 * sum(evr):.1f}%)"
     tables["Latent space (this report's data)"] = latent
     for path in extra:
         try:

@@ -26,6 +26,8 @@ def cmd_attribute(args) -> None:
             strip_image(edited, strengths, scale=args.upscale).save(tmp / f"strip_{slug}.png")
     print(f"{args.attr}: {result.n_with} images with, {result.n_without} without"
           + (f", balanced on {', '.join(balance)}" if balance else "")
+          + (f" ({result.n_left_out} left out: their {'/'.join(balance)} occurs on one side only)"
+             if result.n_left_out else "")
           + f"; |v| = {float((result.vector ** 2).sum() ** 0.5):.3f}; written to {args.out}")
 
 

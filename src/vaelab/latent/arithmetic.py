@@ -65,8 +65,8 @@ def weighted_centroid(vectors: np.ndarray, weights=None) -> np.ndarray:
     """The weighted Euclidean mean (centre of mass) of (K, D) vectors; weights are normalised to sum 1."""
     vectors = np.asarray(vectors, np.float64)
     w = np.ones(len(vectors)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(vectors),) or w.sum() <= 0:
-        raise VaelabError(f"need {len(vectors)} non-negative weights with a positive sum")
+    if w.shape != (len(vectors),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise VaelabError(f"need {len(vectors)} finite non-negative weights with a positive sum")
     return (w / w.sum()) @ vectors
 
 
@@ -77,9 +77,25 @@ def spherical_mean(vectors: np.ndarray, weights=None) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1)
     direction = weighted_centroid(vectors / np.maximum(norms, 1e-12)[:, None], weights)
     length = np.linalg.norm(direction)
-    if length < 1e-12:
+    # The mean of unit vectors: a length this small is rounding (float32 codes leave about 1e-8), not a direction.
+    if length < 1e-6:
         raise VaelabError("the vectors cancel out: their mean direction is undefined")
     return direction / length * weighted_centroid(norms[:, None], weights)[0]
+
+
+def balanced_cells(mask: np.ndarray, balance_on: list[np.ndarray] | None) -> np.ndarray:
+    """The cell (N,) of each image among the combinations of the ``balance_on`` columns that occur both with
+    and without the attribute ``mask``; -1 for an image whose combination occurs on one side only. Without
+    columns, every image is in cell 0."""
+    mask = np.asarray(mask, bool)
+    if not balance_on:
+        return np.zeros(len(mask), np.int64)
+    keys = np.unique(np.stack([np.unique(np.asarray(c), return_inverse=True)[1] for c in balance_on], axis=1),
+                     axis=0, return_inverse=True)[1].reshape(-1)
+    both = np.intersect1d(keys[mask], keys[~mask])
+    if not len(both):
+        raise VaelabError("no combination of the --balance-on attributes occurs both with and without the attribute")
+    return np.where(np.isin(keys, both), np.searchsorted(both, keys), -1)
 
 
 def attribute_vector(latents: np.ndarray, mask: np.ndarray, balance_on: list[np.ndarray] | None = None) -> np.ndarray:
@@ -88,24 +104,17 @@ def attribute_vector(latents: np.ndarray, mask: np.ndarray, balance_on: list[np.
     ``balance_on`` lists label columns (N,) of attributes that correlate with this one. Every combination
     cell of their values then counts equally on both sides, which is what replicating samples until every
     cell has the same count does (plat's --balanced), without the copies. Cells present on only one side
-    cannot be balanced and are left out.
+    cannot be balanced and are left out (:func:`balanced_cells` says which images take part).
     """
     latents, mask = np.asarray(latents, np.float64), np.asarray(mask, bool)
     if mask.all() or not mask.any():
         raise VaelabError(f"the attribute is true for {'every' if mask.all() else 'no'} image; "
                           "an attribute vector needs images with and without it")
-    if not balance_on:
-        return latents[mask].mean(0) - latents[~mask].mean(0)
-    keys = np.stack([np.unique(np.asarray(c), return_inverse=True)[1] for c in balance_on], axis=1)
-    cells_pos = {tuple(k) for k in keys[mask]}
-    cells = sorted(cells_pos & {tuple(k) for k in keys[~mask]})
-    if not cells:
-        raise VaelabError("no combination of the --balance-on attributes occurs both with and without the attribute")
-    means = []
+    cells = balanced_cells(mask, balance_on)
+    sides = []
     for side in (mask, ~mask):
-        cell_means = [latents[side & np.all(keys == np.array(c), axis=1)].mean(0) for c in cells]
-        means.append(np.mean(cell_means, axis=0))
-    return means[0] - means[1]
+        sides.append(np.mean([latents[side & (cells == c)].mean(0) for c in range(cells.max() + 1)], axis=0))
+    return sides[0] - sides[1]
 
 
 def parse_strengths(text: str) -> np.ndarray:

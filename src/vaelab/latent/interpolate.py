@@ -42,11 +42,14 @@ def _orthogonal_unit(u: np.ndarray) -> np.ndarray:
 
 
 def slerp(a, b, t) -> np.ndarray:
-    """Spherical interpolation: the angle comes from the unit vectors, the unnormalised vectors are combined
-    (sin((1-t)Ω)·a + sin(tΩ)·b) / sin Ω, so equal-norm endpoints keep their norm all the way.
+    """Spherical interpolation: the direction walks the great circle from a's to b's at constant angular speed,
+    (sin((1-t)Ω)·â + sin(tΩ)·b̂) / sin Ω on the unit vectors, and the norm moves linearly from |a| to |b|.
 
-    Parallel endpoints fall back to lerp; antipodal ones (where the great circle is not unique) turn
-    through a fixed orthogonal direction with the norm interpolated linearly. Neither gives NaN.
+    For equal-norm endpoints (prior samples near the √d shell) this is the textbook formula on the vectors
+    themselves. For unequal norms the textbook formula bulges: its midpoint is (a+b) / (2 cos(Ω/2)), which
+    grows without bound as Ω nears 180° (two class centroids 171° apart, of norms 0.6 and 1.4, gave frames
+    of norm 5.4). Parallel endpoints fall back to lerp; antipodal ones (where the great circle is not unique)
+    turn through a fixed orthogonal direction. Neither gives NaN, and the result is continuous in a and b.
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ts, scalar = _t_array(t)
@@ -55,31 +58,45 @@ def slerp(a, b, t) -> np.ndarray:
     nb = np.linalg.norm(b, axis=-1, keepdims=True)
     ua, ub = a / np.maximum(na, _EPS), b / np.maximum(nb, _EPS)
     cos = np.clip(np.sum(ua * ub, axis=-1, keepdims=True), -1.0, 1.0)
-    omega = np.arccos(cos)
+    # The angle from the chord lengths: arccos(cos) loses half the digits near 0° and 180°.
+    omega = 2.0 * np.arctan2(np.linalg.norm(ua - ub, axis=-1, keepdims=True),
+                             np.linalg.norm(ua + ub, axis=-1, keepdims=True))
     sin = np.sin(omega)
     regular = sin > 1e-6
     safe_sin = np.where(regular, sin, 1.0)
-    out = (np.sin((1.0 - tt) * omega) * a + np.sin(tt * omega) * b) / safe_sin
-    near_parallel = ~regular & (cos > 0)
+    direction = (np.sin((1.0 - tt) * omega) * ua + np.sin(tt * omega) * ub) / safe_sin
     antipodal = ~regular & (cos <= 0)
-    if near_parallel.any() or (na < _EPS).any() or (nb < _EPS).any():
-        straight = (1.0 - tt) * a + tt * b
-        out = np.where(near_parallel | (na < _EPS) | (nb < _EPS), straight, out)
     if antipodal.any():
-        v = _orthogonal_unit(ua)
-        turn = np.cos(np.pi * tt) * ua + np.sin(np.pi * tt) * v
-        out = np.where(antipodal & (na >= _EPS) & (nb >= _EPS), turn * ((1.0 - tt) * na + tt * nb), out)
+        turn = np.cos(np.pi * tt) * ua + np.sin(np.pi * tt) * _orthogonal_unit(ua)
+        direction = np.where(antipodal, turn, direction)
+    out = direction * ((1.0 - tt) * na + tt * nb)
+    straight = ~regular & (cos > 0) | (na < _EPS) | (nb < _EPS)  # parallel, or an endpoint at the origin
+    if straight.any():
+        out = np.where(straight, (1.0 - tt) * a + tt * b, out)
+    out = _exact_ends(out, a, b, tt)
     return out[0] if scalar else out
+
+
+def _exact_ends(out: np.ndarray, a: np.ndarray, b: np.ndarray, tt: np.ndarray) -> np.ndarray:
+    """a at t = 0 and b at t = 1 exactly, whatever rounding the formula left there."""
+    return np.where(tt == 0.0, a, np.where(tt == 1.0, b, out))
 
 
 def cdf_lerp(a, b, t) -> np.ndarray:
     """Gaussian-CDF interpolation Φ⁻¹((1-t)·Φ(a) + t·Φ(b)), per coordinate: a straight line in the
-    uniform space that N(0,1) coordinates map to, so every frame stays a typical prior sample."""
+    uniform space that N(0,1) coordinates map to, so every frame stays a typical prior sample.
+
+    Coordinates in the upper tail are done as −cdf_lerp(−a, −b), which is the same formula, because Φ(x)
+    rounds to 1 from x ≈ 8.3 on while Φ(−x) stays exact down to x ≈ 37: a plain autoencoder's codes can
+    lie that far out."""
     from scipy.special import ndtr, ndtri  # scipy costs 0.4 s to import; only this method needs it
 
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    p = lerp(ndtr(a), ndtr(b), t)
-    return ndtri(np.clip(p, 1e-12, 1 - 1e-12))
+    ts, scalar = _t_array(t)
+    flip = np.where(a + b > 0, -1.0, 1.0)
+    p = lerp(ndtr(flip * a), ndtr(flip * b), ts)
+    out = _exact_ends(flip * ndtri(np.clip(p, 1e-300, 1 - 1e-16)), a, b, _shape_t(ts, a.ndim))
+    return out[0] if scalar else out
 
 
 METHODS = {"slerp": slerp, "lerp": lerp, "cdf": cdf_lerp}
@@ -121,8 +138,10 @@ def path(points, frames: int, method: str = "slerp", closed: bool = False) -> np
     lengths = np.array([_segment_length(stops[i], stops[i + 1], method) for i in range(n_seg)])
     share = lengths / lengths.sum() * intervals if lengths.sum() > 0 else np.full(n_seg, intervals / n_seg)
     counts = np.maximum(1, np.floor(share).astype(int))
-    while counts.sum() > intervals:  # the max(1, …) can overshoot on very uneven paths
-        counts[np.argmax(counts - share)] -= 1
+    while counts.sum() > intervals:
+        # The max(1, …) can overshoot on very uneven paths. Take the frame from a segment that keeps one, so
+        # that no waypoint is skipped.
+        counts[np.argmax(np.where(counts > 1, counts - share, -np.inf))] -= 1
     for i in np.argsort(-(share - counts))[: intervals - counts.sum()]:  # largest remainders get the rest
         counts[i] += 1
     out = [interpolate(stops[i], stops[i + 1], np.arange(c) / c, method) for i, c in enumerate(counts)]

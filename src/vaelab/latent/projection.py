@@ -57,8 +57,10 @@ def fit_projection(latents: np.ndarray, n_axes: int, seed: int = 0) -> Projectio
 
     latents = np.asarray(latents, np.float64)
     d = latents.shape[1]
-    if d <= n_axes or len(latents) < 2:
-        return Projection(d, min(d, n_axes), None)
+    if d <= n_axes:
+        return Projection(d, d, None)
+    if len(latents) < n_axes:
+        raise ValueError(f"{n_axes} PCA axes need at least {n_axes} codes, got {len(latents)}")
     # Both solvers are exact and deterministic; with many more codes than dimensions (the usual case) the
     # D×D covariance's eigendecomposition is about 10× faster than the SVD of the whole (N, D) matrix.
     solver = "covariance_eigh" if len(latents) >= 10 * d else "full"

@@ -86,6 +86,8 @@ def cluster_bootstrap_interval(hits: np.ndarray, clusters: np.ndarray, rng: np.r
                          f"{len(clusters)} clusters")
     _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
     k = cluster.max() + 1
+    if k < 2:  # resampling one cluster always redraws it: a zero-width interval that says nothing
+        raise ValueError("an interval that resamples clusters needs at least two of them")
     n_hit, n_all = np.bincount(cluster, hits, k), np.bincount(cluster, minlength=k).astype(float)
     draws = as_generator(rng).integers(0, k, size=(n_boot, k))
     rates = n_hit[draws].sum(1) / n_all[draws].sum(1)

@@ -92,7 +92,8 @@ def interpolation_metrics(model, images: np.ndarray, labels: np.ndarray | None =
             target = labels[pair_idx[differ, 1]]
             p_target = probs[np.arange(len(target)), :, target]  # (P', T)
             m.update({"target_prob_curve": [float(v) for v in p_target.mean(0)],
-                      "target_prob_mid": float(p_target[:, frames // 2].mean()),
+                      # t = 0.5: the middle frame, or the mean of the two either side of it
+                      "target_prob_mid": float(p_target[:, [(frames - 1) // 2, frames // 2]].mean()),
                       "monotonic_fraction": float(np.mean([rises_monotonically(p, tol) for p in p_target])),
                       "class_pairs": int(differ.sum())})
         result[method] = m
