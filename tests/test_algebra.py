@@ -245,6 +245,42 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
 
 
+def test_long_class_names_are_cut_in_the_middle_so_that_they_stay_distinct():
+    from vaelab.viz.figures import short_label
+
+    names = [f"Alphabet_of_the_Magi/character{i:02d}" for i in (1, 2, 11)]
+    short = [short_label(n) for n in names]
+    assert len(set(short)) == 3 and all(len(s) == 20 and s.startswith("Alphabet") for s in short)
+    assert short_label("Sneaker") == "Sneaker"
+
+
+def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_unreadable_ones(tmp_path,
+                                                                                               tiny_model_dir):
+    from PIL import Image
+
+    import vaelab
+    from vaelab.concepts import ConceptResolver
+
+    folder = tmp_path / "smiles"
+    (folder / "more").mkdir(parents=True)
+    Image.new("L", (28, 28), 200).save(folder / "a.png")
+    Image.new("L", (28, 28), 100).save(folder / "more" / "b.png")
+    (folder / "._a.png").write_bytes(b"\x00\x05\x16\x07")  # macOS companion file: hidden, not an image
+    (folder / "broken.png").write_text("not an image")
+    p = _cli("arithmetic", f"{folder} - {folder / 'a.png'}", "--model", tiny_model_dir, "--out", tmp_path / "o")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines() == [l for l in p.stderr.splitlines() if l.startswith("vaelab: warning: left out 1 of 3")]
+    assert len(p.stderr.splitlines()) == 1 and "broken.png" in p.stderr
+    assert f"{folder} (2)" in p.stdout  # a.png and more/b.png
+    m = vaelab.open_model(tiny_model_dir)
+    concept = ConceptResolver(m).resolve(f"[{folder / 'a.png'} {folder / 'more' / 'b.png'}]")
+    from vaelab.errors import VaelabWarning
+
+    with pytest.warns(VaelabWarning, match="broken.png"):
+        whole = ConceptResolver(m).resolve(str(folder))
+    np.testing.assert_allclose(whole.vector, concept.vector, rtol=1e-6)
+
+
 def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     from PIL import Image
 

@@ -68,6 +68,31 @@ def test_folder_loader_converts_modes_sizes_and_labels_subfolders(tmp_path):
     assert flat.labels is None and flat.images.shape == (2, 1, 8, 8)
 
 
+def test_folder_classes_take_nested_images_and_leave_out_hidden_and_unreadable_files(tmp_path):
+    import warnings
+
+    from vaelab.errors import VaelabError, VaelabWarning
+
+    root = tmp_path / "imgs"
+    _save(Image.new("L", (8, 8), 10), root / "cats" / "a.png")
+    _save(Image.new("L", (8, 8), 20), root / "cats" / "kittens" / "b.png")  # a nested folder is still "cats"
+    _save(Image.new("L", (8, 8), 30), root / "dogs" / "c.png")
+    _save(Image.new("L", (8, 8), 99), root / "dogs" / ".hidden.png")
+    (root / "dogs" / "._c.png").write_bytes(b"\x00\x05\x16\x07 macOS AppleDouble")  # hidden: skipped silently
+    _save(Image.new("L", (8, 8), 99), root / ".thumbs" / "t.png")  # a hidden folder is no class
+    (root / "dogs" / "notes.jpg").write_text("not an image")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset(f"folder:{root}", channels=1, size=(8, 8))
+    assert ds.class_names == ["cats", "dogs"] and ds.labels.tolist() == [0, 0, 1]
+    assert ds.images[:, 0, 4, 4].tolist() == [10, 20, 30]
+    (w,) = [w for w in caught if issubclass(w.category, VaelabWarning)]
+    assert "left out 1 of 4" in str(w.message) and "notes.jpg" in str(w.message)
+    (root / "dogs" / "c.png").write_text("broken")
+    with pytest.raises(VaelabError, match="none of the 2 image files could be read"):
+        load_dataset(f"folder:{root / 'dogs'}", channels=1, size=(8, 8))
+
+
 def test_transparent_pixels_take_the_background_value():
     img = Image.new("RGBA", (10, 10), (200, 50, 50, 0))
     img.paste((0, 0, 0, 255), (0, 0, 5, 10))

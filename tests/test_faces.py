@@ -72,3 +72,18 @@ def test_crops_of_same_named_images_both_survive_unreadable_files_are_listed_and
     (tmp_path / "again").mkdir()
     report = crop_folder(src, tmp_path / "again", size=32, skip=out, progress=False)
     assert len(report.written) == 2  # the crops already in photos/crops are not photos
+
+
+def test_a_16_bit_photo_is_scaled_not_clipped_so_its_face_is_found_and_cropped(tmp_path):
+    from vaelab.data.faces import crop_face, detect_faces
+    from vaelab.data.images import open_image
+
+    grey8 = np.asarray(Image.fromarray(skdata.astronaut()).convert("L"))
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(tmp_path / "grey16.png")  # 0..65535, mode I;16
+    img = open_image(tmp_path / "grey16.png")
+    assert img.mode.startswith("I")
+    boxes = detect_faces(img)
+    assert len(boxes) == 1 and boxes == detect_faces(Image.fromarray(grey8))
+    crop = np.asarray(crop_face(img, boxes[0], 64, margin=0.25))
+    expected = np.asarray(crop_face(Image.fromarray(grey8), boxes[0], 64, margin=0.25))
+    assert np.abs(crop.astype(int) - expected).max() <= 1 and 60 < crop.mean() < 200  # the face, not white

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
-from vaelab.data.images import IMAGE_SUFFIXES, load_image
+from vaelab.data.images import image_files, load_image, read_images
 from vaelab.encoding import encode_uint8
 from vaelab.errors import VaelabError
 from vaelab.models.runtime import InferenceModel
@@ -69,27 +69,33 @@ class ConceptResolver:
             rows = np.flatnonzero(self.mask(token))
             images = self.dataset.images[rows]
         else:
-            files = self._files(token)
-            images = np.stack([load_image(f, self.m.channels, self.m.size, self.m.background) for f in files])
+            named, found = self._files(token)
+            fmt = (self.m.channels, self.m.size, self.m.background)
+            parts = [np.stack([load_image(f, *fmt) for f in named])] if named else []
+            if found:  # a folder's images: one that cannot be read is left out with a warning
+                parts.append(read_images(found, *fmt)[0])
+            images = np.concatenate(parts)
         if len(images) == 0:
             raise VaelabError(f"concept {token!r} matches no images")
         return Concept(token, images, encode_uint8(self.m, images))
 
     @staticmethod
-    def _files(token: str) -> list[Path]:
+    def _files(token: str) -> tuple[list[Path], list[Path]]:
+        """(files named, files found in the folders named): every image below a folder, hidden ones left out."""
         parts = shlex.split(token[1:-1]) if token.startswith("[") and token.endswith("]") else [token]
-        files: list[Path] = []
+        named: list[Path] = []
+        found: list[Path] = []
         for p in map(Path, parts):
             if p.is_dir():
-                found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-                if not found:
+                below = image_files(p)
+                if not below:
                     raise VaelabError(f"concept folder {p} holds no images")
-                files += found
+                found += below
             elif p.exists():
-                files.append(p)
+                named.append(p)
             else:
                 raise VaelabError(f"concept {token!r}: {p} is neither a file nor a folder "
                                   "(for data, write class:NAME or attr:NAME=VALUE)")
-        if not files:
+        if not named and not found:
             raise VaelabError(f"concept {token!r} is empty")
-        return files
+        return named, found

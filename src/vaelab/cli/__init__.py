@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from vaelab.cli import (arithmetic, attribute, blend, demo, disentangle, evaluate, explore, faces, morph, report,
                         sweep, train, train_cycle, train_evaluator)
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 
 COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend.add, faces.add,
             evaluate.add, train_evaluator.add, sweep.add, explore.add, report.add, train_cycle.add, disentangle.add]
@@ -47,10 +48,27 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
+    if not issubclass(category, VaelabWarning):
+        return _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+    print(f"vaelab: warning: {message}", file=file or sys.stderr)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     args.argv = argv  # for commands that re-launch themselves (train --nproc)
+    shown, warnings.showwarning = warnings.showwarning, _one_line_warnings
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args) -> int:
     try:
         args.func(args)
     except VaelabError as e:

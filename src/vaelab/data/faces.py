@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from vaelab.data.images import IMAGE_SUFFIXES, open_image
+from vaelab.data.images import image_files, open_image, upright_8bit
 from vaelab.errors import VaelabError
 
 
@@ -27,7 +27,7 @@ def _cascade():
 def detect_faces(img: Image.Image, min_size: int = 30) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) in the upright image, largest first."""
     cv2, cascade = _cascade()
-    grey = np.asarray(ImageOps.exif_transpose(img).convert("L"))
+    grey = np.asarray(upright_8bit(img).convert("L"))
     boxes = cascade.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
                                      minSize=(min_size, min_size))
     return sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
@@ -40,7 +40,7 @@ def crop_face(img: Image.Image, box: tuple[int, int, int, int], size: int, margi
     side = int(round(max(w, h) * (1 + 2 * margin)))
     cx, cy = x + w / 2, y + h / 2
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    rgb = ImageOps.exif_transpose(img).convert("RGB")
+    rgb = upright_8bit(img).convert("RGB")
     return ImageOps.pad(rgb.crop((left, top, left + side, top + side)), (side, side)).resize(
         (size, size), Image.Resampling.LANCZOS)
 
@@ -66,8 +66,8 @@ def crop_folder(src: str | Path, dst: Path, size: int = 64, margin: float = 0.25
     if src.is_file():
         files = [src]
     elif src.is_dir():
-        files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                       and not (skip is not None and p.resolve().is_relative_to(Path(skip).resolve())))
+        files = [p for p in image_files(src)
+                 if not (skip is not None and p.resolve().is_relative_to(Path(skip).resolve()))]
     else:
         raise VaelabError(f"{src}: no such file or folder")
     if not files:

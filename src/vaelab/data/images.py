@@ -17,9 +17,38 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files anywhere below ``folder``, by path; hidden files and folders (".DS_Store", macOS's
+    "._x.jpg" companions, ".git") are left out."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def read_images(files: list[Path], channels: int, size: tuple[int, int], background: int = 0,
+                desc: str = "reading") -> tuple[np.ndarray, np.ndarray]:
+    """Decode and preprocess files → (uint8 (n, C, H, W), indices of the files read). A file Pillow cannot
+    read is left out with a one-line VaelabWarning that names it; none readable is a VaelabError."""
+    from tqdm import tqdm
+
+    images, kept, bad = [], [], []
+    for i, f in enumerate(tqdm(files, desc=desc, unit="img", disable=len(files) < 500)):
+        try:
+            images.append(load_image(f, channels, size, background))
+            kept.append(i)
+        except VaelabError as e:
+            bad.append(str(e))
+    if not images:
+        raise VaelabError(f"none of the {len(files)} image files could be read; the first: {bad[0]}")
+    if bad:
+        warnings.warn(f"left out {len(bad)} of {len(files)} image files that could not be read: "
+                      f"{'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}", VaelabWarning, stacklevel=2)
+    return np.stack(images), np.asarray(kept, np.int64)
 
 
 def open_image(path: str | Path) -> Image.Image:
@@ -79,13 +108,17 @@ def fit_to_size(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.crop((left, top, left + w, top + h))
 
 
+def upright_8bit(img: Image.Image, background: int = 0) -> Image.Image:
+    """Steps 1–3 of this module's docstring: EXIF rotation applied, 16-bit and float scaled to 8 bits, alpha
+    composited onto ``background``. Convert the result to "L" or "RGB" without losing anything."""
+    return _flatten_alpha(_to_8bit(ImageOps.exif_transpose(img)), background)
+
+
 def preprocess(img: Image.Image, channels: int, size: tuple[int, int], background: int = 0) -> np.ndarray:
     """A PIL image → uint8 (C, H, W) with the steps listed in this module's docstring."""
     if channels not in (1, 3):
         raise VaelabError(f"channels must be 1 or 3, not {channels}")
-    img = ImageOps.exif_transpose(img)
-    img = _flatten_alpha(_to_8bit(img), background)
-    img = img.convert("L" if channels == 1 else "RGB")
+    img = upright_8bit(img, background).convert("L" if channels == 1 else "RGB")
     arr = np.asarray(fit_to_size(img, size), dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1).copy()
 

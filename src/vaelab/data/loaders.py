@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.idx import find_idx_pair, read_idx
-from vaelab.data.images import IMAGE_SUFFIXES, load_image
+from vaelab.data.images import IMAGE_SUFFIXES, image_files, read_images
 from vaelab.errors import VaelabError
 
 FASHION_MNIST_CLASSES = [
@@ -110,36 +109,27 @@ def _existing_folder(arg: str | None, kind: str) -> Path:
     return folder.resolve()  # absolute, so the data name a run records still finds it from another folder
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] = (64, 64),
                       background: int = 255) -> ImageDataset:
-    """``folder:PATH``: class subfolders become labels; a flat folder of images has none.
+    """``folder:PATH``: each subfolder is a class, holding every image below it; a folder of images only has no
+    classes. Hidden files are left out, and so, with a warning, are files Pillow cannot read.
 
     Each image is preprocessed as described in :mod:`vaelab.data.images` (covering resize + centre crop,
     alpha onto ``background``, EXIF orientation applied).
     """
     folder = _existing_folder(arg, "folder")
-    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and _images_in(d))
-    flat = _images_in(folder)
+    subdirs = [(d, image_files(d)) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    subdirs = [(d, files) for d, files in subdirs if files]
+    flat = [p for p in image_files(folder) if p.parent == folder]
     if subdirs and flat:
         raise VaelabError(f"{folder}: holds both images and class subfolders; use one layout or the other")
-    files, labels = (flat, None) if not subdirs else ([], [])
-    for label, d in enumerate(subdirs):
-        imgs = _images_in(d)
-        files += imgs
-        labels += [label] * len(imgs)
+    files = flat or [f for _, fs in subdirs for f in fs]
     if not files:
         raise VaelabError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    images = np.empty((len(files), channels, *size), dtype=np.uint8)
-    for i, f in enumerate(tqdm(files, desc=f"reading {folder.name}", unit="img", disable=len(files) < 500)):
-        images[i] = load_image(f, channels, size, background)
-    return ImageDataset(
-        images=images, labels=None if labels is None else np.asarray(labels, dtype=np.int64),
-        class_names=[d.name for d in subdirs] or None, name=f"folder:{folder}", background=background,
-    )
+    images, kept = read_images(files, channels, size, background, desc=f"reading {folder.name}")
+    labels = None if flat else np.repeat(np.arange(len(subdirs)), [len(fs) for _, fs in subdirs])[kept]
+    return ImageDataset(images=images, labels=labels, class_names=[d.name for d, _ in subdirs] or None,
+                        name=f"folder:{folder}", background=background)
 
 
 # Every loader takes (arg after the colon or None, channels or None, size or None) and ignores what its

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vaelab.data.images import image_grid, to_pil
+from vaelab.viz.figures import short_label
 
 
 def _plt():
@@ -59,7 +60,7 @@ def arithmetic_figure(result, path: Path) -> None:
     for j, ((weight, concept), decoded) in enumerate(zip(result.terms, result.concept_images)):
         sign = "−" if weight < 0 else ("+" if j else "")
         coef = "" if abs(abs(weight) - 1) < 1e-9 else f"{abs(weight):g}·"
-        label = concept.label if len(concept.label) < 60 else concept.label[:57] + "…"
+        label = short_label(concept.label, 59)
         # wrapped to the column's width (about 22 characters at this size), after commas where it can
         label = "\n".join(textwrap.wrap(f"{sign} {coef}{label}".strip().replace(",", ", "), 22)).replace(", ", ",")
         n_img = len(concept.images)
@@ -94,7 +95,7 @@ def blend_figure(result, path: Path) -> None:
     fig, axes = plt.subplots(2, cols, figsize=(1.7 * cols, 4.2), squeeze=False)
     for j in range(cols):
         if j < K:
-            _show(axes[0, j], result.class_images[j], f"{result.class_names[j][:14]}\nw={result.weights[j]:.2f}", 8)
+            _show(axes[0, j], result.class_images[j], f"{short_label(result.class_names[j])}\nw={result.weights[j]:.2f}", 8)
         else:
             axes[0, j].axis("off")
     for j, (img, title) in enumerate([(result.euclidean, "Euclidean centroid"), (result.spherical, "spherical mean"),
@@ -112,7 +113,7 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path) 
     k, n = confusion.shape
     fig, ax = plt.subplots(figsize=(0.6 * n + 2.5, 0.45 * k + 1.8))
     ax.imshow(confusion, cmap="Blues")
-    ax.set_xticks(range(n), [c[:14] for c in class_names], rotation=45, ha="right", fontsize=8)
+    ax.set_xticks(range(n), [short_label(c, 24) for c in class_names], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), [f"cluster {i}" for i in range(k)], fontsize=8)
     for i in range(k):
         for j in range(n):

@@ -19,6 +19,15 @@ def pyplot():
     return plt
 
 
+def short_label(text: str, width: int = 20) -> str:
+    """``text`` cut to ``width`` characters in the middle, keeping both ends: Omniglot's
+    "Alphabet_of_the_Magi/character01" and ".../character02" stay told apart."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return f"{text[:head]}…{text[head + 1 - width:]}"
+
+
 def class_colors(n: int) -> list:
     """n distinguishable RGBA colours: tab10 up to 10 classes, tab20 up to 20, then a sampled rainbow."""
     import matplotlib
