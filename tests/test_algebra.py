@@ -304,6 +304,41 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     assert saved.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() makes files, not mkstemp's private 0600
 
 
+def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, tiny_model_dir):
+    import vaelab
+    from vaelab.algebra import apply_vector, arithmetic, attribute, load_vector
+
+    p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
+    assert p.returncode == 0, p.stderr
+    saved = tmp_path / "v" / "attribute_class=1.safetensors"
+    vector = load_vector(saved)
+    np.testing.assert_allclose(vector, attribute(tiny_model_dir, "class=1").vector)
+    from safetensors import safe_open
+
+    with safe_open(str(saved), "np") as f:
+        assert f.metadata()["data"].startswith("mnist:")  # what it was computed on
+    image = tmp_path / "img.png"
+    from PIL import Image
+
+    Image.new("L", (28, 28), 90).save(image)
+    p = _cli("attribute", "--vector", saved, "--apply", image, "--strengths", "0,1", "--model", tiny_model_dir,
+             "--out", tmp_path / "w")
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1.png"]  # nothing recomputed or saved
+    # as a term: img.png + 1·vector decodes code(img) + vector, which apply_vector gives at strength 1
+    r = arithmetic(tiny_model_dir, f"{image} + {saved}")
+    np.testing.assert_allclose(r.image, apply_vector(tiny_model_dir, image, vector, [1.0])[0], atol=1e-5)
+    assert len(r.terms[1][1].images) == 0
+    p = _cli("arithmetic", f"{image} - 2*{saved}", "--model", tiny_model_dir, "--out", tmp_path / "a")
+    assert p.returncode == 0 and f"-2·{saved} (vector)" in p.stdout, p.stderr
+    wrong = tmp_path / "short.safetensors"
+    from vaelab.vector_files import save_vector
+
+    save_vector(wrong, np.ones(3, np.float32), {})
+    p = _cli("arithmetic", f"{image} + {wrong}", "--model", tiny_model_dir, "--out", tmp_path / "b")
+    assert p.returncode == 2 and "holds a vector of 3 numbers; this model's codes have 8" in p.stderr
+
+
 @pytest.mark.parametrize("args,words", [
     (["arithmetic", "class:0 - class:Zebra"], ["unknown class 'Zebra'"]),
     (["arithmetic", "class:0 class:1"], ["expected + or -"]),
@@ -316,6 +351,11 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     (["blend", "--classes", "0,1,0"], ["0 named more than once"]),
     (["attribute", "--attr", "x=1", "--strengths", ""], ["strengths ''"]),
     (["attribute", "--attr", "x=1", "--strengths", "nan,inf"], ["finite numbers"]),
+    (["attribute"], ["give --attr", "or --vector FILE"]),
+    (["attribute", "--attr", "class=1", "--vector", "{tmp}/v.safetensors"], ["give --attr", "or --vector FILE"]),
+    (["attribute", "--vector", "{tmp}/v.safetensors"], ["it needs --apply IMAGE"]),
+    (["attribute", "--attr", "class=1", "--apply", "{tmp}/empty"], ["is a folder, not an image"]),
+    (["attribute", "--attr", "class=1", "--balance-on", "class"], ["no combination of the --balance-on"]),
 ])
 def test_algebra_bad_input(tmp_path, tiny_model_dir, args, words):
     (tmp_path / "empty").mkdir()

@@ -2,20 +2,19 @@
 balancing, and applying a vector to an image at several strengths."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vaelab import vector_files
 from vaelab.concepts import Concept, ConceptResolver
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.encoding import encode_uint8, prepare_images
 from vaelab.errors import VaelabError
 from vaelab.latent.arithmetic import attribute_vector, balanced_cells, combine, parse_expression
-from vaelab.models.config import move_into_place
 from vaelab.models.runtime import open_model
+from vaelab.vector_files import load_vector  # noqa: F401  (part of this module's API)
 
 
 @dataclass
@@ -60,40 +59,19 @@ def attribute(model=None, query: str = "", data: str | ImageDataset | None = Non
         if name not in ds.attributes and not (name == "class" and ds.labels is not None):
             raise VaelabError(f"cannot balance on {name!r}; {ds.name} has: {', '.join(sorted(ds.attributes))}")
         columns.append(ds.labels if name == "class" else ds.attributes[name])
+    used = balanced_cells(mask, columns or None) >= 0  # the images in a cell found on both sides; checks first
     z = encode_uint8(m, ds.images)
     vec = attribute_vector(z, mask, columns or None).astype(np.float32)
-    used = balanced_cells(mask, columns or None) >= 0  # the images in a cell found on both sides
     return AttributeResult(query, vec, int((mask & used).sum()), int((~mask & used).sum()), list(balance_on or []),
                            int((~used).sum()))
 
 
-def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | None) -> Path:
-    """Save an attribute vector as safetensors (key 'vector'), with its query and model in the metadata."""
-    from safetensors.numpy import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({"vector": result.vector}, tmp, metadata={
-            "query": result.query, "balance_on": ",".join(result.balance_on),
-            "n_with": str(result.n_with), "n_without": str(result.n_without), "n_left_out": str(result.n_left_out),
-            "model": str(model_folder or "")})
-        move_into_place(tmp, path)  # with the permissions of any other output, not mkstemp's private ones
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def load_vector(path: str | Path) -> np.ndarray:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        return load_file(str(path))["vector"]
-    except (SafetensorError, OSError, KeyError) as e:
-        raise VaelabError(f"{path}: not a vaelab vector file ({e})") from e
+def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | None, data: str = "") -> Path:
+    """Save an attribute vector as safetensors (key 'vector'), with its query, model and data in the metadata."""
+    return vector_files.save_vector(path, result.vector, {
+        "query": result.query, "balance_on": ",".join(result.balance_on), "n_with": str(result.n_with),
+        "n_without": str(result.n_without), "n_left_out": str(result.n_left_out), "model": str(model_folder or ""),
+        "data": data})
 
 
 def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "auto") -> np.ndarray:

@@ -20,6 +20,7 @@ from vaelab.data.images import image_files, load_image, read_images
 from vaelab.encoding import encode_uint8
 from vaelab.errors import VaelabError
 from vaelab.models.runtime import InferenceModel
+from vaelab.vector_files import VECTOR_SUFFIX, load_vector
 
 
 @dataclass
@@ -65,6 +66,9 @@ class ConceptResolver:
 
     def resolve(self, token: str) -> Concept:
         token = token.strip()
+        if token.endswith(VECTOR_SUFFIX) and Path(token).is_file():  # a saved vector: a code, no images
+            vector = load_vector(token, self.m.latent_dim)
+            return Concept(token, np.zeros((0, self.m.channels, *self.m.size), np.uint8), vector[None])
         if token.startswith(("class:", "attr:")):
             rows = np.flatnonzero(self.mask(token))
             images = self.dataset.images[rows]

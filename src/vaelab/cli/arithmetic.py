@@ -16,7 +16,7 @@ def cmd_arithmetic(args) -> None:
     with staged_folder(args.out) as tmp:
         enlarge(to_pil(result.image), args.upscale).save(tmp / "result.png")
         arithmetic_figure(result, tmp / "arithmetic.png")
-    terms = ", ".join(f"{w:+g}·{c.label} ({len(c.images)})" for w, c in result.terms)
+    terms = ", ".join(f"{w:+g}·{c.label} ({len(c.images) or 'vector'})" for w, c in result.terms)
     print(f"{terms} → result.png and arithmetic.png in {args.out}")
 
 
@@ -24,6 +24,7 @@ def add(sub) -> None:
     p = sub.add_parser("arithmetic", help="vector arithmetic on concepts: 'class:A - class:B + class:C'",
                        description="Each term is a concept: class:NAME, attr:KEY=VALUE[,KEY=VALUE], a file, a folder, "
                                    "or a bracketed file list [a.png b.png]; its vector is the mean code of its images. "
+                                   "A .safetensors file that vaelab attribute saved is taken as the vector itself. "
                                    "Put spaces around + and -; a term may carry a weight, e.g. 0.5*class:Bag.")
     p.add_argument("expression")
     add_model_options(p)

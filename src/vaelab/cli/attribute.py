@@ -1,4 +1,5 @@
-"""`vaelab attribute`: an attribute vector mean(z|attr) − mean(z|not attr), saved and optionally applied."""
+"""`vaelab attribute`: an attribute vector mean(z|attr) − mean(z|not attr), saved and optionally applied; or a
+saved vector applied again."""
 from __future__ import annotations
 
 import re
@@ -8,33 +9,49 @@ from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_attribute(args) -> None:
-    from vaelab.algebra import apply_vector, attribute, save_vector
+    from vaelab.algebra import apply_vector, attribute, load_vector, save_vector
+    from vaelab.data.images import open_image
+    from vaelab.errors import VaelabError
     from vaelab.latent.arithmetic import parse_strengths
     from vaelab.models.runtime import open_model
     from vaelab.staging import staged_folder
     from vaelab.viz.algebra_figures import strip_image
 
-    strengths = parse_strengths(args.strengths)  # checked before the slow part
+    if (args.attr is None) == (args.vector is None):
+        raise VaelabError("give --attr to compute a vector, or --vector FILE to apply a saved one")
+    if args.vector is not None and (args.apply is None or args.balance_on or args.data):
+        raise VaelabError("--vector applies a saved vector: it needs --apply IMAGE, and takes no --data or --balance-on")
+    strengths = parse_strengths(args.strengths)  # these are checked before the slow part
+    image = open_image(args.apply) if args.apply else None
     m = open_model(args.model, args.backend)
-    balance = [b.strip() for b in args.balance_on.split(",") if b.strip()] if args.balance_on else None
-    result = attribute(m, args.attr, data=args.data, balance_on=balance)
-    slug = re.sub(r"[^A-Za-z0-9=_-]+", "_", args.attr).strip("_")
+    if args.vector is not None:
+        vector, slug = load_vector(args.vector, m.latent_dim), args.vector.stem.removeprefix("attribute_")
+    else:
+        balance = [b.strip() for b in args.balance_on.split(",") if b.strip()] if args.balance_on else None
+        result = attribute(m, args.attr, data=args.data, balance_on=balance)
+        vector, slug = result.vector, re.sub(r"[^\w=.-]+", "_", args.attr).strip("_")  # \w: any script's letters
     with staged_folder(args.out) as tmp:
-        save_vector(tmp / f"attribute_{slug}.safetensors", result, m.folder)
-        if args.apply:
-            edited = apply_vector(m, args.apply, result.vector, strengths)
+        if args.vector is None:
+            save_vector(tmp / f"attribute_{slug}.safetensors", result, m.folder, data=args.data or m.data_name or "")
+        if image is not None:
+            edited = apply_vector(m, image, vector, strengths)
             strip_image(edited, strengths, scale=args.upscale).save(tmp / f"strip_{slug}.png")
+    if args.vector is not None:
+        print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")
+        return
     print(f"{args.attr}: {result.n_with} images with, {result.n_without} without"
           + (f", balanced on {', '.join(balance)}" if balance else "")
           + (f" ({result.n_left_out} left out: their {'/'.join(balance)} occurs on one side only)"
              if result.n_left_out else "")
-          + f"; |v| = {float((result.vector ** 2).sum() ** 0.5):.3f}; written to {args.out}")
+          + f"; |v| = {float((vector ** 2).sum() ** 0.5):.3f}; written to {args.out}")
 
 
 def add(sub) -> None:
     p = sub.add_parser("attribute", help="attribute vector: mean(z | attr) - mean(z | not attr)",
-                       description="Saves the vector as safetensors; --apply edits an image along it.")
-    p.add_argument("--attr", required=True, help="e.g. gender=woman or gender=woman,skin=none (a=x|y for either)")
+                       description="Saves the vector as safetensors; --apply edits an image along it. With --vector, "
+                                   "applies a vector saved before instead of computing one.")
+    p.add_argument("--attr", help="e.g. gender=woman or gender=woman,skin=none (a=x|y for either)")
+    p.add_argument("--vector", type=Path, metavar="FILE", help="a vector this command saved before (with --apply)")
     add_model_options(p)
     p.add_argument("--data", help="data with the attribute table (default: the model's training data)")
     p.add_argument("--balance-on", help="attributes to balance, e.g. skin,group (plat's --balanced)")

@@ -86,8 +86,11 @@ def spherical_mean(vectors: np.ndarray, weights=None) -> np.ndarray:
 def balanced_cells(mask: np.ndarray, balance_on: list[np.ndarray] | None) -> np.ndarray:
     """The cell (N,) of each image among the combinations of the ``balance_on`` columns that occur both with
     and without the attribute ``mask``; -1 for an image whose combination occurs on one side only. Without
-    columns, every image is in cell 0."""
+    columns, every image is in cell 0. A mask true for every image or none is refused: nothing to contrast."""
     mask = np.asarray(mask, bool)
+    if mask.all() or not mask.any():
+        raise VaelabError(f"the attribute is true for {'every' if mask.all() else 'no'} image; "
+                          "an attribute vector needs images with and without it")
     if not balance_on:
         return np.zeros(len(mask), np.int64)
     keys = np.unique(np.stack([np.unique(np.asarray(c), return_inverse=True)[1] for c in balance_on], axis=1),
@@ -106,10 +109,7 @@ def attribute_vector(latents: np.ndarray, mask: np.ndarray, balance_on: list[np.
     cell has the same count does (plat's --balanced), without the copies. Cells present on only one side
     cannot be balanced and are left out (:func:`balanced_cells` says which images take part).
     """
-    latents, mask = np.asarray(latents, np.float64), np.asarray(mask, bool)
-    if mask.all() or not mask.any():
-        raise VaelabError(f"the attribute is true for {'every' if mask.all() else 'no'} image; "
-                          "an attribute vector needs images with and without it")
+    latents = np.asarray(latents, np.float64)
     cells = balanced_cells(mask, balance_on)
     sides = []
     for side in (mask, ~mask):

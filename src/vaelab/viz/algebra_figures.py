@@ -65,8 +65,12 @@ def arithmetic_figure(result, path: Path) -> None:
         label = "\n".join(textwrap.wrap(f"{sign} {coef}{label}".strip().replace(",", ", "), 22)).replace(", ", ",")
         n_img = len(concept.images)
         lines = max(lines, label.count("\n") + 2)
-        _show(axes[0, j], _mosaic(concept.images), f"{label}\n({n_img} image{'s' * (n_img != 1)})", 8)
-        _show(axes[1, j], decoded, "decoded mean", 8)
+        if n_img:
+            _show(axes[0, j], _mosaic(concept.images), f"{label}\n({n_img} image{'s' * (n_img != 1)})", 8)
+        else:  # a saved vector has no images of its own
+            axes[0, j].axis("off")
+            axes[0, j].set_title(f"{label}\n(a saved vector)", fontsize=8)
+        _show(axes[1, j], decoded, "decoded mean" if n_img else "decoded vector", 8)
     _show(axes[1, n], result.image, "= result", 10)
     axes[0, n].axis("off")
     axes[0, n].text(0.5, 0.5, f"|z| = {np.linalg.norm(result.vector):.2f}", ha="center", va="center", fontsize=9)
