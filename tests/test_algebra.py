@@ -70,6 +70,13 @@ def test_expression_parsing_keeps_hyphenated_names_and_rejects_garbage():
     for bad in ["", "class:A +", "class:A class:B", "+ - x"]:
         with pytest.raises(VaelabError):
             parse_expression(bad)
+    quoted = parse_expression('reds/ - "grüne sachen/" + 2e-1*\'my set\' - 1.5E1*class:Bag')
+    assert [(t.weight, t.concept) for t in quoted] == [(1.0, "reds/"), (-1.0, "grüne sachen/"), (0.2, "my set"),
+                                                       (-15.0, "class:Bag")]
+    with pytest.raises(VaelabError, match="put spaces around"):
+        parse_expression("class:blue_square-class:red circle")
+    with pytest.raises(VaelabError, match="without the other end"):
+        parse_expression("[a.png - b/")
 
 
 def test_balancing_removes_a_planted_correlation():

@@ -9,6 +9,7 @@ A concept is written as:
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,8 @@ class ConceptResolver:
         ds = self.dataset
         if kind == "class":
             if ds.labels is None:
-                raise VaelabError(f"{ds.name} has no classes; use attr: or image files")
+                other = "attr: or image files" if ds.attributes else "image files or folders"
+                raise VaelabError(f"{ds.name} has no classes; name {other} instead")
             return ds.labels == ds.class_index(arg.strip())
         return query_mask(ds, arg)
 
@@ -98,7 +100,8 @@ class ConceptResolver:
             elif p.exists():
                 named.append(p)
             else:
-                raise VaelabError(f"concept {token!r}: {p} is neither a file nor a folder "
+                glued = " (put spaces around + and -)" if re.search(r"\S[+-]", str(p)) else ""
+                raise VaelabError(f"concept {token!r}: {p} is neither a file nor a folder{glued} "
                                   "(for data, write class:NAME or attr:NAME=VALUE)")
         if not named and not found:
             raise VaelabError(f"concept {token!r} is empty")

@@ -19,7 +19,9 @@ class Term:
     concept: str  # 'class:Sneaker', 'attr:gender=woman', '[a.png b.png]', 'path/to/folder' ...
 
 
-_TERM = re.compile(r"\s*([+-])?\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?(\[[^\[\]]*\]|.+?)\s*(?=\s[+-]\s|$)")
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_TERM = re.compile(rf"\s*([+-])?\s*(?:({_NUMBER})\s*\*\s*)?(\[[^\[\]]*\]|.+?)\s*(?=\s[+-]\s|$)")
+_GLUED = re.compile(r"\S[+-](?:class|attr):")  # "class:A-class:B": an operator without its spaces
 
 
 def parse_expression(expr: str) -> list[Term]:
@@ -40,6 +42,13 @@ def parse_expression(expr: str) -> list[Term]:
         if terms and m.group(1) is None:
             raise VaelabError(f"cannot parse expression {expr!r}: expected + or - before {m.group(3)!r}")
         concept = m.group(3).strip()
+        if len(concept) > 1 and concept[0] == concept[-1] and concept[0] in "\"'":
+            concept = concept[1:-1]  # a quoted name: "grüne sachen/"
+        if concept.startswith("[") != concept.endswith("]"):
+            raise VaelabError(f"cannot parse expression {expr!r}: {concept!r} opens or closes a [file list] "
+                              "without the other end")
+        if _GLUED.search(concept):
+            raise VaelabError(f"cannot parse expression {expr!r}: put spaces around + and - in {concept!r}")
         if concept in ("+", "-") or concept.endswith((" +", " -")) or concept.startswith(("+", "-")):
             raise VaelabError(f"cannot parse expression {expr!r}: an operator has no term after it")
         if not concept.startswith("[") and re.search(r"\s(class|attr):", concept):
