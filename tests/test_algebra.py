@@ -294,7 +294,16 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     p = _cli("arithmetic", "class:0 - class:1 + class:2", "--model", tiny_model_dir, "--out", tmp_path / "a")
     assert p.returncode == 0, p.stderr
     assert Image.open(tmp_path / "a" / "result.png").size == (112, 112)
-    assert (tmp_path / "a" / "arithmetic.png").is_file()
+    assert (tmp_path / "a" / "arithmetic.png").is_file() and (tmp_path / "a" / "histograms.png").is_file()
+    from vaelab.algebra import arithmetic
+    from vaelab.viz.algebra_figures import vector_histograms
+
+    r = arithmetic(tiny_model_dir, "class:0 - class:1 + class:2")
+    counts = vector_histograms(r, tmp_path / "h.png", bins=10)
+    vectors = [c.vector for _, c in r.terms] + [r.vector]
+    lim = max(3.0, max(np.abs(v).max() for v in vectors))
+    assert counts.tolist() == [np.histogram(v, np.linspace(-lim, lim, 11))[0].tolist() for v in vectors]
+    assert (counts.sum(1) == 8).all()  # every one of the 8 values lands in a bin
     p = _cli("blend", "--model", tiny_model_dir, "--k", "3", "--eigen", "4", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     names = {f.name for f in (tmp_path / "b").iterdir()}

@@ -10,14 +10,15 @@ def cmd_arithmetic(args) -> None:
     from vaelab.algebra import arithmetic
     from vaelab.data.images import enlarge, to_pil
     from vaelab.staging import staged_folder
-    from vaelab.viz.algebra_figures import arithmetic_figure
+    from vaelab.viz.algebra_figures import arithmetic_figure, vector_histograms
 
     result = arithmetic(args.model, args.expression, data=args.data, rescale=args.rescale, backend=args.backend)
     with staged_folder(args.out) as tmp:
         enlarge(to_pil(result.image), args.upscale).save(tmp / "result.png")
         arithmetic_figure(result, tmp / "arithmetic.png")
+        vector_histograms(result, tmp / "histograms.png")
     terms = ", ".join(f"{w:+g}·{c.label} ({len(c.images) or 'vector'})" for w, c in result.terms)
-    print(f"{terms} → result.png and arithmetic.png in {args.out}")
+    print(f"{terms} → result.png, arithmetic.png and histograms.png in {args.out}")
 
 
 def add(sub) -> None:

@@ -79,6 +79,30 @@ def arithmetic_figure(result, path: Path) -> None:
     _save(fig, path)
 
 
+def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
+    """Seed 001's "histogram of each latent vector": the D values of each term's mean code and of the result,
+    over one shared range, with the N(0, 1) density a prior sample's values would follow. Returns the counts
+    (terms + 1, bins)."""
+    plt = _plt()
+    vectors = [c.vector for _, c in result.terms] + [result.vector]
+    titles = [short_label(c.label, 24) for _, c in result.terms] + ["result"]
+    lim = max(3.0, float(np.abs(np.concatenate(vectors)).max()))
+    edges = np.linspace(-lim, lim, bins + 1)
+    counts = np.stack([np.histogram(v, edges)[0] for v in vectors])
+    n = len(vectors)
+    fig, axes = plt.subplots(1, n, figsize=(2.3 * n, 2.4), squeeze=False, sharey=True)
+    grid = np.linspace(-lim, lim, 200)
+    for ax, c, title in zip(axes[0], counts, titles):
+        ax.stairs(c / (c.sum() * np.diff(edges)), edges, fill=True, alpha=0.6)
+        ax.plot(grid, np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi), "k--", lw=0.8)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("density", fontsize=8)
+    fig.suptitle(f"the {len(vectors[0])} values of each mean code (dashed: N(0, 1))", fontsize=9, y=1.04)
+    _save(fig, path)
+    return counts
+
+
 def strip_image(images: np.ndarray, strengths, scale: int = 2) -> Image.Image:
     """A row of edited images with their strengths written under each."""
     h, w = images.shape[-2] * scale, images.shape[-1] * scale
