@@ -365,6 +365,7 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     (["blend", "--classes", "0,1", "--weights", "nan,1"], ["finite", "not nan,1"]),
     (["blend", "--classes", "0,1", "--weights", "inf,1"], ["finite"]),
     (["blend", "--classes", "0,1,0"], ["0 named more than once"]),
+    (["blend", "--max-points", "4", "--k", "5"], ["--k 5 is more than the 4 training codes", "--max-points 4"]),
     (["attribute", "--attr", "x=1", "--strengths", ""], ["strengths ''"]),
     (["attribute", "--attr", "x=1", "--strengths", "nan,inf"], ["finite numbers"]),
     (["attribute"], ["give --attr", "or --vector FILE"]),

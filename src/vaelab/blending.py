@@ -48,8 +48,9 @@ def _pick_classes(ds: ImageDataset, classes) -> list[int]:
 
 def blend(model=None, classes="all", weights=None, data: str | ImageDataset | None = None, k: int | None = None,
           eigen: int = 16, max_points: int = 20000, seed: int = 0, backend: str = "auto") -> BlendResult:
-    """Blend the chosen classes' centroids (weights default to equal); k-means with k clusters (default:
-    the number of classes) on up to ``max_points`` training codes; pixel PCA with ``eigen`` components."""
+    """Blend the chosen classes' centroids (weights default to equal); k-means with k clusters (default: the
+    number of classes among the training codes) on up to ``max_points`` of them; pixel PCA with ``eigen``
+    components."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
@@ -71,9 +72,10 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
     if empty:
         raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no images to blend")
-    k = k or len(ds.class_names)
+    k = k or len(np.unique(labels))  # the classes there are among these codes (Omniglot's test alphabets are not)
     if not 1 <= k <= len(z):
-        raise VaelabError(f"k must be between 1 and {len(z)}")
+        raise VaelabError(f"--k {k} is more than the {len(z)} training codes k-means runs on (at most --max-points "
+                          f"{max_points}); give a smaller --k" if k > 1 else "--k must be at least 1")
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
     confusion = np.zeros((k, len(ds.class_names)), np.int64)
     np.add.at(confusion, (km.labels_, labels), 1)
