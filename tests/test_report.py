@@ -240,6 +240,15 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     assert "iwae.nll</th><td>123.4560</td>" in page and "active_units.count</th><td>5</td>" in page
     with pytest.raises(VaelabError, match="is a folder"):
         build_report(folder, out=tmp_path, progress=False)
+    with pytest.raises(VaelabError, match="is a folder"):
+        build_report(folder, out=f"{tmp_path}/new/", progress=False)  # a trailing slash means a folder
+    photo = tmp_path / "image1.png"
+    photo.write_bytes(b"\x89PNG not really")
+    with pytest.raises(VaelabError, match="exists and is not an .html file"):
+        build_report(folder, out=photo, progress=False)
+    assert photo.read_bytes() == b"\x89PNG not really" and not (tmp_path / "new").exists()
+    with pytest.raises(VaelabError, match="cannot read metrics"):
+        build_report(folder, out=tmp_path / "x.html", metrics=(photo,), progress=False)  # binary, not JSON
 
 
 @pytest.mark.slow

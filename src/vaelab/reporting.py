@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -106,7 +107,20 @@ def _flatten(prefix: str, value, rows: dict) -> None:
         rows[prefix] = _number(value, 4) if isinstance(value, float) else value
 
 
-def metric_tables(doc: dict, summary: dict, extra: list[Path]) -> dict[str, dict]:
+def read_metrics(paths: list[Path]) -> list[tuple[Path, dict]]:
+    """Each metrics file parsed, before any slow work: one that is missing, unreadable or not JSON is refused."""
+    parsed = []
+    for path in paths:
+        if not path.is_file():
+            raise VaelabError(f"--metrics {path}: no such file")
+        try:
+            parsed.append((path, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise VaelabError(f"{path}: cannot read metrics ({e})") from e
+    return parsed
+
+
+def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> dict[str, dict]:
     """The metrics there are: the test figures recorded at the end of training, the latent statistics of
     this report, and every eval.json given (or found in the model folder), flattened to rows."""
     tables = {}
@@ -124,12 +138,9 @@ def metric_tables(doc: dict, summary: dict, extra: list[Path]) -> dict[str, dict
     if evr:
         latent[f"PCA variance, PC1–PC{len(evr)}"] = ", ".join(f"{100 * r:.1f}%" for r in evr) + f" (sum {100 * sum(evr):.1f}%)"
     tables["Latent space (this report's data)"] = latent
-    for path in extra:
-        try:
-            rows: dict = {}
-            _flatten("", json.loads(path.read_text()), rows)
-        except (OSError, json.JSONDecodeError) as e:
-            raise VaelabError(f"{path}: cannot read metrics ({e})") from e
+    for path, values in extra:
+        rows: dict = {}
+        _flatten("", values, rows)
         tables[f"{path.name} ({path.parent.name})"] = rows
     return tables
 
@@ -155,13 +166,12 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
     doc = read_model_json(folder)
     if frames < 2:
         raise VaelabError(f"--frames must be at least 2, got {frames}")
+    if out is not None and (str(out).endswith(("/", os.sep)) or Path(out).is_dir()):
+        raise VaelabError(f"--out {out} is a folder; give the report's file name, e.g. {Path(out) / 'report.html'}")
     out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.name}.html"
-    if out.is_dir():
-        raise VaelabError(f"--out {out} is a folder; give the report's file name, e.g. {out / 'report.html'}")
-    extra = [Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else [])
-    for p in extra:
-        if not p.is_file():
-            raise VaelabError(f"--metrics {p}: no such file")
+    if out.exists() and out.suffix.lower() not in (".html", ".htm"):
+        raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
+    extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []))
 
     with tempfile.TemporaryDirectory(prefix="vaelab-report-") as work:
         work = Path(work)
