@@ -205,3 +205,19 @@ def test_distributed_training_checks_its_input_before_launching(tmp_path, toy_id
     _assert_clean_failure(_vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--limit", "50", "--batch-size", "32",
                                   "--nproc", "2", "--out", tmp_path / "r"), "fewer than one global batch of 64")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_of_one_image_is_refused_by_train_and_evaluate_asks_for_two_test_images(tmp_path, good_png,
+                                                                                          tiny_model_dir):
+    one = tmp_path / "one"
+    (one / "a class").mkdir(parents=True)
+    shutil.copy(good_png, one / "a class" / "only.png")  # one class of one image: the cycle-VAE's labels too
+    for command in ("train", "train-cycle"):
+        out = tmp_path / command
+        proc = _vaelab(command, "--data", f"folder:{one}", "--size", "16", "--epochs", "1", "--out", out)
+        _assert_clean_failure(proc, "no test images to score each epoch on (1 image in all)", "at least two")
+        assert not out.exists()
+    proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", "none", "--limit", "1", "--out",
+                   tmp_path / "ev")
+    _assert_clean_failure(proc, "needs at least 2 test images", "gives 1 with --limit 1")
+    assert not (tmp_path / "ev").exists()

@@ -46,7 +46,7 @@ def cmd_train(args) -> None:
     import os
 
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, epoch_steps, train, validation_split
+    from vaelab.training.trainer import TrainConfig, epoch_steps, train, training_split
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -66,7 +66,7 @@ def cmd_train(args) -> None:
                           val_fraction=args.val_fraction, patience=args.patience)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # checked here, so that bad input gets one line
         kept = run["training"] if run else {}
-        train_idx, _ = validation_split(ds.split("train"), kept.get("val_fraction", cfg.val_fraction))
+        train_idx, _ = training_split(ds, kept.get("val_fraction", cfg.val_fraction))
         epoch_steps(len(train_idx), kept.get("batch_size", cfg.batch_size), args.nproc)
         check_out_folder(args.out, evaluator=False)
         del ds, train_idx  # the ranks load their own: the launcher keeps no copy while they train

@@ -65,6 +65,9 @@ def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig
     if evaluator is not None:
         check_evaluator(evaluator, dataset)
     test = dataset.split("test")[: cfg.limit] if cfg.limit else dataset.split("test")
+    if len(test) < 2:  # the interpolations need a pair; say so before the slow IWAE
+        raise VaelabError(f"evaluate needs at least 2 test images, and {dataset.name} gives {len(test)}"
+                          + (f" with --limit {cfg.limit}" if cfg.limit else ""))
     images = dataset.images[test]
     labels = dataset.labels[test] if dataset.labels is not None else None
     report: dict = {"model": {"kind": model.cfg.kind, "latent_dim": model.cfg.latent_dim,

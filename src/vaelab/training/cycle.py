@@ -42,7 +42,7 @@ from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.evaluation import images_tensor
 from vaelab.training.curves import plot_validation
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable,
-                                     check_validation_settings, pick_device, validation_split)
+                                     check_validation_settings, pick_device, training_split)
 
 
 @dataclass
@@ -246,7 +246,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
     # the same fixed validation images as `vaelab train` holds out (none at val_fraction 0: the old data order)
-    train_idx, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)
+    train_idx, val_idx = training_split(dataset, cfg.val_fraction)
     test_idx = dataset.split("test")
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")

@@ -145,6 +145,15 @@ def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray
     return train_idx[~held], train_idx[held]
 
 
+def training_split(dataset: ImageDataset, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) of ``dataset``'s training images, as :func:`validation_split`; a set with no test
+    image to score each epoch on (a folder of one image) is refused first."""
+    if not len(dataset.split("test")):
+        raise VaelabError(f"{dataset.name} has no test images to score each epoch on ({len(dataset)} image"
+                          f"{'s' * (len(dataset) != 1)} in all); training needs at least two")
+    return validation_split(dataset.split("train"), fraction)
+
+
 class TrainingDiverged(VaelabError):
     """The loss became NaN or infinite; the last good checkpoint was left as it was."""
 
@@ -217,7 +226,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     check_resumable(ckpt, cfg.epochs, out)
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
-    train_split, val_idx = validation_split(dataset.split("train"), cfg.val_fraction)  # checked before out exists
+    train_split, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
         raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
