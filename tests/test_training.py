@@ -293,3 +293,35 @@ def test_configs_refuse_unusable_settings_but_old_runs_do_nothing_settings_still
             CycleTrainConfig(**bad)
     # a run from before the check, with capacity steps and no capacity (which did nothing), still resumes
     assert TrainConfig.from_dict({"capacity_steps": 1000, "capacity_max": 0.0, "lr": 1e-3}).capacity_steps == 0
+
+
+def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    def folder(root, classes):
+        for c, shade in classes.items():
+            (root / c).mkdir(parents=True)
+            for i in range(6):
+                Image.new("RGB", (40, 30), (shade, 10 * i, 0)).save(root / c / f"{i}.png")
+        return root
+
+    def vaelab(*args):
+        return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
+
+    data, run = folder(tmp_path / "cats", {"black": 20, "tabby": 200}), tmp_path / "run"
+    p = vaelab("train", "--data", f"folder:{data}", "--size", "16", "--widths", "8", "--latent", "2", "--epochs", "1",
+               "--batch-size", "4", "--no-onnx", "--out", run)
+    assert p.returncode == 0, p.stderr
+    data.rename(tmp_path / "cats2")
+    p = vaelab("train", "--out", run, "--resume", "--epochs", "2")
+    assert p.returncode == 2 and "no such folder (if the run's data moved, give --data with its new place)" in p.stderr
+    p = vaelab("train", "--out", run, "--resume", "--epochs", "2", "--data", f"folder:{tmp_path / 'cats2'}")
+    assert p.returncode == 0, p.stderr  # 16×16 from the run, not the folder loader's default 64
+    assert json.loads((run / "config.json").read_text())["training"]["epochs_done"] == 2
+    other = folder(tmp_path / "dogs", {"husky": 90, "pug": 150})
+    p = vaelab("train", "--out", run, "--resume", "--epochs", "3", "--data", f"folder:{other}")
+    assert p.returncode == 2 and "trained on data with the classes black, tabby" in p.stderr
+    assert "has husky, pug" in p.stderr

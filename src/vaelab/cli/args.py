@@ -84,14 +84,15 @@ def load_training_data(args):
     from vaelab.models.config import CONFIG_NAME, read_model_json
 
     name, channels, size, limit = args.data, args.channels, args.size, args.limit
+    spec = None
     # A run folder without config.json gets read_model_json's clear error when the data must come from it.
     if args.resume and (name is None or (Path(args.out) / CONFIG_NAME).is_file()):
         spec = read_model_json(args.out)["data"]
         if spec.get("split"):
             raise VaelabError(f"{args.out} was trained on a split made by {spec['split']}, which --resume cannot "
                               "rebuild; resume it with what made it")
-        if name is None:
-            name, channels, size = spec["name"], channels or spec.get("channels"), size or spec.get("size")
+        # The run's image format, also for data that moved (--data given anew).
+        channels, size = channels or spec.get("channels"), size or spec.get("size")
         if "limit" in spec:  # runs from before limits were recorded lack it and take --limit as given
             stored = spec["limit"]
             if limit and limit != stored:
@@ -99,10 +100,23 @@ def load_training_data(args):
                 raise VaelabError(f"{args.out} trained on {had} training images; --limit {limit} would change its "
                                   "data (leave --limit out to go on with the same images)")
             limit = stored
-    ds = load_dataset(name or "fashion-mnist", channels=channels, size=size, strict=True)
+    try:
+        ds = load_dataset(name or spec and spec["name"] or "fashion-mnist", channels=channels, size=size, strict=True)
+    except VaelabError as e:
+        if spec is None or name is not None:
+            raise
+        raise VaelabError(f"{e} (if the run's data moved, give --data with its new place)") from e
+    if spec is not None and name is not None and spec.get("class_names") != ds.class_names:
+        raise VaelabError(f"{args.out} trained on data with the classes {_names(spec.get('class_names'))}; "
+                          f"{ds.name} has {_names(ds.class_names)}. --data may point to the same data moved, "
+                          "not to other data")
     if limit:
         ds.limit_train(limit)
     return ds
+
+
+def _names(names) -> str:
+    return "none" if not names else ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
 
 
 def add_conv_options(p: argparse.ArgumentParser) -> None:
