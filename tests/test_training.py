@@ -57,10 +57,21 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, to
         return out_ * float("nan") if self.training and calls["n"] == 3 else out_
 
     monkeypatch.setattr(ConvVAE, "decode_logits", poisoned)
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 8 \(epoch 2\)"):
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 8 \(epoch 2\).*checkpoint \(epoch 1\)"):
         train(None, ds, out, TrainConfig(epochs=2), resume=True, progress=False)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".pt", ".safetensors", ".json")}
     assert after == before
+    calls["n"] = 0  # a fresh run that fails in its first epoch has no checkpoint, and says so
+    fresh = tmp_path / "fresh"
+    with pytest.raises(TrainingDiverged, match="No epoch had finished, so .* holds no checkpoint to resume"):
+        train(CFG, ds, fresh, TrainConfig(epochs=2, onnx=False), progress=False)
+    import argparse
+
+    from vaelab.cli.args import load_training_data
+    from vaelab.errors import VaelabError
+
+    with pytest.raises(VaelabError, match="no epoch of the run in .* finished.*without --resume"):
+        load_training_data(argparse.Namespace(data=None, channels=None, size=None, limit=None, resume=True, out=fresh))
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, toy_idx_dir):

@@ -85,6 +85,10 @@ def load_training_data(args):
 
     name, channels, size, limit = args.data, args.channels, args.size, args.limit
     spec = None
+    out = Path(args.out)
+    if args.resume and out.is_dir() and not (out / CONFIG_NAME).is_file() and any(out.glob("*_epoch000.png")):
+        raise VaelabError(f"cannot resume: no epoch of the run in {out} finished, so it holds no model or checkpoint; "
+                          "start it again without --resume")
     # A run folder without config.json gets read_model_json's clear error when the data must come from it.
     if args.resume and (name is None or (Path(args.out) / CONFIG_NAME).is_file()):
         spec = read_model_json(args.out)["data"]

@@ -42,7 +42,8 @@ from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.evaluation import images_tensor
 from vaelab.training.curves import plot_validation
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable,
-                                     check_validation_settings, pick_device, training_split)
+                                     check_validation_settings, left_to_resume, pick_device,
+                                     training_split)
 
 
 @dataclass
@@ -321,8 +322,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
             step += 1
             values = np.array([fwd["mse"].item(), fwd["kl"].item(), rev["l1"].item()])
             if not np.isfinite(values).all():
-                raise TrainingDiverged(f"loss became {values.tolist()} at step {step} (epoch {epoch}); stopped. The "
-                                       f"last good checkpoint (epoch {epoch - 1}) in {out} is intact; try a lower --lr")
+                raise TrainingDiverged(f"loss became {values.tolist()} at step {step} (epoch {epoch}); stopped. "
+                                       f"{left_to_resume(epoch, out)}; try a lower --lr")
             window += values
             window_steps += 1
             if step % cfg.log_every == 0:

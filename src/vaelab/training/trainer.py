@@ -158,6 +158,13 @@ class TrainingDiverged(VaelabError):
     """The loss became NaN or infinite; the last good checkpoint was left as it was."""
 
 
+def left_to_resume(epoch: int, out: Path) -> str:
+    """What a run stopped during ``epoch`` (1-based) leaves in ``out`` to resume from."""
+    if epoch <= 1:
+        return f"No epoch had finished, so {out} holds no checkpoint to resume; start it again"
+    return f"The last good checkpoint (epoch {epoch - 1}) in {out} is intact"
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -333,8 +340,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
             value = ddp.mean(loss)
             if not math.isfinite(value):
                 raise TrainingDiverged(f"loss became {value} at step {step + 1} (epoch {epoch}); stopped. "
-                                       f"The last good checkpoint (epoch {epoch - 1}) in {out} is intact; "
-                                       "try a lower --lr or a KL warm-up")
+                                       f"{left_to_resume(epoch, out)}; try a lower --lr or a KL warm-up")
             opt.step()
             step += 1
             running += value
