@@ -221,3 +221,18 @@ def test_a_folder_of_one_image_is_refused_by_train_and_evaluate_asks_for_two_tes
                    tmp_path / "ev")
     _assert_clean_failure(proc, "needs at least 2 test images", "gives 1 with --limit 1")
     assert not (tmp_path / "ev").exists()
+
+
+def test_train_refuses_a_folder_holding_a_model_and_a_resume_with_no_epochs_left_is_one_line(tmp_path,
+                                                                                              tiny_model_dir):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    proc = _vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", run)
+    _assert_clean_failure(proc, "holds a trained model: --resume goes on with it, or choose another --out")
+    proc = _vaelab("train-cycle", "--epochs", "1", "--out", run)
+    _assert_clean_failure(proc, "holds a trained model")
+    proc = _vaelab("train", "--out", run, "--resume", "--epochs", "2")  # it has trained 3
+    _assert_clean_failure(proc, "already trained 3 epochs")
+    assert proc.stdout == ""  # no banner before the error
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -166,12 +166,15 @@ def run_settings_on_resume(args) -> dict | None:
     """On --resume: the run's config.json, after refusing every setting given on the command line with a value
     other than the run's own (a resumed run goes on with its own model and training settings; only --epochs,
     --device and --data may change). None when not resuming, or when there is no config.json (the trainer then
-    says there is nothing to resume)."""
+    says there is nothing to resume). Without --resume, an --out that holds a model is refused."""
     from pathlib import Path
 
     from vaelab.errors import VaelabError
     from vaelab.models.config import CONFIG_NAME, read_model_json
 
+    if not args.resume and (Path(args.out) / CONFIG_NAME).is_file():
+        raise VaelabError(f"{args.out} holds a trained model: --resume goes on with it, or choose another --out "
+                          "(a new run there would replace it)")
     if not args.resume or not (Path(args.out) / CONFIG_NAME).is_file():
         return None
     doc = read_model_json(args.out)

@@ -72,10 +72,11 @@ def cmd_train(args) -> None:
         del ds, train_idx  # the ranks load their own: the launcher keeps no copy while they train
         return _launch_torchrun(args)
     main_rank = os.environ.get("RANK", "0") == "0"
-    if main_rank:  # the settings in use: on --resume the run's own
-        what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.model, args.val_fraction)
-        print(training_banner(what, ds, val))
-    train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
+    # the settings in use (on --resume the run's own), printed once the trainer's checks have passed
+    what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.model, args.val_fraction)
+    banner = training_banner(what, ds, val)
+    train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet,
+          announce=(lambda: print(banner)) if main_rank else None)
     if main_rank:
         print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
 

@@ -47,8 +47,9 @@ def cmd_train_cycle(args) -> None:
         m = run["model"]
         what, val = resumed_banner(run, args.out, f"cycle-vae, z {m['latent_dim'] - m['specified_dim']}, "
                                                   f"s {m['specified_dim']}")
-    print(training_banner(what, ds, val))
-    train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet)
+    banner = training_banner(what, ds, val)
+    train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet,
+                announce=lambda: print(banner))
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")
 
 

@@ -215,7 +215,8 @@ def _plot_curves(records: list[dict], path: Path) -> None:
 
 
 def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
-                cfg: CycleTrainConfig | None = None, resume: bool = False, progress: bool = True) -> CycleVAE:
+                cfg: CycleTrainConfig | None = None, resume: bool = False, progress: bool = True,
+                announce=None) -> CycleVAE:
     """Train a `cycle-vae` on ``dataset``'s labelled train split (the label is the specified factor) into ``out``.
 
     ``out`` ends up a model folder plus checkpoint.pt, metrics.jsonl, loss_curve.png and swap_epochNNN.png.
@@ -252,6 +253,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
     out.mkdir(parents=True, exist_ok=True)
+    if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
+        announce()
     torch.manual_seed(cfg.seed)
     model: CycleVAE = build_model(model_cfg).to(device)
     fused = device.type in ("cpu", "cuda")

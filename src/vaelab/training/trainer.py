@@ -209,7 +209,7 @@ def _read_metrics(out: Path, upto_epoch: int) -> list[dict]:
 
 
 def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path, cfg: TrainConfig | None = None,
-          resume: bool = False, progress: bool = True) -> LatentModel:
+          resume: bool = False, progress: bool = True, announce=None) -> LatentModel:
     """Train a model on ``dataset``'s train split and write everything into ``out``.
 
     ``out`` ends up a model folder (config.json + model.safetensors + ONNX files) plus checkpoint.pt,
@@ -240,6 +240,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
+    if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
+        announce()
     ddp = init_distributed(requested_device)
     device = ddp.device
     model = model.to(device)
