@@ -69,9 +69,11 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
         before = weights.stat().st_mtime_ns
 
 
-def test_an_unknown_model_kind_is_a_clear_error(tmp_path, toy_idx_dir):
-    with pytest.raises(VaelabError, match="unknown model kind 'vae-transformer'"):
-        run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, SweepConfig(kinds=("vae-transformer",)))
+@pytest.mark.parametrize("kind", ["vae-transformer", "cycle-vae"])  # the cycle-VAE has its own loop and labels
+def test_a_kind_the_sweep_cannot_train_is_a_clear_error(tmp_path, toy_idx_dir, kind):
+    with pytest.raises(VaelabError, match=f"the sweep trains vae-conv or ae-mlp, not '{kind}'"):
+        run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, SweepConfig(kinds=(kind,)))
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_size_named_twice_is_refused(tmp_path, toy_idx_dir):
