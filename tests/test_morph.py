@@ -174,3 +174,22 @@ def test_morph_with_onnx_never_imports_torch(tmp_path, tiny_model_dir):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_path, toy_idx_dir):
+    import vaelab
+    from vaelab.blending import blend
+    from vaelab.encoding import cached_class_centroids, encode_uint8
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    ds = vaelab.load_dataset(f"mnist:{toy_idx_dir}")
+    ds.limit_train(60)
+    train(ModelConfig(latent_dim=4, widths=(8,)), ds, tmp_path / "run", TrainConfig(epochs=1, onnx=False),
+          progress=False)
+    m = vaelab.open_model(tmp_path / "run")
+    rows = vaelab.load_dataset(f"mnist:{toy_idx_dir}").split("train")[:60]
+    z, labels = encode_uint8(m, ds.images[rows]), ds.labels[rows]
+    expected = np.stack([z[labels == c].mean(0) for c in range(3)])
+    np.testing.assert_allclose(cached_class_centroids(m, progress=False), expected, rtol=1e-5, atol=1e-6)
+    assert blend(m, "all", k=2, eigen=2).confusion.sum() == 60  # k-means on the 60 training images only

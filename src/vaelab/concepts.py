@@ -18,7 +18,7 @@ import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.data.images import image_files, load_image, read_images
-from vaelab.encoding import encode_uint8
+from vaelab.encoding import encode_uint8, load_model_dataset
 from vaelab.errors import VaelabError
 from vaelab.models.runtime import InferenceModel
 from vaelab.vector_files import VECTOR_SUFFIX, load_vector
@@ -44,15 +44,7 @@ class ConceptResolver:
     @property
     def dataset(self) -> ImageDataset:
         if not isinstance(self._data, ImageDataset):
-            from vaelab.data.loaders import load_dataset
-
-            spec = self._data or self.m.doc["data"].get("name")
-            if not spec:
-                raise VaelabError("this model does not name its training data; pass --data")
-            self._data = load_dataset(spec, channels=self.m.channels, size=self.m.size)
-            if (self._data.channels, *self._data.size) != (self.m.channels, *self.m.size):
-                raise VaelabError(f"data {spec} has {self._data.channels}×{self._data.size[0]}×{self._data.size[1]} "
-                                  f"images, the model takes {self.m.channels}×{self.m.size[0]}×{self.m.size[1]}")
+            self._data = load_model_dataset(self.m, self._data)
         return self._data
 
     def mask(self, token: str) -> np.ndarray:

@@ -18,7 +18,7 @@ from vaelab.models.config import WEIGHTS_NAME, move_into_place
 from vaelab.models.runtime import InferenceModel, open_model
 
 CENTROIDS_NAME = "centroids.safetensors"
-CENTROIDS_VERSION = "2"  # 2: a class with no training images takes its test images' mean
+CENTROIDS_VERSION = "3"  # 2: a class with no training images takes its test images' mean; 3: a run's --limit
 
 
 def prepare_images(m: InferenceModel, images) -> np.ndarray:
@@ -69,6 +69,25 @@ def _centroid_cache_paths(m: InferenceModel, weights_id: str) -> list[Path]:
     return paths + [cache_dir() / "centroids" / f"{weights_id}.safetensors"]
 
 
+def load_model_dataset(m: InferenceModel, data: str | None = None):
+    """The data ``data`` names (default: the model's own training data) at the model's image format. The
+    model's own data keeps the training images its run kept (``--limit``), so that its centroids and blends
+    are those of the images it learned from."""
+    from vaelab.data.loaders import load_dataset
+
+    spec = m.doc.get("data") or {}
+    name = data or spec.get("name")
+    if not name:
+        raise VaelabError("this model does not record its training data; pass --data")
+    ds = load_dataset(name, channels=m.channels, size=m.size)
+    if (ds.channels, *ds.size) != (m.channels, *m.size):
+        raise VaelabError(f"{ds.name} holds {ds.channels}×{ds.size[0]}×{ds.size[1]} images; the model takes "
+                          f"{m.channels}×{m.size[0]}×{m.size[1]}")
+    if not data and spec.get("limit"):
+        ds.limit_train(spec["limit"])
+    return ds
+
+
 def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarray:
     """(K, D) centroids of the model's classes, computed once and cached next to the model
     (or in the user cache when the model folder is read-only), keyed by the weights' sha256.
@@ -92,13 +111,11 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
                         return load_file(str(p))["centroids"]
             except Exception:  # a damaged cache is recomputed, not an error
                 pass
-    from vaelab.data.loaders import load_dataset
-
     spec = m.doc["data"]
     try:
-        ds = load_dataset(spec["name"], channels=m.channels, size=m.size)
+        ds = load_model_dataset(m)
     except VaelabError as e:
-        raise VaelabError(f"class centroids need the model's training data ({spec['name']}): {e}") from e
+        raise VaelabError(f"class centroids need the model's training data ({spec.get('name')}): {e}") from e
     cents = class_centroids_of(m, ds, ds.split("train"), progress=progress).astype(np.float32)
     for p in paths:  # first writable place wins
         try:

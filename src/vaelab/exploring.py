@@ -56,20 +56,6 @@ class ExploreResult:
     figure: object = field(repr=False, default=None)  # the interactive plotly Figure
 
 
-def load_model_data(m, data: str | None):
-    """The dataset to explore: ``data`` or the model's own training data, at the model's image format."""
-    from vaelab.data.loaders import load_dataset
-
-    name = data or m.data_name
-    if not name:
-        raise VaelabError("this model does not record its training data; pass --data")
-    ds = load_dataset(name, channels=m.channels, size=m.size)
-    if (ds.channels, *ds.size) != (m.channels, *m.size):
-        raise VaelabError(f"{ds.name} holds {ds.channels}×{ds.size[0]}×{ds.size[1]} images; the model takes "
-                          f"{m.channels}×{m.size[0]}×{m.size[1]}")
-    return ds
-
-
 def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray | None:
     """Mean KL to the prior per dimension (D,) over uint8 images (N, C, H, W); None for a plain autoencoder.
 
@@ -165,6 +151,7 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     temp folder beside ``out`` and moved in at the end, so a failure leaves ``out`` as it was. Returns the
     paths, the summary (also in summary.json) and the computed survey.
     """
+    from vaelab.encoding import load_model_dataset
     from vaelab.latent.projection import fit_projection
     from vaelab.models.runtime import open_model, torch_module
 
@@ -178,7 +165,7 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     with stage("load"):
         m = open_model(model, backend)
         net = torch_module(m, model)
-        ds = load_model_data(m, data)
+        ds = load_model_dataset(m, data)
     idx = ds.split(split)
     if len(idx) < MIN_IMAGES:
         more = "; try --split all" if split != "all" and len(ds) >= MIN_IMAGES else ""
