@@ -18,6 +18,8 @@ def test_shipped_model_is_complete_and_small():
     doc = json.loads((DEFAULT_MODEL / "config.json").read_text())
     assert doc["model"]["kind"] == "vae-conv" and doc["data"]["name"] == "fashion-mnist"
     assert len(doc["data"]["class_names"]) == 10
+    shipped, named = vaelab.load(None), vaelab.load(DEFAULT_MODEL)  # None is the shipped model, as elsewhere
+    assert all(np.array_equal(a, b) for a, b in zip(shipped.state_dict().values(), named.state_dict().values()))
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")

@@ -146,11 +146,13 @@ class LatentModel(nn.Module):
         return load(folder, map_location)
 
 
-def load(folder: str | Path, map_location: str = "cpu") -> LatentModel:
-    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode)."""
+def load(folder: str | Path | None = None, map_location: str = "cpu") -> LatentModel:
+    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode); None loads the
+    shipped Fashion-MNIST VAE, as everywhere else in the API."""
     from vaelab.models.registry import build_model
+    from vaelab.models.runtime import DEFAULT_MODEL
 
-    folder = Path(folder)
+    folder = Path(folder) if folder is not None else DEFAULT_MODEL
     doc = read_model_json(folder)
     model = build_model(ModelConfig.from_dict(doc["model"]))
     weights = folder / WEIGHTS_NAME
