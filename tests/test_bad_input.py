@@ -100,9 +100,10 @@ def test_corrupt_and_mismatched_safetensors(tmp_path, tiny_model_dir, good_png, 
     assert not (tmp_path / "o").exists()
 
 
-def test_zero_frames(tmp_path, tiny_model_dir, good_png):
-    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "0", "--out", tmp_path / "o")
-    _assert_clean_failure(proc, "--frames")
+@pytest.mark.parametrize("frames", ["0", "100000"])
+def test_frames_out_of_range(tmp_path, tiny_model_dir, good_png, frames):
+    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", frames, "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "--frames must be from 2", "to 2000")
 
 
 def test_debug_shows_the_traceback(tmp_path, tiny_model_dir, good_png):

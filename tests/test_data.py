@@ -117,6 +117,11 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     Image.fromarray(arr16).save(tmp_path / "deep.png")
     out = load_image(tmp_path / "deep.png", 1, (8, 8))
     assert 126 <= out[0, 0, 0] <= 129
+    wide = np.zeros((8, 8), np.int32)
+    wide[:, 4:] = 220_000  # a 32-bit TIFF past 16 bits: scaled by its maximum, not clipped to white
+    Image.fromarray(wide, "I").save(tmp_path / "wide.tif")
+    out = load_image(tmp_path / "wide.tif", 1, (8, 8))
+    assert out[0, 0, 0] == 0 and out[0, 0, 7] == 255
 
 
 def test_cover_resize_centre_crops_without_stretching():

@@ -24,9 +24,12 @@ class MorphResult:
     labels: list[str]  # a caption per input: file name or class name
 
 
+MAX_FRAMES = 2000  # over a minute of video at 30 fps; more is a typo that would run for hours
+
+
 def _check(frames: int, method: str) -> None:
-    if frames < 2:
-        raise VaelabError(f"--frames must be at least 2 (the two endpoints), got {frames}")
+    if not 2 <= frames <= MAX_FRAMES:
+        raise VaelabError(f"--frames must be from 2 (the two endpoints) to {MAX_FRAMES}, got {frames}")
     if method not in METHODS:
         raise VaelabError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
 

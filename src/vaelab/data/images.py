@@ -2,7 +2,7 @@
 
 Preprocessing, shared by the folder loader and by every encode of a user's file, so both see the same:
 1. EXIF orientation is applied;
-2. 16-bit and float modes are scaled to 8 bits (not clipped);
+2. 16-bit, 32-bit and float modes are scaled to 8 bits (not clipped; 32-bit values past 65535 by their maximum);
 3. transparency (RGBA, LA, P with a transparent index) is composited onto the background value;
 4. the image becomes L (1 channel) or RGB (3 channels);
 5. it is resized so that it *covers* the target size (the scale is the larger of H'/H and W'/W,
@@ -79,6 +79,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        top = max(top, float(arr.max(initial=0)))  # a 32-bit image past 16 bits: scaled by its own maximum
         if img.mode == "F" and arr.max(initial=0) <= 1.0:
             top = 1.0
         return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
