@@ -133,7 +133,8 @@ def format_report(report: dict) -> str:
     row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else "")
     row("reconstruction SSIM", _fmt(r["ssim"], 4))
     a = report["active_units"]
-    row("active units", f"{a['active']}/{a['latent_dim']}")
+    row("active units (Var of μ > 0.01)", f"{a['active']}/{a['latent_dim']}",
+        "Burda et al.; explore counts KL > 0.01 nats instead")
     if "fidelity" in report:
         f = report["fidelity"]
         row("semantic fidelity", _fmt(f["fidelity"], 4), f"evaluator accuracy {f['accuracy_reconstruction']:.4f} on "
