@@ -336,3 +336,18 @@ def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_
     p = vaelab("train", "--out", run, "--resume", "--epochs", "3", "--data", f"folder:{other}")
     assert p.returncode == 2 and "trained on data with the classes black, tabby" in p.stderr
     assert "has husky, pug" in p.stderr
+
+
+def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, toy_idx_dir):
+    from vaelab.errors import VaelabWarning
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    n = len(ds.split("train"))
+    with pytest.warns(VaelabWarning, match=f"{n} training images make only 3 optimizer steps an epoch at batch 128, "
+                                           "6 in all"):
+        train(CFG, ds, tmp_path / "a", TrainConfig(epochs=2, batch_size=128, onnx=False), progress=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VaelabWarning)  # 10 steps an epoch: no warning
+        train(CFG, ds, tmp_path / "b", TrainConfig(epochs=1, batch_size=-(-n // 10), onnx=False), progress=False)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.base import LatentModel
 from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
 from vaelab.models.registry import build_model
@@ -154,6 +155,9 @@ def training_split(dataset: ImageDataset, fraction: float) -> tuple[np.ndarray, 
     return validation_split(dataset.split("train"), fraction)
 
 
+FEW_STEPS = 10  # fewer optimizer steps an epoch than this, on a small set, is worth a warning
+
+
 class TrainingDiverged(VaelabError):
     """The loss became NaN or infinite; the last good checkpoint was left as it was."""
 
@@ -268,6 +272,10 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     global_batch = cfg.batch_size * ddp.world
     steps_per_epoch = epoch_steps(n_train, cfg.batch_size, ddp.world)
     images_per_epoch = min(n_train, steps_per_epoch * global_batch)
+    if steps_per_epoch < FEW_STEPS and ddp.is_main and start_epoch == 0:
+        warnings.warn(f"{n_train} training images make only {steps_per_epoch} optimizer step"
+                      f"{'s' * (steps_per_epoch != 1)} an epoch at batch {global_batch}, {steps_per_epoch * cfg.epochs} "
+                      f"in all: a smaller --batch-size or more --epochs trains more", VaelabWarning, stacklevel=2)
     grid_x = torch.from_numpy(test_images[: cfg.grid_images]).to(device).float().div_(255)
     prior_z = torch.randn(64, model_cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     data_spec = dataset.spec()
