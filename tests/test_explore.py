@@ -233,6 +233,14 @@ def test_a_plain_autoencoder_has_no_kl_chart_and_ranks_dimensions_by_variance(tm
     assert not s["variational"] and s["kl_per_dim"] is None and KL_BARS not in result.files
     variance = result.survey.latents.var(0)
     assert s["dims_by_rank"] == np.argsort(-variance, kind="stable").tolist()
+    assert s["traversal"]["center"] == "the mean code"  # not the origin of a prior it does not have
+    from vaelab.reporting import build_report
+
+    page = build_report(folder, out=tmp_path / "ae.html", max_points=50, frames=3, progress=False,
+                        log=_quiet).read_text(encoding="utf-8")
+    for vae_only in ("β (KL weight)", "free bits", "KL warm-up", "ordered by KL", "N(0, 1) prior"):
+        assert vae_only not in page, vae_only
+    assert "ordered by variance" in page and "σ of its codes" in page
 
 
 def test_rerunning_into_the_same_folder_drops_figures_this_run_does_not_make(tmp_path, toy_idx_dir):

@@ -143,7 +143,7 @@ def survey_latents(m, net, images: np.ndarray, labels: np.ndarray | None, class_
 
 def explore(model=None, data: str | None = None, out: str | Path = "out/explore", split: str = "all",
             max_points: int = 5000, seed: int = 0, max_dims: int = 32, steps: int = 11, span: float = 3.0,
-            center="origin", grid: int = 8, scale: int | None = None, map_size: int = 12,
+            center=None, grid: int = 8, scale: int | None = None, map_size: int = 12,
             backend: str = "auto", progress: bool = True, log=print) -> ExploreResult:
     """Encode ``data`` (default: the model's training data) and write every latent-space figure into ``out``.
 
@@ -239,13 +239,14 @@ def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, sta
         shown_dims = sv.order[: min(max_dims, d)]
         n_classes = max(len(names), int(sv.labels.max()) + 1) if sv.labels is not None else 0
         hist = latent_histograms(mu, sv.labels, n_classes)
-        latent_maps.plot_histograms(hist, shown_dims, tmp / HISTOGRAMS, kl)
+        latent_maps.plot_histograms(hist, shown_dims, tmp / HISTOGRAMS, kl, prior=kl is not None)
         if sv.labels is not None:
             latent_maps.plot_class_histograms(hist, sv.order[:CLASS_HISTOGRAM_DIMS], names, tmp / CLASS_HISTOGRAMS)
         if kl is not None:
             latent_maps.plot_kl_bars(kl, tmp / KL_BARS)
     with stage("traversals"):
-        c, c_text = traversal_center(center, mu, m)
+        # A VAE's codes are centred on its prior's mean, the origin; a plain AE's codes may lie anywhere.
+        c, c_text = traversal_center(center if center is not None else "origin" if kl is not None else "mean", mu, m)
         # A VAE's dimensions are pulled towards N(0, 1), so the prior's σ = 1 is the natural unit; a plain
         # autoencoder has no prior, and its codes' own spread stands in for it.
         sigma = 1.0 if kl is not None else mu.std(0)

@@ -80,8 +80,10 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
     else:
         arch["hidden widths"] = ", ".join(map(str, m["hidden"]))
     arch["likelihood"] = m["likelihood"] + (f" (σ = {m['sigma']})" if m["likelihood"] == "gaussian" else "")
-    arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"]})
-    if m.get("tc_beta", 1.0) != 1.0:
+    variational = m["kind"] != "ae-mlp"
+    if variational:  # a plain autoencoder has no KL term to weigh
+        arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"]})
+    if variational and m.get("tc_beta", 1.0) != 1.0:
         arch["β_TC (the objective adds (β_TC − 1)·TC)"] = m["tc_beta"]
     arch["parameters"] = _number(n_params) if n_params is not None else "—"
     names = d.get("class_names")
@@ -90,7 +92,9 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
             "background": d.get("background", "—")}
     train = {"epochs": t.get("epochs_done", "—"), "steps": _number(t.get("steps", "—")),
              "batch size": t.get("batch_size", "—"), "learning rate": t.get("lr", "—"), "seed": t.get("seed", "—"),
-             "KL warm-up steps": t.get("kl_warmup_steps", "—"), "training time": _duration(t.get("train_seconds"))}
+             "training time": _duration(t.get("train_seconds"))}
+    if variational:
+        train["KL warm-up steps"] = t.get("kl_warmup_steps", "—")
     if "best_epoch" in t:  # validated: the folder holds the best epoch, and the run went on past it
         train["epochs"] = f"{t['best_epoch']} (the best validated of {t.get('epochs_run', t['best_epoch'])} run)"
         train["training time"] += f" to that epoch, {_duration(t.get('run_seconds'))} in all"
@@ -128,7 +132,8 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
     if test:
         tables["Test set, at the end of training (nats / image)"] = {
             "−ELBO": _number(test.get("neg_elbo")), "reconstruction": _number(test.get("recon")),
-            "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)}
+            "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)} \
+            if summary.get("variational") else {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
     evr = (summary.get("projection") or {}).get("explained_variance_ratio")
     latent = {"images encoded": _number(summary["encoded"]), "latent size": summary["latent_dim"]}
     if summary.get("variational"):
@@ -211,14 +216,19 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
         if KL_BARS in f:
             dims.figures.append(Figure("KL per dimension", "The mean KL(q(z|x) ‖ N(0, 1)) of each dimension; a "
                                        "dimension above 0.01 nats is counted as active.", f[KL_BARS]))
-        dims.figures.append(Figure("Histograms of the latent means", "Every dimension, ordered by KL, against the "
-                                   "N(0, 1) prior.", f[HISTOGRAMS]))
+        vae = s["variational"]
+        rank = "KL" if vae else "variance"
+        dims.figures.append(Figure("Histograms of the latent means" if vae else "Histograms of the codes",
+                                   f"Every dimension, ordered by {rank}"
+                                   + (", against the N(0, 1) prior." if vae else " (a plain AE has no prior)."),
+                                   f[HISTOGRAMS]))
         if CLASS_HISTOGRAMS in f:
-            dims.figures.append(Figure("Histograms per class", "The dimensions with the most KL, one ridge per "
+            dims.figures.append(Figure("Histograms per class", f"The dimensions with the most {rank}, one ridge per "
                                        "class.", f[CLASS_HISTOGRAMS]))
+        unit = "σ" if vae else "σ of its codes"
         trav = Section("Traversals", [
-            Figure("Traversal grid", "One row per dimension (most KL first); each column moves that dimension alone "
-                   f"from −{s['traversal']['span']:g}σ to +{s['traversal']['span']:g}σ around "
+            Figure("Traversal grid", f"One row per dimension (most {rank} first); each column moves that dimension "
+                   f"alone from −{s['traversal']['span']:g}{unit} to +{s['traversal']['span']:g}{unit} around "
                    f"{s['traversal']['center']}.", f[TRAVERSALS]),
             Figure("Traversal animation", "Every dimension at once, sweeping back and forth.", f[TRAVERSAL_GIF],
                    pixelated=True),

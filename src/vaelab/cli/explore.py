@@ -35,8 +35,9 @@ def add(sub) -> None:
                                                                "most KL first (default 32)")
     p.add_argument("--steps", type=positive, default=11, help="traversal steps per dimension (default 11)")
     p.add_argument("--span", type=positive_number, default=3.0, help="traversals run over ±SPAN σ (default 3)")
-    p.add_argument("--center", default="origin",
-                   help="traversal centre: origin (default), mean, an index into the images, or an image file")
+    p.add_argument("--center",
+                   help="traversal centre: origin, mean, an index into the images, or an image file (default: "
+                        "origin for a VAE, whose prior is centred there; mean for a plain AE)")
     p.add_argument("--grid", type=positive, default=8, help="reconstruction/sample grids are GRID wide (default 8)")
     p.add_argument("--scale", type=positive, help="enlarge grid images K times (default: to about 96 px)")
     p.add_argument("--map-size", type=positive, default=12, help="decoded map lattice, N×N (default 12)")

@@ -101,8 +101,9 @@ def plot_decoded_map(coords: np.ndarray, labels: np.ndarray | None, class_names:
 
 
 def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, kl: np.ndarray | None = None,
-                    title: str = "", ncols: int = 8) -> Path:
-    """One small histogram (density) per dimension in ``dims`` order, each against the N(0, 1) density."""
+                    title: str = "", ncols: int = 8, prior: bool = True) -> Path:
+    """One small histogram (density) per dimension in ``dims`` order, each against the N(0, 1) density (a VAE's
+    prior; ``prior=False`` for a plain autoencoder, which has none)."""
     plt = pyplot()
     dims = list(dims)
     ncols = min(ncols, len(dims))
@@ -112,19 +113,24 @@ def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, 
                              squeeze=False, gridspec_kw=dict(left=0.03, right=0.99, bottom=0.75 / (1.6 * nrows + 1.1),
                                                             top=1 - 0.55 / (1.6 * nrows + 1.1), hspace=0.45, wspace=0.12))
     x = np.linspace(hist.edges[0], hist.edges[-1], 200)
-    prior = standard_normal_pdf(x)
+    density_n01 = standard_normal_pdf(x)
     for ax, d in zip(axes.flat, dims):
         counts = hist.overall[d]
         density = counts / max(counts.sum(), 1) / hist.widths
         ax.stairs(density, hist.edges, fill=True, color="#3b6ea8", alpha=0.8)
-        ax.plot(x, prior, color="#d1495b", lw=1.2, ls="--")
+        if prior:
+            ax.plot(x, density_n01, color="#d1495b", lw=1.2, ls="--")
         ax.set_title(f"z{d}" + (f" · KL {format_nats(kl[d])}" if kl is not None else ""), fontsize=9, pad=3)
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
     for ax in list(axes.flat)[len(dims):]:
         ax.set_visible(False)
-    fig.supxlabel("latent mean value (bars: the data; dashed: the N(0, 1) prior)", fontsize=10)
-    fig.suptitle(title or "Latent means per dimension, against the N(0, 1) prior", fontsize=12)
+    if prior:
+        fig.supxlabel("latent mean value (bars: the data; dashed: the N(0, 1) prior)", fontsize=10)
+        fig.suptitle(title or "Latent means per dimension, against the N(0, 1) prior", fontsize=12)
+    else:
+        fig.supxlabel("code value (a plain autoencoder has no prior to compare with)", fontsize=10)
+        fig.suptitle(title or "Codes per dimension", fontsize=12)
     return save_figure(fig, path, dpi=100)
 
 
