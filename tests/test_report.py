@@ -249,6 +249,20 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     assert photo.read_bytes() == b"\x89PNG not really" and not (tmp_path / "new").exists()
     with pytest.raises(VaelabError, match="cannot read metrics"):
         build_report(folder, out=tmp_path / "x.html", metrics=(photo,), progress=False)  # binary, not JSON
+    from vaelab.errors import VaelabWarning
+    from vaelab.reporting import read_metrics
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"model": {"folder": str(tmp_path / "another-model")}, "iwae": {"nll": 1.0}}))
+    with pytest.warns(VaelabWarning, match="holds the metrics of .*another-model, not of"):
+        assert read_metrics([other], folder)[0][1]["iwae"]["nll"] == 1.0
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"model": {"folder": str(folder)}}))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VaelabWarning)
+        read_metrics([mine], folder)
 
 
 @pytest.mark.slow

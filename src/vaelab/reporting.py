@@ -7,11 +7,12 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 
 METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
 
@@ -111,16 +112,22 @@ def _flatten(prefix: str, value, rows: dict) -> None:
         rows[prefix] = _number(value, 4) if isinstance(value, float) else value
 
 
-def read_metrics(paths: list[Path]) -> list[tuple[Path, dict]]:
-    """Each metrics file parsed, before any slow work: one that is missing, unreadable or not JSON is refused."""
+def read_metrics(paths: list[Path], folder: Path | None = None) -> list[tuple[Path, dict]]:
+    """Each metrics file parsed, before any slow work: one that is missing, unreadable or not JSON is refused.
+    One that names another model folder than ``folder`` (an eval.json of another model) gets a warning."""
     parsed = []
     for path in paths:
         if not path.is_file():
             raise VaelabError(f"--metrics {path}: no such file")
         try:
-            parsed.append((path, json.loads(path.read_text(encoding="utf-8"))))
+            values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise VaelabError(f"{path}: cannot read metrics ({e})") from e
+        named = (values.get("model") or {}).get("folder") if isinstance(values, dict) else None
+        if folder is not None and isinstance(named, str) and Path(named).resolve() != Path(folder).resolve():
+            warnings.warn(f"{path} holds the metrics of {named}, not of {folder}; the report shows them anyway",
+                          VaelabWarning, stacklevel=2)
+        parsed.append((path, values))
     return parsed
 
 
@@ -176,7 +183,8 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
     out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.name}.html"
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
-    extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []))
+    extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []),
+                         folder)
 
     with tempfile.TemporaryDirectory(prefix="vaelab-report-") as work:
         work = Path(work)
