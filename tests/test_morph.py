@@ -193,3 +193,19 @@ def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_pat
     expected = np.stack([z[labels == c].mean(0) for c in range(3)])
     np.testing.assert_allclose(cached_class_centroids(m, progress=False), expected, rtol=1e-5, atol=1e-6)
     assert blend(m, "all", k=2, eigen=2).confusion.sum() == 60  # k-means on the 60 training images only
+
+
+def test_class_morph_on_a_model_without_classes_says_to_morph_files(tmp_path):
+    import torch
+
+    from vaelab.errors import VaelabError
+    from vaelab.models.config import ModelConfig
+    from vaelab.models.registry import build_model
+    from vaelab.morphing import run_morph
+
+    torch.manual_seed(0)
+    folder = build_model(ModelConfig(latent_dim=2, widths=(8,))).save_pretrained(
+        tmp_path / "m", {"name": "folder:/nowhere", "channels": 1, "size": [28, 28], "background": 0,
+                         "class_names": None}, onnx=False)
+    with pytest.raises(VaelabError, match="had no classes .* morph image files instead"):
+        run_morph(folder, classes=["tabby", "black"], frames=3)

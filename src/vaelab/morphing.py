@@ -52,11 +52,14 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
         if len(classes) < 2:
             raise VaelabError("a class morph needs at least two --class names")
         names = m.class_names or []
+        if not names:
+            raise VaelabError("this model's training data had no classes (an image folder without class "
+                              "subfolders), so there is nothing for --class to name; morph image files instead")
         lowered = [n.lower() for n in names]
         idx = []
         for c in classes:
             if c.lower() not in lowered:
-                raise VaelabError(f"unknown class {c!r}; this model knows: {', '.join(names) or 'no classes'}")
+                raise VaelabError(f"unknown class {c!r}; this model knows: {', '.join(names)}")
             idx.append(lowered.index(c.lower()))
         points = cached_class_centroids(m)[idx]
         empty = [names[i] for i, row in zip(idx, points) if not np.isfinite(row).all()]
