@@ -77,6 +77,8 @@ def test_expression_parsing_keeps_hyphenated_names_and_rejects_garbage():
         parse_expression("class:blue_square-class:red circle")
     with pytest.raises(VaelabError, match="without the other end"):
         parse_expression("[a.png - b/")
+    with pytest.raises(VaelabError, match="an empty quoted name"):
+        parse_expression('"" - class:Bag')  # not "." and every image below it
 
 
 def test_balancing_removes_a_planted_correlation():
@@ -322,7 +324,8 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
 
 def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, tiny_model_dir):
     import vaelab
-    from vaelab.algebra import apply_vector, arithmetic, attribute, load_vector
+    from vaelab.algebra import apply_vector, arithmetic, attribute
+    from vaelab.vector_files import load_vector
 
     p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
     assert p.returncode == 0, p.stderr

@@ -237,3 +237,13 @@ def test_train_refuses_a_folder_holding_a_model_and_a_resume_with_no_epochs_left
     _assert_clean_failure(proc, "already trained 3 epochs")
     assert proc.stdout == ""  # no banner before the error
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    (tmp_path / "stopped").mkdir()  # a run stopped in its first epoch leaves no model and no checkpoint
+    for command in ("train", "train-cycle"):
+        proc = _vaelab(command, "--out", tmp_path / "stopped", "--resume", "--epochs", "2")
+        _assert_clean_failure(proc, "holds no model or checkpoint", "start it again without --resume")
+    from vaelab.models.runtime import DEFAULT_MODEL
+
+    evaluator = tmp_path / "evaluator"
+    shutil.copytree(DEFAULT_MODEL.parent / "fashion-mnist-evaluator", evaluator)
+    proc = _vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", evaluator)
+    _assert_clean_failure(proc, "holds an evaluator classifier; choose another folder")

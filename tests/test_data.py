@@ -91,6 +91,12 @@ def test_folder_classes_take_nested_images_and_leave_out_hidden_and_unreadable_f
     (root / "dogs" / "c.png").write_text("broken")
     with pytest.raises(VaelabError, match="none of the 2 image files could be read"):
         load_dataset(f"folder:{root / 'dogs'}", channels=1, size=(8, 8))
+    flat = tmp_path / "flat"  # a flat folder with an old subfolder of images deeper down: still a flat folder
+    for i in range(3):
+        _save(Image.new("L", (8, 8), i), flat / f"{i}.png")
+    _save(Image.new("L", (8, 8), 99), flat / "old" / "x" / "b.png")
+    ds = load_dataset(f"folder:{flat}", channels=1, size=(8, 8))
+    assert ds.labels is None and len(ds) == 3
 
 
 def test_transparent_pixels_take_the_background_value():

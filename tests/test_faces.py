@@ -87,3 +87,12 @@ def test_a_16_bit_photo_is_scaled_not_clipped_so_its_face_is_found_and_cropped(t
     crop = np.asarray(crop_face(img, boxes[0], 64, margin=0.25))
     expected = np.asarray(crop_face(Image.fromarray(grey8), boxes[0], 64, margin=0.25))
     assert np.abs(crop.astype(int) - expected).max() <= 1 and 60 < crop.mean() < 200  # the face, not white
+
+
+def test_transparent_pixels_of_a_crop_are_white_as_in_folder_data():
+    from vaelab.data.faces import crop_face
+
+    clear = Image.new("RGBA", (100, 100), (10, 20, 30, 0))
+    clear.paste((200, 150, 100, 255), (40, 40, 60, 60))
+    crop = np.asarray(crop_face(clear, (40, 40, 20, 20), 32, margin=0.5))
+    assert (crop[0, 0] == 255).all() and abs(int(crop[16, 16, 0]) - 200) <= 2

@@ -191,6 +191,11 @@ def test_a_split_with_no_test_images_is_refused():
     with pytest.raises(VaelabError, match="0 training and 3 test images"):
         ds.use_split([], [0, 1, 2])  # as a benchmark resplitting a loaded set would
     assert ds.use_split([0, 1], [2]).split("test").tolist() == [2]
+    kept = ImageDataset(images=np.zeros((4, 1, 4, 4), np.uint8), train_idx=np.arange(3), test_idx=np.array([3]),
+                        split_source="my benchmark")
+    assert kept.spec()["split"] == "my benchmark"
+    kept.limit_train(1)  # 'all' then leaves out the training images the limit dropped
+    assert kept.split("all").tolist() == [0, 3]
 
 
 def test_cached_images_stay_read_only_and_train_without_a_warning(tmp_path):

@@ -14,7 +14,6 @@ from vaelab.encoding import encode_uint8, prepare_images
 from vaelab.errors import VaelabError
 from vaelab.latent.arithmetic import attribute_vector, balanced_cells, combine, parse_expression
 from vaelab.models.runtime import open_model
-from vaelab.vector_files import load_vector  # noqa: F401  (part of this module's API)
 
 
 @dataclass

@@ -81,8 +81,8 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
     else:
         arch["hidden widths"] = ", ".join(map(str, m["hidden"]))
     arch["likelihood"] = m["likelihood"] + (f" (σ = {m['sigma']})" if m["likelihood"] == "gaussian" else "")
-    variational = m["kind"] != "ae-mlp"
-    if variational:  # a plain autoencoder has no KL term to weigh
+    variational = m["kind"] == "vae-conv"
+    if variational:  # a plain autoencoder has no KL term to weigh, and the cycle-VAE weighs it with --kl-coef
         arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"]})
     if variational and m.get("tc_beta", 1.0) != 1.0:
         arch["β_TC (the objective adds (β_TC − 1)·TC)"] = m["tc_beta"]
@@ -140,7 +140,7 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
         tables["Test set, at the end of training (nats / image)"] = {
             "−ELBO": _number(test.get("neg_elbo")), "reconstruction": _number(test.get("recon")),
             "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)} \
-            if summary.get("variational") else {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
+            if doc["model"]["kind"] != "ae-mlp" else {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
     evr = (summary.get("projection") or {}).get("explained_variance_ratio")
     latent = {"images encoded": _number(summary["encoded"]), "latent size": summary["latent_dim"]}
     if summary.get("variational"):
@@ -228,7 +228,7 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
         rank = "KL" if vae else "variance"
         dims.figures.append(Figure("Histograms of the latent means" if vae else "Histograms of the codes",
                                    f"Every dimension, ordered by {rank}"
-                                   + (", against the N(0, 1) prior." if vae else " (a plain AE has no prior)."),
+                                   + (", against the N(0, 1) prior." if vae else " (no N(0, 1) prior to compare with)."),
                                    f[HISTOGRAMS]))
         if CLASS_HISTOGRAMS in f:
             dims.figures.append(Figure("Histograms per class", f"The dimensions with the most {rank}, one ridge per "

@@ -82,12 +82,13 @@ def load_training_data(args):
     from vaelab.data.loaders import load_dataset
     from vaelab.errors import VaelabError
     from vaelab.models.config import CONFIG_NAME, read_model_json
+    from vaelab.training.checkpoint import CHECKPOINT_NAME
 
     name, channels, size, limit = args.data, args.channels, args.size, args.limit
     spec = None
     out = Path(args.out)
-    if args.resume and out.is_dir() and not (out / CONFIG_NAME).is_file() and any(out.glob("*_epoch000.png")):
-        raise VaelabError(f"cannot resume: no epoch of the run in {out} finished, so it holds no model or checkpoint; "
+    if args.resume and out.is_dir() and not (out / CONFIG_NAME).is_file() and not (out / CHECKPOINT_NAME).is_file():
+        raise VaelabError(f"cannot resume: {out} holds no model or checkpoint, so no epoch of a run there finished; "
                           "start it again without --resume")
     # A run folder without config.json gets read_model_json's clear error when the data must come from it.
     if args.resume and (name is None or (Path(args.out) / CONFIG_NAME).is_file()):
@@ -172,6 +173,9 @@ def run_settings_on_resume(args) -> dict | None:
     from vaelab.errors import VaelabError
     from vaelab.models.config import CONFIG_NAME, read_model_json
 
+    from vaelab.staging import check_out_folder
+
+    check_out_folder(Path(args.out), evaluator=False)  # an evaluator's folder: choose another, not --resume
     if not args.resume and (Path(args.out) / CONFIG_NAME).is_file():
         raise VaelabError(f"{args.out} holds a trained model: --resume goes on with it, or choose another --out "
                           "(a new run there would replace it)")

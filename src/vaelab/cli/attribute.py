@@ -9,12 +9,13 @@ from vaelab.cli.args import add_model_options, positive
 
 
 def cmd_attribute(args) -> None:
-    from vaelab.algebra import apply_vector, attribute, load_vector, save_vector
+    from vaelab.algebra import apply_vector, attribute, save_vector
     from vaelab.data.images import open_image
     from vaelab.errors import VaelabError
     from vaelab.latent.arithmetic import parse_strengths
     from vaelab.models.runtime import open_model
     from vaelab.staging import staged_folder
+    from vaelab.vector_files import load_vector
     from vaelab.viz.algebra_figures import strip_image
 
     if (args.attr is None) == (args.vector is None):

@@ -43,7 +43,8 @@ class ImageDataset:
         if self.train_idx is None:
             self.with_random_split()
         else:
-            self.use_split(self.train_idx, self.test_idx if self.test_idx is not None else np.zeros(0, np.int64))
+            self.use_split(self.train_idx, self.test_idx if self.test_idx is not None else np.zeros(0, np.int64),
+                           self.split_source)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -76,13 +77,13 @@ class ImageDataset:
         return self
 
     def split(self, which: str) -> np.ndarray:
-        """Indices of 'train', 'test' or 'all'."""
+        """Indices of 'train', 'test' or 'all' (after :meth:`limit_train`, 'all' leaves out what it dropped)."""
         if which == "train":
             return self.train_idx
         if which == "test":
             return self.test_idx
-        if which == "all":
-            return np.arange(len(self))
+        if which == "all":  # every image, less the training images a limit left out
+            return np.arange(len(self)) if self.train_limit is None else np.union1d(self.train_idx, self.test_idx)
         raise ValueError(f"unknown split {which!r}")
 
     def split_by_class(self) -> bool:

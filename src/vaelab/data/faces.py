@@ -13,6 +13,9 @@ from vaelab.data.images import image_files, open_image, upright_8bit
 from vaelab.errors import VaelabError
 
 
+CROP_BACKGROUND = 255  # transparency becomes white, as in folder data
+
+
 def _cascade():
     try:
         import cv2
@@ -27,7 +30,7 @@ def _cascade():
 def detect_faces(img: Image.Image, min_size: int = 30) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) in the upright image, largest first."""
     cv2, cascade = _cascade()
-    grey = np.asarray(upright_8bit(img).convert("L"))
+    grey = np.asarray(upright_8bit(img, CROP_BACKGROUND).convert("L"))
     boxes = cascade.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
                                      minSize=(min_size, min_size))
     return sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
@@ -40,7 +43,7 @@ def crop_face(img: Image.Image, box: tuple[int, int, int, int], size: int, margi
     side = int(round(max(w, h) * (1 + 2 * margin)))
     cx, cy = x + w / 2, y + h / 2
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    rgb = upright_8bit(img).convert("RGB")
+    rgb = upright_8bit(img, CROP_BACKGROUND).convert("RGB")
     return ImageOps.pad(rgb.crop((left, top, left + side, top + side)), (side, side)).resize(
         (size, size), Image.Resampling.LANCZOS)
 

@@ -30,25 +30,32 @@ def image_files(folder: str | Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+def image_files_here(folder: str | Path) -> list[Path]:
+    """The image files directly in ``folder`` (not below it), hidden ones left out."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not p.name.startswith("."))
+
+
 def read_images(files: list[Path], channels: int, size: tuple[int, int], background: int = 0,
                 desc: str = "reading") -> tuple[np.ndarray, np.ndarray]:
     """Decode and preprocess files → (uint8 (n, C, H, W), indices of the files read). A file Pillow cannot
     read is left out with a one-line VaelabWarning that names it; none readable is a VaelabError."""
     from tqdm import tqdm
 
-    images, kept, bad = [], [], []
+    images = np.empty((len(files), channels, *size), np.uint8)  # filled in place: no second copy of the set
+    kept, bad = [], []
     for i, f in enumerate(tqdm(files, desc=desc, unit="img", disable=len(files) < 500)):
         try:
-            images.append(load_image(f, channels, size, background))
+            images[len(kept)] = load_image(f, channels, size, background)
             kept.append(i)
         except VaelabError as e:
             bad.append(str(e))
-    if not images:
+    if not kept:
         raise VaelabError(f"none of the {len(files)} image files could be read; the first: {bad[0]}")
-    if bad:
+    if bad and os.environ.get("RANK", "0") == "0":  # once, not from every torchrun rank
         warnings.warn(f"left out {len(bad)} of {len(files)} image files that could not be read: "
                       f"{'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}", VaelabWarning, stacklevel=2)
-    return np.stack(images), np.asarray(kept, np.int64)
+    return images[: len(kept)], np.asarray(kept, np.int64)
 
 
 def open_image(path: str | Path) -> Image.Image:

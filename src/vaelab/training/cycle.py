@@ -277,8 +277,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
 
     images, labels = images_tensor(dataset.images), dataset.labels
     rng_eval = np.random.default_rng(cfg.seed)
-    pool = test_idx if len(test_idx) else train_idx
-    eval_idx = np.sort(rng_eval.permutation(pool)[: cfg.eval_images])
+    eval_idx = np.sort(rng_eval.permutation(test_idx)[: cfg.eval_images])
     eval_images, eval_labels = dataset.images[eval_idx], labels[eval_idx]
     val_images, val_labels = dataset.images[val_idx], labels[val_idx]
     pixels = int(np.prod(dataset.images.shape[1:]))

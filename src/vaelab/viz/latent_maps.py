@@ -103,7 +103,7 @@ def plot_decoded_map(coords: np.ndarray, labels: np.ndarray | None, class_names:
 def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, kl: np.ndarray | None = None,
                     title: str = "", ncols: int = 8, prior: bool = True) -> Path:
     """One small histogram (density) per dimension in ``dims`` order, each against the N(0, 1) density (a VAE's
-    prior; ``prior=False`` for a plain autoencoder, which has none)."""
+    prior; ``prior=False`` for a model without one for its whole code: a plain AE, the cycle-VAE's s)."""
     plt = pyplot()
     dims = list(dims)
     ncols = min(ncols, len(dims))
@@ -129,7 +129,7 @@ def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, 
         fig.supxlabel("latent mean value (bars: the data; dashed: the N(0, 1) prior)", fontsize=10)
         fig.suptitle(title or "Latent means per dimension, against the N(0, 1) prior", fontsize=12)
     else:
-        fig.supxlabel("code value (a plain autoencoder has no prior to compare with)", fontsize=10)
+        fig.supxlabel("code value (no N(0, 1) prior to compare with)", fontsize=10)
         fig.suptitle(title or "Codes per dimension", fontsize=12)
     return save_figure(fig, path, dpi=100)
 
