@@ -127,6 +127,10 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
     assert len(resume_with(None).train_idx) == len(ds.train_idx)
     with pytest.raises(VaelabError, match="trained on all its training images; --limit 50 would change"):
         resume_with(50)
+    limited = load_dataset(f"mnist:{toy_idx_dir}")
+    limited.limit_train(50)
+    with pytest.raises(VaelabError, match="trained on all its training images; this data keeps 50"):
+        train(None, limited, out, TrainConfig(epochs=2), resume=True, progress=False)  # the API checks it too
     doc = json.loads((out / "config.json").read_text())
     del doc["data"]["limit"]  # a run from before limits were recorded: --limit is taken as given
     (out / "config.json").write_text(json.dumps(doc))

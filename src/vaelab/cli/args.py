@@ -111,17 +111,9 @@ def load_training_data(args):
         if spec is None or name is not None:
             raise
         raise VaelabError(f"{e} (if the run's data moved, give --data with its new place)") from e
-    if spec is not None and name is not None and spec.get("class_names") != ds.class_names:
-        raise VaelabError(f"{args.out} trained on data with the classes {_names(spec.get('class_names'))}; "
-                          f"{ds.name} has {_names(ds.class_names)}. --data may point to the same data moved, "
-                          "not to other data")
     if limit:
         ds.limit_train(limit)
     return ds
-
-
-def _names(names) -> str:
-    return "none" if not names else ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
 
 
 def add_conv_options(p: argparse.ArgumentParser) -> None:

@@ -41,7 +41,7 @@ from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.evaluation import images_tensor
 from vaelab.training.curves import plot_validation
-from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable,
+from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable, check_run_data,
                                      check_validation_settings, left_to_resume, pick_device,
                                      training_split)
 
@@ -227,10 +227,11 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if dataset.labels is None:
         raise VaelabError(f"{dataset.name} has no labels; the cycle-consistent VAE needs the specified factor "
                           "as labels (fashion-mnist, sprites, sprites-reed:PATH, a folder of class folders)")
-    ckpt = None
+    ckpt = resumed = None
     if resume:
         ckpt = load_checkpoint(out)
-        model_cfg = ModelConfig.from_dict(read_model_json(out)["model"])
+        doc = read_model_json(out)
+        model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
         # Checkpoints from before the schedule existed trained at a fixed rate: keep it so (lr_step_epochs 0).
         cfg = CycleTrainConfig.from_dict({"lr_step_epochs": 0, **ckpt["train_config"], "epochs": cfg.epochs,
                                           "device": cfg.device})
@@ -244,9 +245,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     device = pick_device(cfg.device)
     if model_cfg.kind != "cycle-vae":
         raise VaelabError(f"train_cycle trains kind 'cycle-vae', not {model_cfg.kind!r}")
-    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
-        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
-                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    check_run_data(model_cfg, dataset, out, resumed)
     # the same fixed validation images as `vaelab train` holds out (none at val_fraction 0: the old data order)
     train_idx, val_idx = training_split(dataset, cfg.val_fraction)
     test_idx = dataset.split("test")

@@ -155,6 +155,32 @@ def training_split(dataset: ImageDataset, fraction: float) -> tuple[np.ndarray, 
     return validation_split(dataset.split("train"), fraction)
 
 
+def check_run_data(model_cfg: ModelConfig, dataset: ImageDataset, out: Path, resumed: dict | None = None) -> None:
+    """The data must fit the model; and a resumed run (``resumed``: the data spec its config.json recorded) must
+    go on with the data it started with: the same classes, the same benchmark-made split and the same limit.
+    Data that moved is fine: only the name may change."""
+    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
+        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
+                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    if resumed is None:
+        return
+    if resumed.get("class_names") != dataset.class_names:
+        raise VaelabError(f"{out} trained on data with the classes {_names(resumed.get('class_names'))}; "
+                          f"{dataset.name} has {_names(dataset.class_names)}. A resumed run goes on with its own "
+                          "data (moved, perhaps), not with other data")
+    if resumed.get("split") != dataset.split_source:
+        raise VaelabError(f"{out} was trained on a split made by {resumed.get('split') or 'its loader'}, and this "
+                          f"data's split was made by {dataset.split_source or 'its loader'}")
+    if "limit" in resumed and resumed["limit"] != dataset.train_limit:  # runs from before limits were recorded
+        had = f"the first {resumed['limit']}" if resumed["limit"] else "all its"
+        raise VaelabError(f"{out} trained on {had} training images; this data keeps "
+                          f"{dataset.train_limit or 'all'} of them")
+
+
+def _names(names) -> str:
+    return "none" if not names else ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
+
+
 FEW_STEPS = 10  # fewer optimizer steps an epoch than this, on a small set, is worth a warning
 
 
@@ -227,10 +253,11 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     """
     out = Path(out)
     cfg = cfg or TrainConfig()
-    ckpt = None
+    ckpt = resumed = None
     if resume:
         ckpt = load_checkpoint(out)
-        model_cfg = ModelConfig.from_dict(read_model_json(out)["model"])
+        doc = read_model_json(out)
+        model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
         cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
@@ -238,9 +265,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
     train_split, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
-    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
-        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
-                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    check_run_data(model_cfg, dataset, out, resumed)
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
