@@ -176,3 +176,13 @@ def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_di
     err = proc.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("vaelab: error:")
     assert all(w in err for w in words), err
+
+
+def test_random_pairs_are_distinct_and_no_more_than_there_are():
+    from vaelab.metrics.interpolation import random_pairs
+
+    few = random_pairs(5, 100, np.random.default_rng(0))
+    assert len(few) == 10 and len({tuple(sorted(p)) for p in few.tolist()}) == 10 and (few[:, 0] != few[:, 1]).all()
+    many = random_pairs(300, 100, np.random.default_rng(0))
+    assert many.shape == (100, 2) and len(np.unique(many)) == 200  # disjoint when there are enough images
+    assert many.tolist() == np.random.default_rng(0).permutation(300)[:200].reshape(100, 2).tolist()

@@ -54,13 +54,15 @@ def rises_monotonically(p: np.ndarray, tol: float = 0.01) -> bool:
 
 
 def random_pairs(n: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
-    """``pairs`` index pairs (P, 2) of distinct items among n, without repeats where n allows."""
+    """Up to ``pairs`` index pairs (P, 2) of distinct items among n: disjoint pairs where n allows, else
+    distinct pairs, and at most the n(n-1)/2 there are (5 images give 10 pairs, not 100 with repeats)."""
     if n < 2:
         raise ValueError("interpolation needs at least two images")
-    idx = rng.permutation(n)[: 2 * pairs] if 2 * pairs <= n else rng.integers(0, n, 2 * pairs)
-    a, b = idx[0::2], idx[1::2]
-    b = np.where(a == b, (b + 1) % n, b)
-    return np.stack([a, b], 1)
+    if 2 * pairs <= n:
+        return rng.permutation(n)[: 2 * pairs].reshape(pairs, 2)
+    a, b = np.triu_indices(n, k=1)
+    pick = rng.permutation(len(a))[:pairs]
+    return np.stack([a[pick], b[pick]], 1)
 
 
 @torch.no_grad()
