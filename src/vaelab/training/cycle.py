@@ -43,7 +43,7 @@ from vaelab.training.evaluation import images_tensor
 from vaelab.training.curves import plot_validation
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable, check_run_data,
                                      check_validation_settings, left_to_resume, pick_device,
-                                     training_split)
+                                     training_split, warn_few_steps)
 
 
 @dataclass
@@ -282,6 +282,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     pixels = int(np.prod(dataset.images.shape[1:]))
     grid_x = torch.from_numpy(eval_images[: cfg.grid_images]).to(device).float().div_(255)
     steps_per_epoch = len(train_idx) // cfg.batch_size  # whole batches only, as the official loader drops the rest
+    if ckpt is None:
+        warn_few_steps(len(train_idx), steps_per_epoch, cfg.batch_size, cfg.epochs)
     data_spec = dataset.spec()
 
     def batch(idx: np.ndarray, shifts: np.ndarray | None = None) -> torch.Tensor:

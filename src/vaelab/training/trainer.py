@@ -184,6 +184,14 @@ def _names(names) -> str:
 FEW_STEPS = 10  # fewer optimizer steps an epoch than this, on a small set, is worth a warning
 
 
+def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
+    """A one-line warning when a small set at a large batch leaves a run with few optimizer steps."""
+    if steps < FEW_STEPS:
+        warnings.warn(f"{n_train} training images make only {steps} optimizer step{'s' * (steps != 1)} an epoch at "
+                      f"batch {batch}, {steps * epochs} in all: a smaller --batch-size or more --epochs trains more",
+                      VaelabWarning, stacklevel=3)
+
+
 class TrainingDiverged(VaelabError):
     """The loss became NaN or infinite; the last good checkpoint was left as it was."""
 
@@ -297,10 +305,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     global_batch = cfg.batch_size * ddp.world
     steps_per_epoch = epoch_steps(n_train, cfg.batch_size, ddp.world)
     images_per_epoch = min(n_train, steps_per_epoch * global_batch)
-    if steps_per_epoch < FEW_STEPS and ddp.is_main and start_epoch == 0:
-        warnings.warn(f"{n_train} training images make only {steps_per_epoch} optimizer step"
-                      f"{'s' * (steps_per_epoch != 1)} an epoch at batch {global_batch}, {steps_per_epoch * cfg.epochs} "
-                      f"in all: a smaller --batch-size or more --epochs trains more", VaelabWarning, stacklevel=2)
+    if ddp.is_main and start_epoch == 0:
+        warn_few_steps(n_train, steps_per_epoch, global_batch, cfg.epochs)
     grid_x = torch.from_numpy(test_images[: cfg.grid_images]).to(device).float().div_(255)
     prior_z = torch.randn(64, model_cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     data_spec = dataset.spec()
