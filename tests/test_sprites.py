@@ -1,6 +1,7 @@
 """The procedural sprites (ground-truth factors) and Reed's 2D sprites read from their MATLAB v7.3 files."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -91,7 +92,7 @@ def _write_character(path: Path, character: int, frames_per_animation: list[int]
         for a, n in enumerate(frames_per_animation):
             # MATLAB keeps each animation as a 10800×frames double matrix, column-major: HDF5 sees (frames, 10800)
             # and each row is one H×W×C frame flattened in Fortran order.
-            rows = np.stack([_frame(character, a, k).flatten(order="F") for k in range(n)])
+            rows = np.stack([_frame(character, a, k).flatten(order="F") for k in range(n)]) if n else np.zeros((0, 10800))
             d = refs.create_dataset(f"c{a}", data=rows)
             d.attrs["MATLAB_class"] = np.bytes_("double")
             cell[a, 0] = d.ref
@@ -137,4 +138,27 @@ def test_reed_sprites_errors_name_the_problem(tmp_path):
     root = write_reed_fixture(tmp_path / "a", [1] * 21)
     (root / "data" / "sprites" / "sprites_1.mat").write_bytes(b"not hdf5")
     with pytest.raises(VaelabError, match="sprites_1.mat"):
+        load_dataset(f"sprites-reed:{root}")
+
+
+@pytest.mark.parametrize("damage,words", [
+    ("numbers", "'sprites' is not a cell array"),  # plain numbers where references belong
+    ("no-frames", "holds no frames"),
+    ("zero-index", "trainidx must hold 1-based character numbers"),
+    ("fraction", "trainidx must hold 1-based character numbers"),
+    ("overlap", "character 2 is in two splits (train and test)"),
+])
+def test_damaged_reed_files_are_one_clear_error(tmp_path, damage, words):
+    root = write_reed_fixture(tmp_path, [1] * 21)
+    folder = root / "data" / "sprites"
+    if damage == "numbers":
+        with h5py.File(folder / "sprites_2.mat", "w") as f:
+            f["sprites"] = np.zeros((21, 1))
+    elif damage == "no-frames":
+        _write_character(folder / "sprites_2.mat", 2, [0] * 21)
+    else:
+        train = {"zero-index": [[0, 1]], "fraction": [[1.5, 3]], "overlap": [[1, 2]]}[damage]
+        scipy.io.savemat(folder / "sprites_splits.mat", {"trainidx": np.array(train, float),
+                                                         "validx": np.zeros((1, 0)), "testidx": np.array([[2]], float)})
+    with pytest.raises(VaelabError, match=re.escape(words)):
         load_dataset(f"sprites-reed:{root}")

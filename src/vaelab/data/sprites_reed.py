@@ -44,16 +44,21 @@ def read_character(path: str | Path) -> list[np.ndarray]:
         with h5py.File(path, "r") as f:
             if "sprites" not in f:
                 raise VaelabError(f"{path}: no 'sprites' variable; is this one of Reed's sprites_N.mat files?")
+            cells = f["sprites"]
+            if not isinstance(cells, h5py.Dataset) or cells.dtype != h5py.ref_dtype:
+                raise VaelabError(f"{path}: 'sprites' is not a cell array of animations (object references)")
             animations = []
-            for ref in np.asarray(f["sprites"]).ravel():  # MATLAB's cell arrays are (21, 1) or (1, 21)
+            for ref in np.asarray(cells).ravel():  # MATLAB's cell arrays are (21, 1) or (1, 21)
                 frames = np.asarray(f[ref], np.float64)
                 if frames.ndim != 2 or frames.shape[1] != 3 * SIDE * SIDE:
                     raise VaelabError(f"{path}: an animation has shape {frames.shape}, expected (frames, 10800)")
                 cwh = frames.reshape(len(frames), 3, SIDE, SIDE)
                 animations.append(np.rint(np.clip(cwh, 0, 1) * 255).astype(np.uint8).transpose(0, 1, 3, 2))
+            if not sum(len(a) for a in animations):
+                raise VaelabError(f"{path}: holds no frames")
             return animations
-    except OSError as e:
-        raise VaelabError(f"{path}: not a readable MATLAB v7.3 / HDF5 file ({e})") from e
+    except (OSError, TypeError, ValueError, KeyError) as e:  # a damaged file or a reference to something else
+        raise VaelabError(f"{path}: not a readable MATLAB v7.3 / HDF5 file of sprites ({e})") from e
 
 
 def read_splits(path: str | Path) -> dict[str, np.ndarray]:
@@ -73,7 +78,19 @@ def read_splits(path: str | Path) -> dict[str, np.ndarray]:
     missing = [k for k in keys.values() if k not in raw]
     if missing:
         raise VaelabError(f"{path}: missing {', '.join(missing)}")
-    return {name: np.asarray(raw[k]).ravel().astype(np.int64) - 1 for name, k in keys.items()}  # MATLAB is 1-based
+    splits = {}
+    for name, k in keys.items():
+        values = np.asarray(raw[k], np.float64).ravel()
+        if not np.isfinite(values).all() or (values < 1).any() or (values != np.round(values)).any():
+            raise VaelabError(f"{path}: {k} must hold 1-based character numbers (whole numbers from 1)")
+        splits[name] = values.astype(np.int64) - 1  # MATLAB is 1-based
+    seen: dict[int, str] = {}
+    for name, idx in splits.items():
+        twice = sorted({int(i) + 1 for i in idx if seen.setdefault(int(i), name) != name})
+        if twice:
+            raise VaelabError(f"{path}: character {', '.join(map(str, twice[:5]))} is in two splits "
+                              f"({seen[twice[0] - 1]} and {name})")
+    return splits
 
 
 def _sprites_folder(arg: str | None) -> Path:
