@@ -123,15 +123,16 @@ def forward_cycle(model: CycleVAE, x1: torch.Tensor, x2: torch.Tensor, cfg: Cycl
     """The swap loss for same-class batches x1, x2 (B, C, H, W): 'loss' (to minimise), 'mse' and 'kl' terms.
 
     With ``cfg.recon_loss == "bce"`` the reconstruction term is the per-pixel binary cross-entropy instead of
-    the MSE, normalised the same way (a mean per pixel, times 2); 'mse' is still the swap MSE, for the logs."""
+    the MSE, normalised the same way (a mean per pixel, times 2); 'mse' is the swap MSE per pixel either way,
+    for the logs."""
     mu, logvar, s = model.encode_parts(torch.cat([x1, x2]))
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     s1, s2 = s.chunk(2)
     logits = model.decode_logits(torch.cat([z, torch.cat([s2, s1])], dim=1))  # x̂1 = Dec(z1, s2), x̂2 = Dec(z2, s1)
     x = torch.cat([x1, x2])
+    mse = F.mse_loss(torch.sigmoid(logits), x)  # per pixel, like the test MSE it is plotted beside
     # Two per-batch means, as in the official code: the mean over both batches at once is half their sum.
-    mse = 2 * F.mse_loss(torch.sigmoid(logits), x)
-    recon = mse if cfg.recon_loss == "mse" else 2 * F.binary_cross_entropy_with_logits(logits, x)
+    recon = 2 * (mse if cfg.recon_loss == "mse" else F.binary_cross_entropy_with_logits(logits, x))
     kl = _kl_sum(mu, logvar) / x1.numel()
     return {"loss": cfg.reconstruction_coef * recon + cfg.kl_coef * kl, "mse": mse, "kl": kl}
 
