@@ -134,7 +134,11 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--data", "mnist:{idx}", "--val-fraction", "0.1", "--patience", "-1", "--out", "{tmp}/r"],
      ["patience"]),
     (["train", "--data", "mnist:{idx}", "--tc-beta", "-1", "--out", "{tmp}/r"], ["total-correlation"]),
-    (["train", "--data", "mnist:{idx}", "--model", "ae-mlp", "--tc-beta", "6", "--out", "{tmp}/r"], ["posterior"]),
+    (["train", "--data", "mnist:{idx}", "--model", "ae-mlp", "--tc-beta", "6", "--out", "{tmp}/r"],
+     ["--tc-beta weighs a VAE's KL term"]),
+    (["train", "--data", "mnist:{idx}", "--model", "ae-mlp", "--beta", "4", "--out", "{tmp}/r"],
+     ["--beta weighs a VAE's KL term", "'ae-mlp' has none"]),
+    (["disentangle", "--steps", "1", "--out", "{tmp}/r"], ["--steps must be at least 2"]),
     (["train", "--data", "mnist:{idx}", "--lr", "-1", "--out", "{tmp}/r"], ["--lr", "above 0"]),
     (["train", "--data", "mnist:{idx}", "--lr", "nan", "--out", "{tmp}/r"], ["--lr", "above 0"]),
     (["train", "--data", "mnist:{idx}", "--likelihood", "gaussian", "--sigma", "0", "--out", "{tmp}/r"], ["sigma"]),
@@ -247,3 +251,16 @@ def test_train_refuses_a_folder_holding_a_model_and_a_resume_with_no_epochs_left
     shutil.copytree(DEFAULT_MODEL.parent / "fashion-mnist-evaluator", evaluator)
     proc = _vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", evaluator)
     _assert_clean_failure(proc, "holds an evaluator classifier; choose another folder")
+
+
+def test_disentangle_refuses_an_out_file_before_any_work(tmp_path, tiny_model_dir):
+    out = tmp_path / "afile"
+    out.write_text("mine")
+    proc = _vaelab("disentangle", "--model", tiny_model_dir, "--out", out)
+    _assert_clean_failure(proc, "exists and is not a folder")
+    assert proc.stdout == "" and out.read_text() == "mine"  # no "… encoding" progress before the refusal
+
+
+def test_a_misspelt_option_points_to_its_commands_help():
+    proc = _vaelab("disentangle", "--metric-scale", "0.1")
+    _assert_clean_failure(proc, "unrecognized arguments: --metric-scale 0.1 (see vaelab disentangle --help)")

@@ -109,8 +109,9 @@ def test_tc_beta_adds_the_weighted_total_correlation_to_the_objective():
         assert tc_model.loss(x, eps=eps).objective.item() == pytest.approx(a.objective.item(), rel=1e-6)
     with pytest.raises(VaelabError, match="total-correlation"):
         ModelConfig(tc_beta=-1.0)
-    with pytest.raises(VaelabError, match="posterior"):
-        build_model(ModelConfig(kind="ae-mlp", tc_beta=6.0))
+    for weights in ({"tc_beta": 6.0}, {"beta": 4.0}, {"free_bits": 0.5}):  # a KL the AE does not have
+        with pytest.raises(VaelabError, match="weighs a VAE's KL term"):
+            build_model(ModelConfig(kind="ae-mlp", **weights))
 
 
 def test_save_load_round_trip_is_exact_and_pickle_free(tmp_path):

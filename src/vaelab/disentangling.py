@@ -126,6 +126,8 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     from vaelab.metrics.probes import cross_predictors, leakage_probes
 
     check_scale(metrics_scale)  # before the slow parts, not after them
+    if steps < 2:
+        raise VaelabError(f"--steps must be at least 2 (the two images at the ends), got {steps}")
 
     say = progress or (lambda _: None)
     m = open_model(model, backend)

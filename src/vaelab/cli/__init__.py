@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
+    parser.commands = dict(sub.choices)  # name → subparser: an unknown option is reported against its command
     return parser
 
 
@@ -60,7 +61,10 @@ _PYTHON_SHOWWARNING = warnings.showwarning
 
 def main(argv: list[str] | None = None) -> int:
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would name the top-level command and its --help
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = argv  # for commands that re-launch themselves (train --nproc)
     shown, warnings.showwarning = warnings.showwarning, _one_line_warnings
     try:

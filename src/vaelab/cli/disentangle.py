@@ -38,6 +38,9 @@ def cmd_disentangle(args) -> None:
     from vaelab.staging import staged_folder
     from vaelab.viz.disentangle_figures import interpolation_figure, probe_figure, swap_grid_figure
 
+    from vaelab.staging import check_out_folder
+
+    check_out_folder(args.out)  # an --out that is a file: said before the minutes of work, not after
     r = disentangle(args.model, data=args.data, grid=args.grid, steps=args.steps, probe_images=args.probe_images,
                     metrics_scale=args.metrics_scale, seed=args.seed, backend=args.backend,
                     progress=None if args.quiet else lambda msg: print(f"… {msg}", flush=True))

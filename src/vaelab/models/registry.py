@@ -18,6 +18,9 @@ MODELS: dict[str, type[LatentModel]] = {
 def build_model(cfg: ModelConfig) -> LatentModel:
     if cfg.kind not in MODELS:
         raise VaelabError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
-    if cfg.tc_beta != 1.0 and not MODELS[cfg.kind].variational:
-        raise VaelabError(f"a total-correlation weight needs a VAE's posterior; {cfg.kind!r} has none")
+    if not MODELS[cfg.kind].variational:  # weights of a KL term the model does not have would do nothing
+        for flag, value, neutral in (("--tc-beta", cfg.tc_beta, 1.0), ("--beta", cfg.beta, 1.0),
+                                     ("--free-bits", cfg.free_bits, 0.0)):
+            if value != neutral:
+                raise VaelabError(f"{flag} weighs a VAE's KL term; {cfg.kind!r} has none (leave it at {neutral:g})")
     return MODELS[cfg.kind](cfg)
