@@ -238,7 +238,7 @@ def test_a_plain_autoencoder_has_no_kl_chart_and_ranks_dimensions_by_variance(tm
 
     page = build_report(folder, out=tmp_path / "ae.html", max_points=50, frames=3, progress=False,
                         log=_quiet).read_text(encoding="utf-8")
-    for vae_only in ("β (KL weight)", "free bits", "KL warm-up", "ordered by KL", "N(0, 1) prior"):
+    for vae_only in ("β (KL weight)", "free bits", "KL warm-up", "ordered by KL", "against the N(0, 1) prior"):
         assert vae_only not in page, vae_only
     assert "ordered by variance" in page and "σ of its codes" in page
 
