@@ -385,3 +385,31 @@ def test_algebra_bad_input(tmp_path, tiny_model_dir, args, words):
     for w in words:
         assert w in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_path):
+    import torch
+    from PIL import Image
+
+    from vaelab.models.config import ModelConfig
+    from vaelab.models.registry import build_model
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(flat / f"{i}.png")
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(latent_dim=4, widths=(8,))).save_pretrained(
+        tmp_path / "m", {"name": f"folder:{flat}", "channels": 1, "size": [28, 28], "background": 0,
+                         "class_names": None}, onnx=False)
+    p = _cli("blend", "--model", model, "--eigen", "3", "--out", tmp_path / "b")
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["eigen_images.png", "kmeans_centres.png",
+                                                                 "kmeans_clusters.csv"]
+    rows = (tmp_path / "b" / "kmeans_clusters.csv").read_text().splitlines()
+    assert rows[0] == "cluster,images" and len(rows) == 9  # 8 clusters by default
+    assert sum(int(r.split(",")[1]) for r in rows[1:]) == 27  # the 90 % training split of 30 images
+    assert "no classes to blend; k-means with 8 clusters" in p.stdout
+    p = _cli("blend", "--model", model, "--classes", "a,b", "--out", tmp_path / "c")
+    assert p.returncode == 2 and "leave out --classes and --weights to cluster" in p.stderr

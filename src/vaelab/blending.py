@@ -17,24 +17,35 @@ from vaelab.models.runtime import open_model
 
 @dataclass
 class BlendResult:
+    """Data without classes has no blend: its class fields are empty and its blends None, and k-means and the
+    eigen-images still come (seed 003: find the clusters first)."""
     class_names: list[str]  # the blended classes
     weights: np.ndarray  # (K,) normalised to sum 1
     class_images: np.ndarray  # (K, C, H, W) decoded class centroids
-    euclidean: np.ndarray  # (C, H, W) decoded weighted centroid
-    spherical: np.ndarray  # (C, H, W) decoded spherical mean
-    pixel_pca: np.ndarray  # (C, H, W) the same blend in pixel-PCA space (no VAE)
+    euclidean: np.ndarray | None  # (C, H, W) decoded weighted centroid
+    spherical: np.ndarray | None  # (C, H, W) decoded spherical mean
+    pixel_pca: np.ndarray | None  # (C, H, W) the same blend in pixel-PCA space (no VAE)
     kmeans_centres: np.ndarray  # (k, C, H, W) decoded k-means centres
-    confusion: np.ndarray  # (k, n_classes) counts of each class in each cluster
+    confusion: np.ndarray  # (k, n_classes) counts of each class in each cluster; (k, 0) without classes
     all_class_names: list[str]
+    cluster_sizes: np.ndarray  # (k,) training codes in each cluster
     eigen_mean: np.ndarray  # (C, H, W) the mean image
     eigen_images: np.ndarray  # (n, C, H, W) principal components scaled to [0,1] for viewing
     explained: np.ndarray  # (n,) explained variance ratio of each component
 
 
-def _pick_classes(ds: ImageDataset, classes) -> list[int]:
+UNLABELLED_K = 8  # k-means clusters for data without classes, unless k is given
+
+
+def _pick_classes(ds: ImageDataset, classes, weights) -> list[int]:
+    """The blended classes' labels; none for data without classes, which can only be clustered."""
+    everything = classes in (None, "all") or classes == ["all"]
     if ds.labels is None or not ds.class_names:
-        raise VaelabError(f"{ds.name} has no classes to blend")
-    if classes in (None, "all") or classes == ["all"]:
+        if not everything or weights is not None:
+            raise VaelabError(f"{ds.name} has no classes to blend; leave out --classes and --weights to cluster "
+                              "its codes with k-means and draw its eigen-images")
+        return []
+    if everything:
         return list(range(len(ds.class_names)))
     idx = [ds.class_index(c) for c in classes]
     twice = sorted({ds.class_names[i] for i in idx if idx.count(i) > 1})
@@ -49,56 +60,64 @@ def _pick_classes(ds: ImageDataset, classes) -> list[int]:
 def blend(model=None, classes="all", weights=None, data: str | ImageDataset | None = None, k: int | None = None,
           eigen: int = 16, max_points: int = 20000, seed: int = 0, backend: str = "auto") -> BlendResult:
     """Blend the chosen classes' centroids (weights default to equal); k-means with k clusters (default: the
-    number of classes among the training codes) on up to ``max_points`` of them; pixel PCA with ``eigen``
-    components."""
+    number of classes among the training codes, or 8 for data without classes) on up to ``max_points`` of them;
+    pixel PCA with ``eigen`` components. Data without classes gets k-means and PCA only."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
     m = open_model(model, backend)
     ds = ConceptResolver(m, data).dataset
-    chosen = _pick_classes(ds, classes)
+    chosen = _pick_classes(ds, classes, weights)
     w = np.ones(len(chosen)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(chosen),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+    if chosen and (w.shape != (len(chosen),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0):
         shown = ",".join(f"{v:g}" for v in np.atleast_1d(w).ravel())
         raise VaelabError(f"give {len(chosen)} finite, non-negative --weights (one per class, not all 0), not {shown}")
-    w = w / w.sum()
+    w = w / w.sum() if chosen else w
     idx = ds.split("train")
     rng = np.random.default_rng(seed)
     if len(idx) > max_points:
         idx = np.sort(rng.choice(idx, max_points, replace=False))
     z = encode_uint8(m, ds.images[idx])
-    labels = ds.labels[idx]
-    cents = class_centroids_of(m, ds, idx, z=z)[chosen]
-    empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
-    if empty:
-        raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no images to blend")
-    k = k or len(np.unique(labels))  # the classes there are among these codes (Omniglot's test alphabets are not)
+    if chosen:
+        labels = ds.labels[idx]
+        cents = class_centroids_of(m, ds, idx, z=z)[chosen]
+        empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
+        if empty:
+            raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no images to blend")
+    # k: the classes there are among these codes (Omniglot's test alphabets are not), or a fixed few without classes
+    k = k or (len(np.unique(labels)) if chosen else min(UNLABELLED_K, len(z)))
     if not 1 <= k <= len(z):
         raise VaelabError(f"--k {k} is more than the {len(z)} training codes k-means runs on (at most --max-points "
                           f"{max_points}); give a smaller --k" if k > 1 else "--k must be at least 1")
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
-    confusion = np.zeros((k, len(ds.class_names)), np.int64)
-    np.add.at(confusion, (km.labels_, labels), 1)
+    confusion = np.zeros((k, len(ds.class_names or [])), np.int64)
+    if chosen:
+        np.add.at(confusion, (km.labels_, labels), 1)
 
     pixels = _pixels(ds.images[idx])
     n_comp = max(1, min(eigen, len(idx) - 1, pixels.shape[1]))
     pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
+    shape = ds.images.shape[1:]
+    comps = pca.components_
+    lo, hi = comps.min(1, keepdims=True), comps.max(1, keepdims=True)
+    common = dict(kmeans_centres=m.decode(km.cluster_centers_.astype(np.float32)), confusion=confusion,
+                  all_class_names=list(ds.class_names or []), cluster_sizes=np.bincount(km.labels_, minlength=k),
+                  eigen_mean=pca.mean_.reshape(shape),
+                  eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
+                  explained=pca.explained_variance_ratio_)
+    if not chosen:
+        return BlendResult(class_names=[], weights=w, class_images=np.zeros((0, *shape), np.float32), euclidean=None,
+                           spherical=None, pixel_pca=None, **common)
     # The pixel side of the same centroids: a class with no image drawn takes all its images, as its code does.
     class_pixel_means = centroids_with_fallback(lambda rows: _pixels(ds.images[rows]), ds.labels, idx,
                                                 len(ds.class_names), pixels)[chosen]
     pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
-    shape = ds.images.shape[1:]
-    comps = pca.components_
-    lo, hi = comps.min(1, keepdims=True), comps.max(1, keepdims=True)
-    decoded = m.decode(np.concatenate([cents, weighted_centroid(cents, w)[None], spherical_mean(cents, w)[None],
-                                       km.cluster_centers_]).astype(np.float32))
+    decoded = m.decode(np.concatenate([cents, weighted_centroid(cents, w)[None], spherical_mean(cents, w)[None]])
+                       .astype(np.float32))
     K = len(chosen)
-    return BlendResult(
-        class_names=[ds.class_names[c] for c in chosen], weights=w, class_images=decoded[:K],
-        euclidean=decoded[K], spherical=decoded[K + 1], pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape),
-        kmeans_centres=decoded[K + 2:], confusion=confusion, all_class_names=list(ds.class_names),
-        eigen_mean=pca.mean_.reshape(shape), eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
-        explained=pca.explained_variance_ratio_)
+    return BlendResult(class_names=[ds.class_names[c] for c in chosen], weights=w, class_images=decoded[:K],
+                       euclidean=decoded[K], spherical=decoded[K + 1],
+                       pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape), **common)
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:

@@ -25,17 +25,27 @@ def cmd_blend(args) -> None:
     classes = "all" if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
               max_points=args.max_points, seed=args.seed, backend=args.backend)
+    labelled = r.euclidean is not None
     with staged_folder(args.out) as tmp:
-        blend_figure(r, tmp / "blend.png")
+        if labelled:
+            blend_figure(r, tmp / "blend.png")
+            confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
         image_grid(r.kmeans_centres, nrow=min(len(r.kmeans_centres), 10), scale=2).save(tmp / "kmeans_centres.png")
-        confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
-        with open(tmp / "kmeans_confusion.csv", "w", newline="") as f:
+        # cluster × class counts; without classes, the size of each cluster
+        head, rows = ((["cluster", *r.all_class_names], r.confusion.tolist()) if labelled
+                      else (["cluster", "images"], [[n] for n in r.cluster_sizes.tolist()]))
+        with open(tmp / ("kmeans_confusion.csv" if labelled else "kmeans_clusters.csv"), "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["cluster", *r.all_class_names])
-            w.writerows([i, *row] for i, row in enumerate(r.confusion.tolist()))
+            w.writerow(head)
+            w.writerows([i, *row] for i, row in enumerate(rows))
         eigen_figure(r.eigen_mean, r.eigen_images, r.explained, tmp / "eigen_images.png")
-    purity = r.confusion.max(1).sum() / r.confusion.sum()
-    print(f"blended {len(r.class_names)} classes; k-means with {len(r.confusion)} clusters, purity {purity:.1%}; "
+    if labelled:
+        purity = r.confusion.max(1).sum() / r.confusion.sum()
+        what = f"blended {len(r.class_names)} classes; k-means with {len(r.confusion)} clusters, purity {purity:.1%}"
+    else:
+        what = (f"no classes to blend; k-means with {len(r.cluster_sizes)} clusters of "
+                f"{', '.join(map(str, r.cluster_sizes.tolist()))} codes")
+    print(f"{what}; "
           f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance"
           + (f"; {args.eigen} asked, but {len(r.eigen_images)} images allow no more" if len(r.eigen_images) < args.eigen
              else "") + f"); written to {args.out}")
@@ -47,7 +57,7 @@ def add(sub) -> None:
     p.add_argument("--weights", type=_floats, help="one weight per class (default equal)")
     add_model_options(p)
     p.add_argument("--data", help="data (default: the model's training data)")
-    p.add_argument("--k", type=positive, help="k-means clusters (default: the number of classes)")
+    p.add_argument("--k", type=positive, help="k-means clusters (default: the number of classes; 8 without classes)")
     p.add_argument("--eigen", type=positive, default=16, help="eigen-images (pixel PCA components)")
     p.add_argument("--max-points", type=positive, default=20000, help="training images used for k-means and PCA")
     p.add_argument("--seed", type=int, default=0)
