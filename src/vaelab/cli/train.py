@@ -6,7 +6,7 @@ from pathlib import Path
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, ints,
                              keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
                              resumed_banner, run_settings_on_resume, training_banner)
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.staging import check_out_folder
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
@@ -44,6 +44,7 @@ def _launch_torchrun(args) -> None:
 
 def cmd_train(args) -> None:
     import os
+    import warnings
 
     from vaelab.models.config import ModelConfig
     from vaelab.training.trainer import TrainConfig, epoch_steps, train, training_split
@@ -52,7 +53,11 @@ def cmd_train(args) -> None:
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
         raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
                           "(and vaelab train-cycle --resume to go on with one)")
-    ds = load_training_data(args)
+    launcher = args.nproc > 1 and "WORLD_SIZE" not in os.environ
+    with warnings.catch_warnings():
+        if launcher:  # rank 0 loads the data again and says what it left out: once is enough
+            warnings.simplefilter("ignore", VaelabWarning)
+        ds = load_training_data(args)
     if args.resume:  # the model and training settings are the run's own; only these two may change
         model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device)
     else:
@@ -64,7 +69,7 @@ def cmd_train(args) -> None:
                           kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                           val_fraction=args.val_fraction, patience=args.patience)
-    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # checked here, so that bad input gets one line
+    if launcher:  # checked here, so that bad input gets one line
         kept = run["training"] if run else {}
         train_idx, _ = training_split(ds, kept.get("val_fraction", cfg.val_fraction))
         epoch_steps(len(train_idx), kept.get("batch_size", cfg.batch_size), args.nproc)
