@@ -34,3 +34,22 @@ def test_two_processes_match_one_process_with_the_doubled_batch(tmp_path, toy_id
     for k in one:
         torch.testing.assert_close(two[k], one[k], atol=2e-5, rtol=1e-4), k
     assert not torch.equal(one["to_stats.weight"], torch.zeros_like(one["to_stats.weight"]))
+
+
+def test_the_launcher_leaves_the_unreadable_files_warning_to_rank_0(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    import vaelab.cli.train as cli_train
+    from vaelab.cli import main
+
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for i in range(20):
+        Image.new("L", (8, 8), i).save(data / f"{i}.png")
+    (data / "broken.png").write_text("not an image")
+    launched = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cli_train, "_launch_torchrun", lambda args: launched.append(args))
+    assert main(["train", "--data", f"folder:{data}", "--size", "8", "--widths", "8", "--batch-size", "4",
+                 "--nproc", "2", "--out", str(tmp_path / "run")]) == 0
+    assert launched and "warning" not in capsys.readouterr().err  # rank 0 says it, once
