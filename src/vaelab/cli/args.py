@@ -164,7 +164,6 @@ def run_settings_on_resume(args) -> dict | None:
 
     from vaelab.errors import VaelabError
     from vaelab.models.config import CONFIG_NAME, read_model_json
-
     from vaelab.staging import check_out_folder
 
     check_out_folder(Path(args.out), evaluator=False)  # an evaluator's folder: choose another, not --resume

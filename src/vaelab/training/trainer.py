@@ -164,7 +164,7 @@ def check_run_data(model_cfg: ModelConfig, dataset: ImageDataset, out: Path, res
                           f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
     if resumed is None:
         return
-    if resumed.get("class_names") != dataset.class_names:
+    if "class_names" in resumed and resumed["class_names"] != dataset.class_names:
         raise VaelabError(f"{out} trained on data with the classes {_names(resumed.get('class_names'))}; "
                           f"{dataset.name} has {_names(dataset.class_names)}. A resumed run goes on with its own "
                           "data (moved, perhaps), not with other data")
