@@ -22,18 +22,13 @@ from vaelab.errors import VaelabError, VaelabWarning
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
 
 
-def image_files(folder: str | Path) -> list[Path]:
-    """The image files anywhere below ``folder``, by path; hidden files and folders (".DS_Store", macOS's
-    "._x.jpg" companions, ".git") are left out."""
+def image_files(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """The image files anywhere below ``folder`` (directly in it, without ``recursive``), by path; hidden files
+    and folders (".DS_Store", macOS's "._x.jpg" companions, ".git") are left out."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
-def image_files_here(folder: str | Path) -> list[Path]:
-    """The image files directly in ``folder`` (not below it), hidden ones left out."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
 
 
 def read_images(files: list[Path], channels: int, size: tuple[int, int], background: int = 0,

@@ -12,7 +12,7 @@ import numpy as np
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.idx import find_idx_pair, read_idx
-from vaelab.data.images import IMAGE_SUFFIXES, image_files, image_files_here, read_images
+from vaelab.data.images import IMAGE_SUFFIXES, image_files, read_images
 from vaelab.errors import VaelabError
 
 FASHION_MNIST_CLASSES = [
@@ -120,10 +120,10 @@ def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] 
     folder = _existing_folder(arg, "folder")
     subdirs = [(d, image_files(d)) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     subdirs = [(d, files) for d, files in subdirs if files]
-    flat = image_files_here(folder)
+    flat = image_files(folder, recursive=False)
     # Images beside folders of images: which is meant is unclear. A flat folder may still keep images deeper
     # down (old/x/b.png), which it leaves out, as it did before classes took nested images.
-    if flat and any(image_files_here(d) for d, _ in subdirs):
+    if flat and any(image_files(d, recursive=False) for d, _ in subdirs):
         raise VaelabError(f"{folder}: holds both images and class subfolders; use one layout or the other")
     subdirs = [] if flat else subdirs
     files = flat or [f for _, fs in subdirs for f in fs]
