@@ -35,10 +35,8 @@ def _summary_lines(r) -> list[str]:
 
 def cmd_disentangle(args) -> None:
     from vaelab.disentangling import disentangle
-    from vaelab.staging import staged_folder
+    from vaelab.staging import check_out_folder, staged_folder
     from vaelab.viz.disentangle_figures import interpolation_figure, probe_figure, swap_grid_figure
-
-    from vaelab.staging import check_out_folder
 
     check_out_folder(args.out)  # an --out that is a file: said before the minutes of work, not after
     r = disentangle(args.model, data=args.data, grid=args.grid, steps=args.steps, probe_images=args.probe_images,
