@@ -319,3 +319,19 @@ def test_explore_on_fewer_than_three_images_is_one_clear_error(tmp_path, toy_idx
     with pytest.raises(VaelabError, match=f"holds {n_images} image.*at least 3"):
         explore(model, data=f"folder:{folder}", out=tmp_path / "out", split="all", log=_quiet, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_traversal_figure_can_show_the_input_it_traverses_around(tmp_path, monkeypatch):
+    from vaelab.viz import traversals
+
+    images = np.random.default_rng(0).random((3, 5, 1, 8, 8))
+    source = np.full((1, 8, 8), 0.25)
+    seen = {}
+    real = traversals.traversal_grid
+    monkeypatch.setattr(traversals, "traversal_grid", lambda imgs, *a, **k: seen.setdefault("g", imgs) is None
+                        or real(imgs, *a, **k))
+    traversals.plot_traversals(images, ["a", "b", "c"], np.linspace(-2, 2, 5), tmp_path / "t.png", "t", source=source)
+    grid = seen["g"]
+    assert grid.shape == (3, 6, 1, 8, 8)  # one column more, first
+    np.testing.assert_array_equal(grid[0, 0], source)
+    assert (grid[1:, 0] == 1).all() and np.array_equal(grid[:, 1:], images)  # white below it; the rest as given

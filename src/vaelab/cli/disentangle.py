@@ -50,7 +50,8 @@ def cmd_disentangle(args) -> None:
             from vaelab.viz.traversals import plot_traversals
 
             plot_traversals(r.traversal, [f"dim {d}" for d in r.traversal_dims], r.traversal_offsets,
-                            tmp / "traversals.png", title=f"latent traversals ({r.model_kind}, dims by code variance)")
+                            tmp / "traversals.png", title=f"latent traversals ({r.model_kind}, dims by code variance)",
+                            source=r.rows[0].astype("float32") / 255)
         if r.probes:
             probe_figure(r.probes, tmp / "probes.png", title=f"leakage probes ({r.data_name})")
             with open(tmp / "probes.csv", "w", newline="") as f:

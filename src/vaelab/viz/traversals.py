@@ -21,9 +21,15 @@ def traversal_grid(images: np.ndarray, pad: int = PAD, scale: int = 1) -> Image.
 
 
 def plot_traversals(images: np.ndarray, row_labels: list[str], offsets: np.ndarray, path: str | Path,
-                    title: str, px_per_pixel: int = 2) -> Path:
-    """The grid with a label per row (the dimension) and per column (the offset in σ), as a PNG."""
+                    title: str, px_per_pixel: int = 2, source: np.ndarray | None = None) -> Path:
+    """The grid with a label per row (the dimension) and per column (the offset in σ), as a PNG. With ``source``
+    (C, H, W) in [0, 1], the image whose code is traversed comes first, in a column of its own at the top."""
     plt = pyplot()
+    column_labels = [_offset_text(o) for o in offsets]
+    if source is not None:
+        first = np.ones((len(images), 1, *images.shape[2:]), images.dtype)  # white below the input
+        first[0, 0] = source
+        images, column_labels = np.concatenate([first, images], axis=1), ["input", *column_labels]
     k, s, _, h, w = images.shape
     grid = np.asarray(traversal_grid(images).convert("RGB"))
     dpi = 100
@@ -34,7 +40,7 @@ def plot_traversals(images: np.ndarray, row_labels: list[str], offsets: np.ndarr
     ax = fig.add_axes((left / fig_w, bottom / fig_h, 1 - (left + 0.2) / fig_w, 1 - (top + bottom) / fig_h))
     ax.imshow(grid, interpolation="nearest")
     ax.set_yticks([PAD + r * (h + PAD) + h / 2 for r in range(k)], row_labels, fontsize=8)
-    ax.set_xticks([PAD + c * (w + PAD) + w / 2 for c in range(s)], [_offset_text(o) for o in offsets], fontsize=8,
+    ax.set_xticks([PAD + c * (w + PAD) + w / 2 for c in range(s)], column_labels, fontsize=8,
                   rotation=90 if (w + PAD) * px_per_pixel < 44 else 0)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
