@@ -53,3 +53,39 @@ def test_the_launcher_leaves_the_unreadable_files_warning_to_rank_0(tmp_path, mo
     assert main(["train", "--data", f"folder:{data}", "--size", "8", "--widths", "8", "--batch-size", "4",
                  "--nproc", "2", "--out", str(tmp_path / "run")]) == 0
     assert launched and "warning" not in capsys.readouterr().err  # rank 0 says it, once
+
+
+def test_the_launcher_refuses_what_the_ranks_would_before_starting_them(tmp_path, monkeypatch, capsys, toy_idx_dir):
+    import vaelab.cli.train as cli_train
+    from vaelab.cli import main
+
+    launched = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cli_train, "_launch_torchrun", lambda args: launched.append(args))
+    assert main(["train", "--data", f"mnist:{toy_idx_dir}", "--model", "ae-mlp", "--beta", "4", "--nproc", "2",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert not launched and "--beta weighs a VAE's KL term" in capsys.readouterr().err
+
+
+def test_the_launcher_refuses_a_resume_on_other_data_before_starting_the_ranks(tmp_path, monkeypatch, capsys,
+                                                                              tiny_model_dir):
+    import shutil
+
+    from PIL import Image
+
+    import vaelab.cli.train as cli_train
+    from vaelab.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    other = tmp_path / "other"
+    for c in ("cats", "dogs"):
+        (other / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (28, 28), 40 * i).save(other / c / f"{i}.png")
+    launched = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cli_train, "_launch_torchrun", lambda args: launched.append(args))
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "5", "--data", f"folder:{other}",
+                 "--nproc", "2"]) == 2
+    assert not launched and "has cats, dogs" in capsys.readouterr().err

@@ -186,3 +186,5 @@ def test_random_pairs_are_distinct_and_no_more_than_there_are():
     many = random_pairs(300, 100, np.random.default_rng(0))
     assert many.shape == (100, 2) and len(np.unique(many)) == 200  # disjoint when there are enough images
     assert many.tolist() == np.random.default_rng(0).permutation(300)[:200].reshape(100, 2).tolist()
+    wide = random_pairs(6000, 3001, np.random.default_rng(0))  # too many pairs to list: drawn, none repeated
+    assert len(wide) == 3001 and len({tuple(p) for p in wide.tolist()}) == 3001 and (wide[:, 0] != wide[:, 1]).all()

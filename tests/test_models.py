@@ -91,7 +91,7 @@ def test_total_correlation_matches_the_gaussian_mutual_information():
     assert total_correlation(z, mu, torch.zeros(n, 2)).item() == pytest.approx(0.0, abs=0.02)
 
 
-def test_tc_beta_adds_the_weighted_total_correlation_to_the_objective():
+def test_tc_beta_adds_the_weighted_total_correlation_to_the_objective(tmp_path):
     from vaelab.models.base import total_correlation
 
     torch.manual_seed(0)
@@ -109,9 +109,15 @@ def test_tc_beta_adds_the_weighted_total_correlation_to_the_objective():
         assert tc_model.loss(x, eps=eps).objective.item() == pytest.approx(a.objective.item(), rel=1e-6)
     with pytest.raises(VaelabError, match="total-correlation"):
         ModelConfig(tc_beta=-1.0)
+    from vaelab.models.registry import check_new_config
+
     for weights in ({"tc_beta": 6.0}, {"beta": 4.0}, {"free_bits": 0.5}):  # a KL the AE does not have
         with pytest.raises(VaelabError, match="weighs a VAE's KL term"):
-            build_model(ModelConfig(kind="ae-mlp", **weights))
+            check_new_config(ModelConfig(kind="ae-mlp", **weights))
+    # a run saved before the check, with a --beta that did nothing, still loads
+    old = build_model(ModelConfig(kind="ae-mlp", latent_dim=2, hidden=(8,), beta=4.0))
+    folder = old.save_pretrained(tmp_path / "old-ae", {"name": "x", "channels": 1, "size": [28, 28]}, onnx=False)
+    assert load(folder).cfg.beta == 4.0
 
 
 def test_save_load_round_trip_is_exact_and_pickle_free(tmp_path):

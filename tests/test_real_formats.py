@@ -196,6 +196,9 @@ def test_a_split_with_no_test_images_is_refused():
     assert kept.spec()["split"] == "my benchmark"
     kept.limit_train(1)  # 'all' then leaves out the training images the limit dropped
     assert kept.split("all").tolist() == [0, 3]
+    outside = ImageDataset(images=np.zeros((5, 1, 4, 4), np.uint8), train_idx=np.arange(2), test_idx=np.array([2]))
+    outside.limit_train(5)  # drops nothing; image 3 and 4 (in neither split, like CelebA's validation) stay in 'all'
+    assert outside.split("all").tolist() == [0, 1, 2, 3, 4]
 
 
 def test_cached_images_stay_read_only_and_train_without_a_warning(tmp_path):

@@ -101,3 +101,13 @@ def test_sweep_evaluator_none_skips_fidelity(tmp_path, toy_idx_dir, capsys):
     assert code == 0
     assert "no evaluator" in capsys.readouterr().out
     assert "fidelity" not in json.loads((tmp_path / "s" / "sweep.json").read_text())[0]
+
+
+def test_an_ae_in_a_sweep_with_a_beta_vae_base_trains_without_the_kl_weights(tmp_path, toy_idx_dir):
+    from vaelab.models.config import ModelConfig
+
+    cfg = SweepConfig(kinds=("ae-mlp",), latents=(2,), epochs=1, limit=64, batch_size=32, device="cpu",
+                      prior_samples=10)
+    rows = run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, cfg, base=ModelConfig(beta=4.0),
+                     progress=False)
+    assert len(rows) == 1 and json.loads((tmp_path / "ae-mlp-z2" / "config.json").read_text())["model"]["beta"] == 1.0

@@ -47,7 +47,8 @@ def cmd_train(args) -> None:
     import warnings
 
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, epoch_steps, train, training_split
+    from vaelab.models.registry import check_new_config
+    from vaelab.training.trainer import TrainConfig, check_run_data, epoch_steps, train, training_split
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -69,8 +70,12 @@ def cmd_train(args) -> None:
                           kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                           val_fraction=args.val_fraction, patience=args.patience)
-    if launcher:  # checked here, so that bad input gets one line
+    if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
         kept = run["training"] if run else {}
+        if run:
+            check_run_data(ModelConfig.from_dict(run["model"]), ds, Path(args.out), run.get("data") or {})
+        else:
+            check_new_config(model_cfg)
         train_idx, _ = training_split(ds, kept.get("val_fraction", cfg.val_fraction))
         epoch_steps(len(train_idx), kept.get("batch_size", cfg.batch_size), args.nproc)
         check_out_folder(args.out, evaluator=False)

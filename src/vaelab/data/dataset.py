@@ -28,6 +28,7 @@ class ImageDataset:
     background: int = 0  # the value alpha is composited onto and images are padded with (0..255)
     train_limit: int | None = None  # set by limit_train: training used only the first N training images
     split_source: str | None = None  # who made a split that loading ``name`` does not give (see use_split)
+    dropped: np.ndarray | None = None  # the training images limit_train left out
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -83,7 +84,7 @@ class ImageDataset:
         if which == "test":
             return self.test_idx
         if which == "all":  # every image, less the training images a limit left out
-            return np.arange(len(self)) if self.train_limit is None else np.union1d(self.train_idx, self.test_idx)
+            return np.arange(len(self)) if self.dropped is None else np.setdiff1d(np.arange(len(self)), self.dropped)
         raise ValueError(f"unknown split {which!r}")
 
     def split_by_class(self) -> bool:
@@ -106,6 +107,8 @@ class ImageDataset:
 
     def limit_train(self, n: int) -> None:
         """Keep the first ``n`` training images only; spec() records n, so that a resumed run keeps it too."""
+        left_out = self.train_idx[n:]
+        self.dropped = left_out if self.dropped is None else np.union1d(self.dropped, left_out)
         self.train_idx = self.train_idx[:n]
         self.train_limit = n
 

@@ -43,8 +43,8 @@ def parse_expression(expr: str) -> list[Term]:
             raise VaelabError(f"cannot parse expression {expr!r}: expected + or - before {m.group(3)!r}")
         concept = m.group(3).strip()
         if len(concept) > 1 and concept[0] == concept[-1] and concept[0] in "\"'":
-            concept = concept[1:-1].strip()  # a quoted name: "grüne sachen/"
-            if not concept:
+            concept = concept[1:-1]  # a quoted name: "grüne sachen/"
+            if not concept.strip():
                 raise VaelabError(f"cannot parse expression {expr!r}: an empty quoted name")
         if concept.startswith("[") != concept.endswith("]"):
             raise VaelabError(f"cannot parse expression {expr!r}: {concept!r} opens or closes a [file list] "

@@ -60,9 +60,17 @@ def random_pairs(n: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
         raise ValueError("interpolation needs at least two images")
     if 2 * pairs <= n:
         return rng.permutation(n)[: 2 * pairs].reshape(pairs, 2)
-    a, b = np.triu_indices(n, k=1)
-    pick = rng.permutation(len(a))[:pairs]
-    return np.stack([a[pick], b[pick]], 1)
+    if n * (n - 1) // 2 <= 4 * pairs:  # few pairs exist: list them all and take some
+        a, b = np.triu_indices(n, k=1)
+        pick = rng.permutation(len(a))[:pairs]
+        return np.stack([a[pick], b[pick]], 1)
+    found = np.zeros((0, 2), np.int64)  # many exist: draw, and keep the first draw of each
+    while len(found) < pairs:
+        drawn = np.sort(rng.integers(0, n, (2 * pairs, 2)), axis=1)
+        both = np.concatenate([found, drawn[drawn[:, 0] != drawn[:, 1]]])
+        _, first = np.unique(both, axis=0, return_index=True)
+        found = both[np.sort(first)]
+    return found[:pairs]
 
 
 @torch.no_grad()

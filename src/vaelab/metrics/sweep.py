@@ -114,8 +114,9 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     rows = []
     for kind in cfg.kinds:
         for d in cfg.latents:
+            kl_free = {} if MODELS[kind].variational else {"beta": 1.0, "free_bits": 0.0, "tc_beta": 1.0}
             model_cfg = ModelConfig(kind=kind, latent_dim=d, channels=dataset.channels, height=dataset.size[0],
-                                    width=dataset.size[1], **fields)
+                                    width=dataset.size[1], **{**fields, **kl_free})  # an AE has no KL to weigh
             folder = out / f"{kind}-z{d}"
             # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
             train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,

@@ -19,7 +19,7 @@ from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.base import LatentModel
 from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
-from vaelab.models.registry import build_model
+from vaelab.models.registry import build_model, check_new_config
 from vaelab.staging import check_out_folder
 from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
@@ -269,6 +269,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
+    if not resume:
+        check_new_config(model_cfg)
     check_resumable(ckpt, cfg.epochs, out)
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
