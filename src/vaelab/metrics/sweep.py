@@ -23,7 +23,7 @@ from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.likelihood import elbo
 from vaelab.metrics.evaluate import check_evaluator, json_safe
 from vaelab.models.config import ModelConfig, read_model_json
-from vaelab.models.registry import MODELS
+from vaelab.models.registry import KL_NEUTRAL, MODELS
 
 SWEEP_KINDS = tuple(k for k in MODELS if k != "cycle-vae")  # the cycle-VAE needs labels and its own loop
 
@@ -114,7 +114,7 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     rows = []
     for kind in cfg.kinds:
         for d in cfg.latents:
-            kl_free = {} if MODELS[kind].variational else {"beta": 1.0, "free_bits": 0.0, "tc_beta": 1.0}
+            kl_free = {} if MODELS[kind].variational else KL_NEUTRAL
             model_cfg = ModelConfig(kind=kind, latent_dim=d, channels=dataset.channels, height=dataset.size[0],
                                     width=dataset.size[1], **{**fields, **kl_free})  # an AE has no KL to weigh
             folder = out / f"{kind}-z{d}"

@@ -15,15 +15,19 @@ MODELS: dict[str, type[LatentModel]] = {
 }
 
 
+# The KL weights' values that leave the objective alone: the only ones a model without a KL term may have.
+KL_NEUTRAL = {"beta": 1.0, "free_bits": 0.0, "tc_beta": 1.0}
+
+
 def check_new_config(cfg: ModelConfig) -> None:
     """What a new run may not ask for: an unknown kind, or KL weights on a model without a KL term, which would
     do nothing. (Runs saved before this check may hold such weights; they load as they are.)"""
     if cfg.kind not in MODELS:
         raise VaelabError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
     if not MODELS[cfg.kind].variational:
-        for flag, value, neutral in (("--tc-beta", cfg.tc_beta, 1.0), ("--beta", cfg.beta, 1.0),
-                                     ("--free-bits", cfg.free_bits, 0.0)):
-            if value != neutral:
+        for name, neutral in KL_NEUTRAL.items():
+            if getattr(cfg, name) != neutral:
+                flag = "--" + name.replace("_", "-")
                 raise VaelabError(f"{flag} weighs a VAE's KL term; {cfg.kind!r} has none (leave it at {neutral:g})")
 
 
