@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -62,11 +64,30 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
     assert weights.stat().st_mtime_ns == before
     assert rows[0]["latent"] == 2 and "fidelity" not in rows[0]  # no evaluator, no fidelity
     assert len(ds.train_idx) == 300  # the --limit subset did not shrink the caller's dataset
-    # other images or another seed make it another model: trained again, not reused
-    for changed in (replace(cfg, limit=96), replace(cfg, limit=96, seed=1)):
-        run_sweep(ds, tmp_path, None, changed, progress=False)
-        assert weights.stat().st_mtime_ns != before
-        before = weights.stat().st_mtime_ns
+    # a model trained otherwise is refused, before any training, rather than overwritten
+    run_sweep(ds, tmp_path, None, replace(cfg, latents=(3,)), progress=False)
+    other = tmp_path / "vae-conv-z3" / "model.safetensors"
+    before_other = other.stat().st_mtime_ns
+    for changed, says in ((replace(cfg, limit=96), "data limit 64 (asked 96)"), (replace(cfg, seed=1), "seed 0 (asked 1)"),
+                          (replace(cfg, lr=5e-4), "lr 0.001 (asked 0.0005)")):
+        with pytest.raises(VaelabError, match=re.escape(says)):
+            run_sweep(ds, tmp_path, None, replace(changed, latents=(3, 2)), progress=False)
+        assert (weights.stat().st_mtime_ns, other.stat().st_mtime_ns) == (before, before_other)
+
+
+def test_more_epochs_train_a_swept_model_on_exactly_as_one_longer_run(tmp_path, toy_idx_dir):
+    from safetensors.numpy import load_file
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    cfg = SweepConfig(latents=(2,), epochs=1, limit=64, batch_size=32, device="cpu", prior_samples=10)
+    run_sweep(ds, tmp_path / "a", None, cfg, progress=False)
+    rows = run_sweep(ds, tmp_path / "a", None, replace(cfg, epochs=2), progress=False)
+    run_sweep(ds, tmp_path / "b", None, replace(cfg, epochs=2), progress=False)
+    extended, straight = (load_file(str(tmp_path / r / "vae-conv-z2" / "model.safetensors")) for r in "ab")
+    assert rows[0]["epochs"] == 2
+    assert all(np.array_equal(extended[k], straight[k]) for k in straight)
+    with pytest.raises(VaelabError, match="trained for 2 epochs; give --epochs 2 or more"):
+        run_sweep(ds, tmp_path / "a", None, cfg, progress=False)
 
 
 @pytest.mark.parametrize("kind", ["vae-transformer", "cycle-vae"])  # the cycle-VAE has its own loop and labels

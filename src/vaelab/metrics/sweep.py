@@ -22,7 +22,7 @@ from vaelab.metrics.activity import active_units
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.likelihood import elbo
 from vaelab.metrics.evaluate import check_evaluator, json_safe
-from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.config import CONFIG_NAME, ModelConfig, read_model_json
 from vaelab.models.registry import KL_NEUTRAL, MODELS
 
 SWEEP_KINDS = tuple(k for k in MODELS if k != "cycle-vae")  # the cycle-VAE needs labels and its own loop
@@ -48,19 +48,34 @@ class SweepConfig:
     device: str = "auto"
 
 
-def _trained_folder(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: ImageDataset) -> bool:
-    """Whether ``folder`` already holds this exact model, trained the same way on the same images for the same
-    number of epochs (a rerun reuses it)."""
-    try:
-        doc = read_model_json(folder)
-    except VaelabError:
-        return False
-    training, data, wanted = doc.get("training", {}), doc["data"], dataset.spec()
-    same_training = all(training.get(k) == v for k, v in
-                        (("epochs_done", train_cfg.epochs), ("batch_size", train_cfg.batch_size),
-                         ("lr", train_cfg.lr), ("seed", train_cfg.seed)))
-    same_data = data.get("name") == wanted["name"] and data.get("limit") == wanted["limit"]
-    return ModelConfig.from_dict(doc["model"]) == model_cfg and same_training and same_data
+def _folder_plan(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: ImageDataset) -> str:
+    """What the sweep does with ``folder``: "train" a new model, "reuse" the same model trained the same way on
+    the same images for the same epochs, or "extend" it (resume) when it trained for fewer. A model trained
+    otherwise is refused rather than overwritten: it may have cost hours."""
+    from vaelab.training.checkpoint import CHECKPOINT_NAME
+
+    if not (folder / CONFIG_NAME).is_file():
+        return "train"
+    doc = read_model_json(folder)
+    training, data, wanted = doc.get("training", {}), doc.get("data") or {}, dataset.spec()
+    theirs = ModelConfig.from_dict(doc["model"])
+    changed = [f"{k} {getattr(theirs, k)} (asked {getattr(model_cfg, k)})" for k in asdict(model_cfg)
+               if getattr(theirs, k) != getattr(model_cfg, k)]
+    changed += [f"{k} {training.get(k)} (asked {v})" for k, v in
+                (("batch_size", train_cfg.batch_size), ("lr", train_cfg.lr), ("seed", train_cfg.seed))
+                if training.get(k) != v]
+    changed += [f"data {k} {data.get(k)} (asked {wanted[k]})" for k in ("name", "limit") if data.get(k) != wanted[k]]
+    done = training.get("epochs_done", 0)
+    if changed:
+        raise VaelabError(f"{folder} holds a model trained with other settings: {'; '.join(changed)}. Give the "
+                          "same settings to reuse it, or another --out")
+    if done > train_cfg.epochs:
+        raise VaelabError(f"{folder} holds a model trained for {done} epochs; give --epochs {done} or more to "
+                          "reuse it, or another --out")
+    if done < train_cfg.epochs and not (folder / CHECKPOINT_NAME).is_file():
+        raise VaelabError(f"{folder} holds a model trained for {done} epochs and no checkpoint to go on from; "
+                          "give another --out")
+    return "reuse" if done == train_cfg.epochs else "extend"
 
 
 def sweep_row(model, dataset: ImageDataset, evaluator, cfg: SweepConfig) -> dict:
@@ -110,30 +125,37 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
         dataset = replace(dataset)  # a copy: the caller's set stays whole
         dataset.limit_train(cfg.limit)
     base = base or ModelConfig()
+    # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
+    train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                            device=cfg.device, onnx=False)
     fields = {k: v for k, v in asdict(base).items() if k not in ("kind", "latent_dim", "channels", "height", "width")}
-    rows = []
+    plans = []  # every folder is checked before any training, so that a refusal costs nothing
     for kind in cfg.kinds:
         for d in cfg.latents:
             kl_free = {} if MODELS[kind].variational else KL_NEUTRAL
             model_cfg = ModelConfig(kind=kind, latent_dim=d, channels=dataset.channels, height=dataset.size[0],
                                     width=dataset.size[1], **{**fields, **kl_free})  # an AE has no KL to weigh
             folder = out / f"{kind}-z{d}"
-            # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
-            train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                                    device=cfg.device, onnx=False)
-            if _trained_folder(folder, model_cfg, train_cfg, dataset):
-                tqdm.write(f"{folder}: already trained for {cfg.epochs} epochs; measuring it again")
-                model = load(folder)
-            else:
-                tqdm.write(f"training {kind} with latent {d} for {cfg.epochs} epochs → {folder}")
-                model = train(model_cfg, dataset, folder, train_cfg, progress=progress)
-            t = time.perf_counter()
-            row = sweep_row(model, dataset, evaluator, cfg)
-            training = read_model_json(folder).get("training", {})
-            row.update(train_seconds=training.get("train_seconds"), epochs=training.get("epochs_done"))
-            row["measure_seconds"] = round(time.perf_counter() - t, 1)
-            rows.append(row)
-            write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
+            plans.append((model_cfg, folder, _folder_plan(folder, model_cfg, train_cfg, dataset)))
+    rows = []
+    for model_cfg, folder, plan in plans:
+        kind, d = model_cfg.kind, model_cfg.latent_dim
+        if plan == "reuse":
+            tqdm.write(f"{folder}: already trained for {cfg.epochs} epochs; measuring it again")
+            model = load(folder)
+        elif plan == "extend":
+            tqdm.write(f"{folder}: training {kind} with latent {d} on to {cfg.epochs} epochs")
+            model = train(None, dataset, folder, train_cfg, resume=True, progress=progress)
+        else:
+            tqdm.write(f"training {kind} with latent {d} for {cfg.epochs} epochs → {folder}")
+            model = train(model_cfg, dataset, folder, train_cfg, progress=progress)
+        t = time.perf_counter()
+        row = sweep_row(model, dataset, evaluator, cfg)
+        training = read_model_json(folder).get("training", {})
+        row.update(train_seconds=training.get("train_seconds"), epochs=training.get("epochs_done"))
+        row["measure_seconds"] = round(time.perf_counter() - t, 1)
+        rows.append(row)
+        write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
     return rows
 
 
