@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -193,6 +194,28 @@ def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_pat
     expected = np.stack([z[labels == c].mean(0) for c in range(3)])
     np.testing.assert_allclose(cached_class_centroids(m, progress=False), expected, rtol=1e-5, atol=1e-6)
     assert blend(m, "all", k=2, eigen=2).confusion.sum() == 60  # k-means on the 60 training images only
+
+
+def test_the_data_of_a_model_trained_on_another_split_warns_that_its_training_images_differ(tmp_path, toy_idx_dir):
+    import torch
+
+    from vaelab.encoding import load_model_dataset
+    from vaelab.errors import VaelabWarning
+    from vaelab.models.config import ModelConfig
+    from vaelab.models.registry import build_model
+    from vaelab.models.runtime import open_model
+
+    torch.manual_seed(0)
+    spec = {"name": f"mnist:{toy_idx_dir}", "channels": 1, "size": [28, 28], "background": 0, "class_names": None,
+            "limit": None, "split": "benchmarks/emoji_arithmetic.py"}
+    folder = build_model(ModelConfig(latent_dim=2, widths=(8,))).save_pretrained(tmp_path / "m", spec, onnx=False)
+    with pytest.warns(VaelabWarning, match="trained on a split made by benchmarks/emoji_arithmetic.py"):
+        load_model_dataset(open_model(folder))
+    spec["split"] = None
+    folder = build_model(ModelConfig(latent_dim=2, widths=(8,))).save_pretrained(tmp_path / "n", spec, onnx=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load_model_dataset(open_model(folder)).split("train")) == 300
 
 
 def test_class_morph_on_a_model_without_classes_says_to_morph_files(tmp_path):

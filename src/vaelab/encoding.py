@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from vaelab.data.images import load_image
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.centroids import centroids_with_fallback
 from vaelab.models.config import WEIGHTS_NAME, move_into_place
 from vaelab.models.runtime import InferenceModel, open_model
@@ -85,6 +86,10 @@ def load_model_dataset(m: InferenceModel, data: str | None = None):
                           f"{m.channels}×{m.size[0]}×{m.size[1]}")
     if not data and spec.get("limit"):
         ds.limit_train(spec["limit"])
+    if not data and spec.get("split"):  # the model folder does not keep the indices of a split made elsewhere
+        warnings.warn(f"{m.folder or 'this model'} trained on a split made by {spec['split']}; {ds.name}'s own split "
+                      "is used here, so its training images include any that run held out", VaelabWarning,
+                      stacklevel=2)
     return ds
 
 
