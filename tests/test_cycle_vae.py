@@ -16,8 +16,8 @@ from vaelab.models.config import ModelConfig
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.models.runtime import InferenceModel
-from vaelab.training.cycle import (CycleTrainConfig, forward_cycle, reverse_cycle, same_class_partners,
-                                   train_cycle)
+from vaelab.training.cycle import (CycleTrainConfig, forward_cycle, other_same_class, reverse_cycle,
+                                   same_class_partners, train_cycle)
 
 TINY = ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
 
@@ -147,6 +147,16 @@ def test_same_class_partners_share_the_label():
     assert set(many[:, 0]) == {11, 3, 0}  # every pool image of class 0 gets drawn
 
 
+def test_scoring_partners_are_other_images_of_the_class_unless_it_has_one():
+    labels = np.array([2, 0, 1, 0, 2, 0, 2, 2])  # class 1 has one image
+    draws = np.stack([other_same_class(labels, np.random.default_rng(s)) for s in range(40)])
+    assert (labels[draws] == labels).all()
+    assert (draws[:, 2] == 2).all()  # the lone image can only pair with itself
+    others = np.arange(len(labels)) != 2
+    assert (draws[:, others] != np.arange(len(labels))[others]).all()
+    assert set(draws[:, 1]) == {3, 5} and set(draws[:, 0]) == {4, 6, 7}  # every other member gets drawn
+
+
 def test_shift_images_moves_each_image_by_its_own_offset_and_fills_with_the_background():
     from vaelab.training.augment import draw_shifts, shift_images
 
@@ -173,7 +183,8 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:128]
-    cfg = dict(batch_size=32, lr=1e-3, log_every=2, eval_images=40, lr_step_epochs=1, lr_gamma=0.5, shift=shift)
+    # 4 steps an epoch, a record every 3: the one at step 6 spans the resume
+    cfg = dict(batch_size=32, lr=1e-3, log_every=3, eval_images=40, lr_step_epochs=1, lr_gamma=0.5, shift=shift)
     straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False)
     train_cycle(TINY, ds, tmp_path / "b", CycleTrainConfig(epochs=1, onnx=False, **cfg), progress=False)
     resumed = train_cycle(None, ds, tmp_path / "b", CycleTrainConfig(epochs=2), resume=True, progress=False)
@@ -194,6 +205,8 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     np.testing.assert_allclose(onnx.embed(x.numpy()), straight.embed(x).detach().numpy(), atol=1e-5)
     records = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
+    straight_records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in records if r["kind"] == "step"] == [r for r in straight_records if r["kind"] == "step"]
     assert [r["lr"] for r in records if r["kind"] == "epoch"] == [1e-3, 5e-4]  # the step schedule, kept on resume
     state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert {g["lr"] for o in ("optimizer", "optimizer_reverse") for g in state[o]["param_groups"]} == {5e-4}

@@ -265,3 +265,28 @@ def test_active_units_count_only_dimensions_that_move_with_the_input(toy):
 
 def test_json_safe_turns_every_non_finite_float_into_a_string():
     assert json_safe({"a": [math.inf, -math.inf, math.nan, np.float32(1.5)]}) == {"a": ["inf", "-inf", "nan", 1.5]}
+
+
+def test_float_images_in_unit_range_score_as_their_uint8_originals_and_are_left_untouched(tiny_model_dir, toy):
+    model = load(tiny_model_dir)
+    images = toy.images[toy.split("test")][:50]
+    floats = images.astype(np.float32) / 255
+    kept = floats.copy()
+    assert elbo(model, floats) == pytest.approx(elbo(model, images), rel=1e-6)
+    assert reconstruction_metrics(model, floats) == pytest.approx(reconstruction_metrics(model, images), rel=1e-5)
+    assert active_units(model, floats)["active"] == active_units(model, images)["active"]
+    np.testing.assert_array_equal(floats, kept)  # the caller's array was not scaled in place
+    from vaelab.errors import VaelabError
+
+    with pytest.raises(VaelabError, match="float images must lie in \\[0,1\\].*from 0 to 255"):
+        elbo(model, images.astype(np.float32))
+
+
+def test_scoring_leaves_the_training_noise_stream_where_it_was(tiny_model_dir, toy):
+    model = load(tiny_model_dir)
+    torch.manual_seed(5)
+    expected = torch.randn(3)
+    torch.manual_seed(5)
+    first = elbo(model, toy.images[:20], seed=1)
+    assert torch.equal(torch.randn(3), expected)
+    assert elbo(model, toy.images[:20], seed=1) == first  # and its own noise is the same every time

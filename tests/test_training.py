@@ -24,8 +24,9 @@ def _weights(folder):
 
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, toy_idx_dir):
     ds = load_dataset(f"mnist:{toy_idx_dir}")
-    train(CFG, ds, tmp_path / "straight", TrainConfig(epochs=3, batch_size=64), progress=False)
-    train(CFG, ds, tmp_path / "split", TrainConfig(epochs=1, batch_size=64), progress=False)
+    # 4 steps an epoch, a train-loss record every 3: the record at step 6 averages steps of epochs 1 and 2
+    train(CFG, ds, tmp_path / "straight", TrainConfig(epochs=3, batch_size=64, log_every=3), progress=False)
+    train(CFG, ds, tmp_path / "split", TrainConfig(epochs=1, batch_size=64, log_every=3), progress=False)
     # a new process would only have the folder: resume reads config, weights, optimizer and RNG from it
     train(None, ds, tmp_path / "split", TrainConfig(epochs=3), resume=True, progress=False)
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
@@ -35,10 +36,16 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     epochs = [json.loads(l)["epoch"] for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
               if json.loads(l)["kind"] == "epoch"]
     assert epochs == [1, 2, 3]
+    assert _step_records(tmp_path / "split") == _step_records(tmp_path / "straight")
     names = {p.name for p in (tmp_path / "split").iterdir()}
     assert {"recon_epoch000.png", "recon_epoch003.png", "samples_epoch003.png", "loss_curve.png",
             "checkpoint.pt", "config.json", "model.safetensors"} <= names
     assert not [n for n in names if n.startswith(".")]  # no temp files left behind
+
+
+def _step_records(run) -> list[dict]:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if r["kind"] == "step"]
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, toy_idx_dir, monkeypatch):
@@ -355,3 +362,20 @@ def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, t
     with warnings.catch_warnings():
         warnings.simplefilter("error", VaelabWarning)  # 10 steps an epoch: no warning
         train(CFG, ds, tmp_path / "b", TrainConfig(epochs=1, batch_size=-(-n // 10), onnx=False), progress=False)
+
+
+def test_a_run_too_short_to_log_steps_draws_each_epochs_train_objective_with_markers():
+    from vaelab.training.curves import loss_curve_figure
+
+    epochs = [{"kind": "epoch", "epoch": e, "step": 3 * e, "train_loss": 100.0 / e, "test_neg_elbo": 90.0 / e}
+              for e in (1, 2, 3)]
+    fig = loss_curve_figure(epochs, variational=False)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines["train objective"].get_ydata()) == [100.0, 50.0, 100.0 / 3]
+    assert lines["train objective"].get_marker() == "."
+    assert "test reconstruction NLL" in lines and "test −ELBO" not in lines  # an AE has no ELBO
+    many = [{"kind": "step", "epoch": 1, "step": s, "loss": 1.0} for s in range(1, 41)]
+    fig = loss_curve_figure(many + epochs)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert len(lines["train objective"].get_xdata()) == 40 and lines["train objective"].get_marker() == "None"
+    assert "test −ELBO" in lines

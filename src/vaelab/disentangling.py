@@ -63,12 +63,14 @@ def style_draws(m: InferenceModel, images: np.ndarray, rng: np.random.Generator,
     the decoder cannot use. The variance comes from the torch model (the ONNX encoder gives the code only)."""
     import torch
 
+    from vaelab.training.evaluation import unit_batch
+
     net = torch_module(m)
     device = next(net.parameters()).device
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            mu, logvar, _ = net.encode_parts(torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255))
+            mu, logvar, _ = net.encode_parts(unit_batch(images[i:i + batch_size], device))
             mu, sd = mu.float().cpu().numpy(), torch.exp(0.5 * logvar).float().cpu().numpy()
             out.append(mu + sd * rng.standard_normal(mu.shape).astype(np.float32))
     return np.concatenate(out)

@@ -64,6 +64,7 @@ def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray 
     import torch
 
     from vaelab.latent.stats import kl_per_dimension
+    from vaelab.training.evaluation import unit_batch
 
     if not net.variational:
         return None
@@ -71,7 +72,7 @@ def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray 
     mus, logvars = [], []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            mu, logvar = net.encode(torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255))
+            mu, logvar = net.encode(unit_batch(images[i:i + batch_size], device))
             mus.append(mu.float().cpu().numpy())
             logvars.append(logvar.float().cpu().numpy())
     return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))

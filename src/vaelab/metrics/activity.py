@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vaelab.training.evaluation import unit_batch
+
 
 @torch.no_grad()
 def active_units(model, images: np.ndarray, threshold: float = 0.01, batch_size: int = 1000) -> dict:
-    """The number of active dimensions over uint8 images (N, C, H, W): active, latent_dim, and the per-dimension
+    """The number of active dimensions over images (N, C, H, W), uint8 or float in [0,1]: active, latent_dim, and the per-dimension
     variance of the posterior means (D,), largest first."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    means = np.concatenate([model.embed(torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255))
+    means = np.concatenate([model.embed(unit_batch(images[i:i + batch_size], device))
                             .double().cpu().numpy() for i in range(0, len(images), batch_size)])
     model.train(was_training)
     var = means.var(0)

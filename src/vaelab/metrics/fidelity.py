@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from vaelab.metrics.reconstruction import reconstruct
+from vaelab.training.evaluation import unit_batch
 
 
 @torch.no_grad()
@@ -22,14 +23,12 @@ def evaluator_probabilities(evaluator, images: np.ndarray, batch_size: int = 100
     device = next(evaluator.parameters()).device
     out = []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device)
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-        out.append(evaluator.predict_proba(x).cpu().numpy())
+        out.append(evaluator.predict_proba(unit_batch(images[i:i + batch_size], device)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, evaluator.cfg.num_classes), np.float32)
 
 
 def semantic_fidelity(model, evaluator, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> dict:
-    """The evaluator's accuracy on uint8 images (N, C, H, W) and on their reconstructions, and the ratio.
+    """The evaluator's accuracy on images (N, C, H, W), uint8 or float in [0,1], and on their reconstructions, and the ratio.
 
     Returns accuracy_original, accuracy_reconstruction, fidelity (their ratio) and n.
     """

@@ -15,6 +15,7 @@ import torch
 
 from vaelab.latent.interpolate import interpolate
 from vaelab.metrics.fidelity import evaluator_probabilities
+from vaelab.training.evaluation import unit_batch
 
 METHODS = ("lerp", "slerp", "cdf")
 
@@ -78,12 +79,12 @@ def interpolation_metrics(model, images: np.ndarray, labels: np.ndarray | None =
                           pairs: int = 100, frames: int = 16, methods: tuple[str, ...] = METHODS, seed: int = 0,
                           tol: float = 0.01, batch_size: int = 1000) -> dict:
     """Typicality, smoothness and (with labels and an evaluator) target-class rise of paths between random
-    pairs of uint8 images (N, C, H, W), per method → {method: {...}, "pairs": P, "frames": T}."""
+    pairs of images (N, C, H, W), uint8 or float in [0,1], per method → {method: {...}, "pairs": P, "frames": T}."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     pair_idx = random_pairs(len(images), pairs, np.random.default_rng(seed))
-    x = torch.from_numpy(images[pair_idx.reshape(-1)]).to(device).float().div_(255)
+    x = unit_batch(images[pair_idx.reshape(-1)], device)
     z = model.embed(x).double().cpu().numpy().reshape(len(pair_idx), 2, -1)
     t = np.linspace(0.0, 1.0, frames)
     differ = None if labels is None else labels[pair_idx[:, 0]] != labels[pair_idx[:, 1]]

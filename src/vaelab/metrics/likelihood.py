@@ -2,8 +2,9 @@
 
     log p(x) ≥ IWAE_k = E[log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x)],  z_i ~ q(z|x)
 
-IWAE_1 is the ELBO; the bound rises with k towards log p(x). The k samples of an image are drawn in chunks
-and reduced with a running logsumexp, so k = 5000 needs no more memory than k = 100.
+IWAE_1 is the ELBO; the bound rises with k towards log p(x). The k samples of an image are decoded in chunks
+of about 8k codes, so k = 5000 needs little more memory than k = 100 (only the k log-weights per image are kept
+for the logsumexp).
 """
 from __future__ import annotations
 
@@ -14,14 +15,9 @@ import torch
 from tqdm import tqdm
 
 from vaelab.errors import VaelabError
-from vaelab.training.evaluation import evaluate_elbo
+from vaelab.training.evaluation import evaluate_elbo, seeded_rng, unit_batch
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _as_float_images(images: np.ndarray) -> np.ndarray:
-    """uint8 images are scaled to [0,1]; float images are taken as they are."""
-    return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 def bits_per_dim(nats: float, image_shape: tuple[int, ...]) -> float:
@@ -30,7 +26,7 @@ def bits_per_dim(nats: float, image_shape: tuple[int, ...]) -> float:
 
 
 def elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int = 0) -> dict:
-    """The test -ELBO of uint8 images (N, C, H, W): neg_elbo, recon and kl (nats per image) and bits_per_dim."""
+    """The test -ELBO of images (N, C, H, W), uint8 or float in [0,1]: neg_elbo, recon and kl (nats per image) and bits_per_dim."""
     return {k: float(v) for k, v in evaluate_elbo(model, images, batch_size=batch_size, seed=seed).items()}
 
 
@@ -74,11 +70,10 @@ def iwae_bound(model, images: np.ndarray, k: int = 1000, batch_size: int = 8, se
     was_training = model.training
     model.eval()
     total = 0.0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_rng(seed, device):
         for i in tqdm(range(0, len(images), batch_size), desc=f"IWAE k={k}", unit="batch", disable=not progress,
                       leave=False, dynamic_ncols=True):
-            x = torch.from_numpy(_as_float_images(images[i:i + batch_size])).to(device)
+            x = unit_batch(images[i:i + batch_size], device)
             log_w = log_importance_weights(model, x, k).double()
             total += (torch.logsumexp(log_w, 0) - math.log(k)).sum().item()
     model.train(was_training)

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
+from vaelab.training.evaluation import unit_batch
+
 
 def _ssim_window(h: int, w: int) -> int | None:
     """scikit-image's default 7×7 window, shrunk (odd, ≥ 3) for images smaller than that; None below 3×3."""
@@ -49,19 +51,19 @@ def image_scores(originals: np.ndarray, reconstructions: np.ndarray) -> dict:
 
 @torch.no_grad()
 def reconstruct(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Deterministic reconstructions decode(embed(x)) of uint8 images (N, C, H, W) → float (N, C, H, W) in [0,1];
+    """Deterministic reconstructions decode(embed(x)) of images (N, C, H, W), uint8 or float in [0,1], → float (N, C, H, W) in [0,1];
     embed is the posterior mean, not a sample."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255)
+        x = unit_batch(images[i:i + batch_size], device)
         out.append(model.decode(model.embed(x)).cpu().numpy())
     model.train(was_training)
     return np.concatenate(out)
 
 
 def reconstruction_metrics(model, images: np.ndarray, batch_size: int = 1000) -> dict:
-    """MSE, PSNR and SSIM of uint8 images (N, C, H, W) against their reconstructions decode(embed(x))."""
-    return image_scores(images.astype(np.float32) / 255.0, reconstruct(model, images, batch_size))
+    """MSE, PSNR and SSIM of images (N, C, H, W), uint8 or float in [0,1], against their reconstructions decode(embed(x))."""
+    return image_scores(unit_batch(images, "cpu").numpy(), reconstruct(model, images, batch_size))

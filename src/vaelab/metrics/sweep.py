@@ -190,13 +190,9 @@ def sweep_csv(rows: list[dict]) -> str:
 
 def plot_sweep(rows: list[dict], path: Path) -> None:
     """Four panels against the latent size (log scale), one line per model kind, saved as a PNG."""
-    import matplotlib.pyplot as plt
+    from vaelab.viz.figures import save_figure
 
-    fig = sweep_figure(rows)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(sweep_figure(rows), path, dpi=100)
 
 
 def sweep_figure(rows: list[dict]):

@@ -41,8 +41,9 @@ class LossOutput:
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z) || Π_d q(z_d)) in nats, estimated on a batch as Chen et al. do: q(z_i) is the mean of
     q(z_i | x_j) over the batch's images j, and likewise for each dimension; z, mu, logvar are (B, D).
-    (disentanglement_lib leaves out the (D − 1)·log B constant, which moves the value but not the gradient;
-    it is kept here so that the figure means what it says: about 0 for independent dimensions.)"""
+    (disentanglement_lib leaves out the (D − 1)·log B constant, which moves the value but not the gradient; it is
+    kept here, as in Chen et al.'s estimator. On a batch the estimate is biased upwards, since each image's own
+    posterior dominates the sums, so independent dimensions still read above 0.)"""
     log_q = -0.5 * (LOG_2PI + logvar[None] + (z[:, None] - mu[None]).pow(2) / logvar[None].exp())  # (B_i, B_j, D)
     log_q_joint = torch.logsumexp(log_q.sum(2), dim=1)  # log Σ_j q(z_i | x_j)
     log_q_marginals = torch.logsumexp(log_q, dim=1).sum(1)  # Σ_d log Σ_j q(z_id | x_j)

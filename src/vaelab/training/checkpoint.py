@@ -19,6 +19,22 @@ NUMPY_SCALARS = [_SCALAR, (_SCALAR, "numpy.core.multiarray.scalar"), (_SCALAR, "
                  np.dtype, type(np.dtype(np.float64))]
 
 
+def rng_state(device: torch.device) -> dict:
+    """torch's random state for a checkpoint: the CPU generator's, and the device's when it is a CUDA GPU, so that
+    a resumed run draws the same noise as one that never stopped."""
+    state = {"rng_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(ckpt: dict, device: torch.device) -> None:
+    """Set torch's random state from a checkpoint written by a loop that saved :func:`rng_state`."""
+    torch.set_rng_state(ckpt["rng_cpu"])
+    if device.type == "cuda" and "rng_cuda" in ckpt:
+        torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
+
+
 def save_checkpoint(folder: Path, state: dict) -> None:
     path = Path(folder) / CHECKPOINT_NAME
     tmp = path.with_name(f".{path.name}.tmp")

@@ -16,7 +16,7 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 from vaelab.staging import check_out_folder
-from vaelab.training.evaluation import images_tensor
+from vaelab.training.evaluation import images_tensor, unit_batch
 from vaelab.training.trainer import pick_device
 
 
@@ -33,11 +33,11 @@ class ClassifierTrainConfig:
 
 @torch.no_grad()
 def classifier_accuracy(model: EvaluatorCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
-    """Fraction of uint8 images (N, C, H, W) whose argmax class equals ``labels`` (N,)."""
+    """Fraction of images (N, C, H, W), uint8 or float in [0,1], whose argmax class equals ``labels`` (N,)."""
     device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255)
+        x = unit_batch(images[i:i + batch_size], device)
         correct += (model.predict_proba(x).argmax(1).cpu().numpy() == labels[i:i + batch_size]).sum()
     return float(correct / max(1, len(images)))
 

@@ -16,9 +16,33 @@ def plot_validation(ax, epochs: list[dict], value: str, score: str, style: str, 
     return validated
 
 
-def plot_loss_curve(records: list[dict], path: Path) -> None:
-    """Train objective (every logged step), test −ELBO and, when the run validates, validation −ELBO (every
-    epoch) against the step, with the best validated epoch marked."""
+FEW_POINTS = 30  # a line of fewer logged points gets a marker on each, so that a short run's curve shows
+
+
+def train_line_style(n_points: int) -> dict:
+    """Matplotlib style of a logged training series: a thin line, with dots when there are few points."""
+    return {"lw": 1, "alpha": 0.7, **({"marker": ".", "ms": 5} if n_points < FEW_POINTS else {})}
+
+
+def save_curve(fig, path: Path) -> None:
+    """Save a training figure as PNG under a temp name, rename it into place, and close it."""
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_loss_curve(records: list[dict], path: Path, variational: bool = True) -> None:
+    """:func:`loss_curve_figure` saved as a PNG."""
+    save_curve(loss_curve_figure(records, variational), path)
+
+
+def loss_curve_figure(records: list[dict], variational: bool = True):
+    """Train objective (every logged step), test −ELBO (an AE: test reconstruction NLL) and, when the run
+    validates, validation −ELBO (every epoch) against the step, with the best validated epoch marked. A run too
+    short to log a step record twice draws each epoch's mean train objective instead."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,14 +51,19 @@ def plot_loss_curve(records: list[dict], path: Path) -> None:
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    if steps:
-        ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, alpha=0.7, label="train objective")
+    test = "test −ELBO" if variational else "test reconstruction NLL"
+    train = [(r["step"], r["loss"]) for r in steps]
+    if len(train) < 2:  # too short a run for the step windows: each epoch's mean
+        train = [(r["step"], r["train_loss"]) for r in epochs if "train_loss" in r]
+    if train:
+        ax.plot(*zip(*train), **train_line_style(len(train)), label="train objective")
     if epochs:
-        ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", label="test −ELBO")
-    validated = plot_validation(ax, epochs, "val_neg_elbo", "val_neg_elbo", "s-", "validation −ELBO")
+        ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", label=test)
+    validated = plot_validation(ax, epochs, "val_neg_elbo", "val_neg_elbo", "s-",
+                                "validation −ELBO" if variational else "validation reconstruction NLL")
     ax.set_xlabel("step")
     ax.set_ylabel("nats / image")
-    values = ([r["loss"] for r in steps[len(steps) // 10:]] + [r["test_neg_elbo"] for r in epochs]
+    values = ([y for _, y in train[len(train) // 10:]] + [r["test_neg_elbo"] for r in epochs]
               + [r["val_neg_elbo"] for r in validated])
     if values:  # the first steps are far above the rest; keep the interesting range readable
         lo, hi = min(values), max(values)
@@ -42,7 +71,4 @@ def plot_loss_curve(records: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    return fig

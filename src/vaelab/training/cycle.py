@@ -38,9 +38,9 @@ from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
-from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
-from vaelab.training.evaluation import images_tensor
-from vaelab.training.curves import plot_validation
+from vaelab.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from vaelab.training.evaluation import images_tensor, unit_batch
+from vaelab.training.curves import plot_validation, save_curve, train_line_style
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable, check_run_data,
                                      check_validation_settings, left_to_resume, pick_device,
                                      training_split, warn_few_steps)
@@ -119,6 +119,20 @@ def same_class_partners(labels: np.ndarray, pool: np.ndarray, pool_labels: np.nd
     return sorted_pool[starts[slot] + (rng.random(len(labels)) * counts[slot]).astype(np.int64)]
 
 
+def other_same_class(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each of labels (N,), a random other index with the same label; the index itself only when its class
+    has no other member. A swap scored against the image itself would be a plain reconstruction."""
+    order = np.argsort(labels, kind="stable")
+    classes, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    rank = np.empty(len(labels), np.int64)
+    rank[order] = np.arange(len(labels))
+    slot = np.searchsorted(classes, labels)
+    own = rank - starts[slot]  # each image's place within its class's block
+    pick = (rng.random(len(labels)) * np.maximum(counts[slot] - 1, 1)).astype(np.int64)
+    pick += (pick >= own) & (counts[slot] > 1)  # skip over the image itself
+    return order[starts[slot] + pick]
+
+
 def forward_cycle(model: CycleVAE, x1: torch.Tensor, x2: torch.Tensor, cfg: CycleTrainConfig) -> dict:
     """The swap loss for same-class batches x1, x2 (B, C, H, W): 'loss' (to minimise), 'mse' and 'kl' terms.
 
@@ -151,16 +165,16 @@ def reverse_cycle(model: CycleVAE, xa: torch.Tensor, xb: torch.Tensor, cfg: Cycl
 @torch.no_grad()
 def evaluate_cycle(model: CycleVAE, images: np.ndarray, labels: np.ndarray, seed: int = 0,
                    batch_size: int = 500) -> dict:
-    """Mean per-pixel MSE of plain reconstructions Dec(μ_z, s) and of same-class swaps Dec(μ_z1, s2), on uint8
-    images (N, C, H, W), and the mean KL of z per image (nats)."""
+    """Mean per-pixel MSE of plain reconstructions Dec(μ_z, s) and of same-class swaps Dec(μ_z1, s2), on
+    images (N, C, H, W), uint8 or float in [0,1], and the mean KL of z per image (nats)."""
     device = next(model.parameters()).device
-    partners = same_class_partners(labels, np.arange(len(labels)), labels, np.random.default_rng(seed))
+    partners = other_same_class(labels, np.random.default_rng(seed))
     was_training = model.training
     model.eval()
     totals = np.zeros(3)
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255)
-        x2 = torch.from_numpy(images[partners[i:i + batch_size]]).to(device).float().div_(255)
+        x = unit_batch(images[i:i + batch_size], device)
+        x2 = unit_batch(images[partners[i:i + batch_size]], device)
         mu, logvar, s = model.encode_parts(x)
         s2 = model.encode_parts(x2)[2]
         totals += [F.mse_loss(model.decode_parts(mu, s), x, reduction="sum").item(),
@@ -198,7 +212,7 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
     for ax, key, title in zip(axes, ("mse", "kl", "reverse_l1"),
                               ("swap reconstruction MSE", "KL(z) / pixels", "reverse-cycle L1")):
-        ax.plot([r["step"] for r in steps], [r[key] for r in steps], lw=1, label="train")
+        ax.plot([r["step"] for r in steps], [r[key] for r in steps], **train_line_style(len(steps)), label="train")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_yscale("log")
@@ -209,10 +223,7 @@ def _plot_curves(records: list[dict], path: Path) -> None:
         plot_validation(axes[0], epochs, "val_swap_mse", "val_score", "^-", "validation swap")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_curve(fig, path)
 
 
 def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
@@ -266,7 +277,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         opt.load_state_dict(ckpt["optimizer"])
         opt_reverse.load_state_dict(ckpt["optimizer_reverse"])
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
-        torch.set_rng_state(ckpt["rng_cpu"])
+        restore_rng(ckpt, device)
     best = BestEpoch(cfg.patience)  # the validated epoch the model folder holds
     if ckpt is not None:
         best = BestEpoch(cfg.patience, ckpt.get("best_epoch", 0), ckpt.get("best_val_score", math.inf))
@@ -296,6 +307,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     model.train()
     last_epoch = start_epoch
     window, window_steps = np.zeros(3), 0  # the losses since the last record: it may span an epoch's end
+    if ckpt is not None and "log_window" in ckpt:  # so a checkpoint keeps it
+        window, window_steps = np.array(ckpt["log_window"][0]), ckpt["log_window"][1]
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Everything random about the data order comes from (seed, epoch), so resuming needs no saved state.
         for group in (*opt.param_groups, *opt_reverse.param_groups):
@@ -366,7 +379,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                               "optimizer_reverse": opt_reverse.state_dict(), "epoch": epoch, "step": step,
                               "train_seconds": train_seconds, "train_config": asdict(cfg),
-                              "rng_cpu": torch.get_rng_state(), "best_epoch": best.epoch, "best_val_score": best.score})
+                              **rng_state(device), "best_epoch": best.epoch, "best_val_score": best.score,
+                              "log_window": [window.tolist(), window_steps]})
         if best.exhausted(epoch):
             tqdm.write(f"no better validation score for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation score {best.score:.5f})")

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+from vaelab.errors import VaelabError
 
 
 def images_tensor(images: np.ndarray) -> torch.Tensor:
@@ -15,9 +18,34 @@ def images_tensor(images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(images)
 
 
+def unit_batch(images: np.ndarray, device) -> torch.Tensor:
+    """Images (B, C, H, W) as a float tensor in [0,1] on ``device``: uint8 is scaled by 1/255, floats are taken as
+    already scaled. The caller's array is never written to."""
+    if images.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise VaelabError(f"images must be uint8, or floats in [0,1], not {images.dtype}")
+    x = torch.tensor(images, dtype=torch.float32, device=device)
+    if x.numel() and not (x.min() >= 0 and x.max() <= 1):  # NaN fails both
+        raise VaelabError("float images must lie in [0,1] (uint8 images are scaled by 1/255); these run from "
+                          f"{x.min().item():.3g} to {x.max().item():.3g}")
+    return x
+
+
+@contextmanager
+def seeded_rng(seed: int, device):
+    """Seed torch's RNG (CPU, and ``device``'s generator on CUDA) for the block, then restore it, so that scoring
+    draws the same noise every time and training's noise stream goes on as if nothing had drawn from it."""
+    device = torch.device(device)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)  # seeds every CUDA device; fork_rng restores the one in use
+        yield
+
+
 @torch.no_grad()
 def evaluate_elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int = 0, device=None) -> dict:
-    """Mean per-image -ELBO, reconstruction NLL and KL (nats) over uint8 images (N, C, H, W).
+    """Mean per-image -ELBO, reconstruction NLL and KL (nats) over images (N, C, H, W): uint8, or float in [0,1].
 
     bits_per_dim = nats / (C·H·W·ln 2).
     """
@@ -25,11 +53,9 @@ def evaluate_elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int =
     was_training = model.training
     model.eval()
     totals = np.zeros(2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_rng(seed, device):
         for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[i:i + batch_size]).to(device).float().div_(255)
-            out = model.loss(x)
+            out = model.loss(unit_batch(images[i:i + batch_size], device))
             totals += [out.recon.sum().item(), out.kl.sum().item()]
     model.train(was_training)
     recon, kl = (float(v) for v in totals / len(images))  # plain floats: they go into checkpoints and JSON

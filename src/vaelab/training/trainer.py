@@ -21,7 +21,7 @@ from vaelab.models.base import LatentModel
 from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
 from vaelab.models.registry import build_model, check_new_config
 from vaelab.staging import check_out_folder
-from vaelab.training.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
 from vaelab.training.distributed import init_distributed
 from vaelab.training.evaluation import evaluate_elbo, images_tensor
@@ -295,9 +295,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         opt.load_state_dict(ckpt["optimizer"])
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
         best = BestEpoch(cfg.patience, ckpt.get("best_epoch", 0), ckpt.get("best_val_neg_elbo", math.inf))
-        torch.set_rng_state(ckpt["rng_cpu"])
-        if device.type == "cuda" and "rng_cuda" in ckpt:
-            torch.cuda.set_rng_state(ckpt["rng_cuda"])
+        restore_rng(ckpt, device)
     records = _read_metrics(out, start_epoch)
 
     images = images_tensor(dataset.images)  # uint8, converted per batch: no float copy of the whole set
@@ -338,17 +336,15 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         tmp = out / f".{METRICS_NAME}.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
         os.replace(tmp, out / METRICS_NAME)
-        plot_loss_curve(records, out / "loss_curve.png")
+        plot_loss_curve(records, out / "loss_curve.png", model.variational)
         if val is None:
             save_model(epoch, test)
         elif best.improved(epoch, val["neg_elbo"]):  # the model folder keeps the best validated epoch
             save_model(epoch, test, val)
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-                 "train_seconds": train_seconds, "train_config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
-                 "best_epoch": best.epoch, "best_val_neg_elbo": best.score}
-        if device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state()
-        save_checkpoint(out, state)
+        save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+                              "train_seconds": train_seconds, "train_config": asdict(cfg), **rng_state(device),
+                              "best_epoch": best.epoch, "best_val_neg_elbo": best.score,
+                              "log_window": [float(window), window_steps]})
         if best.exhausted(epoch):
             tqdm.write(f"no better validation -ELBO for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation -ELBO {best.score:.2f})")
@@ -361,7 +357,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
 
     model.train()
     last_epoch = start_epoch
-    window, window_steps = 0.0, 0  # the train loss since the last record: it may span an epoch's end
+    # the train loss since the last record: it may span an epoch's end, so a checkpoint keeps it
+    window, window_steps = ckpt["log_window"] if ckpt is not None and "log_window" in ckpt else (0.0, 0)
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Shuffle with a generator seeded by (seed, epoch): the order needs no saved state to resume.
         order = train_idx[torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))]
