@@ -413,3 +413,33 @@ def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_pa
     assert "no classes to blend; k-means with 8 clusters" in p.stdout
     p = _cli("blend", "--model", model, "--classes", "a,b", "--out", tmp_path / "c")
     assert p.returncode == 2 and "leave out --classes and --weights to cluster" in p.stderr
+
+
+def test_figures_name_folder_and_file_terms_by_their_own_names_with_sign_and_weight():
+    from vaelab.concepts import Concept
+    from vaelab.viz.algebra_figures import term_title
+
+    def concept(label):
+        return Concept(label, np.zeros((0, 1, 2, 2), np.uint8), np.zeros((1, 2)))
+
+    assert concept("/tmp/me/photos/beach balls/").name == "beach balls"
+    assert concept('["/tmp/me/a b.png" /tmp/c.jpg]').name == "[a b.png,c.jpg]"
+    assert concept("class:Sneaker").name == "class:Sneaker"
+    assert term_title(1.0, concept("/tmp/me/sunsets"), 0, 22) == "sunsets"
+    assert term_title(-1.0, concept("/tmp/me/night sky"), 1, 22) == "− night sky"
+    assert term_title(0.5, concept("class:Sneaker"), 2, 22) == "+ 0.5·class:Sneaker"
+
+
+def test_an_attribute_strip_shows_the_input_first_under_a_title():
+    from vaelab.viz.algebra_figures import strip_image
+
+    edited = np.stack([np.full((3, 8, 8), v, np.float32) for v in (0.0, 0.5, 1.0)])
+    original = np.zeros((3, 8, 8), np.float32)
+    original[0] = 1.0  # red
+    strip = strip_image(edited, [-1, 0, 1], scale=2, original=original, title="a.png along smile")
+    assert strip.size == (16 + 12 + 3 * (16 + 4) + 4, 16 + 16 + 22)
+    assert strip.getpixel((4 + 8, 16 + 4 + 8)) == (255, 0, 0)  # the input, first
+    assert strip.getpixel((4 + 28 + 2 * 20 + 8, 16 + 4 + 8)) == (255, 255, 255)  # strength +1's tile
+    assert np.asarray(strip)[:14].min() < 128  # the title is written above
+    plain = strip_image(edited, [-1, 0, 1], scale=2)
+    assert plain.size == (3 * 20 + 4, 16 + 22) and plain.getpixel((4 + 8, 4 + 8)) == (0, 0, 0)

@@ -144,7 +144,7 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
 
 
 def _vaelab(*args):
-    return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "vaelab", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("case", ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator",

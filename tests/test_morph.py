@@ -63,6 +63,15 @@ def test_written_gif_has_every_frame_and_pingpong_doubles_back(tmp_path, tiny_mo
     assert sheet.width >= 6 * 56 and sheet.height > 2 * 56
 
 
+def test_a_contact_sheet_of_large_frames_wraps_into_rows_a_viewer_shows_whole():
+    from vaelab.viz.media import SHEET_WIDTH, contact_sheet
+
+    big = [Image.new("RGB", (256, 256), (i * 10, 0, 0)) for i in range(24)]
+    sheet = contact_sheet(big[:2], [], big)
+    assert sheet.width <= SHEET_WIDTH and sheet.height >= 3 * 256  # 9 a row: three rows, not one 6,000 px wide
+    assert sheet.getpixel((4 + 10, 4 + 14 + 256 + 4 + 14 + 260 + 10)) == (90, 0, 0)  # frame 9 opens row 2
+
+
 def test_cli_morph_end_to_end_on_odd_sizes_and_modes(tmp_path, tiny_model_dir):
     inputs = [
         _shape_png(tmp_path, "rgba.png", 0, size=(41, 33), mode="RGBA"),

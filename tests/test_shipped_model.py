@@ -72,3 +72,20 @@ def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_i
     (tmp_path / "afile").write_text("x")
     with pytest.raises(vaelab.VaelabError, match="not a folder"):
         run_demo(tmp_path / "afile")
+
+
+def test_a_command_without_model_says_it_used_the_shipped_one_and_with_one_does_not(tmp_path, capsys):
+    from PIL import Image
+
+    from vaelab.cli import main
+
+    for i, name in enumerate(("a.png", "b.png")):
+        Image.new("L", (28, 28), 60 + 120 * i).save(tmp_path / name)
+    assert main(["morph", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--frames", "3", "--no-mp4",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert "no --model was given, so this used the shipped Fashion-MNIST VAE" in capsys.readouterr().err
+    from vaelab.models.runtime import DEFAULT_MODEL
+
+    assert main(["morph", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--frames", "3", "--no-mp4",
+                 "--model", str(DEFAULT_MODEL), "--out", str(tmp_path / "n")]) == 0
+    assert "no --model" not in capsys.readouterr().err

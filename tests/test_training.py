@@ -354,14 +354,15 @@ def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, t
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     n = len(ds.split("train"))
-    with pytest.warns(VaelabWarning, match=f"{n} training images make only 3 optimizer steps an epoch at batch 128, "
-                                           "6 in all"):
+    with pytest.warns(VaelabWarning, match=f"{n} training images make 3 optimizer steps an epoch at batch 128, "
+                                           "only 6 in all; under 500"):
         train(CFG, ds, tmp_path / "a", TrainConfig(epochs=2, batch_size=128, onnx=False), progress=False)
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error", VaelabWarning)  # 10 steps an epoch: no warning
-        train(CFG, ds, tmp_path / "b", TrainConfig(epochs=1, batch_size=-(-n // 10), onnx=False), progress=False)
+        warnings.simplefilter("error", VaelabWarning)  # n // 5 steps an epoch, over 500 in all: no warning
+        train(CFG, ds, tmp_path / "b", TrainConfig(epochs=-(-500 // (n // 5)), batch_size=5, onnx=False),
+              progress=False)
 
 
 def test_a_run_too_short_to_log_steps_draws_each_epochs_train_objective_with_markers():

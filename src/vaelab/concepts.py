@@ -34,6 +34,15 @@ class Concept:
     def vector(self) -> np.ndarray:
         return self.latents.mean(0)
 
+    @property
+    def name(self) -> str:
+        """The label as a figure shows it: files and folders by their own names, not their whole paths."""
+        if self.label.startswith(("class:", "attr:")):
+            return self.label
+        if self.label.startswith("[") and self.label.endswith("]"):
+            return "[" + ",".join(Path(p).name for p in shlex.split(self.label[1:-1])) + "]"
+        return Path(self.label).name or self.label
+
 
 class ConceptResolver:
     """Turns concept strings into Concepts. The data is loaded only when a class or attribute asks for it."""

@@ -31,7 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
     for add in COMMANDS:
         add(sub)
     parser.commands = dict(sub.choices)  # name → subparser: an unknown option is reported against its command
+    for command in parser.commands.values():
+        _show_defaults(command)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Add "(default X)" to the --help of every option that has a default its help does not already give."""
+    for action in parser._actions:
+        default = action.default
+        if not action.option_strings or default is None or default is False or default == argparse.SUPPRESS:
+            continue
+        if action.help == argparse.SUPPRESS or "default" in (action.help or ""):
+            continue
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        action.help = f"{action.help} (default {shown})" if action.help else f"default {shown}"
 
 
 # Options whose values may start with '-' ("--strengths -2:2:9"); argparse would take them for flags.
@@ -90,4 +104,7 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         print("vaelab: interrupted", file=sys.stderr)
         return 130
+    if getattr(args, "model_defaults_to_shipped", False) and args.model is None:  # after it: errors stay one line
+        print("vaelab: note: no --model was given, so this used the shipped Fashion-MNIST VAE (28×28 greyscale); "
+              "give --model RUN for a model you trained", file=sys.stderr)
     return 0

@@ -18,7 +18,7 @@ def size_arg(text: str) -> tuple[int, int]:
     except ValueError:
         vals = []
     if len(vals) not in (1, 2) or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected a size like 64 or 64x48, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a size like 64, or HEIGHTxWIDTH like 64x48, got {text!r}")
     return (vals[0], vals[-1])
 
 
@@ -68,6 +68,7 @@ def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
     from pathlib import Path
 
     p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    p.set_defaults(model_defaults_to_shipped=True)  # main() says so when --model is left out
     if backend:
         p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
                        help="auto uses onnxruntime when the model has ONNX files")
@@ -128,7 +129,8 @@ def add_conv_options(p: argparse.ArgumentParser) -> None:
 def add_training_data_options(p: argparse.ArgumentParser) -> None:
     """The image format for folder data, a training subset, and the device: shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data, e.g. 64 or 64x48 (default 64)")
+    p.add_argument("--size", type=size_arg, help="image size for folder data: 64 (square), or HEIGHTxWIDTH such as 64x48, "
+                                                  "which is 64 high and 48 wide (default 64)")
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
 

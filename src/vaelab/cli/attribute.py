@@ -11,6 +11,7 @@ from vaelab.cli.args import add_model_options, positive
 def cmd_attribute(args) -> None:
     from vaelab.algebra import apply_vector, attribute, save_vector
     from vaelab.data.images import open_image
+    from vaelab.encoding import prepare_images
     from vaelab.errors import VaelabError
     from vaelab.latent.arithmetic import parse_strengths
     from vaelab.models.runtime import open_model
@@ -36,7 +37,10 @@ def cmd_attribute(args) -> None:
             save_vector(tmp / f"attribute_{slug}.safetensors", result, m.folder, data=args.data or m.data_name or "")
         if image is not None:
             edited = apply_vector(m, image, vector, strengths)
-            strip_image(edited, strengths, scale=args.upscale).save(tmp / f"strip_{slug}.png")
+            what = args.attr or args.vector.name
+            strip_image(edited, strengths, scale=args.upscale, original=prepare_images(m, [image])[0],
+                        title=f"{args.apply.name} along {what} (strength 0: the reconstruction)"
+                        ).save(tmp / f"strip_{slug}.png")
     if args.vector is not None:
         print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")
         return

@@ -18,9 +18,8 @@ def _floats(text: str) -> list[float]:
 
 def cmd_blend(args) -> None:
     from vaelab.blending import blend
-    from vaelab.data.images import image_grid
     from vaelab.staging import staged_folder
-    from vaelab.viz.algebra_figures import blend_figure, confusion_figure, eigen_figure
+    from vaelab.viz.algebra_figures import blend_figure, centres_figure, confusion_figure, eigen_figure
 
     classes = "all" if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
@@ -30,7 +29,7 @@ def cmd_blend(args) -> None:
         if labelled:
             blend_figure(r, tmp / "blend.png")
             confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
-        image_grid(r.kmeans_centres, nrow=min(len(r.kmeans_centres), 10), scale=2).save(tmp / "kmeans_centres.png")
+        centres_figure(r.kmeans_centres, r.cluster_sizes, tmp / "kmeans_centres.png")
         # cluster × class counts; without classes, the size of each cluster
         head, rows = ((["cluster", *r.all_class_names], r.confusion.tolist()) if labelled
                       else (["cluster", "images"], [[n] for n in r.cluster_sizes.tolist()]))

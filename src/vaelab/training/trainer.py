@@ -181,15 +181,16 @@ def _names(names) -> str:
     return "none" if not names else ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
 
 
-FEW_STEPS = 10  # fewer optimizer steps an epoch than this, on a small set, is worth a warning
+FEW_STEPS = 500  # a run of fewer optimizer steps than this, in all, is worth a warning: its pictures stay blurred
 
 
 def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
-    """A one-line warning when a small set at a large batch leaves a run with few optimizer steps."""
-    if steps < FEW_STEPS:
-        warnings.warn(f"{n_train} training images make only {steps} optimizer step{'s' * (steps != 1)} an epoch at "
-                      f"batch {batch}, {steps * epochs} in all: a smaller --batch-size or more --epochs trains more",
-                      VaelabWarning, stacklevel=3)
+    """A one-line warning when a run (a small set at a large batch, or few epochs) takes few optimizer steps."""
+    if steps * epochs < FEW_STEPS:
+        warnings.warn(f"{n_train} training images make {steps} optimizer step{'s' * (steps != 1)} an epoch at batch "
+                      f"{batch}, only {steps * epochs} in all; under {FEW_STEPS} usually leave blurred "
+                      f"reconstructions: a smaller --batch-size or more --epochs trains more", VaelabWarning,
+                      stacklevel=3)
 
 
 class TrainingDiverged(VaelabError):

@@ -58,11 +58,8 @@ def arithmetic_figure(result, path: Path) -> None:
     fig, axes = plt.subplots(2, n + 1, figsize=(2.1 * (n + 1), 4.6), squeeze=False)
     lines = 1
     for j, ((weight, concept), decoded) in enumerate(zip(result.terms, result.concept_images)):
-        sign = "−" if weight < 0 else ("+" if j else "")
-        coef = "" if abs(abs(weight) - 1) < 1e-9 else f"{abs(weight):g}·"
-        label = short_label(concept.label, 59)
         # wrapped to the column's width (about 22 characters at this size), after commas where it can
-        label = "\n".join(textwrap.wrap(f"{sign} {coef}{label}".strip().replace(",", ", "), 22)).replace(", ", ",")
+        label = "\n".join(textwrap.wrap(term_title(weight, concept, j, 59).replace(",", ", "), 22)).replace(", ", ",")
         n_img = len(concept.images)
         lines = max(lines, label.count("\n") + 2)
         if n_img:
@@ -79,13 +76,21 @@ def arithmetic_figure(result, path: Path) -> None:
     _save(fig, path)
 
 
+def term_title(weight: float, concept, position: int, width: int) -> str:
+    """A term as the figures title it: its sign (none on the first), its weight unless 1, and its concept's
+    name cut to ``width`` characters."""
+    sign = "−" if weight < 0 else ("+" if position else "")
+    coef = "" if abs(abs(weight) - 1) < 1e-9 else f"{abs(weight):g}·"
+    return f"{sign} {coef}{short_label(concept.name, width)}".strip()
+
+
 def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
     """Seed 001's "histogram of each latent vector": the D values of each term's mean code and of the result,
     over one shared range, with the N(0, 1) density a prior sample's values would follow. Returns the counts
     (terms + 1, bins)."""
     plt = _plt()
     vectors = [c.vector for _, c in result.terms] + [result.vector]
-    titles = [short_label(c.label, 24) for _, c in result.terms] + ["result"]
+    titles = [term_title(w, c, j, 22) for j, (w, c) in enumerate(result.terms)] + ["= result"]
     lim = max(3.0, float(np.abs(np.concatenate(vectors)).max()))
     edges = np.linspace(-lim, lim, bins + 1)
     counts = np.stack([np.histogram(v, edges)[0] for v in vectors])
@@ -103,15 +108,22 @@ def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
     return counts
 
 
-def strip_image(images: np.ndarray, strengths, scale: int = 2) -> Image.Image:
-    """A row of edited images with their strengths written under each."""
+def strip_image(images: np.ndarray, strengths, scale: int = 2, original: np.ndarray | None = None,
+                title: str | None = None) -> Image.Image:
+    """A row of edited images with their strengths written under each; with ``original`` (C, H, W) the input
+    first, set apart and captioned "input", and with ``title`` a line above."""
     h, w = images.shape[-2] * scale, images.shape[-1] * scale
-    strip = Image.new("RGB", (len(images) * (w + 4) + 4, h + 22), "white")
+    lead = w + 12 if original is not None else 0  # the input's tile and a wider gap after it
+    top = 16 if title else 0
+    strip = Image.new("RGB", (lead + len(images) * (w + 4) + 4, top + h + 22), "white")
     draw = ImageDraw.Draw(strip)
-    for i, (img, s) in enumerate(zip(images, strengths)):
-        tile = to_pil(img).convert("RGB").resize((w, h), Image.Resampling.NEAREST)
-        strip.paste(tile, (4 + i * (w + 4), 4))
-        draw.text((4 + i * (w + 4) + w // 2 - 12, h + 6), f"{s:+.2g}", fill="black")
+    if title:
+        draw.text((4, 3), title, fill="black")
+    tiles = [(0, original, "input")] if original is not None else []
+    tiles += [(lead + i * (w + 4), img, f"{s:+.2g}") for i, (img, s) in enumerate(zip(images, strengths))]
+    for x, img, caption in tiles:
+        strip.paste(to_pil(img).convert("RGB").resize((w, h), Image.Resampling.NEAREST), (4 + x, top + 4))
+        draw.text((4 + x + w // 2 - 3 * len(caption), top + h + 6), caption, fill="black")
     return strip
 
 
@@ -152,17 +164,28 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path) 
     _save(fig, path)
 
 
-def eigen_figure(mean: np.ndarray, components: np.ndarray, explained: np.ndarray, path: Path) -> None:
-    """The mean image and the principal components of the pixels (eigen-images)."""
+def tiles_figure(images: np.ndarray, titles: list[str], suptitle: str, path: Path, cols: int = 9) -> None:
+    """Images (N, C, H, W) in rows of ``cols``, each under its title."""
     plt = _plt()
-    n = len(components) + 1
-    cols = min(n, 9)
-    rows = -(-n // cols)
+    cols = min(len(images), cols)
+    rows = -(-len(images) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    _show(axes[0, 0], mean, "mean", 8)
-    for i, comp in enumerate(components, start=1):
-        _show(axes.flat[i], comp, f"PC{i} ({explained[i - 1]:.0%})", 8)
-    fig.suptitle("eigen-images: PCA on the pixels", fontsize=10)
+    for ax, img, title in zip(axes.flat, images, titles):
+        _show(ax, img, title, 8)
+    fig.suptitle(suptitle, fontsize=10)
     _save(fig, path)
+
+
+def eigen_figure(mean: np.ndarray, components: np.ndarray, explained: np.ndarray, path: Path) -> None:
+    """The mean image and the principal components of the pixels (eigen-images)."""
+    tiles_figure(np.concatenate([mean[None], components]),
+                 ["mean", *(f"PC{i} ({e:.0%})" for i, e in enumerate(explained[:len(components)], start=1))],
+                 "eigen-images: PCA on the pixels", path)
+
+
+def centres_figure(centres: np.ndarray, sizes: np.ndarray, path: Path) -> None:
+    """The decoded k-means centres, numbered as the rows of the cluster tables, with each cluster's size."""
+    tiles_figure(centres, [f"cluster {i} ({n})" for i, n in enumerate(sizes)],
+                 "k-means centres of the codes, decoded (images in each cluster)", path, cols=10)

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 from vaelab.staging import staged_folder
 
 FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME = "frames", "morph.gif", "morph.mp4", "contact_sheet.png"
+SHEET_WIDTH = 2400  # pixels: a contact sheet wraps its frames into rows about this wide, so a viewer shows it whole
 GIF_MIN_DELAY_MS = 20  # browsers slow a GIF frame of 10 ms or less down to 100 ms
 
 
@@ -46,10 +47,12 @@ def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
 
 
 def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: list[Image.Image],
-                  labels: list[str] | None = None, pad: int = 4, per_row: int = 24) -> Image.Image:
+                  labels: list[str] | None = None, pad: int = 4, per_row: int | None = None) -> Image.Image:
     """Top row: each input beside its reconstruction (the input alone when ``recons`` is empty, as for decoded
-    class centroids); below: every frame, left to right, ``per_row`` a row."""
+    class centroids); below: every frame, left to right, ``per_row`` a row (default: as many as fit in about
+    SHEET_WIDTH pixels, 4 to 24)."""
     w, h = frames[0].size
+    per_row = per_row or min(24, max(4, SHEET_WIDTH // (w + pad)))
     cap = 14
     rows = -(-len(frames) // per_row)
     names = [(labels[i] if labels else f"input {i + 1}")[:32] for i in range(len(inputs))]
