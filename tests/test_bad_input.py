@@ -142,7 +142,21 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--data", "mnist:{idx}", "--lr", "-1", "--out", "{tmp}/r"], ["--lr", "above 0"]),
     (["train", "--data", "mnist:{idx}", "--lr", "nan", "--out", "{tmp}/r"], ["--lr", "above 0"]),
     (["train", "--data", "mnist:{idx}", "--likelihood", "gaussian", "--sigma", "0", "--out", "{tmp}/r"], ["sigma"]),
-    (["train", "--data", "mnist:{idx}", "--widths", "", "--out", "{tmp}/r"], ["at least one conv width"]),
+    (["train", "--data", "mnist:{idx}", "--widths", "", "--out", "{tmp}/r"], ["an empty argument after --widths"]),
+    (["train", "--data", "mnist:{idx}", "--widths", ",", "--out", "{tmp}/r"], ["at least one conv width"]),
+    (["train", "--data", "mnist:{idx}", "--out", ""], ["an empty argument after --out"]),
+    (["explore", "--seed", "-1", "--out", "{tmp}/r"], ["--seed", "from 0 to 4294967295"]),
+    (["train", "--data", "mnist:{idx}", "--seed", "99999999999999999999", "--out", "{tmp}/r"], ["--seed"]),
+    (["train", "--data", "mnist:{idx}", "--nproc", "2", "--device", "bogus", "--out", "{tmp}/r"],
+     ["unknown device 'bogus'"]),
+    (["train", "--data", "mnist:{idx}", "--latent", "1000000000", "--out", "{tmp}/r"], ["latent size", "65536"]),
+    (["train", "--data", "mnist:{idx}", "--kernel", "100", "--out", "{tmp}/r"], ["conv kernel", "from 1 to 31"]),
+    (["train", "--data", "mnist:{idx}", "--free-bits", "1e300", "--out", "{tmp}/r"], ["free bits above 100"]),
+    (["train", "--data", "mnist:{idx}", "--model", "ae-mlp", "--kl-warmup", "100", "--out", "{tmp}/r"],
+     ["--kl-warmup schedules a VAE's KL term"]),
+    (["train", "--data", "sprites:100000000000", "--out", "{tmp}/r"], ["from 2 to 1,000,000"]),
+    (["sweep", "--data", "mnist:{idx}", "--model", ",", "--evaluator", "none", "--out", "{tmp}/r"],
+     ["names no kind"]),
     (["train", "--data", "mnist:{idx}", "--capacity-steps", "100", "--out", "{tmp}/r"], ["--capacity-max"]),
     (["train", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
     (["train-cycle", "--data", "mnist:{idx}", "--lr", "0", "--out", "{tmp}/r"], ["--lr", "above 0"]),
@@ -179,7 +193,7 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["morph", "{png}", "{png}", "--fps", "0"], ["--fps", "above 0"]),
+    (["morph", "{png}", "{png}", "--fps", "0"], ["--fps", "from 0.01 to 1000"]),
     (["morph", "{png}", "{png}", "--fps", "nan"], ["--fps"]),
     (["morph", "{png}", "{png}", "--upscale", "1000"], ["8192"]),
     (["explore", "--span", "nan"], ["--span"]),
@@ -187,11 +201,30 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
     (["explore", "--center", "-1000"], ["--center -1000", "from the end)"]),
     (["evaluate", "--frames", "1"], ["--frames", "at least 3"]),
     (["faces", "{tmp}", "--margin", "-0.6"], ["--margin"]),
+    (["faces", "{tmp}", "--margin", "1000"], ["--margin", "to 4"]),
+    (["faces", "{tmp}", "--size", "30000"], ["--size", "at most 1024"]),
     (["train-evaluator", "--lr", "-1"], ["--lr"]),
+    # sizes past which the work would only fill the memory
+    (["explore", "--steps", "100000"], ["--steps", "at most 101"]),
+    (["explore", "--grid", "100000"], ["--grid", "at most 64"]),
+    (["explore", "--map-size", "1000"], ["--map-size", "at most 64"]),
+    (["explore", "--scale", "100000"], ["--scale", "at most 16"]),
+    (["explore", "--span", "1e308"], ["--span"]),
+    (["morph", "{png}", "{png}", "--fps", "0.001"], ["--fps"]),
+    (["morph", "{png}", "{png}", "--frames", "2000", "--upscale", "100"], ["GiB", "fewer --frames"]),
+    (["evaluate", "--frames", "100000"], ["--frames", "at most 2000"]),
+    (["attribute", "--attr", "class=1", "--apply", "{png}", "--strengths", "0:1:100000000"], ["at most 1000"]),
+    (["attribute", "--attr", "class=1", "--apply", "{png}", "--strengths", "1e39"], ["within ±1000"]),
+    (["arithmetic", "1e999*class:1 - class:2"], ["the weight 1e999 is past 1000"]),
+    (["arithmetic", "attr: + class:2"], ["an empty attribute query"]),
+    (["attribute", "--attr", "class=1|nope"], ["no image has class=nope"]),
+    (["disentangle", "--probe-images", "10"], ["--probe-images must be at least 100"]),
+    (["blend", "--weights", "1e308,1,1"], ["weights must be finite numbers from 0 to 1e6"]),
 ])
 def test_out_of_range_settings_are_refused_before_any_output(tmp_path, tiny_model_dir, good_png, args, words):
     filled = [a.format(png=good_png, tmp=tmp_path) for a in args]
-    model = ["--model", str(tiny_model_dir)] if args[0] in ("morph", "explore", "evaluate") else []
+    model = (["--model", str(tiny_model_dir)]
+             if args[0] in ("morph", "explore", "evaluate", "attribute", "arithmetic", "disentangle", "blend") else [])
     proc = _vaelab(*filled, *model, "--out", str(tmp_path / "o"))
     _assert_clean_failure(proc, *words)
     assert not (tmp_path / "o").exists()
@@ -264,3 +297,15 @@ def test_disentangle_refuses_an_out_file_before_any_work(tmp_path, tiny_model_di
 def test_a_misspelt_option_points_to_its_commands_help():
     proc = _vaelab("disentangle", "--metric-scale", "0.1")
     _assert_clean_failure(proc, "unrecognized arguments: --metric-scale 0.1 (see vaelab disentangle --help)")
+
+
+def test_resuming_from_another_models_checkpoint_is_one_line(tmp_path, tiny_model_dir):
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    doc = json.loads((run / "config.json").read_text())
+    doc["model"]["latent_dim"] += 1  # config.json now describes another model than checkpoint.pt holds
+    (run / "config.json").write_text(json.dumps(doc))
+    proc = _vaelab("train", "--out", run, "--resume", "--epochs", "5")
+    _assert_clean_failure(proc, "checkpoint.pt does not fit the model its config.json describes", "another run")

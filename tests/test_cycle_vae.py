@@ -219,6 +219,11 @@ def test_train_cycle_needs_labels(tmp_path):
     ds = ImageDataset(images=np.zeros((80, 1, 28, 28), np.uint8), name="unlabelled")
     with pytest.raises(VaelabError, match="labels"):
         train_cycle(TINY, ds, tmp_path / "run", CycleTrainConfig(epochs=1), progress=False)
+    one = ImageDataset(images=np.zeros((80, 1, 28, 28), np.uint8), labels=np.zeros(80, np.int64), name="one class",
+                       class_names=["only"])
+    with pytest.raises(VaelabError, match="all of one class"):
+        train_cycle(TINY, one, tmp_path / "run", CycleTrainConfig(epochs=1), progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_cycle_validation_keeps_the_best_epoch_and_stops_after_patience(toy_idx_dir, tmp_path, monkeypatch):

@@ -163,3 +163,14 @@ def test_fashion_mnist_error_names_all_three_places(monkeypatch, tmp_path):
     msg = str(e.value)
     assert str(tmp_path / "none") in msg and str(tmp_path / "data" / "fashion-mnist") in msg
     assert str(tmp_path / "cache" / "fashion-mnist") in msg and "apt-get install dataset-fashion-mnist" in msg
+
+
+def test_tqdm_disable_in_the_environment_silences_bars_the_caller_asked_for(monkeypatch):
+    from vaelab.progress import progress_bar
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not progress_bar(range(3), show=True).disable and progress_bar(range(3), show=False).disable
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(range(3), show=True).disable
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    assert not progress_bar(range(3), show=True).disable

@@ -256,13 +256,19 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     other.write_text(json.dumps({"model": {"folder": str(tmp_path / "another-model")}, "iwae": {"nll": 1.0}}))
     with pytest.warns(VaelabWarning, match="holds the metrics of .*another-model, not of"):
         assert read_metrics([other], folder)[0][1]["iwae"]["nll"] == 1.0
+    from vaelab.models.config import weights_id
+
     mine = tmp_path / "mine.json"
-    mine.write_text(json.dumps({"model": {"folder": str(folder)}}))
+    mine.write_text(json.dumps({"model": {"folder": str(folder), "weights": weights_id(folder)}}))
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", VaelabWarning)
         read_metrics([mine], folder)
+    older = tmp_path / "older.json"  # the same folder, measured before it trained further
+    older.write_text(json.dumps({"model": {"folder": str(folder), "weights": "0123456789abcdef"}}))
+    with pytest.warns(VaelabWarning, match="measured other weights than .* holds now"):
+        read_metrics([older], folder)
 
 
 @pytest.mark.slow

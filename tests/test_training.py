@@ -317,7 +317,7 @@ def test_configs_refuse_unusable_settings_but_old_runs_do_nothing_settings_still
     assert TrainConfig.from_dict({"capacity_steps": 1000, "capacity_max": 0.0, "lr": 1e-3}).capacity_steps == 0
 
 
-def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_path):
+def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_path, toy_idx_dir):
     import subprocess
     import sys
 
@@ -347,6 +347,8 @@ def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_
     p = vaelab("train", "--out", run, "--resume", "--epochs", "3", "--data", f"folder:{other}")
     assert p.returncode == 2 and "trained on data with the classes black, tabby" in p.stderr
     assert "has husky, pug" in p.stderr
+    p = vaelab("train", "--out", run, "--resume", "--epochs", "3", "--data", f"mnist:{toy_idx_dir}")
+    assert p.returncode == 2 and "trained on 3×16×16 images, and mnist" in p.stderr and "--channels" not in p.stderr
 
 
 def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, toy_idx_dir):
@@ -380,3 +382,12 @@ def test_a_run_too_short_to_log_steps_draws_each_epochs_train_objective_with_mar
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert len(lines["train objective"].get_xdata()) == 40 and lines["train objective"].get_marker() == "None"
     assert "test −ELBO" in lines
+
+
+def test_the_reconstruction_grid_takes_each_class_in_turn():
+    from vaelab.training.trainer import each_class_in_turn
+
+    labels = np.array([2, 2, 2, 0, 2, 1, 0, 2])
+    order = each_class_in_turn(labels, len(labels))
+    assert list(order) == [0, 3, 5, 1, 6, 2, 4, 7]  # 2, 0, 1 (first of each), then 2, 0, then the rest of 2
+    assert sorted(order) == list(range(8)) and list(each_class_in_turn(None, 4)) == [0, 1, 2, 3]

@@ -41,6 +41,7 @@ class DisentangleResult:
 
 
 MIN_PROBE_TEST = 200  # test images below which the probes take training images too (and say so)
+MIN_PROBE_IMAGES = 100  # probe fits on 80 and scores on 20; fewer make the accuracies meaningless
 
 
 def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -130,6 +131,8 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     check_scale(metrics_scale)  # before the slow parts, not after them
     if steps < 2:
         raise VaelabError(f"--steps must be at least 2 (the two images at the ends), got {steps}")
+    if probe_images < MIN_PROBE_IMAGES:  # a fifth of them score the probes: fewer say nothing
+        raise VaelabError(f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}")
 
     say = progress or (lambda _: None)
     m = open_model(model, backend)

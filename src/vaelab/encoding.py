@@ -4,7 +4,6 @@ All of it runs on numpy arrays through `open_model`, so with a model's ONNX file
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import warnings
@@ -15,7 +14,7 @@ import numpy as np
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.centroids import centroids_with_fallback
-from vaelab.models.config import WEIGHTS_NAME, move_into_place
+from vaelab.models.config import move_into_place, weights_id
 from vaelab.models.runtime import InferenceModel, open_model
 
 CENTROIDS_NAME = "centroids.safetensors"
@@ -49,18 +48,13 @@ def decode_latents(model, z, backend: str = "auto") -> np.ndarray:
 
 def encode_uint8(m: InferenceModel, images: np.ndarray, batch_size: int = 2000, progress: bool = True) -> np.ndarray:
     """uint8 (N, C, H, W) → means (N, D), batched, with a progress bar on large sets."""
-    from tqdm import tqdm
+    from vaelab.progress import progress_bar
 
     out = np.empty((len(images), m.latent_dim), np.float32)
-    for i in tqdm(range(0, len(images), batch_size), desc="encoding", unit="batch",
-                  disable=not progress or len(images) <= 4 * batch_size, leave=False):
+    for i in progress_bar(range(0, len(images), batch_size), desc="encoding", unit="batch",
+                          show=progress and len(images) > 4 * batch_size, leave=False):
         out[i:i + batch_size] = m.embed(images[i:i + batch_size].astype(np.float32) / 255.0)
     return out
-
-
-def _weights_id(m: InferenceModel) -> str:
-    weights = m.folder / WEIGHTS_NAME if m.folder else None
-    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights and weights.is_file() else ""
 
 
 def _centroid_cache_paths(m: InferenceModel, weights_id: str) -> list[Path]:
@@ -103,7 +97,7 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
 
     if not m.class_names:
         raise VaelabError("this model's data has no class names, so there are no classes to morph between")
-    wid = _weights_id(m)
+    wid = weights_id(m.folder)
     paths = _centroid_cache_paths(m, wid)
     for p in paths:
         if p.is_file() and wid:

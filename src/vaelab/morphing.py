@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vaelab.data.images import enlarge, to_pil
+from vaelab.data.images import MAX_ENLARGED_SIDE, enlarge, to_pil
 from vaelab.encoding import cached_class_centroids, prepare_images
 from vaelab.errors import VaelabError
 from vaelab.latent.interpolate import METHODS, path
@@ -25,6 +25,7 @@ class MorphResult:
 
 
 MAX_FRAMES = 2000  # over a minute of video at 30 fps; more is a typo that would run for hours
+MAX_FRAME_BYTES = 2 ** 31  # all the enlarged frames together, as RGB: past 2 GiB they only fill the memory
 
 
 def _check(frames: int, method: str) -> None:
@@ -48,6 +49,11 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
     if bool(images) == bool(classes):
         raise VaelabError("give either two or more images or two or more classes")
     m = open_model(model, backend)
+    side = (m.size[0] * upscale, m.size[1] * upscale)
+    if max(side) <= MAX_ENLARGED_SIDE and frames * side[0] * side[1] * 3 > MAX_FRAME_BYTES:  # enlarge() says the other
+        raise VaelabError(f"{frames} frames of {side[0]}×{side[1]} pixels would take "
+                          f"{frames * side[0] * side[1] * 3 / 2 ** 30:.1f} GiB; the most is "
+                          f"{MAX_FRAME_BYTES / 2 ** 30:g} GiB: fewer --frames or a smaller --upscale")
     if classes:
         if len(classes) < 2:
             raise VaelabError("a class morph needs at least two --class names")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError, VaelabWarning
+from vaelab.models.config import weights_id
 
 METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
 
@@ -123,10 +124,15 @@ def read_metrics(paths: list[Path], folder: Path | None = None) -> list[tuple[Pa
             values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise VaelabError(f"{path}: cannot read metrics ({e})") from e
-        named = (values.get("model") or {}).get("folder") if isinstance(values, dict) else None
+        model = (values.get("model") or {}) if isinstance(values, dict) else {}
+        named, measured = model.get("folder"), model.get("weights")
         if folder is not None and isinstance(named, str) and Path(named).resolve() != Path(folder).resolve():
             warnings.warn(f"{path} holds the metrics of {named}, not of {folder}; the report shows them anyway",
                           VaelabWarning, stacklevel=2)
+        elif folder is not None and measured and measured != weights_id(folder):
+            warnings.warn(f"{path} measured other weights than {folder} holds now (trained further since?); the "
+                          "report shows them anyway: run vaelab evaluate again for current figures", VaelabWarning,
+                          stacklevel=2)
         parsed.append((path, values))
     return parsed
 

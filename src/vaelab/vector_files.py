@@ -40,8 +40,11 @@ def load_vector(path: str | Path, latent_dim: int | None = None) -> np.ndarray:
         vector = load_file(str(path))["vector"]
     except (SafetensorError, OSError, KeyError) as e:
         raise VaelabError(f"{path}: not a vaelab vector file ({e})") from e
-    if vector.ndim != 1 or not np.isfinite(vector).all():
-        raise VaelabError(f"{path}: the vector must be one row of finite numbers, not {vector.dtype} {vector.shape}")
+    if vector.ndim != 1:
+        raise VaelabError(f"{path}: the vector must be one row of numbers, not an array of shape {vector.shape}")
+    if not np.isfinite(vector).all():
+        raise VaelabError(f"{path}: the vector holds {int((~np.isfinite(vector)).sum())} values that are NaN or "
+                          "infinite")
     if latent_dim is not None and len(vector) != latent_dim:
         raise VaelabError(f"{path} holds a vector of {len(vector)} numbers; this model's codes have {latent_dim}")
     return vector

@@ -76,6 +76,12 @@ _PYTHON_SHOWWARNING = warnings.showwarning
 def main(argv: list[str] | None = None) -> int:
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
+    for i, a in enumerate(argv):  # an empty value is never meant: --out "" would write into the current folder
+        if a == "" or (a.startswith("--") and a.endswith("=")):
+            after = f" after {argv[i - 1]}" if a == "" and i and argv[i - 1].startswith("-") else ""
+            name = a[:-1] if a else f"argument{after}"
+            print(f"vaelab: error: an empty {name}; give it a value", file=sys.stderr)
+            return 2
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # argparse would name the top-level command and its --help
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")

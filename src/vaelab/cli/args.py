@@ -63,6 +63,38 @@ def at_least(low: int):
     return check
 
 
+def at_most(high: int, low: int = 1):
+    """An argparse type: a whole number from ``low`` to ``high`` (past which the work would only fill memory)."""
+    def check(text: str) -> int:
+        v = at_least(low)(text)
+        if v > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
+        return v
+    return check
+
+
+def number_in(low: float, high: float, low_open: bool = False):
+    """An argparse type: a finite number from ``low`` (above it, with ``low_open``) to ``high``."""
+    def check(text: str) -> float:
+        return _number(text, lambda v: (v > low if low_open else v >= low) and v <= high,
+                       f"{'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}")
+    return check
+
+
+SEED_LIMIT = 2 ** 32  # numpy's seeds are 0 to 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """An argparse type: a random seed, a whole number from 0 to 2**32 - 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= v < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {SEED_LIMIT - 1}, got {v}")
+    return v
+
+
 def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
     """--model (default: the shipped model) and, for commands that run it, --backend."""
     from pathlib import Path
@@ -106,12 +138,18 @@ def load_training_data(args):
                 raise VaelabError(f"{args.out} trained on {had} training images; --limit {limit} would change its "
                                   "data (leave --limit out to go on with the same images)")
             limit = stored
+    given = args.channels or args.size  # on --resume the others are the run's, not the user's
     try:
-        ds = load_dataset(name or spec and spec["name"] or "fashion-mnist", channels=channels, size=size, strict=True)
+        ds = load_dataset(name or spec and spec["name"] or "fashion-mnist", channels=channels, size=size,
+                          strict=bool(given) or spec is None)
     except VaelabError as e:
         if spec is None or name is not None:
             raise
         raise VaelabError(f"{e} (if the run's data moved, give --data with its new place)") from e
+    if spec and spec.get("size") and not given and (ds.channels, *ds.size) != (spec.get("channels"), *spec["size"]):
+        raise VaelabError(f"{args.out} trained on {spec.get('channels')}×{'×'.join(map(str, spec['size']))} "
+                          f"images, and {ds.name} has {ds.channels}×{ds.size[0]}×{ds.size[1]} ones: a resumed run goes "
+                          "on with its own data")
     if limit:
         ds.limit_train(limit)
     return ds

@@ -4,16 +4,19 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive
+from vaelab.cli.args import add_model_options, at_least, positive, seed
 
 
 def _floats(text: str) -> list[float]:
     import argparse
 
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not all(0 <= v <= 1e6 for v in values):  # NaN fails too; the weights are normalised to sum to 1
+        raise argparse.ArgumentTypeError(f"weights must be finite numbers from 0 to 1e6, got {text!r}")
+    return values
 
 
 def cmd_blend(args) -> None:
@@ -58,7 +61,7 @@ def add(sub) -> None:
     p.add_argument("--data", help="data (default: the model's training data)")
     p.add_argument("--k", type=positive, help="k-means clusters (default: the number of classes; 8 without classes)")
     p.add_argument("--eigen", type=positive, default=16, help="eigen-images (pixel PCA components)")
-    p.add_argument("--max-points", type=positive, default=20000, help="training images used for k-means and PCA")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-points", type=at_least(2), default=20000, help="training images used for k-means and PCA")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=Path, default=Path("out/blend"))
     p.set_defaults(func=cmd_blend)

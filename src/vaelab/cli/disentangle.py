@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive
+from vaelab.cli.args import add_model_options, at_most, seed
 
 
 def _summary_lines(r) -> list[str]:
@@ -78,11 +78,11 @@ def add(sub) -> None:
     add_model_options(p)
     p.add_argument("--data", help="data (default: the model's training data); sprites[:N] adds the metrics")
     p.add_argument("--out", type=Path, default=Path("out/disentangle"))
-    p.add_argument("--grid", type=positive, default=8, help="test images along each side of the swap grid")
-    p.add_argument("--steps", type=positive, default=8, help="steps along each side of the interpolation grid")
-    p.add_argument("--probe-images", type=positive, default=10000, help="images encoded for probes and predictors")
+    p.add_argument("--grid", type=at_most(64), default=8, help="test images along each side of the swap grid")
+    p.add_argument("--steps", type=at_most(64), default=8, help="steps along each side of the interpolation grid")
+    p.add_argument("--probe-images", type=int, default=10000, help="images encoded for probes and predictors")
     p.add_argument("--metrics-scale", type=float, default=0.1,
                    help="fraction of disentanglement_lib's sample sizes for the metrics (1 = theirs; slow on a CPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_disentangle)

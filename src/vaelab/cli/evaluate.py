@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, at_least, positive
+from vaelab.cli.args import add_model_options, at_most, positive, seed
 from vaelab.errors import VaelabError
 
 
@@ -12,8 +12,12 @@ def cmd_evaluate(args) -> None:
     from vaelab.metrics.evaluate import EvalConfig, evaluate_model, format_report, write_report
     from vaelab.models.base import load
     from vaelab.models.classifier import evaluator_for
+    from vaelab.models.config import weights_id
     from vaelab.models.runtime import DEFAULT_MODEL
 
+    from vaelab.staging import check_out_folder
+
+    check_out_folder(args.out)  # a file there is refused now, not after every metric
     model = load(args.model or DEFAULT_MODEL)
     data = args.data or model.data_spec.get("name")
     if not data:
@@ -27,6 +31,7 @@ def cmd_evaluate(args) -> None:
                      prior_samples=args.prior_samples, seed=args.seed)
     report = evaluate_model(model, ds, evaluator, cfg, progress=not args.quiet)
     report["model"]["folder"] = str(args.model or DEFAULT_MODEL)
+    report["model"]["weights"] = weights_id(args.model or DEFAULT_MODEL)  # report tells a later epoch's weights
     if evaluator is not None:
         report["evaluator"] = {"folder": str(args.evaluator or "shipped"),
                                "test_accuracy": evaluator.info.get("metrics", {}).get("test_accuracy")}
@@ -50,10 +55,10 @@ def add(sub) -> None:
                    help="test images for the IWAE bound, the first N (default 500)")
     p.add_argument("--limit", type=positive, help="use only the first N test images for the other metrics")
     p.add_argument("--pairs", type=positive, default=100, help="random test pairs for interpolation (default 100)")
-    p.add_argument("--frames", type=at_least(3), default=16,
+    p.add_argument("--frames", type=at_most(2000, low=3), default=16,
                    help="frames per interpolation path, ends included (default 16, at least 3)")
     p.add_argument("--prior-samples", type=positive, default=1000, help="decoded N(0, I) samples (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for eval.json (default out/eval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)

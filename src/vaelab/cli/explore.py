@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive, positive_number
+from vaelab.cli.args import add_model_options, at_most, number_in, positive, seed
 
 
 def cmd_explore(args) -> None:
@@ -33,14 +33,14 @@ def add(sub) -> None:
                    help="points drawn in the scatters, a seeded sample (default 5000); all images are encoded")
     p.add_argument("--dims", type=positive, default=32, help="dimensions in the traversals and histograms, "
                                                                "most KL first (default 32)")
-    p.add_argument("--steps", type=positive, default=11, help="traversal steps per dimension (default 11)")
-    p.add_argument("--span", type=positive_number, default=3.0, help="traversals run over ±SPAN σ (default 3)")
+    p.add_argument("--steps", type=at_most(101), default=11, help="traversal steps per dimension (default 11)")
+    p.add_argument("--span", type=number_in(0, 100, low_open=True), default=3.0, help="traversals run over ±SPAN σ (default 3)")
     p.add_argument("--center",
                    help="traversal centre: origin, mean, an index into the images, or an image file (default: "
                         "origin for a VAE, whose prior is centred there; mean for a plain AE)")
-    p.add_argument("--grid", type=positive, default=8, help="reconstruction/sample grids are GRID wide (default 8)")
-    p.add_argument("--scale", type=positive, help="enlarge grid images K times (default: to about 96 px)")
-    p.add_argument("--map-size", type=positive, default=12, help="decoded map lattice, N×N (default 12)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", type=at_most(64), default=8, help="reconstruction/sample grids are GRID wide (default 8)")
+    p.add_argument("--scale", type=at_most(16), help="enlarge grid images K times (default: to about 96 px)")
+    p.add_argument("--map-size", type=at_most(64), default=12, help="decoded map lattice, N×N (default 12)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_explore)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import non_negative_number, positive
+from vaelab.cli.args import at_most, number_in
 
 
 def cmd_faces(args) -> None:
@@ -32,7 +32,7 @@ def add(sub) -> None:
                        description="Finds faces with OpenCV's bundled Haar cascade and writes square crops.")
     p.add_argument("src", type=Path, help="an image or a folder of images (searched recursively)")
     p.add_argument("dst", type=Path, help="output folder for the crops")
-    p.add_argument("--size", type=positive, default=64)
-    p.add_argument("--margin", type=non_negative_number, default=0.25, help="extra border around each face, × its side")
+    p.add_argument("--size", type=at_most(1024), default=64, help="side of each square crop, in pixels")
+    p.add_argument("--margin", type=number_in(0, 4), default=0.25, help="extra border around each face, × its side")
     p.add_argument("--all", action="store_true", help="every face of an image, not just the largest")
     p.set_defaults(func=cmd_faces)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive, positive_number
+from vaelab.cli.args import add_model_options, number_in, positive
 
 
 def cmd_morph(args) -> None:
@@ -29,7 +29,7 @@ def add(sub) -> None:
     p.add_argument("--method", choices=["slerp", "lerp", "cdf"], default="slerp")
     p.add_argument("--loop", action="store_true", help="close the path back to the first image")
     p.add_argument("--out", type=Path, default=Path("out/morph"), help="output folder (default out/morph)")
-    p.add_argument("--fps", type=positive_number, default=12,
+    p.add_argument("--fps", type=number_in(0.01, 1000), default=12,
                    help="frames per second of the MP4 and GIF (default 12; a GIF plays at most 50)")
     p.add_argument("--pingpong", action="store_true", help="GIF/MP4 play forward then back")
     p.add_argument("--upscale", type=positive, default=4, help="enlarge frames K times (default 4)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive
+from vaelab.cli.args import add_model_options, positive, seed
 
 
 def cmd_report(args) -> None:
@@ -30,6 +30,6 @@ def add(sub) -> None:
     p.add_argument("--metrics", action="append", type=Path, metavar="JSON",
                    help="add a metrics file (e.g. an eval.json) as a table; repeatable. The model folder's own "
                         "eval.json is added when there is one")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, ints, positive, positive_number
+from vaelab.cli.args import add_training_data_options, ints, positive, positive_number, seed
 
 
 def cmd_sweep(args) -> None:
@@ -42,6 +42,6 @@ def add(sub) -> None:
     add_training_data_options(p)
     p.add_argument("--eval-images", type=positive, help="measure on the first N test images (default all)")
     p.add_argument("--prior-samples", type=positive, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)

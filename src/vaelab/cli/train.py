@@ -5,7 +5,7 @@ from pathlib import Path
 
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, ints,
                              keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
-                             resumed_banner, run_settings_on_resume, training_banner)
+                             resumed_banner, run_settings_on_resume, seed, training_banner)
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.staging import check_out_folder
 
@@ -71,6 +71,9 @@ def cmd_train(args) -> None:
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                           val_fraction=args.val_fraction, patience=args.patience)
     if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
+        from vaelab.training.trainer import pick_device
+
+        pick_device(args.device)
         kept = run["training"] if run else {}
         if run:
             check_run_data(ModelConfig.from_dict(run["model"]), ds, Path(args.out), run.get("data") or {})
@@ -121,7 +124,7 @@ def add(sub) -> None:
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
     add_training_data_options(p)
     add_validation_options(p, "validation -ELBO")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--nproc", type=positive, default=1,
                    help="train data-parallel on N processes (launches torchrun; batch size is per process)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

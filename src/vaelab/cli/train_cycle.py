@@ -5,7 +5,7 @@ from pathlib import Path
 
 from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, keep_run_settings,
                              load_training_data, no_onnx_of, positive, positive_number, resumed_banner,
-                             run_settings_on_resume, training_banner)
+                             run_settings_on_resume, seed, training_banner)
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
 RUN_SETTINGS = {
@@ -81,7 +81,7 @@ def add(sub) -> None:
     add_conv_options(p)
     add_training_data_options(p)
     add_validation_options(p, "validation score (the forward cycle's loss on the held-out images)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

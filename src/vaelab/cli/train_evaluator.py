@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, positive, positive_number
+from vaelab.cli.args import add_training_data_options, positive, positive_number, seed
 
 
 def cmd_train_evaluator(args) -> None:
@@ -34,6 +34,6 @@ def add(sub) -> None:
     p.add_argument("--lr", type=positive_number, default=2e-3)
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     add_training_data_options(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_evaluator)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from vaelab.data.images import load_image
+from vaelab.progress import progress_bar
 
 
 def fingerprint(root: Path, files: Sequence[Path], settings: dict) -> str:
@@ -43,7 +43,7 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
     os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), channels, *size))
-        for i, f in enumerate(tqdm(files, desc=f"decoding {kind} (once)", unit="img", disable=len(files) < 200)):
+        for i, f in enumerate(progress_bar(files, desc=f"decoding {kind} (once)", unit="img", show=len(files) >= 200)):
             src = f
             if prepare is not None:
                 from vaelab.data.images import open_image

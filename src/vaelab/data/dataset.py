@@ -143,8 +143,11 @@ def _matches(column: np.ndarray, value: str) -> np.ndarray:
 
 def query_mask(ds: ImageDataset, query: str) -> np.ndarray:
     """``"gender=woman,skin=none"`` → boolean mask (N,): all conditions hold; ``a=x|y`` allows either value."""
+    conds = [c.strip() for c in query.split(",") if c.strip()]
+    if not conds:  # "attr:" would select every image
+        raise VaelabError("an empty attribute query; write name=value, such as gender=woman")
     mask = np.ones(len(ds), bool)
-    for cond in filter(None, (c.strip() for c in query.split(","))):
+    for cond in conds:
         key, eq, value = cond.partition("=")
         key = key.strip()
         if not eq:
@@ -157,11 +160,12 @@ def query_mask(ds: ImageDataset, query: str) -> np.ndarray:
             raise VaelabError(f"unknown attribute {key!r}; {ds.name} has: {known}")
         col = columns[key]
         hit = np.zeros(len(ds), bool)
-        for v in value.split("|"):
-            hit |= _matches(col, v.strip())
-        if not hit.any():
-            values = sorted({str(x) for x in col.tolist()})
-            shown = ", ".join(values[:15]) + (" ..." if len(values) > 15 else "")
-            raise VaelabError(f"no image has {key}={value}; its values are: {shown}")
+        for v in value.split("|"):  # each value of a|b must exist: a typo in one is not silently dropped
+            one = _matches(col, v.strip())
+            if not one.any():
+                values = sorted({str(x) for x in col.tolist()})
+                shown = ", ".join(values[:15]) + (" ..." if len(values) > 15 else "")
+                raise VaelabError(f"no image has {key}={v.strip()}; its values are: {shown}")
+            hit |= one
         mask &= hit
     return mask

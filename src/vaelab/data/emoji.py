@@ -127,11 +127,11 @@ def _cache_path(size: int, source: Path) -> Path:
 
 def render_emoji_set(entries: list[EmojiEntry], size: int = 64, progress: bool = True) -> ImageDataset:
     """Render entries into an ImageDataset labelled by group, with the attribute table."""
-    from tqdm import tqdm
+    from vaelab.progress import progress_bar
 
     renderer = EmojiRenderer()
     imgs, kept = [], []
-    for e in tqdm(entries, desc="rendering emoji", unit="emoji", disable=not progress or len(entries) < 200):
+    for e in progress_bar(entries, desc="rendering emoji", unit="emoji", show=progress and len(entries) >= 200):
         arr = renderer.render(e.text, size)
         if arr is not None:
             imgs.append(arr)

@@ -63,7 +63,7 @@ def crop_folder(src: str | Path, dst: Path, size: int = 64, margin: float = 0.25
     x.png) keep both, the second named with its extension. Images under ``skip`` (the final output folder,
     when it lies inside ``src``) are left out, and a file Pillow cannot read is listed, not fatal, when it is
     one of a folder's images."""
-    from tqdm import tqdm
+    from vaelab.progress import progress_bar
 
     src = Path(src)
     if src.is_file():
@@ -76,7 +76,7 @@ def crop_folder(src: str | Path, dst: Path, size: int = 64, margin: float = 0.25
     if not files:
         raise VaelabError(f"{src}: no images found")
     report, used = FaceReport(), set()
-    for f in tqdm(files, desc="finding faces", unit="img", disable=not progress or len(files) < 20):
+    for f in progress_bar(files, desc="finding faces", unit="img", show=progress and len(files) >= 20):
         try:
             img = open_image(f)
         except VaelabError as e:

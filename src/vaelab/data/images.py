@@ -35,11 +35,11 @@ def read_images(files: list[Path], channels: int, size: tuple[int, int], backgro
                 desc: str = "reading") -> tuple[np.ndarray, np.ndarray]:
     """Decode and preprocess files → (uint8 (n, C, H, W), indices of the files read). A file Pillow cannot
     read is left out with a one-line VaelabWarning that names it; none readable is a VaelabError."""
-    from tqdm import tqdm
+    from vaelab.progress import progress_bar
 
     images = np.empty((len(files), channels, *size), np.uint8)  # filled in place: no second copy of the set
     kept, bad = [], []
-    for i, f in enumerate(tqdm(files, desc=desc, unit="img", disable=len(files) < 500)):
+    for i, f in enumerate(progress_bar(files, desc=desc, unit="img", show=len(files) >= 500)):
         try:
             images[len(kept)] = load_image(f, channels, size, background)
             kept.append(i)

@@ -35,6 +35,7 @@ ROTATIONS = np.arange(16) * 90.0 / 16  # degrees
 POSITIONS = np.linspace(14.0, 50.0, 16)  # centre x / y in pixels; the largest rotated shape stays inside
 SPECIFIED = ("shape", "colour")  # the identity a cycle-VAE's s should hold; the rest is style
 DEFAULT_COUNT = 20_000
+MAX_COUNT = 1_000_000  # 12 GB of 64×64 RGB images; the whole factor product is 589,824
 
 
 def _outline(name: str, points: int = 48) -> np.ndarray:
@@ -133,8 +134,8 @@ def load_sprites(arg: str | None = None, seed: int = 0) -> ImageDataset:
             count = int(arg)
         except ValueError:
             raise VaelabError(f"sprites:{arg}: expected an image count, e.g. sprites:5000") from None
-        if count < 2:
-            raise VaelabError(f"sprites:{arg}: needs at least 2 images")
+        if not 2 <= count <= MAX_COUNT:
+            raise VaelabError(f"sprites:{arg}: needs from 2 to {MAX_COUNT:,} images (each takes 12 KB of memory)")
     data = Sprites()
     factors, images = data.sample(count, np.random.default_rng(seed))
     return ImageDataset(

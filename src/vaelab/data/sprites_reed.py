@@ -19,10 +19,10 @@ import re
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
+from vaelab.progress import progress_bar
 
 SIDE = 60
 SPLITS_NAME = "sprites_splits.mat"
@@ -118,7 +118,7 @@ def load_sprites_reed(arg: str | None) -> ImageDataset:
     for name, idx in splits.items():
         split_of.update({int(i): name for i in idx})
     images, labels, animation, frame = [], [], [], []
-    for character, path in tqdm(files, desc="reading sprites", unit="character", disable=len(files) < 50):
+    for character, path in progress_bar(files, desc="reading sprites", unit="character", show=len(files) >= 50):
         for a, frames in enumerate(read_character(path)):
             images.append(frames)
             labels += [character] * len(frames)

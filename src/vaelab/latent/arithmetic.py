@@ -22,6 +22,8 @@ class Term:
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _TERM = re.compile(rf"\s*([+-])?\s*(?:({_NUMBER})\s*\*\s*)?(\[[^\[\]]*\]|.+?)\s*(?=\s[+-]\s|$)")
 _GLUED = re.compile(r"\S[+-](?:class|attr):")  # "class:A-class:B": an operator without its spaces
+MAX_WEIGHT = 1000.0  # a term's weight or an edit's strength; past it the code is far outside anything decodable
+MAX_STRENGTHS = 1000  # images in one attribute strip
 
 
 def parse_expression(expr: str) -> list[Term]:
@@ -55,7 +57,10 @@ def parse_expression(expr: str) -> list[Term]:
             raise VaelabError(f"cannot parse expression {expr!r}: an operator has no term after it")
         if not concept.startswith("[") and re.search(r"\s(class|attr):", concept):
             raise VaelabError(f"cannot parse expression {expr!r}: expected + or - between terms in {concept!r}")
-        terms.append(Term(sign * float(m.group(2) or 1.0), concept))
+        weight = float(m.group(2) or 1.0)
+        if not weight <= MAX_WEIGHT:  # 1e999 is inf; past the bound the result leaves any code the model decodes
+            raise VaelabError(f"cannot parse expression {expr!r}: the weight {m.group(2)} is past {MAX_WEIGHT:g}")
+        terms.append(Term(sign * weight, concept))
         pos = m.end()
     return terms
 
@@ -129,18 +134,19 @@ def attribute_vector(latents: np.ndarray, mask: np.ndarray, balance_on: list[np.
 
 
 def parse_strengths(text: str) -> np.ndarray:
-    """``"-2:2:9"`` (start:stop:count) or ``"-1,0,1.5"`` → array of strengths."""
+    """``"-2:2:9"`` (start:stop:count) or ``"-1,0,1.5"`` → array of strengths, at most MAX_STRENGTHS of them, each
+    within ±MAX_WEIGHT."""
     try:
         if ":" in text:
             a, b, n = text.split(":")
-            if int(n) < 1:
+            if not 1 <= int(n) <= MAX_STRENGTHS:
                 raise ValueError
             values = np.linspace(float(a), float(b), int(n))
         else:
             values = np.array([float(v) for v in text.split(",") if v.strip()])
-        if not len(values) or not np.isfinite(values).all():
+        if not 1 <= len(values) <= MAX_STRENGTHS or not (np.abs(values) <= MAX_WEIGHT).all():
             raise ValueError
         return values
     except ValueError:
-        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like "
-                          "-1,0,1") from None
+        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like -1,0,1; at most "
+                          f"{MAX_STRENGTHS} strengths, each within ±{MAX_WEIGHT:g}") from None

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vaelab.errors import VaelabError
+from vaelab.progress import progress_bar
 from vaelab.training.evaluation import evaluate_elbo, seeded_rng, unit_batch
 
 LOG_2PI = math.log(2 * math.pi)
@@ -71,7 +71,7 @@ def iwae_bound(model, images: np.ndarray, k: int = 1000, batch_size: int = 8, se
     model.eval()
     total = 0.0
     with seeded_rng(seed, device):
-        for i in tqdm(range(0, len(images), batch_size), desc=f"IWAE k={k}", unit="batch", disable=not progress,
+        for i in progress_bar(range(0, len(images), batch_size), desc=f"IWAE k={k}", unit="batch", show=progress,
                       leave=False, dynamic_ncols=True):
             x = unit_batch(images[i:i + batch_size], device)
             log_w = log_importance_weights(model, x, k).double()

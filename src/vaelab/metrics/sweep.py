@@ -108,6 +108,11 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     from vaelab.training.trainer import TrainConfig, train
 
     cfg = cfg or SweepConfig()
+    if not cfg.kinds:
+        raise VaelabError(f"--model names no kind to sweep; give {' or '.join(SWEEP_KINDS)}, or both with a comma")
+    if cfg.eval_images is not None and cfg.eval_images < 2:
+        raise VaelabError(f"--eval-images must be at least 2 (active units are a variance over images), got "
+                          f"{cfg.eval_images}")
     for kind in cfg.kinds:
         if kind not in SWEEP_KINDS:
             raise VaelabError(f"the sweep trains {' or '.join(SWEEP_KINDS)}, not {kind!r}")

@@ -2,6 +2,8 @@
 reads config.json too."""
 from __future__ import annotations
 
+import hashlib
+
 import json
 import math
 import os
@@ -14,6 +16,9 @@ from vaelab.errors import VaelabError
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
 FORMAT_VERSION = 1
+MAX_LAYER = 65536  # widths and code sizes past this only run out of memory
+MAX_KERNEL = 31  # a wider conv kernel only makes training crawl
+MAX_FREE_BITS = 100.0  # nats a code unit; a free allowance past this leaves no KL term at all
 
 
 @dataclass
@@ -56,6 +61,17 @@ class ModelConfig:
             raise VaelabError(f"the total-correlation weight must be 0 or more (1 = off), not {self.tc_beta}")
         if self.latent_dim < 1:
             raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")
+        sizes = {"latent size": self.latent_dim, "hidden fully-connected width": self.fc,
+                 "conv width": max(self.widths), "Linear width": max(self.hidden, default=0)}
+        for name, value in sizes.items():
+            if value > MAX_LAYER:
+                raise VaelabError(f"the {name} {value} is past {MAX_LAYER}, more than any image model here needs "
+                                  "(its weights alone would fill the memory)")
+        if not 1 <= self.kernel_size <= MAX_KERNEL:
+            raise VaelabError(f"the conv kernel must be from 1 to {MAX_KERNEL} pixels, not {self.kernel_size}")
+        if self.free_bits > MAX_FREE_BITS:
+            raise VaelabError(f"free bits above {MAX_FREE_BITS:g} nats a dimension switch the KL term off; "
+                              f"got {self.free_bits:g}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -119,3 +135,10 @@ def read_model_json(folder: str | Path) -> dict:
 def model_json(cfg: ModelConfig, data_spec: dict, **extra) -> dict:
     """The config.json document: format version, model hyper-parameters, data spec and any extras."""
     return {"format": "vaelab", "format_version": FORMAT_VERSION, "model": asdict(cfg), "data": data_spec, **extra}
+
+
+def weights_id(folder: str | Path | None) -> str:
+    """The first 16 hex digits of the sha256 of a folder's model.safetensors ("" when it has none): what tells
+    one training state of a model from another."""
+    weights = Path(folder) / WEIGHTS_NAME if folder else None
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights and weights.is_file() else ""

@@ -35,6 +35,18 @@ def restore_rng(ckpt: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
 
 
+def restore_states(ckpt: dict, folder: Path, **modules) -> None:
+    """Load the checkpoint's state dicts into ``modules`` (model=..., optimizer=...; each key names its entry in
+    the checkpoint); a checkpoint of another model (another config.json, a copied file) is one clear error."""
+    try:
+        for key, module in modules.items():
+            module.load_state_dict(ckpt[key])
+    except (KeyError, RuntimeError, ValueError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise VaelabError(f"cannot resume: {Path(folder) / CHECKPOINT_NAME} does not fit the model its config.json "
+                          f"describes ({reason}); it belongs to another run") from e
+
+
 def save_checkpoint(folder: Path, state: dict) -> None:
     path = Path(folder) / CHECKPOINT_NAME
     tmp = path.with_name(f".{path.name}.tmp")

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
+from vaelab.progress import progress_bar
 from vaelab.staging import check_out_folder
 from vaelab.training.evaluation import images_tensor, unit_batch
 from vaelab.training.trainer import pick_device
@@ -78,7 +79,7 @@ def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: 
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         order = train_idx[torch.randperm(n, generator=gen)]
         total, window = 0.0, 0.0
-        bar = tqdm(range(steps), desc=f"evaluator epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
+        bar = progress_bar(range(steps), desc=f"evaluator epoch {epoch}/{cfg.epochs}", unit="batch", show=progress,
                    leave=False, dynamic_ncols=True)
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]

@@ -36,9 +36,10 @@ from vaelab.errors import VaelabError
 from vaelab.models.config import ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
+from vaelab.progress import progress_bar
 from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
-from vaelab.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from vaelab.training.checkpoint import load_checkpoint, restore_rng, restore_states, rng_state, save_checkpoint
 from vaelab.training.evaluation import images_tensor, unit_batch
 from vaelab.training.curves import plot_validation, save_curve, train_line_style
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable, check_run_data,
@@ -260,6 +261,9 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     check_run_data(model_cfg, dataset, out, resumed)
     # the same fixed validation images as `vaelab train` holds out (none at val_fraction 0: the old data order)
     train_idx, val_idx = training_split(dataset, cfg.val_fraction)
+    if len(np.unique(dataset.labels[train_idx])) < 2:  # s would have nothing to tell apart
+        raise VaelabError(f"{dataset.name}'s training images are all of one class; the cycle-consistent VAE learns "
+                          "what tells classes apart, so it needs two or more")
     test_idx = dataset.split("test")
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
@@ -273,9 +277,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     opt_reverse = torch.optim.Adam(model.encoder_parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused)
     start_epoch, step, train_seconds = 0, 0, 0.0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        opt_reverse.load_state_dict(ckpt["optimizer_reverse"])
+        restore_states(ckpt, out, model=model, optimizer=opt, optimizer_reverse=opt_reverse)
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
         restore_rng(ckpt, device)
     best = BestEpoch(cfg.patience)  # the validated epoch the model folder holds
@@ -319,7 +321,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         reverse_idx = rng.choice(train_idx, size=(steps_per_epoch, 2, cfg.batch_size))
         # Drawn last, and only when on, so that runs without a shift keep their exact data order.
         shifts = draw_shifts(rng, (2, steps_per_epoch * cfg.batch_size), cfg.shift) if cfg.shift else None
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="it", disable=not progress,
+        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="it", show=progress,
                    leave=False, dynamic_ncols=True)
         t0 = time.perf_counter()
         for b in bar:

@@ -19,12 +19,13 @@ from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.base import LatentModel
 from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
-from vaelab.models.registry import build_model, check_new_config
+from vaelab.models.registry import MODELS, build_model, check_new_config
+from vaelab.progress import progress_bar
 from vaelab.staging import check_out_folder
-from vaelab.training.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from vaelab.training.checkpoint import load_checkpoint, restore_rng, restore_states, rng_state, save_checkpoint
 from vaelab.training.curves import plot_loss_curve
 from vaelab.training.distributed import init_distributed
-from vaelab.training.evaluation import evaluate_elbo, images_tensor
+from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -225,6 +226,18 @@ def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
                           f"{ckpt['epoch']} to train it longer")
 
 
+def each_class_in_turn(labels: np.ndarray | None, n: int) -> np.ndarray:
+    """The order 0..n-1 of items with ``labels`` (n,) that takes the first of each class, then the second of each,
+    and so on, so that a few of them show every class (a small, lopsided test split's first 16 may miss one).
+    Without labels, the plain order."""
+    if labels is None:
+        return np.arange(n)
+    rank = np.zeros(n, np.int64)  # how many earlier items share the label
+    for c in np.unique(labels):
+        rank[labels == c] = np.arange((labels == c).sum())
+    return np.lexsort((np.arange(n), rank))
+
+
 def _write_pictures(model: LatentModel, grid_x: torch.Tensor, prior_z: torch.Tensor, out: Path, epoch: int) -> None:
     """Reconstruction grid (inputs above, decodings below) and prior-sample grid for this epoch."""
     was_training = model.training
@@ -272,6 +285,9 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
     if not resume:
         check_new_config(model_cfg)
+        if not MODELS[model_cfg.kind].variational and (cfg.kl_warmup_steps or cfg.capacity_max):
+            flag = "--kl-warmup" if cfg.kl_warmup_steps else "--capacity-max"
+            raise VaelabError(f"{flag} schedules a VAE's KL term; {model_cfg.kind!r} has none")
     check_resumable(ckpt, cfg.epochs, out)
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
@@ -292,8 +308,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     train_seconds = 0.0
     best = BestEpoch(cfg.patience)  # the validated epoch the model folder holds
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        restore_states(ckpt, out, model=model, optimizer=opt)
         start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
         best = BestEpoch(cfg.patience, ckpt.get("best_epoch", 0), ckpt.get("best_val_neg_elbo", math.inf))
         restore_rng(ckpt, device)
@@ -308,7 +323,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     images_per_epoch = min(n_train, steps_per_epoch * global_batch)
     if ddp.is_main and start_epoch == 0:
         warn_few_steps(n_train, steps_per_epoch, global_batch, cfg.epochs)
-    grid_x = torch.from_numpy(test_images[: cfg.grid_images]).to(device).float().div_(255)
+    test_labels = dataset.labels[dataset.split("test")] if dataset.labels is not None else None
+    grid_x = unit_batch(test_images[each_class_in_turn(test_labels, len(test_images))[: cfg.grid_images]], device)
     prior_z = torch.randn(64, model_cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     data_spec = dataset.spec()
 
@@ -363,8 +379,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         # Shuffle with a generator seeded by (seed, epoch): the order needs no saved state to resume.
         order = train_idx[torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))]
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                   disable=not progress or not ddp.is_main, leave=False, dynamic_ncols=True)
+        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                           show=progress and ddp.is_main, leave=False, dynamic_ncols=True)
         t0, running = time.perf_counter(), 0.0
         for b in bar:
             idx = order[b * global_batch:(b + 1) * global_batch]
