@@ -195,6 +195,11 @@ def no_onnx_of(doc: dict) -> bool:
     return not doc.get("training", {}).get("onnx", True)
 
 
+def given_flags(args) -> set[str]:
+    """The options written on the command line (not those left at their defaults)."""
+    return {a.split("=", 1)[0] for a in getattr(args, "argv", []) if a.startswith("--")}
+
+
 def run_settings_on_resume(args) -> dict | None:
     """On --resume: the run's config.json, after refusing every setting given on the command line with a value
     other than the run's own (a resumed run goes on with its own model and training settings; only --epochs,
@@ -213,10 +218,10 @@ def run_settings_on_resume(args) -> dict | None:
     if not args.resume or not (Path(args.out) / CONFIG_NAME).is_file():
         return None
     doc = read_model_json(args.out)
-    given_flags = {a.split("=", 1)[0] for a in getattr(args, "argv", []) if a.startswith("--")}
+    on_line = given_flags(args)
     changed = []
     for dest, (where, flags, default) in args.run_settings.items():
-        if not given_flags & set(flags):
+        if not on_line & set(flags):
             continue  # not on the command line: the run's own value applies
         given = getattr(args, dest)
         # a key older runs lack had the value that is now the default

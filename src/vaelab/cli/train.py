@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, ints,
+from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, given_flags, ints,
                              keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
                              resumed_banner, run_settings_on_resume, seed, training_banner)
 from vaelab.errors import VaelabError, VaelabWarning
@@ -42,6 +42,21 @@ def _launch_torchrun(args) -> None:
         raise VaelabError(f"distributed training stopped with exit code {code}; the messages above say why")
 
 
+# Options that shape one kind of model only: given for another, they would be silently ignored.
+ONLY_FOR = {"--widths": "vae-conv", "--kernel": "vae-conv", "--fc": "vae-conv", "--hidden": "ae-mlp"}
+
+
+def refuse_unused_options(args) -> None:
+    """A new run's options that its model would ignore are refused, not dropped: --fc for ae-mlp, --hidden for
+    vae-conv, --sigma without the Gaussian likelihood."""
+    given = given_flags(args)
+    for flag, kind in ONLY_FOR.items():
+        if flag in given and args.model != kind:
+            raise VaelabError(f"{flag} shapes a {kind} model; {args.model!r} does not use it")
+    if "--sigma" in given and args.likelihood != "gaussian":
+        raise VaelabError("--sigma is the Gaussian likelihood's; give --likelihood gaussian with it")
+
+
 def cmd_train(args) -> None:
     import os
     import warnings
@@ -62,6 +77,7 @@ def cmd_train(args) -> None:
     if args.resume:  # the model and training settings are the run's own; only these two may change
         model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device)
     else:
+        refuse_unused_options(args)
         model_cfg = ModelConfig(
             kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
             widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
