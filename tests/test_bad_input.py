@@ -125,6 +125,7 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
 @pytest.mark.parametrize("args,words", [
     (["train", "--data", "imagenet-99", "--out", "{tmp}/r"], ["unknown dataset"]),
     (["train", "--data", "folder:{tmp}/nope", "--out", "{tmp}/r"], ["no such folder"]),
+    (["train", "--data", "folder:{tmp}/afile", "--out", "{tmp}/r"], ["a file, not a folder"]),
     (["train", "--data", "folder:{tmp}/badimg", "--out", "{tmp}/r"], ["x.png"]),
     (["train", "--resume", "--data", "mnist:{idx}", "--out", "{tmp}/r"], ["no checkpoint"]),
     (["train", "--resume", "--out", "{tmp}/r"], ["no such model folder"]),  # no run to take the data from
@@ -224,6 +225,8 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
     (["attribute", "--attr", "class=1|nope"], ["no image has class=nope"]),
     (["disentangle", "--probe-images", "10"], ["--probe-images must be at least 100"]),
     (["blend", "--weights", "1e308,1,1"], ["weights must be finite numbers from 0 to 1e6"]),
+    (["attribute", "--attr", "class=1", "--balance-on", "nope"], ["no attributes (only classes: balance on class)"]),
+    (["report", "--metrics", "{tmp}"], ["a folder, not a JSON file"]),
 ])
 def test_out_of_range_settings_are_refused_before_any_output(tmp_path, tiny_model_dir, good_png, args, words):
     filled = [a.format(png=good_png, tmp=tmp_path) for a in args]

@@ -56,7 +56,10 @@ def attribute(model=None, query: str = "", data: str | ImageDataset | None = Non
     columns = []
     for name in balance_on or []:
         if name not in ds.attributes and not (name == "class" and ds.labels is not None):
-            raise VaelabError(f"cannot balance on {name!r}; {ds.name} has: {', '.join(sorted(ds.attributes))}")
+            raise VaelabError(f"cannot balance on {name!r}; {ds.name} has "
+                              + (f"these attributes: {', '.join(sorted(ds.attributes))}" if ds.attributes
+                                 else "no attributes (only classes: balance on class)" if ds.labels is not None
+                                 else "no attributes"))
         columns.append(ds.labels if name == "class" else ds.attributes[name])
     used = balanced_cells(mask, columns or None) >= 0  # the images in a cell found on both sides; checks first
     z = encode_uint8(m, ds.images)

@@ -119,7 +119,7 @@ def read_metrics(paths: list[Path], folder: Path | None = None) -> list[tuple[Pa
     parsed = []
     for path in paths:
         if not path.is_file():
-            raise VaelabError(f"--metrics {path}: no such file")
+            raise VaelabError(f"--metrics {path}: " + ("a folder, not a JSON file" if path.is_dir() else "no such file"))
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -186,7 +186,7 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
         raise VaelabError(f"--frames must be at least 2, got {frames}")
     if out is not None and (str(out).endswith(("/", os.sep)) or Path(out).is_dir()):
         raise VaelabError(f"--out {out} is a folder; give the report's file name, e.g. {Path(out) / 'report.html'}")
-    out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.name}.html"
+    out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.resolve().name}.html"
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
     extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []),

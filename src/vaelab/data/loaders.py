@@ -105,7 +105,7 @@ def _existing_folder(arg: str | None, kind: str) -> Path:
         raise VaelabError(f"'{kind}' needs a folder: {kind}:PATH")
     folder = Path(arg).expanduser()
     if not folder.is_dir():
-        raise VaelabError(f"{kind}:{arg}: no such folder")
+        raise VaelabError(f"{kind}:{arg}: " + ("a file, not a folder" if folder.exists() else "no such folder"))
     return folder.resolve()  # absolute, so the data name a run records still finds it from another folder
 
 
