@@ -336,3 +336,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     code, _, err = _vaelab(capsys, "train-cycle", "--data", "sprites:64", "--shift", "64", "--out", tmp_path / "z")
     assert code == 2 and "shift must be 0 to 63 pixels" in err and err.count("\n") == 1
     assert not (tmp_path / "d").exists()
+
+
+def test_scored_swaps_take_s_from_another_image_of_the_class(toy_idx_dir, monkeypatch):
+    import vaelab.training.cycle as cycle
+    from vaelab.data.loaders import load_dataset
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    model = build_model(TINY).eval()
+    images, labels = ds.images[:40], ds.labels[:40]
+    paired = []
+    real = cycle.other_same_class
+    monkeypatch.setattr(cycle, "other_same_class", lambda lab, rng: paired.append(real(lab, rng)) or paired[-1])
+    cycle.evaluate_cycle(model, images, labels)
+    assert len(paired) == 1 and (paired[0] != np.arange(40)).all()  # nobody is their own partner
+    assert (labels[paired[0]] == labels).all()

@@ -128,6 +128,9 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
         assert words in table
     report = json.loads((out / "eval.json").read_text())
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    from vaelab.models.config import weights_id
+
+    assert report["model"]["weights"] == weights_id(tiny_model_dir) != ""  # report checks eval.json against it
     assert report["iwae"]["k"] == 20 and report["iwae"]["n"] == 10
     assert report["iwae"]["neg_iwae"] < report["iwae"]["neg_elbo_same_images"]
     assert 0 < report["fidelity"]["fidelity"] <= 1.5

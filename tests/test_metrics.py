@@ -290,3 +290,35 @@ def test_scoring_leaves_the_training_noise_stream_where_it_was(tiny_model_dir, t
     first = elbo(model, toy.images[:20], seed=1)
     assert torch.equal(torch.randn(3), expected)
     assert elbo(model, toy.images[:20], seed=1) == first  # and its own noise is the same every time
+
+
+def test_integer_images_scale_like_uint8_and_a_bicubic_overshoot_is_clipped(tiny_model_dir, toy):
+    model = load(tiny_model_dir)
+    images = toy.images[toy.split("test")][:20]
+    assert elbo(model, images.astype(np.int64)) == pytest.approx(elbo(model, images), rel=1e-6)
+    floats = images.astype(np.float32) / 255
+    overshoot = floats.copy()
+    overshoot[:, :, 0, 0] = np.where(floats[:, :, 0, 0] > 0.5, 1.04, -0.02)  # what a bicubic resize can leave
+    clipped = np.clip(overshoot, 0, 1)
+    assert elbo(model, overshoot) == pytest.approx(elbo(model, clipped), rel=1e-6)
+
+
+def test_scoring_on_a_gpu_forks_that_gpus_generator_too(monkeypatch):
+    import contextlib
+
+    from vaelab.training import evaluation
+
+    forked = []
+
+    @contextlib.contextmanager
+    def recording_fork(devices=None, **kw):
+        forked.append(list(devices))
+        yield
+
+    monkeypatch.setattr(torch.random, "fork_rng", recording_fork)
+    monkeypatch.setattr(torch, "manual_seed", lambda seed: None)  # no GPU here to seed
+    with evaluation.seeded_rng(3, "cuda:1"):
+        pass
+    with evaluation.seeded_rng(3, "cpu"):
+        pass
+    assert forked == [[1], []]  # the old code forked the CPU generator only, and reseeded every GPU's

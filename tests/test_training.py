@@ -391,3 +391,21 @@ def test_the_reconstruction_grid_takes_each_class_in_turn():
     order = each_class_in_turn(labels, len(labels))
     assert list(order) == [0, 3, 5, 1, 6, 2, 4, 7]  # 2, 0, 1 (first of each), then 2, 0, then the rest of 2
     assert sorted(order) == list(range(8)) and list(each_class_in_turn(None, 4)) == [0, 1, 2, 3]
+
+
+def test_the_reconstruction_grid_shows_a_class_the_first_test_images_lack(tmp_path):
+    from PIL import Image
+
+    from vaelab.data.dataset import ImageDataset
+
+    images = np.zeros((60, 1, 8, 8), np.uint8)
+    labels = np.zeros(60, np.int64)
+    images[59], labels[59] = 255, 1  # the last test image is the only white one, of the only class-1 image
+    ds = ImageDataset(images=images, labels=labels, class_names=["dark", "light"], name="lopsided")
+    ds.use_split(np.arange(30), np.arange(30, 60))  # 30 test images: 29 dark, then the light one
+    train(ModelConfig(latent_dim=2, widths=(4,), height=8, width=8), ds, tmp_path / "r",
+          TrainConfig(epochs=1, batch_size=10, onnx=False), progress=False)
+    grid = np.asarray(Image.open(tmp_path / "r" / "recon_epoch000.png").convert("L"))
+    inputs, decodings = grid[: grid.shape[0] // 2], grid[grid.shape[0] // 2:]
+    tile = (grid.shape[1] // 16) ** 2 // 2  # half a tile's pixels, enlarged as the grid draws them
+    assert (inputs == 255).sum() - (decodings == 255).sum() > tile  # the inputs' row holds the white image

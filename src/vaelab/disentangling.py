@@ -153,6 +153,8 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         pool = ds.split("all")
         result.probe_source = (f"{min(probe_images, len(pool))} images, test and training (the test split has only "
                                f"{len(ds.split('test'))})")
+    if min(probe_images, len(pool)) < MIN_PROBE_IMAGES:
+        raise VaelabError(f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}")
     probe_idx = np.sort(rng.choice(pool, min(probe_images, len(pool)), replace=False))
     say(f"encoding {len(probe_idx)} images")
     codes = encode_uint8(m, ds.images[probe_idx], progress=False)

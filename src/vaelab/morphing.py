@@ -50,9 +50,10 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
         raise VaelabError("give either two or more images or two or more classes")
     m = open_model(model, backend)
     side = (m.size[0] * upscale, m.size[1] * upscale)
-    if max(side) <= MAX_ENLARGED_SIDE and frames * side[0] * side[1] * 3 > MAX_FRAME_BYTES:  # enlarge() says the other
+    frame_bytes = side[0] * side[1] * m.channels
+    if max(side) <= MAX_ENLARGED_SIDE and frames * frame_bytes > MAX_FRAME_BYTES:  # enlarge() says the other
         raise VaelabError(f"{frames} frames of {side[0]}×{side[1]} pixels would take "
-                          f"{frames * side[0] * side[1] * 3 / 2 ** 30:.1f} GiB; the most is "
+                          f"{frames * frame_bytes / 2 ** 30:.1f} GiB; the most is "
                           f"{MAX_FRAME_BYTES / 2 ** 30:g} GiB: fewer --frames or a smaller --upscale")
     if classes:
         if len(classes) < 2:

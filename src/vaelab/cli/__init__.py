@@ -17,7 +17,12 @@ COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend
 
 
 class OneLineErrors(argparse.ArgumentParser):
-    """A usage error is one line, like every other error (the usage is one --help away)."""
+    """A usage error is one line, like every other error (the usage is one --help away). Options are taken only
+    as written in full: the checks that read the command line (given_flags) see what the user typed."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"vaelab: error: {message} (see {self.prog} --help)\n")
@@ -39,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
     """Add "(default X)" to the --help of every option that has a default its help does not already give."""
     for action in parser._actions:
+        if getattr(action.type, "bounds", None) and action.help and action.help != argparse.SUPPRESS:
+            action.help += f" [{action.type.bounds}]"
         default = action.default
         if not action.option_strings or default is None or default is False or default == argparse.SUPPRESS:
             continue

@@ -70,6 +70,7 @@ def at_most(high: int, low: int = 1):
         if v > high:
             raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
         return v
+    check.bounds = f"{low} to {high}"  # --help shows it
     return check
 
 
@@ -78,6 +79,7 @@ def number_in(low: float, high: float, low_open: bool = False):
     def check(text: str) -> float:
         return _number(text, lambda v: (v > low if low_open else v >= low) and v <= high,
                        f"{'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}")
+    check.bounds = f"{'above ' if low_open else ''}{low:g} to {high:g}"  # --help shows it
     return check
 
 

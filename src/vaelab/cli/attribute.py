@@ -39,7 +39,8 @@ def cmd_attribute(args) -> None:
             edited = apply_vector(m, image, vector, strengths)
             what = args.attr or args.vector.name
             strip_image(edited, strengths, scale=args.upscale, original=prepare_images(m, [image])[0],
-                        title=f"{args.apply.name} along {what} (strength 0: the reconstruction)"
+                        title=f"{args.apply.name} along {what}"
+                              + (" (strength 0: the reconstruction)" if 0 in strengths else "")
                         ).save(tmp / f"strip_{slug}.png")
     if args.vector is not None:
         print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")

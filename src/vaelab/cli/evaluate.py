@@ -18,6 +18,7 @@ def cmd_evaluate(args) -> None:
     from vaelab.staging import check_out_folder
 
     check_out_folder(args.out)  # a file there is refused now, not after every metric
+    weights = weights_id(args.model or DEFAULT_MODEL)  # before loading: a run that saves meanwhile is not credited
     model = load(args.model or DEFAULT_MODEL)
     data = args.data or model.data_spec.get("name")
     if not data:
@@ -31,7 +32,7 @@ def cmd_evaluate(args) -> None:
                      prior_samples=args.prior_samples, seed=args.seed)
     report = evaluate_model(model, ds, evaluator, cfg, progress=not args.quiet)
     report["model"]["folder"] = str(args.model or DEFAULT_MODEL)
-    report["model"]["weights"] = weights_id(args.model or DEFAULT_MODEL)  # report tells a later epoch's weights
+    report["model"]["weights"] = weights  # so that report can tell a later epoch's weights
     if evaluator is not None:
         report["evaluator"] = {"folder": str(args.evaluator or "shipped"),
                                "test_accuracy": evaluator.info.get("metrics", {}).get("test_accuracy")}

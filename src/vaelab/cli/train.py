@@ -43,17 +43,20 @@ def _launch_torchrun(args) -> None:
 
 
 # Options that shape one kind of model only: given for another, they would be silently ignored.
-ONLY_FOR = {"--widths": "vae-conv", "--kernel": "vae-conv", "--fc": "vae-conv", "--hidden": "ae-mlp"}
+ONLY_FOR = {"--widths": ("widths", "widths", "vae-conv"), "--kernel": ("kernel", "kernel_size", "vae-conv"),
+            "--fc": ("fc", "fc", "vae-conv"), "--hidden": ("hidden", "hidden", "ae-mlp")}
 
 
 def refuse_unused_options(args) -> None:
     """A new run's options that its model would ignore are refused, not dropped: --fc for ae-mlp, --hidden for
-    vae-conv, --sigma without the Gaussian likelihood."""
-    given = given_flags(args)
-    for flag, kind in ONLY_FOR.items():
-        if flag in given and args.model != kind:
+    vae-conv, --sigma without the Gaussian likelihood (each given at other than its default)."""
+    from vaelab.models.config import ModelConfig
+
+    given, defaults = given_flags(args), ModelConfig()
+    for flag, (dest, field, kind) in ONLY_FOR.items():
+        if flag in given and args.model != kind and getattr(args, dest) != getattr(defaults, field):
             raise VaelabError(f"{flag} shapes a {kind} model; {args.model!r} does not use it")
-    if "--sigma" in given and args.likelihood != "gaussian":
+    if "--sigma" in given and args.likelihood != "gaussian" and args.sigma != defaults.sigma:
         raise VaelabError("--sigma is the Gaussian likelihood's; give --likelihood gaussian with it")
 
 
@@ -69,6 +72,8 @@ def cmd_train(args) -> None:
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
         raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
                           "(and vaelab train-cycle --resume to go on with one)")
+    if not args.resume:
+        refuse_unused_options(args)  # before the data is read: a large folder takes a while
     launcher = args.nproc > 1 and "WORLD_SIZE" not in os.environ
     with warnings.catch_warnings():
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
@@ -77,7 +82,6 @@ def cmd_train(args) -> None:
     if args.resume:  # the model and training settings are the run's own; only these two may change
         model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device)
     else:
-        refuse_unused_options(args)
         model_cfg = ModelConfig(
             kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
             widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,

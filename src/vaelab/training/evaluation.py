@@ -18,18 +18,26 @@ def images_tensor(images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(images)
 
 
+FLOAT_SLACK = 0.25  # float images may overshoot [0,1] this much (a bicubic resize does) and are clipped
+
+
 def unit_batch(images: np.ndarray, device) -> torch.Tensor:
-    """Images (B, C, H, W) as a float tensor in [0,1] on ``device``: uint8 is scaled by 1/255, floats are taken as
-    already scaled. The caller's array is never written to."""
+    """Images (B, C, H, W) as a float tensor in [0,1] on ``device``: integers (0..255) are scaled by 1/255, floats
+    are taken as already scaled and clipped to [0,1]. The caller's array is never written to. Floats far outside
+    (0..255 ones, NaN) are refused: scaling them again by guesswork would score the wrong images."""
     if images.dtype == np.uint8:
         return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255)
+    if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
+        if images.size and not (images.min() >= 0 and images.max() <= 255):
+            raise VaelabError(f"integer images must hold 0..255, these run from {images.min()} to {images.max()}")
+        return torch.tensor(images, dtype=torch.float32, device=device).div_(255)
     if not np.issubdtype(images.dtype, np.floating):
-        raise VaelabError(f"images must be uint8, or floats in [0,1], not {images.dtype}")
+        raise VaelabError(f"images must be integers 0..255, or floats in [0,1], not {images.dtype}")
     x = torch.tensor(images, dtype=torch.float32, device=device)
-    if x.numel() and not (x.min() >= 0 and x.max() <= 1):  # NaN fails both
-        raise VaelabError("float images must lie in [0,1] (uint8 images are scaled by 1/255); these run from "
+    if x.numel() and not (x.min() >= -FLOAT_SLACK and x.max() <= 1 + FLOAT_SLACK):  # NaN fails both
+        raise VaelabError("float images must lie in [0,1] (integer images are scaled by 1/255); these run from "
                           f"{x.min().item():.3g} to {x.max().item():.3g}")
-    return x
+    return x.clamp_(0, 1)
 
 
 @contextmanager
