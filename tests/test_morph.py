@@ -68,8 +68,9 @@ def test_a_contact_sheet_of_large_frames_wraps_into_rows_a_viewer_shows_whole():
 
     big = [Image.new("RGB", (256, 256), (i * 10, 0, 0)) for i in range(24)]
     sheet = contact_sheet(big[:2], [], big)
-    assert sheet.width <= SHEET_WIDTH and sheet.height >= 3 * 256  # 9 a row: three rows, not one 6,000 px wide
-    assert sheet.getpixel((4 + 10, 4 + 14 + 256 + 4 + 14 + 260 + 10)) == (90, 0, 0)  # frame 9 opens row 2
+    assert sheet.width <= SHEET_WIDTH and sheet.height >= 3 * 256  # three rows, not one 6,000 px wide
+    assert sheet.getpixel((4 + 10, 4 + 14 + 256 + 4 + 14 + 260 + 10)) == (80, 0, 0)  # 8 a row: frame 8 opens row 2
+    assert sheet.getpixel((4 + 7 * 260 + 10, 4 + 14 + 256 + 4 + 14 + 2 * 260 + 10)) == (230, 0, 0)  # the last, full
 
 
 def test_cli_morph_end_to_end_on_odd_sizes_and_modes(tmp_path, tiny_model_dir):

@@ -49,10 +49,12 @@ def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
 def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: list[Image.Image],
                   labels: list[str] | None = None, pad: int = 4, per_row: int | None = None) -> Image.Image:
     """Top row: each input beside its reconstruction (the input alone when ``recons`` is empty, as for decoded
-    class centroids); below: every frame, left to right, ``per_row`` a row (default: as many as fit in about
-    SHEET_WIDTH pixels, 4 to 24)."""
+    class centroids); below: every frame, left to right, ``per_row`` a row (default: rows of equal length, each
+    fitting in about SHEET_WIDTH pixels, 4 to 24 frames)."""
     w, h = frames[0].size
-    per_row = per_row or min(24, max(4, SHEET_WIDTH // (w + pad)))
+    if per_row is None:  # as many rows as the width needs, filled evenly (24 frames in two rows of 12, not 20 + 4)
+        fit = min(24, max(4, SHEET_WIDTH // (w + pad)))
+        per_row = -(-len(frames) // -(-len(frames) // fit))
     cap = 14
     rows = -(-len(frames) // per_row)
     names = [(labels[i] if labels else f"input {i + 1}")[:32] for i in range(len(inputs))]
