@@ -9,6 +9,9 @@ from pathlib import Path
 from vaelab.cli.args import add_model_options, at_most, seed
 
 
+FEW_PROBE_TEST = 200  # test codes below which a probe's accuracy is too noisy to read without a warning
+
+
 def _summary_lines(r) -> list[str]:
     lines = []
     if r.probes:
@@ -18,6 +21,12 @@ def _summary_lines(r) -> list[str]:
         width = max(map(len, parts))
         lines += [f"  label from {name:{width}s}  train {r.probes[name]['train_accuracy']:.1%}  "
                   f"test {r.probes[name]['test_accuracy']:.1%}" for name in parts]
+        if r.probes["n_test"] < FEW_PROBE_TEST:
+            lines.append(f"  (only {r.probes['n_test']} test codes: these accuracies can move by "
+                         f"{100 / r.probes['n_test'] ** 0.5:.0f} points from one draw to the next; more data steadies them)")
+        if "s" in parts and "z" in parts and r.probes["z"]["test_accuracy"] > r.probes["s"]["test_accuracy"]:
+            lines.append("  (z reads the label better than s: the class has leaked into z, the opposite of "
+                         "disentangled; train longer or raise --kl-coef)")
     if r.predictors:
         p = r.predictors
         recon = p.get("reconstruction_mse", float("nan"))
