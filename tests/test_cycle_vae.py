@@ -327,6 +327,13 @@ def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     assert set(doc["metrics"]) == {"mig", "beta_vae", "factor_vae", "dci", "sap"}
     assert 0.0 <= doc["metrics"]["mig"]["mig"] <= 1.0
     assert (out / "traversals.png").is_file() and "MIG" in stdout
+    from vaelab.data.sprites import Sprites
+    from vaelab.metrics.disentanglement import all_metrics, model_representation
+    from vaelab.models.runtime import open_model
+
+    again = all_metrics(model_representation(open_model(tmp_path / "vae")), Sprites(), 0, scale=0.001)
+    assert again["mig"]["mig"] == pytest.approx(doc["metrics"]["mig"]["mig"])  # README's Python recipe, same seed
+    assert again["beta_vae"]["eval_accuracy"] == pytest.approx(doc["metrics"]["beta_vae"]["eval_accuracy"])
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

@@ -181,6 +181,8 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         from vaelab.metrics.disentanglement import all_metrics, model_representation
 
         say("disentanglement metrics")
-        result.metrics = all_metrics(model_representation(m), Sprites(), rng, scale=metrics_scale,
-                                     progress=lambda name: say(f"  {name}"))
+        # a generator of their own, so that all_metrics(model_representation(m), Sprites(), seed, scale) in Python
+        # gives the same figures, whatever the grids and probes drew before
+        result.metrics = all_metrics(model_representation(m), Sprites(), np.random.default_rng(seed),
+                                     scale=metrics_scale, progress=lambda name: say(f"  {name}"))
     return result
