@@ -2,6 +2,7 @@
 saving and exact resume, and `vaelab train-cycle` / `vaelab disentangle` end to end."""
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -306,6 +307,10 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
         assert 0.0 <= doc["probes"][part]["test_accuracy"] <= 1.0
     assert doc["predictors"]["z_to_s"]["regeneration_mse"] >= 0 and doc["metrics"] is None
     assert "label from s" in stdout and "label from z" in stdout
+    rows = list(csv.DictReader((out / "probes.csv").open()))
+    assert [r["part"] for r in rows] == ["s", "z", "z draw"]
+    assert {(r["chance"], r["train_codes"], r["test_codes"]) for r in rows} == \
+        {(f"{doc['probes']['chance']:.4f}", "96", "24")}
     assert "(only 24 test codes: these accuracies can move by 20 points" in stdout  # 120 codes, a fifth tested
     leaked = doc["probes"]["z"]["test_accuracy"] > doc["probes"]["s"]["test_accuracy"]
     assert ("the class has leaked into z" in stdout) == leaked

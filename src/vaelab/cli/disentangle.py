@@ -65,8 +65,9 @@ def cmd_disentangle(args) -> None:
             probe_figure(r.probes, tmp / "probes.png", title=f"leakage probes ({r.data_name})")
             with open(tmp / "probes.csv", "w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(["part", "train_accuracy", "test_accuracy"])
-                w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}"]
+                w.writerow(["part", "train_accuracy", "test_accuracy", "chance", "train_codes", "test_codes"])
+                w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}",
+                             f"{r.probes['chance']:.4f}", r.probes["n_train"], r.probes["n_test"]]
                             for name, v in r.probes.items() if isinstance(v, dict))
         doc = {"model": str(args.model), "model_kind": r.model_kind, "data": r.data_name,
                "specified_dim": r.specified_dim, "seed": args.seed, "probe_source": r.probe_source,
