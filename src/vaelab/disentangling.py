@@ -131,8 +131,6 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     check_scale(metrics_scale)  # before the slow parts, not after them
     if steps < 2:
         raise VaelabError(f"--steps must be at least 2 (the two images at the ends), got {steps}")
-    if probe_images < MIN_PROBE_IMAGES:  # a fifth of them score the probes: fewer say nothing
-        raise VaelabError(f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}")
 
     say = progress or (lambda _: None)
     m = open_model(model, backend)
@@ -153,8 +151,10 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         pool = ds.split("all")
         result.probe_source = (f"{min(probe_images, len(pool))} images, test and training (the test split has only "
                                f"{len(ds.split('test'))})")
-    if min(probe_images, len(pool)) < MIN_PROBE_IMAGES:
-        raise VaelabError(f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}")
+    if min(probe_images, len(pool)) < MIN_PROBE_IMAGES:  # a fifth of them score the probes: fewer say nothing
+        raise VaelabError(f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}"
+                          if probe_images < MIN_PROBE_IMAGES else
+                          f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}")
     probe_idx = np.sort(rng.choice(pool, min(probe_images, len(pool)), replace=False))
     say(f"encoding {len(probe_idx)} images")
     codes = encode_uint8(m, ds.images[probe_idx], progress=False)

@@ -119,7 +119,8 @@ def read_metrics(paths: list[Path], folder: Path | None = None) -> list[tuple[Pa
     parsed = []
     for path in paths:
         if not path.is_file():
-            raise VaelabError(f"--metrics {path}: " + ("a folder, not a JSON file" if path.is_dir() else "no such file"))
+            what = "a folder, not a JSON file" if path.is_dir() else "no such file"
+            raise VaelabError(f"--metrics {path}: {what}")
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -143,10 +144,12 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
     tables = {}
     test = (doc.get("metrics") or {}).get("test") or {}
     if test:
-        tables["Test set, at the end of training (nats / image)"] = {
-            "−ELBO": _number(test.get("neg_elbo")), "reconstruction": _number(test.get("recon")),
-            "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)} \
-            if doc["model"]["kind"] != "ae-mlp" else {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
+        if doc["model"]["kind"] == "ae-mlp":
+            figures = {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
+        else:
+            figures = {"−ELBO": _number(test.get("neg_elbo")), "reconstruction": _number(test.get("recon")),
+                       "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)}
+        tables["Test set, at the end of training (nats / image)"] = figures
     evr = (summary.get("projection") or {}).get("explained_variance_ratio")
     latent = {"images encoded": _number(summary["encoded"]), "latent size": summary["latent_dim"]}
     if summary.get("variational"):
@@ -232,10 +235,9 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
                                        "dimension above 0.01 nats is counted as active.", f[KL_BARS]))
         vae = s["variational"]
         rank = "KL" if vae else "variance"
+        against = ", against the N(0, 1) prior." if vae else " (no N(0, 1) prior to compare with)."
         dims.figures.append(Figure("Histograms of the latent means" if vae else "Histograms of the codes",
-                                   f"Every dimension, ordered by {rank}"
-                                   + (", against the N(0, 1) prior." if vae else " (no N(0, 1) prior to compare with)."),
-                                   f[HISTOGRAMS]))
+                                   f"Every dimension, ordered by {rank}{against}", f[HISTOGRAMS]))
         if CLASS_HISTOGRAMS in f:
             dims.figures.append(Figure("Histograms per class", f"The dimensions with the most {rank}, one ridge per "
                                        "class.", f[CLASS_HISTOGRAMS]))

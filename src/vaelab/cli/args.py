@@ -150,8 +150,8 @@ def load_training_data(args):
         raise VaelabError(f"{e} (if the run's data moved, give --data with its new place)") from e
     if spec and spec.get("size") and not given and (ds.channels, *ds.size) != (spec.get("channels"), *spec["size"]):
         raise VaelabError(f"{args.out} trained on {spec.get('channels')}×{'×'.join(map(str, spec['size']))} "
-                          f"images, and {ds.name} has {ds.channels}×{ds.size[0]}×{ds.size[1]} ones: a resumed run goes "
-                          "on with its own data")
+                          f"images, and {ds.name} has {ds.channels}×{ds.size[0]}×{ds.size[1]} ones: a resumed run "
+                          "goes on with its own data")
     if limit:
         ds.limit_train(limit)
     return ds
@@ -169,8 +169,8 @@ def add_conv_options(p: argparse.ArgumentParser) -> None:
 def add_training_data_options(p: argparse.ArgumentParser) -> None:
     """The image format for folder data, a training subset, and the device: shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data: 64 (square), or HEIGHTxWIDTH such as 64x48, "
-                                                  "which is 64 high and 48 wide (default 64)")
+    p.add_argument("--size", type=size_arg, help="image size for folder data: 64 (square), or HEIGHTxWIDTH such as "
+                                                  "64x48, which is 64 high and 48 wide (default 64)")
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
 

@@ -23,7 +23,8 @@ def _summary_lines(r) -> list[str]:
                   f"test {r.probes[name]['test_accuracy']:.1%}" for name in parts]
         if r.probes["n_test"] < FEW_PROBE_TEST:
             lines.append(f"  (only {r.probes['n_test']} test codes: these accuracies can move by "
-                         f"{100 / r.probes['n_test'] ** 0.5:.0f} points from one draw to the next; more data steadies them)")
+                         f"{100 / r.probes['n_test'] ** 0.5:.0f} points from one draw to the next; more data "
+                         "steadies them)")
         if "s" in parts and "z" in parts and r.probes["z"]["test_accuracy"] > r.probes["s"]["test_accuracy"]:
             lines.append("  (z reads the label better than s: the class has leaked into z, the opposite of "
                          "disentangled; train longer or raise --kl-coef)")

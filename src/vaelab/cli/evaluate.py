@@ -14,7 +14,6 @@ def cmd_evaluate(args) -> None:
     from vaelab.models.classifier import evaluator_for
     from vaelab.models.config import weights_id
     from vaelab.models.runtime import DEFAULT_MODEL
-
     from vaelab.staging import check_out_folder
 
     check_out_folder(args.out)  # a file there is refused now, not after every metric

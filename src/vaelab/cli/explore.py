@@ -34,7 +34,8 @@ def add(sub) -> None:
     p.add_argument("--dims", type=positive, default=32, help="dimensions in the traversals and histograms, "
                                                                "most KL first (default 32)")
     p.add_argument("--steps", type=at_most(101), default=11, help="traversal steps per dimension (default 11)")
-    p.add_argument("--span", type=number_in(0, 100, low_open=True), default=3.0, help="traversals run over ±SPAN σ (default 3)")
+    p.add_argument("--span", type=number_in(0, 100, low_open=True), default=3.0,
+                   help="traversals run over ±SPAN σ (default 3)")
     p.add_argument("--center",
                    help="traversal centre: origin, mean, an index into the images, or an image file (default: "
                         "origin for a VAE, whose prior is centred there; mean for a plain AE)")

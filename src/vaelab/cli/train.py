@@ -66,7 +66,7 @@ def cmd_train(args) -> None:
 
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import check_new_config
-    from vaelab.training.trainer import TrainConfig, check_run_data, epoch_steps, train, training_split
+    from vaelab.training.trainer import TrainConfig, check_run_data, epoch_steps, pick_device, train, training_split
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -91,8 +91,6 @@ def cmd_train(args) -> None:
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                           val_fraction=args.val_fraction, patience=args.patience)
     if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
-        from vaelab.training.trainer import pick_device
-
         pick_device(args.device)
         kept = run["training"] if run else {}
         if run:

@@ -148,5 +148,5 @@ def parse_strengths(text: str) -> np.ndarray:
             raise ValueError
         return values
     except ValueError:
-        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like -1,0,1; at most "
-                          f"{MAX_STRENGTHS} strengths, each within ±{MAX_WEIGHT:g}") from None
+        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like "
+                          f"-1,0,1; at most {MAX_STRENGTHS} strengths, each within ±{MAX_WEIGHT:g}") from None

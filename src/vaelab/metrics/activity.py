@@ -10,8 +10,8 @@ from vaelab.training.evaluation import unit_batch
 
 @torch.no_grad()
 def active_units(model, images: np.ndarray, threshold: float = 0.01, batch_size: int = 1000) -> dict:
-    """The number of active dimensions over images (N, C, H, W), uint8 or float in [0,1]: active, latent_dim, and the per-dimension
-    variance of the posterior means (D,), largest first."""
+    """The number of active dimensions over images (N, C, H, W), uint8 or float in [0,1]: active, latent_dim, and
+    the per-dimension variance of the posterior means (D,), largest first."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -28,7 +28,8 @@ def evaluator_probabilities(evaluator, images: np.ndarray, batch_size: int = 100
 
 
 def semantic_fidelity(model, evaluator, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> dict:
-    """The evaluator's accuracy on images (N, C, H, W), uint8 or float in [0,1], and on their reconstructions, and the ratio.
+    """The evaluator's accuracy on images (N, C, H, W), uint8 or float in [0,1], and on their reconstructions, and
+    the ratio.
 
     Returns accuracy_original, accuracy_reconstruction, fidelity (their ratio) and n.
     """

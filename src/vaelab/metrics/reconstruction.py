@@ -51,8 +51,8 @@ def image_scores(originals: np.ndarray, reconstructions: np.ndarray) -> dict:
 
 @torch.no_grad()
 def reconstruct(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Deterministic reconstructions decode(embed(x)) of images (N, C, H, W), uint8 or float in [0,1], → float (N, C, H, W) in [0,1];
-    embed is the posterior mean, not a sample."""
+    """Deterministic reconstructions decode(embed(x)) of images (N, C, H, W), uint8 or float in [0,1] → float
+    (N, C, H, W) in [0,1]; embed is the posterior mean, not a sample."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -65,5 +65,6 @@ def reconstruct(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray
 
 
 def reconstruction_metrics(model, images: np.ndarray, batch_size: int = 1000) -> dict:
-    """MSE, PSNR and SSIM of images (N, C, H, W), uint8 or float in [0,1], against their reconstructions decode(embed(x))."""
+    """MSE, PSNR and SSIM of images (N, C, H, W), uint8 or float in [0,1], against their reconstructions
+    decode(embed(x))."""
     return image_scores(unit_batch(images, "cpu").numpy(), reconstruct(model, images, batch_size))

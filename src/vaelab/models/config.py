@@ -3,7 +3,6 @@ reads config.json too."""
 from __future__ import annotations
 
 import hashlib
-
 import json
 import math
 import os

@@ -19,9 +19,10 @@ MODELS: dict[str, type[LatentModel]] = {
 KL_NEUTRAL = {"beta": 1.0, "free_bits": 0.0, "tc_beta": 1.0}
 
 
-def check_new_config(cfg: ModelConfig) -> None:
+def check_new_config(cfg: ModelConfig, kl_schedule: dict[str, float] | None = None) -> None:
     """What a new run may not ask for: an unknown kind, or KL weights on a model without a KL term, which would
-    do nothing. (Runs saved before this check may hold such weights; they load as they are.)"""
+    do nothing; nor, with ``kl_schedule`` (flag → the run's value, 0 = off), a schedule of that KL term. (Runs
+    saved before this check may hold such weights; they load as they are.)"""
     if cfg.kind not in MODELS:
         raise VaelabError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
     if not MODELS[cfg.kind].variational:
@@ -29,6 +30,9 @@ def check_new_config(cfg: ModelConfig) -> None:
             if getattr(cfg, name) != neutral:
                 flag = "--" + name.replace("_", "-")
                 raise VaelabError(f"{flag} weighs a VAE's KL term; {cfg.kind!r} has none (leave it at {neutral:g})")
+        for flag, value in (kl_schedule or {}).items():
+            if value:
+                raise VaelabError(f"{flag} schedules a VAE's KL term; {cfg.kind!r} has none")
 
 
 def build_model(cfg: ModelConfig) -> LatentModel:

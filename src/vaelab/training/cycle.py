@@ -108,30 +108,34 @@ def _kl_sum(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum()
 
 
+def _class_blocks(pool_labels: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stable order that sorts ``pool_labels`` by class, and for each of ``labels`` where its class's block
+    starts in that order and how long it is."""
+    order = np.argsort(pool_labels, kind="stable")
+    classes, starts, counts = np.unique(pool_labels[order], return_index=True, return_counts=True)
+    slot = np.searchsorted(classes, labels)
+    return order, starts[slot], counts[slot]
+
+
 def same_class_partners(labels: np.ndarray, pool: np.ndarray, pool_labels: np.ndarray,
                         rng: np.random.Generator) -> np.ndarray:
     """For each of labels (N,), a random index from ``pool`` (M,) whose label, in pool_labels (M,), is the same.
 
     The image itself may be drawn, as in the official paired loader."""
-    order = np.argsort(pool_labels, kind="stable")
-    sorted_pool = pool[order]
-    classes, starts, counts = np.unique(pool_labels[order], return_index=True, return_counts=True)
-    slot = np.searchsorted(classes, labels)
-    return sorted_pool[starts[slot] + (rng.random(len(labels)) * counts[slot]).astype(np.int64)]
+    order, starts, counts = _class_blocks(pool_labels, labels)
+    return pool[order][starts + (rng.random(len(labels)) * counts).astype(np.int64)]
 
 
 def other_same_class(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For each of labels (N,), a random other index with the same label; the index itself only when its class
     has no other member. A swap scored against the image itself would be a plain reconstruction."""
-    order = np.argsort(labels, kind="stable")
-    classes, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    order, starts, counts = _class_blocks(labels, labels)
     rank = np.empty(len(labels), np.int64)
     rank[order] = np.arange(len(labels))
-    slot = np.searchsorted(classes, labels)
-    own = rank - starts[slot]  # each image's place within its class's block
-    pick = (rng.random(len(labels)) * np.maximum(counts[slot] - 1, 1)).astype(np.int64)
-    pick += (pick >= own) & (counts[slot] > 1)  # skip over the image itself
-    return order[starts[slot] + pick]
+    own = rank - starts  # each image's place within its class's block
+    pick = (rng.random(len(labels)) * np.maximum(counts - 1, 1)).astype(np.int64)
+    pick += (pick >= own) & (counts > 1)  # skip over the image itself
+    return order[starts + pick]
 
 
 def forward_cycle(model: CycleVAE, x1: torch.Tensor, x2: torch.Tensor, cfg: CycleTrainConfig) -> dict:

@@ -19,7 +19,7 @@ from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.base import LatentModel
 from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
-from vaelab.models.registry import MODELS, build_model, check_new_config
+from vaelab.models.registry import build_model, check_new_config
 from vaelab.progress import progress_bar
 from vaelab.staging import check_out_folder
 from vaelab.training.checkpoint import load_checkpoint, restore_rng, restore_states, rng_state, save_checkpoint
@@ -284,10 +284,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
     if not resume:
-        check_new_config(model_cfg)
-        if not MODELS[model_cfg.kind].variational and (cfg.kl_warmup_steps or cfg.capacity_max):
-            flag = "--kl-warmup" if cfg.kl_warmup_steps else "--capacity-max"
-            raise VaelabError(f"{flag} schedules a VAE's KL term; {model_cfg.kind!r} has none")
+        check_new_config(model_cfg, {"--kl-warmup": cfg.kl_warmup_steps, "--capacity-max": cfg.capacity_max})
     check_resumable(ckpt, cfg.epochs, out)
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
