@@ -306,6 +306,11 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     lim = max(3.0, max(np.abs(v).max() for v in vectors))
     assert counts.tolist() == [np.histogram(v, np.linspace(-lim, lim, 11))[0].tolist() for v in vectors]
     assert (counts.sum(1) == 8).all()  # every one of the 8 values lands in a bin
+    # an expression that starts with a minus sign and has no space is the expression, not an unknown option
+    p = _cli("arithmetic", "-1*class:2", "--model", tiny_model_dir, "--out", tmp_path / "neg")
+    assert p.returncode == 0 and "-1·class:2" in p.stdout, p.stderr
+    np.testing.assert_allclose(arithmetic(tiny_model_dir, " -1*class:2").vector,
+                               -arithmetic(tiny_model_dir, "class:2").vector, rtol=1e-6)
     p = _cli("blend", "--model", tiny_model_dir, "--k", "3", "--eigen", "4", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     names = {f.name for f in (tmp_path / "b").iterdir()}

@@ -5,6 +5,7 @@ Each command lives in its own module here with an ``add(subparsers)`` function; 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 
@@ -60,8 +61,15 @@ NEGATIVE_VALUE_OPTIONS = ("--strengths", "--weights")
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
+    """Join the options above to a value that starts with '-', and keep an arithmetic expression that starts with
+    one ("-1*class:Bag") a positional: a leading space, which the expression parser ignores, hides it from argparse."""
     out, i = [], 0
+    expression_command = bool(argv) and argv[0] == "arithmetic"
     while i < len(argv):
+        if expression_command and i and re.match(r"-[^-h]", argv[i]):
+            out.append(f" {argv[i]}")
+            i += 1
+            continue
         if argv[i] in NEGATIVE_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
             out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
