@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from vaelab.models.config import ModelConfig
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.models.runtime import InferenceModel
-from vaelab.training.cycle import (CycleTrainConfig, forward_cycle, other_same_class, reverse_cycle,
+from vaelab.training.cycle import (CycleTrainConfig, _plot_curves, forward_cycle, other_same_class, reverse_cycle,
                                    same_class_partners, train_cycle)
 
 TINY = ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
@@ -118,6 +120,11 @@ def test_forward_cycle_is_the_papers_swap_loss():
     assert bce["mse"].item() == pytest.approx(got["mse"].item(), rel=1e-6)
     per_pixel = F.mse_loss(torch.cat([x1_hat, x2_hat]), torch.cat([x1, x2]))  # what the logs and the test MSE show
     assert got["mse"].item() == pytest.approx(per_pixel.item(), rel=1e-5)
+    # the loss curve shows KL(z) in nats per image, as the console and the test records do
+    nats_per_image = (kl / 8).item()
+    lines = _plot_curves([{"kind": "step", "epoch": 1, "step": 1, "mse": got["mse"].item(), "kl": got["kl"].item(),
+                           "reverse_l1": 0.5}], Path(tempfile.mkdtemp()) / "curve.png", pixels=28 * 28)
+    assert lines["kl"] == [pytest.approx(nats_per_image, rel=1e-5)] and lines["reverse_l1"] == [0.5]
 
 
 def test_reverse_cycle_steps_the_encoder_only():
@@ -186,7 +193,17 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     ds.train_idx = ds.train_idx[:128]
     # 4 steps an epoch, a record every 3: the one at step 6 spans the resume
     cfg = dict(batch_size=32, lr=1e-3, log_every=3, eval_images=40, lr_step_epochs=1, lr_gamma=0.5, shift=shift)
-    straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False)
+    drawn = []  # each epoch's swap grid goes to the figure hook: inputs, and the cells of the model as it stands
+    straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False,
+                           swap_figure=lambda *a: drawn.append(a))
+    assert [(p.name, t) for *_, p, t in drawn] == [(f"swap_epoch00{e}.png", f"epoch {e}: style transfer on test "
+                                                     "images") for e in (1, 2)]
+    rows, cols, cells = drawn[-1][:3]
+    eval_idx = np.sort(np.random.default_rng(0).permutation(ds.split("test"))[:40])[:8]
+    np.testing.assert_array_equal(rows, ds.images[eval_idx] / np.float32(255))
+    np.testing.assert_array_equal(cols, rows)
+    expected = swap_grid(open_model(straight), ds.images[eval_idx], ds.images[eval_idx])
+    np.testing.assert_allclose(cells, expected, atol=1e-5)
     train_cycle(TINY, ds, tmp_path / "b", CycleTrainConfig(epochs=1, onnx=False, **cfg), progress=False)
     resumed = train_cycle(None, ds, tmp_path / "b", CycleTrainConfig(epochs=2), resume=True, progress=False)
     for k, v in straight.state_dict().items():
@@ -211,7 +228,7 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     assert [r["lr"] for r in records if r["kind"] == "epoch"] == [1e-3, 5e-4]  # the step schedule, kept on resume
     state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert {g["lr"] for o in ("optimizer", "optimizer_reverse") for g in state[o]["param_groups"]} == {5e-4}
-    assert (tmp_path / "a" / "swap_epoch002.png").is_file() and (tmp_path / "a" / "loss_curve.png").is_file()
+    assert (tmp_path / "b" / "swap_epoch002.png").is_file() and (tmp_path / "a" / "loss_curve.png").is_file()
 
 
 def test_train_cycle_needs_labels(tmp_path):
@@ -285,6 +302,9 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     assert f"on mnist:{toy_idx_dir.resolve()}: 72 train + 24 validation / 60 test images of 1×28×28" in stdout
     doc = json.loads((run / "config.json").read_text())
     assert doc["training"]["val_fraction"] == 0.25 and doc["training"]["best_epoch"] == 1
+    from PIL import Image
+
+    assert Image.open(run / "swap_epoch001.png").mode != "L"  # the labelled figure, not the plain grey grid
     # a resume keeps the run's settings: another value is refused, and so is a run with no epochs left
     code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9",
                            "--style", "4")

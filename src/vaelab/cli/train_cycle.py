@@ -24,6 +24,7 @@ def cmd_train_cycle(args) -> None:
     from vaelab.errors import VaelabError
     from vaelab.models.config import ModelConfig
     from vaelab.training.cycle import CycleTrainConfig, train_cycle
+    from vaelab.viz.disentangle_figures import swap_grid_figure
 
     run = run_settings_on_resume(args)
     if run and run["model"]["kind"] != "cycle-vae":
@@ -49,7 +50,7 @@ def cmd_train_cycle(args) -> None:
                                                   f"s {m['specified_dim']}")
     banner = training_banner(what, ds, val)
     train_cycle(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet,
-                announce=lambda: print(banner))
+                announce=lambda: print(banner), swap_figure=swap_grid_figure)
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")
 
 

@@ -191,22 +191,32 @@ def evaluate_cycle(model: CycleVAE, images: np.ndarray, labels: np.ndarray, seed
 
 
 @torch.no_grad()
-def swap_picture(model: CycleVAE, x: torch.Tensor) -> np.ndarray:
-    """The (n+1)×(n+1) swap grid for images x (n, C, H, W): inputs along the top and the left, cell (r, c) =
-    Dec(z of row image r, s of column image c). Returns (n+1)² images (C, H, W) in [0,1], row-major."""
+def swap_cells(model: CycleVAE, x: torch.Tensor) -> np.ndarray:
+    """The swap grid's cells for images x (n, C, H, W): (n, n, C, H, W) in [0,1], cell (r, c) =
+    Dec(z of image r, s of image c)."""
     was_training = model.training
     model.eval()
     mu, _, s = model.encode_parts(x)
     n = len(x)
     cells = model.decode_parts(mu.repeat_interleave(n, 0), s.repeat(n, 1)).view(n, n, *x.shape[1:])
     model.train(was_training)
-    grid = torch.ones(n + 1, n + 1, *x.shape[1:], device=x.device)
+    return cells.cpu().numpy()
+
+
+def swap_picture(cells: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The plain (n+1)×(n+1) grid of ``swap_cells``: inputs x (n, C, H, W) in [0,1] along the top and the left.
+    Returns (n+1)² images (C, H, W), row-major."""
+    n = len(x)
+    grid = np.ones((n + 1, n + 1, *x.shape[1:]), np.float32)
     grid[0, 1:], grid[1:, 0], grid[1:, 1:] = x, x, cells
-    return grid.flatten(0, 1).cpu().numpy()
+    return grid.reshape(-1, *x.shape[1:])
 
 
-def _plot_curves(records: list[dict], path: Path) -> None:
-    """Forward MSE, KL and reverse L1 against the step, and the per-epoch test MSEs, as one PNG."""
+def _plot_curves(records: list[dict], path: Path, pixels: int) -> dict:
+    """Forward MSE, KL and reverse L1 against the step, and the per-epoch test figures, as one PNG. KL(z) is shown
+    in nats per image, as the console prints it: a step record's 'kl' is the loss term, the KL summed over a
+    pair of batches and divided by one batch's pixels (B·C·H·W), so nats per image are kl · C·H·W / 2. Returns the
+    train lines as plotted."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,9 +225,11 @@ def _plot_curves(records: list[dict], path: Path) -> None:
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
+    per_image = {"mse": 1.0, "kl": pixels / 2, "reverse_l1": 1.0}
     for ax, key, title in zip(axes, ("mse", "kl", "reverse_l1"),
-                              ("swap reconstruction MSE", "KL(z) / pixels", "reverse-cycle L1")):
-        ax.plot([r["step"] for r in steps], [r[key] for r in steps], **train_line_style(len(steps)), label="train")
+                              ("swap reconstruction MSE", "KL(z), nats per image", "reverse-cycle L1")):
+        ax.plot([r["step"] for r in steps], [r[key] * per_image[key] for r in steps],
+                **train_line_style(len(steps)), label="train")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_yscale("log")
@@ -226,17 +238,22 @@ def _plot_curves(records: list[dict], path: Path) -> None:
         axes[0].plot([r["step"] for r in epochs], [r["test_swap_mse"] for r in epochs], "o-", label="test swap")
         axes[0].plot([r["step"] for r in epochs], [r["test_recon_mse"] for r in epochs], "s-", label="test recon")
         plot_validation(axes[0], epochs, "val_swap_mse", "val_score", "^-", "validation swap")
+        axes[1].plot([r["step"] for r in epochs], [r["test_kl"] for r in epochs], "o-", label="test")
+        axes[1].legend(fontsize=8)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     save_curve(fig, path)
+    return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
 
 
 def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
                 cfg: CycleTrainConfig | None = None, resume: bool = False, progress: bool = True,
-                announce=None) -> CycleVAE:
+                announce=None, swap_figure=None) -> CycleVAE:
     """Train a `cycle-vae` on ``dataset``'s labelled train split (the label is the specified factor) into ``out``.
 
     ``out`` ends up a model folder plus checkpoint.pt, metrics.jsonl, loss_curve.png and swap_epochNNN.png.
+    ``swap_figure(rows, cols, cells, path, title)`` draws each epoch's swap grid (the CLI passes the labelled
+    figure of ``vaelab.viz``); without it the grid is a plain picture, inputs along the top and the left.
     With ``resume`` the config and state come from ``out``; ``cfg.epochs`` may be raised to train longer.
     """
     out = Path(out)
@@ -299,6 +316,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     val_images, val_labels = dataset.images[val_idx], labels[val_idx]
     pixels = int(np.prod(dataset.images.shape[1:]))
     grid_x = torch.from_numpy(eval_images[: cfg.grid_images]).to(device).float().div_(255)
+    grid_np = grid_x.cpu().numpy()
     steps_per_epoch = len(train_idx) // cfg.batch_size  # whole batches only, as the official loader drops the rest
     if ckpt is None:
         warn_few_steps(len(train_idx), steps_per_epoch, cfg.batch_size, cfg.epochs)
@@ -370,12 +388,16 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         records.append(record)
         tqdm.write(line + f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
                           f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
-        save_png_atomic(image_grid(swap_picture(model, grid_x), nrow=len(grid_x) + 1,
-                                   scale=max(1, 96 // grid_x.shape[-1])), out / f"swap_epoch{epoch:03d}.png")
+        cells, path = swap_cells(model, grid_x), out / f"swap_epoch{epoch:03d}.png"
+        if swap_figure is None:
+            save_png_atomic(image_grid(swap_picture(cells, grid_np), nrow=len(grid_np) + 1,
+                                       scale=max(1, 96 // grid_np.shape[-1])), path)
+        else:
+            swap_figure(grid_np, grid_np, cells, path, f"epoch {epoch}: style transfer on test images")
         tmp = out / f".{METRICS_NAME}.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
         os.replace(tmp, out / METRICS_NAME)
-        _plot_curves(records, out / "loss_curve.png")
+        _plot_curves(records, out / "loss_curve.png", pixels)
         if val is None or best.improved(epoch, val["score"]):  # with validation: the best validated epoch
             extra = best.saved_fields(len(val_idx), train_seconds) if val else {}
             model.save_pretrained(out, data_spec, onnx=cfg.onnx,
