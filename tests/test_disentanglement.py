@@ -211,6 +211,10 @@ def test_probes_use_only_test_images_when_the_test_split_is_large_enough(tmp_pat
     r = dis.disentangle(tiny_model_dir, data=ds, grid=2, steps=2, probe_images=220)
     assert r.probe_source == "220 of the 250 test images"
     assert len(encoded[0]) == 220 and all(img.tobytes() in test_rows for img in encoded[0])
+    # the pictures draw from a generator of their own: another --grid picks other rows, not other probe images
+    wider = dis.disentangle(tiny_model_dir, data=ds, grid=5, steps=2, probe_images=220)
+    np.testing.assert_array_equal(encoded[1], encoded[0])
+    assert wider.probes == r.probes and len(wider.rows) == 5
 
 
 @pytest.mark.parametrize("bad,words", [

@@ -135,7 +135,8 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     say = progress or (lambda _: None)
     m = open_model(model, backend)
     ds = ConceptResolver(m, data).dataset
-    rng = np.random.default_rng(seed)
+    # one generator for the pictures' images and another for the probes, so that --grid does not move the probes
+    rng, probe_rng = (np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(2))
     sd = specified_dim_of(m)
     test = ds.split("test") if len(ds.split("test")) >= 2 * grid else ds.split("all")
     cols = _pick_columns(ds.labels, test, grid, rng)
@@ -155,7 +156,7 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         raise VaelabError(f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}"
                           if probe_images < MIN_PROBE_IMAGES else
                           f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}")
-    probe_idx = np.sort(rng.choice(pool, min(probe_images, len(pool)), replace=False))
+    probe_idx = np.sort(probe_rng.choice(pool, min(probe_images, len(pool)), replace=False))
     say(f"encoding {len(probe_idx)} images")
     codes = encode_uint8(m, ds.images[probe_idx], progress=False)
     if sd:
@@ -164,17 +165,17 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         result.pair = ds.images[[rows[0], cols[1 % len(cols)]]]
         result.interpolation = interpolation_grid(m, result.pair[0], result.pair[1], steps)
         z, s = split_code(codes, sd)
-        parts = {"s": s, "z": z, "z draw": style_draws(m, ds.images[probe_idx], rng)}
+        parts = {"s": s, "z": z, "z draw": style_draws(m, ds.images[probe_idx], probe_rng)}
     else:
         say("latent traversals")
         result.traversal, result.traversal_dims, result.traversal_offsets = traversal_grid(m, result.rows[0], codes)
         parts = {"code": codes}
     if ds.labels is not None:
         say("leakage probes")
-        result.probes = leakage_probes(parts, ds.labels[probe_idx], rng)
+        result.probes = leakage_probes(parts, ds.labels[probe_idx], probe_rng)
     if sd:
         say("z→s and s→z predictors")
-        result.predictors = cross_predictors(z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
+        result.predictors = cross_predictors(z, s, probe_rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
                                              images=ds.images[probe_idx])
     if ds.name == "sprites" or ds.name.startswith("sprites:"):
         from vaelab.data.sprites import Sprites
