@@ -352,6 +352,7 @@ def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     assert set(doc["metrics"]) == {"mig", "beta_vae", "factor_vae", "dci", "sap"}
     assert 0.0 <= doc["metrics"]["mig"]["mig"] <= 1.0
     assert (out / "traversals.png").is_file() and "MIG" in stdout
+    assert f"BetaVAE {1 / 6:.3f}, FactorVAE {1 / 6:.3f}" in stdout  # six sprites factors: chance on each accuracy
     from vaelab.data.sprites import Sprites
     from vaelab.metrics.disentanglement import all_metrics, model_representation
     from vaelab.models.runtime import open_model

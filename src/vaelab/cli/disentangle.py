@@ -40,6 +40,9 @@ def _summary_lines(r) -> list[str]:
         lines.append(f"metrics: MIG {m['mig']['mig']:.3f}  BetaVAE {m['beta_vae']['eval_accuracy']:.3f}  "
                      f"FactorVAE {m['factor_vae']['eval_accuracy']:.3f}  DCI D {d['disentanglement']:.3f} "
                      f"C {d['completeness']:.3f} I {d['informativeness_test']:.3f}  SAP {m['sap']['sap']:.3f}")
+        lines.append(f"  (0 is none for MIG, DCI D/C and SAP; a useless code scores chance on the accuracies: "
+                     f"BetaVAE {m['beta_vae']['chance']:.3f}, FactorVAE {m['factor_vae']['chance']:.3f}, "
+                     f"DCI I {d['chance']:.3f})")
     return lines
 
 
