@@ -317,8 +317,8 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     code, stdout, err = _vaelab(capsys, "disentangle", "--model", run, "--out", out, "--grid", "4", "--steps", "4",
                                 "--probe-images", "120", "--quiet")
     assert code == 0, err
-    assert {"swap_grid.png", "interpolation.png", "probes.png", "probes.csv", "disentangle.json"} <= \
-        {p.name for p in out.iterdir()}
+    assert {"swap_grid.png", "interpolation.png", "probes.png", "probes.csv", "disentangle.json",
+            "predictors.png"} <= {p.name for p in out.iterdir()}
     doc = json.loads((out / "disentangle.json").read_text())
     assert doc["model_kind"] == "cycle-vae" and doc["specified_dim"] == 2
     assert doc["probe_source"] == "120 images, test and training (the test split has only 60)"
@@ -326,6 +326,7 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     for part in ("s", "z", "z draw"):
         assert 0.0 <= doc["probes"][part]["test_accuracy"] <= 1.0
     assert doc["predictors"]["z_to_s"]["regeneration_mse"] >= 0 and doc["metrics"] is None
+    assert set(doc["predictors"]) == {"n_train", "n_test", "reconstruction_mse", "z_to_s", "s_to_z"}  # no pictures
     assert "label from s" in stdout and "label from z" in stdout
     rows = list(csv.DictReader((out / "probes.csv").open()))
     assert [r["part"] for r in rows] == ["s", "z", "z draw"]

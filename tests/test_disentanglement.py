@@ -139,7 +139,7 @@ def test_cross_predictors_find_a_redundant_part_and_score_its_regeneration():
         return np.stack([zz[:, 0], ss[:, 0]], 1)[:, None, None, :].astype(np.float32)
 
     images = np.zeros((1000, 1, 1, 2), np.uint8)  # regeneration errors are then the decodings' squares
-    r = cross_predictors(z, s, np.random.default_rng(1), decode=decode, images=images, hidden=(32,))
+    r = cross_predictors(z, s, np.random.default_rng(1), decode=decode, images=images, hidden=(32,), examples=5)
     assert r["z_to_s"]["test_r2"] > 0.9
     assert r["s_to_z"]["test_r2"] < 0.6
     test_rows = np.sort(np.random.default_rng(1).permutation(1000)[:800])  # the probe's own split, replayed
@@ -147,6 +147,13 @@ def test_cross_predictors_find_a_redundant_part_and_score_its_regeneration():
     assert r["reconstruction_mse"] == pytest.approx(np.mean(decode(z[test], s[test]) ** 2), rel=1e-5)
     # z→s keeps z in pixel 0 and only predicts s: its error sits near the reconstruction's.
     assert abs(r["z_to_s"]["regeneration_mse"] - r["reconstruction_mse"]) < 0.1 * r["reconstruction_mse"]
+    # the pictures: the first test rows, each decoding keeping the true part it did not predict
+    ex = r["examples"]
+    assert ex["index"].tolist() == test[:5].tolist()
+    np.testing.assert_allclose(ex["reconstruction"], decode(z[test[:5]], s[test[:5]]))
+    np.testing.assert_allclose(ex["z_to_s"][..., 0].ravel(), z[test[:5], 0], rtol=1e-6)  # z kept, s predicted
+    np.testing.assert_allclose(ex["s_to_z"][..., 1].ravel(), s[test[:5], 0], rtol=1e-6)  # s kept, z predicted
+    assert not np.allclose(ex["z_to_s"][..., 1].ravel(), s[test[:5], 0], atol=1e-4)  # a prediction, not the truth
 
 
 # --- β-VAE capacity annealing ------------------------------------------------------------------------------

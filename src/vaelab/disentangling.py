@@ -36,12 +36,15 @@ class DisentangleResult:
     traversal_offsets: np.ndarray | None = None  # (S,) in prior σ
     probes: dict = field(default_factory=dict)  # leakage probes: accuracy of predicting the label from each part
     predictors: dict | None = None  # z→s and s→z regressors and their regeneration error
+    # a few test inputs ('input', uint8) and their decodings in [0,1]: 'reconstruction', 'z_to_s', 's_to_z'
+    predictor_images: dict | None = None
     metrics: dict | None = None  # MIG, BetaVAE, FactorVAE, DCI, SAP when the data has ground truth
     probe_source: str = ""  # which images the probe codes come from: the test split, unless it is tiny
 
 
 MIN_PROBE_TEST = 200  # test images below which the probes take training images too (and say so)
 MIN_PROBE_IMAGES = 100  # probe fits on 80 and scores on 20; fewer make the accuracies meaningless
+PREDICTOR_EXAMPLES = 12  # test images drawn with their regenerations
 
 
 def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -176,7 +179,9 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     if sd:
         say("z→s and s→z predictors")
         result.predictors = cross_predictors(z, s, probe_rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
-                                             images=ds.images[probe_idx])
+                                             images=ds.images[probe_idx], examples=PREDICTOR_EXAMPLES)
+        examples = result.predictors.pop("examples")  # pictures, not figures for disentangle.json
+        result.predictor_images = {"input": ds.images[probe_idx[examples.pop("index")]], **examples}
     if ds.name == "sprites" or ds.name.startswith("sprites:"):
         from vaelab.data.sprites import Sprites
         from vaelab.metrics.disentanglement import all_metrics, model_representation

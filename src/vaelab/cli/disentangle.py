@@ -49,7 +49,8 @@ def _summary_lines(r) -> list[str]:
 def cmd_disentangle(args) -> None:
     from vaelab.disentangling import disentangle
     from vaelab.staging import check_out_folder, staged_folder
-    from vaelab.viz.disentangle_figures import interpolation_figure, probe_figure, swap_grid_figure
+    from vaelab.viz.disentangle_figures import (interpolation_figure, predictor_figure, probe_figure,
+                                                swap_grid_figure)
 
     check_out_folder(args.out)  # an --out that is a file: said before the minutes of work, not after
     r = disentangle(args.model, data=args.data, grid=args.grid, steps=args.steps, probe_images=args.probe_images,
@@ -59,6 +60,9 @@ def cmd_disentangle(args) -> None:
         if r.swap is not None:
             swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
             interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)
+            images = r.predictor_images
+            predictor_figure(images["input"], images, r.predictors, tmp / "predictors.png",
+                             title=f"z→s and s→z predictors ({r.data_name}): test images, regenerated")
         if r.traversal is not None:
             from vaelab.viz.traversals import plot_traversals
 

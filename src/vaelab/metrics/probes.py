@@ -65,24 +65,30 @@ def _leakage_probes(codes, labels, rng, train_fraction, hidden, max_iter) -> dic
 def cross_predictors(z: np.ndarray, s: np.ndarray, rng: np.random.Generator,
                      decode: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                      images: np.ndarray | None = None, train_fraction: float = 0.8,
-                     hidden: tuple[int, ...] = (256, 256), max_iter: int = 200) -> dict:
+                     hidden: tuple[int, ...] = (256, 256), max_iter: int = 200, examples: int = 0) -> dict:
     """MLP regressors z→s and s→z on codes z (N, Dz), s (N, Ds): test R² and MSE of each.
 
     With ``decode(z, s) → images in [0,1]`` and the inputs ``images`` (N, C, H, W, uint8), also the
     regeneration error: the per-pixel MSE of Dec(z, ŝ) (z→s) or Dec(ẑ, s) (s→z) against the inputs, next to
-    ``reconstruction_mse`` of Dec(z, s), the floor both sit above.
+    ``reconstruction_mse`` of Dec(z, s), the floor both sit above. ``examples`` > 0 adds 'examples': the first
+    that many test rows' 'index' (into z and s) and their decodings, 'reconstruction', 'z_to_s' and 's_to_z'
+    (n, C, H, W) in [0,1], for seed 004's pictures of original and regenerated images.
     """
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is a deliberate time cap
-        return _cross_predictors(z, s, rng, decode, images, train_fraction, hidden, max_iter)
+        return _cross_predictors(z, s, rng, decode, images, train_fraction, hidden, max_iter, examples)
 
 
-def _cross_predictors(z, s, rng, decode, images, train_fraction, hidden, max_iter) -> dict:
+def _cross_predictors(z, s, rng, decode, images, train_fraction, hidden, max_iter, examples) -> dict:
     train, test = split_indices(len(z), rng, train_fraction)
     out: dict = {"n_train": len(train), "n_test": len(test)}
     target = None if images is None else images[test].astype(np.float32) / 255.0
-    if decode is not None and target is not None:
-        out["reconstruction_mse"] = float(np.mean((decode(z[test], s[test]) - target) ** 2))
+    drawn = decode is not None and target is not None
+    if drawn:
+        reconstruction = decode(z[test], s[test])
+        out["reconstruction_mse"] = float(np.mean((reconstruction - target) ** 2))
+        if examples:
+            out["examples"] = {"index": test[:examples], "reconstruction": reconstruction[:examples]}
     for name, src, dst in (("z_to_s", z, s), ("s_to_z", s, z)):
         scaler = StandardScaler().fit(dst[train])  # fit and score in standard units so every dim counts alike
         mlp = MLPRegressor(hidden_layer_sizes=hidden, max_iter=max_iter, early_stopping=True, n_iter_no_change=20,
@@ -92,8 +98,10 @@ def _cross_predictors(z, s, rng, decode, images, train_fraction, hidden, max_ite
         pred = scaler.inverse_transform(reg.predict(src[test]).reshape(len(test), -1))
         result = {"test_r2": float(reg.score(src[test], scaler.transform(dst[test]))),
                   "test_mse": float(np.mean((pred - dst[test]) ** 2))}
-        if decode is not None and target is not None:
+        if drawn:
             regenerated = decode(z[test], pred) if name == "z_to_s" else decode(pred, s[test])
             result["regeneration_mse"] = float(np.mean((regenerated - target) ** 2))
+            if examples:
+                out["examples"][name] = regenerated[:examples]
         out[name] = result
     return out

@@ -107,3 +107,31 @@ def probe_figure(probes: dict, path: str | Path, title: str = "leakage probes") 
     ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
+
+
+def predictor_figure(originals: np.ndarray, examples: dict, predictors: dict, path: str | Path,
+                     title: str = "z→s and s→z predictors") -> Path:
+    """Seed 004's original and regenerated batches as one picture: the input images, their reconstructions
+    Dec(z, s), and the decodings with a predicted part in place of the true one, each row with its MSE.
+    ``examples`` is ``cross_predictors(..., examples=n)['examples']``; ``originals`` the n inputs (uint8)."""
+    rows = [("input", originals, None), ("Dec(z, s)", examples["reconstruction"], "reconstruction_mse"),
+            ("Dec(z, ŝ), ŝ from z", examples["z_to_s"], "z_to_s"),
+            ("Dec(ẑ, s), ẑ from s", examples["s_to_z"], "s_to_z")]
+    strips = []
+    for _, images, _ in rows:
+        strip = np.asarray(image_grid(_as_float(images), nrow=len(images))) / 255.0
+        strips.append(strip[..., None] if strip.ndim == 2 else strip)
+    px = max(1, 96 // originals.shape[-1])
+    plt = pyplot()
+    h, w = strips[0].shape[:2]
+    fig_w = w * px / 100 + 2.2
+    fig, axes = plt.subplots(len(rows), 1, figsize=(fig_w, len(rows) * (h * px / 100 + 0.3) + 0.4), dpi=100)
+    for ax, strip, (label, _, key) in zip(axes, strips, rows):
+        _show(ax, strip)
+        if key is not None:
+            mse = predictors.get(key) if key == "reconstruction_mse" else predictors[key].get("regeneration_mse")
+            label += f"\nMSE {mse:.5f}"
+        ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(f"{title}\n(each MSE is over all {predictors['n_test']} test codes)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
