@@ -4,17 +4,16 @@ All of it runs on numpy arrays through `open_model`, so with a model's ONNX file
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from vaelab.atomic import atomic_path
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.centroids import centroids_with_fallback
-from vaelab.models.config import move_into_place, weights_id
+from vaelab.models.config import weights_id
 from vaelab.models.runtime import InferenceModel, open_model
 
 CENTROIDS_NAME = "centroids.safetensors"
@@ -119,11 +118,9 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
     for p in paths:  # first writable place wins
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
-            os.close(fd)
-            save_file({"centroids": cents}, tmp, metadata={"weights": wid, "data": spec["name"],
-                                                           "version": CENTROIDS_VERSION})
-            move_into_place(tmp, p)
+            with atomic_path(p) as tmp:
+                save_file({"centroids": cents}, str(tmp), metadata={"weights": wid, "data": spec["name"],
+                                                                    "version": CENTROIDS_VERSION})
             break
         except OSError:
             continue

@@ -19,6 +19,7 @@ def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaelabError(f"--out {out} exists and is not a folder")
+    check_writable(out)
     if evaluator is None:
         return
     from vaelab.models.classifier import EVALUATOR_KIND
@@ -27,6 +28,18 @@ def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
     if held and (held == EVALUATOR_KIND) != evaluator:
         what = "an evaluator classifier" if held == EVALUATOR_KIND else f"a {held} model"
         raise VaelabError(f"--out {out} holds {what}; choose another folder rather than overwrite it")
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written, before any work: a temp folder is made and removed in ``out``, or
+    in its nearest existing parent when ``out`` does not exist yet (nothing is left behind either way)."""
+    where = Path(out).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vaelab-write-check-"))
+    except OSError as e:
+        raise VaelabError(f"cannot write --out {out}: {e.strerror or e}") from e
 
 
 def held_kind(folder: Path) -> str | None:

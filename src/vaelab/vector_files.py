@@ -2,12 +2,11 @@
 string metadata. No pickle."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from vaelab.atomic import atomic_path
 from vaelab.errors import VaelabError
 
 VECTOR_SUFFIX = ".safetensors"
@@ -17,17 +16,10 @@ def save_vector(path: str | Path, vector: np.ndarray, metadata: dict[str, str]) 
     """Write ``vector`` (D,) to ``path`` through a temp file, so that a failure leaves no half-written file."""
     from safetensors.numpy import save_file
 
-    from vaelab.models.config import move_into_place
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({"vector": np.ascontiguousarray(vector, np.float32)}, tmp, metadata=metadata)
-        move_into_place(tmp, path)  # with the permissions of any other output, not mkstemp's private ones
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({"vector": np.ascontiguousarray(vector, np.float32)}, str(tmp), metadata=metadata)
     return path
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from vaelab.atomic import atomic_path
 from vaelab.data.images import load_image
 from vaelab.progress import progress_bar
 
@@ -39,9 +38,7 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
     if path.is_file():
         return _open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), channels, *size))
         for i, f in enumerate(progress_bar(files, desc=f"decoding {kind} (once)", unit="img", show=len(files) >= 200)):
             src = f
@@ -52,9 +49,6 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
             out[i] = load_image(src, channels, size, background)
         out.flush()
         del out
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return _open(path)
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
+from vaelab.atomic import atomic_path
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 
@@ -174,14 +173,9 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
         raise VaelabError(f"emoji:{size}: the size must be {MIN_SIZE} to {MAX_SIZE} pixels")
     ds = render_emoji_set(read_emoji_test(source), size, progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, images=ds.images, labels=ds.labels, class_names=np.array(ds.class_names),
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
+        np.savez(f, images=ds.images, labels=ds.labels, class_names=np.array(ds.class_names),
                  **{f"attr_{k}": v for k, v in ds.attributes.items()})
-        os.replace(tmp, cache)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return ds
 
 

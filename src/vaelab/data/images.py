@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vaelab.atomic import atomic_path
 from vaelab.errors import VaelabError, VaelabWarning
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
@@ -168,10 +169,8 @@ def image_grid(images: np.ndarray, nrow: int, pad: int = 2, pad_value: int = 255
 
 def save_png_atomic(img: Image.Image, path: str | Path) -> None:
     """Save a PNG under a temp name and rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 MAX_ENLARGED_SIDE = 8192  # pixels: past this an --upscale only fills the memory

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from vaelab.atomic import atomic_path
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.idx import find_idx_pair, read_idx
 from vaelab.data.images import IMAGE_SUFFIXES, image_files, read_images
@@ -58,13 +58,9 @@ def _download_fashion_mnist(dest: Path) -> None:
     for fname in _IDX_FILES:
         if (dest / fname).is_file():
             continue
-        fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp:
-                shutil.copyfileobj(resp, out)
-            os.replace(tmp, dest / fname)
-        finally:
-            Path(tmp).unlink(missing_ok=True)  # a failed download leaves no .part file behind
+        with atomic_path(dest / fname) as tmp, open(tmp, "wb") as out, \
+                urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp:
+            shutil.copyfileobj(resp, out)  # a failed download leaves no partial file behind
 
 
 def load_fashion_mnist(arg: str | None = None) -> ImageDataset:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vaelab.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.metrics.activity import active_units
@@ -247,18 +247,12 @@ def sweep_figure(rows: list[dict]):
     return fig
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_sweep_outputs(rows: list[dict], out: Path) -> dict[str, Path]:
     """sweep.md, sweep.csv, sweep.json and sweep.png in ``out``, each written to a temp name and renamed."""
     paths = {"markdown": out / "sweep.md", "csv": out / "sweep.csv", "json": out / "sweep.json",
              "figure": out / "sweep.png"}
-    _write_text_atomic(paths["markdown"], sweep_markdown(rows))
-    _write_text_atomic(paths["csv"], sweep_csv(rows))
-    _write_text_atomic(paths["json"], json.dumps(json_safe(rows), indent=2, allow_nan=False) + "\n")
+    write_text_atomic(paths["markdown"], sweep_markdown(rows))
+    write_text_atomic(paths["csv"], sweep_csv(rows))
+    write_text_atomic(paths["json"], json.dumps(json_safe(rows), indent=2, allow_nan=False) + "\n")
     plot_sweep(rows, paths["figure"])
     return paths

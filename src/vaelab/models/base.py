@@ -16,8 +16,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vaelab.errors import VaelabError
+from vaelab.atomic import move_into_place
 from vaelab.models.config import (
-    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, model_json, move_into_place, read_model_json,
+    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, model_json, read_model_json,
 )
 
 LOG_2PI = math.log(2 * math.pi)

@@ -5,8 +5,6 @@ It is saved the way models are saved: a folder with config.json and model.safete
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,8 +13,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from vaelab.atomic import atomic_path
 from vaelab.errors import VaelabError
-from vaelab.models.config import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, move_into_place, read_config_doc,
+from vaelab.models.config import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, read_config_doc,
                                   strict_from_dict, write_json_atomic)
 
 DEFAULT_EVALUATOR = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-evaluator"
@@ -86,13 +85,8 @@ class EvaluatorCNN(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"format": "pt"})
-            move_into_place(tmp, folder / WEIGHTS_NAME)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(folder / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt"})
         doc = {"format": "vaelab", "format_version": FORMAT_VERSION, "kind": EVALUATOR_KIND,
                "evaluator": asdict(self.cfg), "data": data_spec, **extra}
         write_json_atomic(folder / CONFIG_NAME, doc)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from vaelab.atomic import write_text_atomic
 from vaelab.errors import VaelabError
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
@@ -86,21 +85,8 @@ def strict_from_dict(cls, d: dict, what: str):
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to a temp file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    move_into_place(tmp, path)
-
-
-def move_into_place(tmp: str | Path, dest: str | Path) -> None:
-    """Rename a finished temp file onto ``dest`` with the permissions a plain open() would have given it
-    (mkstemp makes files private, which a saved model should not be)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, dest)
+    """Write JSON (indented) to ``path`` through a temp file renamed into place."""
+    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def read_config_doc(folder: str | Path, written_by: str = "vaelab train") -> dict:

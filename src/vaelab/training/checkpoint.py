@@ -1,13 +1,13 @@
 """Training state for --resume: torch.save to a temp file + rename; loaded only with weights_only=True."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vaelab.atomic import atomic_path
 from vaelab.errors import VaelabError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -48,10 +48,8 @@ def restore_states(ckpt: dict, folder: Path, **modules) -> None:
 
 
 def save_checkpoint(folder: Path, state: dict) -> None:
-    path = Path(folder) / CHECKPOINT_NAME
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(Path(folder) / CHECKPOINT_NAME) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(folder: Path) -> dict:

@@ -1,8 +1,9 @@
 """The loss-curve PNG drawn from metrics.jsonl records."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from vaelab.atomic import atomic_path
 
 
 def plot_validation(ax, epochs: list[dict], value: str, score: str, style: str, label: str) -> list[dict]:
@@ -28,10 +29,11 @@ def save_curve(fig, path: Path) -> None:
     """Save a training figure as PNG under a temp name, rename it into place, and close it."""
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
 
 
 def plot_loss_curve(records: list[dict], path: Path, variational: bool = True) -> None:

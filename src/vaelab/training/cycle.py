@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from vaelab.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
@@ -394,9 +394,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                                        scale=max(1, 96 // grid_np.shape[-1])), path)
         else:
             swap_figure(grid_np, grid_np, cells, path, f"epoch {epoch}: style transfer on test images")
-        tmp = out / f".{METRICS_NAME}.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-        os.replace(tmp, out / METRICS_NAME)
+        write_text_atomic(out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in records))
         _plot_curves(records, out / "loss_curve.png", pixels)
         if val is None or best.improved(epoch, val["score"]):  # with validation: the best validated epoch
             extra = best.saved_fields(len(val_idx), train_seconds) if val else {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vaelab.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError, VaelabWarning
@@ -347,9 +347,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
                   if model.variational else f"test reconstruction {test['recon']:.2f}")  # an AE has no ELBO
         tqdm.write(line + f"{scores} nats/image  [{images_per_epoch / epoch_seconds:.0f} img/s]")
         _write_pictures(model, grid_x, prior_z, out, epoch)
-        tmp = out / f".{METRICS_NAME}.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-        os.replace(tmp, out / METRICS_NAME)
+        write_text_atomic(out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in records))
         plot_loss_curve(records, out / "loss_curve.png", model.variational)
         if val is None:
             save_model(epoch, test)

@@ -1,10 +1,11 @@
 """Matplotlib plumbing shared by the figures: the Agg backend, class colours, atomic PNG saving."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from vaelab.atomic import atomic_path
 
 UNLABELLED_COLOR = "#3b6ea8"
 
@@ -42,15 +43,12 @@ def class_colors(n: int) -> list:
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Save a matplotlib figure as PNG under a temp name, rename it into place, and close it."""
     plt = pyplot()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def class_groups(n: int, labels: np.ndarray | None, class_names: list[str] | None):

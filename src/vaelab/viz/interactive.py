@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 
+from vaelab.atomic import atomic_path
 from vaelab.data.images import to_pil
 from vaelab.viz.figures import class_groups
 
@@ -93,12 +93,7 @@ def figure_div(fig, div_id: str = "latent-scatter") -> str:
 
 def write_interactive_html(fig, path: str | Path, div_id: str = "latent-scatter") -> Path:
     """One self-contained HTML page with the figure, written under a temp name and renamed."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fig.write_html(tmp, include_plotlyjs=True, full_html=True, div_id=div_id, config=_CONFIG,
                        post_script=_HOVER_SCRIPT)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from vaelab.atomic import atomic_path
 from vaelab.data.images import image_grid
 from vaelab.viz.figures import pyplot, save_figure
 
@@ -96,15 +97,9 @@ def _posterize(frame: Image.Image) -> Image.Image:
 def write_traversal_gif(images: np.ndarray, offsets: np.ndarray, path: str | Path, fps: float = 12,
                         scale: int = 2) -> Path:
     """Animated GIF sweeping every dimension from -span to +span and back, written under a temp name."""
-    import os
-
     path = Path(path)
     frames = traversal_frames(images, offsets, scale)
     seq = [_posterize(f) for f in frames + frames[-2:0:-1]]  # forward, then back without repeating the ends
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         seq[0].save(tmp, format="GIF", save_all=True, append_images=seq[1:], duration=round(1000 / fps), loop=0)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
