@@ -322,3 +322,27 @@ def test_scoring_on_a_gpu_forks_that_gpus_generator_too(monkeypatch):
     with evaluation.seeded_rng(3, "cpu"):
         pass
     assert forked == [[1], []]  # the old code forked the CPU generator only, and reseeded every GPU's
+
+
+def test_a_cycle_vae_prior_sample_takes_s_from_an_image_and_only_z_from_the_prior(toy, toy_evaluator):
+    from vaelab.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8),
+                                    likelihood="gaussian")).eval()
+    images = toy.images[toy.split("test")[:5]]
+    decoded = []
+    real = model.decode
+    model.decode = lambda z: decoded.append(z.clone()) or real(z)
+    r = prior_sample_quality(model, toy_evaluator, n=40, seed=3, images=images)
+    codes = torch.cat(decoded).numpy()
+    with torch.no_grad():
+        s_of_images = model.embed(torch.from_numpy(images).float() / 255).numpy()[:, -2:]
+    # every sample's s is one of the five images' s, and they are not all the same image's
+    nearest = np.abs(codes[:, None, -2:] - s_of_images[None]).max(-1).min(1)
+    assert nearest.max() < 1e-5 and len({tuple(np.round(c, 4)) for c in codes[:, -2:]}) > 1
+    np.testing.assert_array_equal(codes[:, :4], np.random.default_rng(3).standard_normal((40, 6))[:, :4]
+                                  .astype(np.float32))  # z: the seeded prior draw
+    assert r["s_from"] == "images" and r["n"] == 40
+    with pytest.raises(ValueError, match="need images"):
+        prior_sample_quality(model, toy_evaluator, n=4)

@@ -71,7 +71,7 @@ def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig
     images = dataset.images[test]
     labels = dataset.labels[test] if dataset.labels is not None else None
     report: dict = {"model": {"kind": model.cfg.kind, "latent_dim": model.cfg.latent_dim,
-                              "variational": bool(model.variational)},
+                              "variational": bool(model.variational), "specified_dim": model.cfg.specified_dim},
                     "data": {"name": dataset.name, "test_images": int(len(images))}, "config": asdict(cfg)}
     timings = {}
 
@@ -94,7 +94,7 @@ def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig
         report["fidelity"] = timed("fidelity", semantic_fidelity, model, evaluator, images, labels)
     if evaluator is not None:
         report["prior_samples"] = timed("prior_samples", prior_sample_quality, model, evaluator, cfg.prior_samples,
-                                        cfg.seed, dataset.class_names)
+                                        cfg.seed, dataset.class_names, images=images)
     report["interpolation"] = timed("interpolation", interpolation_metrics, model, images, labels, evaluator,
                                     pairs=cfg.pairs, frames=cfg.frames, seed=cfg.seed)
     report["seconds"] = timings
@@ -142,7 +142,8 @@ def format_report(report: dict) -> str:
     if "prior_samples" in report:
         p = report["prior_samples"]
         row("prior samples: evaluator confidence", _fmt(p["confidence"], 4), f"coverage {p['coverage']:.3f} "
-            f"over {len(p['histogram'])} classes ({p['n']} samples)")
+            f"over {len(p['histogram'])} classes ({p['n']} samples"
+            + ("; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"))
         lines.append("    class histogram: " + ", ".join(f"{k} {v:.1%}" for k, v in p["histogram"].items()))
     it = report["interpolation"]
     lines.append(f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):")
@@ -158,6 +159,9 @@ def format_report(report: dict) -> str:
     first = next((it[m] for m in METHODS if m in it), None)
     if first:
         lines.append(f"    (a prior sample has norm/√d ≈ 1 and log N(z) ≈ {first['prior_log_density']:.1f})")
+    if report["model"].get("specified_dim"):
+        lines.append("    (the code is [z | s] and s has no prior, so the norm and log N(z) columns mean little "
+                     "for this cycle-VAE)")
     return "\n".join(lines)
 
 

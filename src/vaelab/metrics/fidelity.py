@@ -59,17 +59,29 @@ def class_histogram_scores(probs: np.ndarray, class_names: list[str] | None = No
 
 @torch.no_grad()
 def prior_sample_quality(model, evaluator, n: int = 1000, seed: int = 0, class_names: list[str] | None = None,
-                         batch_size: int = 1000) -> dict:
+                         batch_size: int = 1000, images: np.ndarray | None = None) -> dict:
     """The evaluator's judgement of n decoded prior samples z ~ N(0, I): confidence, coverage, histogram.
 
     A VAE is trained to decode such codes; a plain autoencoder never saw them, and its decodings of random
     vectors are the poor images seed 002 describes, which shows as low confidence.
+
+    A cycle-VAE's s has no prior: each sample then takes z ~ N(0, I) and the s of an image drawn at random from
+    ``images`` (N, C, H, W), as its swap grid does (the result says 's_from': 'images').
     """
     device = next(model.parameters()).device
-    z = np.random.default_rng(seed).standard_normal((n, model.cfg.latent_dim)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, model.cfg.latent_dim)).astype(np.float32)
     was_training = model.training
     model.eval()
+    sd = model.cfg.specified_dim
+    if sd:
+        if images is None or not len(images):
+            raise ValueError("a cycle-VAE's prior samples need images to take s from")
+        picks = images[rng.integers(len(images), size=n)]
+        z[:, -sd:] = np.concatenate([model.embed(unit_batch(picks[i:i + batch_size], device)).cpu().numpy()
+                                     for i in range(0, n, batch_size)])[:, -sd:]
     samples = np.concatenate([model.decode(torch.from_numpy(z[i:i + batch_size]).to(device)).cpu().numpy()
                               for i in range(0, n, batch_size)])
     model.train(was_training)
-    return {**class_histogram_scores(evaluator_probabilities(evaluator, samples, batch_size), class_names), "n": n}
+    return {**class_histogram_scores(evaluator_probabilities(evaluator, samples, batch_size), class_names), "n": n,
+            **({"s_from": "images"} if sd else {})}
