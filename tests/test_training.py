@@ -279,8 +279,10 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     bare = [a for a in base if a not in ("--data", data, "--limit", "100")]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(bare + ["--epochs", "3", "--resume"], capture_output=True, text=True, cwd=elsewhere)
+    proc = subprocess.run(bare + ["--epochs", "3", "--resume", "--pictures-every", "5"], capture_output=True,
+                          text=True, cwd=elsewhere)  # how often to draw may change on a resume
     assert proc.returncode == 0, proc.stderr
+    assert (out / "recon_epoch003.png").is_file()  # the last epoch is always drawn
     doc = json.loads((out / "config.json").read_text())
     assert doc["data"]["name"] == f"mnist:{toy_idx_dir.resolve()}" and doc["data"]["limit"] == 100, doc["data"]
     assert f"on {doc['data']['name']}: 100 train" in proc.stdout, proc.stdout
@@ -289,6 +291,25 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     proc = subprocess.run(bare + ["--epochs", "4", "--resume", "--limit", "50"], capture_output=True, text=True)
     assert proc.returncode == 2 and "trained on the first 100 training images" in proc.stderr, proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
+
+
+def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_dir):
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.limit_train(100)
+    cfg = ModelConfig(latent_dim=2, widths=(4,))
+    train(cfg, ds, tmp_path / "run", TrainConfig(epochs=5, batch_size=50, onnx=False, picture_every=2), progress=False)
+
+    def drawn(kind):
+        return sorted(int(p.stem[-3:]) for p in (tmp_path / "run").glob(f"{kind}_epoch*.png"))
+
+    assert drawn("recon") == drawn("samples") == [0, 2, 4, 5]
+    train(None, ds, tmp_path / "run", TrainConfig(epochs=9, picture_every=3), resume=True, progress=False)
+    assert drawn("recon") == [0, 2, 4, 5, 6, 9]  # the resume's own setting
+    from vaelab.errors import VaelabError
+    from vaelab.training.cycle import CycleTrainConfig
+
+    with pytest.raises(VaelabError, match="every 1 or more epochs"):
+        CycleTrainConfig(picture_every=0)
 
 
 def test_an_autoencoder_reports_its_reconstruction_not_an_elbo(tmp_path, toy_idx_dir, capsys):

@@ -175,6 +175,12 @@ def add_training_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
 
 
+def add_pictures_option(p: argparse.ArgumentParser, what: str) -> None:
+    """--pictures-every, the same in both training commands (and free to change on --resume)."""
+    p.add_argument("--pictures-every", type=positive, default=1, metavar="EPOCHS",
+                   help=f"draw {what} every this many epochs, and always after the last (default 1: every epoch)")
+
+
 def add_validation_options(p: argparse.ArgumentParser, score: str) -> None:
     """--val-fraction and --patience, the same in both training commands; ``score`` names what is validated."""
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",

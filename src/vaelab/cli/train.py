@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, given_flags, ints,
-                             keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
-                             resumed_banner, run_settings_on_resume, seed, training_banner)
+from vaelab.cli.args import (add_conv_options, add_pictures_option, add_training_data_options, add_validation_options,
+                             given_flags, ints, keep_run_settings, load_training_data, no_onnx_of, positive,
+                             positive_number, resumed_banner, run_settings_on_resume, seed, training_banner)
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.staging import check_out_folder
 
@@ -80,7 +80,7 @@ def cmd_train(args) -> None:
             warnings.simplefilter("ignore", VaelabWarning)
         ds = load_training_data(args)
     if args.resume:  # the model and training settings are the run's own; only these two may change
-        model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device)
+        model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device, picture_every=args.pictures_every)
     else:
         model_cfg = ModelConfig(
             kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
@@ -89,7 +89,7 @@ def cmd_train(args) -> None:
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
-                          val_fraction=args.val_fraction, patience=args.patience)
+                          val_fraction=args.val_fraction, patience=args.patience, picture_every=args.pictures_every)
     if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
         pick_device(args.device)
         kept = run["training"] if run else {}
@@ -142,6 +142,7 @@ def add(sub) -> None:
     p.add_argument("--hidden", type=ints, default=(512, 256), help="Linear widths (ae-mlp)")
     add_training_data_options(p)
     add_validation_options(p, "validation -ELBO")
+    add_pictures_option(p, "recon_epochNNN.png and samples_epochNNN.png")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--nproc", type=positive, default=1,
                    help="train data-parallel on N processes (launches torchrun; batch size is per process)")

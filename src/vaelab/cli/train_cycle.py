@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import (add_conv_options, add_training_data_options, add_validation_options, keep_run_settings,
-                             load_training_data, no_onnx_of, positive, positive_number, resumed_banner,
-                             run_settings_on_resume, seed, training_banner)
+from vaelab.cli.args import (add_conv_options, add_pictures_option, add_training_data_options, add_validation_options,
+                             keep_run_settings, load_training_data, no_onnx_of, positive, positive_number,
+                             resumed_banner, run_settings_on_resume, seed, training_banner)
 
 # What a run keeps for good, and where its config.json holds it: --resume refuses another value.
 RUN_SETTINGS = {
@@ -32,7 +32,8 @@ def cmd_train_cycle(args) -> None:
                           "vaelab train --resume")
     ds = load_training_data(args)
     if args.resume:  # the model and training settings are the run's own; only these two may change
-        model_cfg, cfg = None, CycleTrainConfig(epochs=args.epochs, device=args.device)
+        model_cfg, cfg = None, CycleTrainConfig(epochs=args.epochs, device=args.device,
+                                                picture_every=args.pictures_every)
     else:
         model_cfg = ModelConfig(
             kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
@@ -42,7 +43,8 @@ def cmd_train_cycle(args) -> None:
                                lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                                reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
                                reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
-                               onnx=not args.no_onnx, val_fraction=args.val_fraction, patience=args.patience)
+                               onnx=not args.no_onnx, val_fraction=args.val_fraction, patience=args.patience,
+                               picture_every=args.pictures_every)
     what, val = f"cycle-vae (z {args.style}, s {args.specified})", args.val_fraction
     if run:  # the settings in use: the run's own
         m = run["model"]
@@ -82,6 +84,7 @@ def add(sub) -> None:
     add_conv_options(p)
     add_training_data_options(p)
     add_validation_options(p, "validation score (the forward cycle's loss on the held-out images)")
+    add_pictures_option(p, "swap_epochNNN.png")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")

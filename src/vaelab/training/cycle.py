@@ -42,9 +42,9 @@ from vaelab.training.augment import draw_shifts, shift_images
 from vaelab.training.checkpoint import load_checkpoint, restore_rng, restore_states, rng_state, save_checkpoint
 from vaelab.training.evaluation import images_tensor, unit_batch
 from vaelab.training.curves import plot_validation, save_curve, train_line_style
-from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_resumable, check_run_data,
-                                     check_validation_settings, left_to_resume, pick_device,
-                                     training_split, warn_few_steps)
+from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_picture_every, check_resumable,
+                                     check_run_data, check_validation_settings, draws_pictures, left_to_resume,
+                                     pick_device, training_split, warn_few_steps)
 
 
 @dataclass
@@ -67,6 +67,7 @@ class CycleTrainConfig:
     onnx: bool = True
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better score (0 = never stop early)
+    picture_every: int = 1  # draw the swap grid every this many epochs, and after the last
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -85,6 +86,7 @@ class CycleTrainConfig:
             raise VaelabError(f"epochs and batch size must be at least 1 and the shift 0 or more; got {self.epochs}, "
                               f"{self.batch_size} and {self.shift}")
         check_validation_settings(self.val_fraction, self.patience)
+        check_picture_every(self.picture_every)
 
     def validation_score(self, scores: dict, pixels: int) -> float:
         """The forward cycle's loss on held-out images, at the posterior mean and with MSE (lower is better):
@@ -268,7 +270,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
         # Checkpoints from before the schedule existed trained at a fixed rate: keep it so (lr_step_epochs 0).
         cfg = CycleTrainConfig.from_dict({"lr_step_epochs": 0, **ckpt["train_config"], "epochs": cfg.epochs,
-                                          "device": cfg.device})
+                                          "device": cfg.device, "picture_every": cfg.picture_every})
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
@@ -388,12 +390,6 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         records.append(record)
         tqdm.write(line + f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
                           f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
-        cells, path = swap_cells(model, grid_x), out / f"swap_epoch{epoch:03d}.png"
-        if swap_figure is None:
-            save_png_atomic(image_grid(swap_picture(cells, grid_np), nrow=len(grid_np) + 1,
-                                       scale=max(1, 96 // grid_np.shape[-1])), path)
-        else:
-            swap_figure(grid_np, grid_np, cells, path, f"epoch {epoch}: style transfer on test images")
         write_text_atomic(out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in records))
         _plot_curves(records, out / "loss_curve.png", pixels)
         if val is None or best.improved(epoch, val["score"]):  # with validation: the best validated epoch
@@ -407,6 +403,13 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                               "train_seconds": train_seconds, "train_config": asdict(cfg),
                               **rng_state(device), "best_epoch": best.epoch, "best_val_score": best.score,
                               "log_window": [window.tolist(), window_steps]})
+        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, best.exhausted(epoch)):
+            cells, path = swap_cells(model, grid_x), out / f"swap_epoch{epoch:03d}.png"
+            if swap_figure is None:
+                save_png_atomic(image_grid(swap_picture(cells, grid_np), nrow=len(grid_np) + 1,
+                                           scale=max(1, 96 // grid_np.shape[-1])), path)
+            else:
+                swap_figure(grid_np, grid_np, cells, path, f"epoch {epoch}: style transfer on test images")
         if best.exhausted(epoch):
             tqdm.write(f"no better validation score for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation score {best.score:.5f})")

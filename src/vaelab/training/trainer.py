@@ -45,6 +45,7 @@ class TrainConfig:
     onnx: bool = True  # also export encoder.onnx / decoder.onnx at every save
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better −ELBO (0 = never stop early)
+    picture_every: int = 1  # draw the recon/sample grids every this many epochs, and after the last
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -60,6 +61,7 @@ class TrainConfig:
         if self.capacity_steps and not self.capacity_max:
             raise VaelabError("capacity steps without a capacity do nothing: give --capacity-max too")
         check_validation_settings(self.val_fraction, self.patience)
+        check_picture_every(self.picture_every)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -68,6 +70,16 @@ class TrainConfig:
         if not d.get("capacity_max"):  # runs from before the check may hold steps that never did anything
             d["capacity_steps"] = 0
         return cls(**d)
+
+
+def check_picture_every(every: int) -> None:
+    if every < 1:
+        raise VaelabError(f"pictures are drawn every 1 or more epochs, not every {every}")
+
+
+def draws_pictures(epoch: int, every: int, last: int, stopping: bool = False) -> bool:
+    """Whether an epoch's pictures are drawn: every ``every`` epochs, the ``last`` one, and one that ends a run early."""
+    return epoch % every == 0 or epoch == last or stopping
 
 
 def _check_fraction(fraction: float) -> None:
@@ -280,7 +292,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         ckpt = load_checkpoint(out)
         doc = read_model_json(out)
         model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
-        cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device})
+        cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device,
+                                     "picture_every": cfg.picture_every})
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
     if not resume:
@@ -346,7 +359,6 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         scores = (f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f})"
                   if model.variational else f"test reconstruction {test['recon']:.2f}")  # an AE has no ELBO
         tqdm.write(line + f"{scores} nats/image  [{images_per_epoch / epoch_seconds:.0f} img/s]")
-        _write_pictures(model, grid_x, prior_z, out, epoch)
         write_text_atomic(out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in records))
         plot_loss_curve(records, out / "loss_curve.png", model.variational)
         if val is None:
@@ -357,6 +369,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
                               "train_seconds": train_seconds, "train_config": asdict(cfg), **rng_state(device),
                               "best_epoch": best.epoch, "best_val_neg_elbo": best.score,
                               "log_window": [float(window), window_steps]})
+        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, best.exhausted(epoch)):
+            _write_pictures(model, grid_x, prior_z, out, epoch)
         if best.exhausted(epoch):
             tqdm.write(f"no better validation -ELBO for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation -ELBO {best.score:.2f})")
