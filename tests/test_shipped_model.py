@@ -72,6 +72,11 @@ def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_i
     (tmp_path / "afile").write_text("x")
     with pytest.raises(vaelab.VaelabError, match="not a folder"):
         run_demo(tmp_path / "afile")
+    (tmp_path / "d2").mkdir()
+    (tmp_path / "d2" / "path").write_text("x")  # the last of the three outputs is a file: nothing is written first
+    with pytest.raises(vaelab.VaelabError, match="d2/path exists and is not a folder"):
+        run_demo(tmp_path / "d2")
+    assert sorted(p.name for p in (tmp_path / "d2").iterdir()) == ["path"]
 
 
 def test_a_command_without_model_says_it_used_the_shipped_one_and_with_one_does_not(tmp_path, capsys):

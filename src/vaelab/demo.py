@@ -18,19 +18,20 @@ def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[
     from vaelab.data.loaders import load_dataset
 
     out = Path(out)
-    check_out_folder(out)
     inputs = out / "inputs"
-    ds = load_dataset("fashion-mnist")
-    test = ds.split("test")
     pngs = {name: inputs / f"{name}.png" for name in DEMO_TEST_IMAGES}
-    with staged_folder(inputs) as tmp:  # saved as files first, so the demo reads them as a user would
-        for name, i in DEMO_TEST_IMAGES.items():
-            to_pil(ds.images[test[i]]).save(tmp / pngs[name].name)
     jobs = {
         "morph": dict(images=[pngs["tshirt"], pngs["dress"]]),
         "class-morph": dict(classes=["Sneaker", "Ankle boot"]),
         "path": dict(images=[pngs["sneaker"], pngs["bag"], pngs["ankle-boot"]], closed=True),
     }
+    for folder in (out, inputs, *(out / name for name in jobs)):  # all of them before the first is written
+        check_out_folder(folder)
+    ds = load_dataset("fashion-mnist")
+    test = ds.split("test")
+    with staged_folder(inputs) as tmp:  # saved as files first, so the demo reads them as a user would
+        for name, i in DEMO_TEST_IMAGES.items():
+            to_pil(ds.images[test[i]]).save(tmp / pngs[name].name)
     written = {}
     for name, kw in jobs.items():
         result = run_morph(None, frames=frames if name != "path" else 2 * frames, upscale=4, **kw)
