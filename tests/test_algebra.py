@@ -169,6 +169,16 @@ def test_analogy_hit_rate_finds_a_planted_offset_and_the_zero_baseline_does_not(
     assert shuffled["hit_rate"] < 0.9  # no shared offset, no reliable hits
 
 
+def test_an_analogy_offset_leaves_out_the_pair_it_predicts():
+    rng = np.random.default_rng(0)
+    za, zb = rng.uniform(0.2, 0.4, (4, 3)), rng.uniform(0.5, 0.8, (4, 3))
+    images = lambda z: z.reshape(len(z), 1, 1, 3).astype(np.float32)  # noqa: E731  decode: the code is the image
+    r = analogy_hit_rate(za, zb, images(za), images(zb), decode=images)
+    for p in range(4):  # pair p's own difference would pull its prediction onto its target
+        others = [q for q in range(4) if q != p]
+        np.testing.assert_allclose(r["predictions"][p].ravel(), za[p] + (zb - za)[others].mean(0), rtol=1e-6)
+
+
 def test_analogy_pixel_baseline_is_the_same_on_uint8_images():
     rng = np.random.default_rng(4)
     x_a = rng.integers(0, 120, (8, 1, 2, 2)).astype(np.float32) / 255
@@ -190,6 +200,11 @@ def test_cluster_bootstrap_widens_the_interval_when_a_clusters_analogies_fail_to
     assert lo < 0.7 < hi and lo1 < 0.7 < hi1
     assert 1.8 < (hi - lo) / (hi1 - lo1) < 3.2  # about √6: 40 independent outcomes, not 240
     assert cluster_bootstrap_interval(np.ones(12, bool), np.arange(12) % 3, np.random.default_rng(0)) == (1.0, 1.0)
+    # clusters of unequal size: a draw's rate pools its analogies (1 hit of 10 is 0.1), it does not average the
+    # clusters' rates (which would give 0.5); the two-cluster draws give 1.0, 0.1 or 0.0, so the median is 0.1
+    lopsided = cluster_bootstrap_interval(np.array([1] + [0] * 9, bool), np.array([0] + [1] * 9),
+                                          np.random.default_rng(0), level=0.0)
+    assert lopsided == pytest.approx((0.1, 0.1))
     with pytest.raises(ValueError, match="at least one"):
         cluster_bootstrap_interval(np.zeros(0, bool), np.zeros(0), np.random.default_rng(0))
     with pytest.raises(ValueError, match="at least two"):  # one cluster would give a zero-width interval
@@ -448,3 +463,15 @@ def test_an_attribute_strip_shows_the_input_first_under_a_title():
     assert np.asarray(strip)[:14].min() < 128  # the title is written above
     plain = strip_image(edited, [-1, 0, 1], scale=2)
     assert plain.size == (3 * 20 + 4, 16 + 22) and plain.getpixel((4 + 8, 4 + 8)) == (0, 0, 0)
+
+
+def test_a_class_with_no_training_row_takes_the_mean_of_all_its_rows():
+    from vaelab.latent.centroids import centroids_with_fallback
+
+    codes = np.arange(24, dtype=float).reshape(8, 3)
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 0])
+    idx = np.array([0, 1, 2, 3])  # class 2 has no row here (a set split by class)
+    cents = centroids_with_fallback(lambda rows: codes[rows], labels, idx, 4)
+    np.testing.assert_allclose(cents[:2], [codes[[0, 1]].mean(0), codes[[2, 3]].mean(0)])  # from idx only
+    np.testing.assert_allclose(cents[2], codes[labels == 2].mean(0))  # every row of class 2
+    assert np.isnan(cents[3]).all()  # no row anywhere

@@ -118,6 +118,36 @@ def test_mig_matches_a_hand_computed_gap():
     assert r["mig"] == pytest.approx(0.5)
 
 
+def test_discretize_cuts_each_code_into_the_number_of_bins_asked_for():
+    bins = dm.discretize(np.linspace(0, 1, 1000)[:, None], 20)
+    values, counts = np.unique(bins, return_counts=True)
+    assert len(values) == 20 and counts.tolist() == [50] * 20  # equal widths over the code's own range
+
+
+def test_dci_disentanglement_weights_each_code_by_its_share_of_the_importance():
+    # two codes that each explain one factor, and a third nearly unused code whose importance is split evenly:
+    # weighted by importance, D stays near 1; a plain mean over the three codes would give about 2/3
+    d, c = dm.dci_from_importance(np.array([[1.0, 0.0], [0.0, 1.0], [0.01, 0.01]]))
+    assert d > 0.98 and c > 0.9
+
+
+def test_dci_chance_is_the_majority_share_of_each_factor():
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.permutation(np.r_[np.zeros(170, int), np.ones(30, int)]), rng.integers(0, 4, 200)], 1)
+    codes = factors + 0.01 * rng.normal(size=factors.shape)
+    r = dm.dci_from_codes(codes[:100], factors[:100], codes[100:], factors[100:], rng)
+    expected = np.mean([np.bincount(factors[100:, j]).max() / 100 for j in range(2)])
+    assert r["chance"] == pytest.approx(expected) and r["chance"] > 0.5  # the lopsided factor: 0.8, not 1/2
+
+
+def test_factor_vae_eval_accuracy_is_scored_on_votes_it_was_not_fitted_on():
+    # one training vote fixes the majority class of one code dimension only; the other factors' dimensions
+    # are unseen, so on fresh votes the classifier is right far less often than on its single training vote
+    r = dm.factor_vae_score(lambda x: x, DATA, 0, batch_size=16, num_train=1, num_eval=200,
+                            num_variance_estimate=500)
+    assert r["train_accuracy"] == 1.0 and r["eval_accuracy"] < 0.75
+
+
 # --- probes ----------------------------------------------------------------------------------------------
 def test_leakage_probe_reads_the_label_from_the_part_that_holds_it():
     rng = np.random.default_rng(0)
@@ -128,6 +158,15 @@ def test_leakage_probe_reads_the_label_from_the_part_that_holds_it():
     assert r["s"]["test_accuracy"] > 0.95
     assert abs(r["z"]["test_accuracy"] - 0.25) < 0.1
     assert r["chance"] == pytest.approx(0.25, abs=0.05)
+    # chance is the *training* split's majority class, scored on the test split
+    lopsided = np.r_[np.zeros(700, int), np.ones(500, int)]
+    mixed = np.random.default_rng(3).permutation(lopsided)
+    r = leakage_probes({"s": np.eye(2)[mixed]}, mixed, np.random.default_rng(2), hidden=(4,), max_iter=5)
+    from vaelab.metrics.probes import split_indices
+
+    train, test = split_indices(1200, np.random.default_rng(2))
+    majority = np.bincount(mixed[train]).argmax()
+    assert r["chance"] == pytest.approx(np.mean(mixed[test] == majority))
 
 
 def test_cross_predictors_find_a_redundant_part_and_score_its_regeneration():
@@ -193,6 +232,27 @@ def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monk
           TrainConfig(epochs=1, batch_size=32, capacity_max=8.0, capacity_steps=4, onnx=False), progress=False)
     assert seen[:6] == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 8.0])  # then evaluation calls loss plainly
     assert all(c is None for c in seen[6:])
+
+
+def test_trainer_warms_the_kl_weight_up_linearly(toy_idx_dir, tmp_path, monkeypatch):
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.base import LatentModel
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig, train
+
+    weights = []
+    original = LatentModel.loss
+
+    def spy(self, x, kl_weight=1.0, eps=None, capacity=None):
+        weights.append(kl_weight)
+        return original(self, x, kl_weight, eps, capacity)
+
+    monkeypatch.setattr(LatentModel, "loss", spy)
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.train_idx = ds.train_idx[:192]
+    train(ModelConfig(latent_dim=4, widths=(4, 8)), ds, tmp_path / "run",
+          TrainConfig(epochs=1, batch_size=32, kl_warmup_steps=4, onnx=False), progress=False)
+    assert weights[:6] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])  # step i of 4 weighs i/4, then 1
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])

@@ -70,6 +70,7 @@ def test_pairs_for_the_ground_truth_analogies():
     names = ds.attributes["name"]
     pairs = {k: (names[a], names[b]) for k, a, b in gender_pairs(ds)}
     assert pairs["{G} cook"] == ("man cook", "woman cook")
+    assert pairs["{G} holding hands"] == ("men holding hands", "women holding hands")  # plurals pair too
     assert len(pairs) > 50
     tones = {k: (names[a], names[b]) for k, a, b in tone_pairs(ds)}
     assert tones["waving hand"] == ("waving hand: light skin tone", "waving hand: dark skin tone")
@@ -78,6 +79,10 @@ def test_pairs_for_the_ground_truth_analogies():
     assert set(dark) < set(pairs)  # the same keys: toned pairs line up with untoned ones
     with pytest.raises(VaelabError, match="unknown skin tone"):
         gender_pairs(ds, skin="green")
+    from vaelab.data.emoji import EmojiEntry, skin_of
+
+    two_tones = "\U0001F9D1\U0001F3FB\u200d\U0001F91D\u200d\U0001F9D1\U0001F3FF"  # people holding hands
+    assert skin_of(EmojiEntry(two_tones, "people holding hands: light skin tone, dark skin tone", "", "")) == "light"
 
 
 def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir):

@@ -7,6 +7,18 @@ import pytest
 from vaelab.errors import VaelabError
 from vaelab.latent.interpolate import cdf_lerp, lerp, path, slerp
 
+
+def test_path_shares_frames_by_length_and_rounds_by_largest_remainder():
+    # segments of length 1 and 2.4: 9 frames give 8 steps, 2.35 and 5.65 by length; 2 + 6 by largest remainder
+    out = path(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 2.4]]), 9, "lerp")
+    np.testing.assert_allclose(out[:3, 0], [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(np.diff(out[2:, 1]), 0.4)
+
+
+def test_slerp_towards_the_origin_is_a_straight_line():
+    a = np.array([3.0, 4.0])
+    np.testing.assert_allclose(slerp(a, 0 * a, 0.5), 0.5 * a)
+
 RNG = np.random.default_rng(0)
 
 

@@ -118,6 +118,21 @@ def test_psnr_matches_its_definition_and_exact_images_do_not_swamp_the_mean():
     assert s["exact"] == 1 and s["mse"] == pytest.approx(0.005)
 
 
+def test_ssim_of_two_flat_images_is_the_luminance_term_for_pixel_values_in_0_1():
+    # flat images have no variance, so SSIM = (2ab + C1) / (a² + b² + C1) with C1 = (0.01 · data range)²
+    a, b = np.full((1, 1, 28, 28), 0.2), np.full((1, 1, 28, 28), 0.6)
+    c1 = 0.01 ** 2
+    assert image_scores(a, b)["ssim"] == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2 ** 2 + 0.6 ** 2 + c1), rel=1e-6)
+
+
+def test_bits_per_dim_divide_the_nats_by_every_channel_and_pixel(tiny_model_dir, toy):
+    from vaelab.metrics.likelihood import bits_per_dim
+
+    assert bits_per_dim(192 * math.log(2), (3, 8, 8)) == pytest.approx(1.0)  # 3 channels count
+    r = elbo(load(tiny_model_dir), toy.images[toy.split("test")[:20]])
+    assert r["bits_per_dim"] == pytest.approx(r["neg_elbo"] / (784 * math.log(2)), rel=1e-6)
+
+
 def test_ssim_ranks_a_blurred_copy_above_noise():
     rng = np.random.default_rng(0)
     x = np.zeros((1, 1, 28, 28))

@@ -75,6 +75,13 @@ def test_gaussian_loss_beta_and_free_bits():
     out_fb = _fixed_model(cfg_fb, mu, logvar, logits).loss(x)
     assert out_fb.objective.item() == pytest.approx(nll + 2 * 0.5, rel=1e-5)  # each dim held at 0.5 nats
     assert out_fb.kl.item() == pytest.approx(kl, rel=1e-5)  # the reported KL is the true one
+    # the allowance holds the *batch-mean* KL of each dimension, not each sample's: with μ = [[2, 0], [0, 0]] the
+    # batch means are 1.0 and 0.0 nats, so the term is max(1, .5) + max(0, .5) = 1.5 (per sample it would be 1.75)
+    two_mu = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    m = _fixed_model(cfg_fb, two_mu, torch.zeros(2, 2), logits)
+    m.encode = lambda x: (two_mu, torch.zeros(2, 2))
+    out2 = m.loss(x.expand(2, -1, -1, -1))
+    assert out2.objective.item() == pytest.approx(nll + 1.5, rel=1e-5)
 
 
 def test_total_correlation_matches_the_gaussian_mutual_information():
@@ -176,3 +183,39 @@ def test_load_rejects_missing_config_corrupt_and_mismatched_weights(tmp_path):
     (tmp_path / "m" / "model.safetensors").write_bytes(b"\x10\x00garbage")
     with pytest.raises(VaelabError, match="corrupt"):
         load(tmp_path / "m")
+
+
+def test_load_refuses_weights_with_a_tensor_missing_and_config_with_an_unknown_setting(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    m = build_model(ModelConfig(latent_dim=4, widths=(4, 8)))
+    m.save_pretrained(tmp_path / "m", {"name": "x", "channels": 1, "size": [28, 28]}, onnx=False)
+    weights = tmp_path / "m" / "model.safetensors"
+    state = load_file(weights)
+    last_bias = [k for k in state if k.endswith("bias")][-1]
+    del state[last_bias]  # a partly random model must not load silently
+    save_file(state, weights)
+    with pytest.raises(VaelabError, match="do not match"):
+        load(tmp_path / "m")
+    m.save_pretrained(tmp_path / "n", {"name": "x", "channels": 1, "size": [28, 28]}, onnx=False)
+    doc = json.loads((tmp_path / "n" / "config.json").read_text())
+    doc["model"]["betaa"] = 4  # a typo would otherwise train or load with the default silently
+    (tmp_path / "n" / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(VaelabError, match="betaa"):
+        load(tmp_path / "n")
+    with pytest.raises(VaelabError):
+        ModelConfig(kernel_size=0)
+
+
+def test_a_save_without_onnx_removes_the_old_onnx_files_that_no_longer_match(tmp_path):
+    from vaelab.models.runtime import open_model
+
+    m = build_model(ModelConfig(latent_dim=4, widths=(4, 8)))
+    spec = {"name": "x", "channels": 1, "size": [28, 28]}
+    m.save_pretrained(tmp_path / "m", spec)
+    assert open_model(tmp_path / "m").backend == "onnx"
+    with torch.no_grad():
+        next(m.parameters()).add_(1.0)
+    m.save_pretrained(tmp_path / "m", spec, onnx=False)
+    assert not (tmp_path / "m" / "encoder.onnx").exists() and not (tmp_path / "m" / "decoder.onnx").exists()
+    assert open_model(tmp_path / "m").backend == "torch"

@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 from vaelab.data.loaders import load_dataset
-from vaelab.data.sprites import COLOURS, SHAPES, Sprites, factors_of
+from vaelab.data.sprites import COLOURS, POSITIONS, SHAPES, Sprites, factors_of
 from vaelab.errors import VaelabError
 
 BASE = np.array([2, 1, 3, 5, 7, 9])  # a green heart of middling size, somewhere near the middle
@@ -59,6 +59,11 @@ def test_factors_mean_what_they_say():
     assert np.all(np.diff(centre_x) > 1.5)  # the x factor moves the shape right, ~2.4 px a step
     areas = (data.images_from_factors(_vary(2)).max(1) > 0).sum((1, 2))
     assert np.all(np.diff(areas) > 0)  # scale grows the shape
+    ys = data.images_from_factors(_vary(5)).sum(1)
+    assert np.all(np.diff((ys * np.arange(64)[:, None]).sum((1, 2)) / ys.sum((1, 2))) > 1.5)  # y moves it down
+    heart = data.images_from_factors(np.array([[SHAPES.index("heart"), 0, 5, 0, 8, 8]]))[0].sum(0)
+    row_centre = (heart * np.arange(64)[:, None]).sum() / heart.sum()
+    assert row_centre < POSITIONS[8] - 1  # upright: the two lobes on top weigh more than the point below
 
 
 def test_sprites_dataset_labels_the_specified_identity_and_keeps_every_factor():
@@ -77,9 +82,10 @@ MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Sat Nov 21
 
 
 def _frame(character: int, animation: int, frame: int) -> np.ndarray:
-    """A distinct 60×60×3 (H×W×C) frame: its red channel ramps along W, green along H, blue is the ids."""
+    """A distinct 60×60×3 (H×W×C) frame: its red channel ramps along W from 7 (the corner, the background), green
+    along H, blue is the ids."""
     h, w = np.mgrid[0:60, 0:60]
-    img = np.stack([w * 4, h * 4, np.full((60, 60), character * 50 + animation * 2 + frame)], -1)
+    img = np.stack([7 + w * 4, h * 4, np.full((60, 60), character * 50 + animation * 2 + frame)], -1)
     return img.astype(np.float64) / 255.0
 
 
@@ -128,6 +134,7 @@ def test_reed_sprites_round_trip_from_their_matlab_files(tmp_path, splits_v73):
     expected = np.rint(_frame(1, 2, 2) * 255).astype(np.uint8).transpose(2, 0, 1)  # H×W×C → C×H×W
     assert np.array_equal(ds.images[i], expected)
     assert np.array_equal(np.unique(ds.labels[ds.train_idx]), [0, 2])  # 1-based trainidx [1, 3]
+    assert ds.background == 7  # the frames' corner, onto which a user's transparent image is composited
     assert np.array_equal(np.unique(ds.labels[ds.test_idx]), [1])
     assert ds.class_names[1] == "character 1"
 

@@ -47,7 +47,8 @@ def read_images(files: list[Path], channels: int, size: tuple[int, int], backgro
         except VaelabError as e:
             bad.append(str(e))
     if not kept:
-        raise VaelabError(f"none of the {len(files)} image files could be read; the first: {bad[0]}")
+        raise VaelabError(f"the one image file could not be read: {bad[0]}" if len(files) == 1 else
+                          f"none of the {len(files)} image files could be read; the first: {bad[0]}")
     if bad and os.environ.get("RANK", "0") == "0":  # once, not from every torchrun rank
         warnings.warn(f"left out {len(bad)} of {len(files)} image files that could not be read: "
                       f"{'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}", VaelabWarning, stacklevel=2)
