@@ -1,6 +1,7 @@
 """Data-parallel training: 2 CPU processes (gloo) follow the same path as 1 process with the doubled batch."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -34,6 +35,27 @@ def test_two_processes_match_one_process_with_the_doubled_batch(tmp_path, toy_id
     for k in one:
         torch.testing.assert_close(two[k], one[k], atol=2e-5, rtol=1e-4), k
     assert not torch.equal(one["to_stats.weight"], torch.zeros_like(one["to_stats.weight"]))
+    # the run records its process count, and going on with another would change the global batch half-way
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["training"]["processes"] == 2
+    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "train", "--out", str(tmp_path / "two"), "--resume",
+                        "--epochs", "3", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "trained on 2 process(es), a global batch of 100; resume it with --nproc 2" in p.stderr
+
+
+def test_the_launcher_refuses_a_resume_with_another_process_count_before_starting_the_ranks(
+        tmp_path, monkeypatch, capsys, toy_idx_dir):
+    import vaelab.cli.train as cli_train
+    from vaelab.cli import main
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    train(ModelConfig(latent_dim=4, widths=(4, 8)), ds, tmp_path / "run", TrainConfig(epochs=1, batch_size=100,
+          onnx=False), progress=False)
+    launched = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(cli_train, "_launch_torchrun", lambda args: launched.append(args))
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2", "--nproc", "2"]) == 2
+    assert not launched and "resume it with no --nproc, not 2 process(es)" in capsys.readouterr().err
 
 
 def test_the_launcher_leaves_the_unreadable_files_warning_to_rank_0(tmp_path, monkeypatch, capsys):

@@ -66,7 +66,8 @@ def cmd_train(args) -> None:
 
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import check_new_config
-    from vaelab.training.trainer import TrainConfig, check_run_data, epoch_steps, pick_device, train, training_split
+    from vaelab.training.trainer import (TrainConfig, check_run_data, check_same_processes, epoch_steps, pick_device,
+                                         train, training_split)
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -95,6 +96,8 @@ def cmd_train(args) -> None:
         kept = run["training"] if run else {}
         if run:
             check_run_data(ModelConfig.from_dict(run["model"]), ds, Path(args.out), run.get("data") or {})
+            check_same_processes(run["training"].get("processes"), args.nproc, Path(args.out),
+                                 run["training"]["batch_size"])
         else:
             check_new_config(model_cfg)
         train_idx, _ = training_split(ds, kept.get("val_fraction", cfg.val_fraction))

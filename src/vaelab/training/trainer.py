@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -231,6 +232,22 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def processes_now() -> int:
+    """How many processes train together: torchrun's WORLD_SIZE, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_same_processes(trained_with: int | None, processes: int, out: Path, batch_size: int) -> None:
+    """A resumed run goes on with as many processes as it trained with: each takes its own batch, so another
+    count changes the global batch (and the steps an epoch) half-way through. Runs from before the count was
+    recorded (None) are not checked."""
+    if trained_with is not None and trained_with != processes:
+        how = f"--nproc {trained_with}" if trained_with > 1 else "no --nproc"
+        raise VaelabError(f"the run in {out} trained on {trained_with} process(es), a global batch of "
+                          f"{trained_with * batch_size}; resume it with {how}, not {processes} process(es), or "
+                          "the batch would change half-way")
+
+
 def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
     """A resumed run must have epochs left to train; otherwise say so rather than do nothing."""
     if ckpt is not None and ckpt["epoch"] >= epochs:
@@ -299,6 +316,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     if not resume:
         check_new_config(model_cfg, {"--kl-warmup": cfg.kl_warmup_steps, "--capacity-max": cfg.capacity_max})
     check_resumable(ckpt, cfg.epochs, out)
+    if ckpt is not None:
+        check_same_processes(ckpt.get("processes"), processes_now(), out, cfg.batch_size)
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
     train_split, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
@@ -340,7 +359,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
 
     def save_model(epoch: int, test: dict | None, val: dict | None = None) -> None:
         extra = best.saved_fields(len(val_idx), train_seconds) if val else {}  # with validation: the best epoch
-        model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "epochs_done": epoch,
+        model.save_pretrained(out, data_spec, onnx=cfg.onnx, training={**asdict(cfg), "processes": ddp.world,
+                              "epochs_done": epoch,
                               "train_seconds": round(train_seconds, 3), "steps": step, **extra},
                               metrics={"test": test, **({"validation": val} if val else {})} if test else {})
 
@@ -367,7 +387,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
             save_model(epoch, test, val)
         save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
                               "train_seconds": train_seconds, "train_config": asdict(cfg), **rng_state(device),
-                              "best_epoch": best.epoch, "best_val_neg_elbo": best.score,
+                              "best_epoch": best.epoch, "best_val_neg_elbo": best.score, "processes": ddp.world,
                               "log_window": [float(window), window_steps]})
         if draws_pictures(epoch, cfg.picture_every, cfg.epochs, best.exhausted(epoch)):
             _write_pictures(model, grid_x, prior_z, out, epoch)
