@@ -200,7 +200,10 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
 @pytest.mark.parametrize("args,words", [
     (["morph", "{png}", "{png}", "--fps", "0"], ["--fps", "from 0.01 to 1000"]),
     (["morph", "{png}", "{png}", "--fps", "nan"], ["--fps"]),
-    (["morph", "{png}", "{png}", "--upscale", "1000"], ["8192"]),
+    (["morph", "{png}", "{png}", "--upscale", "17"], ["--upscale", "at most 16"]),
+    (["arithmetic", "class:1", "--upscale", "100"], ["--upscale", "at most 16"]),
+    (["evaluate", "--k", "100000000"], ["--k", "at most 100000"]),
+    (["blend", "--eigen", "100000"], ["--eigen", "at most 1000"]),
     (["explore", "--span", "nan"], ["--span"]),
     (["explore", "--span", "-1"], ["--span"]),
     (["explore", "--center", "-1000"], ["--center -1000", "from the end)"]),
@@ -216,7 +219,6 @@ def test_usage_errors_are_one_line_too(tmp_path, args, words):
     (["explore", "--scale", "100000"], ["--scale", "at most 16"]),
     (["explore", "--span", "1e308"], ["--span"]),
     (["morph", "{png}", "{png}", "--fps", "0.001"], ["--fps"]),
-    (["morph", "{png}", "{png}", "--frames", "2000", "--upscale", "100"], ["GiB", "fewer --frames"]),
     (["evaluate", "--frames", "100000"], ["--frames", "at most 2000"]),
     (["attribute", "--attr", "class=1", "--apply", "{png}", "--strengths", "0:1:100000000"], ["at most 1000"]),
     (["attribute", "--attr", "class=1", "--apply", "{png}", "--strengths", "1e39"], ["within ±1000"]),
@@ -235,6 +237,16 @@ def test_out_of_range_settings_are_refused_before_any_output(tmp_path, tiny_mode
     proc = _vaelab(*filled, *model, "--out", str(tmp_path / "o"))
     _assert_clean_failure(proc, *words)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_morph_api_refuses_frames_past_its_memory_and_side_limits(tiny_model_dir, good_png):
+    from vaelab.errors import VaelabError
+    from vaelab.morphing import run_morph
+
+    with pytest.raises(VaelabError, match="GiB.*fewer --frames"):  # the API takes any upscale; the CLI caps it at 16
+        run_morph(tiny_model_dir, images=[good_png, good_png], frames=2000, upscale=100)
+    with pytest.raises(VaelabError, match="8192"):
+        run_morph(tiny_model_dir, images=[good_png, good_png], frames=2, upscale=1000)
 
 
 def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, tiny_model_dir, good_png):

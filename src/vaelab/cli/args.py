@@ -63,6 +63,9 @@ def at_least(low: int):
     return check
 
 
+MAX_UPSCALE = 16  # enlargement of the pictures a command writes; past it a 28-px image passes 448 px a side
+
+
 def at_most(high: int, low: int = 1):
     """An argparse type: a whole number from ``low`` to ``high`` (past which the work would only fill memory)."""
     def check(text: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, at_most
+from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
 
 
 def cmd_attribute(args) -> None:
@@ -63,6 +63,6 @@ def add(sub) -> None:
     p.add_argument("--balance-on", help="attributes to balance, e.g. skin,group (plat's --balanced)")
     p.add_argument("--apply", type=Path, metavar="IMAGE", help="write a strip of IMAGE edited along the vector")
     p.add_argument("--strengths", default="-2:2:9", help="START:STOP:COUNT or a list (default -2:2:9)")
-    p.add_argument("--upscale", type=at_most(16), default=2, help="enlarge the strip's images K times")
+    p.add_argument("--upscale", type=at_most(MAX_UPSCALE), default=2, help="enlarge the strip's images K times")
     p.add_argument("--out", type=Path, default=Path("out/attribute"))
     p.set_defaults(func=cmd_attribute)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, number_in, positive
+from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, number_in
 
 
 def cmd_morph(args) -> None:
@@ -25,14 +25,14 @@ def add(sub) -> None:
     p.add_argument("--class", dest="classes", action="append", metavar="NAME",
                    help="morph between class centroids instead (give --class twice or more)")
     add_model_options(p)
-    p.add_argument("--frames", type=int, default=24, help="frames including both ends (default 24)")
+    p.add_argument("--frames", type=int, default=24, help="frames including both ends, 2 to 2000 (default 24)")
     p.add_argument("--method", choices=["slerp", "lerp", "cdf"], default="slerp")
     p.add_argument("--loop", action="store_true", help="close the path back to the first image")
     p.add_argument("--out", type=Path, default=Path("out/morph"), help="output folder (default out/morph)")
     p.add_argument("--fps", type=number_in(0.01, 1000), default=12,
                    help="frames per second of the MP4 and GIF (default 12; a GIF plays at most 50)")
     p.add_argument("--pingpong", action="store_true", help="GIF/MP4 play forward then back")
-    p.add_argument("--upscale", type=positive, default=4, help="enlarge frames K times (default 4)")
+    p.add_argument("--upscale", type=at_most(MAX_UPSCALE), default=4, help="enlarge frames K times (default 4)")
     p.add_argument("--resample", choices=["nearest", "bicubic"], default="nearest")
     p.add_argument("--no-mp4", action="store_true", help="skip the MP4")
     p.set_defaults(func=cmd_morph)
