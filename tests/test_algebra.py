@@ -475,3 +475,18 @@ def test_a_class_with_no_training_row_takes_the_mean_of_all_its_rows():
     np.testing.assert_allclose(cents[:2], [codes[[0, 1]].mean(0), codes[[2, 3]].mean(0)])  # from idx only
     np.testing.assert_allclose(cents[2], codes[labels == 2].mean(0))  # every row of class 2
     assert np.isnan(cents[3]).all()  # no row anywhere
+
+
+def test_only_the_expression_slot_of_arithmetic_is_shielded_from_argparse():
+    from vaelab.cli import _join_negative_values, build_parser
+
+    parser = build_parser()
+    join = lambda *argv: _join_negative_values(list(argv), parser)  # noqa: E731
+    assert join("arithmetic", "-1*class:Bag") == ["arithmetic", " -1*class:Bag"]
+    assert join("--debug", "arithmetic", "--rescale", "--out", "o", "-1*class:Bag") == \
+        ["--debug", "arithmetic", "--rescale", "--out", "o", " -1*class:Bag"]
+    # option values and other commands are left as they are: argparse judges them
+    assert join("arithmetic", "class:Bag", "--out", "-neg") == ["arithmetic", "class:Bag", "--out", "-neg"]
+    assert join("arithmetic", "--model", "-x", "class:Bag") == ["arithmetic", "--model", "-x", "class:Bag"]
+    assert join("morph", "-1*class:Bag") == ["morph", "-1*class:Bag"]
+    assert join("arithmetic", "--", "-1*class:Bag") == ["arithmetic", "--", "-1*class:Bag"]

@@ -73,6 +73,13 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
         with pytest.raises(VaelabError, match=re.escape(says)):
             run_sweep(ds, tmp_path, None, replace(changed, latents=(3, 2)), progress=False)
         assert (weights.stat().st_mtime_ns, other.stat().st_mtime_ns) == (before, before_other)
+    # a folder trained on two processes (vaelab train --nproc 2) would change its batch if the sweep went on with it
+    doc = json.loads((tmp_path / "vae-conv-z3" / "config.json").read_text())
+    doc["training"]["processes"] = 2
+    (tmp_path / "vae-conv-z3" / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(VaelabError, match=re.escape("2 processes (the sweep trains on 1)")):
+        run_sweep(ds, tmp_path, None, replace(cfg, latents=(2, 3), epochs=2), progress=False)
+    assert weights.stat().st_mtime_ns == before  # refused before z2 trained on
 
 
 def test_more_epochs_train_a_swept_model_on_exactly_as_one_longer_run(tmp_path, toy_idx_dir):

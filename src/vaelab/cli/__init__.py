@@ -60,13 +60,34 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 NEGATIVE_VALUE_OPTIONS = ("--strengths", "--weights")
 
 
-def _join_negative_values(argv: list[str]) -> list[str]:
+def _expression_slot(argv: list[str], parser: argparse.ArgumentParser) -> int | None:
+    """Where `arithmetic`'s expression sits when it starts with a minus sign ("-1*class:Bag", which argparse would
+    take for an option): the first token after the command that is neither an option of it nor an option's
+    value. None when there is no such token."""
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is None or argv[command] != "arithmetic":
+        return None
+    options = parser.commands["arithmetic"]._option_string_actions
+    i = command + 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return None
+        action = options.get(a.split("=", 1)[0]) if a.startswith("-") else None
+        if action is not None:
+            i += 1 if "=" in a or action.nargs == 0 else 2  # skip the option, and its value
+            continue
+        return i if re.match(r"-[^-]", a) else None
+    return None
+
+
+def _join_negative_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """Join the options above to a value that starts with '-', and keep an arithmetic expression that starts with
     one ("-1*class:Bag") a positional: a leading space, which the expression parser ignores, hides it from argparse."""
     out, i = [], 0
-    expression_command = bool(argv) and argv[0] == "arithmetic"
+    slot = _expression_slot(argv, parser)
     while i < len(argv):
-        if expression_command and i and re.match(r"-[^-h]", argv[i]):
+        if i == slot:
             out.append(f" {argv[i]}")
             i += 1
             continue
@@ -89,8 +110,8 @@ _PYTHON_SHOWWARNING = warnings.showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv), parser)
     for i, a in enumerate(argv):  # an empty value is never meant: --out "" would write into the current folder
         if a == "" or (a.startswith("--") and a.endswith("=")):
             after = f" after {argv[i - 1]}" if a == "" and i and argv[i - 1].startswith("-") else ""

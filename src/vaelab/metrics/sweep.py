@@ -65,6 +65,8 @@ def _folder_plan(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, d
                 (("batch_size", train_cfg.batch_size), ("lr", train_cfg.lr), ("seed", train_cfg.seed))
                 if training.get(k) != v]
     changed += [f"data {k} {data.get(k)} (asked {wanted[k]})" for k in ("name", "limit") if data.get(k) != wanted[k]]
+    if training.get("processes", 1) != 1:  # the sweep trains on one process: going on would change the batch
+        changed.append(f"{training['processes']} processes (the sweep trains on 1)")
     done = training.get("epochs_done", 0)
     if changed:
         raise VaelabError(f"{folder} holds a model trained with other settings: {'; '.join(changed)}. Give the "
