@@ -258,6 +258,21 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     assert (tmp_path / "b" / "swap_epoch002.png").is_file() and (tmp_path / "a" / "loss_curve.png").is_file()
 
 
+def test_train_cycle_draws_its_swap_grid_every_n_epochs_and_after_the_last(toy_idx_dir, tmp_path):
+    from vaelab.data.loaders import load_dataset
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    ds.train_idx = ds.train_idx[:64]
+    drawn = []
+    train_cycle(TINY, ds, tmp_path / "run", CycleTrainConfig(epochs=3, batch_size=32, eval_images=20, onnx=False,
+                                                            picture_every=2), progress=False,
+                swap_figure=lambda *a: drawn.append(a[3].name))
+    assert drawn == ["swap_epoch002.png", "swap_epoch003.png"]
+    train_cycle(None, ds, tmp_path / "run", CycleTrainConfig(epochs=6), resume=True, progress=False,
+                swap_figure=lambda *a: drawn.append(a[3].name))
+    assert drawn[2:] == ["swap_epoch004.png", "swap_epoch006.png"]  # the run's own setting, kept on resume
+
+
 def test_train_cycle_needs_labels(tmp_path):
     from vaelab.data.dataset import ImageDataset
 

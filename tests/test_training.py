@@ -293,7 +293,7 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
 
 
-def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_dir):
+def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_dir, monkeypatch):
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.limit_train(100)
     cfg = ModelConfig(latent_dim=2, widths=(4,))
@@ -303,8 +303,17 @@ def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_
         return sorted(int(p.stem[-3:]) for p in (tmp_path / "run").glob(f"{kind}_epoch*.png"))
 
     assert drawn("recon") == drawn("samples") == [0, 2, 4, 5]
-    train(None, ds, tmp_path / "run", TrainConfig(epochs=9, picture_every=3), resume=True, progress=False)
-    assert drawn("recon") == [0, 2, 4, 5, 6, 9]  # the resume's own setting
+    train(None, ds, tmp_path / "run", TrainConfig(epochs=8), resume=True, progress=False)
+    assert drawn("recon") == [0, 2, 4, 5, 6, 8]  # a resume keeps the run's setting when none is given
+    train(None, ds, tmp_path / "run", TrainConfig(epochs=10, picture_every=3), resume=True, progress=False)
+    assert drawn("recon") == [0, 2, 4, 5, 6, 8, 9, 10]  # and takes one that is
+    # a run that stops early draws the epoch it stops at
+    from vaelab.training.trainer import BestEpoch
+
+    monkeypatch.setattr(BestEpoch, "exhausted", lambda self, epoch: epoch == 3)
+    train(cfg, ds, tmp_path / "early", TrainConfig(epochs=9, batch_size=50, onnx=False, picture_every=5,
+                                                   val_fraction=0.2, patience=2), progress=False)
+    assert sorted(int(p.stem[-3:]) for p in (tmp_path / "early").glob("recon_epoch*.png")) == [0, 3]
     from vaelab.errors import VaelabError
     from vaelab.training.cycle import CycleTrainConfig
 

@@ -180,8 +180,9 @@ def add_training_data_options(p: argparse.ArgumentParser) -> None:
 
 def add_pictures_option(p: argparse.ArgumentParser, what: str) -> None:
     """--pictures-every, the same in both training commands (and free to change on --resume)."""
-    p.add_argument("--pictures-every", type=positive, default=1, metavar="EPOCHS",
-                   help=f"draw {what} every this many epochs, and always after the last (default 1: every epoch)")
+    p.add_argument("--pictures-every", type=positive, metavar="EPOCHS",
+                   help=f"draw {what} every this many epochs, and always after the last (default: every epoch; "
+                        "on --resume, the run's own setting)")
 
 
 def add_validation_options(p: argparse.ArgumentParser, score: str) -> None:

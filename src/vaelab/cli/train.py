@@ -80,7 +80,7 @@ def cmd_train(args) -> None:
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
             warnings.simplefilter("ignore", VaelabWarning)
         ds = load_training_data(args)
-    if args.resume:  # the model and training settings are the run's own; only these two may change
+    if args.resume:  # the model and training settings are the run's own; these may change
         model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device, picture_every=args.pictures_every)
     else:
         model_cfg = ModelConfig(

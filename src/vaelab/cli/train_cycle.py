@@ -31,7 +31,7 @@ def cmd_train_cycle(args) -> None:
         raise VaelabError(f"the run in {args.out} is a {run['model']['kind']}, not a cycle-vae: resume it with "
                           "vaelab train --resume")
     ds = load_training_data(args)
-    if args.resume:  # the model and training settings are the run's own; only these two may change
+    if args.resume:  # the model and training settings are the run's own; these may change
         model_cfg, cfg = None, CycleTrainConfig(epochs=args.epochs, device=args.device,
                                                 picture_every=args.pictures_every)
     else:

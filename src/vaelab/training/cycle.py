@@ -44,7 +44,7 @@ from vaelab.training.evaluation import images_tensor, unit_batch
 from vaelab.training.curves import plot_validation, save_curve, train_line_style
 from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_picture_every, check_resumable,
                                      check_run_data, check_validation_settings, draws_pictures, left_to_resume,
-                                     pick_device, training_split, warn_few_steps)
+                                     pick_device, resumed_settings, training_split, warn_few_steps)
 
 
 @dataclass
@@ -67,7 +67,8 @@ class CycleTrainConfig:
     onnx: bool = True
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better score (0 = never stop early)
-    picture_every: int = 1  # draw the swap grid every this many epochs, and after the last
+    picture_every: int | None = None  # draw the swap grid every this many epochs and after the last (None: every
+    # epoch on a new run; on a resume, the run's own setting)
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -269,8 +270,7 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
         doc = read_model_json(out)
         model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
         # Checkpoints from before the schedule existed trained at a fixed rate: keep it so (lr_step_epochs 0).
-        cfg = CycleTrainConfig.from_dict({"lr_step_epochs": 0, **ckpt["train_config"], "epochs": cfg.epochs,
-                                          "device": cfg.device, "picture_every": cfg.picture_every})
+        cfg = CycleTrainConfig.from_dict(resumed_settings({"lr_step_epochs": 0, **ckpt["train_config"]}, cfg))
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")

@@ -46,7 +46,8 @@ class TrainConfig:
     onnx: bool = True  # also export encoder.onnx / decoder.onnx at every save
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better −ELBO (0 = never stop early)
-    picture_every: int = 1  # draw the recon/sample grids every this many epochs, and after the last
+    picture_every: int | None = None  # draw the grids every this many epochs and after the last (None: every
+    # epoch on a new run; on a resume, the run's own setting)
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -73,14 +74,22 @@ class TrainConfig:
         return cls(**d)
 
 
-def check_picture_every(every: int) -> None:
-    if every < 1:
+def check_picture_every(every: int | None) -> None:
+    if every is not None and every < 1:
         raise VaelabError(f"pictures are drawn every 1 or more epochs, not every {every}")
 
 
-def draws_pictures(epoch: int, every: int, last: int, stopping: bool = False) -> bool:
-    """Whether an epoch's pictures are drawn: every ``every`` epochs, the ``last`` one, and one that ends a run early."""
-    return epoch % every == 0 or epoch == last or stopping
+def draws_pictures(epoch: int, every: int | None, last: int, stopping: bool = False) -> bool:
+    """Whether an epoch's pictures are drawn: every ``every`` epochs (None: every epoch), the ``last`` one, and one
+    that ends a run early."""
+    return epoch % (every or 1) == 0 or epoch == last or stopping
+
+
+def resumed_settings(saved: dict, cfg) -> dict:
+    """A resumed run's training settings: its own, with the epochs and device asked for now, and the pictures'
+    interval when one is given (otherwise the run keeps its own)."""
+    given = {"picture_every": cfg.picture_every} if cfg.picture_every is not None else {}
+    return {**saved, "epochs": cfg.epochs, "device": cfg.device, **given}
 
 
 def _check_fraction(fraction: float) -> None:
@@ -309,8 +318,7 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
         ckpt = load_checkpoint(out)
         doc = read_model_json(out)
         model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
-        cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "device": cfg.device,
-                                     "picture_every": cfg.picture_every})
+        cfg = TrainConfig.from_dict(resumed_settings(ckpt["train_config"], cfg))
     elif model_cfg is None:
         model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
     if not resume:
