@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError
-from vaelab.staging import staged_folder
+from vaelab.staging import check_out_folder, staged_folder
 
 SCATTER_2D, SCATTER_3D, INTERACTIVE = "pca_2d.png", "pca_3d.png", "latent_scatter.html"
 DECODED_MAP, HISTOGRAMS, CLASS_HISTOGRAMS = "decoded_map.png", "histograms.png", "histograms_by_class.png"
@@ -162,6 +162,7 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
                                ("grid", grid, 1), ("map-size", map_size, 2)):
         if value < least:
             raise VaelabError(f"--{name} must be at least {least}, got {value}")
+    check_out_folder(Path(out))  # before the encoding, not after it
     stage = _Stopwatch()
     with stage("load"):
         m = open_model(model, backend)

@@ -14,6 +14,7 @@ import numpy as np
 
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.config import weights_id
+from vaelab.staging import check_writable
 
 METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
 
@@ -192,6 +193,7 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
     out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.resolve().name}.html"
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
+    check_writable(out, folder=False)  # before the page is built, not after it
     extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []),
                          folder)
 

@@ -30,16 +30,20 @@ def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
         raise VaelabError(f"--out {out} holds {what}; choose another folder rather than overwrite it")
 
 
-def check_writable(out: Path) -> None:
-    """Refuse an --out that cannot be written, before any work: a temp folder is made and removed in ``out``, or
-    in its nearest existing parent when ``out`` does not exist yet (nothing is left behind either way)."""
-    where = Path(out).absolute()
-    while not where.exists() and where != where.parent:
-        where = where.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vaelab-write-check-"))
-    except OSError as e:
-        raise VaelabError(f"cannot write --out {out}: {e.strerror or e}") from e
+def check_writable(out: Path, folder: bool = True) -> None:
+    """Refuse an --out that cannot be written, before any work. Outputs are made beside ``out`` and moved in (a
+    staged folder, a temp file), so a temp folder is made and removed in the nearest existing folder above it,
+    and in ``out`` itself when it is an existing folder (``folder``). Nothing is left behind."""
+    path = Path(out).absolute()
+    places = [path] if folder and path.is_dir() else []
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    for where in places + [above]:
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vaelab-write-check-"))
+        except OSError as e:
+            raise VaelabError(f"cannot write --out {out}: {e.strerror or e}") from e
 
 
 def held_kind(folder: Path) -> str | None:

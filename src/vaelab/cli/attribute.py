@@ -15,7 +15,7 @@ def cmd_attribute(args) -> None:
     from vaelab.errors import VaelabError
     from vaelab.latent.arithmetic import parse_strengths
     from vaelab.models.runtime import open_model
-    from vaelab.staging import staged_folder
+    from vaelab.staging import check_out_folder, staged_folder
     from vaelab.vector_files import load_vector
     from vaelab.viz.algebra_figures import strip_image
 
@@ -24,6 +24,7 @@ def cmd_attribute(args) -> None:
     if args.vector is not None and (args.apply is None or args.balance_on or args.data):
         raise VaelabError("--vector applies a saved vector: it needs --apply IMAGE, and takes no --data or --balance-on")
     strengths = parse_strengths(args.strengths)  # these are checked before the slow part
+    check_out_folder(args.out)
     image = open_image(args.apply) if args.apply else None
     m = open_model(args.model, args.backend)
     if args.vector is not None:

@@ -21,9 +21,10 @@ def _floats(text: str) -> list[float]:
 
 def cmd_blend(args) -> None:
     from vaelab.blending import blend
-    from vaelab.staging import staged_folder
+    from vaelab.staging import check_out_folder, staged_folder
     from vaelab.viz.algebra_figures import blend_figure, centres_figure, confusion_figure, eigen_figure
 
+    check_out_folder(args.out)  # before the encoding, not after it
     classes = "all" if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
               max_points=args.max_points, seed=args.seed, backend=args.backend)

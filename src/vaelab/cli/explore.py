@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, at_most, number_in, positive, seed
+from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, number_in, positive, seed
 
 
 def cmd_explore(args) -> None:
@@ -40,7 +40,7 @@ def add(sub) -> None:
                    help="traversal centre: origin, mean, an index into the images, or an image file (default: "
                         "origin for a VAE, whose prior is centred there; mean for a plain AE)")
     p.add_argument("--grid", type=at_most(64), default=8, help="reconstruction/sample grids are GRID wide (default 8)")
-    p.add_argument("--scale", type=at_most(16), help="enlarge grid images K times (default: to about 96 px)")
+    p.add_argument("--scale", type=at_most(MAX_UPSCALE), help="enlarge grid images K times (default: to about 96 px)")
     p.add_argument("--map-size", type=at_most(64), default=12, help="decoded map lattice, N×N (default 12)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
