@@ -211,47 +211,43 @@ def test_capacity_makes_the_kl_term_its_distance_from_c():
     assert annealed.objective.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
-def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monkeypatch):
+def _loss_calls(toy_idx_dir, tmp_path, monkeypatch, model_cfg, **train_settings) -> list[tuple]:
+    """(kl_weight, capacity) of every loss call of one epoch of 6 steps (192 images, batch 32), then evaluation's."""
     from vaelab.data.loaders import load_dataset
     from vaelab.models.base import LatentModel
-    from vaelab.models.config import ModelConfig
     from vaelab.training.trainer import TrainConfig, train
 
-    assert TrainConfig().capacity_max == 0.0  # off unless asked for: existing runs are unchanged
-    seen = []
+    calls = []
     original = LatentModel.loss
 
     def spy(self, x, kl_weight=1.0, eps=None, capacity=None):
-        seen.append(capacity)
+        calls.append((kl_weight, capacity))
         return original(self, x, kl_weight, eps, capacity)
 
     monkeypatch.setattr(LatentModel, "loss", spy)
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:192]
-    train(ModelConfig(latent_dim=4, widths=(4, 8), beta=20.0), ds, tmp_path / "run",
-          TrainConfig(epochs=1, batch_size=32, capacity_max=8.0, capacity_steps=4, onnx=False), progress=False)
+    train(model_cfg, ds, tmp_path / "run", TrainConfig(epochs=1, batch_size=32, onnx=False, **train_settings),
+          progress=False)
+    return calls
+
+
+def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monkeypatch):
+    from vaelab.models.config import ModelConfig
+    from vaelab.training.trainer import TrainConfig
+
+    assert TrainConfig().capacity_max == 0.0  # off unless asked for: existing runs are unchanged
+    seen = [c for _, c in _loss_calls(toy_idx_dir, tmp_path, monkeypatch, ModelConfig(latent_dim=4, widths=(4, 8),
+                                      beta=20.0), capacity_max=8.0, capacity_steps=4)]
     assert seen[:6] == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 8.0])  # then evaluation calls loss plainly
     assert all(c is None for c in seen[6:])
 
 
 def test_trainer_warms_the_kl_weight_up_linearly(toy_idx_dir, tmp_path, monkeypatch):
-    from vaelab.data.loaders import load_dataset
-    from vaelab.models.base import LatentModel
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
 
-    weights = []
-    original = LatentModel.loss
-
-    def spy(self, x, kl_weight=1.0, eps=None, capacity=None):
-        weights.append(kl_weight)
-        return original(self, x, kl_weight, eps, capacity)
-
-    monkeypatch.setattr(LatentModel, "loss", spy)
-    ds = load_dataset(f"mnist:{toy_idx_dir}")
-    ds.train_idx = ds.train_idx[:192]
-    train(ModelConfig(latent_dim=4, widths=(4, 8)), ds, tmp_path / "run",
-          TrainConfig(epochs=1, batch_size=32, kl_warmup_steps=4, onnx=False), progress=False)
+    weights = [w for w, _ in _loss_calls(toy_idx_dir, tmp_path, monkeypatch, ModelConfig(latent_dim=4, widths=(4, 8)),
+                                         kl_warmup_steps=4)]
     assert weights[:6] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])  # step i of 4 weighs i/4, then 1
 
 
