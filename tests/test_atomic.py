@@ -80,8 +80,11 @@ def test_the_write_check_tries_the_folder_outputs_are_staged_in_and_leaves_nothi
         check_out_folder(out)
     assert set(tried) == {out, out.parent}
     tried.clear()
-    check_writable(tmp_path / "new" / "deeper" / "page.html", folder=False)  # a file: the nearest existing folder
+    check_writable(tmp_path / "new" / "deeper" / "page.html")  # a file: the nearest existing folder
     assert tried == [tmp_path] and not (tmp_path / "new").exists()
+    tried.clear()
+    check_out_folder(out, evaluator=False)  # a model folder is written in place: out alone is tried
+    assert tried == [out]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc, where no file can be made")

@@ -193,7 +193,7 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
     out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.resolve().name}.html"
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
-    check_writable(out, folder=False)  # before the page is built, not after it
+    check_writable(out)  # before the page is built, not after it
     extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []),
                          folder)
 

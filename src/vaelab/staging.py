@@ -19,7 +19,8 @@ def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaelabError(f"--out {out} exists and is not a folder")
-    check_writable(out)
+    # a model folder (``evaluator`` given) is written in place; other outputs are staged beside --out
+    check_writable(out, beside=evaluator is None)
     if evaluator is None:
         return
     from vaelab.models.classifier import EVALUATOR_KIND
@@ -30,16 +31,19 @@ def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
         raise VaelabError(f"--out {out} holds {what}; choose another folder rather than overwrite it")
 
 
-def check_writable(out: Path, folder: bool = True) -> None:
-    """Refuse an --out that cannot be written, before any work. Outputs are made beside ``out`` and moved in (a
-    staged folder, a temp file), so a temp folder is made and removed in the nearest existing folder above it,
-    and in ``out`` itself when it is an existing folder (``folder``). Nothing is left behind."""
+def check_writable(out: Path, beside: bool = True) -> None:
+    """Refuse an --out that cannot be written, before any work, by making and removing a temp folder (nothing is
+    left behind) in each place the outputs are made: in ``out`` when it is an existing folder, and, with ``beside``
+    (a staged folder or a file, made beside ``out`` and moved in) or when ``out`` does not exist yet, in the
+    nearest existing folder above it."""
     path = Path(out).absolute()
-    places = [path] if folder and path.is_dir() else []
-    above = path.parent
-    while not above.exists() and above != above.parent:
-        above = above.parent
-    for where in places + [above]:
+    places = [path] if path.is_dir() else []
+    if beside or not places:
+        above = path.parent
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        places.append(above)
+    for where in places:
         try:
             os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vaelab-write-check-"))
         except OSError as e:
