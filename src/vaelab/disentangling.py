@@ -178,7 +178,8 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         result.probes = leakage_probes(parts, ds.labels[probe_idx], probe_rng)
     if sd:
         say("z→s and s→z predictors")
-        result.predictors = cross_predictors(z, s, probe_rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
+        result.predictors = cross_predictors(z, s, probe_rng,
+                                             decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
                                              images=ds.images[probe_idx], examples=PREDICTOR_EXAMPLES)
         examples = result.predictors.pop("examples")  # pictures, not figures for disentangle.json
         result.predictor_images = {"input": ds.images[probe_idx[examples.pop("index")]], **examples}

@@ -37,10 +37,6 @@ def positive_number(text: str) -> float:
     return _number(text, lambda v: v > 0, "above 0")
 
 
-def non_negative_number(text: str) -> float:
-    return _number(text, lambda v: v >= 0, "0 or more")
-
-
 def _number(text: str, ok, wanted: str) -> float:
     import math
 
@@ -53,23 +49,15 @@ def _number(text: str, ok, wanted: str) -> float:
     return v
 
 
-def at_least(low: int):
-    """An argparse type: a whole number of at least ``low``."""
-    def check(text: str) -> int:
-        v = positive(text)
-        if v < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
-        return v
-    return check
-
-
 MAX_UPSCALE = 16  # enlargement of the pictures a command writes; past it a 28-px image passes 448 px a side
 
 
 def at_most(high: int, low: int = 1):
     """An argparse type: a whole number from ``low`` to ``high`` (past which the work would only fill memory)."""
     def check(text: str) -> int:
-        v = at_least(low)(text)
+        v = positive(text)
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
         if v > high:
             raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
         return v

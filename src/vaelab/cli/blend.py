@@ -60,9 +60,11 @@ def add(sub) -> None:
     p.add_argument("--weights", type=_floats, help="one weight per class (default equal)")
     add_model_options(p)
     p.add_argument("--data", help="data (default: the model's training data)")
-    p.add_argument("--k", type=at_most(1000), help="k-means clusters (default: the number of classes; 8 without classes)")
+    p.add_argument("--k", type=at_most(1000),
+                   help="k-means clusters (default: the number of classes; 8 without classes)")
     p.add_argument("--eigen", type=at_most(1000), default=16, help="eigen-images (pixel PCA components)")
-    p.add_argument("--max-points", type=at_most(10_000_000, low=2), default=20000, help="training images used for k-means and PCA")
+    p.add_argument("--max-points", type=at_most(10_000_000, low=2), default=20000,
+                   help="training images used for k-means and PCA")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=Path, default=Path("out/blend"))
     p.set_defaults(func=cmd_blend)

@@ -60,8 +60,7 @@ def cmd_disentangle(args) -> None:
         if r.swap is not None:
             swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
             interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)
-            images = r.predictor_images
-            predictor_figure(images["input"], images, r.predictors, tmp / "predictors.png",
+            predictor_figure(r.predictor_images, r.predictors, tmp / "predictors.png",
                              title=f"z→s and s→z predictors ({r.data_name}): test images, regenerated")
         if r.traversal is not None:
             from vaelab.viz.traversals import plot_traversals

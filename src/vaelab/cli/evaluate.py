@@ -54,10 +54,12 @@ def add(sub) -> None:
     p.add_argument("--iwae-images", type=at_most(100_000), default=500,
                    help="test images for the IWAE bound, the first N (default 500)")
     p.add_argument("--limit", type=positive, help="use only the first N test images for the other metrics")
-    p.add_argument("--pairs", type=at_most(100_000), default=100, help="random test pairs for interpolation (default 100)")
+    p.add_argument("--pairs", type=at_most(100_000), default=100,
+                   help="random test pairs for interpolation (default 100)")
     p.add_argument("--frames", type=at_most(2000, low=3), default=16,
                    help="frames per interpolation path, ends included (default 16, at least 3)")
-    p.add_argument("--prior-samples", type=at_most(1_000_000), default=1000, help="decoded N(0, I) samples (default 1000)")
+    p.add_argument("--prior-samples", type=at_most(1_000_000), default=1000,
+                   help="decoded N(0, I) samples (default 1000)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for eval.json (default out/eval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -18,7 +18,7 @@ from torch import nn
 from vaelab.errors import VaelabError
 from vaelab.atomic import move_into_place
 from vaelab.models.config import (
-    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, model_json, read_model_json,
+    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, file_sha256, model_json, read_model_json,
 )
 
 LOG_2PI = math.log(2 * math.pi)
@@ -130,7 +130,7 @@ class LatentModel(nn.Module):
             state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
             save_file(state, str(tmpdir / WEIGHTS_NAME), metadata={"format": "pt"})
             if onnx:
-                from vaelab.models.onnx_export import export_onnx, file_sha256
+                from vaelab.models.onnx_export import export_onnx
 
                 export_onnx(self, tmpdir / ENCODER_ONNX, tmpdir / DECODER_ONNX, file_sha256(tmpdir / WEIGHTS_NAME))
             (tmpdir / CONFIG_NAME).write_text(json.dumps(model_json(self.cfg, data_spec, **extra), indent=2) + "\n")

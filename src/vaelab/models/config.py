@@ -122,8 +122,13 @@ def model_json(cfg: ModelConfig, data_spec: dict, **extra) -> dict:
     return {"format": "vaelab", "format_version": FORMAT_VERSION, "model": asdict(cfg), "data": data_spec, **extra}
 
 
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, in hex: the ONNX files record their weights' one, and weights_id is its start."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def weights_id(folder: str | Path | None) -> str:
     """The first 16 hex digits of the sha256 of a folder's model.safetensors ("" when it has none): what tells
     one training state of a model from another."""
     weights = Path(folder) / WEIGHTS_NAME if folder else None
-    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights and weights.is_file() else ""
+    return file_sha256(weights)[:16] if weights and weights.is_file() else ""

@@ -3,7 +3,6 @@ encode/decode run under onnxruntime without importing torch (2 s of start-up her
 from __future__ import annotations
 
 import copy
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -30,10 +29,6 @@ class _Decode(nn.Module):
 
 
 WEIGHTS_SHA_KEY = "vaelab.weights_sha256"
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def export_onnx(model, encoder_path: Path, decoder_path: Path, weights_sha256: str = "") -> None:

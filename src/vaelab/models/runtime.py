@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, read_model_json
+from vaelab.models.config import DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-vae"
 BACKENDS = ("auto", "onnx", "torch")
@@ -55,13 +55,11 @@ class OnnxModel(InferenceModel):
 
     def _check_weights(self, folder: Path) -> None:
         """The ONNX graphs hold their own weights; make sure model.safetensors is the file they came from."""
-        import hashlib
-
         expected = self._enc.get_modelmeta().custom_metadata_map.get("vaelab.weights_sha256")
         weights = folder / WEIGHTS_NAME
         if not weights.is_file():
             raise VaelabError(f"{folder}: no {WEIGHTS_NAME}")
-        if expected and hashlib.sha256(weights.read_bytes()).hexdigest() != expected:
+        if expected and file_sha256(weights) != expected:
             raise VaelabError(f"{weights}: does not match {ENCODER_ONNX}/{DECODER_ONNX} (corrupt, or from another "
                               "model); restore it, or load with --backend torch and save again")
         dim = self._dec.get_inputs()[0].shape[-1]

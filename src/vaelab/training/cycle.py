@@ -403,14 +403,15 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                               "train_seconds": train_seconds, "train_config": asdict(cfg),
                               **rng_state(device), "best_epoch": best.epoch, "best_val_score": best.score,
                               "log_window": [window.tolist(), window_steps]})
-        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, best.exhausted(epoch)):
+        stopping = best.exhausted(epoch)
+        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, stopping):
             cells, path = swap_cells(model, grid_x), out / f"swap_epoch{epoch:03d}.png"
             if swap_figure is None:
                 save_png_atomic(image_grid(swap_picture(cells, grid_np), nrow=len(grid_np) + 1,
                                            scale=max(1, 96 // grid_np.shape[-1])), path)
             else:
                 swap_figure(grid_np, grid_np, cells, path, f"epoch {epoch}: style transfer on test images")
-        if best.exhausted(epoch):
+        if stopping:
             tqdm.write(f"no better validation score for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation score {best.score:.5f})")
             break

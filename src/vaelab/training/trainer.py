@@ -324,8 +324,8 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
     if not resume:
         check_new_config(model_cfg, {"--kl-warmup": cfg.kl_warmup_steps, "--capacity-max": cfg.capacity_max})
     check_resumable(ckpt, cfg.epochs, out)
-    if ckpt is not None:
-        check_same_processes(ckpt.get("processes"), processes_now(), out, cfg.batch_size)
+    if resume:  # config.json keeps the count, where the launcher and sweep read it too
+        check_same_processes(doc.get("training", {}).get("processes"), processes_now(), out, cfg.batch_size)
     check_out_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
     train_split, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
@@ -395,11 +395,12 @@ def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
             save_model(epoch, test, val)
         save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
                               "train_seconds": train_seconds, "train_config": asdict(cfg), **rng_state(device),
-                              "best_epoch": best.epoch, "best_val_neg_elbo": best.score, "processes": ddp.world,
+                              "best_epoch": best.epoch, "best_val_neg_elbo": best.score,
                               "log_window": [float(window), window_steps]})
-        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, best.exhausted(epoch)):
+        stopping = best.exhausted(epoch)
+        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, stopping):
             _write_pictures(model, grid_x, prior_z, out, epoch)
-        if best.exhausted(epoch):
+        if stopping:
             tqdm.write(f"no better validation -ELBO for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
                        f"folder holds epoch {best.epoch} (validation -ELBO {best.score:.2f})")
             return True

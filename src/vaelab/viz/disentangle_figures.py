@@ -109,11 +109,13 @@ def probe_figure(probes: dict, path: str | Path, title: str = "leakage probes") 
     return save_figure(fig, path, dpi=100)
 
 
-def predictor_figure(originals: np.ndarray, examples: dict, predictors: dict, path: str | Path,
+def predictor_figure(examples: dict, predictors: dict, path: str | Path,
                      title: str = "z→s and s→z predictors") -> Path:
     """Seed 004's original and regenerated batches as one picture: the input images, their reconstructions
     Dec(z, s), and the decodings with a predicted part in place of the true one, each row with its MSE.
-    ``examples`` is ``cross_predictors(..., examples=n)['examples']``; ``originals`` the n inputs (uint8)."""
+    ``examples`` holds the n inputs ('input', uint8) and ``cross_predictors(..., examples=n)['examples']``'s
+    decodings (``DisentangleResult.predictor_images``)."""
+    originals = examples["input"]
     rows = [("input", originals, None), ("Dec(z, s)", examples["reconstruction"], "reconstruction_mse"),
             ("Dec(z, ŝ), ŝ from z", examples["z_to_s"], "z_to_s"),
             ("Dec(ẑ, s), ẑ from s", examples["s_to_z"], "s_to_z")]
