@@ -106,6 +106,13 @@ def test_frames_out_of_range(tmp_path, tiny_model_dir, good_png, frames):
     _assert_clean_failure(proc, "--frames must be from 2", "to 2000")
 
 
+def test_a_dangling_link_as_out_is_refused_before_the_work(tmp_path, tiny_model_dir, good_png):
+    (tmp_path / "o").symlink_to(tmp_path / "nowhere")
+    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "5", "--out", tmp_path / "o")
+    _assert_clean_failure(proc, "is a link to", "which does not exist")
+    assert (tmp_path / "o").is_symlink() and not (tmp_path / "nowhere").exists()
+
+
 def test_debug_shows_the_traceback(tmp_path, tiny_model_dir, good_png):
     proc = _vaelab("--debug", "morph", good_png, tmp_path / "nope.png", "--model", tiny_model_dir)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
@@ -166,6 +173,7 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
     (["train", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
     (["train-cycle", "--data", "mnist:{idx}", "--lr", "0", "--out", "{tmp}/r"], ["--lr", "above 0"]),
     (["train-cycle", "--data", "mnist:{idx}", "--out", "{tmp}/afile"], ["exists and is not a folder"]),
+    (["train", "--data", "mnist:{idx}", "--out", "{tmp}/gone"], ["gone is a link to", "which does not exist"]),
     (["train-cycle", "--data", "mnist:{idx}", "--patience", "3", "--out", "{tmp}/r"], ["--val-fraction"]),
     (["train-cycle", "--data", "mnist:{idx}", "--val-fraction", "1", "--out", "{tmp}/r"], ["validation fraction"]),
 ])
@@ -173,6 +181,7 @@ def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg").mkdir()
     (tmp_path / "badimg" / "x.png").write_bytes(b"\x89PNG broken")
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")  # a dangling link: refused before training, not after
     proc = _vaelab(*[a.format(tmp=tmp_path, idx=toy_idx_dir) for a in args])
     _assert_clean_failure(proc, *words)
     assert not (tmp_path / "r").exists()  # no run folder is started for input that cannot train

@@ -17,6 +17,8 @@ def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
     an evaluator will be written there, False for a VAE), a folder holding the other kind of model is refused
     too, rather than overwritten."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise VaelabError(f"--out {out} is a link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise VaelabError(f"--out {out} exists and is not a folder")
     # a model folder (``evaluator`` given) is written in place; other outputs are staged beside --out
