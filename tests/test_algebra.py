@@ -147,6 +147,20 @@ def test_query_mask_and_its_errors():
         query_mask(ds, "colour=green")
 
 
+def test_a_quoted_value_may_hold_commas_bars_and_apostrophes():
+    names = np.array(["kiss: woman, man", "kiss: woman", "a|b", "don't", "man"])
+    ds = ImageDataset(images=np.zeros((5, 1, 2, 2), np.uint8), attributes={"name": names}, name="n")
+    assert query_mask(ds, "name='kiss: woman, man'").tolist() == [True, False, False, False, False]
+    assert query_mask(ds, 'name="kiss: woman, man"|man').tolist() == [True, False, False, False, True]
+    assert query_mask(ds, "name= 'a|b'").tolist() == [False, False, True, False, False]
+    assert query_mask(ds, "name=don't").tolist() == [False, False, False, True, False]  # not a quote: a letter
+    with pytest.raises(VaelabError, match=r"condition 'man' needs the form name=value \(a value with a comma in it "
+                                          "goes in quotes"):
+        query_mask(ds, "name=kiss: woman, man")  # said before 'kiss: woman' alone is looked up
+    with pytest.raises(VaelabError, match="opens a quote ' and does not close it"):
+        query_mask(ds, "name='kiss: woman")
+
+
 def test_strength_specs():
     np.testing.assert_allclose(parse_strengths("-2:2:5"), [-2, -1, 0, 1, 2])
     np.testing.assert_allclose(parse_strengths("0,1.5"), [0, 1.5])
@@ -244,6 +258,17 @@ def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
     np.testing.assert_allclose(only_first.spherical, only_first.class_images[0], atol=1e-5)
 
 
+def test_blend_of_identical_images_warns_of_empty_clusters_and_reports_no_variance(tiny_model_dir):
+    from vaelab.blending import blend
+    from vaelab.errors import VaelabWarning
+
+    same = ImageDataset(images=np.full((6, 1, 28, 28), 128, np.uint8), name="grey")  # one distinct image
+    with pytest.warns(VaelabWarning, match="only 1 distinct ones, so 2 of the 3 k-means clusters stay empty"):
+        r = blend(tiny_model_dir, data=same, k=3, eigen=2)
+    assert sorted(r.cluster_sizes.tolist()) == [0, 0, len(same.split("train"))]
+    assert np.isfinite(r.explained).all() and r.explained.sum() == 0  # not nan: the pixels never vary
+
+
 def test_a_weighted_blend_matches_the_class_means_computed_by_hand(tiny_model_dir):
     import vaelab
     from vaelab.blending import blend
@@ -263,6 +288,10 @@ def test_a_weighted_blend_matches_the_class_means_computed_by_hand(tiny_model_di
     # With every component kept, pixel PCA reconstructs exactly: its blend is the weighted mean of class means.
     means = np.stack([pixels[labels == c].mean(0) for c in (2, 0, 1)])
     np.testing.assert_allclose(r.pixel_pca.reshape(-1), np.clip(w @ means, 0, 1), atol=1e-4)
+    # k-means on a sample of the codes; the class centroids are still every training image's, as morph's are
+    sampled = blend(tiny_model_dir, ["2", "0", "1"], weights=w, k=3, eigen=2, max_points=60)
+    assert sampled.confusion.sum() == 60
+    np.testing.assert_allclose(sampled.class_images, m.decode(codes.astype(np.float32)), atol=1e-5)
 
 
 def _cli(*args):
@@ -363,7 +392,11 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     p = _cli("attribute", "--vector", saved, "--apply", image, "--strengths", "0,1", "--model", tiny_model_dir,
              "--out", tmp_path / "w")
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1.png"]  # nothing recomputed or saved
+    assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1_img.png"]  # nothing else saved
+    Image.new("L", (28, 28), 200).save(tmp_path / "other.png")  # a second image's strip goes beside the first
+    assert _cli("attribute", "--vector", saved, "--apply", tmp_path / "other.png", "--model", tiny_model_dir,
+                "--out", tmp_path / "w").returncode == 0
+    assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1_img.png", "strip_class=1_other.png"]
     # as a term: img.png + 1·vector decodes code(img) + vector, which apply_vector gives at strength 1
     r = arithmetic(tiny_model_dir, f"{image} + {saved}")
     np.testing.assert_allclose(r.image, apply_vector(tiny_model_dir, image, vector, [1.0])[0], atol=1e-5)
@@ -423,10 +456,13 @@ def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_pa
     model = build_model(ModelConfig(latent_dim=4, widths=(8,))).save_pretrained(
         tmp_path / "m", {"name": f"folder:{flat}", "channels": 1, "size": [28, 28], "background": 0,
                          "class_names": None}, onnx=False)
+    (tmp_path / "b").mkdir()  # an earlier blend of classes there, and a file of the user's
+    for name in ("blend.png", "kmeans_confusion.csv", "notes.txt"):
+        (tmp_path / "b" / name).write_text("old")
     p = _cli("blend", "--model", model, "--eigen", "3", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["eigen_images.png", "kmeans_centres.png",
-                                                                 "kmeans_clusters.csv"]
+                                                                 "kmeans_clusters.csv", "notes.txt"]
     rows = (tmp_path / "b" / "kmeans_clusters.csv").read_text().splitlines()
     assert rows[0] == "cluster,images" and len(rows) == 9  # 8 clusters by default
     assert sum(int(r.split(",")[1]) for r in rows[1:]) == 27  # the 90 % training split of 30 images
@@ -448,6 +484,18 @@ def test_figures_name_folder_and_file_terms_by_their_own_names_with_sign_and_wei
     assert term_title(1.0, concept("/tmp/me/sunsets"), 0, 22) == "sunsets"
     assert term_title(-1.0, concept("/tmp/me/night sky"), 1, 22) == "− night sky"
     assert term_title(0.5, concept("class:Sneaker"), 2, 22) == "+ 0.5·class:Sneaker"
+
+
+def test_attribute_file_names_keep_queries_apart_and_stay_short():
+    from vaelab.cli.attribute import MAX_SLUG, query_slug
+
+    assert query_slug("gender=woman") == "gender=woman"
+    assert query_slug("gender=woman|man") == "gender=woman-or-man" != query_slug("gender=woman,skin=none")
+    names = [f"name={'|'.join(f'waving hand: {t} skin tone' for t in tones)}"
+             for tones in (["light", "dark"] * 6, ["dark", "light"] * 6)]
+    slugs = [query_slug(n) for n in names]
+    assert all(len(s.encode()) <= MAX_SLUG for s in slugs) and slugs[0] != slugs[1]  # cut, with a hash of the whole
+    assert len(query_slug("名前=" + "猫" * 100).encode()) <= MAX_SLUG  # bytes, not characters
 
 
 def test_an_attribute_strip_shows_the_input_first_under_a_title():

@@ -388,9 +388,12 @@ def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     train(ModelConfig(channels=3, height=64, width=64, latent_dim=4, widths=(4, 8, 8)), ds, tmp_path / "vae",
           TrainConfig(epochs=1, batch_size=32, onnx=False), progress=False)
     out = tmp_path / "dis"
+    out.mkdir()
+    (out / "swap_grid.png").write_text("a cycle-VAE's, from before")  # replaced: a VAE has no swap grid
     code, stdout, err = _vaelab(capsys, "disentangle", "--model", tmp_path / "vae", "--data", "sprites:120", "--out",
                                 out, "--probe-images", "100", "--metrics-scale", "0.001", "--quiet")
     assert code == 0, err
+    assert not (out / "swap_grid.png").exists()
     doc = json.loads((out / "disentangle.json").read_text())
     assert set(doc["metrics"]) == {"mig", "beta_vae", "factor_vae", "dci", "sap"}
     assert 0.0 <= doc["metrics"]["mig"]["mig"] <= 1.0

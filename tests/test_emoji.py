@@ -15,7 +15,13 @@ pytestmark = pytest.mark.skipif(not emoji_font_available(),
 HANDFUL = {
     "man cook": dict(gender="man", skin="none", face=False, group="People & Body"),
     "woman cook": dict(gender="woman", skin="none", face=False, group="People & Body"),
-    "waving hand: dark skin tone": dict(gender="person", skin="dark", face=False, group="People & Body"),
+    "waving hand: dark skin tone": dict(gender="none", skin="dark", face=False, group="People & Body"),  # a hand
+    "person: light skin tone": dict(gender="person", skin="light", face=False, group="People & Body"),
+    "Mrs. Claus": dict(gender="woman", skin="none", face=False, group="People & Body"),
+    "kiss: woman, man": dict(gender="person", skin="none", face=False, group="People & Body"),
+    "footprints": dict(gender="none", skin="none", face=False, group="People & Body"),
+    "female sign": dict(gender="none", skin="none", face=False, group="Symbols"),  # a sign, not a woman
+    "baby chick": dict(gender="none", skin="none", face=False, group="Animals & Nature"),  # a bird
     "grinning face": dict(gender="none", skin="none", face=True, group="Smileys & Emotion"),
     "red apple": dict(gender="none", skin="none", face=False, group="Food & Drink"),
     "flag: Japan": dict(gender="none", skin="none", face=False, group="Flags"),
@@ -37,6 +43,20 @@ def test_renderer_gives_non_blank_rgb_with_the_expected_attributes():
     names = list(ds.attributes["name"])
     cook_m, cook_w = ds.images[names.index("man cook")], ds.images[names.index("woman cook")]
     assert np.abs(cook_m.astype(int) - cook_w.astype(int)).mean() > 3  # the ZWJ sequences render apart
+
+
+def test_a_damaged_cache_is_rendered_again(tmp_path, monkeypatch):
+    import vaelab
+    from vaelab.errors import VaelabWarning
+
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path))
+    first = vaelab.load_dataset("emoji:8")
+    (cache,) = tmp_path.glob("emoji-8-*.npz")
+    cache.write_bytes(cache.read_bytes()[:5000])  # a copy cut short
+    with pytest.warns(VaelabWarning, match="could not be read"):
+        again = vaelab.load_dataset("emoji:8")
+    np.testing.assert_array_equal(again.images, first.images)
+    assert cache.stat().st_size > 5000  # written whole again
 
 
 def test_zwj_sequence_renders_as_one_glyph_not_its_parts():
@@ -99,7 +119,7 @@ def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir
     assert p.returncode == 0, p.stderr
     vec = load_file(str(tmp_path / "o" / "attribute_gender=woman.safetensors"))["vector"]
     assert vec.shape == (8,) and np.linalg.norm(vec) > 0
-    strip = Image.open(tmp_path / "o" / "strip_gender=woman.png")
+    strip = Image.open(tmp_path / "o" / "strip_gender=woman_e.png")
     assert strip.width > 5 * 32
     m = vaelab.open_model(tiny_emoji_model_dir)
     z = m.embed(ds.images.astype(np.float32) / 255)

@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import emoji_font_available, write_omniglot
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.loaders import load_dataset
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 
 
 def _pickle(path, obj):
@@ -112,6 +112,7 @@ def test_omniglot_layout_and_labels(tmp_path):
 def test_decoded_cache_is_reused_and_invalidated_by_a_changed_source(tmp_path, monkeypatch):
     import vaelab.data.cache as cache
 
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "omni" / "images_background" / "A" / "c1"
     root.mkdir(parents=True)
     Image.new("L", (105, 105), 255).save(root / "x.png")
@@ -126,6 +127,11 @@ def test_decoded_cache_is_reused_and_invalidated_by_a_changed_source(tmp_path, m
     os.utime(root / "x.png", ns=(1, 1))
     changed = load_dataset(f"omniglot:{tmp_path / 'omni'}")
     assert calls == [1] and changed.images[0].max() == 0
+    for path in (tmp_path / "cache").glob("omniglot-*.npy"):
+        path.write_bytes(path.read_bytes()[:100])  # cut short: decoded again, with a warning, not a traceback
+    with pytest.warns(VaelabWarning, match="could not be read"):
+        again = load_dataset(f"omniglot:{tmp_path / 'omni'}")
+    assert calls == [1, 1] and again.images[0].max() == 0
 
 
 @pytest.mark.parametrize("spec,words", [("cifar10:{tmp}", "missing data_batch_1"), ("celeba:{tmp}/nope", "no such folder"),

@@ -2,14 +2,15 @@
 codes, and the eigen-image baseline (PCA on the pixels) doing the same blend without a VAE."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from vaelab.concepts import ConceptResolver
 from vaelab.data.dataset import ImageDataset
-from vaelab.encoding import class_centroids_of, encode_uint8
-from vaelab.errors import VaelabError
+from vaelab.encoding import cached_class_centroids, class_centroids_of, encode_uint8
+from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
 from vaelab.latent.centroids import centroids_with_fallback
 from vaelab.models.runtime import open_model
@@ -63,6 +64,7 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     number of classes among the training codes, or 8 for data without classes) on up to ``max_points`` of them;
     pixel PCA with ``eigen`` components. Data without classes gets k-means and PCA only."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.decomposition import PCA
 
     m = open_model(model, backend)
@@ -80,7 +82,9 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     z = encode_uint8(m, ds.images[idx])
     if chosen:
         labels = ds.labels[idx]
-        cents = class_centroids_of(m, ds, idx, z=z)[chosen]
+        # the model's own data: morph --class's centroids, over every training image; other data: these codes'
+        own = data is None and m.folder is not None and m.class_names == ds.class_names
+        cents = (cached_class_centroids(m) if own else class_centroids_of(m, ds, idx, z=z))[chosen]
         empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
         if empty:
             raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no images to blend")
@@ -89,14 +93,21 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     if not 1 <= k <= len(z):
         raise VaelabError(f"--k {k} is more than the {len(z)} training codes k-means runs on (at most --max-points "
                           f"{max_points}); give a smaller --k" if k > 1 else "--k must be at least 1")
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
+    distinct = len(np.unique(z, axis=0))
+    if distinct < k:  # sklearn's ConvergenceWarning, said in this tool's words
+        warnings.warn(f"the {len(z)} codes hold only {distinct} distinct ones, so {k - distinct} of the {k} k-means "
+                      "clusters stay empty; give a smaller --k", VaelabWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
     confusion = np.zeros((k, len(ds.class_names or [])), np.int64)
     if chosen:
         np.add.at(confusion, (km.labels_, labels), 1)
 
     pixels = _pixels(ds.images[idx])
     n_comp = max(1, min(eigen, len(idx) - 1, pixels.shape[1]))
-    pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
+    with np.errstate(invalid="ignore", divide="ignore"):  # pixels that never vary: a ratio of 0/0, set to 0 below
+        pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
     shape = ds.images.shape[1:]
     comps = pca.components_
     lo, hi = comps.min(1, keepdims=True), comps.max(1, keepdims=True)
@@ -104,7 +115,7 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
                   all_class_names=list(ds.class_names or []), cluster_sizes=np.bincount(km.labels_, minlength=k),
                   eigen_mean=pca.mean_.reshape(shape),
                   eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
-                  explained=pca.explained_variance_ratio_)
+                  explained=np.nan_to_num(pca.explained_variance_ratio_))  # nan when the pixels never vary
     if not chosen:
         return BlendResult(class_names=[], weights=w, class_images=np.zeros((0, *shape), np.float32), euclidean=None,
                            spherical=None, pixel_pca=None, **common)

@@ -2,10 +2,29 @@
 saved vector applied again."""
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
+
+
+MAX_SLUG = 80  # bytes of a query kept in a file name; file systems allow 255
+
+
+def file_slug(text: str) -> str:
+    """Text as part of a file name: runs of anything but letters (of any script), digits, = . - become one _; a
+    long one is cut, with a hash of the whole, so that two long queries still get two names."""
+    slug = re.sub(r"[^\w=.-]+", "_", text).strip("_") or "_"
+    if len(slug.encode()) > MAX_SLUG:  # bytes: a letter of another script may take up to 4
+        slug = f"{slug.encode()[:MAX_SLUG - 9].decode(errors='ignore')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return slug
+
+
+def query_slug(query: str) -> str:
+    """An --attr query as a file name: 'gender=woman|man' and 'gender=woman,skin=none' stay apart
+    ('gender=woman-or-man', 'gender=woman_skin=none')."""
+    return file_slug(query.replace("|", "-or-"))
 
 
 def cmd_attribute(args) -> None:
@@ -28,11 +47,11 @@ def cmd_attribute(args) -> None:
     image = open_image(args.apply) if args.apply else None
     m = open_model(args.model, args.backend)
     if args.vector is not None:
-        vector, slug = load_vector(args.vector, m.latent_dim), args.vector.stem.removeprefix("attribute_")
+        vector, slug = load_vector(args.vector, m.latent_dim), file_slug(args.vector.stem.removeprefix("attribute_"))
     else:
         balance = [b.strip() for b in args.balance_on.split(",") if b.strip()] if args.balance_on else None
         result = attribute(m, args.attr, data=args.data, balance_on=balance)
-        vector, slug = result.vector, re.sub(r"[^\w=.-]+", "_", args.attr).strip("_")  # \w: any script's letters
+        vector, slug = result.vector, query_slug(args.attr)
     with staged_folder(args.out) as tmp:
         if args.vector is None:
             save_vector(tmp / f"attribute_{slug}.safetensors", result, m.folder, data=args.data or m.data_name or "")
@@ -42,7 +61,7 @@ def cmd_attribute(args) -> None:
             strip_image(edited, strengths, scale=args.upscale, original=prepare_images(m, [image])[0],
                         title=f"{args.apply.name} along {what}"
                               + (" (strength 0: the reconstruction)" if 0 in strengths else "")
-                        ).save(tmp / f"strip_{slug}.png")
+                        ).save(tmp / f"strip_{slug}_{file_slug(args.apply.stem)}.png")  # one strip per image
     if args.vector is not None:
         print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")
         return

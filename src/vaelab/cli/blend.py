@@ -6,6 +6,11 @@ from pathlib import Path
 
 from vaelab.cli.args import add_model_options, at_most, seed
 
+# every file blend may write: a run replaces them all, so a labelled run's blend.png does not stay beside the
+# clusters of a later run on data without classes
+OUTPUTS = ("blend.png", "kmeans_confusion.png", "kmeans_confusion.csv", "kmeans_centres.png", "kmeans_clusters.csv",
+           "eigen_images.png")
+
 
 def _floats(text: str) -> list[float]:
     import argparse
@@ -29,7 +34,7 @@ def cmd_blend(args) -> None:
     r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
               max_points=args.max_points, seed=args.seed, backend=args.backend)
     labelled = r.euclidean is not None
-    with staged_folder(args.out) as tmp:
+    with staged_folder(args.out, replace=OUTPUTS) as tmp:
         if labelled:
             blend_figure(r, tmp / "blend.png")
             confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
@@ -50,8 +55,8 @@ def cmd_blend(args) -> None:
                 f"{', '.join(map(str, r.cluster_sizes.tolist()))} codes")
     print(f"{what}; "
           f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance"
-          + (f"; {args.eigen} asked, but {len(r.eigen_images)} images allow no more" if len(r.eigen_images) < args.eigen
-             else "") + f"); written to {args.out}")
+          + (f"; {args.eigen} asked, but {r.cluster_sizes.sum()} training images give no more"
+             if len(r.eigen_images) < args.eigen else "") + f"); written to {args.out}")
 
 
 def add(sub) -> None:

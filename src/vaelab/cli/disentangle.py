@@ -9,6 +9,8 @@ from pathlib import Path
 from vaelab.cli.args import add_model_options, at_most, seed
 
 
+OUTPUTS = ("swap_grid.png", "interpolation.png", "predictors.png", "traversals.png", "probes.png", "probes.csv",
+           "disentangle.json")  # every file it may write: a run replaces them all
 FEW_PROBE_TEST = 200  # test codes below which a probe's accuracy is too noisy to read without a warning
 
 
@@ -56,7 +58,7 @@ def cmd_disentangle(args) -> None:
     r = disentangle(args.model, data=args.data, grid=args.grid, steps=args.steps, probe_images=args.probe_images,
                     metrics_scale=args.metrics_scale, seed=args.seed, backend=args.backend,
                     progress=None if args.quiet else lambda msg: print(f"… {msg}", flush=True))
-    with staged_folder(args.out) as tmp:
+    with staged_folder(args.out, replace=OUTPUTS) as tmp:  # a cycle-VAE's swap grid goes with it
         if r.swap is not None:
             swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
             interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from vaelab.atomic import atomic_path
 from vaelab.data.images import load_image
+from vaelab.errors import VaelabWarning
 from vaelab.progress import progress_bar
 
 
@@ -36,7 +38,13 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
     key = fingerprint(root, files, settings)
     path = cache_dir() / f"{kind}-{key}.npy"
     if path.is_file():
-        return _open(path)
+        try:
+            images = _open(path)
+            if images.shape == (len(files), channels, *size) and images.dtype == np.uint8:
+                return images
+            raise ValueError(f"it holds {images.dtype} {images.shape}")
+        except (OSError, ValueError) as e:  # a damaged cache (a full disk, a copy cut short) is decoded again
+            warn_damaged_cache(path, e)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), channels, *size))
@@ -50,6 +58,10 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
         out.flush()
         del out
     return _open(path)
+
+
+def warn_damaged_cache(path: Path, error: Exception) -> None:
+    warnings.warn(f"the cache {path} could not be read ({error}); making it again", VaelabWarning, stacklevel=3)
 
 
 def _open(path: Path) -> np.ndarray:

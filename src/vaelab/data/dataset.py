@@ -141,31 +141,63 @@ def _matches(column: np.ndarray, value: str) -> np.ndarray:
     return column.astype(str) == value
 
 
+QUOTES = "'\""
+
+
+def split_query(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep``, except inside a quoted value: a quote opens one only where a value starts (at
+    the start, or after =, | or ,), so that an apostrophe inside a name stays a letter."""
+    parts, current, quote, at_start = [], [], None, True
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif at_start and ch in QUOTES:
+            quote = ch
+        elif ch == sep:
+            parts.append("".join(current))
+            current, at_start = [], True
+            continue
+        current.append(ch)
+        if not quote:
+            at_start = ch in "=|," or (at_start and ch.isspace())
+    if quote:
+        raise VaelabError(f"the attribute query {text!r} opens a quote {quote} and does not close it")
+    return parts + ["".join(current)]
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in QUOTES else value
+
+
 def query_mask(ds: ImageDataset, query: str) -> np.ndarray:
-    """``"gender=woman,skin=none"`` → boolean mask (N,): all conditions hold; ``a=x|y`` allows either value."""
-    conds = [c.strip() for c in query.split(",") if c.strip()]
+    """``"gender=woman,skin=none"`` → boolean mask (N,): all conditions hold; ``a=x|y`` allows either value; a
+    value with a comma or a | in it is quoted, ``name='kiss: woman, man'``."""
+    conds = [c.strip() for c in split_query(query, ",") if c.strip()]
     if not conds:  # "attr:" would select every image
         raise VaelabError("an empty attribute query; write name=value, such as gender=woman")
+    for cond in conds:  # every condition's form first: a comma inside a value shows as a part without '='
+        if "=" not in cond:
+            raise VaelabError(f"attribute condition {cond!r} needs the form name=value (a value with a comma in it "
+                              "goes in quotes: name='kiss: woman, man')")
+    columns = dict(ds.attributes)
+    if "class" not in columns and ds.labels is not None and ds.class_names:  # every labelled set has 'class'
+        columns["class"] = np.asarray(ds.class_names, dtype=object)[ds.labels]
     mask = np.ones(len(ds), bool)
     for cond in conds:
-        key, eq, value = cond.partition("=")
+        key, _, value = cond.partition("=")
         key = key.strip()
-        if not eq:
-            raise VaelabError(f"attribute condition {cond!r} needs the form name=value")
-        columns = dict(ds.attributes)
-        if "class" not in columns and ds.labels is not None and ds.class_names:  # every labelled set has 'class'
-            columns["class"] = np.asarray(ds.class_names, dtype=object)[ds.labels]
         if key not in columns:
             known = ", ".join(sorted(columns)) or "none"
             raise VaelabError(f"unknown attribute {key!r}; {ds.name} has: {known}")
         col = columns[key]
         hit = np.zeros(len(ds), bool)
-        for v in value.split("|"):  # each value of a|b must exist: a typo in one is not silently dropped
-            one = _matches(col, v.strip())
+        for v in map(_unquote, split_query(value, "|")):  # each value of a|b must exist: a typo is not dropped
+            one = _matches(col, v)
             if not one.any():
                 values = sorted({str(x) for x in col.tolist()})
                 shown = ", ".join(values[:15]) + (" ..." if len(values) > 15 else "")
-                raise VaelabError(f"no image has {key}={v.strip()}; its values are: {shown}")
+                raise VaelabError(f"no image has {key}={v}; its values are: {shown}")
             hit |= one
         mask &= hit
     return mask

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
 from vaelab.atomic import atomic_path
+from vaelab.data.cache import warn_damaged_cache
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 
@@ -64,18 +65,26 @@ def read_emoji_test(path: Path | None = None) -> list[EmojiEntry]:
     return out
 
 
+_NOT_PEOPLE = {"footprints", "fingerprint"}  # person-symbol emoji that show no one
+
+
+def shows_people(entry: EmojiEntry) -> bool:
+    """People & Body's person and family subgroups: not its hands and body parts, and nothing outside it (♀ and
+    ♂ are symbols, a baby chick is a bird)."""
+    return (entry.group == "People & Body" and entry.subgroup.startswith(("person", "family"))
+            and entry.name.split(":")[0] not in _NOT_PEOPLE)
+
+
 def gender_of(entry: EmojiEntry) -> str:
-    """man / woman / person / none, from the name's words (before any ': skin tone' part)."""
-    base = entry.name.split(":")[0].lower()
-    words = set(base.replace(",", " ").split())
+    """man / woman / person for an emoji that shows people, from the name's words (before any ': skin tone'
+    part); none for every other emoji."""
+    if not shows_people(entry):
+        return "none"
+    words = set(entry.name.split(":")[0].lower().replace(",", " ").split())
     has_man, has_woman = bool(words & _MAN), bool(words & _WOMAN)
-    if has_man and not has_woman:
-        return "man"
-    if has_woman and not has_man:
-        return "woman"
-    if has_man or entry.group == "People & Body" or words & {"person", "people", "adult", "child", "baby"}:
-        return "person"
-    return "none"
+    if has_man != has_woman:
+        return "man" if has_man else "woman"
+    return "person"
 
 
 def skin_of(entry: EmojiEntry) -> str:
@@ -120,7 +129,8 @@ class EmojiRenderer:
 def _cache_path(size: int, source: Path) -> Path:
     from vaelab.data.loaders import cache_dir
 
-    stamp = f"{FONT_PATH.stat().st_size}-{FONT_PATH.stat().st_mtime_ns}-{source.stat().st_size}-{size}"
+    stamp = (f"{FONT_PATH.stat().st_size}-{FONT_PATH.stat().st_mtime_ns}-{source.stat().st_size}-{size}"
+             f"-{ATTRIBUTES_VERSION}")
     return cache_dir() / f"emoji-{size}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}.npz"
 
 
@@ -152,6 +162,7 @@ def render_emoji_set(entries: list[EmojiEntry], size: int = 64, progress: bool =
 
 
 MIN_SIZE, MAX_SIZE = 4, 256
+ATTRIBUTES_VERSION = 2  # part of the cache's name: a change to the attribute table renders the set again
 
 
 def load_emoji(arg: str | None = None, size: int | None = None, progress: bool = True) -> ImageDataset:
@@ -165,10 +176,14 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
         raise VaelabError(f"{FONT_PATH} is missing; install it with: sudo apt-get install fonts-noto-color-emoji")
     cache = _cache_path(size, source)
     if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            attrs = {k[5:]: z[k] for k in z.files if k.startswith("attr_")}
-            return ImageDataset(images=z["images"], labels=z["labels"], class_names=list(z["class_names"]),
-                                attributes=attrs, name="emoji" if size == 64 else f"emoji:{size}", background=255)
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                attrs = {k[5:]: z[k] for k in z.files if k.startswith("attr_")}
+                return ImageDataset(images=z["images"], labels=z["labels"], class_names=list(z["class_names"]),
+                                    attributes=attrs, name="emoji" if size == 64 else f"emoji:{size}",
+                                    background=255)
+        except Exception as e:  # a damaged cache (a full disk, a copy cut short) is rendered again
+            warn_damaged_cache(cache, e)
     if not MIN_SIZE <= size <= MAX_SIZE:  # Noto's bitmaps are 136 px: larger only upsamples, and 4k emoji fill RAM
         raise VaelabError(f"emoji:{size}: the size must be {MIN_SIZE} to {MAX_SIZE} pixels")
     ds = render_emoji_set(read_emoji_test(source), size, progress)
