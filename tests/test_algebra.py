@@ -372,7 +372,6 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
 
 
 def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, tiny_model_dir):
-    import vaelab
     from vaelab.algebra import apply_vector, arithmetic, attribute
     from vaelab.vector_files import load_vector
 
