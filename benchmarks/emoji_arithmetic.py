@@ -67,7 +67,12 @@ def main() -> None:
                     help="only pool the 6-tone gender results already written in these runs (one per split)")
     args = ap.parse_args()
     if args.pool:
+        missing = [str(f) for f in args.pool if not (f / "analogy_results.json").is_file()]
+        if missing:
+            ap.error(f"--pool: {', '.join(missing)} hold no analogy_results.json (run the benchmark there first)")
         return pool(args.pool)
+    if args.skip_training and not all((args.out / name).is_file() for name in ("config.json", "metrics.jsonl")):
+        ap.error(f"--skip-training: {args.out} holds no model this benchmark trained (config.json, metrics.jsonl)")
     if args.folds and (args.folds < 2 or not 0 <= args.fold < args.folds):
         ap.error("--folds needs at least 2 folds, and --fold 0 to folds - 1")
     if args.threads:

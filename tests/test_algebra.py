@@ -79,6 +79,8 @@ def test_expression_parsing_keeps_hyphenated_names_and_rejects_garbage():
         parse_expression("[a.png - b/")
     with pytest.raises(VaelabError, match="an empty quoted name"):
         parse_expression('"" - class:Bag')  # not "." and every image below it
+    with pytest.raises(VaelabError, match=r"the quote in '\"my' is not closed; .* goes in a bracketed list"):
+        parse_expression('"my - set/" + class:Bag')
 
 
 def test_balancing_removes_a_planted_correlation():

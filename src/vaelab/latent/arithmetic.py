@@ -48,6 +48,9 @@ def parse_expression(expr: str) -> list[Term]:
             concept = concept[1:-1]  # a quoted name: "grüne sachen/"
             if not concept.strip():
                 raise VaelabError(f"cannot parse expression {expr!r}: an empty quoted name")
+        if concept[:1] in "\"'" and concept[:1] not in concept[1:]:  # "my - set/": cut at its own " - "
+            raise VaelabError(f"cannot parse expression {expr!r}: the quote in {concept!r} is not closed; a name "
+                              "with ' + ' or ' - ' in it goes in a bracketed list, [\"my - set/\"]")
         if concept.startswith("[") != concept.endswith("]"):
             raise VaelabError(f"cannot parse expression {expr!r}: {concept!r} opens or closes a [file list] "
                               "without the other end")
