@@ -334,6 +334,15 @@ def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_u
     with pytest.warns(VaelabWarning, match="broken.png"):
         whole = ConceptResolver(m).resolve(str(folder))
     np.testing.assert_allclose(whole.vector, concept.vector, rtol=1e-6)
+    # a pattern inside the quoted expression, which the shell leaves alone, is expanded here
+    Image.new("L", (28, 28), 30).save(folder / "more" / "c.png")
+    pattern = ConceptResolver(m).resolve(f"[{folder / 'more' / '*.png'} {folder / 'a.png'}]")
+    assert len(pattern.images) == 3
+    np.testing.assert_allclose(pattern.vector, ConceptResolver(m).resolve(
+        f"[{folder / 'more' / 'b.png'} {folder / 'more' / 'c.png'} {folder / 'a.png'}]").vector, rtol=1e-6)
+    assert len(ConceptResolver(m).resolve(str(folder / "?.png")).images) == 1
+    with pytest.raises(VaelabError, match=r"the pattern .*/x\*.png matches no files"):
+        ConceptResolver(m).resolve(str(folder / "x*.png"))
 
 
 def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):

@@ -9,6 +9,8 @@ A concept is written as:
 """
 from __future__ import annotations
 
+import glob
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -92,7 +94,16 @@ class ConceptResolver:
         parts = shlex.split(token[1:-1]) if token.startswith("[") and token.endswith("]") else [token]
         named: list[Path] = []
         found: list[Path] = []
-        for p in map(Path, parts):
+        paths: list[Path] = []
+        for part in parts:  # a pattern the shell did not expand (it sat inside the quoted expression)
+            if not Path(part).exists() and ("*" in part or "?" in part):
+                matched = sorted(glob.glob(os.path.expanduser(part)))
+                if not matched:
+                    raise VaelabError(f"concept {token!r}: the pattern {part} matches no files")
+                paths += map(Path, matched)
+            else:
+                paths.append(Path(part))
+        for p in paths:
             if p.is_dir():
                 below = image_files(p)
                 if not below:
