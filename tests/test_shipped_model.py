@@ -22,6 +22,28 @@ def test_shipped_model_is_complete_and_small():
     assert all(np.array_equal(a, b) for a, b in zip(shipped.state_dict().values(), named.state_dict().values()))
 
 
+def test_a_dark_object_on_white_is_said_to_be_inverted_and_invert_morphs_its_negative(tmp_path):
+    import warnings
+
+    from PIL import Image
+
+    from vaelab.errors import VaelabWarning
+
+    shirt, bag = np.zeros((28, 28), np.uint8), np.zeros((28, 28), np.uint8)
+    shirt[4:24, 8:20], bag[14:22, 2:26] = 220, 200  # light shapes on black, as in Fashion-MNIST
+    light = [Image.fromarray(a) for a in (shirt, bag)]
+    dark = [Image.fromarray(255 - a) for a in (shirt, bag)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right way round: not a word
+        plain = vaelab.morph(None, light, frames=3)
+    with pytest.warns(VaelabWarning) as caught:
+        vaelab.morph(None, dark, frames=3)
+    assert [str(w.message).split(" reconstructs poorly")[0] for w in caught] == ["image 1", "image 2"]
+    assert all("but its negative well" in str(w.message) and "--invert" in str(w.message) for w in caught)
+    inverted = vaelab.morph(None, dark, frames=3, invert=True)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(plain, inverted))
+
+
 @pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
 def test_shipped_model_scores_its_recorded_test_elbo():
     from vaelab.training.evaluation import evaluate_elbo

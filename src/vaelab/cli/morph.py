@@ -12,7 +12,7 @@ def cmd_morph(args) -> None:
 
     result = run_morph(args.model, images=args.images, classes=args.classes or (), frames=args.frames,
                        method=args.method, closed=args.loop, upscale=args.upscale, resample=args.resample,
-                       backend=args.backend)
+                       backend=args.backend, invert=args.invert)
     written = write_morph_outputs(result, args.out, fps=args.fps, pingpong=args.pingpong, mp4=not args.no_mp4)
     print(f"{len(result.frames)} frames ({args.method}) written to {args.out}: " + ", ".join(sorted(written)))
 
@@ -27,6 +27,8 @@ def add(sub) -> None:
     add_model_options(p)
     p.add_argument("--frames", type=int, default=24, help="frames including both ends, 2 to 2000 (default 24)")
     p.add_argument("--method", choices=["slerp", "lerp", "cdf"], default="slerp")
+    p.add_argument("--invert", action="store_true",
+                   help="invert the images first: dark objects on white for a model of light ones on black")
     p.add_argument("--loop", action="store_true", help="close the path back to the first image")
     p.add_argument("--out", type=Path, default=Path("out/morph"), help="output folder (default out/morph)")
     p.add_argument("--fps", type=number_in(0.01, 1000), default=12,
