@@ -381,6 +381,52 @@ def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_
     assert p.returncode == 2 and "trained on 3×16×16 images, and mnist" in p.stderr and "--channels" not in p.stderr
 
 
+def test_batch_size_and_epochs_are_sized_to_the_data_when_not_given():
+    from vaelab.training.trainer import SIZED_STEPS, epoch_steps, sized_schedule
+
+    assert sized_schedule(54_000) == (128, 10)  # a large set: the usual schedule
+    assert sized_schedule(20_000) == (128, 10)
+    for n in (10, 100, 209, 1000, 3000):
+        batch, epochs = sized_schedule(n)
+        assert 16 <= batch <= 128 and batch & (batch - 1) == 0  # a power of two
+        total = epoch_steps(n, batch) * epochs
+        assert (SIZED_STEPS <= total < SIZED_STEPS + epoch_steps(n, batch)) or epochs == 300, (n, batch, epochs)
+    assert sized_schedule(209) == (16, 72) and sized_schedule(1000) == (32, 32)
+    assert sized_schedule(209, batch_size=64) == (64, 250)  # the one given is kept, the other sized to it
+    assert sized_schedule(209, epochs=5) == (16, 5)
+    assert sized_schedule(100, world=2) == (16, 300)  # 3 global batches of 32 an epoch: the epoch cap
+
+
+def test_pictures_are_drawn_about_twenty_times_in_a_long_run_by_default():
+    from vaelab.training.trainer import draws_pictures
+
+    assert [e for e in range(1, 11) if draws_pictures(e, None, 10)] == list(range(1, 11))  # every epoch
+    assert [e for e in range(1, 101) if draws_pictures(e, None, 100)] == list(range(5, 101, 5))
+    assert [e for e in range(1, 73) if draws_pictures(e, None, 72)] == [*range(4, 73, 4)]
+    assert [e for e in range(1, 31) if draws_pictures(e, None, 30)] == [*range(2, 31, 2)]
+    assert draws_pictures(7, None, 100, stopping=True)
+
+
+def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_epochs(tmp_path, toy_idx_dir):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "vaelab.cli", "train", "--data", f"mnist:{toy_idx_dir}", "--latent", "2",
+            "--widths", "4", "--limit", "100", "--out", str(out), "--quiet", "--no-onnx"]
+    proc = subprocess.run(base + ["--epochs", "2"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "batch 16, 2 epochs: sized to 100 training images, 14 optimizer steps in all" in proc.stdout
+    assert "warning" not in proc.stderr or "optimizer steps an epoch" in proc.stderr  # 14 steps: warned, as asked
+    doc = json.loads((out / "config.json").read_text())["training"]
+    assert (doc["batch_size"], doc["epochs"], doc["epochs_done"]) == (16, 2, 2)
+    proc = subprocess.run(base[:4] + ["--out", str(out), "--resume"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "already trained 2 epochs; give --epochs above 2" in proc.stderr, proc.stderr
+    given = subprocess.run(base + ["--epochs", "1", "--batch-size", "50", "--out", str(tmp_path / "given")],
+                           capture_output=True, text=True)
+    assert given.returncode == 0 and "sized to" not in given.stdout, given.stderr
+
+
 def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, toy_idx_dir):
     from vaelab.errors import VaelabWarning
 

@@ -169,8 +169,8 @@ def add_training_data_options(p: argparse.ArgumentParser) -> None:
 def add_pictures_option(p: argparse.ArgumentParser, what: str) -> None:
     """--pictures-every, the same in both training commands (and free to change on --resume)."""
     p.add_argument("--pictures-every", type=positive, metavar="EPOCHS",
-                   help=f"draw {what} every this many epochs, and always after the last (default: every epoch; "
-                        "on --resume, the run's own setting)")
+                   help=f"draw {what} every this many epochs, and always after the last (default: every epoch "
+                        "of a run of up to 20, about 20 in all in a longer one; on --resume, the run's own setting)")
 
 
 def add_validation_options(p: argparse.ArgumentParser, score: str) -> None:

@@ -67,7 +67,7 @@ def cmd_train(args) -> None:
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import check_new_config
     from vaelab.training.trainer import (TrainConfig, check_run_data, check_same_processes, epoch_steps, pick_device,
-                                         train, training_split)
+                                         processes_now, sized_schedule, train, training_split)
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -80,14 +80,24 @@ def cmd_train(args) -> None:
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
             warnings.simplefilter("ignore", VaelabWarning)
         ds = load_training_data(args)
+    sized = ""
     if args.resume:  # the model and training settings are the run's own; these may change
-        model_cfg, cfg = None, TrainConfig(epochs=args.epochs, device=args.device, picture_every=args.pictures_every)
+        epochs = args.epochs or (run["training"]["epochs"] if run else TrainConfig.epochs)  # default: as planned
+        model_cfg, cfg = None, TrainConfig(epochs=epochs, device=args.device, picture_every=args.pictures_every)
     else:
         model_cfg = ModelConfig(
             kind=args.model, channels=ds.channels, height=ds.size[0], width=ds.size[1], latent_dim=args.latent,
             widths=args.widths, hidden=args.hidden, kernel_size=args.kernel, fc=args.fc, likelihood=args.likelihood,
             sigma=args.sigma, beta=args.beta, free_bits=args.free_bits, tc_beta=args.tc_beta)
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        n_train = len(training_split(ds, args.val_fraction)[0])
+        world = args.nproc if launcher else processes_now()
+        batch_size, epochs = sized_schedule(n_train, args.batch_size, args.epochs, world)
+        usual = (TrainConfig.batch_size, TrainConfig.epochs)
+        if (batch_size, epochs) != (args.batch_size, args.epochs) and (batch_size, epochs) != usual:
+            steps = epoch_steps(n_train, batch_size, world) * epochs
+            sized = (f"\nbatch {batch_size}, {epochs} epochs: sized to {n_train} training images, {steps} optimizer "
+                     "steps in all (--batch-size and --epochs choose others)")
+        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=args.lr, seed=args.seed,
                           kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,
                           capacity_max=args.capacity_max, capacity_steps=args.capacity_steps,
                           val_fraction=args.val_fraction, patience=args.patience, picture_every=args.pictures_every)
@@ -108,7 +118,7 @@ def cmd_train(args) -> None:
     main_rank = os.environ.get("RANK", "0") == "0"
     # the settings in use (on --resume the run's own), printed once the trainer's checks have passed
     what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.model, args.val_fraction)
-    banner = training_banner(what, ds, val)
+    banner = training_banner(what, ds, val) + sized
     train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet,
           announce=(lambda: print(banner)) if main_rank else None)
     if main_rank:
@@ -125,8 +135,11 @@ def add(sub) -> None:
                    help="vae-conv | ae-mlp (cycle-vae trains with vaelab train-cycle)")
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
     p.add_argument("--latent", type=positive, default=32, help="latent size (default 32)")
-    p.add_argument("--epochs", type=positive, default=10)
-    p.add_argument("--batch-size", type=positive, default=128)
+    p.add_argument("--epochs", type=positive,
+                   help="default: 10, or on a small set enough for about 1000 optimizer steps (at most 300); "
+                        "on --resume, the run's own")
+    p.add_argument("--batch-size", type=positive,
+                   help="default: 128, or on a small set down to 16, for about 16 steps an epoch")
     p.add_argument("--lr", type=positive_number, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when > 1)")
     p.add_argument("--tc-beta", type=float, default=1.0,

@@ -67,8 +67,8 @@ class CycleTrainConfig:
     onnx: bool = True
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better score (0 = never stop early)
-    picture_every: int | None = None  # draw the swap grid every this many epochs and after the last (None: every
-    # epoch on a new run; on a resume, the run's own setting)
+    picture_every: int | None = None  # draw the swap grid every this many epochs and after the last (None: about
+    # 20 a run, as train's grids; on a resume, the run's own setting)
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""

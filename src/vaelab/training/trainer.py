@@ -46,8 +46,8 @@ class TrainConfig:
     onnx: bool = True  # also export encoder.onnx / decoder.onnx at every save
     val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
     patience: int = 0  # with validation: stop after this many epochs without a better −ELBO (0 = never stop early)
-    picture_every: int | None = None  # draw the grids every this many epochs and after the last (None: every
-    # epoch on a new run; on a resume, the run's own setting)
+    picture_every: int | None = None  # draw the grids every this many epochs and after the last (None: about 20
+    # a run, every epoch of a run of up to 20; on a resume, the run's own setting)
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -79,10 +79,14 @@ def check_picture_every(every: int | None) -> None:
         raise VaelabError(f"pictures are drawn every 1 or more epochs, not every {every}")
 
 
+PICTURES_PER_RUN = 20  # with no interval given, about this many grids a run: every epoch of a run of up to 20
+
+
 def draws_pictures(epoch: int, every: int | None, last: int, stopping: bool = False) -> bool:
-    """Whether an epoch's pictures are drawn: every ``every`` epochs (None: every epoch), the ``last`` one, and one
-    that ends a run early."""
-    return epoch % (every or 1) == 0 or epoch == last or stopping
+    """Whether an epoch's pictures are drawn: every ``every`` epochs (None: every epoch in a run of up to
+    PICTURES_PER_RUN, and about that many in a longer one), the ``last`` one, and one that ends a run early."""
+    every = every or math.ceil(last / PICTURES_PER_RUN)
+    return epoch % every == 0 or epoch == last or stopping
 
 
 def resumed_settings(saved: dict, cfg) -> dict:
@@ -205,6 +209,23 @@ def _names(names) -> str:
 
 
 FEW_STEPS = 500  # a run of fewer optimizer steps than this, in all, is worth a warning: its pictures stay blurred
+SIZED_STEPS, SIZED_MAX_EPOCHS, SIZED_MIN_BATCH = 1000, 300, 16  # sized_schedule's aims and bounds
+
+
+def sized_schedule(n_train: int, batch_size: int | None = None, epochs: int | None = None,
+                   world: int = 1) -> tuple[int, int]:
+    """The batch size and epochs of a run that was given neither (or one of them), sized to its data: on a large
+    set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (down to 16, for about 16 steps an
+    epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209 training
+    images get batch 16 and 63 epochs, 54,000 get 128 and 10."""
+    defaults = TrainConfig.__dataclass_fields__
+    if batch_size is None:
+        per_rank = max(n_train / (16 * world), 1)
+        batch_size = int(min(defaults["batch_size"].default, max(SIZED_MIN_BATCH, 2 ** math.floor(math.log2(per_rank)))))
+    if epochs is None:
+        steps = epoch_steps(n_train, batch_size, world)
+        epochs = int(min(SIZED_MAX_EPOCHS, max(defaults["epochs"].default, math.ceil(SIZED_STEPS / steps))))
+    return batch_size, epochs
 
 
 def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
