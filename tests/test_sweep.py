@@ -52,6 +52,8 @@ def test_sweep_runs_end_to_end_on_a_tiny_subset(tmp_path, toy_idx_dir, evaluator
     assert json.loads((out / "vae-conv-z4" / "config.json").read_text())["model"]["latent_dim"] == 4
     with Image.open(out / "sweep.png") as im:
         assert im.size[0] >= 800 and im.size[1] >= 600
+    with Image.open(out / "sweep_pictures.png") as im:  # the test images and a row per model, to compare by eye
+        assert im.size[1] > 5 * 0.6 * 100 and im.size[0] > im.size[1]
 
 
 def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx_dir):
@@ -62,6 +64,20 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
     before = weights.stat().st_mtime_ns
     rows = run_sweep(ds, tmp_path, None, cfg, progress=False)
     assert weights.stat().st_mtime_ns == before
+    assert (tmp_path / "sweep_pictures.png").is_file()
+    import torch
+
+    from vaelab.metrics.sweep import model_examples
+    from vaelab.models.base import load
+
+    model, x = load(tmp_path / "vae-conv-z2"), ds.images[ds.test_idx[:3]]
+    recon, samples = model_examples(model, x, 4, seed=5)
+    with torch.no_grad():
+        z = torch.randn(4, 2, generator=torch.Generator().manual_seed(5))
+        np.testing.assert_allclose(samples, model.decode(z).numpy(), atol=1e-6)  # the seeded prior draw
+        np.testing.assert_allclose(recon, model.decode(model.embed(torch.from_numpy(x).float() / 255)).numpy(),
+                                   atol=1e-6)
+    assert recon.shape == x.shape and not np.allclose(recon[0], recon[1])  # each image its own decoding
     assert rows[0]["latent"] == 2 and "fidelity" not in rows[0]  # no evaluator, no fidelity
     assert len(ds.train_idx) == 300  # the --limit subset did not shrink the caller's dataset
     # a model trained otherwise is refused, before any training, rather than overwritten

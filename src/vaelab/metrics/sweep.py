@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from vaelab.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
@@ -24,12 +26,15 @@ from vaelab.metrics.likelihood import elbo
 from vaelab.metrics.evaluate import check_evaluator, json_safe
 from vaelab.models.config import CONFIG_NAME, ModelConfig, read_model_json
 from vaelab.models.registry import KL_NEUTRAL, MODELS
+from vaelab.viz.figures import save_figure
+from vaelab.viz.grids import side_by_side_figure
 
 SWEEP_KINDS = tuple(k for k in MODELS if k != "cycle-vae")  # the cycle-VAE needs labels and its own loop
 
 if TYPE_CHECKING:  # the trainer (and torch) load only when a sweep runs
     from vaelab.training.trainer import TrainConfig
 
+PICTURE_IMAGES, PICTURES_NAME = 8, "sweep_pictures.png"  # test images (each class in turn) and samples a model
 COLUMNS = ["model", "latent", "neg_elbo", "recon", "kl", "active_units", "fidelity", "accuracy_reconstruction",
            "prior_confidence", "prior_coverage", "train_seconds", "epochs"]
 
@@ -107,7 +112,7 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     from tqdm import tqdm
 
     from vaelab.models.base import load
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.trainer import TrainConfig, each_class_in_turn, train
 
     cfg = cfg or SweepConfig()
     if not cfg.kinds:
@@ -144,7 +149,10 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
                                     width=dataset.size[1], **{**fields, **kl_free})  # an AE has no KL to weigh
             folder = out / f"{kind}-z{d}"
             plans.append((model_cfg, folder, _folder_plan(folder, model_cfg, train_cfg, dataset)))
-    rows = []
+    rows, examples = [], []
+    test = dataset.split("test")
+    originals = dataset.images[test[each_class_in_turn(None if dataset.labels is None else dataset.labels[test],
+                                                        len(test))[:PICTURE_IMAGES]]]
     for model_cfg, folder, plan in plans:
         kind, d = model_cfg.kind, model_cfg.latent_dim
         if plan == "reuse":
@@ -162,8 +170,23 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
         row.update(train_seconds=training.get("train_seconds"), epochs=training.get("epochs_done"))
         row["measure_seconds"] = round(time.perf_counter() - t, 1)
         rows.append(row)
+        examples.append((f"{kind} z={d}", *model_examples(model, originals, PICTURE_IMAGES, cfg.seed)))
         write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
+        save_figure(side_by_side_figure(originals, examples, f"latent-size sweep on {dataset.name}"),
+                    out / PICTURES_NAME)
     return rows
+
+
+def model_examples(model, images: np.ndarray, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A trained model's reconstructions of ``images`` (uint8) and its decodings of ``n_samples`` prior samples
+    drawn with ``seed`` (the same draw for every model of one latent size), both in [0, 1]."""
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        x = torch.from_numpy(images).to(device).float().div_(255)
+        z = torch.randn(n_samples, model.cfg.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        return model.decode(model.embed(x)).cpu().numpy(), model.decode(z).cpu().numpy()
 
 
 def _cell(v, digits: int = 2) -> str:
@@ -235,6 +258,7 @@ def sweep_figure(rows: list[dict]):
             ax.set_yticks([0, *sizes], ["0", *map(str, sizes)])
             ax.set_ylim(bottom=-0.3)
         ax.set_xscale("log", base=2)
+        ax.set_xlim(min(sizes) / 1.4, max(sizes) * 1.4)  # the same span on a panel with nothing measured
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
         ax.set_xlabel("latent size")
