@@ -18,7 +18,9 @@ HANDFUL = {
     "waving hand: dark skin tone": dict(gender="none", skin="dark", face=False, group="People & Body"),  # a hand
     "person: light skin tone": dict(gender="person", skin="light", face=False, group="People & Body"),
     "Mrs. Claus": dict(gender="woman", skin="none", face=False, group="People & Body"),
-    "kiss: woman, man": dict(gender="person", skin="none", face=False, group="People & Body"),
+    "kiss: woman, man": dict(gender="person", skin="none", face=False, group="People & Body"),  # both
+    "kiss: man, man": dict(gender="man", skin="none", face=False, group="People & Body"),  # after the colon
+    "woman: red hair": dict(gender="woman", skin="none", face=False, group="People & Body"),
     "footprints": dict(gender="none", skin="none", face=False, group="People & Body"),
     "female sign": dict(gender="none", skin="none", face=False, group="Symbols"),  # a sign, not a woman
     "baby chick": dict(gender="none", skin="none", face=False, group="Animals & Nature"),  # a bird

@@ -42,6 +42,10 @@ def test_a_dark_object_on_white_is_said_to_be_inverted_and_invert_morphs_its_neg
     assert all("but its negative well" in str(w.message) and "--invert" in str(w.message) for w in caught)
     inverted = vaelab.morph(None, dark, frames=3, invert=True)
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(plain, inverted))
+    from vaelab.morphing import run_morph
+
+    with pytest.raises(vaelab.VaelabError, match="a class morph has none"):  # not silently ignored
+        run_morph(None, classes=["Sneaker", "Bag"], invert=True)
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")

@@ -416,12 +416,22 @@ def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_
             "--widths", "4", "--limit", "100", "--out", str(out), "--quiet", "--no-onnx"]
     proc = subprocess.run(base + ["--epochs", "2"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "batch 16, 2 epochs: sized to 100 training images, 14 optimizer steps in all" in proc.stdout
-    assert "warning" not in proc.stderr or "optimizer steps an epoch" in proc.stderr  # 14 steps: warned, as asked
+    assert "\nbatch 16: sized to 100 training images, 14 optimizer steps in all" in proc.stdout  # only what was sized
+    assert "7 optimizer steps an epoch at batch 16, only 14 in all; under 500" in proc.stderr  # the epochs given are few: warned, as before
     doc = json.loads((out / "config.json").read_text())["training"]
     assert (doc["batch_size"], doc["epochs"], doc["epochs_done"]) == (16, 2, 2)
     proc = subprocess.run(base[:4] + ["--out", str(out), "--resume"], capture_output=True, text=True)
     assert proc.returncode == 2 and "already trained 2 epochs; give --epochs above 2" in proc.stderr, proc.stderr
+    # a run stopped before its planned epochs goes on to them: the plan is the checkpoint's (config.json keeps
+    # the best validated epoch's, which may be older)
+    from vaelab.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(out)
+    ckpt["train_config"]["epochs"] = 3
+    torch.save(ckpt, out / "checkpoint.pt")
+    proc = subprocess.run(base[:4] + ["--out", str(out), "--resume", "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
     given = subprocess.run(base + ["--epochs", "1", "--batch-size", "50", "--out", str(tmp_path / "given")],
                            capture_output=True, text=True)
     assert given.returncode == 0 and "sized to" not in given.stdout, given.stderr

@@ -97,10 +97,11 @@ class ConceptResolver:
         paths: list[Path] = []
         for part in parts:  # a pattern the shell did not expand (it sat inside the quoted expression)
             if not Path(part).exists() and ("*" in part or "?" in part):
-                matched = sorted(glob.glob(os.path.expanduser(part)))
+                matched = [Path(m) for m in sorted(glob.glob(os.path.expanduser(part)))]
                 if not matched:
                     raise VaelabError(f"concept {token!r}: the pattern {part} matches no files")
-                paths += map(Path, matched)
+                # what it matches is found, not named: a file that is no image is left out with a warning
+                found += [f for m in matched for f in (image_files(m) if m.is_dir() else [m])]
             else:
                 paths.append(Path(part))
         for p in paths:

@@ -63,6 +63,8 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
     _check(frames, method)
     if bool(images) == bool(classes):
         raise VaelabError("give either two or more images or two or more classes")
+    if invert and classes:
+        raise VaelabError("--invert inverts input images; a class morph has none (its ends are decoded centroids)")
     m = open_model(model, backend)
     side = (m.size[0] * upscale, m.size[1] * upscale)
     frame_bytes = side[0] * side[1] * m.channels

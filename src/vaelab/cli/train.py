@@ -67,7 +67,8 @@ def cmd_train(args) -> None:
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import check_new_config
     from vaelab.training.trainer import (TrainConfig, check_run_data, check_same_processes, epoch_steps, pick_device,
-                                         processes_now, sized_schedule, train, training_split)
+                                         planned_epochs, processes_now, sized_schedule, train,
+                                         training_split)
 
     run = run_settings_on_resume(args)
     if args.model == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
@@ -82,7 +83,7 @@ def cmd_train(args) -> None:
         ds = load_training_data(args)
     sized = ""
     if args.resume:  # the model and training settings are the run's own; these may change
-        epochs = args.epochs or (run["training"]["epochs"] if run else TrainConfig.epochs)  # default: as planned
+        epochs = args.epochs or planned_epochs(args.out, TrainConfig.epochs)  # default: as the run planned
         model_cfg, cfg = None, TrainConfig(epochs=epochs, device=args.device, picture_every=args.pictures_every)
     else:
         model_cfg = ModelConfig(
@@ -92,10 +93,11 @@ def cmd_train(args) -> None:
         n_train = len(training_split(ds, args.val_fraction)[0])
         world = args.nproc if launcher else processes_now()
         batch_size, epochs = sized_schedule(n_train, args.batch_size, args.epochs, world)
-        usual = (TrainConfig.batch_size, TrainConfig.epochs)
-        if (batch_size, epochs) != (args.batch_size, args.epochs) and (batch_size, epochs) != usual:
+        chosen = [f"batch {batch_size}" if args.batch_size is None and batch_size != TrainConfig.batch_size else "",
+                  f"{epochs} epochs" if args.epochs is None and epochs != TrainConfig.epochs else ""]
+        if any(chosen):  # say what was sized away from the usual 128 and 10
             steps = epoch_steps(n_train, batch_size, world) * epochs
-            sized = (f"\nbatch {batch_size}, {epochs} epochs: sized to {n_train} training images, {steps} optimizer "
+            sized = (f"\n{' and '.join(filter(None, chosen))}: sized to {n_train} training images, {steps} optimizer "
                      "steps in all (--batch-size and --epochs choose others)")
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=args.lr, seed=args.seed,
                           kl_warmup_steps=args.kl_warmup, device=args.device, onnx=not args.no_onnx,

@@ -24,6 +24,7 @@ def cmd_train_cycle(args) -> None:
     from vaelab.errors import VaelabError
     from vaelab.models.config import ModelConfig
     from vaelab.training.cycle import CycleTrainConfig, train_cycle
+    from vaelab.training.trainer import planned_epochs
     from vaelab.viz.disentangle_figures import swap_grid_figure
 
     run = run_settings_on_resume(args)
@@ -32,14 +33,16 @@ def cmd_train_cycle(args) -> None:
                           "vaelab train --resume")
     ds = load_training_data(args)
     if args.resume:  # the model and training settings are the run's own; these may change
-        model_cfg, cfg = None, CycleTrainConfig(epochs=args.epochs, device=args.device,
+        epochs = args.epochs or planned_epochs(args.out, CycleTrainConfig.epochs)  # default: as the run planned
+        model_cfg, cfg = None, CycleTrainConfig(epochs=epochs, device=args.device,
                                                 picture_every=args.pictures_every)
     else:
         model_cfg = ModelConfig(
             kind="cycle-vae", channels=ds.channels, height=ds.size[0], width=ds.size[1],
             latent_dim=args.style + args.specified, specified_dim=args.specified, widths=args.widths,
             kernel_size=args.kernel, fc=args.fc, likelihood="gaussian")
-        cfg = CycleTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        cfg = CycleTrainConfig(epochs=args.epochs or CycleTrainConfig.epochs, batch_size=args.batch_size, lr=args.lr,
+                               seed=args.seed,
                                lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, recon_loss=args.recon_loss,
                                reconstruction_coef=args.reconstruction_coef, kl_coef=args.kl_coef,
                                reverse_coef=args.reverse_coef, shift=args.shift, device=args.device,
@@ -65,7 +68,7 @@ def add(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
     p.add_argument("--style", type=positive, default=16, help="size of z, the unspecified part (default 16)")
     p.add_argument("--specified", type=positive, default=16, help="size of s, the specified part (default 16)")
-    p.add_argument("--epochs", type=positive, default=10)
+    p.add_argument("--epochs", type=positive, help="default 10; on --resume, the epochs the run planned")
     p.add_argument("--batch-size", type=positive, default=64)
     p.add_argument("--lr", type=positive_number, default=1e-4, help="Adam learning rate of both cycles (paper: 1e-4)")
     p.add_argument("--lr-step", type=int, default=80, metavar="EPOCHS",

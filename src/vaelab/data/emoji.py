@@ -29,8 +29,8 @@ FONT_SIZE = 109  # the font's one bitmap strike; other sizes are refused by Free
 SKIN_TONES = {"\U0001F3FB": "light", "\U0001F3FC": "medium-light", "\U0001F3FD": "medium",
               "\U0001F3FE": "medium-dark", "\U0001F3FF": "dark"}
 SKIN_ORDER = ["none", "light", "medium-light", "medium", "medium-dark", "dark"]
-_MAN = {"man", "men", "boy", "male", "prince", "king", "gentleman", "santa", "merman", "old man"}
-_WOMAN = {"woman", "women", "girl", "female", "princess", "queen", "mrs.", "mermaid", "old woman"}
+_MAN = {"man", "men", "boy", "male", "prince", "king", "gentleman", "santa", "merman"}
+_WOMAN = {"woman", "women", "girl", "female", "princess", "queen", "mrs.", "mermaid"}
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,11 @@ def shows_people(entry: EmojiEntry) -> bool:
 
 
 def gender_of(entry: EmojiEntry) -> str:
-    """man / woman / person for an emoji that shows people, from the name's words (before any ': skin tone'
-    part); none for every other emoji."""
+    """man / woman / person for an emoji that shows people, from the words of its whole name (person when it
+    has words of both, or neither); none for every other emoji."""
     if not shows_people(entry):
         return "none"
-    words = set(entry.name.split(":")[0].lower().replace(",", " ").split())
+    words = set(entry.name.lower().replace(",", " ").replace(":", " ").split())  # "kiss: man, man" is a man's
     has_man, has_woman = bool(words & _MAN), bool(words & _WOMAN)
     if has_man != has_woman:
         return "man" if has_man else "woman"
@@ -162,7 +162,7 @@ def render_emoji_set(entries: list[EmojiEntry], size: int = 64, progress: bool =
 
 
 MIN_SIZE, MAX_SIZE = 4, 256
-ATTRIBUTES_VERSION = 2  # part of the cache's name: a change to the attribute table renders the set again
+ATTRIBUTES_VERSION = 3  # part of the cache's name: a change to the attribute table renders the set again
 
 
 def load_emoji(arg: str | None = None, size: int | None = None, progress: bool = True) -> ImageDataset:

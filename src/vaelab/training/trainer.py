@@ -23,7 +23,8 @@ from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_mo
 from vaelab.models.registry import build_model, check_new_config
 from vaelab.progress import progress_bar
 from vaelab.staging import check_out_folder
-from vaelab.training.checkpoint import load_checkpoint, restore_rng, restore_states, rng_state, save_checkpoint
+from vaelab.training.checkpoint import (CHECKPOINT_NAME, load_checkpoint, restore_rng, restore_states, rng_state,
+                                       save_checkpoint)
 from vaelab.training.curves import plot_loss_curve
 from vaelab.training.distributed import init_distributed
 from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
@@ -87,6 +88,14 @@ def draws_pictures(epoch: int, every: int | None, last: int, stopping: bool = Fa
     PICTURES_PER_RUN, and about that many in a longer one), the ``last`` one, and one that ends a run early."""
     every = every or math.ceil(last / PICTURES_PER_RUN)
     return epoch % every == 0 or epoch == last or stopping
+
+
+def planned_epochs(out: Path, default: int) -> int:
+    """The epochs the run in ``out`` was set to train, from its checkpoint (config.json is rewritten only when a
+    validated epoch improves, so it may hold an older plan); ``default`` when there is no checkpoint."""
+    if not (Path(out) / CHECKPOINT_NAME).is_file():
+        return default  # the trainer then says there is nothing to resume
+    return int(load_checkpoint(out)["train_config"]["epochs"])
 
 
 def resumed_settings(saved: dict, cfg) -> dict:
@@ -217,7 +226,7 @@ def sized_schedule(n_train: int, batch_size: int | None = None, epochs: int | No
     """The batch size and epochs of a run that was given neither (or one of them), sized to its data: on a large
     set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (down to 16, for about 16 steps an
     epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209 training
-    images get batch 16 and 63 epochs, 54,000 get 128 and 10."""
+    images get batch 16 and 72 epochs; from about 12,700, 128 and 10."""
     defaults = TrainConfig.__dataclass_fields__
     if batch_size is None:
         per_rank = max(n_train / (16 * world), 1)
