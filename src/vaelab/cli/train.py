@@ -141,7 +141,7 @@ def add(sub) -> None:
                    help="default: 10, or on a small set enough for about 1000 optimizer steps (at most 300); "
                         "on --resume, the run's own")
     p.add_argument("--batch-size", type=positive,
-                   help="default: 128, or on a small set down to 16, for about 16 steps an epoch")
+                   help="default: 128, or on a small set a power of two down to 16, for 16 to 32 steps an epoch")
     p.add_argument("--lr", type=positive_number, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when > 1)")
     p.add_argument("--tc-beta", type=float, default=1.0,
