@@ -17,7 +17,8 @@ def file_slug(text: str) -> str:
     long one is cut, with a hash of the whole, so that two long queries still get two names."""
     slug = re.sub(r"[^\w=.-]+", "_", text).strip("_") or "_"
     if len(slug.encode()) > MAX_SLUG:  # bytes: a letter of another script may take up to 4
-        slug = f"{slug.encode()[:MAX_SLUG - 9].decode(errors='ignore')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        head = slug.encode()[:MAX_SLUG - 9].decode(errors="ignore")
+        slug = f"{head}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return slug
 
 

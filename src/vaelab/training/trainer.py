@@ -224,16 +224,15 @@ SIZED_STEPS, SIZED_MAX_EPOCHS, SIZED_MIN_BATCH = 1000, 300, 16  # sized_schedule
 def sized_schedule(n_train: int, batch_size: int | None = None, epochs: int | None = None,
                    world: int = 1) -> tuple[int, int]:
     """The batch size and epochs of a run that was given neither (or one of them), sized to its data: on a large
-    set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (down to 16, for about 16 steps an
-    epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209 training
-    images get batch 16 and 72 epochs; from about 12,700, 128 and 10."""
-    defaults = TrainConfig.__dataclass_fields__
+    set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (a power of two down to 16, for 16 to 32
+    steps an epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209
+    training images get batch 16 and 72 epochs; from about 12,700, 128 and 10."""
     if batch_size is None:
-        per_rank = max(n_train / (16 * world), 1)
-        batch_size = int(min(defaults["batch_size"].default, max(SIZED_MIN_BATCH, 2 ** math.floor(math.log2(per_rank)))))
+        power = 2 ** math.floor(math.log2(max(n_train / (16 * world), 1)))
+        batch_size = min(TrainConfig.batch_size, max(SIZED_MIN_BATCH, power))
     if epochs is None:
         steps = epoch_steps(n_train, batch_size, world)
-        epochs = int(min(SIZED_MAX_EPOCHS, max(defaults["epochs"].default, math.ceil(SIZED_STEPS / steps))))
+        epochs = min(SIZED_MAX_EPOCHS, max(TrainConfig.epochs, math.ceil(SIZED_STEPS / steps)))
     return batch_size, epochs
 
 
