@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data browser demo test bench clean
+.PHONY: setup data browser demo lint test bench clean
 
 setup: $(STAMP) data
 
@@ -27,7 +27,12 @@ browser:
 demo: setup
 	$(BIN)/vaelab demo --out out/demo
 
-test: setup browser
+# ruff: the lint rules and the formatting in pyproject.toml; `$(BIN)/ruff format src tests benchmarks` applies it
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: setup browser lint
 	$(BIN)/python -m pytest -q
 
 # Every figure in BENCHMARKS.md; the long ones (emoji, disentanglement) train models for several minutes.

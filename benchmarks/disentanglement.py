@@ -1,4 +1,4 @@
-"""Disentanglement figures of issue 7: the cycle-consistent VAE's leakage probes on Fashion-MNIST, and the
+"""Disentanglement figures: the cycle-consistent VAE's leakage probes on Fashion-MNIST, and the
 standard metrics of a β-VAE against a plain VAE on the procedural `sprites`.
 
 Run (trains everything, then scores it; hours on a 2-core CPU at the full sizes):
@@ -25,13 +25,15 @@ import numpy as np
 
 from vaelab.data.loaders import load_dataset
 from vaelab.data.sprites import Sprites
-from vaelab.disentangling import decode_batched, specified_dim_of, style_draws
-from vaelab.encoding import encode_uint8
+from vaelab.tasks.disentangle import specified_dim_of, style_draws
+from vaelab.models.runtime import decode_batched
+from vaelab.models.runtime import encode_batched
 from vaelab.latent.partition import join_code, split_code
 from vaelab.metrics.disentanglement import all_metrics, model_representation
 from vaelab.metrics.probes import cross_predictors, leakage_probes
 from vaelab.models.config import ModelConfig
-from vaelab.models.runtime import DEFAULT_MODEL, open_model
+from vaelab.models.config import DEFAULT_MODEL
+from vaelab.models.runtime import open_model
 
 # fc 256: the hidden Linear layer each side of the code that disentanglement_lib's models have; without it
 # x and y spread over many code units and MIG stays near 0.06 (BENCHMARKS.md)
@@ -40,8 +42,10 @@ SPRITES_VAE = dict(channels=3, height=64, width=64, latent_dim=10, widths=(32, 3
 
 def train_all(args) -> dict[str, Path]:
     """Train the three models into args.out: cycle (Fashion-MNIST), beta and vae (sprites)."""
-    from vaelab.training.cycle import CycleTrainConfig, train_cycle
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import CycleTrainConfig
+    from vaelab.training.cycle import train_cycle
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     runs = {name: args.out / name for name in ("cycle", "beta", "vae")}
     fmnist = load_dataset("fashion-mnist")
@@ -75,8 +79,8 @@ def score_cycle(folder: Path, rng: np.random.Generator, n_probe: int) -> dict:
     ds = load_dataset(m.data_name)
     idx = np.sort(rng.choice(ds.split("test"), min(n_probe, len(ds.split("test"))), replace=False))
     t0 = time.perf_counter()
-    z, s = split_code(encode_uint8(m, ds.images[idx], progress=False), specified_dim_of(m))
-    plain = encode_uint8(open_model(DEFAULT_MODEL), ds.images[idx], progress=False)  # the baseline, same split
+    z, s = split_code(encode_batched(m, ds.images[idx], progress=False), specified_dim_of(m))
+    plain = encode_batched(open_model(DEFAULT_MODEL), ds.images[idx], progress=False)  # the baseline, same split
     draws = style_draws(m, ds.images[idx], rng)  # z ~ q(z|x), as the decoder receives it
     probes = leakage_probes({"s": s, "z": z, "z draw": draws, "plain": plain}, ds.labels[idx], rng)
     predictors = cross_predictors(z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),

@@ -26,10 +26,11 @@ import numpy as np
 
 import vaelab
 from vaelab.data.emoji import SKIN_ORDER, gender_pairs, tone_pairs
-from vaelab.encoding import encode_uint8
+from vaelab.models.runtime import encode_batched
 from vaelab.metrics.analogy import OFFSETS, analogy_hit_rate, cluster_bootstrap_interval
 from vaelab.models.config import ModelConfig
-from vaelab.training.trainer import TrainConfig, train
+from vaelab.training.config import TrainConfig
+from vaelab.training.vae import train
 
 
 RATES = ("hit_rate", "baseline_zero", "baseline_pixel")  # analogy_hit_rate's rates, pooled over tones by n
@@ -128,7 +129,7 @@ def train_model(args, ds) -> None:
 
 def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     """Print and save the hit-rates; professions are the Unicode subgroup 'person-role'."""
-    z = encode_uint8(m, ds.images)
+    z = encode_batched(m, ds.images)
     x = ds.images.astype(np.float32) / 255.0
     # The model's own settings, not this command's flags: with --skip-training they may differ.
     doc = json.loads((args.out / "config.json").read_text())

@@ -3,7 +3,7 @@
 
 Run: .venv/bin/python benchmarks/explore_speed.py [--reps 3]
 
-Targets (issue 5): encoding all 70k images ≤ 10 s; `vaelab explore` with default options ≤ 30 s;
+Targets: encoding all 70k images ≤ 10 s; `vaelab explore` with default options ≤ 30 s;
 `vaelab report` ≤ 45 s. Every figure is a median of --reps runs in this one process. The explore rows are
 whole CLI processes (start-up, data loading, encoding, every figure), as a user runs them. The last table
 splits one explore run into its stages, from its summary.json.
@@ -19,9 +19,10 @@ from pathlib import Path
 
 from timing import median_seconds, median_wall
 import vaelab
-from vaelab.encoding import encode_uint8
-from vaelab.exploring import posterior_kl
-from vaelab.models.runtime import DEFAULT_MODEL, torch_module
+from vaelab.models.runtime import encode_batched
+from vaelab.tasks.explore import posterior_kl
+from vaelab.models.config import DEFAULT_MODEL
+from vaelab.models.runtime import torch_module
 
 TARGETS = {"encode": 10.0, "explore": 30.0, "report": 45.0}
 
@@ -36,14 +37,14 @@ def main() -> None:
         images = ds.images
         onnx_model = vaelab.open_model(DEFAULT_MODEL, backend="onnx")
         torch_model = vaelab.open_model(DEFAULT_MODEL, backend="torch")
-        encode_uint8(onnx_model, images[:2000], progress=False)  # warm-up
+        encode_batched(onnx_model, images[:2000], progress=False)  # warm-up
         rows = {"import torch": ('python -c "import torch"', median_wall([sys.executable, "-c", "import torch"], args.reps))}
         rows["encode"] = (f"encode all {len(images)} images, onnxruntime (model open)",
-                          median_seconds(lambda: encode_uint8(onnx_model, images, progress=False), args.reps))
+                          median_seconds(lambda: encode_batched(onnx_model, images, progress=False), args.reps))
         rows["encode torch"] = (f"encode all {len(images)} images, torch (model open)",
-                                median_seconds(lambda: encode_uint8(torch_model, images, progress=False), args.reps))
+                                median_seconds(lambda: encode_batched(torch_model, images, progress=False), args.reps))
         rows["encode cold"] = ("load the data set + open the model + encode all (onnx)", median_seconds(
-            lambda: encode_uint8(vaelab.open_model(DEFAULT_MODEL, backend="onnx"),
+            lambda: encode_batched(vaelab.open_model(DEFAULT_MODEL, backend="onnx"),
                                  vaelab.load_dataset("fashion-mnist").images, progress=False), args.reps))
         net = torch_module(torch_model, None)
         rows["kl"] = ("KL per dimension over 10,000 images (torch: mean and variance)",

@@ -53,7 +53,7 @@ def main() -> None:
         rows["in-process morph, 32 frames (torch)"] = in_process(torch_model, a, b, args.reps)
         z = np.random.default_rng(0).normal(size=(32, onnx_model.latent_dim)).astype(np.float32)
         for name, m in (("onnx", onnx_model), ("torch", torch_model)):
-            rows[f"decode 32 codes only ({name})"] = median_seconds(lambda: m.decode(z), args.reps * 5)
+            rows[f"decode 32 codes only ({name})"] = median_seconds(lambda m=m: m.decode(z), args.reps * 5)
         base = rows['python -c "import torch"']
         print(f"medians of {args.reps} runs (in-process: {args.reps * 5})")
         for name, secs in rows.items():

@@ -25,13 +25,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import PlainVAE, plain_loop  # noqa: E402  (the plain loop of issue 2, reused as is)
+from train_throughput import PlainVAE, plain_loop  # noqa: E402  (the plain loop of the throughput benchmark, reused as is)
 
 import vaelab  # noqa: E402
 from vaelab.models.config import ModelConfig  # noqa: E402
 from vaelab.models.registry import build_model  # noqa: E402
 from vaelab.training.evaluation import evaluate_elbo  # noqa: E402
-from vaelab.training.trainer import TrainConfig, train  # noqa: E402
+from vaelab.training.config import TrainConfig
+from vaelab.training.vae import train  # noqa: E402
 
 LR, BATCH = 1e-3, 128
 

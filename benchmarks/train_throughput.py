@@ -25,7 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import vaelab
 from vaelab.models.config import ModelConfig
-from vaelab.training.trainer import TrainConfig, train
+from vaelab.training.config import TrainConfig
+from vaelab.training.vae import train
 
 
 def matmul_gflops(sizes=(1024, 2048, 4096), reps: int = 5) -> float:

@@ -78,7 +78,8 @@ def tiny_model_dir(tmp_path_factory, toy_idx_dir) -> Path:
     """A small vae-conv trained for 3 epochs on the toy shapes, saved with ONNX files (a real model folder)."""
     from vaelab.data.loaders import load_dataset
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     out = tmp_path_factory.mktemp("model") / "tiny"
     ds = load_dataset(f"mnist:{toy_idx_dir}")
@@ -106,7 +107,8 @@ def tiny_emoji_model_dir(tmp_path_factory) -> Path:
         pytest.skip("needs Debian's fonts-noto-color-emoji (make test installs it)")
     from vaelab.data.loaders import load_dataset
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     out = tmp_path_factory.mktemp("emoji-model") / "tiny"
     ds = load_dataset("emoji:16")

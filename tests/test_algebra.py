@@ -44,7 +44,7 @@ def _planted(n=30, d=5, seed=0):
 
 
 def test_arithmetic_on_planted_latents_gives_the_exact_vector():
-    from vaelab.algebra import arithmetic
+    from vaelab.tasks.arithmetic import arithmetic
 
     m, ds, table, labels = _planted()
     r = arithmetic(m, "class:a - class:b + 0.5*attr:colour=red", data=ds)
@@ -248,7 +248,7 @@ def test_spherical_offset_keeps_the_length_that_the_arithmetic_mean_averages_awa
 
 
 def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
-    from vaelab.blending import blend
+    from vaelab.tasks.blend import blend
 
     r = blend(tiny_model_dir, "all", k=4, eigen=5)
     assert r.kmeans_centres.shape[0] == 4 and r.confusion.shape == (4, 3)
@@ -261,7 +261,7 @@ def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
 
 
 def test_blend_of_identical_images_warns_of_empty_clusters_and_reports_no_variance(tiny_model_dir):
-    from vaelab.blending import blend
+    from vaelab.tasks.blend import blend
     from vaelab.errors import VaelabWarning
 
     same = ImageDataset(images=np.full((6, 1, 28, 28), 128, np.uint8), name="grey")  # one distinct image
@@ -273,13 +273,13 @@ def test_blend_of_identical_images_warns_of_empty_clusters_and_reports_no_varian
 
 def test_a_weighted_blend_matches_the_class_means_computed_by_hand(tiny_model_dir):
     import vaelab
-    from vaelab.blending import blend
-    from vaelab.encoding import encode_uint8
+    from vaelab.tasks.blend import blend
+    from vaelab.models.runtime import encode_batched
 
     m = vaelab.open_model(tiny_model_dir)
     ds = vaelab.load_dataset(m.data_name)
     train = ds.split("train")
-    z, labels = encode_uint8(m, ds.images[train]).astype(np.float64), ds.labels[train]
+    z, labels = encode_batched(m, ds.images[train]).astype(np.float64), ds.labels[train]
     pixels = ds.images[train].reshape(len(train), -1) / 255.0
     w = np.array([0.5, 0.2, 0.3])  # classes 2, 0, 1, in that order
     r = blend(tiny_model_dir, ["2", "0", "1"], weights=w * 4, k=3, eigen=1000)
@@ -314,7 +314,7 @@ def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_u
     from PIL import Image
 
     import vaelab
-    from vaelab.concepts import ConceptResolver
+    from vaelab.tasks.concepts import ConceptResolver
 
     folder = tmp_path / "smiles"
     (folder / "more").mkdir(parents=True)
@@ -354,7 +354,7 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     assert p.returncode == 0, p.stderr
     assert Image.open(tmp_path / "a" / "result.png").size == (112, 112)
     assert (tmp_path / "a" / "arithmetic.png").is_file() and (tmp_path / "a" / "histograms.png").is_file()
-    from vaelab.algebra import arithmetic
+    from vaelab.tasks.arithmetic import arithmetic
     from vaelab.viz.algebra_figures import vector_histograms
 
     r = arithmetic(tiny_model_dir, "class:0 - class:1 + class:2")
@@ -385,8 +385,9 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
 
 
 def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, tiny_model_dir):
-    from vaelab.algebra import apply_vector, arithmetic, attribute
-    from vaelab.vector_files import load_vector
+    from vaelab.tasks.arithmetic import arithmetic
+    from vaelab.tasks.attribute import apply_vector, attribute
+    from vaelab.io.vectors import load_vector
 
     p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
     assert p.returncode == 0, p.stderr
@@ -416,7 +417,7 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     p = _cli("arithmetic", f"{image} - 2*{saved}", "--model", tiny_model_dir, "--out", tmp_path / "a")
     assert p.returncode == 0 and f"-2·{saved} (vector)" in p.stdout, p.stderr
     wrong = tmp_path / "short.safetensors"
-    from vaelab.vector_files import save_vector
+    from vaelab.io.vectors import save_vector
 
     save_vector(wrong, np.ones(3, np.float32), {})
     p = _cli("arithmetic", f"{image} + {wrong}", "--model", tiny_model_dir, "--out", tmp_path / "b")
@@ -484,7 +485,7 @@ def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_pa
 
 
 def test_figures_name_folder_and_file_terms_by_their_own_names_with_sign_and_weight():
-    from vaelab.concepts import Concept
+    from vaelab.tasks.concepts import Concept
     from vaelab.viz.algebra_figures import term_title
 
     def concept(label):
@@ -499,7 +500,7 @@ def test_figures_name_folder_and_file_terms_by_their_own_names_with_sign_and_wei
 
 
 def test_attribute_file_names_keep_queries_apart_and_stay_short():
-    from vaelab.cli.attribute import MAX_SLUG, query_slug
+    from vaelab.tasks.attribute import MAX_SLUG, query_slug
 
     assert query_slug("gender=woman") == "gender=woman"
     assert query_slug("gender=woman|man") == "gender=woman-or-man" != query_slug("gender=woman,skin=none")

@@ -1,4 +1,4 @@
-"""Every output file goes through vaelab.atomic: never half-written, the permissions of a plain open(), and errors
+"""Every output file goes through vaelab.io.atomic: never half-written, the permissions of a plain open(), and errors
 that name the file asked for."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vaelab.atomic import atomic_path, write_text_atomic
+from vaelab.io.atomic import atomic_path, write_text_atomic
 
 
 def test_a_finished_file_replaces_the_old_one_with_plain_permissions(tmp_path):
@@ -60,7 +60,8 @@ def test_the_write_check_tries_the_folder_outputs_are_staged_in_and_leaves_nothi
     import tempfile
 
     from vaelab.errors import VaelabError
-    from vaelab.staging import check_out_folder, check_writable
+    from vaelab.io.staging import check_out_folder, check_writable
+    from vaelab.models.config import check_model_folder
 
     out = tmp_path / "parent" / "out"
     out.mkdir(parents=True)
@@ -83,7 +84,7 @@ def test_the_write_check_tries_the_folder_outputs_are_staged_in_and_leaves_nothi
     check_writable(tmp_path / "new" / "deeper" / "page.html")  # a file: the nearest existing folder
     assert tried == [tmp_path] and not (tmp_path / "new").exists()
     tried.clear()
-    check_out_folder(out, evaluator=False)  # a model folder is written in place: out alone is tried
+    check_model_folder(out, evaluator=False)  # a model folder is written in place: out alone is tried
     assert tried == [out]
 
 
@@ -91,9 +92,9 @@ def test_the_write_check_tries_the_folder_outputs_are_staged_in_and_leaves_nothi
 @pytest.mark.parametrize("command", [["explore"], ["blend"], ["arithmetic", "class:0"], ["attribute", "--attr",
                                                                                          "class=0"]])
 def test_commands_that_encode_refuse_an_unwritable_out_first(command, tiny_model_dir, monkeypatch, capsys):
-    import vaelab.encoding
+    import vaelab.tasks.encoding
     from vaelab.cli import main
 
-    monkeypatch.setattr(vaelab.encoding, "encode_uint8", lambda *a, **k: pytest.fail("encoded before the check"))
+    monkeypatch.setattr(vaelab.tasks.encoding, "encode_batched", lambda *a, **k: pytest.fail("encoded before the check"))
     assert main([*command, "--model", str(tiny_model_dir), "--out", "/proc/nope"]) == 2
     assert capsys.readouterr().err.strip() == "vaelab: error: cannot write --out /proc/nope: No such file or directory"

@@ -250,7 +250,7 @@ def test_out_of_range_settings_are_refused_before_any_output(tmp_path, tiny_mode
 
 def test_the_morph_api_refuses_frames_past_its_memory_and_side_limits(tiny_model_dir, good_png):
     from vaelab.errors import VaelabError
-    from vaelab.morphing import run_morph
+    from vaelab.tasks.morph import run_morph
 
     with pytest.raises(VaelabError, match="GiB.*fewer --frames"):  # the API takes any upscale; the CLI caps it at 16
         run_morph(tiny_model_dir, images=[good_png, good_png], frames=2000, upscale=100)
@@ -306,7 +306,7 @@ def test_train_refuses_a_folder_holding_a_model_and_a_resume_with_no_epochs_left
     for command in ("train", "train-cycle"):
         proc = _vaelab(command, "--out", tmp_path / "stopped", "--resume", "--epochs", "2")
         _assert_clean_failure(proc, "holds no model or checkpoint", "start it again without --resume")
-    from vaelab.models.runtime import DEFAULT_MODEL
+    from vaelab.models.config import DEFAULT_MODEL
 
     evaluator = tmp_path / "evaluator"
     shutil.copytree(DEFAULT_MODEL.parent / "fashion-mnist-evaluator", evaluator)

@@ -12,15 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaelab.disentangling import interpolation_grid, swap_grid
+from vaelab.tasks.disentangle import interpolation_grid, swap_grid
 from vaelab.errors import VaelabError
 from vaelab.latent.partition import part_interpolation_codes, swap_codes
 from vaelab.models.config import ModelConfig
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.models.runtime import InferenceModel
-from vaelab.training.cycle import (CycleTrainConfig, _plot_curves, forward_cycle, other_same_class, reverse_cycle,
-                                   same_class_partners, train_cycle)
+from vaelab.training.config import CycleTrainConfig
+from vaelab.training.cycle import _plot_curves, forward_cycle, other_same_class, reverse_cycle, same_class_partners, train_cycle
 
 TINY = ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
 
@@ -85,7 +85,7 @@ def test_cycle_vae_code_is_mu_z_then_s():
 
 
 def test_style_draws_sample_q_z_given_x():
-    from vaelab.disentangling import style_draws
+    from vaelab.tasks.disentangle import style_draws
     from vaelab.models.runtime import open_model
 
     torch.manual_seed(0)
@@ -213,7 +213,7 @@ def test_shift_images_moves_each_image_by_its_own_offset_and_fills_with_the_back
 @pytest.mark.parametrize("shift", [0, 2])
 def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_path, shift):
     from vaelab.data.loaders import load_dataset
-    from vaelab.models.base import load
+    from vaelab.models.registry import load
     from vaelab.models.runtime import open_model
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
@@ -289,7 +289,7 @@ def test_train_cycle_needs_labels(tmp_path):
 def test_train_cycle_validation_keeps_the_best_epoch_and_stops_after_patience(toy_idx_dir, tmp_path, monkeypatch):
     import vaelab.training.cycle as cycle
     from vaelab.data.loaders import load_dataset
-    from vaelab.training.trainer import validation_split
+    from vaelab.training.vae import validation_split
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:128]
@@ -382,7 +382,8 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
 @pytest.mark.slow
 def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     from vaelab.data.loaders import load_dataset
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     ds = load_dataset("sprites:120")
     train(ModelConfig(channels=3, height=64, width=64, latent_dim=4, widths=(4, 8, 8)), ds, tmp_path / "vae",

@@ -214,7 +214,8 @@ def _loss_calls(toy_idx_dir, tmp_path, monkeypatch, model_cfg, **train_settings)
     """(kl_weight, capacity) of every loss call of one epoch of 6 steps (192 images, batch 32), then evaluation's."""
     from vaelab.data.loaders import load_dataset
     from vaelab.models.base import LatentModel
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     calls = []
     original = LatentModel.loss
@@ -233,7 +234,7 @@ def _loss_calls(toy_idx_dir, tmp_path, monkeypatch, model_cfg, **train_settings)
 
 def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monkeypatch):
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig
+    from vaelab.training.config import TrainConfig
 
     assert TrainConfig().capacity_max == 0.0  # off unless asked for: existing runs are unchanged
     seen = [c for _, c in _loss_calls(toy_idx_dir, tmp_path, monkeypatch, ModelConfig(latent_dim=4, widths=(4, 8),
@@ -252,7 +253,7 @@ def test_trainer_warms_the_kl_weight_up_linearly(toy_idx_dir, tmp_path, monkeypa
 
 @pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
 def test_a_metrics_scale_that_gives_no_sample_sizes_is_refused_before_any_work(scale, tiny_model_dir, monkeypatch):
-    import vaelab.disentangling as dis
+    import vaelab.tasks.disentangle as dis
     from vaelab.errors import VaelabError
 
     monkeypatch.setattr(dis, "open_model", lambda *a: pytest.fail("the model was opened before the check"))
@@ -261,15 +262,15 @@ def test_a_metrics_scale_that_gives_no_sample_sizes_is_refused_before_any_work(s
 
 
 def test_probes_use_only_test_images_when_the_test_split_is_large_enough(tmp_path, tiny_model_dir, monkeypatch):
-    import vaelab.disentangling as dis
+    import vaelab.tasks.disentangle as dis
     from conftest import write_mnist_folder
     from vaelab.data.loaders import load_dataset
 
     ds = load_dataset(f"mnist:{write_mnist_folder(tmp_path / 'idx', n_train=100, n_test=250)}")
     test_rows = {ds.images[i].tobytes() for i in ds.split("test")}
     encoded = []
-    real = dis.encode_uint8
-    monkeypatch.setattr(dis, "encode_uint8", lambda m, images, **kw: encoded.append(images) or real(m, images, **kw))
+    real = dis.encode_batched
+    monkeypatch.setattr(dis, "encode_batched", lambda m, images, **kw: encoded.append(images) or real(m, images, **kw))
     r = dis.disentangle(tiny_model_dir, data=ds, grid=2, steps=2, probe_images=220)
     assert r.probe_source == "220 of the 250 test images"
     assert len(encoded[0]) == 220 and all(img.tobytes() in test_rows for img in encoded[0])

@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 from vaelab.data.loaders import load_dataset
 from vaelab.models.config import ModelConfig
-from vaelab.training.trainer import TrainConfig, train
+from vaelab.training.config import TrainConfig
+from vaelab.training.vae import train
 
 
 @pytest.mark.slow
@@ -27,7 +28,7 @@ def test_two_processes_match_one_process_with_the_doubled_batch(tmp_path, toy_id
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                        "-m", "vaelab.train", *common, "--epochs", "2", "--resume"],
+                        "-m", "vaelab", "train", *common, "--epochs", "2", "--resume"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.count("epoch 2:") == 1  # rank 0 alone reports

@@ -82,7 +82,8 @@ def test_an_evaluator_and_a_vae_never_overwrite_each_other(tmp_path, toy, tiny_m
     import shutil
 
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     vae = shutil.copytree(tiny_model_dir, tmp_path / "vae")
     before = (vae / "model.safetensors").read_bytes()

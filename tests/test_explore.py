@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaelab.exploring import (
+from vaelab.tasks.explore import (
     CLASS_HISTOGRAMS, GIF_STEPS, INTERACTIVE, KL_BARS, OUTPUT_NAMES, SCATTER_2D, SCATTER_3D, SUMMARY, TRAVERSALS,
     explore,
 )
@@ -234,7 +234,7 @@ def test_a_plain_autoencoder_has_no_kl_chart_and_ranks_dimensions_by_variance(tm
     variance = result.survey.latents.var(0)
     assert s["dims_by_rank"] == np.argsort(-variance, kind="stable").tolist()
     assert s["traversal"]["center"] == "the mean code"  # not the origin of a prior it does not have
-    from vaelab.reporting import build_report
+    from vaelab.tasks.report import build_report
 
     page = build_report(folder, out=tmp_path / "ae.html", max_points=50, frames=3, progress=False,
                         log=_quiet).read_text(encoding="utf-8")
@@ -273,7 +273,7 @@ def test_no_images_is_a_one_line_error(tiny_model_dir, tmp_path, case):
 def test_traversal_centre_is_the_origin_the_mean_an_index_or_an_image_file(tiny_model_dir, tmp_path):
     import vaelab
     from vaelab.errors import VaelabError
-    from vaelab.exploring import traversal_center
+    from vaelab.tasks.explore import traversal_center
 
     m = vaelab.open_model(tiny_model_dir)
     z = np.random.default_rng(0).normal(size=(10, 8))

@@ -18,7 +18,8 @@ from vaelab.metrics.interpolation import interpolation_metrics, path_smoothness,
 from vaelab.metrics.likelihood import elbo, iwae_bound
 from vaelab.metrics.reconstruction import image_scores, reconstruction_metrics
 from vaelab.metrics.evaluate import json_safe, write_report
-from vaelab.models.base import LatentModel, load
+from vaelab.models.base import LatentModel
+from vaelab.models.registry import load
 from vaelab.models.config import ModelConfig
 from vaelab.latent.interpolate import lerp, slerp
 from vaelab.training.classifier import ClassifierTrainConfig, train_classifier

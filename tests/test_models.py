@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaelab.errors import VaelabError
-from vaelab.models.base import load
+from vaelab.models.registry import load
 from vaelab.models.config import ModelConfig
 from vaelab.models.registry import build_model
 

@@ -11,9 +11,9 @@ from PIL import Image
 
 import vaelab
 from vaelab.data.loaders import load_dataset
-from vaelab.encoding import CENTROIDS_NAME
-from vaelab.morphing import run_morph
-from vaelab.viz.media import write_morph_outputs
+from vaelab.tasks.encoding import CENTROIDS_NAME
+from vaelab.tasks.morph import run_morph
+from vaelab.tasks.morph import write_morph_outputs
 
 
 def _shape_png(tmp_path, name, label, size=28, mode="L", fmt="PNG", **kw):
@@ -103,12 +103,12 @@ def test_mp4_is_written_when_ffmpeg_is_there(tmp_path, tiny_model_dir):
 
 
 def test_missing_ffmpeg_is_said_and_the_rest_still_written(tmp_path, tiny_model_dir, monkeypatch, capsys):
-    import vaelab.viz.media as media
+    import vaelab.tasks.morph as morph_task
 
     def broken(*a, **k):
         raise ImportError("No module named 'imageio_ffmpeg'")
 
-    monkeypatch.setattr(media, "write_mp4", broken)
+    monkeypatch.setattr(morph_task, "write_mp4", broken)
     a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
     notes = []
     written = write_morph_outputs(run_morph(tiny_model_dir, images=[a, b], frames=4), tmp_path / "o",
@@ -121,7 +121,8 @@ def test_class_morph_and_blend_reach_a_class_seen_only_in_the_test_split(tmp_pat
     """Omniglot's evaluation characters never occur in training; their centroids come from their test images."""
     from conftest import write_omniglot
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     spec = f"omniglot:{write_omniglot(tmp_path / 'omni', per_character=4)}"
     ds = load_dataset(spec)
@@ -133,7 +134,7 @@ def test_class_morph_and_blend_reach_a_class_seen_only_in_the_test_split(tmp_pat
     expected = m.decode(m.embed(ds.images[greek].astype(np.float32) / 255).mean(0, keepdims=True))[0, 0]
     frames = vaelab.class_morph(tmp_path / "m", ["Latin/character01", "Greek/character01"], frames=3)
     np.testing.assert_allclose(np.asarray(frames[-1], np.float32) / 255, expected, atol=1 / 255 + 1e-5)
-    from vaelab.blending import blend
+    from vaelab.tasks.blend import blend
 
     blended = blend(tmp_path / "m", classes="all", k=2)  # blend's class images are the same centroids
     np.testing.assert_allclose(blended.class_images[-1][0], expected, atol=1e-5)
@@ -189,10 +190,12 @@ def test_morph_with_onnx_never_imports_torch(tmp_path, tiny_model_dir):
 
 def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_path, toy_idx_dir):
     import vaelab
-    from vaelab.blending import blend
-    from vaelab.encoding import cached_class_centroids, encode_uint8
+    from vaelab.tasks.blend import blend
+    from vaelab.tasks.encoding import cached_class_centroids
+    from vaelab.models.runtime import encode_batched
     from vaelab.models.config import ModelConfig
-    from vaelab.training.trainer import TrainConfig, train
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import train
 
     ds = vaelab.load_dataset(f"mnist:{toy_idx_dir}")
     ds.limit_train(60)
@@ -200,7 +203,7 @@ def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_pat
           progress=False)
     m = vaelab.open_model(tmp_path / "run")
     rows = vaelab.load_dataset(f"mnist:{toy_idx_dir}").split("train")[:60]
-    z, labels = encode_uint8(m, ds.images[rows]), ds.labels[rows]
+    z, labels = encode_batched(m, ds.images[rows]), ds.labels[rows]
     expected = np.stack([z[labels == c].mean(0) for c in range(3)])
     np.testing.assert_allclose(cached_class_centroids(m, progress=False), expected, rtol=1e-5, atol=1e-6)
     assert blend(m, "all", k=2, eigen=2).confusion.sum() == 60  # k-means on the 60 training images only
@@ -209,7 +212,7 @@ def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_pat
 def test_the_data_of_a_model_trained_on_another_split_warns_that_its_training_images_differ(tmp_path, toy_idx_dir):
     import torch
 
-    from vaelab.encoding import load_model_dataset
+    from vaelab.tasks.encoding import load_model_dataset
     from vaelab.errors import VaelabWarning
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import build_model
@@ -234,7 +237,7 @@ def test_class_morph_on_a_model_without_classes_says_to_morph_files(tmp_path):
     from vaelab.errors import VaelabError
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import build_model
-    from vaelab.morphing import run_morph
+    from vaelab.tasks.morph import run_morph
 
     torch.manual_seed(0)
     folder = build_model(ModelConfig(latent_dim=2, widths=(8,))).save_pretrained(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaelab.reporting import build_report, pick_morph_pair
+from vaelab.tasks.report import build_report, pick_morph_pair
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "out" / "test-artifacts"
@@ -187,8 +187,8 @@ def test_report_is_one_self_contained_file(tiny_report):
 
 
 def test_report_model_card_and_metrics_hold_the_models_numbers(tiny_model_dir, tiny_report):
-    from vaelab.models.base import load
-    from vaelab.reporting import parameter_count
+    from vaelab.models.registry import load
+    from vaelab.tasks.report import parameter_count
 
     page = tiny_report.read_text(encoding="utf-8")
     expected = sum(p.numel() for p in load(tiny_model_dir).parameters())
@@ -201,7 +201,7 @@ def test_report_model_card_and_metrics_hold_the_models_numbers(tiny_model_dir, t
 
 
 def test_model_card_names_a_validated_runs_saved_epoch_and_whole_run_and_the_tc_weight(tiny_model_dir):
-    from vaelab.reporting import model_card
+    from vaelab.tasks.report import model_card
 
     doc = json.loads((tiny_model_dir / "config.json").read_text())
     plain = model_card(doc, None)["Training"]
@@ -250,7 +250,7 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     with pytest.raises(VaelabError, match="cannot read metrics"):
         build_report(folder, out=tmp_path / "x.html", metrics=(photo,), progress=False)  # binary, not JSON
     from vaelab.errors import VaelabWarning
-    from vaelab.reporting import read_metrics
+    from vaelab.tasks.report import read_metrics
 
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"model": {"folder": str(tmp_path / "another-model")}, "iwae": {"nll": 1.0}}))

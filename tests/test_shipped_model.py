@@ -8,7 +8,7 @@ import pytest
 
 import vaelab
 from conftest import fashion_mnist_available
-from vaelab.models.runtime import DEFAULT_MODEL
+from vaelab.models.config import DEFAULT_MODEL
 
 
 def test_shipped_model_is_complete_and_small():
@@ -42,7 +42,7 @@ def test_a_dark_object_on_white_is_said_to_be_inverted_and_invert_morphs_its_neg
     assert all("but its negative well" in str(w.message) and "--invert" in str(w.message) for w in caught)
     inverted = vaelab.morph(None, dark, frames=3, invert=True)
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(plain, inverted))
-    from vaelab.morphing import run_morph
+    from vaelab.tasks.morph import run_morph
 
     with pytest.raises(vaelab.VaelabError, match="a class morph has none"):  # not silently ignored
         run_morph(None, classes=["Sneaker", "Bag"], invert=True)
@@ -83,7 +83,7 @@ def test_morph_with_no_model_uses_the_shipped_one(tmp_path):
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
 def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_its_three_morphs(tmp_path):
-    from vaelab.demo import DEMO_CLASSES, DEMO_TEST_IMAGES, run_demo
+    from vaelab.tasks.demo import DEMO_CLASSES, DEMO_TEST_IMAGES, run_demo
 
     ds = vaelab.load_dataset("fashion-mnist")
     test = ds.split("test")
@@ -115,7 +115,7 @@ def test_a_command_without_model_says_it_used_the_shipped_one_and_with_one_does_
     assert main(["morph", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--frames", "3", "--no-mp4",
                  "--out", str(tmp_path / "m")]) == 0
     assert "no --model was given, so this used the shipped Fashion-MNIST VAE" in capsys.readouterr().err
-    from vaelab.models.runtime import DEFAULT_MODEL
+    from vaelab.models.config import DEFAULT_MODEL
 
     assert main(["morph", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--frames", "3", "--no-mp4",
                  "--model", str(DEFAULT_MODEL), "--out", str(tmp_path / "n")]) == 0

@@ -14,7 +14,7 @@ from PIL import Image
 from vaelab.cli import main
 from vaelab.data.loaders import load_dataset
 from vaelab.errors import VaelabError
-from vaelab.metrics.sweep import SweepConfig, run_sweep
+from vaelab.tasks.sweep import SweepConfig, run_sweep
 from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
 
 
@@ -67,8 +67,8 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
     assert (tmp_path / "sweep_pictures.png").is_file()
     import torch
 
-    from vaelab.metrics.sweep import model_examples
-    from vaelab.models.base import load
+    from vaelab.tasks.sweep import model_examples
+    from vaelab.models.registry import load
 
     model, x = load(tmp_path / "vae-conv-z2"), ds.images[ds.test_idx[:3]]
     recon, samples = model_examples(model, x, 4, seed=5)
@@ -128,7 +128,7 @@ def test_a_size_named_twice_is_refused(tmp_path, toy_idx_dir):
 def test_the_active_units_panel_shows_a_collapsed_model():
     import matplotlib.pyplot as plt
 
-    from vaelab.metrics.sweep import sweep_figure
+    from vaelab.tasks.sweep import sweep_figure
 
     rows = [{"model": "vae-conv", "latent": z, "neg_elbo": 100.0, "recon": 90.0, "active_units": 0} for z in (2, 4)]
     rows += [{"model": "ae-mlp", "latent": z, "neg_elbo": None, "recon": 80.0, "active_units": z} for z in (2, 4)]

@@ -12,8 +12,9 @@ from conftest import fashion_mnist_available
 from vaelab.data.loaders import load_dataset
 from vaelab.models.config import ModelConfig
 from vaelab.training.evaluation import evaluate_elbo
-from vaelab.training.trainer import METRICS_NAME as METRICS
-from vaelab.training.trainer import TrainConfig, TrainingDiverged, train
+from vaelab.training.vae import METRICS_NAME as METRICS
+from vaelab.training.config import TrainConfig
+from vaelab.training.vae import TrainingDiverged, train
 
 CFG = ModelConfig(latent_dim=4, widths=(4, 8))
 
@@ -173,7 +174,7 @@ def test_a_train_loss_record_spanning_two_epochs_is_their_mean(tmp_path, toy_idx
 
 def test_validation_split_is_fixed_disjoint_and_checked():
     from vaelab.errors import VaelabError
-    from vaelab.training.trainer import validation_split
+    from vaelab.training.vae import validation_split
 
     idx = np.arange(100, 300)
     train_part, val = validation_split(idx, 0.1)
@@ -187,7 +188,7 @@ def test_validation_split_is_fixed_disjoint_and_checked():
 
 
 def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_idx_dir, monkeypatch):
-    import vaelab.training.trainer as trainer
+    import vaelab.training.vae as trainer
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     n_val = len(trainer.validation_split(ds.split("train"), 0.25)[1])
@@ -308,14 +309,14 @@ def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_
     train(None, ds, tmp_path / "run", TrainConfig(epochs=10, picture_every=3), resume=True, progress=False)
     assert drawn("recon") == [0, 2, 4, 5, 6, 8, 9, 10]  # and takes one that is
     # a run that stops early draws the epoch it stops at
-    from vaelab.training.trainer import BestEpoch
+    from vaelab.training.vae import BestEpoch
 
     monkeypatch.setattr(BestEpoch, "exhausted", lambda self, epoch: epoch == 3)
     train(cfg, ds, tmp_path / "early", TrainConfig(epochs=9, batch_size=50, onnx=False, picture_every=5,
                                                    val_fraction=0.2, patience=2), progress=False)
     assert sorted(int(p.stem[-3:]) for p in (tmp_path / "early").glob("recon_epoch*.png")) == [0, 3]
     from vaelab.errors import VaelabError
-    from vaelab.training.cycle import CycleTrainConfig
+    from vaelab.training.config import CycleTrainConfig
 
     with pytest.raises(VaelabError, match="every 1 or more epochs"):
         CycleTrainConfig(picture_every=0)
@@ -335,7 +336,7 @@ def test_an_autoencoder_reports_its_reconstruction_not_an_elbo(tmp_path, toy_idx
 
 def test_configs_refuse_unusable_settings_but_old_runs_do_nothing_settings_still_load():
     from vaelab.errors import VaelabError
-    from vaelab.training.cycle import CycleTrainConfig
+    from vaelab.training.config import CycleTrainConfig
 
     for bad in (dict(lr=0.0), dict(lr=float("nan")), dict(capacity_steps=5), dict(patience=2), dict(epochs=0)):
         with pytest.raises(VaelabError):
@@ -382,7 +383,7 @@ def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_
 
 
 def test_batch_size_and_epochs_are_sized_to_the_data_when_not_given():
-    from vaelab.training.trainer import SIZED_STEPS, epoch_steps, sized_schedule
+    from vaelab.training.vae import SIZED_STEPS, epoch_steps, sized_schedule
 
     assert sized_schedule(54_000) == (128, 10)  # a large set: the usual schedule
     assert sized_schedule(20_000) == (128, 10)
@@ -398,7 +399,7 @@ def test_batch_size_and_epochs_are_sized_to_the_data_when_not_given():
 
 
 def test_pictures_are_drawn_about_twenty_times_in_a_long_run_by_default():
-    from vaelab.training.trainer import draws_pictures
+    from vaelab.training.vae import draws_pictures
 
     assert [e for e in range(1, 11) if draws_pictures(e, None, 10)] == list(range(1, 11))  # every epoch
     assert [e for e in range(1, 101) if draws_pictures(e, None, 100)] == list(range(5, 101, 5))
@@ -454,7 +455,7 @@ def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, t
 
 
 def test_a_run_too_short_to_log_steps_draws_each_epochs_train_objective_with_markers():
-    from vaelab.training.curves import loss_curve_figure
+    from vaelab.viz.training_curves import loss_curve_figure
 
     epochs = [{"kind": "epoch", "epoch": e, "step": 3 * e, "train_loss": 100.0 / e, "test_neg_elbo": 90.0 / e}
               for e in (1, 2, 3)]
@@ -471,7 +472,7 @@ def test_a_run_too_short_to_log_steps_draws_each_epochs_train_objective_with_mar
 
 
 def test_the_reconstruction_grid_takes_each_class_in_turn():
-    from vaelab.training.trainer import each_class_in_turn
+    from vaelab.training.vae import each_class_in_turn
 
     labels = np.array([2, 2, 2, 0, 2, 1, 0, 2])
     order = each_class_in_turn(labels, len(labels))

@@ -6,25 +6,28 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
 - ``vaelab.open_model(folder_or_model, backend=...)`` → numpy-in/numpy-out inference (onnxruntime or torch);
 - ``vaelab.morph(model, images_or_paths, frames=..., method=...)`` → list of PIL images;
 - ``vaelab.encode_images`` / ``vaelab.decode_latents``;
-- ``vaelab.load_dataset(spec)``; training is ``vaelab.training.trainer.train`` (``vaelab.train`` is the
-  module torchrun runs: ``torchrun -m vaelab.train ...``).
+- ``vaelab.load_dataset(spec)``; training is ``vaelab.training.vae.train`` (``vaelab.TrainConfig``), and
+  ``torchrun -m vaelab train ...`` trains on several processes.
+
+The package's layers, each importing only from those before it: errors/rng/progress → io → latent →
+data/models → viz → training → metrics → tasks (what a user does with a model) → cli.
 """
 from importlib import import_module
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": "vaelab.models.base",
+    "load": "vaelab.models.registry",
     "open_model": "vaelab.models.runtime",
     "ModelConfig": "vaelab.models.config",
     "load_dataset": "vaelab.data.loaders",
     "ImageDataset": "vaelab.data.dataset",
-    "TrainConfig": "vaelab.training.trainer",
-    "morph": "vaelab.morphing",
-    "class_morph": "vaelab.morphing",
-    "run_morph": "vaelab.morphing",
-    "encode_images": "vaelab.encoding",
-    "decode_latents": "vaelab.encoding",
+    "TrainConfig": "vaelab.training.config",
+    "morph": "vaelab.tasks.morph",
+    "class_morph": "vaelab.tasks.morph",
+    "run_morph": "vaelab.tasks.morph",
+    "encode_images": "vaelab.tasks.encoding",
+    "decode_latents": "vaelab.tasks.encoding",
     "VaelabError": "vaelab.errors",
 }
 

@@ -1,7 +1,15 @@
-"""Argument types shared by the commands."""
+"""Argument types and option builders shared by the commands. The options of model and training settings are
+made from the fields of their config dataclasses (``add_fields_to_parser``), never written out here."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vaelab.training import settings
+from vaelab.training.config import TrainConfig
+from vaelab.training.settings import cli_default, cli_fields, flag_of, is_switch, kept_setting
 
 
 def ints(text: str) -> tuple[int, ...]:
@@ -88,10 +96,12 @@ def seed(text: str) -> int:
     return v
 
 
+# The readers that a field's metadata["type"] names (see vaelab.training.settings).
+READERS = {"positive": positive, "positive_number": positive_number, "seed": seed, "ints": ints}
+
+
 def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
     """--model (default: the shipped model) and, for commands that run it, --backend."""
-    from pathlib import Path
-
     p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
     p.set_defaults(model_defaults_to_shipped=True)  # main() says so when --model is left out
     if backend:
@@ -99,100 +109,61 @@ def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
                        help="auto uses onnxruntime when the model has ONNX files")
 
 
-def load_training_data(args):
-    """The dataset of a training command: --data (default fashion-mnist), or on --resume without --data the
-    data named in the run's config.json, so that a resumed run goes on with the images it started with.
-    --limit keeps the first N training images; the run records N, and --resume keeps it."""
-    from pathlib import Path
-
-    from vaelab.data.loaders import load_dataset
-    from vaelab.errors import VaelabError
-    from vaelab.models.config import CONFIG_NAME, read_model_json
-    from vaelab.training.checkpoint import CHECKPOINT_NAME
-
-    name, channels, size, limit = args.data, args.channels, args.size, args.limit
-    spec = None
-    out = Path(args.out)
-    if args.resume and out.is_dir() and not (out / CONFIG_NAME).is_file() and not (out / CHECKPOINT_NAME).is_file():
-        raise VaelabError(f"cannot resume: {out} holds no model or checkpoint, so no epoch of a run there finished; "
-                          "start it again without --resume")
-    # A run folder without config.json gets read_model_json's clear error when the data must come from it.
-    if args.resume and (name is None or (Path(args.out) / CONFIG_NAME).is_file()):
-        spec = read_model_json(args.out)["data"]
-        if spec.get("split"):
-            raise VaelabError(f"{args.out} was trained on a split made by {spec['split']}, which --resume cannot "
-                              "rebuild; resume it with what made it")
-        # The run's image format, also for data that moved (--data given anew).
-        channels, size = channels or spec.get("channels"), size or spec.get("size")
-        if "limit" in spec:  # runs from before limits were recorded lack it and take --limit as given
-            stored = spec["limit"]
-            if limit and limit != stored:
-                had = f"the first {stored}" if stored else "all its"
-                raise VaelabError(f"{args.out} trained on {had} training images; --limit {limit} would change its "
-                                  "data (leave --limit out to go on with the same images)")
-            limit = stored
-    given = args.channels or args.size  # on --resume the others are the run's, not the user's
-    try:
-        ds = load_dataset(name or spec and spec["name"] or "fashion-mnist", channels=channels, size=size,
-                          strict=bool(given) or spec is None)
-    except VaelabError as e:
-        if spec is None or name is not None:
-            raise
-        raise VaelabError(f"{e} (if the run's data moved, give --data with its new place)") from e
-    if spec and spec.get("size") and not given and (ds.channels, *ds.size) != (spec.get("channels"), *spec["size"]):
-        raise VaelabError(f"{args.out} trained on {spec.get('channels')}×{'×'.join(map(str, spec['size']))} "
-                          f"images, and {ds.name} has {ds.channels}×{ds.size[0]}×{ds.size[1]} ones: a resumed run "
-                          "goes on with its own data")
-    if limit:
-        ds.limit_train(limit)
-    return ds
+def add_fields_to_parser(parser: argparse.ArgumentParser, configs: type | tuple[type, ...],
+                         only: Sequence[str]) -> None:
+    """Add a flag for each field named in ``only``, in that order, of the config dataclass(es) ``configs``, made from
+    the field's default and metadata (its --help text, option, reader, choices; ``vaelab.training.settings`` lists
+    the keys). Each flag remembers its field, for ``keep_run_settings`` and ``config_args``."""
+    by_name = {f.name: (config, f) for config in (configs if isinstance(configs, tuple) else (configs,))
+               for f in cli_fields(config)}
+    for name in only:
+        config, f = by_name[name]
+        meta, flag = f.metadata, flag_of(f)
+        if is_switch(f):
+            action = parser.add_argument(flag, dest=_dest(f), action="store_true", help=meta["help"] or None)
+        else:
+            # named after the option (KL_WARMUP), not after the field as argparse would (KL_WARMUP_STEPS)
+            shown = {"choices": meta["choices"]} if "choices" in meta else \
+                {"metavar": meta.get("metavar") or flag[2:].replace("-", "_").upper()}
+            action = parser.add_argument(flag, dest=_dest(f), default=cli_default(f), help=meta["help"] or None,
+                                         type=READERS[meta["type"]] if "type" in meta else type(f.default), **shown)
+        action.setting = (config, f)
 
 
-def add_conv_options(p: argparse.ArgumentParser) -> None:
-    """The conv stack's shape (vae-conv and cycle-vae): --widths, --kernel and --fc."""
-    p.add_argument("--widths", type=ints, default=(32, 64, 128), help="conv widths; each conv halves H and W")
-    p.add_argument("--kernel", type=positive, default=3, help="conv kernel size")
-    p.add_argument("--fc", type=int, default=0, metavar="WIDTH",
-                   help="a hidden Linear layer of this width each side of the code (default 0 = none; "
-                        "disentanglement_lib: 256)")
+def config_args(config: type, args: argparse.Namespace) -> dict:
+    """The values on the command line of the fields of ``config`` that the command sets, as keyword arguments of
+    ``config`` (a switch's flag turns its field off)."""
+    return {f.name: not getattr(args, _dest(f)) if is_switch(f) else getattr(args, _dest(f))
+            for f in cli_fields(config) if hasattr(args, _dest(f))}
 
 
-def add_training_data_options(p: argparse.ArgumentParser) -> None:
-    """The image format for folder data, a training subset, and the device: shared by every training command."""
+def _dest(f) -> str:
+    """Where argparse keeps the value of field ``f``: under the field's name, or a switch's under its flag's."""
+    return flag_of(f)[2:].replace("-", "_") if is_switch(f) else f.name
+
+
+def add_training_data_options(p: argparse.ArgumentParser, config: type | None = None) -> None:
+    """The image format for folder data, a training subset, and the device (``config``'s, default TrainConfig's):
+    shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
     p.add_argument("--size", type=size_arg, help="image size for folder data: 64 (square), or HEIGHTxWIDTH such as "
                                                   "64x48, which is 64 high and 48 wide (default 64)")
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    add_fields_to_parser(p, config or TrainConfig, only=["device"])
 
 
-def add_pictures_option(p: argparse.ArgumentParser, what: str) -> None:
-    """--pictures-every, the same in both training commands (and free to change on --resume)."""
-    p.add_argument("--pictures-every", type=positive, metavar="EPOCHS",
-                   help=f"draw {what} every this many epochs, and always after the last (default: every epoch "
-                        "of a run of up to 20, about 20 in all in a longer one; on --resume, the run's own setting)")
-
-
-def add_validation_options(p: argparse.ArgumentParser, score: str) -> None:
-    """--val-fraction and --patience, the same in both training commands; ``score`` names what is validated."""
-    p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
-                   help="hold out this fraction of the training images (the same ones for every seed) and score "
-                        "them every epoch; the model folder then keeps the best validated epoch (default 0: none)")
-    p.add_argument("--patience", type=int, default=0, metavar="EPOCHS",
-                   help=f"with --val-fraction: stop after this many epochs without a better {score} "
-                        "(default 0: train every epoch)")
-
-
-def keep_run_settings(p: argparse.ArgumentParser, settings: dict) -> None:
-    """Record, for ``run_settings_on_resume``, where config.json keeps each of ``settings`` (dest → a (section,
-    key) path, or a function of the document) and the option strings that set it."""
-    flags = {a.dest: tuple(a.option_strings) for a in p._actions}
-    p.set_defaults(run_settings={dest: (where, flags[dest], p.get_default(dest)) for dest, where in settings.items()})
-
-
-def no_onnx_of(doc: dict) -> bool:
-    """Where a run's config.json keeps --no-onnx."""
-    return not doc.get("training", {}).get("onnx", True)
+def keep_run_settings(p: argparse.ArgumentParser, derived: dict[str, Callable[[dict], Any]] | None = None) -> None:
+    """Record, for ``run_settings_on_resume``, the settings that a resumed run keeps: each flag made from a field
+    that is not free to change on a resume, and each flag of ``derived`` (flag → its value in a run's config.json)
+    that no field holds. Each maps its flag → (the parsed value's name, its value in a run's config.json)."""
+    derived, kept = derived or {}, {}
+    for a in p._actions:
+        setting = getattr(a, "setting", None)
+        if setting and not setting[1].metadata.get("free_on_resume"):
+            kept[a.option_strings[-1]] = (a.dest, kept_setting(*setting))
+        elif a.option_strings and a.option_strings[-1] in derived:
+            kept[a.option_strings[-1]] = (a.dest, derived[a.option_strings[-1]])
+    p.set_defaults(run_settings=kept)
 
 
 def given_flags(args) -> set[str]:
@@ -201,38 +172,19 @@ def given_flags(args) -> set[str]:
 
 
 def run_settings_on_resume(args) -> dict | None:
-    """On --resume: the run's config.json, after refusing every setting given on the command line with a value
-    other than the run's own (a resumed run goes on with its own model and training settings; only --epochs,
-    --device and --data may change). None when not resuming, or when there is no config.json (the trainer then
-    says there is nothing to resume). Without --resume, an --out that holds a model is refused."""
-    from pathlib import Path
+    """``training.settings.run_settings_on_resume`` for a training command: the run's config.json on --resume,
+    after refusing each kept setting typed with another value than the run's own."""
+    typed = given_flags(args)
+    given = {flag: getattr(args, dest) for flag, (dest, _) in args.run_settings.items() if flag in typed}
+    kept = {flag: stored for flag, (_, stored) in args.run_settings.items()}
+    return settings.run_settings_on_resume(Path(args.out), args.resume, given, kept)
 
-    from vaelab.errors import VaelabError
-    from vaelab.models.config import CONFIG_NAME, read_model_json
-    from vaelab.staging import check_out_folder
 
-    check_out_folder(Path(args.out), evaluator=False)  # an evaluator's folder: choose another, not --resume
-    if not args.resume and (Path(args.out) / CONFIG_NAME).is_file():
-        raise VaelabError(f"{args.out} holds a trained model: --resume goes on with it, or choose another --out "
-                          "(a new run there would replace it)")
-    if not args.resume or not (Path(args.out) / CONFIG_NAME).is_file():
-        return None
-    doc = read_model_json(args.out)
-    on_line = given_flags(args)
-    changed = []
-    for dest, (where, flags, default) in args.run_settings.items():
-        if not on_line & set(flags):
-            continue  # not on the command line: the run's own value applies
-        given = getattr(args, dest)
-        # a key older runs lack had the value that is now the default
-        own = where(doc) if callable(where) else doc.get(where[0], {}).get(where[1], default)
-        same = (tuple(given) == tuple(own)) if isinstance(given, (list, tuple)) else given == own
-        if not same:
-            changed.append(f"{flags[-1]} {_shown(given)} (the run's: {_shown(own)})")
-    if changed:
-        raise VaelabError(f"--resume goes on with the run's own settings; only --epochs, --device and --data may "
-                          f"change, but {', '.join(changed)}")
-    return doc
+def load_training_data(args):
+    """``training.settings.load_training_data`` for a training command's --out, --data, --channels, --size,
+    --limit and --resume."""
+    return settings.load_training_data(Path(args.out), data=args.data, channels=args.channels, size=args.size,
+                                       limit=args.limit, resume=args.resume)
 
 
 def training_banner(what: str, ds, val_fraction: float) -> str:
@@ -247,6 +199,3 @@ def resumed_banner(run: dict, out, what: str) -> tuple[str, float]:
     """What a resumed run is, for the first line a training command prints, and its validation fraction."""
     return f"the run in {out} ({what})", run["training"].get("val_fraction", 0.0)
 
-
-def _shown(v) -> str:
-    return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)

@@ -7,17 +7,12 @@ from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
 
 
 def cmd_arithmetic(args) -> None:
-    from vaelab.algebra import arithmetic
-    from vaelab.data.images import enlarge, to_pil
-    from vaelab.staging import check_out_folder, staged_folder
-    from vaelab.viz.algebra_figures import arithmetic_figure, vector_histograms
+    from vaelab.io.staging import check_out_folder
+    from vaelab.tasks.arithmetic import arithmetic, write_arithmetic
 
     check_out_folder(args.out)  # before the encoding, not after it
     result = arithmetic(args.model, args.expression, data=args.data, rescale=args.rescale, backend=args.backend)
-    with staged_folder(args.out) as tmp:
-        enlarge(to_pil(result.image), args.upscale).save(tmp / "result.png")
-        arithmetic_figure(result, tmp / "arithmetic.png")
-        vector_histograms(result, tmp / "histograms.png")
+    write_arithmetic(result, args.out, upscale=args.upscale)
     terms = ", ".join(f"{w:+g}·{c.label} ({len(c.images) or 'vector'})" for w, c in result.terms)
     print(f"{terms} → result.png, arithmetic.png and histograms.png in {args.out}")
 

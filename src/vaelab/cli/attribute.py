@@ -2,42 +2,19 @@
 saved vector applied again."""
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 
 from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
 
 
-MAX_SLUG = 80  # bytes of a query kept in a file name; file systems allow 255
-
-
-def file_slug(text: str) -> str:
-    """Text as part of a file name: runs of anything but letters (of any script), digits, = . - become one _; a
-    long one is cut, with a hash of the whole, so that two long queries still get two names."""
-    slug = re.sub(r"[^\w=.-]+", "_", text).strip("_") or "_"
-    if len(slug.encode()) > MAX_SLUG:  # bytes: a letter of another script may take up to 4
-        head = slug.encode()[:MAX_SLUG - 9].decode(errors="ignore")
-        slug = f"{head}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-    return slug
-
-
-def query_slug(query: str) -> str:
-    """An --attr query as a file name: 'gender=woman|man' and 'gender=woman,skin=none' stay apart
-    ('gender=woman-or-man', 'gender=woman_skin=none')."""
-    return file_slug(query.replace("|", "-or-"))
-
-
 def cmd_attribute(args) -> None:
-    from vaelab.algebra import apply_vector, attribute, save_vector
     from vaelab.data.images import open_image
-    from vaelab.encoding import prepare_images
     from vaelab.errors import VaelabError
+    from vaelab.io.staging import check_out_folder
+    from vaelab.io.vectors import load_vector
     from vaelab.latent.arithmetic import parse_strengths
     from vaelab.models.runtime import open_model
-    from vaelab.staging import check_out_folder, staged_folder
-    from vaelab.vector_files import load_vector
-    from vaelab.viz.algebra_figures import strip_image
+    from vaelab.tasks.attribute import attribute, file_slug, query_slug, write_attribute
 
     if (args.attr is None) == (args.vector is None):
         raise VaelabError("give --attr to compute a vector, or --vector FILE to apply a saved one")
@@ -47,22 +24,16 @@ def cmd_attribute(args) -> None:
     check_out_folder(args.out)
     image = open_image(args.apply) if args.apply else None
     m = open_model(args.model, args.backend)
+    result = None
     if args.vector is not None:
         vector, slug = load_vector(args.vector, m.latent_dim), file_slug(args.vector.stem.removeprefix("attribute_"))
     else:
         balance = [b.strip() for b in args.balance_on.split(",") if b.strip()] if args.balance_on else None
         result = attribute(m, args.attr, data=args.data, balance_on=balance)
         vector, slug = result.vector, query_slug(args.attr)
-    with staged_folder(args.out) as tmp:
-        if args.vector is None:
-            save_vector(tmp / f"attribute_{slug}.safetensors", result, m.folder, data=args.data or m.data_name or "")
-        if image is not None:
-            edited = apply_vector(m, image, vector, strengths)
-            what = args.attr or args.vector.name
-            strip_image(edited, strengths, scale=args.upscale, original=prepare_images(m, [image])[0],
-                        title=f"{args.apply.name} along {what}"
-                              + (" (strength 0: the reconstruction)" if 0 in strengths else "")
-                        ).save(tmp / f"strip_{slug}_{file_slug(args.apply.stem)}.png")  # one strip per image
+    write_attribute(args.out, m, slug, vector_result=result,
+                    data=args.data or m.data_name or "", image=image, image_name=args.apply.name if args.apply else "",
+                    vector=vector, strengths=strengths, upscale=args.upscale, what=args.attr or args.vector.name)
     if args.vector is not None:
         print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")
         return

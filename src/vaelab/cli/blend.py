@@ -1,16 +1,9 @@
-"""`vaelab blend`: many-class blends, k-means on the codes, and the eigen-image baseline (seed 003)."""
+"""`vaelab blend`: many-class blends, k-means on the codes, and the eigen-image baseline."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from vaelab.cli.args import add_model_options, at_most, seed
-
-# every file blend may write: a run replaces them all, so a labelled run's blend.png does not stay beside the
-# clusters of a later run on data without classes
-OUTPUTS = ("blend.png", "kmeans_confusion.png", "kmeans_confusion.csv", "kmeans_centres.png", "kmeans_clusters.csv",
-           "eigen_images.png")
-
 
 def _floats(text: str) -> list[float]:
     import argparse
@@ -25,28 +18,15 @@ def _floats(text: str) -> list[float]:
 
 
 def cmd_blend(args) -> None:
-    from vaelab.blending import blend
-    from vaelab.staging import check_out_folder, staged_folder
-    from vaelab.viz.algebra_figures import blend_figure, centres_figure, confusion_figure, eigen_figure
+    from vaelab.io.staging import check_out_folder
+    from vaelab.tasks.blend import blend, write_blend
 
     check_out_folder(args.out)  # before the encoding, not after it
     classes = "all" if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
               max_points=args.max_points, seed=args.seed, backend=args.backend)
+    write_blend(r, args.out)
     labelled = r.euclidean is not None
-    with staged_folder(args.out, replace=OUTPUTS) as tmp:
-        if labelled:
-            blend_figure(r, tmp / "blend.png")
-            confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
-        centres_figure(r.kmeans_centres, r.cluster_sizes, tmp / "kmeans_centres.png")
-        # cluster × class counts; without classes, the size of each cluster
-        head, rows = ((["cluster", *r.all_class_names], r.confusion.tolist()) if labelled
-                      else (["cluster", "images"], [[n] for n in r.cluster_sizes.tolist()]))
-        with open(tmp / ("kmeans_confusion.csv" if labelled else "kmeans_clusters.csv"), "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(head)
-            w.writerows([i, *row] for i, row in enumerate(rows))
-        eigen_figure(r.eigen_mean, r.eigen_images, r.explained, tmp / "eigen_images.png")
     if labelled:
         purity = r.confusion.max(1).sum() / r.confusion.sum()
         what = f"blended {len(r.class_names)} classes; k-means with {len(r.confusion)} clusters, purity {purity:.1%}"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 
 def cmd_demo(args) -> None:
-    from vaelab.demo import run_demo
+    from vaelab.tasks.demo import run_demo
 
     run_demo(args.out)
 

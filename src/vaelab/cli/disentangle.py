@@ -1,16 +1,11 @@
 """`vaelab disentangle`: swap grids, s × z interpolation, traversals, leakage probes, z↔s predictors and the
-disentanglement metrics of a model (seed 004)."""
+disentanglement metrics of a model."""
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 from vaelab.cli.args import add_model_options, at_most, seed
 
-
-OUTPUTS = ("swap_grid.png", "interpolation.png", "predictors.png", "traversals.png", "probes.png", "probes.csv",
-           "disentangle.json")  # every file it may write: a run replaces them all
 FEW_PROBE_TEST = 200  # test codes below which a probe's accuracy is too noisy to read without a warning
 
 
@@ -49,40 +44,14 @@ def _summary_lines(r) -> list[str]:
 
 
 def cmd_disentangle(args) -> None:
-    from vaelab.disentangling import disentangle
-    from vaelab.staging import check_out_folder, staged_folder
-    from vaelab.viz.disentangle_figures import (interpolation_figure, predictor_figure, probe_figure,
-                                                swap_grid_figure)
+    from vaelab.io.staging import check_out_folder
+    from vaelab.tasks.disentangle import disentangle, write_disentangle
 
     check_out_folder(args.out)  # an --out that is a file: said before the minutes of work, not after
     r = disentangle(args.model, data=args.data, grid=args.grid, steps=args.steps, probe_images=args.probe_images,
                     metrics_scale=args.metrics_scale, seed=args.seed, backend=args.backend,
                     progress=None if args.quiet else lambda msg: print(f"… {msg}", flush=True))
-    with staged_folder(args.out, replace=OUTPUTS) as tmp:  # a cycle-VAE's swap grid goes with it
-        if r.swap is not None:
-            swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
-            interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)
-            predictor_figure(r.predictor_images, r.predictors, tmp / "predictors.png",
-                             title=f"z→s and s→z predictors ({r.data_name}): test images, regenerated")
-        if r.traversal is not None:
-            from vaelab.viz.traversals import plot_traversals
-
-            plot_traversals(r.traversal, [f"dim {d}" for d in r.traversal_dims], r.traversal_offsets,
-                            tmp / "traversals.png", title=f"latent traversals ({r.model_kind}, dims by code variance)",
-                            source=r.rows[0].astype("float32") / 255)
-        if r.probes:
-            probe_figure(r.probes, tmp / "probes.png", title=f"leakage probes ({r.data_name})")
-            with open(tmp / "probes.csv", "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["part", "train_accuracy", "test_accuracy", "chance", "train_codes", "test_codes"])
-                w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}",
-                             f"{r.probes['chance']:.4f}", r.probes["n_train"], r.probes["n_test"]]
-                            for name, v in r.probes.items() if isinstance(v, dict))
-        doc = {"model": str(args.model), "model_kind": r.model_kind, "data": r.data_name,
-               "specified_dim": r.specified_dim, "seed": args.seed, "probe_source": r.probe_source,
-               "probes": r.probes, "predictors": r.predictors,
-               "metrics": r.metrics}
-        (tmp / "disentangle.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_disentangle(r, args.out, model=args.model, seed=args.seed)
     for line in _summary_lines(r):
         print(line)
     print(f"written to {args.out}")

@@ -10,11 +10,11 @@ from vaelab.errors import VaelabError
 def cmd_evaluate(args) -> None:
     from vaelab.data.loaders import load_dataset
     from vaelab.metrics.evaluate import EvalConfig, evaluate_model, format_report, write_report
-    from vaelab.models.base import load
+    from vaelab.models.registry import load
     from vaelab.models.classifier import evaluator_for
     from vaelab.models.config import weights_id
-    from vaelab.models.runtime import DEFAULT_MODEL
-    from vaelab.staging import check_out_folder
+    from vaelab.models.config import DEFAULT_MODEL
+    from vaelab.io.staging import check_out_folder
 
     check_out_folder(args.out)  # a file there is refused now, not after every metric
     weights = weights_id(args.model or DEFAULT_MODEL)  # before loading: a run that saves meanwhile is not credited

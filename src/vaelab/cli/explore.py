@@ -7,7 +7,7 @@ from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, number_in, 
 
 
 def cmd_explore(args) -> None:
-    from vaelab.exploring import explore
+    from vaelab.tasks.explore import explore
 
     result = explore(args.model, data=args.data, out=args.out, split=args.split, max_points=args.max_points,
                      seed=args.seed, max_dims=args.dims, steps=args.steps, span=args.span, center=args.center,

@@ -8,7 +8,7 @@ from vaelab.cli.args import at_most, number_in
 
 def cmd_faces(args) -> None:
     from vaelab.data.faces import crop_folder
-    from vaelab.staging import staged_folder
+    from vaelab.io.staging import staged_folder
 
     with staged_folder(args.dst) as tmp:
         report = crop_folder(args.src, tmp, size=args.size, margin=args.margin, all_faces=args.all, skip=args.dst)

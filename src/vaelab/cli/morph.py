@@ -7,8 +7,7 @@ from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, number_in
 
 
 def cmd_morph(args) -> None:
-    from vaelab.morphing import run_morph
-    from vaelab.viz.media import write_morph_outputs
+    from vaelab.tasks.morph import run_morph, write_morph_outputs
 
     result = run_morph(args.model, images=args.images, classes=args.classes or (), frames=args.frames,
                        method=args.method, closed=args.loop, upscale=args.upscale, resample=args.resample,

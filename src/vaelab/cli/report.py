@@ -7,7 +7,7 @@ from vaelab.cli.args import add_model_options, positive, seed
 
 
 def cmd_report(args) -> None:
-    from vaelab.reporting import build_report
+    from vaelab.tasks.report import build_report
 
     out = build_report(args.model, out=args.out, data=args.data, split=args.split, max_points=args.max_points,
                        seed=args.seed, frames=args.frames, metrics=tuple(args.metrics or ()), backend=args.backend,

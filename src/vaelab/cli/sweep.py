@@ -8,7 +8,7 @@ from vaelab.cli.args import add_training_data_options, ints, positive, positive_
 
 def cmd_sweep(args) -> None:
     from vaelab.data.loaders import load_dataset
-    from vaelab.metrics.sweep import SweepConfig, run_sweep, sweep_markdown
+    from vaelab.tasks.sweep import SweepConfig, run_sweep, sweep_markdown
     from vaelab.models.classifier import evaluator_for
 
     ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)

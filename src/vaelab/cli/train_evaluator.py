@@ -8,10 +8,10 @@ from vaelab.cli.args import add_training_data_options, positive, positive_number
 
 def cmd_train_evaluator(args) -> None:
     from vaelab.data.loaders import load_dataset
-    from vaelab.staging import check_out_folder
+    from vaelab.models.config import check_model_folder
     from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
 
-    check_out_folder(args.out, evaluator=True)  # before the banner and the data: an --out that cannot be written
+    check_model_folder(args.out, evaluator=True)  # before the banner and the data: an --out that cannot be written
     ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
     if args.limit:
         ds.limit_train(args.limit)

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabWarning
 from vaelab.progress import progress_bar
+
+
+def cache_dir() -> Path:
+    """vaelab's user cache: $VAELAB_CACHE, else $XDG_CACHE_HOME/vaelab, else ~/.cache/vaelab."""
+    if os.environ.get("VAELAB_CACHE"):
+        return Path(os.environ["VAELAB_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaelab"
 
 
 def fingerprint(root: Path, files: Sequence[Path], settings: dict) -> str:
@@ -31,8 +39,6 @@ def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, s
                   background: int, prepare: Callable | None = None) -> np.ndarray:
     """uint8 (N, C, H, W) memory map of ``files`` decoded with :func:`load_image` (after ``prepare``, a
     PIL-image transform such as a crop), written once under the user cache."""
-    from vaelab.data.loaders import cache_dir
-
     settings = {"channels": channels, "size": list(size), "background": background,
                 "prepare": getattr(prepare, "cache_key", None)}
     key = fingerprint(root, files, settings)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.data.cache import warn_damaged_cache
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
@@ -127,7 +127,7 @@ class EmojiRenderer:
 
 
 def _cache_path(size: int, source: Path) -> Path:
-    from vaelab.data.loaders import cache_dir
+    from vaelab.data.cache import cache_dir
 
     stamp = (f"{FONT_PATH.stat().st_size}-{FONT_PATH.stat().st_mtime_ns}-{source.stat().st_size}-{size}"
              f"-{ATTRIBUTES_VERSION}")

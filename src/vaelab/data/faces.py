@@ -1,4 +1,4 @@
-"""Face cropping for face sets (seed 001 cropped CelebA with MTCNN): OpenCV's bundled Haar cascade finds
+"""Face cropping for face sets (the vector-arithmetic blog post cropped CelebA with MTCNN): OpenCV's bundled Haar cascade finds
 faces, each is cut as a square with a margin and resized. Nothing is downloaded: the cascade ships inside
 opencv-python-headless 4.x (5.0 dropped the bundled files, hence the pin)."""
 from __future__ import annotations

@@ -9,7 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
+from vaelab.data.cache import cache_dir
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.idx import find_idx_pair, read_idx
 from vaelab.data.images import IMAGE_SUFFIXES, image_files, read_images
@@ -23,13 +24,6 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _IDX_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-
-
-def cache_dir() -> Path:
-    """vaelab's user cache: $VAELAB_CACHE, else $XDG_CACHE_HOME/vaelab, else ~/.cache/vaelab."""
-    if os.environ.get("VAELAB_CACHE"):
-        return Path(os.environ["VAELAB_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaelab"
 
 
 def _idx_dataset(folder: Path, name: str, class_names: list[str] | None) -> ImageDataset:

@@ -1,7 +1,7 @@
 """Latent algebra as pure numpy: expressions over concept vectors, attribute vectors with balancing,
 and blends (Euclidean and spherical means). Knows nothing of images, files or models.
 
-A *concept* is a set of codes; its vector is their mean (seed 001 averages several faces per term).
+A *concept* is a set of codes; its vector is their mean (the vector-arithmetic blog post averages several faces per term).
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.svm import LinearSVC
 
 from vaelab.errors import VaelabError
+from vaelab.models.runtime import encode_batched
 from vaelab.rng import as_generator
 
 RepresentationFn = Callable[[np.ndarray], np.ndarray]
@@ -341,8 +342,7 @@ def model_representation(model, dims: slice | np.ndarray | None = None, batch_si
     """A representation function from an inference model (`vaelab.models.runtime`): uint8 images (B, C, H, W)
     → posterior means (B, D), or the columns ``dims`` of them (for a cycle-VAE's z or s)."""
     def represent(images: np.ndarray) -> np.ndarray:
-        codes = np.concatenate([model.embed(images[i:i + batch_size].astype(np.float32) / 255.0)
-                                for i in range(0, len(images), batch_size)])
+        codes = encode_batched(model, images, batch_size, progress=False)
         return codes if dims is None else codes[:, dims]
 
     return represent

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.atomic import write_text_atomic
+from vaelab.io.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.metrics.activity import active_units

@@ -15,6 +15,7 @@ import torch
 
 from vaelab.latent.interpolate import interpolate
 from vaelab.metrics.fidelity import evaluator_probabilities
+from vaelab.models.runtime import decode_batched, open_model
 from vaelab.training.evaluation import unit_batch
 
 METHODS = ("lerp", "slerp", "cdf")
@@ -83,6 +84,7 @@ def interpolation_metrics(model, images: np.ndarray, labels: np.ndarray | None =
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    net = open_model(model)
     pair_idx = random_pairs(len(images), pairs, np.random.default_rng(seed))
     x = unit_batch(images[pair_idx.reshape(-1)], device)
     z = model.embed(x).double().cpu().numpy().reshape(len(pair_idx), 2, -1)
@@ -91,10 +93,7 @@ def interpolation_metrics(model, images: np.ndarray, labels: np.ndarray | None =
     result: dict = {"pairs": int(len(pair_idx)), "frames": int(frames)}
     for method in methods:
         paths = np.swapaxes(interpolate(z[:, 0], z[:, 1], t, method), 0, 1)  # (P, T, D)
-        flat = paths.reshape(-1, paths.shape[-1]).astype(np.float32)
-        decoded = np.concatenate([model.decode(torch.from_numpy(flat[i:i + batch_size]).to(device)).cpu().numpy()
-                                  for i in range(0, len(flat), batch_size)])
-        decoded = decoded.reshape(len(paths), frames, *images.shape[1:])
+        decoded = decode_batched(net, paths, batch_size)  # (P, T, C, H, W)
         smooth = np.array([path_smoothness(f) for f in decoded])
         m = {**prior_typicality(paths), "smoothness_mean": float(smooth.mean()), "smoothness_max": float(smooth.max())}
         if evaluator is not None and differ is not None and differ.any():

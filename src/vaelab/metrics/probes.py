@@ -1,4 +1,4 @@
-"""Leakage probes and cross-predictors for a split latent code (seed 004's tables).
+"""Leakage probes and cross-predictors for a split latent code (the tables of the cycle-consistent VAE re-implementation on 2D Sprites).
 
 - ``leakage_probes``: an MLP classifier per code part (s, z, or a whole code) predicts the label. High accuracy
   on s and chance on z is what a cycle-consistent VAE aims for: class information that a probe can read from z
@@ -8,7 +8,7 @@
   *regeneration error* (per-pixel MSE against the input images) says how much of the picture was lost.
 
 Both are pure functions of arrays and a numpy Generator, with scikit-learn doing the fitting. The default
-widths (256, 256) are seed 004's classifier and predictor. The MLPs multiply small matrices, for which BLAS
+widths (256, 256) are that re-implementation's classifier and predictor. The MLPs multiply small matrices, for which BLAS
 threads cost more than they give (4.5× slower with two threads on the 2-core CI machine), so the fits run on
 one BLAS thread.
 """
@@ -72,7 +72,7 @@ def cross_predictors(z: np.ndarray, s: np.ndarray, rng: np.random.Generator,
     regeneration error: the per-pixel MSE of Dec(z, ŝ) (z→s) or Dec(ẑ, s) (s→z) against the inputs, next to
     ``reconstruction_mse`` of Dec(z, s), the floor both sit above. ``examples`` > 0 adds 'examples': the first
     that many test rows' 'index' (into z and s) and their decodings, 'reconstruction', 'z_to_s' and 's_to_z'
-    (n, C, H, W) in [0,1], for seed 004's pictures of original and regenerated images.
+    (n, C, H, W) in [0,1], for the pictures of original and regenerated images of that re-implementation.
     """
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is a deliberate time cap

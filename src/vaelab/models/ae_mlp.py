@@ -1,4 +1,4 @@
-"""`ae-mlp`: the plain autoencoder of seed 000's first step: a few Linear layers and a deterministic code."""
+"""`ae-mlp`: the plain autoencoder of the metamorphosis blog post's first step: a few Linear layers and a deterministic code."""
 from __future__ import annotations
 
 import torch

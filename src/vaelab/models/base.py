@@ -11,14 +11,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from vaelab.errors import VaelabError
-from vaelab.atomic import move_into_place
+from vaelab.io.atomic import move_into_place
 from vaelab.models.config import (
-    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, file_sha256, model_json, read_model_json,
+    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, file_sha256, model_json,
 )
 
 LOG_2PI = math.log(2 * math.pi)
@@ -52,7 +50,8 @@ def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
 
 
 class LatentModel(nn.Module):
-    """Base class: subclasses build ``encoder_net`` (x → features) and implement encode/decode_logits."""
+    """Base class of every model: a subclass builds its networks and implements ``encode`` and ``decode_logits``;
+    the loss, sampling, and saving as a model folder are shared."""
 
     variational = True
 
@@ -142,34 +141,3 @@ class LatentModel(nn.Module):
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         return folder
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, map_location: str = "cpu") -> "LatentModel":
-        return load(folder, map_location)
-
-
-def load(folder: str | Path | None = None, map_location: str = "cpu") -> LatentModel:
-    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode); None loads the
-    shipped Fashion-MNIST VAE, as everywhere else in the API."""
-    from vaelab.models.registry import build_model
-    from vaelab.models.runtime import DEFAULT_MODEL
-
-    folder = Path(folder) if folder is not None else DEFAULT_MODEL
-    doc = read_model_json(folder)
-    model = build_model(ModelConfig.from_dict(doc["model"]))
-    weights = folder / WEIGHTS_NAME
-    if not weights.is_file():
-        raise VaelabError(f"{folder}: no {WEIGHTS_NAME}")
-    try:
-        state = load_file(str(weights), device=map_location)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise VaelabError(f"{weights}: corrupt safetensors file ({e})") from e
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
-        raise VaelabError(f"{weights}: weights do not match config.json ({detail})") from e
-    model.data_spec = doc["data"]
-    model.info = {k: v for k, v in doc.items() if k not in ("model", "data")}
-    return model.eval().to(map_location)

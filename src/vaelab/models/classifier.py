@@ -1,4 +1,4 @@
-"""The evaluator: a small CNN classifier that judges decoded images, replacing seed 000's "87% human accuracy
+"""The evaluator: a small CNN classifier that judges decoded images, replacing the metamorphosis blog post's "87% human accuracy
 (my own classification of 100 decoded samples)" with a measurement anyone can rerun.
 
 It is saved the way models are saved: a folder with config.json and model.safetensors, no pickle.
@@ -13,13 +13,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError
-from vaelab.models.config import (CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, read_config_doc,
+from vaelab.models.config import (CONFIG_NAME, EVALUATOR_KIND, FORMAT_VERSION, WEIGHTS_NAME, read_config_doc,
                                   strict_from_dict, write_json_atomic)
 
 DEFAULT_EVALUATOR = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-evaluator"
-EVALUATOR_KIND = "evaluator-cnn"
 
 
 @dataclass

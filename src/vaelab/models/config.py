@@ -5,43 +5,66 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from vaelab.atomic import write_text_atomic
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import write_text_atomic
+from vaelab.io.staging import check_out_folder
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
 FORMAT_VERSION = 1
+EVALUATOR_KIND = "evaluator-cnn"  # config.json's "kind" of an evaluator classifier
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-vae"  # the shipped VAE
 MAX_LAYER = 65536  # widths and code sizes past this only run out of memory
 MAX_KERNEL = 31  # a wider conv kernel only makes training crawl
 MAX_FREE_BITS = 100.0  # nats a code unit; a free allowance past this leaves no KL term at all
 
 
+LIKELIHOODS = ("bernoulli", "gaussian")  # BCE with logits, or a Gaussian of fixed sigma
+
+
 @dataclass
 class ModelConfig:
-    """Every hyper-parameter of a model; the defaults are the reference Fashion-MNIST conv VAE."""
+    """Every hyper-parameter of a model; the defaults are the reference Fashion-MNIST conv VAE.
 
-    kind: str = "vae-conv"
+    A field that `vaelab train` or `vaelab train-cycle` sets carries its --help text in ``metadata["help"]``
+    (``vaelab.training.settings`` lists the other metadata keys); channels, height and width come from the data."""
+
+    # models.registry.MODELS, written out so that the CLI starts without importing torch
+    kind: str = field(default="vae-conv", metadata=dict(
+        flag="--model", choices=("vae-conv", "ae-mlp", "cycle-vae"),
+        help="vae-conv | ae-mlp (cycle-vae trains with vaelab train-cycle)"))
     channels: int = 1  # image channels, 1 or 3
     height: int = 28
     width: int = 28
-    latent_dim: int = 32
-    widths: tuple[int, ...] = (32, 64, 128)  # conv channel widths (vae-conv), each conv halves H and W
-    kernel_size: int = 3
-    fc: int = 0  # vae-conv: a hidden Linear of this width between the convs and the code, both ways (0 = none)
-    hidden: tuple[int, ...] = (512, 256)  # Linear widths (ae-mlp)
-    likelihood: str = "bernoulli"  # 'bernoulli' (BCE with logits) or 'gaussian' (fixed sigma)
-    sigma: float = 0.1  # the Gaussian likelihood's fixed standard deviation, in [0,1] pixel units
-    beta: float = 1.0  # weight of the KL term
-    free_bits: float = 0.0  # nats per latent dimension below which KL is not pushed down (0 = off)
-    tc_beta: float = 1.0  # β-TCVAE (Chen et al. 2018): the total-correlation part of the KL weighs this much (1 = off)
-    specified_dim: int = 0  # cycle-vae: the last specified_dim of the latent_dim code are s, the rest z
+    latent_dim: int = field(default=32, metadata=dict(flag="--latent", type="positive", help="latent size"))
+    widths: tuple[int, ...] = field(default=(32, 64, 128), metadata=dict(  # vae-conv and cycle-vae
+        type="ints", help="conv widths; each conv halves H and W"))
+    kernel_size: int = field(default=3, metadata=dict(flag="--kernel", type="positive", help="conv kernel size"))
+    # vae-conv and cycle-vae: a hidden Linear between the convs and the code, both ways
+    fc: int = field(default=0, metadata=dict(
+        metavar="WIDTH", help="a hidden Linear layer of this width each side of the code (default 0 = none; "
+                              "disentanglement_lib: 256)"))
+    hidden: tuple[int, ...] = field(default=(512, 256), metadata=dict(type="ints", help="Linear widths (ae-mlp)"))
+    likelihood: str = field(default="bernoulli", metadata=dict(choices=LIKELIHOODS, help=""))
+    # in [0,1] pixel units
+    sigma: float = field(default=0.1, metadata=dict(help="fixed sigma of the Gaussian likelihood"))
+    beta: float = field(default=1.0, metadata=dict(help="KL weight (beta-VAE when > 1)"))
+    # 0 = off
+    free_bits: float = field(default=0.0, metadata=dict(help="nats per latent dim not pushed down"))
+    tc_beta: float = field(default=1.0, metadata=dict(
+        help="beta-TCVAE (Chen et al. 2018): add (B - 1) x the total correlation of the code to the objective; with "
+             "--beta 1 that weighs the TC part of the KL by B and the rest by 1 (default 1 = off; 6 is a common "
+             "choice)"))
+    # cycle-vae: the last specified_dim of the latent_dim code are s, the rest z (0 for other kinds)
+    specified_dim: int = field(default=0, metadata=dict(
+        flag="--specified", type="positive", cli_default=16, help="size of s, the specified part"))
 
     def __post_init__(self) -> None:
         self.widths, self.hidden = tuple(self.widths), tuple(self.hidden)
-        if self.likelihood not in ("bernoulli", "gaussian"):
+        if self.likelihood not in LIKELIHOODS:
             raise VaelabError(f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
         if self.channels not in (1, 3):
             raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
@@ -72,7 +95,7 @@ class ModelConfig:
                               f"got {self.free_bits:g}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         return strict_from_dict(cls, d, "model")
 
 
@@ -132,3 +155,26 @@ def weights_id(folder: str | Path | None) -> str:
     one training state of a model from another."""
     weights = Path(folder) / WEIGHTS_NAME if folder else None
     return file_sha256(weights)[:16] if weights and weights.is_file() else ""
+
+
+def held_kind(folder: Path) -> str | None:
+    """The kind of model a folder's config.json describes (an evaluator's, or a VAE's model.kind); None when
+    there is none or it cannot be read."""
+    try:
+        doc = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    model = doc.get("model")
+    return doc.get("kind") or (model.get("kind") if isinstance(model, dict) else None)
+
+
+def check_model_folder(out: Path, evaluator: bool) -> None:
+    """:func:`check_out_folder` for a model folder, which is written in place; a folder holding the other kind of
+    model (an evaluator when a VAE will be written there, or the reverse) is refused rather than overwritten."""
+    check_out_folder(out, in_place=True)
+    held = held_kind(out)
+    if held and (held == EVALUATOR_KIND) != evaluator:
+        what = "an evaluator classifier" if held == EVALUATOR_KIND else f"a {held} model"
+        raise VaelabError(f"--out {out} holds {what}; choose another folder rather than overwrite it")

@@ -1,10 +1,15 @@
-"""Model kinds by name: a dict, not an isinstance chain, so a new kind is one line."""
+"""Model kinds by name (a dict, not an isinstance chain, so a new kind is one line), and loading a model folder."""
 from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from vaelab.errors import VaelabError
 from vaelab.models.ae_mlp import MLPAutoencoder
 from vaelab.models.base import LatentModel
-from vaelab.models.config import ModelConfig
+from vaelab.models.config import DEFAULT_MODEL, WEIGHTS_NAME, ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.vae_conv import ConvVAE
 
@@ -39,3 +44,27 @@ def build_model(cfg: ModelConfig) -> LatentModel:
     if cfg.kind not in MODELS:
         raise VaelabError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[cfg.kind](cfg)
+
+
+def load(folder: str | Path | None = None, map_location: str = "cpu") -> LatentModel:
+    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode); None loads the
+    shipped Fashion-MNIST VAE, as everywhere else in the API."""
+    folder = Path(folder) if folder is not None else DEFAULT_MODEL
+    doc = read_model_json(folder)
+    model = build_model(ModelConfig.from_dict(doc["model"]))
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise VaelabError(f"{folder}: no {WEIGHTS_NAME}")
+    try:
+        state = load_file(str(weights), device=map_location)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VaelabError(f"{weights}: corrupt safetensors file ({e})") from e
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise VaelabError(f"{weights}: weights do not match config.json ({detail})") from e
+    model.data_spec = doc["data"]
+    model.info = {k: v for k, v in doc.items() if k not in ("model", "data")}
+    return model.eval().to(map_location)

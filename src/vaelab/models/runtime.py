@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
+from vaelab.models.config import DEFAULT_MODEL, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-vae"
 BACKENDS = ("auto", "onnx", "torch")
 
 
@@ -97,6 +96,26 @@ class TorchModel(InferenceModel):
         return self._run(self.module.decode, z)
 
 
+def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = 2000, progress: bool = True) -> np.ndarray:
+    """Images (N, C, H, W), uint8 or float in [0,1] → posterior means (N, D) float32, ``batch_size`` at a time,
+    with a progress bar on sets of more than four batches (unless ``progress`` is false)."""
+    from vaelab.progress import progress_bar
+
+    out = np.empty((len(images), m.latent_dim), np.float32)
+    for i in progress_bar(range(0, len(images), batch_size), desc="encoding", unit="batch",
+                          show=progress and len(images) > 4 * batch_size, leave=False):
+        batch = images[i:i + batch_size].astype(np.float32)
+        out[i:i + batch_size] = m.embed(batch / 255.0 if images.dtype == np.uint8 else batch)
+    return out
+
+
+def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Codes (..., D) → images (..., C, H, W) float32 in [0, 1], decoded ``batch_size`` at a time."""
+    flat = np.ascontiguousarray(codes, np.float32).reshape(-1, codes.shape[-1])
+    out = np.concatenate([m.decode(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)])
+    return out.reshape(*codes.shape[:-1], *out.shape[1:])
+
+
 def open_model(model=None, backend: str = "auto") -> InferenceModel:
     """A folder path, a torch model, an InferenceModel, or None (the shipped default) → InferenceModel.
 
@@ -119,7 +138,7 @@ def open_model(model=None, backend: str = "auto") -> InferenceModel:
         raise VaelabError(f"{folder}: no {ENCODER_ONNX}/{DECODER_ONNX}; use --backend torch")
     if backend == "onnx" or (backend == "auto" and has_onnx):
         return OnnxModel(folder, doc)
-    from vaelab.models.base import load
+    from vaelab.models.registry import load
 
     return TorchModel(load(folder), folder, doc)
 
@@ -127,7 +146,8 @@ def open_model(model=None, backend: str = "auto") -> InferenceModel:
 def torch_module(m: InferenceModel, model=None):
     """The torch LatentModel behind an InferenceModel, in eval mode: ``model`` itself when it is one, the
     TorchModel's module, or the weights loaded from the folder when ``m`` runs on ONNX (which gives means only)."""
-    from vaelab.models.base import LatentModel, load
+    from vaelab.models.base import LatentModel
+    from vaelab.models.registry import load
 
     if isinstance(model, LatentModel):
         return model.eval()

@@ -1,4 +1,4 @@
-"""`vae-conv`: seed 000's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any latent size.
+"""`vae-conv`: the metamorphosis blog post's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any latent size.
 
 Conv(stride 2)+ReLU stack → Flatten+Linear → (mu, logvar) → reparameterise → Linear+Unflatten+ReLU →
 ConvTranspose(stride 2) stack → pixel logits. ``fc`` > 0 adds a hidden Linear+ReLU of that width on each

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError
 
 CHECKPOINT_NAME = "checkpoint.pt"

@@ -16,9 +16,9 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 from vaelab.progress import progress_bar
-from vaelab.staging import check_out_folder
+from vaelab.models.config import check_model_folder
 from vaelab.training.evaluation import images_tensor, unit_batch
-from vaelab.training.trainer import pick_device
+from vaelab.training.vae import pick_device
 
 
 @dataclass
@@ -54,7 +54,7 @@ def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: 
         raise VaelabError(f"dataset {dataset.name!r} has no labels; an evaluator needs class labels "
                           "(use fashion-mnist, mnist:PATH, or a folder with class subfolders)")
     if out is not None:
-        check_out_folder(Path(out), evaluator=True)
+        check_model_folder(Path(out), evaluator=True)
     if dataset.split_by_class():
         raise VaelabError(f"{dataset.name} is split by class: its test classes never occur in training, so a "
                           "classifier trained on it cannot be tested; use a set whose test split shares its classes")

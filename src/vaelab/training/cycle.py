@@ -1,4 +1,4 @@
-"""The cycle-consistent VAE's training loop, as in the paper's official code (Jha et al. 2018).
+"""The cycle-consistent VAE's training, as in the official code of Jha et al. 2018.
 
 Each iteration is one forward-cycle step, then one reverse-cycle step:
 
@@ -13,98 +13,42 @@ Each iteration is one forward-cycle step, then one reverse-cycle step:
    The decodings carry no gradient to the encoder (s is detached, z is noise), so they run under no_grad.
 
 Adam with lr 1e-4 and betas (0.9, 0.999); both learning rates are divided by 10 every 80 epochs, as the official
-code's StepLR does (``lr_step_epochs``, ``lr_gamma``). Around it: metrics.jsonl, a swap grid and loss curves per epoch,
-atomic model saves (config.json + safetensors + ONNX) and checkpoint.pt for an exact --resume.
+code's StepLR does (``lr_step_epochs``, ``lr_gamma``). Each epoch scores plain and swapped reconstructions and
+draws a swap grid. The run around the steps (resume, metrics.jsonl, validation, atomic saves of the model folder
+and checkpoint.pt, the NaN guard) is the scaffold every training loop shares, :func:`vaelab.training.loop.run_loop`.
 """
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from vaelab.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
-from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
-from vaelab.progress import progress_bar
-from vaelab.staging import check_out_folder
 from vaelab.training.augment import draw_shifts, shift_images
-from vaelab.training.checkpoint import load_checkpoint, restore_rng, restore_states, rng_state, save_checkpoint
+from vaelab.training.config import CycleTrainConfig
+from vaelab.training.distributed import Dist
 from vaelab.training.evaluation import images_tensor, unit_batch
-from vaelab.training.curves import plot_validation, save_curve, train_line_style
-from vaelab.training.trainer import (METRICS_NAME, BestEpoch, TrainingDiverged, check_picture_every, check_resumable,
-                                     check_run_data, check_validation_settings, draws_pictures, left_to_resume,
-                                     pick_device, resumed_settings, training_split, warn_few_steps)
-
-
-@dataclass
-class CycleTrainConfig:
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-4
-    lr_step_epochs: int = 80  # multiply both learning rates by lr_gamma every this many epochs (0: never)
-    lr_gamma: float = 0.1
-    reconstruction_coef: float = 2.0
-    kl_coef: float = 3.0
-    reverse_coef: float = 10.0
-    recon_loss: str = "mse"  # the paper's; "bce" for small objects on a flat background (see the README)
-    shift: int = 0  # move each forward-cycle image by up to this many pixels, independently (0: the paper's)
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 50
-    grid_images: int = 8  # test images along each side of the per-epoch swap grid
-    eval_images: int = 2000  # test images for the per-epoch numbers
-    onnx: bool = True
-    val_fraction: float = 0.0  # hold out this fraction of the training images to validate on (0 = none)
-    patience: int = 0  # with validation: stop after this many epochs without a better score (0 = never stop early)
-    picture_every: int | None = None  # draw the swap grid every this many epochs and after the last (None: about
-    # 20 a run, as train's grids; on a resume, the run's own setting)
-
-    def __post_init__(self) -> None:
-        """Settings no run can use are refused here, before anything is written."""
-        if self.recon_loss not in RECON_LOSSES:
-            raise VaelabError(f"the reconstruction loss is one of {', '.join(RECON_LOSSES)}, not {self.recon_loss!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise VaelabError(f"the learning rate must be above 0, not {self.lr}")
-        if self.lr_step_epochs < 0 or not (math.isfinite(self.lr_gamma) and self.lr_gamma > 0):
-            raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got {self.lr_step_epochs} "
-                              f"and {self.lr_gamma}")
-        coefs = (self.reconstruction_coef, self.kl_coef, self.reverse_coef)
-        if not all(math.isfinite(c) and c >= 0 for c in coefs):
-            raise VaelabError(f"the loss weights must be 0 or more; got reconstruction {coefs[0]}, KL {coefs[1]}, "
-                              f"reverse cycle {coefs[2]}")
-        if self.epochs < 1 or self.batch_size < 1 or self.shift < 0:
-            raise VaelabError(f"epochs and batch size must be at least 1 and the shift 0 or more; got {self.epochs}, "
-                              f"{self.batch_size} and {self.shift}")
-        check_validation_settings(self.val_fraction, self.patience)
-        check_picture_every(self.picture_every)
-
-    def validation_score(self, scores: dict, pixels: int) -> float:
-        """The forward cycle's loss on held-out images, at the posterior mean and with MSE (lower is better):
-        reconstruction_coef · swap MSE + kl_coef · KL(z) per pixel, from ``evaluate_cycle``'s ``scores``."""
-        return self.reconstruction_coef * scores["swap_mse"] + self.kl_coef * scores["kl"] / pixels
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CycleTrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def lr_at(self, epoch: int) -> float:
-        """The learning rate of (1-based) ``epoch``: lr · gamma^⌊(epoch − 1) / step⌋."""
-        return self.lr * self.lr_gamma ** ((epoch - 1) // self.lr_step_epochs) if self.lr_step_epochs else self.lr
-
-
-RECON_LOSSES = ("mse", "bce")  # the forward cycle's reconstruction term: the paper's, or cross-entropy
+from vaelab.training.loop import (
+    Scores,
+    check_resumable,
+    check_run_data,
+    pick_device,
+    resume_from,
+    run_loop,
+    start_run,
+    training_split,
+    warn_few_steps,
+)
+from vaelab.viz.training_curves import plot_validation, save_curve, train_line_style
 
 
 def _kl_sum(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -258,6 +202,8 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     ``swap_figure(rows, cols, cells, path, title)`` draws each epoch's swap grid (the CLI passes the labelled
     figure of ``vaelab.viz``); without it the grid is a plain picture, inputs along the top and the left.
     With ``resume`` the config and state come from ``out``; ``cfg.epochs`` may be raised to train longer.
+    ``cfg.val_fraction`` and ``cfg.patience`` validate and stop early as :func:`vaelab.training.vae.train` does,
+    on :meth:`CycleTrainConfig.validation_score`. ``announce()`` is called once every check has passed.
     """
     out = Path(out)
     cfg = cfg or CycleTrainConfig()
@@ -266,18 +212,15 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
                           "as labels (fashion-mnist, sprites, sprites-reed:PATH, a folder of class folders)")
     ckpt = resumed = None
     if resume:
-        ckpt = load_checkpoint(out)
-        doc = read_model_json(out)
-        model_cfg, resumed = ModelConfig.from_dict(doc["model"]), doc.get("data") or {}
         # Checkpoints from before the schedule existed trained at a fixed rate: keep it so (lr_step_epochs 0).
-        cfg = CycleTrainConfig.from_dict(resumed_settings({"lr_step_epochs": 0, **ckpt["train_config"]}, cfg))
+        ckpt, _, model_cfg, resumed, cfg = resume_from(out, cfg, before={"lr_step_epochs": 0})
     elif model_cfg is None:
         model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
                                 width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
     if not 0 <= cfg.shift < min(dataset.size):
         raise VaelabError(f"the random shift must be 0 to {min(dataset.size) - 1} pixels, not {cfg.shift}")
     check_resumable(ckpt, cfg.epochs, out)
-    check_out_folder(out, evaluator=False)
+    check_model_folder(out, evaluator=False)
     device = pick_device(cfg.device)
     if model_cfg.kind != "cycle-vae":
         raise VaelabError(f"train_cycle trains kind 'cycle-vae', not {model_cfg.kind!r}")
@@ -287,136 +230,121 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     if len(np.unique(dataset.labels[train_idx])) < 2:  # s would have nothing to tell apart
         raise VaelabError(f"{dataset.name}'s training images are all of one class; the cycle-consistent VAE learns "
                           "what tells classes apart, so it needs two or more")
-    test_idx = dataset.split("test")
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
     out.mkdir(parents=True, exist_ok=True)
     if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
         announce()
     torch.manual_seed(cfg.seed)
-    model: CycleVAE = build_model(model_cfg).to(device)
-    fused = device.type in ("cpu", "cuda")
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused)
-    opt_reverse = torch.optim.Adam(model.encoder_parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused)
-    start_epoch, step, train_seconds = 0, 0, 0.0
-    if ckpt is not None:
-        restore_states(ckpt, out, model=model, optimizer=opt, optimizer_reverse=opt_reverse)
-        start_epoch, step, train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
-        restore_rng(ckpt, device)
-    best = BestEpoch(cfg.patience)  # the validated epoch the model folder holds
-    if ckpt is not None:
-        best = BestEpoch(cfg.patience, ckpt.get("best_epoch", 0), ckpt.get("best_val_score", math.inf))
-    records = []
-    if (out / METRICS_NAME).is_file() and ckpt is not None:
-        lines = (out / METRICS_NAME).read_text().splitlines()
-        records = [r for r in map(json.loads, lines) if r["epoch"] <= start_epoch]
-
-    images, labels = images_tensor(dataset.images), dataset.labels
-    rng_eval = np.random.default_rng(cfg.seed)
-    eval_idx = np.sort(rng_eval.permutation(test_idx)[: cfg.eval_images])
-    eval_images, eval_labels = dataset.images[eval_idx], labels[eval_idx]
-    val_images, val_labels = dataset.images[val_idx], labels[val_idx]
-    pixels = int(np.prod(dataset.images.shape[1:]))
-    grid_x = torch.from_numpy(eval_images[: cfg.grid_images]).to(device).float().div_(255)
-    grid_np = grid_x.cpu().numpy()
-    steps_per_epoch = len(train_idx) // cfg.batch_size  # whole batches only, as the official loader drops the rest
+    kind = CycleKind(build_model(model_cfg).to(device), cfg, device, dataset, train_idx, val_idx, swap_figure)
+    run = start_run(kind, out, dataset, len(val_idx), Dist(device=device), ckpt)  # one process: no torchrun here
     if ckpt is None:
-        warn_few_steps(len(train_idx), steps_per_epoch, cfg.batch_size, cfg.epochs)
-    data_spec = dataset.spec()
+        warn_few_steps(len(train_idx), kind.steps_per_epoch, cfg.batch_size, cfg.epochs)
+    run_loop(kind, run, progress)
+    kind.model.data_spec = run.data_spec
+    return kind.model
 
-    def batch(idx: np.ndarray, shifts: np.ndarray | None = None) -> torch.Tensor:
-        x = images[torch.from_numpy(idx)].to(device, non_blocking=True).float().div_(255)
-        return x if shifts is None else shift_images(x, shifts, dataset.background / 255)
 
-    if ckpt is None:
-        (out / METRICS_NAME).unlink(missing_ok=True)
-    model.train()
-    last_epoch = start_epoch
-    window, window_steps = np.zeros(3), 0  # the losses since the last record: it may span an epoch's end
-    if ckpt is not None and "log_window" in ckpt:  # so a checkpoint keeps it
-        window, window_steps = np.array(ckpt["log_window"][0]), ckpt["log_window"][1]
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        # Everything random about the data order comes from (seed, epoch), so resuming needs no saved state.
-        for group in (*opt.param_groups, *opt_reverse.param_groups):
-            group["lr"] = cfg.lr_at(epoch)
+class CycleKind:
+    """The cycle-consistent VAE's part of a run (see :class:`vaelab.training.loop.Kind`): a forward-cycle step then
+    a reverse-cycle step per batch, with two optimizers; plain and swapped test reconstructions; the swap grid."""
+
+    step_keys = ("mse", "kl", "reverse_l1")
+    unit = "it"
+    remedy = "try a lower --lr"
+    score_name, score_format, best_key = "validation score", ".5f", "best_val_score"
+
+    def __init__(self, model: CycleVAE, cfg: CycleTrainConfig, device: torch.device, dataset: ImageDataset,
+                 train_idx: np.ndarray, val_idx: np.ndarray, swap_figure=None):
+        self.model, self.cfg, self.device, self.swap_figure = model, cfg, device, swap_figure
+        fused = device.type in ("cpu", "cuda")
+        self.optimizers = {
+            "optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused),
+            "optimizer_reverse": torch.optim.Adam(model.encoder_parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                                  fused=fused)}
+        self.images, self.labels, self.train_idx = images_tensor(dataset.images), dataset.labels, train_idx
+        self.background = dataset.background / 255
+        eval_idx = np.sort(np.random.default_rng(cfg.seed).permutation(dataset.split("test"))[: cfg.eval_images])
+        self.eval_images, self.eval_labels = dataset.images[eval_idx], self.labels[eval_idx]
+        self.val_images, self.val_labels = dataset.images[val_idx], self.labels[val_idx]
+        self.pixels = int(np.prod(dataset.images.shape[1:]))
+        self.grid_x = torch.from_numpy(self.eval_images[: cfg.grid_images]).to(device).float().div_(255)
+        # Whole batches only, as the official loader drops the rest.
+        self.steps_per_epoch = len(train_idx) // cfg.batch_size
+
+    def epoch_batches(self, epoch: int) -> list[tuple]:
+        """Set the epoch's learning rates, and draw its batches: (images, their same-class partners, the shifts of
+        both or (None, None), the reverse cycle's two batches), all from a generator seeded by (seed, epoch)."""
+        cfg, train_idx, size = self.cfg, self.train_idx, self.cfg.batch_size
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(epoch)
         rng = np.random.default_rng([cfg.seed, epoch])
         order = rng.permutation(train_idx)
-        partners = same_class_partners(labels[order], train_idx, labels[train_idx], rng)
-        reverse_idx = rng.choice(train_idx, size=(steps_per_epoch, 2, cfg.batch_size))
-        # Drawn last, and only when on, so that runs without a shift keep their exact data order.
-        shifts = draw_shifts(rng, (2, steps_per_epoch * cfg.batch_size), cfg.shift) if cfg.shift else None
-        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="it", show=progress,
-                   leave=False, dynamic_ncols=True)
-        t0 = time.perf_counter()
-        for b in bar:
-            sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            if shifts is None:
-                x1, x2 = batch(order[sl]), batch(partners[sl])
-            else:  # independent shifts: s cannot carry where the partner sits, only what the pair shares
-                x1, x2 = batch(order[sl], shifts[0, sl]), batch(partners[sl], shifts[1, sl])
-            fwd = forward_cycle(model, x1, x2, cfg)
-            opt.zero_grad(set_to_none=True)
-            fwd["loss"].backward()
-            opt.step()
-            rev = reverse_cycle(model, batch(reverse_idx[b, 0]), batch(reverse_idx[b, 1]), cfg)
-            opt_reverse.zero_grad(set_to_none=True)
-            rev["loss"].backward()
-            opt_reverse.step()
-            step += 1
-            values = np.array([fwd["mse"].item(), fwd["kl"].item(), rev["l1"].item()])
-            if not np.isfinite(values).all():
-                raise TrainingDiverged(f"loss became {values.tolist()} at step {step} (epoch {epoch}); stopped. "
-                                       f"{left_to_resume(epoch, out)}; try a lower --lr")
-            window += values
-            window_steps += 1
-            if step % cfg.log_every == 0:
-                mse, kl, l1 = window / window_steps
-                records.append({"kind": "step", "epoch": epoch, "step": step, "mse": mse, "kl": kl, "reverse_l1": l1})
-                bar.set_postfix(mse=f"{mse:.4f}", rev=f"{l1:.4f}", refresh=False)
-                window, window_steps = np.zeros(3), 0
-        epoch_seconds = time.perf_counter() - t0
-        train_seconds += epoch_seconds
-        last_epoch = epoch
-        test = evaluate_cycle(model, eval_images, eval_labels, seed=cfg.seed)
-        record = {"kind": "epoch", "epoch": epoch, "step": step, "test_recon_mse": test["recon_mse"],
-                  "test_swap_mse": test["swap_mse"], "test_kl": test["kl"], "epoch_seconds": epoch_seconds,
-                  "img_per_s": steps_per_epoch * cfg.batch_size / epoch_seconds, "lr": cfg.lr_at(epoch)}
-        line = f"epoch {epoch}: "
-        val = evaluate_cycle(model, val_images, val_labels, seed=cfg.seed) if len(val_idx) else None
+        partners = same_class_partners(self.labels[order], train_idx, self.labels[train_idx], rng)
+        reverse = rng.choice(train_idx, size=(self.steps_per_epoch, 2, size))
+        # Drawn last, and only when on, so that runs without a shift keep their exact data order. The two images of
+        # a pair move independently: s cannot carry where the partner sits, only what the pair shares.
+        shifts = draw_shifts(rng, (2, self.steps_per_epoch * size), cfg.shift) if cfg.shift else None
+        spans = [slice(b * size, (b + 1) * size) for b in range(self.steps_per_epoch)]
+        moves = [(None, None)] * len(spans) if shifts is None else [(shifts[0, s], shifts[1, s]) for s in spans]
+        return [(order[s], partners[s], move, reverse[b]) for b, (s, move) in enumerate(zip(spans, moves))]
+
+    def step(self, batch: tuple, step: int) -> np.ndarray:
+        """A forward-cycle step, then a reverse-cycle step; returns the swap MSE, the KL term and the reverse L1."""
+        idx1, idx2, (shift1, shift2), (idx_a, idx_b) = batch
+        fwd = forward_cycle(self.model, self.batch(idx1, shift1), self.batch(idx2, shift2), self.cfg)
+        opt = self.optimizers["optimizer"]
+        opt.zero_grad(set_to_none=True)
+        fwd["loss"].backward()
+        opt.step()
+        rev = reverse_cycle(self.model, self.batch(idx_a), self.batch(idx_b), self.cfg)
+        opt = self.optimizers["optimizer_reverse"]
+        opt.zero_grad(set_to_none=True)
+        rev["loss"].backward()
+        opt.step()
+        return np.array([fwd["mse"].item(), fwd["kl"].item(), rev["l1"].item()])
+
+    def batch(self, idx: np.ndarray, shifts: np.ndarray | None = None) -> torch.Tensor:
+        """Training images ``idx`` as floats in [0,1] on the device, each moved by its shift (if given)."""
+        x = self.images[torch.from_numpy(idx)].to(self.device, non_blocking=True).float().div_(255)
+        return x if shifts is None else shift_images(x, shifts, self.background)
+
+    def progress(self, mean: np.ndarray) -> dict:
+        mse, _, l1 = mean
+        return {"mse": f"{mse:.4f}", "rev": f"{l1:.4f}"}
+
+    def evaluate(self, epoch: int, seconds: float, train: dict) -> Scores:
+        """Plain and swapped reconstructions of the test images (and the validation score, with validation
+        images), as metrics.jsonl and the console show them."""
+        cfg, model = self.cfg, self.model
+        test = evaluate_cycle(model, self.eval_images, self.eval_labels, seed=cfg.seed)
+        record = {"test_recon_mse": test["recon_mse"], "test_swap_mse": test["swap_mse"], "test_kl": test["kl"],
+                  "epoch_seconds": seconds, "img_per_s": self.steps_per_epoch * cfg.batch_size / seconds,
+                  "lr": cfg.lr_at(epoch)}
+        line = ""
+        val = evaluate_cycle(model, self.val_images, self.val_labels, seed=cfg.seed) if len(self.val_images) else None
         if val:
-            record["val_score"] = val["score"] = cfg.validation_score(val, pixels)
+            record["val_score"] = val["score"] = cfg.validation_score(val, self.pixels)
             record["val_swap_mse"] = val["swap_mse"]
             line += f"validation score {val['score']:.5f}  "
-        records.append(record)
-        tqdm.write(line + f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
-                          f"KL(z) {test['kl']:.2f} nats  [{steps_per_epoch / epoch_seconds:.1f} it/s]")
-        write_text_atomic(out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in records))
-        _plot_curves(records, out / "loss_curve.png", pixels)
-        if val is None or best.improved(epoch, val["score"]):  # with validation: the best validated epoch
-            extra = best.saved_fields(len(val_idx), train_seconds) if val else {}
-            model.save_pretrained(out, data_spec, onnx=cfg.onnx,
-                                  training={**asdict(cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
-                                            "train_seconds": round(train_seconds, 1), **extra},
-                                  metrics={"test": test, **({"validation": val} if val else {})})
-        save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "optimizer_reverse": opt_reverse.state_dict(), "epoch": epoch, "step": step,
-                              "train_seconds": train_seconds, "train_config": asdict(cfg),
-                              **rng_state(device), "best_epoch": best.epoch, "best_val_score": best.score,
-                              "log_window": [window.tolist(), window_steps]})
-        stopping = best.exhausted(epoch)
-        if draws_pictures(epoch, cfg.picture_every, cfg.epochs, stopping):
-            cells, path = swap_cells(model, grid_x), out / f"swap_epoch{epoch:03d}.png"
-            if swap_figure is None:
-                save_png_atomic(image_grid(swap_picture(cells, grid_np), nrow=len(grid_np) + 1,
-                                           scale=max(1, 96 // grid_np.shape[-1])), path)
-            else:
-                swap_figure(grid_np, grid_np, cells, path, f"epoch {epoch}: style transfer on test images")
-        if stopping:
-            tqdm.write(f"no better validation score for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
-                       f"folder holds epoch {best.epoch} (validation score {best.score:.5f})")
-            break
-    if len(val_idx):
-        best.restore(model, out, device, last_epoch, train_seconds)
-    model.eval()
-    model.data_spec = data_spec
-    return model
+        line += (f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
+                 f"KL(z) {test['kl']:.2f} nats  [{self.steps_per_epoch / seconds:.1f} it/s]")
+        return Scores(record, line, test, val, val["score"] if val else math.inf)
+
+    def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
+        return {**asdict(self.cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
+                "train_seconds": round(seconds, 1)}
+
+    def plot_curves(self, records: list[dict], path: Path) -> None:
+        _plot_curves(records, path, self.pixels)
+
+    def draw(self, out: Path, epoch: int) -> None:
+        """The swap grid of the first test images: cell (r, c) decodes z of image r with s of image c."""
+        grid = self.grid_x.cpu().numpy()
+        cells, path = swap_cells(self.model, self.grid_x), out / f"swap_epoch{epoch:03d}.png"
+        if self.swap_figure is None:
+            save_png_atomic(image_grid(swap_picture(cells, grid), nrow=len(grid) + 1,
+                                       scale=max(1, 96 // grid.shape[-1])), path)
+        else:
+            self.swap_figure(grid, grid, cells, path, f"epoch {epoch}: style transfer on test images")

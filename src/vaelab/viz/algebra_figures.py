@@ -1,5 +1,5 @@
-"""Figures for latent algebra: the arithmetic equation (seed 001's figure), attribute strips, and the
-blend / k-means / eigen-image panels (seed 003)."""
+"""Figures for latent algebra: the arithmetic equation (the vector-arithmetic blog post's figure), attribute strips, and the
+blend / k-means / eigen-image panels."""
 from __future__ import annotations
 
 import textwrap
@@ -85,7 +85,7 @@ def term_title(weight: float, concept, position: int, width: int) -> str:
 
 
 def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
-    """Seed 001's "histogram of each latent vector": the D values of each term's mean code and of the result,
+    """The vector-arithmetic blog post's "histogram of each latent vector": the D values of each term's mean code and of the result,
     over one shared range, with the N(0, 1) density a prior sample's values would follow. Returns the counts
     (terms + 1, bins)."""
     plt = _plt()

@@ -1,4 +1,4 @@
-"""Pictures of a split latent space: seed 004's style-transfer grid and the s × z interpolation grid, as
+"""Pictures of a split latent space: the cycle-consistent VAE's style-transfer grid and the s × z interpolation grid, as
 labelled PNGs. Images come in as (C, H, W) arrays, uint8 or float in [0, 1]."""
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _figure(canvas: np.ndarray, px: int):
 
 def swap_grid_figure(rows: np.ndarray, cols: np.ndarray, cells: np.ndarray, path: str | Path,
                      title: str = "style transfer") -> Path:
-    """Seed 004's grid as a PNG: cell (r, c) = Dec(z of the left image r, s of the top image c)."""
+    """The style-transfer grid as a PNG: cell (r, c) = Dec(z of the left image r, s of the top image c)."""
     canvas = swap_canvas(rows, cols, cells)
     px = max(1, 96 // cells.shape[-1])
     fig, ax = _figure(canvas, px)
@@ -111,7 +111,7 @@ def probe_figure(probes: dict, path: str | Path, title: str = "leakage probes") 
 
 def predictor_figure(examples: dict, predictors: dict, path: str | Path,
                      title: str = "z→s and s→z predictors") -> Path:
-    """Seed 004's original and regenerated batches as one picture: the input images, their reconstructions
+    """The cycle-consistent VAE re-implementation's original and regenerated batches as one picture: the input images, their reconstructions
     Dec(z, s), and the decodings with a predicted part in place of the true one, each row with its MSE.
     ``examples`` holds the n inputs ('input', uint8) and ``cross_predictors(..., examples=n)['examples']``'s
     decodings (``DisentangleResult.predictor_images``)."""

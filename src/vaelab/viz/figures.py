@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 
 UNLABELLED_COLOR = "#3b6ea8"
 
@@ -40,7 +40,7 @@ def class_colors(n: int) -> list:
     return [matplotlib.colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, n)]
 
 
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+def save_figure(fig, path: str | Path, dpi: int | str = 110) -> Path:
     """Save a matplotlib figure as PNG under a temp name, rename it into place, and close it."""
     plt = pyplot()
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.data.images import to_pil
 from vaelab.viz.figures import class_groups
 

@@ -1,14 +1,10 @@
-"""Write a morph's frames: numbered PNGs, a GIF, an MP4 and a contact sheet, all into a temp folder that
-is moved into place only when everything worked."""
+"""A morph's media: the GIF, the MP4 and the contact sheet of its frames."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-from vaelab.staging import staged_folder
 
 FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME = "frames", "morph.gif", "morph.mp4", "contact_sheet.png"
 SHEET_WIDTH = 2400  # pixels: a contact sheet wraps its frames into rows about this wide, so a viewer shows it whole
@@ -79,28 +75,3 @@ def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: 
         r, k = divmod(i, per_row)
         sheet.paste(f.convert("RGB"), (pad + k * (w + pad), y + cap + r * (h + pad)))
     return sheet
-
-
-def write_morph_outputs(result, out: str | Path, fps: float = 12, pingpong: bool = False, mp4: bool = True,
-                        log=print) -> dict[str, Path]:
-    """Write frames/, morph.gif, morph.mp4 (when ffmpeg is available) and contact_sheet.png into ``out``.
-
-    Everything is staged in a temp folder and moved in at the end, so a failure leaves ``out`` as it was.
-    An MP4 from an earlier run is removed when this run writes none. Returns the written paths by name.
-    """
-    with staged_folder(out, replace=(FRAMES_DIR, MP4_NAME)) as tmp:
-        (tmp / FRAMES_DIR).mkdir()
-        digits = max(3, len(str(len(result.frames) - 1)))
-        for i, f in enumerate(result.frames):
-            f.save(tmp / FRAMES_DIR / f"frame_{i:0{digits}d}.png")
-        write_gif(result.frames, tmp / GIF_NAME, fps, pingpong)
-        contact_sheet(result.inputs, result.reconstructions, result.frames, result.labels).save(tmp / SHEET_NAME)
-        if mp4:
-            try:
-                write_mp4(result.frames + (result.frames[-2:0:-1] if pingpong else []), tmp / MP4_NAME, fps)
-            except (ImportError, RuntimeError, OSError) as e:
-                (tmp / MP4_NAME).unlink(missing_ok=True)
-                log(f"note: no MP4 written: imageio-ffmpeg is unavailable ({e}); "
-                    "`pip install imageio-ffmpeg` adds it. The other outputs are complete.", file=sys.stderr)
-        names = [p.name for p in tmp.iterdir()]
-    return {name: Path(out) / name for name in names}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.data.images import image_grid
 from vaelab.viz.figures import pyplot, save_figure
 

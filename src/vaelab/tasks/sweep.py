@@ -1,4 +1,4 @@
-"""The latent-size sweep of seed 002, measured instead of looked at: train one model per (kind, latent size)
+"""The latent-size sweep of the AE-vs-VAE blog post ("Experiments with variational autoencoders and latent space interpolation"), measured instead of looked at: train one model per (kind, latent size)
 with vaelab's trainer, then report per size the -ELBO, KL, active units, semantic fidelity, the evaluator's
 confidence on prior samples and the training time, as a markdown table, a CSV and a figure.
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaelab.atomic import write_text_atomic
+from vaelab.io.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.metrics.activity import active_units
@@ -32,7 +32,7 @@ from vaelab.viz.grids import side_by_side_figure
 SWEEP_KINDS = tuple(k for k in MODELS if k != "cycle-vae")  # the cycle-VAE needs labels and its own loop
 
 if TYPE_CHECKING:  # the trainer (and torch) load only when a sweep runs
-    from vaelab.training.trainer import TrainConfig
+    from vaelab.training.config import TrainConfig
 
 PICTURE_IMAGES, PICTURES_NAME = 8, "sweep_pictures.png"  # test images (each class in turn) and samples a model
 COLUMNS = ["model", "latent", "neg_elbo", "recon", "kl", "active_units", "fidelity", "accuracy_reconstruction",
@@ -111,8 +111,9 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     measured again without retraining."""
     from tqdm import tqdm
 
-    from vaelab.models.base import load
-    from vaelab.training.trainer import TrainConfig, each_class_in_turn, train
+    from vaelab.models.registry import load
+    from vaelab.training.config import TrainConfig
+    from vaelab.training.vae import each_class_in_turn, train
 
     cfg = cfg or SweepConfig()
     if not cfg.kinds:

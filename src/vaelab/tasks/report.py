@@ -14,7 +14,7 @@ import numpy as np
 
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.config import weights_id
-from vaelab.staging import check_writable
+from vaelab.io.staging import check_writable
 
 METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
 
@@ -172,17 +172,17 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
                  backend: str = "auto", progress: bool = True, log=print) -> Path:
     """Write the report of the model folder ``model`` (None: the shipped model) to the HTML file ``out``
     (default out/reports/MODEL.html). Returns its path."""
-    from vaelab.exploring import (
+    from vaelab.tasks.explore import (
         CLASS_HISTOGRAMS, DECODED_MAP, HISTOGRAMS, KL_BARS, RECONSTRUCTIONS, SAMPLES, SCATTER_2D, SCATTER_3D,
         TRAVERSAL_GIF, TRAVERSALS, explore,
     )
     from vaelab.models.config import read_model_json
-    from vaelab.models.runtime import DEFAULT_MODEL
-    from vaelab.morphing import run_morph
-    from vaelab.viz.curves import plot_training_curves
+    from vaelab.models.config import DEFAULT_MODEL
+    from vaelab.tasks.morph import run_morph
+    from vaelab.viz.training_curves import plot_training_curves
     from vaelab.viz.interactive import figure_div
     from vaelab.viz.media import contact_sheet
-    from vaelab.viz.report import Figure, Section, render_report, write_report
+    from vaelab.viz.html_page import Figure, Section, render_report, write_report
 
     folder = DEFAULT_MODEL if model is None else Path(model).expanduser()
     doc = read_model_json(folder)

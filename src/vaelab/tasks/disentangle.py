@@ -1,4 +1,4 @@
-"""Seed 004's look at a latent space, for any model: style-transfer (swap) grids and s × z interpolation for a
+"""The cycle-consistent VAE's look at a latent space, for any model: style-transfer (swap) grids and s × z interpolation for a
 cycle-VAE, latent traversals for a (β-)VAE, leakage probes and z↔s predictors, and the disentanglement metrics
 when the data has ground-truth factors (`sprites`).
 
@@ -7,18 +7,21 @@ code is [z | s], so swapping parts is slicing codes (`vaelab.latent.partition`).
 """
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from vaelab.concepts import ConceptResolver
+from vaelab.tasks.concepts import ConceptResolver
 from vaelab.data.dataset import ImageDataset
-from vaelab.encoding import encode_uint8
 from vaelab.errors import VaelabError
+from vaelab.io.staging import staged_folder
 from vaelab.latent.partition import join_code, part_interpolation_codes, split_code, swap_codes
 from vaelab.latent.traversal import order_by, traversal_codes
-from vaelab.models.runtime import InferenceModel, open_model, torch_module
+from vaelab.models.runtime import InferenceModel, decode_batched, encode_batched, open_model, torch_module
 
 
 @dataclass
@@ -42,16 +45,11 @@ class DisentangleResult:
     probe_source: str = ""  # which images the probe codes come from: the test split, unless it is tiny
 
 
+OUTPUTS = ("swap_grid.png", "interpolation.png", "predictors.png", "traversals.png", "probes.png", "probes.csv",
+           "disentangle.json")  # every file it may write: a run replaces them all
 MIN_PROBE_TEST = 200  # test images below which the probes take training images too (and say so)
 MIN_PROBE_IMAGES = 100  # probe fits on 80 and scores on 20; fewer make the accuracies meaningless
 PREDICTOR_EXAMPLES = 12  # test images drawn with their regenerations
-
-
-def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Codes (..., D) → images (..., C, H, W) in [0,1], decoded ``batch_size`` at a time."""
-    flat = codes.reshape(-1, codes.shape[-1]).astype(np.float32)
-    out = np.concatenate([m.decode(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)])
-    return out.reshape(*codes.shape[:-1], *out.shape[1:])
 
 
 def specified_dim_of(m: InferenceModel) -> int:
@@ -161,7 +159,7 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
                           f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}")
     probe_idx = np.sort(probe_rng.choice(pool, min(probe_images, len(pool)), replace=False))
     say(f"encoding {len(probe_idx)} images")
-    codes = encode_uint8(m, ds.images[probe_idx], progress=False)
+    codes = encode_batched(m, ds.images[probe_idx], progress=False)
     if sd:
         say("swap grid and interpolation")
         result.swap = swap_grid(m, result.rows, result.cols)
@@ -193,3 +191,36 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         result.metrics = all_metrics(model_representation(m), Sprites(), np.random.default_rng(seed),
                                      scale=metrics_scale, progress=lambda name: say(f"  {name}"))
     return result
+
+
+def write_disentangle(r: DisentangleResult, out: str | Path, model=None, seed: int = 0) -> None:
+    """Write what :func:`disentangle` found into ``out``: a cycle-VAE's swap grid, interpolation and predictor
+    pictures, the traversals, the probes (PNG and CSV) and disentangle.json (``model`` and ``seed`` are recorded
+    in it); files of an earlier run that this one does not write are removed."""
+    from vaelab.viz.disentangle_figures import interpolation_figure, predictor_figure, probe_figure, swap_grid_figure
+
+    with staged_folder(out, replace=OUTPUTS) as tmp:  # a cycle-VAE's swap grid goes with it
+        if r.swap is not None:
+            swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
+            interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)
+            predictor_figure(r.predictor_images, r.predictors, tmp / "predictors.png",
+                             title=f"z→s and s→z predictors ({r.data_name}): test images, regenerated")
+        if r.traversal is not None:
+            from vaelab.viz.traversals import plot_traversals
+
+            plot_traversals(r.traversal, [f"dim {d}" for d in r.traversal_dims], r.traversal_offsets,
+                            tmp / "traversals.png", title=f"latent traversals ({r.model_kind}, dims by code variance)",
+                            source=r.rows[0].astype("float32") / 255)
+        if r.probes:
+            probe_figure(r.probes, tmp / "probes.png", title=f"leakage probes ({r.data_name})")
+            with open(tmp / "probes.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["part", "train_accuracy", "test_accuracy", "chance", "train_codes", "test_codes"])
+                w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}",
+                             f"{r.probes['chance']:.4f}", r.probes["n_train"], r.probes["n_test"]]
+                            for name, v in r.probes.items() if isinstance(v, dict))
+        doc = {"model": str(model), "model_kind": r.model_kind, "data": r.data_name,
+               "specified_dim": r.specified_dim, "seed": seed, "probe_source": r.probe_source,
+               "probes": r.probes, "predictors": r.predictors,
+               "metrics": r.metrics}
+        (tmp / "disentangle.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.centroids import centroids_with_fallback
 from vaelab.models.config import weights_id
-from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.models.runtime import InferenceModel, encode_batched, open_model
 
 CENTROIDS_NAME = "centroids.safetensors"
 CENTROIDS_VERSION = "3"  # 2: a class with no training images takes its test images' mean; 3: a run's --limit
@@ -45,19 +45,8 @@ def decode_latents(model, z, backend: str = "auto") -> np.ndarray:
     return m.decode(z)
 
 
-def encode_uint8(m: InferenceModel, images: np.ndarray, batch_size: int = 2000, progress: bool = True) -> np.ndarray:
-    """uint8 (N, C, H, W) → means (N, D), batched, with a progress bar on large sets."""
-    from vaelab.progress import progress_bar
-
-    out = np.empty((len(images), m.latent_dim), np.float32)
-    for i in progress_bar(range(0, len(images), batch_size), desc="encoding", unit="batch",
-                          show=progress and len(images) > 4 * batch_size, leave=False):
-        out[i:i + batch_size] = m.embed(images[i:i + batch_size].astype(np.float32) / 255.0)
-    return out
-
-
 def _centroid_cache_paths(m: InferenceModel, weights_id: str) -> list[Path]:
-    from vaelab.data.loaders import cache_dir
+    from vaelab.data.cache import cache_dir
 
     paths = [m.folder / CENTROIDS_NAME] if m.folder else []
     return paths + [cache_dir() / "centroids" / f"{weights_id}.safetensors"]
@@ -131,5 +120,5 @@ def class_centroids_of(m: InferenceModel, ds, idx: np.ndarray, z: np.ndarray | N
                        progress: bool = True) -> np.ndarray:
     """(K, D) mean codes of each class of ``ds`` over the images ``idx`` (their codes ``z`` when already
     encoded); a class with none among them takes all its images (`centroids_with_fallback`)."""
-    return centroids_with_fallback(lambda rows: encode_uint8(m, ds.images[rows], progress=progress), ds.labels, idx,
+    return centroids_with_fallback(lambda rows: encode_batched(m, ds.images[rows], progress=progress), ds.labels, idx,
                                    len(ds.class_names), z)

@@ -1,7 +1,8 @@
-"""Seed 000's metamorphosis: encode images (or take class centroids), walk the latent path between them,
-decode every frame."""
+"""The metamorphosis of two images (or more, or of class centroids): encode them, walk the latent path between
+them, decode every frame; and write the frames, GIF, MP4 and contact sheet."""
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +11,12 @@ import numpy as np
 from PIL import Image
 
 from vaelab.data.images import MAX_ENLARGED_SIDE, enlarge, to_pil
-from vaelab.encoding import cached_class_centroids, prepare_images
+from vaelab.tasks.encoding import cached_class_centroids, prepare_images
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.interpolate import METHODS, path
+from vaelab.io.staging import staged_folder
 from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.viz.media import FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME, contact_sheet, write_gif, write_mp4
 
 
 @dataclass
@@ -118,3 +121,28 @@ def class_morph(model=None, classes=(), frames: int = 24, method: str = "slerp",
     """Frames between the latent centroids of the named classes of the model's training data."""
     return run_morph(model, classes=list(classes), frames=frames, method=method, closed=closed,
                      upscale=upscale, resample=resample, backend=backend).frames
+
+
+def write_morph_outputs(result: MorphResult, out: str | Path, fps: float = 12, pingpong: bool = False, mp4: bool = True,
+                        log=print) -> dict[str, Path]:
+    """Write frames/, morph.gif, morph.mp4 (when ffmpeg is available) and contact_sheet.png into ``out``.
+
+    Everything is staged in a temp folder and moved in at the end, so a failure leaves ``out`` as it was.
+    An MP4 from an earlier run is removed when this run writes none. Returns the written paths by name.
+    """
+    with staged_folder(out, replace=(FRAMES_DIR, MP4_NAME)) as tmp:
+        (tmp / FRAMES_DIR).mkdir()
+        digits = max(3, len(str(len(result.frames) - 1)))
+        for i, f in enumerate(result.frames):
+            f.save(tmp / FRAMES_DIR / f"frame_{i:0{digits}d}.png")
+        write_gif(result.frames, tmp / GIF_NAME, fps, pingpong)
+        contact_sheet(result.inputs, result.reconstructions, result.frames, result.labels).save(tmp / SHEET_NAME)
+        if mp4:
+            try:
+                write_mp4(result.frames + (result.frames[-2:0:-1] if pingpong else []), tmp / MP4_NAME, fps)
+            except (ImportError, RuntimeError, OSError) as e:
+                (tmp / MP4_NAME).unlink(missing_ok=True)
+                log(f"note: no MP4 written: imageio-ffmpeg is unavailable ({e}); "
+                    "`pip install imageio-ffmpeg` adds it. The other outputs are complete.", file=sys.stderr)
+        names = [p.name for p in tmp.iterdir()]
+    return {name: Path(out) / name for name in names}

@@ -1,5 +1,5 @@
 """Concepts: named sets of images, resolved against a model (for codes) and its data (for classes and
-attributes). A concept's vector is the mean of its images' posterior means (seed 001's averaging).
+attributes). A concept's vector is the mean of its images' posterior means (as the vector-arithmetic blog post averages several faces per term).
 
 A concept is written as:
 - ``class:Sneaker``: the images of a class of the data;
@@ -20,10 +20,11 @@ import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.data.images import image_files, load_image, read_images
-from vaelab.encoding import encode_uint8, load_model_dataset
+from vaelab.tasks.encoding import load_model_dataset
+from vaelab.models.runtime import encode_batched
 from vaelab.errors import VaelabError
 from vaelab.models.runtime import InferenceModel
-from vaelab.vector_files import VECTOR_SUFFIX, load_vector
+from vaelab.io.vectors import VECTOR_SUFFIX, load_vector
 
 
 @dataclass
@@ -86,7 +87,7 @@ class ConceptResolver:
             images = np.concatenate(parts)
         if len(images) == 0:
             raise VaelabError(f"concept {token!r} matches no images")
-        return Concept(token, images, encode_uint8(self.m, images))
+        return Concept(token, images, encode_batched(self.m, images))
 
     @staticmethod
     def _files(token: str) -> tuple[list[Path], list[Path]]:

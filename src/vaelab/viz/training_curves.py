@@ -1,9 +1,10 @@
-"""The loss-curve PNG drawn from metrics.jsonl records."""
+"""Training curves drawn from a run's metrics.jsonl records: the loss-curve PNG a run writes as it trains,
+the cycle-VAE's panels, and the report's three panels."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.atomic import atomic_path
+from vaelab.viz.figures import pyplot, save_figure
 
 
 def plot_validation(ax, epochs: list[dict], value: str, score: str, style: str, label: str) -> list[dict]:
@@ -26,14 +27,8 @@ def train_line_style(n_points: int) -> dict:
 
 
 def save_curve(fig, path: Path) -> None:
-    """Save a training figure as PNG under a temp name, rename it into place, and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
+    """Save a training figure as PNG at the figure's own dpi (see :func:`save_figure`)."""
+    save_figure(fig, path, dpi="figure")
 
 
 def plot_loss_curve(records: list[dict], path: Path, variational: bool = True) -> None:
@@ -45,11 +40,7 @@ def loss_curve_figure(records: list[dict], variational: bool = True):
     """Train objective (every logged step), test −ELBO (an AE: test reconstruction NLL) and, when the run
     validates, validation −ELBO (every epoch) against the step, with the best validated epoch marked. A run too
     short to log a step record twice draws each epoch's mean train objective instead."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
@@ -74,3 +65,32 @@ def loss_curve_figure(records: list[dict], variational: bool = True):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_training_curves(records: list[dict], path: str | Path) -> Path:
+    """Three panels against the training step: the train objective with the test −ELBO, then the test
+    reconstruction term and the test KL per epoch (records: metrics.jsonl's 'step' and 'epoch' lines)."""
+    plt = pyplot()
+    steps = [r for r in records if r.get("kind") == "step"]
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    ax = axes[0]
+    if steps:
+        ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, alpha=0.7, label="train objective")
+    if epochs:
+        ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", ms=3, label="test −ELBO")
+    values = [r["loss"] for r in steps[len(steps) // 10:]] + [r["test_neg_elbo"] for r in epochs]
+    if values:  # the first steps lie far above the rest; keep the interesting range readable
+        lo, hi = min(values), max(values)
+        ax.set_ylim(lo - 0.05 * (hi - lo + 1), hi + 0.1 * (hi - lo + 1))
+    ax.set_title("loss (nats / image)")
+    ax.legend(frameon=False)
+    for ax, key, name in ((axes[1], "test_recon", "test reconstruction −log p(x|z)"), (axes[2], "test_kl", "test KL(q(z|x) ‖ p(z))")):
+        pts = [(r["step"], r[key]) for r in epochs if key in r]
+        if pts:
+            ax.plot(*zip(*pts), "o-", ms=3, color="#d1495b" if key == "test_kl" else "#3b6ea8")
+        ax.set_title(f"{name} (nats)")
+    for ax in axes:
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)

@@ -1,7 +1,6 @@
 """Write a whole output folder atomically: build it in a temp folder beside the target, move it in at the end."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -12,25 +11,15 @@ from typing import Iterator
 from vaelab.errors import VaelabError
 
 
-def check_out_folder(out: Path, evaluator: bool | None = None) -> None:
-    """An --out that exists must be a folder: refused before anything is written. With ``evaluator`` (True when
-    an evaluator will be written there, False for a VAE), a folder holding the other kind of model is refused
-    too, rather than overwritten."""
+def check_out_folder(out: Path, in_place: bool = False) -> None:
+    """An --out that exists must be a folder: refused before anything is written, as is one that cannot be
+    written. ``in_place``: the outputs are written in the folder itself (a model folder), not staged beside it."""
     out = Path(out)
     if out.is_symlink() and not out.exists():
         raise VaelabError(f"--out {out} is a link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise VaelabError(f"--out {out} exists and is not a folder")
-    # a model folder (``evaluator`` given) is written in place; other outputs are staged beside --out
-    check_writable(out, beside=evaluator is None)
-    if evaluator is None:
-        return
-    from vaelab.models.classifier import EVALUATOR_KIND
-
-    held = held_kind(out)
-    if held and (held == EVALUATOR_KIND) != evaluator:
-        what = "an evaluator classifier" if held == EVALUATOR_KIND else f"a {held} model"
-        raise VaelabError(f"--out {out} holds {what}; choose another folder rather than overwrite it")
+    check_writable(out, beside=not in_place)
 
 
 def check_writable(out: Path, beside: bool = True) -> None:
@@ -50,19 +39,6 @@ def check_writable(out: Path, beside: bool = True) -> None:
             os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vaelab-write-check-"))
         except OSError as e:
             raise VaelabError(f"cannot write --out {out}: {e.strerror or e}") from e
-
-
-def held_kind(folder: Path) -> str | None:
-    """The kind of model a folder's config.json describes (an evaluator's, or a VAE's model.kind); None when
-    there is none or it cannot be read."""
-    try:
-        doc = json.loads((Path(folder) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    model = doc.get("model")
-    return doc.get("kind") or (model.get("kind") if isinstance(model, dict) else None)
 
 
 @contextmanager

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.data.images import to_pil
-from vaelab.morphing import run_morph
-from vaelab.staging import check_out_folder, staged_folder
-from vaelab.viz.media import GIF_NAME, SHEET_NAME, write_morph_outputs
+from vaelab.io.staging import check_out_folder, staged_folder
+from vaelab.tasks.morph import run_morph, write_morph_outputs
+from vaelab.viz.media import GIF_NAME, SHEET_NAME
 
 # Fashion-MNIST test-set indices: a T-shirt, a dress, a sneaker, a bag, an ankle boot
 DEMO_TEST_IMAGES = {"tshirt": 85, "dress": 13, "sneaker": 9, "bag": 18, "ankle-boot": 0}

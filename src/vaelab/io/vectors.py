@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.atomic import atomic_path
+from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError
 
 VECTOR_SUFFIX = ".safetensors"

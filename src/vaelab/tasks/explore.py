@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError
-from vaelab.staging import check_out_folder, staged_folder
+from vaelab.io.staging import check_out_folder, staged_folder
+from vaelab.models.runtime import decode_batched, encode_batched
 
 SCATTER_2D, SCATTER_3D, INTERACTIVE = "pca_2d.png", "pca_3d.png", "latent_scatter.html"
 DECODED_MAP, HISTOGRAMS, CLASS_HISTOGRAMS = "decoded_map.png", "histograms.png", "histograms_by_class.png"
@@ -78,12 +79,6 @@ def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray 
     return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))
 
 
-def decode_codes(m, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Codes (B, D) → images (B, C, H, W) float32 in [0, 1], in batches."""
-    z = np.ascontiguousarray(z, np.float32)
-    return np.concatenate([m.decode(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
-
-
 def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
     """'origin', 'mean', an index into the encoded set, or an image path → the code (D,) and a description."""
     text = str(center)
@@ -126,14 +121,13 @@ def survey_latents(m, net, images: np.ndarray, labels: np.ndarray | None, class_
                    max_points: int, seed: int, progress: bool = True, stage=None) -> LatentSurvey:
     """Encode images (N, C, H, W) uint8, measure the KL per dimension, rank the dimensions, pick the points
     to plot. ``m``: the InferenceModel that encodes; ``net``: its torch model (for the posterior variance)."""
-    from vaelab.encoding import encode_uint8
     from vaelab.latent.traversal import order_by
 
     stage = stage or _Stopwatch()
     n = len(images)
     rng = np.random.default_rng(seed)
     with stage("encode"):
-        mu = encode_uint8(m, images, progress=progress)
+        mu = encode_batched(m, images, progress=progress)
     with stage("kl"):
         kl_idx = np.sort(rng.choice(n, KL_IMAGES, replace=False)) if n > KL_IMAGES else np.arange(n)
         kl = posterior_kl(net, images[kl_idx])
@@ -152,7 +146,7 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     temp folder beside ``out`` and moved in at the end, so a failure leaves ``out`` as it was. Returns the
     paths, the summary (also in summary.json) and the computed survey.
     """
-    from vaelab.encoding import load_model_dataset
+    from vaelab.tasks.encoding import load_model_dataset
     from vaelab.latent.projection import fit_projection
     from vaelab.models.runtime import open_model, torch_module
 
@@ -232,7 +226,7 @@ def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, sta
         interactive.write_interactive_html(fig, tmp / INTERACTIVE)
     with stage("decoded_map"):
         lattice = plane_grid(coords2, map_size)
-        decoded = decode_codes(m, proj2.to_latent(lattice.reshape(-1, 2)[:, : proj2.n_axes]))
+        decoded = decode_batched(m, proj2.to_latent(lattice.reshape(-1, 2)[:, : proj2.n_axes]))
         latent_maps.plot_decoded_map(coords2, labels, names, axes2, lattice,
                                      decoded.reshape(map_size, map_size, *decoded.shape[1:]), tmp / DECODED_MAP,
                                      f"Decodings of a {map_size}×{map_size} lattice on the {method} plane, "
@@ -253,26 +247,26 @@ def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, sta
         # autoencoder has no prior, and its codes' own spread stands in for it.
         sigma = 1.0 if kl is not None else mu.std(0)
         rank, rank_name = (kl, "KL") if kl is not None else (mu.var(0), "var")
-        trav = decode_codes(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
+        trav = decode_batched(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
         traversals.plot_traversals(trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
                                    [f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
                                    np.linspace(-span, span, steps), tmp / TRAVERSALS,
                                    f"Traversals around {c_text}, in units of "
                                    f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
                                    px_per_pixel=px)
-        gif = decode_codes(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
+        gif = decode_batched(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
         traversals.write_traversal_gif(gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
                                        np.linspace(-span, span, GIF_STEPS), tmp / TRAVERSAL_GIF, scale=px)
     with stage("grids"):
         n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
         picks = np.sort(rng.choice(n, n_recon, replace=False))
-        save_png_atomic(grids.reconstruction_grid(sv.images[picks], decode_codes(m, mu[picks]), grid, scale),
+        save_png_atomic(grids.reconstruction_grid(sv.images[picks], decode_batched(m, mu[picks]), grid, scale),
                         tmp / RECONSTRUCTIONS)
         if kl is not None:
             z = rng.standard_normal((grid * grid, d))
         else:  # no prior to sample: a Gaussian fitted to the codes stands in for it
             z = rng.multivariate_normal(mu.mean(0), np.atleast_2d(np.cov(mu, rowvar=False)), grid * grid)
-        save_png_atomic(grids.sample_grid(decode_codes(m, z), grid, scale), tmp / SAMPLES)
+        save_png_atomic(grids.sample_grid(decode_batched(m, z), grid, scale), tmp / SAMPLES)
     return fig, c_text
 
 

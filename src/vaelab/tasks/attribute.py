@@ -1,40 +1,42 @@
-"""Latent arithmetic and attribute vectors on a model: expressions over concepts, attribute vectors with
-balancing, and applying a vector to an image at several strengths."""
+"""Attribute vectors on a model: mean(z | query) − mean(z | not query), balanced on other attributes, saved as a
+vector file and applied to an image at several strengths."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vaelab import vector_files
-from vaelab.concepts import Concept, ConceptResolver
 from vaelab.data.dataset import ImageDataset, query_mask
-from vaelab.encoding import encode_uint8, prepare_images
 from vaelab.errors import VaelabError
-from vaelab.latent.arithmetic import attribute_vector, balanced_cells, combine, parse_expression
-from vaelab.models.runtime import open_model
+from vaelab.io import vectors as vector_files
+from vaelab.io.staging import staged_folder
+from vaelab.latent.arithmetic import attribute_vector, balanced_cells
+from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.tasks.concepts import ConceptResolver
+from vaelab.tasks.encoding import prepare_images
+from vaelab.models.runtime import encode_batched
 
 
-@dataclass
-class ArithmeticResult:
-    terms: list[tuple[float, Concept]]  # (signed weight, concept)
-    vector: np.ndarray  # (D,) the result code
-    image: np.ndarray  # (C, H, W) in [0,1], its decoding
-    concept_images: list[np.ndarray] = field(default_factory=list)  # each term's decoded mean vector
+MAX_SLUG = 80  # bytes of a query kept in a file name; file systems allow 255
 
 
-def arithmetic(model=None, expression: str = "", data: str | ImageDataset | None = None, rescale: bool = False,
-               backend: str = "auto") -> ArithmeticResult:
-    """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images."""
-    terms = parse_expression(expression)
-    m = open_model(model, backend)
-    resolver = ConceptResolver(m, data)
-    concepts = [(t.weight, resolver.resolve(t.concept)) for t in terms]
-    vectors = np.stack([c.vector for _, c in concepts])
-    result = combine(vectors, [w for w, _ in concepts], rescale=rescale).astype(np.float32)
-    decoded = m.decode(np.concatenate([vectors, result[None]]).astype(np.float32))
-    return ArithmeticResult(concepts, result, decoded[-1], list(decoded[:-1]))
+def file_slug(text: str) -> str:
+    """Text as part of a file name: runs of anything but letters (of any script), digits, = . - become one _; a
+    long one is cut, with a hash of the whole, so that two long queries still get two names."""
+    slug = re.sub(r"[^\w=.-]+", "_", text).strip("_") or "_"
+    if len(slug.encode()) > MAX_SLUG:  # bytes: a letter of another script may take up to 4
+        head = slug.encode()[:MAX_SLUG - 9].decode(errors="ignore")
+        slug = f"{head}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return slug
+
+
+def query_slug(query: str) -> str:
+    """An --attr query as a file name: 'gender=woman|man' and 'gender=woman,skin=none' stay apart
+    ('gender=woman-or-man', 'gender=woman_skin=none')."""
+    return file_slug(query.replace("|", "-or-"))
 
 
 @dataclass
@@ -62,7 +64,7 @@ def attribute(model=None, query: str = "", data: str | ImageDataset | None = Non
                                  else "no attributes"))
         columns.append(ds.labels if name == "class" else ds.attributes[name])
     used = balanced_cells(mask, columns or None) >= 0  # the images in a cell found on both sides; checks first
-    z = encode_uint8(m, ds.images)
+    z = encode_batched(m, ds.images)
     vec = attribute_vector(z, mask, columns or None).astype(np.float32)
     return AttributeResult(query, vec, int((mask & used).sum()), int((~mask & used).sum()), list(balance_on or []),
                            int((~used).sum()))
@@ -84,3 +86,22 @@ def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "au
         raise VaelabError(f"the vector has shape {vector.shape}, the model's latent is ({m.latent_dim},)")
     z = m.embed(prepare_images(m, [image]))[0]
     return m.decode((z[None] + np.asarray(strengths, np.float32)[:, None] * vector[None]).astype(np.float32))
+
+
+def write_attribute(out: str | Path, m: InferenceModel, slug: str, vector: np.ndarray,
+                    vector_result: AttributeResult | None = None, data: str = "", image=None, image_name: str = "",
+                    strengths=(), upscale: int = 2, what: str = "") -> None:
+    """Write into ``out`` the vector file ``attribute_<slug>.safetensors`` of ``vector_result`` (when one was
+    computed), and, given an ``image``, the strip ``strip_<slug>_<image stem>.png`` of it edited along ``vector``
+    at each strength (one strip per image, so that strips of several images stay side by side)."""
+    from vaelab.viz.algebra_figures import strip_image
+
+    with staged_folder(out) as tmp:
+        if vector_result is not None:
+            save_vector(tmp / f"attribute_{slug}.safetensors", vector_result, m.folder, data=data)
+        if image is not None:
+            edited = apply_vector(m, image, vector, strengths)
+            strip_image(edited, strengths, scale=upscale, original=prepare_images(m, [image])[0],
+                        title=f"{image_name} along {what}" + (" (strength 0: the reconstruction)" if 0 in strengths
+                                                             else "")
+                        ).save(tmp / f"strip_{slug}_{file_slug(Path(image_name).stem)}.png")

@@ -1,25 +1,35 @@
-"""Seed 003's many-class blends: class centroids mixed by weights (Euclidean and spherical), k-means on the
+"""Blends of many classes at once: class centroids mixed by weights (Euclidean and spherical), k-means on the
 codes, and the eigen-image baseline (PCA on the pixels) doing the same blend without a VAE."""
 from __future__ import annotations
 
+import csv
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from vaelab.concepts import ConceptResolver
+from vaelab.tasks.concepts import ConceptResolver
 from vaelab.data.dataset import ImageDataset
-from vaelab.encoding import cached_class_centroids, class_centroids_of, encode_uint8
+from vaelab.tasks.encoding import cached_class_centroids, class_centroids_of
+from vaelab.models.runtime import encode_batched
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
 from vaelab.latent.centroids import centroids_with_fallback
+from vaelab.io.staging import staged_folder
 from vaelab.models.runtime import open_model
+
+
+# every file blend may write: a run replaces them all, so a labelled run's blend.png does not stay beside the
+# clusters of a later run on data without classes
+OUTPUTS = ("blend.png", "kmeans_confusion.png", "kmeans_confusion.csv", "kmeans_centres.png", "kmeans_clusters.csv",
+           "eigen_images.png")
 
 
 @dataclass
 class BlendResult:
     """Data without classes has no blend: its class fields are empty and its blends None, and k-means and the
-    eigen-images still come (seed 003: find the clusters first)."""
+    eigen-images still come (the many-class blending question: find the clusters first)."""
     class_names: list[str]  # the blended classes
     weights: np.ndarray  # (K,) normalised to sum 1
     class_images: np.ndarray  # (K, C, H, W) decoded class centroids
@@ -79,7 +89,7 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     rng = np.random.default_rng(seed)
     if len(idx) > max_points:
         idx = np.sort(rng.choice(idx, max_points, replace=False))
-    z = encode_uint8(m, ds.images[idx])
+    z = encode_batched(m, ds.images[idx])
     if chosen:
         labels = ds.labels[idx]
         # the model's own data: morph --class's centroids, over every training image; other data: these codes'
@@ -129,6 +139,28 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     return BlendResult(class_names=[ds.class_names[c] for c in chosen], weights=w, class_images=decoded[:K],
                        euclidean=decoded[K], spherical=decoded[K + 1],
                        pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape), **common)
+
+
+def write_blend(r: BlendResult, out: str | Path) -> None:
+    """Write the blend's pictures and tables into ``out``: blend.png and kmeans_confusion.png/.csv on labelled
+    data (kmeans_clusters.csv without labels), kmeans_centres.png and eigen_images.png; files of an earlier run
+    that this one does not write are removed."""
+    from vaelab.viz.algebra_figures import blend_figure, centres_figure, confusion_figure, eigen_figure
+
+    labelled = r.euclidean is not None
+    with staged_folder(out, replace=OUTPUTS) as tmp:
+        if labelled:
+            blend_figure(r, tmp / "blend.png")
+            confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
+        centres_figure(r.kmeans_centres, r.cluster_sizes, tmp / "kmeans_centres.png")
+        # cluster × class counts; without classes, the size of each cluster
+        head, rows = ((["cluster", *r.all_class_names], r.confusion.tolist()) if labelled
+                      else (["cluster", "images"], [[n] for n in r.cluster_sizes.tolist()]))
+        with open(tmp / ("kmeans_confusion.csv" if labelled else "kmeans_clusters.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(head)
+            w.writerows([i, *row] for i, row in enumerate(rows))
+        eigen_figure(r.eigen_mean, r.eigen_images, r.explained, tmp / "eigen_images.png")
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:

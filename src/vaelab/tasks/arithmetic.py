@@ -1,0 +1,46 @@
+"""Latent arithmetic on a model: an expression over concepts ("class:A - class:B + [c.png d.png]"), each term
+the mean code of its images, decoded."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.data.images import enlarge, to_pil
+from vaelab.io.staging import staged_folder
+from vaelab.latent.arithmetic import combine, parse_expression
+from vaelab.models.runtime import open_model
+from vaelab.tasks.concepts import Concept, ConceptResolver
+from vaelab.viz.algebra_figures import arithmetic_figure, vector_histograms
+
+
+@dataclass
+class ArithmeticResult:
+    terms: list[tuple[float, Concept]]  # (signed weight, concept)
+    vector: np.ndarray  # (D,) the result code
+    image: np.ndarray  # (C, H, W) in [0,1], its decoding
+    concept_images: list[np.ndarray] = field(default_factory=list)  # each term's decoded mean vector
+
+
+def arithmetic(model=None, expression: str = "", data: str | ImageDataset | None = None, rescale: bool = False,
+               backend: str = "auto") -> ArithmeticResult:
+    """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images."""
+    terms = parse_expression(expression)
+    m = open_model(model, backend)
+    resolver = ConceptResolver(m, data)
+    concepts = [(t.weight, resolver.resolve(t.concept)) for t in terms]
+    vectors = np.stack([c.vector for _, c in concepts])
+    result = combine(vectors, [w for w, _ in concepts], rescale=rescale).astype(np.float32)
+    decoded = m.decode(np.concatenate([vectors, result[None]]).astype(np.float32))
+    return ArithmeticResult(concepts, result, decoded[-1], list(decoded[:-1]))
+
+
+def write_arithmetic(result: ArithmeticResult, out: str | Path, upscale: int = 4) -> None:
+    """Write result.png (the decoded result, enlarged ``upscale`` times), arithmetic.png (the equation drawn with
+    each term's decoded vector) and histograms.png (the terms' and the result's codes) into ``out``."""
+    with staged_folder(out) as tmp:
+        enlarge(to_pil(result.image), upscale).save(tmp / "result.png")
+        arithmetic_figure(result, tmp / "arithmetic.png")
+        vector_histograms(result, tmp / "histograms.png")

@@ -1,0 +1,393 @@
+"""The run scaffold that every training loop shares, and the checks a run passes before it writes anything.
+
+A run resumes from checkpoint.pt, trains epoch by epoch with a NaN guard, writes each epoch's record to
+metrics.jsonl, keeps the best validated epoch in the model folder (and stops once ``patience`` epochs bring no
+better one), draws its pictures on a schedule, and saves the model folder and checkpoint.pt atomically. A model
+kind brings only its own parts (see :class:`Kind`): its step on one batch, its end-of-epoch scores, its curves and
+its pictures. ``vae.VAEKind`` trains the VAEs and autoencoders, ``cycle.CycleKind`` the cycle-consistent VAE of
+Jha et al. 2018.
+
+Read :func:`run_loop` from the top: :func:`run_epoch` steps through one epoch's batches, :func:`end_epoch` scores,
+logs, saves and draws, and :func:`save_model` and :func:`checkpoint` say what is saved.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.errors import VaelabError, VaelabWarning
+from vaelab.io.atomic import write_text_atomic
+from vaelab.models.base import LatentModel
+from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
+from vaelab.progress import progress_bar
+from vaelab.training.checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    restore_rng,
+    restore_states,
+    rng_state,
+    save_checkpoint,
+)
+from vaelab.training.config import CycleTrainConfig, TrainConfig, check_fraction
+from vaelab.training.distributed import Dist
+
+METRICS_NAME = "metrics.jsonl"
+
+
+# --- what a model kind brings -------------------------------------------------------------------------------------
+
+@dataclass
+class Scores:
+    """A kind's end-of-epoch evaluation, as :func:`end_epoch` logs and saves it."""
+
+    record: dict  # metrics.jsonl's epoch record, after its kind, epoch and step
+    line: str  # the console line, after "epoch N: "
+    test: dict  # config.json's metrics["test"]
+    val: dict | None = None  # config.json's metrics["validation"]; None without validation images
+    val_score: float = math.inf  # what the best epoch is chosen by; lower is better
+
+
+class Kind(Protocol):
+    """What one kind of model brings to :func:`run_loop`; everything else about a run is the same for every kind."""
+
+    cfg: TrainConfig | CycleTrainConfig
+    model: LatentModel
+    optimizers: dict[str, torch.optim.Optimizer]  # each saved under its name in checkpoint.pt
+    step_keys: tuple[str, ...]  # the values step() returns, as metrics.jsonl's step records name them
+    unit: str  # what the progress bar counts
+    remedy: str  # what to try when the loss diverges
+    score_name: str  # the validation score, as the console names it
+    score_format: str  # and prints it
+    best_key: str  # checkpoint.pt's entry for the best validation score
+
+    def epoch_batches(self, epoch: int) -> list:
+        """The (1-based) epoch's batches, each whatever step() takes; everything random about them is drawn
+        from (seed, epoch), so that a resumed run needs no saved state to draw them again."""
+
+    def step(self, batch, step: int) -> np.ndarray:
+        """Train on one batch, after ``step`` optimizer steps; returns the values to log (step_keys)."""
+
+    def progress(self, mean: np.ndarray) -> dict:
+        """The progress bar's postfix for the mean of the values since the last step record."""
+
+    def evaluate(self, epoch: int, seconds: float, train: dict) -> Scores:
+        """Score the model after an epoch that took ``seconds``; ``train``: the epoch's mean step values."""
+
+    def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
+        """config.json's training record of the model as it stands after ``epoch``."""
+
+    def plot_curves(self, records: list[dict], path: Path) -> None:
+        """Draw the run's curves from its metrics.jsonl records into ``path``."""
+
+    def draw(self, out: Path, epoch: int) -> None:
+        """Write the epoch's pictures into ``out``."""
+
+
+# --- the loop ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """Where a run writes and how far it has got; :func:`start_run` makes one."""
+
+    out: Path
+    data_spec: dict  # config.json's record of the data
+    n_val: int  # validation images (0: none; the model folder then holds the latest epoch)
+    ddp: Dist
+    best: BestEpoch
+    window: np.ndarray  # the step values summed since the last step record; it may span an epoch's end
+    window_steps: int = 0
+    epoch: int = 0  # epochs done
+    step: int = 0  # optimizer steps done
+    train_seconds: float = 0.0
+    records: list[dict] = field(default_factory=list)  # metrics.jsonl, as far as the run has got
+
+
+def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dist, ckpt: dict | None) -> Run:
+    """A fresh run in ``out`` (rank 0 removes an older metrics.jsonl there), or one resumed where ``ckpt`` left
+    it: weights and optimizers, counters, best epoch, torch's random state and the records up to that epoch."""
+    run = Run(out, dataset.spec(), n_val, ddp, BestEpoch(kind.cfg.patience), np.zeros(len(kind.step_keys)))
+    if ckpt is None:
+        if ddp.is_main:
+            (out / METRICS_NAME).unlink(missing_ok=True)
+        return run
+    restore_states(ckpt, out, model=kind.model, **kind.optimizers)
+    run.epoch, run.step, run.train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
+    run.best = BestEpoch(kind.cfg.patience, ckpt.get("best_epoch", 0), ckpt.get(kind.best_key, math.inf))
+    restore_rng(ckpt, ddp.device)
+    run.records = _read_metrics(out, run.epoch)
+    if "log_window" in ckpt:  # one number for one step value (as older VAE checkpoints hold it), else a list
+        run.window, run.window_steps = run.window + ckpt["log_window"][0], ckpt["log_window"][1]
+    return run
+
+
+def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
+    """Train from where ``run`` stands to the last epoch, or until patience runs out. With validation the model
+    folder, and ``kind.model``, end up holding the best validated epoch."""
+    cfg, ddp = kind.cfg, run.ddp
+    kind.model.train()
+    for epoch in range(run.epoch + 1, cfg.epochs + 1):
+        seconds, train = run_epoch(kind, run, epoch, progress)
+        stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
+        if cfg.patience and ddp.mean(torch.tensor(float(stop), device=ddp.device)):  # every rank stops together
+            break
+    ddp.close()
+    if run.n_val and ddp.is_main:
+        run.best.restore(kind.model, run.out, ddp.device, run.epoch, run.train_seconds)
+    kind.model.eval()
+
+
+def run_epoch(kind: Kind, run: Run, epoch: int, progress: bool) -> tuple[float, dict]:
+    """Step through the epoch's batches: (its seconds, each step value's mean over it)."""
+    batches = kind.epoch_batches(epoch)
+    bar = progress_bar(batches, desc=f"epoch {epoch}/{kind.cfg.epochs}", unit=kind.unit,
+                       show=progress and run.ddp.is_main, leave=False, dynamic_ncols=True)
+    t0, running = time.perf_counter(), np.zeros(len(kind.step_keys))
+    for batch in bar:
+        values = kind.step(batch, run.step)
+        if not np.isfinite(values).all():
+            raise TrainingDiverged(f"loss became {_plain(values)} at step {run.step + 1} (epoch {epoch}); stopped. "
+                                   f"{left_to_resume(epoch, run.out)}; {kind.remedy}")
+        run.step += 1
+        running += values
+        run.window += values
+        run.window_steps += 1
+        if run.step % kind.cfg.log_every == 0:  # the mean over the window: single batches are too noisy to read
+            mean = run.window / run.window_steps
+            run.records.append({"kind": "step", "epoch": epoch, "step": run.step,
+                                **dict(zip(kind.step_keys, mean.tolist()))})
+            bar.set_postfix(kind.progress(mean), refresh=False)
+            run.window, run.window_steps = np.zeros(len(kind.step_keys)), 0
+    seconds = time.perf_counter() - t0
+    run.epoch, run.train_seconds = epoch, run.train_seconds + seconds
+    return seconds, dict(zip(kind.step_keys, (running / len(batches)).tolist()))
+
+
+def end_epoch(kind: Kind, run: Run, seconds: float, train: dict) -> bool:
+    """Rank 0's work after an epoch: score, log, save, draw. True when the run should stop early."""
+    cfg, epoch, best = kind.cfg, run.epoch, run.best
+    scores = kind.evaluate(epoch, seconds, train)
+    run.records.append({"kind": "epoch", "epoch": epoch, "step": run.step, **scores.record})
+    tqdm.write(f"epoch {epoch}: {scores.line}")
+    write_text_atomic(run.out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in run.records))
+    kind.plot_curves(run.records, run.out / "loss_curve.png")
+    if scores.val is None or best.improved(epoch, scores.val_score):  # with validation: the best validated epoch
+        save_model(kind, run, scores)
+    save_checkpoint(run.out, checkpoint(kind, run))
+    stopping = best.exhausted(epoch)
+    if draws_pictures(epoch, cfg.picture_every, cfg.epochs, stopping):
+        kind.draw(run.out, epoch)
+    if stopping:
+        tqdm.write(f"no better {kind.score_name} for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
+                   f"folder holds epoch {best.epoch} ({kind.score_name} {best.score:{kind.score_format}})")
+    return stopping
+
+
+def save_model(kind: Kind, run: Run, scores: Scores) -> None:
+    """The model folder as of this epoch: config.json (with the training record and scores), the weights, ONNX."""
+    best = run.best.saved_fields(run.n_val, run.train_seconds) if scores.val else {}
+    kind.model.save_pretrained(run.out, run.data_spec, onnx=kind.cfg.onnx,
+                               training={**kind.saved_training(run.epoch, run.step, run.train_seconds), **best},
+                               metrics={"test": scores.test, **({"validation": scores.val} if scores.val else {})})
+
+
+def checkpoint(kind: Kind, run: Run) -> dict:
+    """checkpoint.pt's contents: all that an exact resume needs, the random state and the log window included."""
+    return {"model": kind.model.state_dict(), **{name: opt.state_dict() for name, opt in kind.optimizers.items()},
+            "epoch": run.epoch, "step": run.step, "train_seconds": run.train_seconds, "train_config": asdict(kind.cfg),
+            **rng_state(run.ddp.device), "best_epoch": run.best.epoch, kind.best_key: run.best.score,
+            "log_window": [_plain(run.window), run.window_steps]}
+
+
+def _plain(values: np.ndarray) -> float | list[float]:
+    """Step values as plain Python: one number alone, several as a list."""
+    return values.item() if values.size == 1 else values.tolist()
+
+
+def _read_metrics(out: Path, upto_epoch: int) -> list[dict]:
+    path = out / METRICS_NAME
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["epoch"] <= upto_epoch]
+
+
+class TrainingDiverged(VaelabError):
+    """The loss became NaN or infinite; the last good checkpoint was left as it was."""
+
+
+def left_to_resume(epoch: int, out: Path) -> str:
+    """What a run stopped during ``epoch`` (1-based) leaves in ``out`` to resume from."""
+    if epoch <= 1:
+        return f"No epoch had finished, so {out} holds no checkpoint to resume; start it again"
+    return f"The last good checkpoint (epoch {epoch - 1}) in {out} is intact"
+
+
+# --- validation and pictures ------------------------------------------------------------------------------------
+
+@dataclass
+class BestEpoch:
+    """The validated epoch a model folder holds (lower score is better), and when patience runs out."""
+
+    patience: int = 0
+    epoch: int = 0
+    score: float = math.inf
+
+    def improved(self, epoch: int, score: float) -> bool:
+        """Record ``epoch``'s validation score; True when it is the best so far (the folder should save it)."""
+        if score < self.score:
+            self.epoch, self.score = epoch, score
+            return True
+        return False
+
+    def exhausted(self, epoch: int) -> bool:
+        return bool(self.patience) and epoch - self.epoch >= self.patience
+
+    def saved_fields(self, val_images: int, seconds: float) -> dict:
+        """config.json's record of the best epoch as it is saved; epochs_run/run_seconds grow to the whole run
+        at its end (``restore``)."""
+        return {"best_epoch": self.epoch, "val_images": val_images, "epochs_run": self.epoch,
+                "run_seconds": round(seconds, 3)}
+
+    def restore(self, model: torch.nn.Module, out: Path, device, last_epoch: int, seconds: float) -> None:
+        """After a run that went on past its best epoch: load that epoch's weights, as the model folder holds
+        them, into ``model``, and record the whole run's length in config.json."""
+        if 0 < self.epoch < last_epoch:
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(out / WEIGHTS_NAME), device=str(device)))
+            _record_whole_run(out / CONFIG_NAME, last_epoch, seconds)
+
+
+def _record_whole_run(config_path: Path, epochs_run: int, seconds: float) -> None:
+    """config.json describes the saved (best validated) epoch; add how long the whole run went on past it."""
+    doc = json.loads(config_path.read_text())
+    doc["training"].update(epochs_run=epochs_run, run_seconds=round(seconds, 3))
+    write_json_atomic(config_path, doc)
+
+
+PICTURES_PER_RUN = 20  # with no interval given, about this many grids a run: every epoch of a run of up to 20
+
+
+def draws_pictures(epoch: int, every: int | None, last: int, stopping: bool = False) -> bool:
+    """Whether an epoch's pictures are drawn: every ``every`` epochs (None: every epoch in a run of up to
+    PICTURES_PER_RUN, and about that many in a longer one), the ``last`` one, and one that ends a run early."""
+    every = every or math.ceil(last / PICTURES_PER_RUN)
+    return epoch % every == 0 or epoch == last or stopping
+
+
+# --- before a run writes anything: resuming, and the checks -----------------------------------------------------
+
+def resume_from(out: Path, cfg: TrainConfig | CycleTrainConfig, before: dict | None = None) -> tuple:
+    """What the run in ``out`` goes on from: (its checkpoint, its config.json, its model config, the data spec it
+    recorded, its training settings as ``cfg``'s class). The settings are :func:`resumed_settings`; ``before``
+    holds the values of settings that older checkpoints predate."""
+    ckpt = load_checkpoint(out)
+    doc = read_model_json(out)
+    settings = resumed_settings({**(before or {}), **ckpt["train_config"]}, cfg)
+    return ckpt, doc, ModelConfig.from_dict(doc["model"]), doc.get("data") or {}, type(cfg).from_dict(settings)
+
+
+def resumed_settings(saved: dict, cfg) -> dict:
+    """A resumed run's training settings: its own, with the epochs and device asked for now, and the pictures'
+    interval when one is given (otherwise the run keeps its own)."""
+    given = {"picture_every": cfg.picture_every} if cfg.picture_every is not None else {}
+    return {**saved, "epochs": cfg.epochs, "device": cfg.device, **given}
+
+
+def planned_epochs(out: Path, default: int) -> int:
+    """The epochs the run in ``out`` was set to train, from its checkpoint (config.json is rewritten only when a
+    validated epoch improves, so it may hold an older plan); ``default`` when there is no checkpoint."""
+    if not (Path(out) / CHECKPOINT_NAME).is_file():
+        return default  # the trainer then says there is nothing to resume
+    return int(load_checkpoint(out)["train_config"]["epochs"])
+
+
+def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
+    """A resumed run must have epochs left to train; otherwise say so rather than do nothing."""
+    if ckpt is not None and ckpt["epoch"] >= epochs:
+        raise VaelabError(f"the run in {out} has already trained {ckpt['epoch']} epochs; give --epochs above "
+                          f"{ckpt['epoch']} to train it longer")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise VaelabError(f"unknown device {name!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VaelabError(f"--device {name}: this torch sees no CUDA GPU (use --device cpu, or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise VaelabError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation): a fixed random ``fraction`` of ``train_idx`` held out, the same for every seed."""
+    check_fraction(fraction)
+    n_val = round(len(train_idx) * fraction)
+    if fraction and not 0 < n_val < len(train_idx):
+        raise VaelabError(f"a validation fraction of {fraction} of {len(train_idx)} training images leaves "
+                          f"{n_val} to validate on and {len(train_idx) - n_val} to train on; both need at least one")
+    held = np.zeros(len(train_idx), bool)
+    held[np.random.default_rng(0).permutation(len(train_idx))[:n_val]] = True
+    return train_idx[~held], train_idx[held]
+
+
+def training_split(dataset: ImageDataset, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) of ``dataset``'s training images, as :func:`validation_split`; a set with no test
+    image to score each epoch on (a folder of one image) is refused first."""
+    if not len(dataset.split("test")):
+        raise VaelabError(f"{dataset.name} has no test images to score each epoch on ({len(dataset)} image"
+                          f"{'s' * (len(dataset) != 1)} in all); training needs at least two")
+    return validation_split(dataset.split("train"), fraction)
+
+
+def check_run_data(model_cfg: ModelConfig, dataset: ImageDataset, out: Path, resumed: dict | None = None) -> None:
+    """The data must fit the model; and a resumed run (``resumed``: the data spec its config.json recorded) must
+    go on with the data it started with: the same classes, the same benchmark-made split and the same limit.
+    Data that moved is fine: only the name may change."""
+    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
+        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
+                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+    if resumed is None:
+        return
+    if "class_names" in resumed and resumed["class_names"] != dataset.class_names:
+        raise VaelabError(f"{out} trained on data with the classes {_names(resumed.get('class_names'))}; "
+                          f"{dataset.name} has {_names(dataset.class_names)}. A resumed run goes on with its own "
+                          "data (moved, perhaps), not with other data")
+    if resumed.get("split") != dataset.split_source:
+        raise VaelabError(f"{out} was trained on a split made by {resumed.get('split') or 'its loader'}, and this "
+                          f"data's split was made by {dataset.split_source or 'its loader'}")
+    if "limit" in resumed and resumed["limit"] != dataset.train_limit:  # runs from before limits were recorded
+        had = f"the first {resumed['limit']}" if resumed["limit"] else "all its"
+        raise VaelabError(f"{out} trained on {had} training images; this data keeps "
+                          f"{dataset.train_limit or 'all'} of them")
+
+
+def _names(names) -> str:
+    return "none" if not names else ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
+
+
+FEW_STEPS = 500  # a run of fewer optimizer steps than this, in all, is worth a warning: its pictures stay blurred
+
+
+def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
+    """A one-line warning when a run (a small set at a large batch, or few epochs) takes few optimizer steps;
+    it names the caller of the function that calls this one (train, train_cycle)."""
+    if steps * epochs < FEW_STEPS:
+        warnings.warn(f"{n_train} training images make {steps} optimizer step{'s' * (steps != 1)} an epoch at batch "
+                      f"{batch}, only {steps * epochs} in all; under {FEW_STEPS} usually leave blurred "
+                      f"reconstructions: a smaller --batch-size or more --epochs trains more", VaelabWarning,
+                      stacklevel=3)

@@ -1,0 +1,244 @@
+"""The VAE's (and the autoencoder's) training: one Adam step on the objective per batch, the test −ELBO after
+each epoch, and reconstruction and prior-sample grids. :func:`train` checks the run and builds the model; the
+run around the step (resume, metrics.jsonl, validation, pictures, atomic saves, the NaN guard) is the scaffold
+that every training loop shares, :func:`vaelab.training.loop.run_loop`. Several processes launched by torchrun
+train together, each on its slice of every global batch (see ``distributed``)."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaelab.data.dataset import ImageDataset
+from vaelab.data.images import image_grid, save_png_atomic
+from vaelab.errors import VaelabError
+from vaelab.models.base import LatentModel
+from vaelab.models.config import ModelConfig, check_model_folder
+from vaelab.models.registry import build_model, check_new_config
+from vaelab.training.config import TrainConfig
+from vaelab.training.distributed import Dist, init_distributed
+from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
+
+# The names marked F401 are not used here: the CLI, the tasks and the tests import them from this module.
+from vaelab.training.loop import (
+    METRICS_NAME,  # noqa: F401
+    BestEpoch,  # noqa: F401
+    Scores,
+    TrainingDiverged,  # noqa: F401
+    check_resumable,
+    check_run_data,
+    draws_pictures,  # noqa: F401
+    pick_device,
+    planned_epochs,  # noqa: F401
+    resume_from,
+    run_loop,
+    start_run,
+    training_split,
+    validation_split,  # noqa: F401
+    warn_few_steps,
+)
+from vaelab.viz.training_curves import plot_loss_curve
+
+
+def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path, cfg: TrainConfig | None = None,
+          resume: bool = False, progress: bool = True, announce=None) -> LatentModel:
+    """Train a model on ``dataset``'s train split and write everything into ``out``.
+
+    ``out`` ends up a model folder (config.json + model.safetensors + ONNX files) plus checkpoint.pt,
+    metrics.jsonl, loss_curve.png and recon/sample grids per epoch. With ``resume`` the model config and
+    the training state come from ``out`` and training continues exactly where the last checkpoint left
+    off; ``cfg.epochs`` may then be raised to train for longer.
+
+    With ``cfg.val_fraction`` a fixed part of the training images is held out and scored every epoch; the model
+    folder then holds the epoch with the best validation −ELBO (checkpoint.pt still holds the latest, to
+    resume), and ``cfg.patience`` stops the run once that many epochs have passed without a better one.
+    ``announce()`` is called once every check has passed, just before training starts.
+    """
+    out = Path(out)
+    cfg = cfg or TrainConfig()
+    ckpt = resumed = None
+    if resume:
+        ckpt, doc, model_cfg, resumed, cfg = resume_from(out, cfg)
+    elif model_cfg is None:
+        model_cfg = ModelConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1])
+    if not resume:
+        check_new_config(model_cfg, {"--kl-warmup": cfg.kl_warmup_steps, "--capacity-max": cfg.capacity_max})
+    check_resumable(ckpt, cfg.epochs, out)
+    if resume:  # config.json keeps the count, where the launcher and sweep read it too
+        check_same_processes(doc.get("training", {}).get("processes"), processes_now(), out, cfg.batch_size)
+    check_model_folder(out, evaluator=False)
+    requested_device = pick_device(cfg.device)
+    train_idx, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
+    check_run_data(model_cfg, dataset, out, resumed)
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
+    out.mkdir(parents=True, exist_ok=True)
+    if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
+        announce()
+    ddp = init_distributed(requested_device)
+    kind = VAEKind(model.to(ddp.device), cfg, ddp, dataset, train_idx, val_idx)
+    run = start_run(kind, out, dataset, len(val_idx), ddp, ckpt)
+    if ckpt is None and ddp.is_main:
+        warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
+        kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
+    run_loop(kind, run, progress)
+    model.data_spec = run.data_spec
+    return model
+
+
+class VAEKind:
+    """The VAE's part of a run (see :class:`vaelab.training.loop.Kind`): its step, scores and pictures."""
+
+    step_keys = ("loss",)
+    unit = "batch"
+    remedy = "try a lower --lr or a KL warm-up"
+    score_name, score_format, best_key = "validation -ELBO", ".2f", "best_val_neg_elbo"
+
+    def __init__(self, model: LatentModel, cfg: TrainConfig, ddp: Dist, dataset: ImageDataset,
+                 train_idx: np.ndarray, val_idx: np.ndarray):
+        self.model, self.cfg, self.ddp = model, cfg, ddp
+        self.net = ddp.wrap(model)
+        # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
+        fused = ddp.device.type in ("cpu", "cuda")
+        self.optimizers = {"optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused)}
+        self.images = images_tensor(dataset.images)  # uint8, converted per batch: no float copy of the whole set
+        self.train_idx, self.val_images = torch.from_numpy(train_idx), dataset.images[val_idx]
+        test_idx = dataset.split("test")
+        self.test_images = dataset.images[test_idx]
+        self.global_batch = cfg.batch_size * ddp.world
+        self.steps_per_epoch = epoch_steps(len(train_idx), cfg.batch_size, ddp.world)
+        self.images_per_epoch = min(len(train_idx), self.steps_per_epoch * self.global_batch)
+        test_labels = dataset.labels[test_idx] if dataset.labels is not None else None
+        grid = each_class_in_turn(test_labels, len(self.test_images))[: cfg.grid_images]
+        self.grid_x = unit_batch(self.test_images[grid], ddp.device)
+        prior = torch.Generator().manual_seed(cfg.seed)  # its own generator: the pictures draw nothing from training's
+        self.prior_z = torch.randn(64, model.cfg.latent_dim, generator=prior).to(ddp.device)
+
+    def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        """The epoch's global batches of training indices, shuffled by a generator seeded by (seed, epoch)."""
+        shuffle = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+        order = self.train_idx[torch.randperm(len(self.train_idx), generator=shuffle)]
+        size = self.global_batch
+        return [order[b * size:(b + 1) * size] for b in range(self.steps_per_epoch)]
+
+    def step(self, idx: torch.Tensor, step: int) -> np.ndarray:
+        """One Adam step on this rank's slice of the global batch ``idx``; returns the objective, averaged over
+        the ranks."""
+        cfg, ddp, device = self.cfg, self.ddp, self.ddp.device
+        # Noise for the whole global batch, drawn the same on every rank (one process: as randn_like).
+        eps = torch.randn(len(idx), self.model.cfg.latent_dim, device=device) if self.model.variational else None
+        mine = ddp.my_slice(len(idx), cfg.batch_size)
+        x = self.images[idx[mine]].to(device, non_blocking=True).float().div_(255)
+        kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        capacity = cfg.capacity_max * min(1.0, step / cfg.capacity_steps if cfg.capacity_steps else 1.0) \
+            if cfg.capacity_max else None
+        loss = self.net(x, kl_weight, None if eps is None else eps[mine], capacity).objective
+        opt = self.optimizers["optimizer"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        value = ddp.mean(loss)
+        opt.step()
+        return np.array([value])
+
+    def progress(self, mean: np.ndarray) -> dict:
+        return {"loss": f"{mean[0]:.1f}"}
+
+    def evaluate(self, epoch: int, seconds: float, train: dict) -> Scores:
+        """The test −ELBO (and the validation −ELBO, with validation images), as metrics.jsonl and the console
+        show them."""
+        model, cfg, device = self.model, self.cfg, self.ddp.device
+        test = evaluate_elbo(model, self.test_images, seed=cfg.seed, device=device)
+        val = evaluate_elbo(model, self.val_images, seed=cfg.seed, device=device) if len(self.val_images) else None
+        record = {"train_loss": train["loss"], "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"],
+                  "test_kl": test["kl"], "epoch_seconds": seconds, "img_per_s": self.images_per_epoch / seconds}
+        line = f"train {train['loss']:.2f}  "
+        if val:
+            record["val_neg_elbo"] = val["neg_elbo"]
+            line += f"validation -ELBO {val['neg_elbo']:.2f}  "
+        scores = (f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f})"
+                  if model.variational else f"test reconstruction {test['recon']:.2f}")  # an AE has no ELBO
+        line += f"{scores} nats/image  [{self.images_per_epoch / seconds:.0f} img/s]"
+        return Scores(record, line, test, val, val["neg_elbo"] if val else math.inf)
+
+    def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
+        return {**asdict(self.cfg), "processes": self.ddp.world, "epochs_done": epoch,
+                "train_seconds": round(seconds, 3), "steps": step}
+
+    def plot_curves(self, records: list[dict], path: Path) -> None:
+        plot_loss_curve(records, path, self.model.variational)
+
+    def draw(self, out: Path, epoch: int) -> None:
+        """Reconstruction grid (inputs above, decodings below) and prior-sample grid for this epoch."""
+        model, grid_x = self.model, self.grid_x
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            recon = model.decode(model.embed(grid_x)).cpu().numpy()
+            samples = model.decode(self.prior_z).cpu().numpy()
+        model.train(was_training)
+        n, scale = len(grid_x), max(1, 96 // grid_x.shape[-1])
+        save_png_atomic(image_grid(np.concatenate([grid_x.cpu().numpy(), recon]), nrow=n, scale=scale),
+                        out / f"recon_epoch{epoch:03d}.png")
+        save_png_atomic(image_grid(samples, nrow=8, scale=scale), out / f"samples_epoch{epoch:03d}.png")
+
+
+def each_class_in_turn(labels: np.ndarray | None, n: int) -> np.ndarray:
+    """The order 0..n-1 of items with ``labels`` (n,) that takes the first of each class, then the second of each,
+    and so on, so that a few of them show every class (a small, lopsided test split's first 16 may miss one).
+    Without labels, the plain order."""
+    if labels is None:
+        return np.arange(n)
+    rank = np.zeros(n, np.int64)  # how many earlier items share the label
+    for c in np.unique(labels):
+        rank[labels == c] = np.arange((labels == c).sum())
+    return np.lexsort((np.arange(n), rank))
+
+
+# --- the schedule, and the processes that train together ----------------------------------------------------------
+
+def epoch_steps(n_train: int, batch_size: int, world: int = 1) -> int:
+    """Steps in an epoch of ``n_train`` images at ``batch_size`` per process on ``world`` processes. With several
+    processes every rank needs a full slice, so a last, short global batch is dropped."""
+    global_batch = batch_size * world
+    steps = math.ceil(n_train / global_batch) if world == 1 else n_train // global_batch
+    if steps == 0:
+        raise VaelabError(f"{n_train} training images are fewer than one global batch of {global_batch}")
+    return steps
+
+
+SIZED_STEPS, SIZED_MAX_EPOCHS, SIZED_MIN_BATCH = 1000, 300, 16  # sized_schedule's aims and bounds
+
+
+def sized_schedule(n_train: int, batch_size: int | None = None, epochs: int | None = None,
+                   world: int = 1) -> tuple[int, int]:
+    """The batch size and epochs of a run that was given neither (or one of them), sized to its data: on a large
+    set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (a power of two down to 16, for 16 to 32
+    steps an epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209
+    training images get batch 16 and 72 epochs; from about 12,700, 128 and 10."""
+    if batch_size is None:
+        power = 2 ** math.floor(math.log2(max(n_train / (16 * world), 1)))
+        batch_size = min(TrainConfig.batch_size, max(SIZED_MIN_BATCH, power))
+    if epochs is None:
+        steps = epoch_steps(n_train, batch_size, world)
+        epochs = min(SIZED_MAX_EPOCHS, max(TrainConfig.epochs, math.ceil(SIZED_STEPS / steps)))
+    return batch_size, epochs
+
+
+def processes_now() -> int:
+    """How many processes train together: torchrun's WORLD_SIZE, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_same_processes(trained_with: int | None, processes: int, out: Path, batch_size: int) -> None:
+    """A resumed run goes on with as many processes as it trained with: each takes its own batch, so another
+    count changes the global batch (and the steps an epoch) half-way through. Runs from before the count was
+    recorded (None) are not checked."""
+    if trained_with is not None and trained_with != processes:
+        how = f"--nproc {trained_with}" if trained_with > 1 else "no --nproc"
+        raise VaelabError(f"the run in {out} trained on {trained_with} process(es), a global batch of "
+                          f"{trained_with * batch_size}; resume it with {how}, not {processes} process(es), or "
+                          "the batch would change half-way")
