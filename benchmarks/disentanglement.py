@@ -4,7 +4,8 @@ standard metrics of a β-VAE against a plain VAE on the procedural `sprites`.
 Run (trains everything, then scores it; hours on a 2-core CPU at the full sizes):
     .venv/bin/python benchmarks/disentanglement.py --out runs/disentangle-bench --threads 1
 Score models trained before (each flag is a model folder; missing ones are skipped):
-    .venv/bin/python benchmarks/disentanglement.py --skip-training --cycle runs/cycle --beta runs/beta16-fc --vae runs/vae
+    .venv/bin/python benchmarks/disentanglement.py --skip-training --cycle runs/cycle --beta runs/beta16-fc --vae
+    runs/vae
 
 Printed, from one run:
 - probe test accuracy of the label from s and from z (targets: s ≥ 90 %, z ≤ 25 %; the paper's MNIST figures are
@@ -14,6 +15,7 @@ Printed, from one run:
 - MIG, BetaVAE, FactorVAE, DCI and SAP for the β-VAE and the plain VAE (target: β-VAE MIG ≥ 0.2), and the ratio;
 - the training time of each model, from its config.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,15 +27,12 @@ import numpy as np
 
 from vaelab.data.loaders import load_dataset
 from vaelab.data.sprites import Sprites
-from vaelab.tasks.disentangle import specified_dim_of, style_draws
-from vaelab.models.runtime import decode_batched
-from vaelab.models.runtime import encode_batched
 from vaelab.latent.partition import join_code, split_code
 from vaelab.metrics.disentanglement import all_metrics, model_representation
 from vaelab.metrics.probes import cross_predictors, leakage_probes
-from vaelab.models.config import ModelConfig
-from vaelab.models.config import DEFAULT_MODEL
-from vaelab.models.runtime import open_model
+from vaelab.models.config import DEFAULT_MODEL, ModelConfig
+from vaelab.models.runtime import decode_batched, encode_batched, open_model
+from vaelab.tasks.disentangle import specified_dim_of, style_draws
 
 # fc 256: the hidden Linear layer each side of the code that disentanglement_lib's models have; without it
 # x and y spread over many code units and MIG stays near 0.06 (BENCHMARKS.md)
@@ -42,21 +41,32 @@ SPRITES_VAE = dict(channels=3, height=64, width=64, latent_dim=10, widths=(32, 3
 
 def train_all(args) -> dict[str, Path]:
     """Train the three models into args.out: cycle (Fashion-MNIST), beta and vae (sprites)."""
-    from vaelab.training.config import CycleTrainConfig
+    from vaelab.training.config import CycleTrainConfig, TrainConfig
     from vaelab.training.cycle import train_cycle
-    from vaelab.training.config import TrainConfig
     from vaelab.training.vae import train
 
     runs = {name: args.out / name for name in ("cycle", "beta", "vae")}
     fmnist = load_dataset("fashion-mnist")
-    train_cycle(ModelConfig(kind="cycle-vae", channels=1, height=28, width=28, latent_dim=32, specified_dim=16,
-                            likelihood="gaussian"), fmnist, runs["cycle"],
-                CycleTrainConfig(epochs=args.cycle_epochs, lr=args.cycle_lr, lr_step_epochs=args.cycle_lr_step,
-                                 kl_coef=args.cycle_kl_coef), progress=False)
+    train_cycle(
+        ModelConfig(
+            kind="cycle-vae", channels=1, height=28, width=28, latent_dim=32, specified_dim=16, likelihood="gaussian"
+        ),
+        fmnist,
+        runs["cycle"],
+        CycleTrainConfig(
+            epochs=args.cycle_epochs, lr=args.cycle_lr, lr_step_epochs=args.cycle_lr_step, kl_coef=args.cycle_kl_coef
+        ),
+        progress=False,
+    )
     sprites = load_dataset(args.sprites_data)
     for name, beta in (("beta", args.beta_weight), ("vae", 1.0)):
-        train(ModelConfig(**SPRITES_VAE, beta=beta), sprites, runs[name],
-              TrainConfig(epochs=args.sprites_epochs, batch_size=64, lr=5e-4), progress=False)
+        train(
+            ModelConfig(**SPRITES_VAE, beta=beta),
+            sprites,
+            runs[name],
+            TrainConfig(epochs=args.sprites_epochs, batch_size=64, lr=5e-4),
+            progress=False,
+        )
     return runs
 
 
@@ -83,13 +93,18 @@ def score_cycle(folder: Path, rng: np.random.Generator, n_probe: int) -> dict:
     plain = encode_batched(open_model(DEFAULT_MODEL), ds.images[idx], progress=False)  # the baseline, same split
     draws = style_draws(m, ds.images[idx], rng)  # z ~ q(z|x), as the decoder receives it
     probes = leakage_probes({"s": s, "z": z, "z draw": draws, "plain": plain}, ds.labels[idx], rng)
-    predictors = cross_predictors(z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
-                                  images=ds.images[idx])
+    predictors = cross_predictors(
+        z, s, rng, decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)), images=ds.images[idx]
+    )
     doc = json.loads((folder / "config.json").read_text())
     # A z that holds nothing passes the z target trivially (every row of the swap grid the same picture)
-    return {"probes": probes, "predictors": predictors, "seconds": time.perf_counter() - t0,
-            "kl_z": doc.get("metrics", {}).get("test", {}).get("kl", float("nan")),
-            "kl_coef": doc.get("training", {}).get("kl_coef", "?")}
+    return {
+        "probes": probes,
+        "predictors": predictors,
+        "seconds": time.perf_counter() - t0,
+        "kl_z": doc.get("metrics", {}).get("test", {}).get("kl", float("nan")),
+        "kl_coef": doc.get("training", {}).get("kl_coef", "?"),
+    }
 
 
 def score_sprites(folder: Path, rng: np.random.Generator, scale: float) -> dict:
@@ -132,27 +147,37 @@ def main() -> None:
     if "cycle" in runs:
         c = results["cycle"] = score_cycle(runs["cycle"], np.random.default_rng(args.seed), args.probe_images)
         p, q = c["probes"], c["predictors"]
-        print(f"cycle-vae on Fashion-MNIST ({train_info(runs['cycle'])}, KL weight {c['kl_coef']}); MLP probes on "
-              f"{p['n_train']} / {p['n_test']} test codes, chance {p['chance']:.1%}")
+        print(
+            f"cycle-vae on Fashion-MNIST ({train_info(runs['cycle'])}, KL weight {c['kl_coef']}); MLP probes on "
+            f"{p['n_train']} / {p['n_test']} test codes, chance {p['chance']:.1%}"
+        )
         print(f"  z holds {c['kl_z']:.2f} nats per test image (KL to the prior)")
         for part, target in (("s", "≥ 90%"), ("z", "≤ 25%"), ("z draw", "≤ 25%; z ~ q(z|x)")):
-            print(f"  label from {part}: train {p[part]['train_accuracy']:.2%}  test {p[part]['test_accuracy']:.2%}"
-                  f"   (target {target})")
-        print(f"  label from the code of a plain VAE (the shipped model): train {p['plain']['train_accuracy']:.2%}  "
-              f"test {p['plain']['test_accuracy']:.2%}")
-        print(f"  z→s R² {q['z_to_s']['test_r2']:.3f}, regeneration MSE {q['z_to_s']['regeneration_mse']:.5f}; "
-              f"s→z R² {q['s_to_z']['test_r2']:.3f}, regeneration MSE {q['s_to_z']['regeneration_mse']:.5f}; "
-              f"reconstruction MSE {q['reconstruction_mse']:.5f}  [{c['seconds']:.0f} s]")
+            print(
+                f"  label from {part}: train {p[part]['train_accuracy']:.2%}  test {p[part]['test_accuracy']:.2%}"
+                f"   (target {target})"
+            )
+        print(
+            f"  label from the code of a plain VAE (the shipped model): train {p['plain']['train_accuracy']:.2%}  "
+            f"test {p['plain']['test_accuracy']:.2%}"
+        )
+        print(
+            f"  z→s R² {q['z_to_s']['test_r2']:.3f}, regeneration MSE {q['z_to_s']['regeneration_mse']:.5f}; "
+            f"s→z R² {q['s_to_z']['test_r2']:.3f}, regeneration MSE {q['s_to_z']['regeneration_mse']:.5f}; "
+            f"reconstruction MSE {q['reconstruction_mse']:.5f}  [{c['seconds']:.0f} s]"
+        )
     for name in ("beta", "vae"):
         if name in runs:
             results[name] = score_sprites(runs[name], np.random.default_rng(args.seed), args.metrics_scale)
             m = results[name]
             m["objective"] = objective_of(runs[name])
-            print(f"{m['objective']} on sprites ({train_info(runs[name])}): "
-                  f"MIG {m['mig']['mig']:.3f}  BetaVAE {m['beta_vae']['eval_accuracy']:.3f}  "
-                  f"FactorVAE {m['factor_vae']['eval_accuracy']:.3f}  DCI D/C/I {m['dci']['disentanglement']:.3f}/"
-                  f"{m['dci']['completeness']:.3f}/{m['dci']['informativeness_test']:.3f}  SAP {m['sap']['sap']:.3f}"
-                  f"  [{m['seconds']:.0f} s at scale {args.metrics_scale}]")
+            print(
+                f"{m['objective']} on sprites ({train_info(runs[name])}): "
+                f"MIG {m['mig']['mig']:.3f}  BetaVAE {m['beta_vae']['eval_accuracy']:.3f}  "
+                f"FactorVAE {m['factor_vae']['eval_accuracy']:.3f}  DCI D/C/I {m['dci']['disentanglement']:.3f}/"
+                f"{m['dci']['completeness']:.3f}/{m['dci']['informativeness_test']:.3f}  SAP {m['sap']['sap']:.3f}"
+                f"  [{m['seconds']:.0f} s at scale {args.metrics_scale}]"
+            )
     if "beta" in results and "vae" in results:
         ratio = results["beta"]["mig"]["mig"] / max(results["vae"]["mig"]["mig"], 1e-9)
         print(f"MIG β-VAE / plain VAE: {ratio:.2f}×")

@@ -15,6 +15,7 @@ fold i is held out, so the offsets come from the other K − 1 folds: closer to 
 and K runs hold out each profession exactly once (pool them with ``--pool``). Baselines, from the same
 run: 'zero' (the offset replaced by 0) and 'pixel' (the same arithmetic on pixels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,11 @@ import numpy as np
 
 import vaelab
 from vaelab.data.emoji import SKIN_ORDER, gender_pairs, tone_pairs
-from vaelab.models.runtime import encode_batched
 from vaelab.metrics.analogy import OFFSETS, analogy_hit_rate, cluster_bootstrap_interval
 from vaelab.models.config import ModelConfig
+from vaelab.models.runtime import encode_batched
 from vaelab.training.config import TrainConfig
 from vaelab.training.vae import train
-
 
 RATES = ("hit_rate", "baseline_zero", "baseline_pixel")  # analogy_hit_rate's rates, pooled over tones by n
 TONES_KEY = "professions, held out, 6 tones"
@@ -55,17 +55,34 @@ def main() -> None:
     ap.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     ap.add_argument("--sigma", type=float, default=0.1)
     ap.add_argument("--fc", type=int, default=0, help="vae-conv's hidden Linear layer each side of the code")
-    ap.add_argument("--val-fraction", type=float, default=0.0,
-                    help="hold out this fraction of the training images to validate on; the best validated epoch "
-                         "is scored (the held-out professions never take part)")
-    ap.add_argument("--patience", type=int, default=0, help="with --val-fraction: stop after this many epochs "
-                                                             "without a better validation -ELBO")
-    ap.add_argument("--folds", type=int, default=0,
-                    help="deal the pairs into this many folds and hold out one (default: hold out half)")
+    ap.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this fraction of the training images to validate on; the best validated epoch "
+        "is scored (the held-out professions never take part)",
+    )
+    ap.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="with --val-fraction: stop after this many epochs without a better validation -ELBO",
+    )
+    ap.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="deal the pairs into this many folds and hold out one (default: hold out half)",
+    )
     ap.add_argument("--fold", type=int, default=0, help="with --folds: the fold to hold out, 0 to folds - 1")
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
-    ap.add_argument("--pool", type=Path, nargs="+", metavar="RUN",
-                    help="only pool the 6-tone gender results already written in these runs (one per split)")
+    ap.add_argument(
+        "--pool",
+        type=Path,
+        nargs="+",
+        metavar="RUN",
+        help="only pool the 6-tone gender results already written in these runs (one per split)",
+    )
     args = ap.parse_args()
     if args.pool:
         missing = [str(f) for f in args.pool if not (f / "analogy_results.json").is_file()]
@@ -101,8 +118,10 @@ def main() -> None:
     excluded |= {tp[i][2] for i in t_out}
     held_rows = np.array(sorted(excluded))
     ds.use_split(np.setdiff1d(np.arange(len(ds)), held_rows), held_rows, source="benchmarks/emoji_arithmetic.py")
-    print(f"{len(gp)} gender pairs ({len(g_out)} held out), {len(tp)} light/dark pairs ({len(t_out)} held out); "
-          f"training on {len(ds.train_idx)} images, {len(ds.test_idx)} held out")
+    print(
+        f"{len(gp)} gender pairs ({len(g_out)} held out), {len(tp)} light/dark pairs ({len(t_out)} held out); "
+        f"training on {len(ds.train_idx)} images, {len(ds.test_idx)} held out"
+    )
 
     # The held-out pairs must be the ones the model was trained without: record them, and check on re-scoring.
     dealt, record = {"seed": args.seed, "folds": args.folds, "fold": args.fold}, args.out / "benchmark_split.json"
@@ -110,21 +129,36 @@ def main() -> None:
         train_model(args, ds)
         record.write_text(json.dumps(dealt) + "\n")
     elif record.is_file() and json.loads(record.read_text()) != dealt:
-        raise SystemExit(f"{args.out} was trained holding out {record.read_text().strip()}, not {dealt}: "
-                         "give the same --seed/--folds/--fold to re-score it")
+        raise SystemExit(
+            f"{args.out} was trained holding out {record.read_text().strip()}, not {dealt}: "
+            "give the same --seed/--folds/--fold to re-score it"
+        )
     # Either way the same figure: the whole run's training steps (every epoch, not just up to the best, saved
     # one; without the per-epoch scoring and pictures), summed from its per-epoch records.
-    train_s = sum(json.loads(line).get("epoch_seconds", 0.0)
-                  for line in (args.out / "metrics.jsonl").read_text().splitlines())
+    train_s = sum(
+        json.loads(line).get("epoch_seconds", 0.0) for line in (args.out / "metrics.jsonl").read_text().splitlines()
+    )
     m = vaelab.open_model(args.out)
     score(args, ds, m, train_s, gp, tp, (g_out, g_in), (t_out, t_in))
 
 
 def train_model(args, ds) -> None:
-    cfg = ModelConfig(channels=3, height=64, width=64, latent_dim=args.latent, likelihood=args.likelihood,
-                      sigma=args.sigma, fc=args.fc)
-    train(cfg, ds, args.out, TrainConfig(epochs=args.epochs, val_fraction=args.val_fraction, patience=args.patience),
-          progress=False)
+    cfg = ModelConfig(
+        channels=3,
+        height=64,
+        width=64,
+        latent_dim=args.latent,
+        likelihood=args.likelihood,
+        sigma=args.sigma,
+        fc=args.fc,
+    )
+    train(
+        cfg,
+        ds,
+        args.out,
+        TrainConfig(epochs=args.epochs, val_fraction=args.val_fraction, patience=args.patience),
+        progress=False,
+    )
 
 
 def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
@@ -134,20 +168,33 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     # The model's own settings, not this command's flags: with --skip-training they may differ.
     doc = json.loads((args.out / "config.json").read_text())
     mc, epochs = doc["model"], doc["training"]["epochs_done"]  # with validation: the best validated epoch
-    results = {"model": {"latent": mc["latent_dim"], "likelihood": mc["likelihood"], "sigma": mc["sigma"],
-                         "fc": mc.get("fc", 0)},
-               "epochs": epochs, "train_seconds": round(train_s, 1), "train_images": int(len(ds.train_idx)),
-               "val_fraction": doc["training"].get("val_fraction", 0.0),
-               "split": {"seed": args.seed, "folds": args.folds, "fold": args.fold}}
+    results = {
+        "model": {
+            "latent": mc["latent_dim"],
+            "likelihood": mc["likelihood"],
+            "sigma": mc["sigma"],
+            "fc": mc.get("fc", 0),
+        },
+        "epochs": epochs,
+        "train_seconds": round(train_s, 1),
+        "train_images": int(len(ds.train_idx)),
+        "val_fraction": doc["training"].get("val_fraction", 0.0),
+        "split": {"seed": args.seed, "folds": args.folds, "fold": args.fold},
+    }
     ran = sum(json.loads(line)["kind"] == "epoch" for line in (args.out / "metrics.jsonl").read_text().splitlines())
     results["epochs_run"] = ran
-    print(f"trained {ran} epochs in {train_s:.0f} s ({ran * len(ds.train_idx) / train_s:.0f} img/s)"
-          + (f"; scoring epoch {epochs}, the best validated one" if ran != epochs else ""))
+    print(
+        f"trained {ran} epochs in {train_s:.0f} s ({ran * len(ds.train_idx) / train_s:.0f} img/s)"
+        + (f"; scoring epoch {epochs}, the best validated one" if ran != epochs else "")
+    )
     print(f"{'analogy':32s} {'n':>4s} {'offset':>9s} {'hit-rate':>9s} {'zero':>6s} {'pixel':>6s}")
     role = np.array([ds.attributes["subgroup"][p[1]] == "person-role" for p in gp])
     (g_out, g_in), (t_out, t_in) = g_split, t_split
-    jobs = (("professions man→woman", gp, g_out[role[g_out]], g_in[role[g_in]]),
-            ("all man/woman pairs", gp, g_out, g_in), ("skin tone light→dark", tp, t_out, t_in))
+    jobs = (
+        ("professions man→woman", gp, g_out[role[g_out]], g_in[role[g_in]]),
+        ("all man/woman pairs", gp, g_out, g_in),
+        ("skin tone light→dark", tp, t_out, t_in),
+    )
     shown: dict = {}
     for label, pairs, held, used in jobs:
         a = np.array([p[1] for p in pairs])
@@ -167,8 +214,13 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
         print_row(key, offset, r)
     (args.out / "analogy_results.json").write_text(json.dumps(results, indent=2) + "\n")
     held = jobs[0][2]
-    picture(x[[gp[p][1] for p in held]], shown, x[[gp[p][2] for p in held]],
-            [names_of(ds, gp[p][1]) for p in held], args.out / "analogies_professions.png")
+    picture(
+        x[[gp[p][1] for p in held]],
+        shown,
+        x[[gp[p][2] for p in held]],
+        [names_of(ds, gp[p][1]) for p in held],
+        args.out / "analogies_professions.png",
+    )
     print(f"results in {args.out / 'analogy_results.json'}, picture {args.out / 'analogies_professions.png'}")
 
 
@@ -218,14 +270,18 @@ def pool(folders: list[Path]) -> None:
             rows += [[f"{f}/{c}", s, h] for c, s, h in doc[TONES_KEY][offset]["analogies"]]
         lo, hi = interval(rows)
         hits = sum(h for *_, h in rows)
-        print(f"{offset:>9s} offset: {hits} of {len(rows)} = {hits / len(rows):.1%}, 95 % interval {lo:.1%} to "
-              f"{hi:.1%} (bootstrap over {len({c for c, *_ in rows})} split × profession clusters)")
+        print(
+            f"{offset:>9s} offset: {hits} of {len(rows)} = {hits / len(rows):.1%}, 95 % interval {lo:.1%} to "
+            f"{hi:.1%} (bootstrap over {len({c for c, *_ in rows})} split × profession clusters)"
+        )
 
 
 def print_row(key: str, offset: str, r: dict) -> None:
     ci = f"  (95 % interval {r['interval_95'][0]:.1%}–{r['interval_95'][1]:.1%})" if "interval_95" in r else ""
-    print(f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
-          f"{r['baseline_pixel']:6.1%}{ci}")
+    print(
+        f"{key:32s} {r['n']:4d} {offset:>9s} {r['hit_rate']:9.1%} {r['baseline_zero']:6.1%} "
+        f"{r['baseline_pixel']:6.1%}{ci}"
+    )
 
 
 def names_of(ds, row: int) -> str:
@@ -237,10 +293,14 @@ def picture(sources: np.ndarray, shown: dict, targets: np.ndarray, labels: list[
     from vaelab.viz.figures import pyplot, save_figure
 
     plt = pyplot()
-    columns = [("man P", sources, None)] + [(f"{o} offset", shown[o]["predictions"], shown[o]["hits"]) for o in OFFSETS] \
+    columns = (
+        [("man P", sources, None)]
+        + [(f"{o} offset", shown[o]["predictions"], shown[o]["hits"]) for o in OFFSETS]
         + [("woman P (truth)", targets, None)]
-    fig, axes = plt.subplots(len(labels), len(columns), figsize=(1.3 * len(columns) + 1.6, 1.3 * len(labels)),
-                             dpi=80, squeeze=False)
+    )
+    fig, axes = plt.subplots(
+        len(labels), len(columns), figsize=(1.3 * len(columns) + 1.6, 1.3 * len(labels)), dpi=80, squeeze=False
+    )
     for r, label in enumerate(labels):
         for c, (title, images, hits) in enumerate(columns):
             ax = axes[r, c]

@@ -8,6 +8,7 @@ Targets: encoding all 70k images ≤ 10 s; `vaelab explore` with default options
 whole CLI processes (start-up, data loading, encoding, every figure), as a user runs them. The last table
 splits one explore run into its stages, from its summary.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import median_seconds, median_wall
 import vaelab
-from vaelab.models.runtime import encode_batched
-from vaelab.tasks.explore import posterior_kl
+from timing import median_seconds, median_wall
 from vaelab.models.config import DEFAULT_MODEL
-from vaelab.models.runtime import torch_module
+from vaelab.models.runtime import encode_batched, torch_module
+from vaelab.tasks.explore import posterior_kl
 
 TARGETS = {"encode": 10.0, "explore": 30.0, "report": 45.0}
 
@@ -38,22 +38,42 @@ def main() -> None:
         onnx_model = vaelab.open_model(DEFAULT_MODEL, backend="onnx")
         torch_model = vaelab.open_model(DEFAULT_MODEL, backend="torch")
         encode_batched(onnx_model, images[:2000], progress=False)  # warm-up
-        rows = {"import torch": ('python -c "import torch"', median_wall([sys.executable, "-c", "import torch"], args.reps))}
-        rows["encode"] = (f"encode all {len(images)} images, onnxruntime (model open)",
-                          median_seconds(lambda: encode_batched(onnx_model, images, progress=False), args.reps))
-        rows["encode torch"] = (f"encode all {len(images)} images, torch (model open)",
-                                median_seconds(lambda: encode_batched(torch_model, images, progress=False), args.reps))
-        rows["encode cold"] = ("load the data set + open the model + encode all (onnx)", median_seconds(
-            lambda: encode_batched(vaelab.open_model(DEFAULT_MODEL, backend="onnx"),
-                                 vaelab.load_dataset("fashion-mnist").images, progress=False), args.reps))
+        rows = {
+            "import torch": ('python -c "import torch"', median_wall([sys.executable, "-c", "import torch"], args.reps))
+        }
+        rows["encode"] = (
+            f"encode all {len(images)} images, onnxruntime (model open)",
+            median_seconds(lambda: encode_batched(onnx_model, images, progress=False), args.reps),
+        )
+        rows["encode torch"] = (
+            f"encode all {len(images)} images, torch (model open)",
+            median_seconds(lambda: encode_batched(torch_model, images, progress=False), args.reps),
+        )
+        rows["encode cold"] = (
+            "load the data set + open the model + encode all (onnx)",
+            median_seconds(
+                lambda: encode_batched(
+                    vaelab.open_model(DEFAULT_MODEL, backend="onnx"),
+                    vaelab.load_dataset("fashion-mnist").images,
+                    progress=False,
+                ),
+                args.reps,
+            ),
+        )
         net = torch_module(torch_model, None)
-        rows["kl"] = ("KL per dimension over 10,000 images (torch: mean and variance)",
-                      median_seconds(lambda: posterior_kl(net, images[:10_000]), args.reps))
+        rows["kl"] = (
+            "KL per dimension over 10,000 images (torch: mean and variance)",
+            median_seconds(lambda: posterior_kl(net, images[:10_000]), args.reps),
+        )
         vaelab_bin = str(Path(sys.executable).with_name("vaelab"))
-        rows["explore"] = ("vaelab explore (defaults: all 70k encoded, 5000 plotted)", median_wall(
-            [vaelab_bin, "explore", "--out", str(tmp / "explore"), "--quiet"], args.reps))
-        rows["report"] = ("vaelab report (defaults)", median_wall(
-            [vaelab_bin, "report", "--out", str(tmp / "report.html"), "--quiet"], args.reps))
+        rows["explore"] = (
+            "vaelab explore (defaults: all 70k encoded, 5000 plotted)",
+            median_wall([vaelab_bin, "explore", "--out", str(tmp / "explore"), "--quiet"], args.reps),
+        )
+        rows["report"] = (
+            "vaelab report (defaults)",
+            median_wall([vaelab_bin, "report", "--out", str(tmp / "report.html"), "--quiet"], args.reps),
+        )
 
         base = rows["import torch"][1]
         print(f"medians of {args.reps} runs; Fashion-MNIST, {len(images)} images; shipped model")
@@ -65,8 +85,10 @@ def main() -> None:
         stages = json.loads((tmp / "explore" / "summary.json").read_text())["seconds"]
         print("last explore run by stage (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
         size = (tmp / "report.html").stat().st_size / 1e6
-        print(f"report size: {size:.1f} MB; explore folder: "
-              f"{sum(p.stat().st_size for p in (tmp / 'explore').iterdir()) / 1e6:.1f} MB")
+        print(
+            f"report size: {size:.1f} MB; explore folder: "
+            f"{sum(p.stat().st_size for p in (tmp / 'explore').iterdir()) / 1e6:.1f} MB"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,6 +8,7 @@ All figures are medians of --reps runs in this one process, so they can be compa
   frames + GIF + MP4 + contact sheet), with and without the MP4, and with `--backend torch`;
 - in-process 32-frame morph at 28×28 with the model already open (onnxruntime and torch backends).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from timing import median_seconds, median_wall
 import vaelab
+from timing import median_seconds, median_wall
 
 
 def in_process(model, a, b, reps: int) -> float:

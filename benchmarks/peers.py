@@ -10,6 +10,7 @@ BENCHMARKS.md (Conv 1→32→64→128, latent 32, Bernoulli likelihood) with Ada
 60k Fashion-MNIST training images. pythae's pitfalls are handled: its "bce" loss expects probabilities, so
 its decoder ends in a sigmoid, and its defaults (lr 1e-4, batch 64) are overridden to match.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import PlainVAE, plain_loop  # noqa: E402  (the plain loop of the throughput benchmark, reused as is)
-
 import vaelab  # noqa: E402
+from train_throughput import PlainVAE, plain_loop  # noqa: E402  (the plain loop of the throughput benchmark, reused as is)
 from vaelab.models.config import ModelConfig  # noqa: E402
 from vaelab.models.registry import build_model  # noqa: E402
-from vaelab.training.evaluation import evaluate_elbo  # noqa: E402
 from vaelab.training.config import TrainConfig
+from vaelab.training.evaluation import evaluate_elbo  # noqa: E402
 from vaelab.training.vae import train  # noqa: E402
 
 LR, BATCH = 1e-3, 128
@@ -104,10 +104,18 @@ def run_pythae(train_x: torch.Tensor, test_x: torch.Tensor, out: Path) -> tuple[
         def on_train_step_end(self, training_config, **kwargs):
             self.end = time.perf_counter()
 
-    vae = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=32, reconstruction_loss="bce"),
-              encoder=Encoder(), decoder=Decoder())
-    cfg = BaseTrainerConfig(output_dir=str(out), num_epochs=1, learning_rate=LR, per_device_train_batch_size=BATCH,
-                            per_device_eval_batch_size=BATCH, no_cuda=not torch.cuda.is_available(), seed=0)
+    vae = VAE(
+        VAEConfig(input_dim=(1, 28, 28), latent_dim=32, reconstruction_loss="bce"), encoder=Encoder(), decoder=Decoder()
+    )
+    cfg = BaseTrainerConfig(
+        output_dir=str(out),
+        num_epochs=1,
+        learning_rate=LR,
+        per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=BATCH,
+        no_cuda=not torch.cuda.is_available(),
+        seed=0,
+    )
     timer = LoopTimer()
     t = time.perf_counter()
     TrainingPipeline(model=vae, training_config=cfg)(train_data=train_x, eval_data=test_x, callbacks=[timer])
@@ -118,8 +126,12 @@ def run_pythae(train_x: torch.Tensor, test_x: torch.Tensor, out: Path) -> tuple[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=1, help="interleaved repetitions (median reported)")
-    ap.add_argument("--limit", type=int, help="train on the first N training images only: shorter runs, so that "
-                                              "more interleaved repetitions fit on a noisy machine")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        help="train on the first N training images only: shorter runs, so that "
+        "more interleaved repetitions fit on a noisy machine",
+    )
     args = ap.parse_args()
     try:
         import pythae
@@ -133,8 +145,10 @@ def main() -> None:
     train_u8 = torch.from_numpy(ds.images[ds.split("train")])
     test_u8 = ds.images[ds.split("test")]
     train_f, test_f = train_u8.float() / 255, torch.from_numpy(test_u8).float() / 255
-    print(f"{len(train_u8)} training images; torch {torch.__version__}, {torch.get_num_threads()} threads"
-          + (f"; pythae {importlib.metadata.version('pythae')}" if pythae else ""))
+    print(
+        f"{len(train_u8)} training images; torch {torch.__version__}, {torch.get_num_threads()} threads"
+        + (f"; pythae {importlib.metadata.version('pythae')}" if pythae else "")
+    )
     results: dict[str, list[dict]] = {"a": [], "b": [], "c": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.reps):  # interleaved, so that machine noise hits all three alike
@@ -149,20 +163,28 @@ def main() -> None:
                     continue
                 res["neg_elbo"] = evaluate_elbo(model, test_u8, seed=0)["neg_elbo"]
                 results[key].append(res)
-                print(f"  rep {r + 1} ({key}): batch loop {res['loop']:.0f} img/s, whole call {res['wall']:.0f} img/s, "
-                      f"test -ELBO {res['neg_elbo']:.2f}", flush=True)
+                print(
+                    f"  rep {r + 1} ({key}): batch loop {res['loop']:.0f} img/s, whole call {res['wall']:.0f} img/s, "
+                    f"test -ELBO {res['neg_elbo']:.2f}",
+                    flush=True,
+                )
 
     names = {"a": "(a) plain PyTorch loop", "b": "(b) vaelab trainer", "c": "(c) pythae 0.1.2 TrainingPipeline"}
-    med = {k: {m: statistics.median(x[m] for x in v) for m in ("loop", "wall", "neg_elbo")}
-           for k, v in results.items() if v}
+    med = {
+        k: {m: statistics.median(x[m] for x in v) for m in ("loop", "wall", "neg_elbo")}
+        for k, v in results.items()
+        if v
+    }
     print(f"\n{'':36s} {'loop img/s':>10s} {'whole img/s':>11s} {'test -ELBO':>10s}")
     for k, m in med.items():
         print(f"{names[k]:36s} {m['loop']:10.0f} {m['wall']:11.0f} {m['neg_elbo']:10.2f}")
     b = med["b"]
     print(f"b/a: {b['loop'] / med['a']['loop']:.2f} (batch loop), {b['wall'] / med['a']['wall']:.2f} (whole call)")
     if "c" in med:
-        print(f"b/c: {b['loop'] / med['c']['loop']:.2f} (batch loop), {b['wall'] / med['c']['wall']:.2f} (whole call)"
-              "   goal ≥ 1.3")
+        print(
+            f"b/c: {b['loop'] / med['c']['loop']:.2f} (batch loop), {b['wall'] / med['c']['wall']:.2f} (whole call)"
+            "   goal ≥ 1.3"
+        )
 
 
 if __name__ == "__main__":

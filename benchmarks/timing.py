@@ -1,10 +1,11 @@
 """Median timings shared by the benchmark scripts (run them as `python benchmarks/NAME.py`)."""
+
 from __future__ import annotations
 
 import statistics
 import subprocess
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def median_seconds(fn: Callable[[], object], reps: int) -> float:

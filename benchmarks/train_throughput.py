@@ -8,6 +8,7 @@ vaelab's trainer on the same model and data, the ratio c/b, and FLOP utilisation
 (torch.utils.flop_counter) × img/s ÷ matmul FLOP/s. Then the epochs and seconds vaelab needs to reach test
 -ELBO ≤ 245 nats, and peak RSS. With --attempts it also measures the variants tried to raise utilisation.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,14 +51,27 @@ class PlainVAE(nn.Module):
     def __init__(self, k: int = 3, latent: int = 32):
         super().__init__()
         p = 1  # k=3: 28→14→7→4; k=4: 28→14→7→3
-        self.enc = nn.Sequential(nn.Conv2d(1, 32, k, 2, p), nn.ReLU(), nn.Conv2d(32, 64, k, 2, p), nn.ReLU(),
-                                 nn.Conv2d(64, 128, k, 2, p), nn.ReLU(), nn.Flatten())
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, 32, k, 2, p),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, k, 2, p),
+            nn.ReLU(),
+            nn.Conv2d(64, 128, k, 2, p),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
         s = 4 if k == 3 else 3
         self.stats = nn.Linear(128 * s * s, 2 * latent)
-        self.dec = nn.Sequential(nn.Linear(latent, 128 * s * s), nn.Unflatten(1, (128, s, s)), nn.ReLU(),
-                                 nn.ConvTranspose2d(128, 64, k, 2, p, output_padding=0 if k == 3 else 1), nn.ReLU(),
-                                 nn.ConvTranspose2d(64, 32, k, 2, p, output_padding=1 if k == 3 else 0), nn.ReLU(),
-                                 nn.ConvTranspose2d(32, 1, k, 2, p, output_padding=1 if k == 3 else 0))
+        self.dec = nn.Sequential(
+            nn.Linear(latent, 128 * s * s),
+            nn.Unflatten(1, (128, s, s)),
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, k, 2, p, output_padding=0 if k == 3 else 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, k, 2, p, output_padding=1 if k == 3 else 0),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, k, 2, p, output_padding=1 if k == 3 else 0),
+        )
 
     def forward(self, x):
         mu, logvar = self.stats(self.enc(x)).chunk(2, 1)
@@ -66,8 +80,16 @@ class PlainVAE(nn.Module):
         return rec + 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / len(x)
 
 
-def plain_loop(images: torch.Tensor, steps: int | None = None, bs: int = 128, k: int = 3, fused: bool = False,
-               channels_last: bool = False, float_data: bool = False, model: PlainVAE | None = None) -> float:
+def plain_loop(
+    images: torch.Tensor,
+    steps: int | None = None,
+    bs: int = 128,
+    k: int = 3,
+    fused: bool = False,
+    channels_last: bool = False,
+    float_data: bool = False,
+    model: PlainVAE | None = None,
+) -> float:
     """img/s of the plain loop over one epoch (or ``steps`` batches); trains ``model`` when one is given, so
     that the caller can evaluate it afterwards."""
     torch.manual_seed(0)
@@ -80,7 +102,7 @@ def plain_loop(images: torch.Tensor, steps: int | None = None, bs: int = 128, k:
     n_steps = steps or -(-len(images) // bs)
     t = time.perf_counter()
     for i in range(n_steps):
-        idx = perm[i * bs:(i + 1) * bs]
+        idx = perm[i * bs : (i + 1) * bs]
         x = data[idx] if float_data else data[idx].float().div_(255)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -122,8 +144,10 @@ def main() -> None:
     images = torch.from_numpy(ds.images[ds.split("train")])
     gflops = matmul_gflops()
     fpi = flops_per_image()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul {gflops:.1f} GFLOP/s; "
-          f"training FLOPs/image {fpi / 1e6:.2f} M")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul {gflops:.1f} GFLOP/s; "
+        f"training FLOPs/image {fpi / 1e6:.2f} M"
+    )
     plain, ours_loop, ours_wall = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.reps):  # interleaved, so that machine noise hits both alike
@@ -131,8 +155,10 @@ def main() -> None:
             v = vaelab_epoch(ds, Path(tmp) / f"r{r}")
             ours_loop.append(v["loop"])
             ours_wall.append(v["wall"])
-            print(f"  rep {r + 1}: plain {plain[-1]:.0f} img/s, vaelab {ours_loop[-1]:.0f} img/s "
-                  f"(whole epoch incl. test eval, pictures, save: {ours_wall[-1]:.0f} img/s)")
+            print(
+                f"  rep {r + 1}: plain {plain[-1]:.0f} img/s, vaelab {ours_loop[-1]:.0f} img/s "
+                f"(whole epoch incl. test eval, pictures, save: {ours_wall[-1]:.0f} img/s)"
+            )
     p, o, w = statistics.median(plain), statistics.median(ours_loop), statistics.median(ours_wall)
     util = lambda ips: fpi * ips / (gflops * 1e9)  # noqa: E731
     print(f"plain loop      {p:7.0f} img/s   utilisation {util(p):.2f}")
@@ -142,14 +168,20 @@ def main() -> None:
     if args.attempts:
         print("attempts (plain loop, 150 steps each, median of 3, ratio to the batch-128 baseline):")
         variants = {
-            "baseline bs128": {}, "fused Adam": {"fused": True}, "batch 64": {"bs": 64}, "batch 256": {"bs": 256},
-            "batch 512": {"bs": 512}, "channels_last": {"channels_last": True}, "float data in RAM": {"float_data": True},
+            "baseline bs128": {},
+            "fused Adam": {"fused": True},
+            "batch 64": {"bs": 64},
+            "batch 256": {"bs": 256},
+            "batch 512": {"bs": 512},
+            "channels_last": {"channels_last": True},
+            "float data in RAM": {"float_data": True},
             "kernel 4 (3x3 maps)": {"k": 4},
         }
         base = None
         for name, kw in variants.items():
-            ips = statistics.median(plain_loop(images, steps=max(40, 150 * 128 // kw.get("bs", 128)), **kw)
-                                    for _ in range(3))
+            ips = statistics.median(
+                plain_loop(images, steps=max(40, 150 * 128 // kw.get("bs", 128)), **kw) for _ in range(3)
+            )
             base = base or ips
             print(f"  {name:22s} {ips:7.0f} img/s  x{ips / base:.2f}")
         for threads in (1, 2):
@@ -168,8 +200,12 @@ def main() -> None:
             hit = next((r for r in ep if r["test_neg_elbo"] <= 245), None)
             secs = sum(r["epoch_seconds"] for r in ep[: hit["epoch"]]) if hit else None
             print("test -ELBO per epoch: " + ", ".join(f"{r['test_neg_elbo']:.1f}" for r in ep))
-            print(f"reached <= 245 nats at epoch {hit['epoch'] if hit else '-'}: {secs:.0f} s of training "
-                  f"({total:.0f} s for all {len(ep)} epochs incl. eval and saving)" if hit else "did not reach 245")
+            print(
+                f"reached <= 245 nats at epoch {hit['epoch'] if hit else '-'}: {secs:.0f} s of training "
+                f"({total:.0f} s for all {len(ep)} epochs incl. eval and saving)"
+                if hit
+                else "did not reach 245"
+            )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss:.0f} MB")
 

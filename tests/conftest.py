@@ -1,4 +1,5 @@
 """Shared fixtures: tiny datasets written in the exact on-disk formats, and a tiny trained model."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,8 +19,14 @@ torch.set_num_threads(2)
 
 def write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> Path:
     """Write an IDX file exactly as (Fashion-)MNIST ships it: magic 0 0 type ndim, big-endian dims, data."""
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
-             np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+    codes = {
+        np.dtype(np.uint8): 0x08,
+        np.dtype(np.int8): 0x09,
+        np.dtype(">i2"): 0x0B,
+        np.dtype(">i4"): 0x0C,
+        np.dtype(">f4"): 0x0D,
+        np.dtype(">f8"): 0x0E,
+    }
     dt = arr.dtype if arr.dtype.itemsize == 1 else arr.dtype.newbyteorder(">")
     raw = bytes([0, 0, codes[np.dtype(dt)], arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
     raw += np.ascontiguousarray(arr.astype(dt)).tobytes()
@@ -35,11 +42,11 @@ def toy_images(n: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.nd
     for i, c in enumerate(labels):
         r, k = rng.integers(size // 4, size // 2, 2)
         if c == 0:
-            imgs[i, r:r + 4, 3:size - 3] = 255
+            imgs[i, r : r + 4, 3 : size - 3] = 255
         elif c == 1:
-            imgs[i, 3:size - 3, k:k + 4] = 255
+            imgs[i, 3 : size - 3, k : k + 4] = 255
         else:
-            imgs[i, r:r + size // 3, k:k + size // 3] = 255
+            imgs[i, r : r + size // 3, k : k + size // 3] = 255
     return imgs, labels.astype(np.uint8)
 
 
@@ -112,7 +119,11 @@ def tiny_emoji_model_dir(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("emoji-model") / "tiny"
     ds = load_dataset("emoji:16")
-    train(ModelConfig(channels=3, height=16, width=16, latent_dim=8, widths=(8, 16)), ds, out,
-          TrainConfig(epochs=1, batch_size=64), progress=False)
+    train(
+        ModelConfig(channels=3, height=16, width=16, latent_dim=8, widths=(8, 16)),
+        ds,
+        out,
+        TrainConfig(epochs=1, batch_size=64),
+        progress=False,
+    )
     return out
-

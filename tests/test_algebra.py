@@ -1,4 +1,5 @@
 """Latent algebra: expressions, attribute vectors with balancing, blends, the analogy score, and the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,14 @@ import pytest
 
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.errors import VaelabError
-from vaelab.latent.arithmetic import (attribute_vector, combine, parse_expression, parse_strengths, spherical_mean,
-                                      weighted_centroid)
+from vaelab.latent.arithmetic import (
+    attribute_vector,
+    combine,
+    parse_expression,
+    parse_strengths,
+    spherical_mean,
+    weighted_centroid,
+)
 from vaelab.metrics.analogy import analogy_hit_rate
 from vaelab.models.runtime import InferenceModel
 
@@ -20,8 +27,10 @@ class PlantedModel(InferenceModel):
     """Codes are planted: image i (its first pixel holds i) has code table[i]; decode is a fixed linear map."""
 
     def __init__(self, table: np.ndarray, class_names):
-        doc = {"model": {"channels": 1, "height": 4, "width": 4, "latent_dim": table.shape[1]},
-               "data": {"name": "planted", "class_names": class_names}}
+        doc = {
+            "model": {"channels": 1, "height": 4, "width": 4, "latent_dim": table.shape[1]},
+            "data": {"name": "planted", "class_names": class_names},
+        }
         super().__init__(None, doc)
         self.table = table
 
@@ -38,8 +47,13 @@ def _planted(n=30, d=5, seed=0):
     images = np.zeros((n, 1, 4, 4), np.uint8)
     images[:, 0, 0, 0] = np.arange(n)
     labels = np.arange(n) % 3
-    ds = ImageDataset(images=images, labels=labels, class_names=["a", "b", "c"], name="planted",
-                      attributes={"tall": labels == 1, "colour": np.array(["red", "blue"] * (n // 2))})
+    ds = ImageDataset(
+        images=images,
+        labels=labels,
+        class_names=["a", "b", "c"],
+        name="planted",
+        attributes={"tall": labels == 1, "colour": np.array(["red", "blue"] * (n // 2))},
+    )
     return PlantedModel(table, ["a", "b", "c"]), ds, table, labels
 
 
@@ -65,14 +79,21 @@ def test_rescale_gives_the_terms_mean_norm():
 
 def test_expression_parsing_keeps_hyphenated_names_and_rejects_garbage():
     terms = parse_expression("class:T-shirt/top - 2*[a.png b.png] + attr:gender=woman,skin=none")
-    assert [(t.weight, t.concept) for t in terms] == [(1.0, "class:T-shirt/top"), (-2.0, "[a.png b.png]"),
-                                                      (1.0, "attr:gender=woman,skin=none")]
+    assert [(t.weight, t.concept) for t in terms] == [
+        (1.0, "class:T-shirt/top"),
+        (-2.0, "[a.png b.png]"),
+        (1.0, "attr:gender=woman,skin=none"),
+    ]
     for bad in ["", "class:A +", "class:A class:B", "+ - x"]:
         with pytest.raises(VaelabError):
             parse_expression(bad)
-    quoted = parse_expression('reds/ - "grüne sachen/" + 2e-1*\'my set\' - 1.5E1*class:Bag')
-    assert [(t.weight, t.concept) for t in quoted] == [(1.0, "reds/"), (-1.0, "grüne sachen/"), (0.2, "my set"),
-                                                       (-15.0, "class:Bag")]
+    quoted = parse_expression("reds/ - \"grüne sachen/\" + 2e-1*'my set' - 1.5E1*class:Bag")
+    assert [(t.weight, t.concept) for t in quoted] == [
+        (1.0, "reds/"),
+        (-1.0, "grüne sachen/"),
+        (0.2, "my set"),
+        (-15.0, "class:Bag"),
+    ]
     with pytest.raises(VaelabError, match="put spaces around"):
         parse_expression("class:blue_square-class:red circle")
     with pytest.raises(VaelabError, match="without the other end"):
@@ -142,7 +163,9 @@ def test_query_mask_and_its_errors():
     np.testing.assert_array_equal(query_mask(ds, "tall=true"), labels == 1)
     assert query_mask(ds, "colour=red|blue").all()
     # a labelled set answers 'class' by class name, so `vaelab attribute --attr class=b` works on any of them
-    np.testing.assert_array_equal(query_mask(ds, "class=b|c,colour=red"), (labels > 0) & (ds.attributes["colour"] == "red"))
+    np.testing.assert_array_equal(
+        query_mask(ds, "class=b|c,colour=red"), (labels > 0) & (ds.attributes["colour"] == "red")
+    )
     with pytest.raises(VaelabError, match=r"unknown attribute 'size'; planted has: class, colour, tall"):
         query_mask(ds, "size=big")
     with pytest.raises(VaelabError, match="its values are: blue, red"):
@@ -156,8 +179,11 @@ def test_a_quoted_value_may_hold_commas_bars_and_apostrophes():
     assert query_mask(ds, 'name="kiss: woman, man"|man').tolist() == [True, False, False, False, True]
     assert query_mask(ds, "name= 'a|b'").tolist() == [False, False, True, False, False]
     assert query_mask(ds, "name=don't").tolist() == [False, False, False, True, False]  # not a quote: a letter
-    with pytest.raises(VaelabError, match=r"condition 'man' needs the form name=value \(a value with a comma in it "
-                                          "goes in quotes"):
+    with pytest.raises(
+        VaelabError,
+        match=r"condition 'man' needs the form name=value \(a value with a comma in it "
+        "goes in quotes",
+    ):
         query_mask(ds, "name=kiss: woman, man")  # said before 'kiss: woman' alone is looked up
     with pytest.raises(VaelabError, match="opens a quote ' and does not close it"):
         query_mask(ds, "name='kiss: woman")
@@ -202,7 +228,9 @@ def test_analogy_pixel_baseline_is_the_same_on_uint8_images():
     z = np.zeros((8, 2))
     decode = lambda z: np.zeros((len(z), 1, 2, 2), np.float32)  # noqa: E731
     as_float = analogy_hit_rate(z, z, x_a, x_b, decode)
-    as_uint8 = analogy_hit_rate(z, z, np.round(x_a * 255).astype(np.uint8), np.round(x_b * 255).astype(np.uint8), decode)
+    as_uint8 = analogy_hit_rate(
+        z, z, np.round(x_a * 255).astype(np.uint8), np.round(x_b * 255).astype(np.uint8), decode
+    )
     assert as_float["baseline_pixel"] == 1.0 and as_uint8["baseline_pixel"] == 1.0  # b − a must not wrap around
 
 
@@ -218,8 +246,9 @@ def test_cluster_bootstrap_widens_the_interval_when_a_clusters_analogies_fail_to
     assert cluster_bootstrap_interval(np.ones(12, bool), np.arange(12) % 3, np.random.default_rng(0)) == (1.0, 1.0)
     # clusters of unequal size: a draw's rate pools its analogies (1 hit of 10 is 0.1), it does not average the
     # clusters' rates (which would give 0.5); the two-cluster draws give 1.0, 0.1 or 0.0, so the median is 0.1
-    lopsided = cluster_bootstrap_interval(np.array([1] + [0] * 9, bool), np.array([0] + [1] * 9),
-                                          np.random.default_rng(0), level=0.0)
+    lopsided = cluster_bootstrap_interval(
+        np.array([1] + [0] * 9, bool), np.array([0] + [1] * 9), np.random.default_rng(0), level=0.0
+    )
     assert lopsided == pytest.approx((0.1, 0.1))
     with pytest.raises(ValueError, match="at least one"):
         cluster_bootstrap_interval(np.zeros(0, bool), np.zeros(0), np.random.default_rng(0))
@@ -261,8 +290,8 @@ def test_blend_returns_k_centres_and_a_confusion_table(tiny_model_dir):
 
 
 def test_blend_of_identical_images_warns_of_empty_clusters_and_reports_no_variance(tiny_model_dir):
-    from vaelab.tasks.blend import blend
     from vaelab.errors import VaelabWarning
+    from vaelab.tasks.blend import blend
 
     same = ImageDataset(images=np.full((6, 1, 28, 28), 128, np.uint8), name="grey")  # one distinct image
     with pytest.warns(VaelabWarning, match="only 1 distinct ones, so 2 of the 3 k-means clusters stay empty"):
@@ -273,8 +302,8 @@ def test_blend_of_identical_images_warns_of_empty_clusters_and_reports_no_varian
 
 def test_a_weighted_blend_matches_the_class_means_computed_by_hand(tiny_model_dir):
     import vaelab
-    from vaelab.tasks.blend import blend
     from vaelab.models.runtime import encode_batched
+    from vaelab.tasks.blend import blend
 
     m = vaelab.open_model(tiny_model_dir)
     ds = vaelab.load_dataset(m.data_name)
@@ -309,8 +338,9 @@ def test_long_class_names_are_cut_in_the_middle_so_that_they_stay_distinct():
     assert short_label("Sneaker") == "Sneaker"
 
 
-def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_unreadable_ones(tmp_path,
-                                                                                               tiny_model_dir):
+def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_unreadable_ones(
+    tmp_path, tiny_model_dir
+):
     from PIL import Image
 
     import vaelab
@@ -324,7 +354,9 @@ def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_u
     (folder / "broken.png").write_text("not an image")
     p = _cli("arithmetic", f"{folder} - {folder / 'a.png'}", "--model", tiny_model_dir, "--out", tmp_path / "o")
     assert p.returncode == 0, p.stderr
-    assert p.stderr.splitlines() == [l for l in p.stderr.splitlines() if l.startswith("vaelab: warning: left out 1 of 3")]
+    assert p.stderr.splitlines() == [
+        l for l in p.stderr.splitlines() if l.startswith("vaelab: warning: left out 1 of 3")
+    ]
     assert len(p.stderr.splitlines()) == 1 and "broken.png" in p.stderr
     assert f"{folder} (2)" in p.stdout  # a.png and more/b.png
     m = vaelab.open_model(tiny_model_dir)
@@ -338,8 +370,13 @@ def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_u
     Image.new("L", (28, 28), 30).save(folder / "more" / "c.png")
     pattern = ConceptResolver(m).resolve(f"[{folder / 'more' / '*.png'} {folder / 'a.png'}]")
     assert len(pattern.images) == 3
-    np.testing.assert_allclose(pattern.vector, ConceptResolver(m).resolve(
-        f"[{folder / 'more' / 'b.png'} {folder / 'more' / 'c.png'} {folder / 'a.png'}]").vector, rtol=1e-6)
+    np.testing.assert_allclose(
+        pattern.vector,
+        ConceptResolver(m)
+        .resolve(f"[{folder / 'more' / 'b.png'} {folder / 'more' / 'c.png'} {folder / 'a.png'}]")
+        .vector,
+        rtol=1e-6,
+    )
     assert len(ConceptResolver(m).resolve(str(folder / "?.png")).images) == 1
     with pytest.warns(VaelabWarning, match="broken.png"):  # matched, not named: left out as a folder's would be
         assert len(ConceptResolver(m).resolve(str(folder / "*.png")).images) == 1
@@ -366,13 +403,19 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     # an expression that starts with a minus sign and has no space is the expression, not an unknown option
     p = _cli("arithmetic", "-1*class:2", "--model", tiny_model_dir, "--out", tmp_path / "neg")
     assert p.returncode == 0 and "-1·class:2" in p.stdout, p.stderr
-    np.testing.assert_allclose(arithmetic(tiny_model_dir, " -1*class:2").vector,
-                               -arithmetic(tiny_model_dir, "class:2").vector, rtol=1e-6)
+    np.testing.assert_allclose(
+        arithmetic(tiny_model_dir, " -1*class:2").vector, -arithmetic(tiny_model_dir, "class:2").vector, rtol=1e-6
+    )
     p = _cli("blend", "--model", tiny_model_dir, "--k", "3", "--eigen", "4", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     names = {f.name for f in (tmp_path / "b").iterdir()}
-    assert names == {"blend.png", "kmeans_centres.png", "kmeans_confusion.png", "kmeans_confusion.csv",
-                     "eigen_images.png"}
+    assert names == {
+        "blend.png",
+        "kmeans_centres.png",
+        "kmeans_confusion.png",
+        "kmeans_confusion.csv",
+        "eigen_images.png",
+    }
     rows = (tmp_path / "b" / "kmeans_confusion.csv").read_text().splitlines()
     assert rows[0] == "cluster,0,1,2" and len(rows) == 4
     # a class is an attribute of any labelled set; the vector is saved readable like every other output
@@ -385,9 +428,9 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
 
 
 def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, tiny_model_dir):
+    from vaelab.io.vectors import load_vector
     from vaelab.tasks.arithmetic import arithmetic
     from vaelab.tasks.attribute import apply_vector, attribute
-    from vaelab.io.vectors import load_vector
 
     p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
     assert p.returncode == 0, p.stderr
@@ -402,13 +445,36 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     from PIL import Image
 
     Image.new("L", (28, 28), 90).save(image)
-    p = _cli("attribute", "--vector", saved, "--apply", image, "--strengths", "0,1", "--model", tiny_model_dir,
-             "--out", tmp_path / "w")
+    p = _cli(
+        "attribute",
+        "--vector",
+        saved,
+        "--apply",
+        image,
+        "--strengths",
+        "0,1",
+        "--model",
+        tiny_model_dir,
+        "--out",
+        tmp_path / "w",
+    )
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1_img.png"]  # nothing else saved
     Image.new("L", (28, 28), 200).save(tmp_path / "other.png")  # a second image's strip goes beside the first
-    assert _cli("attribute", "--vector", saved, "--apply", tmp_path / "other.png", "--model", tiny_model_dir,
-                "--out", tmp_path / "w").returncode == 0
+    assert (
+        _cli(
+            "attribute",
+            "--vector",
+            saved,
+            "--apply",
+            tmp_path / "other.png",
+            "--model",
+            tiny_model_dir,
+            "--out",
+            tmp_path / "w",
+        ).returncode
+        == 0
+    )
     assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1_img.png", "strip_class=1_other.png"]
     # as a term: img.png + 1·vector decodes code(img) + vector, which apply_vector gives at strength 1
     r = arithmetic(tiny_model_dir, f"{image} + {saved}")
@@ -424,25 +490,28 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     assert p.returncode == 2 and "holds a vector of 3 numbers; this model's codes have 8" in p.stderr
 
 
-@pytest.mark.parametrize("args,words", [
-    (["arithmetic", "class:0 - class:Zebra"], ["unknown class 'Zebra'"]),
-    (["arithmetic", "class:0 class:1"], ["expected + or -"]),
-    (["arithmetic", "class:0 - {tmp}/empty"], ["holds no images"]),
-    (["arithmetic", "attr:x=1 + class:0"], ["unknown attribute"]),
-    (["attribute", "--attr", "x=1"], ["unknown attribute"]),
-    (["blend", "--classes", "0,1", "--weights", "1,2,3"], ["weights"]),
-    (["blend", "--classes", "0,1", "--weights", "nan,1"], ["finite", "got 'nan,1'"]),
-    (["blend", "--classes", "0,1", "--weights", "inf,1"], ["finite"]),
-    (["blend", "--classes", "0,1,0"], ["0 named more than once"]),
-    (["blend", "--max-points", "4", "--k", "5"], ["--k 5 is more than the 4 training codes", "--max-points 4"]),
-    (["attribute", "--attr", "x=1", "--strengths", ""], ["an empty argument after --strengths"]),
-    (["attribute", "--attr", "x=1", "--strengths", "nan,inf"], ["finite numbers"]),
-    (["attribute"], ["give --attr", "or --vector FILE"]),
-    (["attribute", "--attr", "class=1", "--vector", "{tmp}/v.safetensors"], ["give --attr", "or --vector FILE"]),
-    (["attribute", "--vector", "{tmp}/v.safetensors"], ["it needs --apply IMAGE"]),
-    (["attribute", "--attr", "class=1", "--apply", "{tmp}/empty"], ["is a folder, not an image"]),
-    (["attribute", "--attr", "class=1", "--balance-on", "class"], ["no combination of the --balance-on"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["arithmetic", "class:0 - class:Zebra"], ["unknown class 'Zebra'"]),
+        (["arithmetic", "class:0 class:1"], ["expected + or -"]),
+        (["arithmetic", "class:0 - {tmp}/empty"], ["holds no images"]),
+        (["arithmetic", "attr:x=1 + class:0"], ["unknown attribute"]),
+        (["attribute", "--attr", "x=1"], ["unknown attribute"]),
+        (["blend", "--classes", "0,1", "--weights", "1,2,3"], ["weights"]),
+        (["blend", "--classes", "0,1", "--weights", "nan,1"], ["finite", "got 'nan,1'"]),
+        (["blend", "--classes", "0,1", "--weights", "inf,1"], ["finite"]),
+        (["blend", "--classes", "0,1,0"], ["0 named more than once"]),
+        (["blend", "--max-points", "4", "--k", "5"], ["--k 5 is more than the 4 training codes", "--max-points 4"]),
+        (["attribute", "--attr", "x=1", "--strengths", ""], ["an empty argument after --strengths"]),
+        (["attribute", "--attr", "x=1", "--strengths", "nan,inf"], ["finite numbers"]),
+        (["attribute"], ["give --attr", "or --vector FILE"]),
+        (["attribute", "--attr", "class=1", "--vector", "{tmp}/v.safetensors"], ["give --attr", "or --vector FILE"]),
+        (["attribute", "--vector", "{tmp}/v.safetensors"], ["it needs --apply IMAGE"]),
+        (["attribute", "--attr", "class=1", "--apply", "{tmp}/empty"], ["is a folder, not an image"]),
+        (["attribute", "--attr", "class=1", "--balance-on", "class"], ["no combination of the --balance-on"]),
+    ],
+)
 def test_algebra_bad_input(tmp_path, tiny_model_dir, args, words):
     (tmp_path / "empty").mkdir()
     p = _cli(*[a.format(tmp=tmp_path) for a in args], "--model", tiny_model_dir, "--out", tmp_path / "o")
@@ -467,15 +536,21 @@ def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_pa
         Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(flat / f"{i}.png")
     torch.manual_seed(0)
     model = build_model(ModelConfig(latent_dim=4, widths=(8,))).save_pretrained(
-        tmp_path / "m", {"name": f"folder:{flat}", "channels": 1, "size": [28, 28], "background": 0,
-                         "class_names": None}, onnx=False)
+        tmp_path / "m",
+        {"name": f"folder:{flat}", "channels": 1, "size": [28, 28], "background": 0, "class_names": None},
+        onnx=False,
+    )
     (tmp_path / "b").mkdir()  # an earlier blend of classes there, and a file of the user's
     for name in ("blend.png", "kmeans_confusion.csv", "notes.txt"):
         (tmp_path / "b" / name).write_text("old")
     p = _cli("blend", "--model", model, "--eigen", "3", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["eigen_images.png", "kmeans_centres.png",
-                                                                 "kmeans_clusters.csv", "notes.txt"]
+    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == [
+        "eigen_images.png",
+        "kmeans_centres.png",
+        "kmeans_clusters.csv",
+        "notes.txt",
+    ]
     rows = (tmp_path / "b" / "kmeans_clusters.csv").read_text().splitlines()
     assert rows[0] == "cluster,images" and len(rows) == 9  # 8 clusters by default
     assert sum(int(r.split(",")[1]) for r in rows[1:]) == 27  # the 90 % training split of 30 images
@@ -504,8 +579,10 @@ def test_attribute_file_names_keep_queries_apart_and_stay_short():
 
     assert query_slug("gender=woman") == "gender=woman"
     assert query_slug("gender=woman|man") == "gender=woman-or-man" != query_slug("gender=woman,skin=none")
-    names = [f"name={'|'.join(f'waving hand: {t} skin tone' for t in tones)}"
-             for tones in (["light", "dark"] * 6, ["dark", "light"] * 6)]
+    names = [
+        f"name={'|'.join(f'waving hand: {t} skin tone' for t in tones)}"
+        for tones in (["light", "dark"] * 6, ["dark", "light"] * 6)
+    ]
     slugs = [query_slug(n) for n in names]
     assert all(len(s.encode()) <= MAX_SLUG for s in slugs) and slugs[0] != slugs[1]  # cut, with a hash of the whole
     assert len(query_slug("名前=" + "猫" * 100).encode()) <= MAX_SLUG  # bytes, not characters
@@ -544,8 +621,14 @@ def test_only_the_expression_slot_of_arithmetic_is_shielded_from_argparse():
     parser = build_parser()
     join = lambda *argv: _join_negative_values(list(argv), parser)  # noqa: E731
     assert join("arithmetic", "-1*class:Bag") == ["arithmetic", " -1*class:Bag"]
-    assert join("--debug", "arithmetic", "--rescale", "--out", "o", "-1*class:Bag") == \
-        ["--debug", "arithmetic", "--rescale", "--out", "o", " -1*class:Bag"]
+    assert join("--debug", "arithmetic", "--rescale", "--out", "o", "-1*class:Bag") == [
+        "--debug",
+        "arithmetic",
+        "--rescale",
+        "--out",
+        "o",
+        " -1*class:Bag",
+    ]
     # option values and other commands are left as they are: argparse judges them
     assert join("arithmetic", "class:Bag", "--out", "-neg") == ["arithmetic", "class:Bag", "--out", "-neg"]
     assert join("arithmetic", "--model", "-x", "class:Bag") == ["arithmetic", "--model", "-x", "class:Bag"]

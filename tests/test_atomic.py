@@ -1,5 +1,6 @@
 """Every output file goes through vaelab.io.atomic: never half-written, the permissions of a plain open(), and errors
 that name the file asked for."""
+
 from __future__ import annotations
 
 import os
@@ -45,13 +46,37 @@ def test_cli_errors_name_the_out_path(tmp_path):
     import subprocess
 
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "report", "--out", "/proc/x.html"], capture_output=True,
-                       text=True, env=env, cwd=tmp_path)
+    p = subprocess.run(
+        [sys.executable, "-m", "vaelab.cli", "report", "--out", "/proc/x.html"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     # refused before the page is built (it used to fail at the end, naming its temp file /proc/.x.html.tmp)
-    assert p.returncode == 2 and p.stderr.strip() == "vaelab: error: cannot write --out /proc/x.html: No such file or directory"
+    assert (
+        p.returncode == 2
+        and p.stderr.strip() == "vaelab: error: cannot write --out /proc/x.html: No such file or directory"
+    )
     # a folder output is checked before any work: train-evaluator used to fail only after training
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "train-evaluator", "--out", "/proc/evaluator", "--epochs",
-                        "1", "--limit", "200"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaelab.cli",
+            "train-evaluator",
+            "--out",
+            "/proc/evaluator",
+            "--epochs",
+            "1",
+            "--limit",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip() == "vaelab: error: cannot write --out /proc/evaluator: No such file or directory"
 
@@ -89,12 +114,15 @@ def test_the_write_check_tries_the_folder_outputs_are_staged_in_and_leaves_nothi
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc, where no file can be made")
-@pytest.mark.parametrize("command", [["explore"], ["blend"], ["arithmetic", "class:0"], ["attribute", "--attr",
-                                                                                         "class=0"]])
+@pytest.mark.parametrize(
+    "command", [["explore"], ["blend"], ["arithmetic", "class:0"], ["attribute", "--attr", "class=0"]]
+)
 def test_commands_that_encode_refuse_an_unwritable_out_first(command, tiny_model_dir, monkeypatch, capsys):
     import vaelab.tasks.encoding
     from vaelab.cli import main
 
-    monkeypatch.setattr(vaelab.tasks.encoding, "encode_batched", lambda *a, **k: pytest.fail("encoded before the check"))
+    monkeypatch.setattr(
+        vaelab.tasks.encoding, "encode_batched", lambda *a, **k: pytest.fail("encoded before the check")
+    )
     assert main([*command, "--model", str(tiny_model_dir), "--out", "/proc/nope"]) == 2
     assert capsys.readouterr().err.strip() == "vaelab: error: cannot write --out /proc/nope: No such file or directory"

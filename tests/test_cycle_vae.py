@@ -1,5 +1,6 @@
 """The cycle-consistent VAE: its split code, the two cycles of its training step, the swap grid, the loop's
 saving and exact resume, and `vaelab train-cycle` / `vaelab disentangle` end to end."""
+
 from __future__ import annotations
 
 import csv
@@ -12,15 +13,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaelab.tasks.disentangle import interpolation_grid, swap_grid
 from vaelab.errors import VaelabError
 from vaelab.latent.partition import part_interpolation_codes, swap_codes
 from vaelab.models.config import ModelConfig
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.models.runtime import InferenceModel
+from vaelab.tasks.disentangle import interpolation_grid, swap_grid
 from vaelab.training.config import CycleTrainConfig
-from vaelab.training.cycle import _plot_curves, forward_cycle, other_same_class, reverse_cycle, same_class_partners, train_cycle
+from vaelab.training.cycle import (
+    _plot_curves,
+    forward_cycle,
+    other_same_class,
+    reverse_cycle,
+    same_class_partners,
+    train_cycle,
+)
 
 TINY = ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
 
@@ -29,8 +37,17 @@ class PlantedSplitModel(InferenceModel):
     """Image i (its first pixel holds i) has code table[i] = [z | s]; decode shows z[0] in pixel 0, s[0] in pixel 1."""
 
     def __init__(self, table: np.ndarray, specified_dim: int):
-        doc = {"model": {"kind": "cycle-vae", "channels": 1, "height": 1, "width": 2,
-                         "latent_dim": table.shape[1], "specified_dim": specified_dim}, "data": {"name": "planted"}}
+        doc = {
+            "model": {
+                "kind": "cycle-vae",
+                "channels": 1,
+                "height": 1,
+                "width": 2,
+                "latent_dim": table.shape[1],
+                "specified_dim": specified_dim,
+            },
+            "data": {"name": "planted"},
+        }
         super().__init__(None, doc)
         self.table, self.sd = table, specified_dim
 
@@ -85,8 +102,8 @@ def test_cycle_vae_code_is_mu_z_then_s():
 
 
 def test_style_draws_sample_q_z_given_x():
-    from vaelab.tasks.disentangle import style_draws
     from vaelab.models.runtime import open_model
+    from vaelab.tasks.disentangle import style_draws
 
     torch.manual_seed(0)
     model = build_model(TINY).eval()
@@ -114,16 +131,20 @@ def test_forward_cycle_is_the_papers_swap_loss():
     assert got["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
     torch.manual_seed(1)  # the BCE variant: the same swap, with per-pixel cross-entropy as the recon term
     bce = forward_cycle(model, x1, x2, CycleTrainConfig(recon_loss="bce"))
-    expected_bce = 2 * F.binary_cross_entropy(torch.cat([x1_hat, x2_hat]), torch.cat([x1, x2])) * 2 \
-        + 3 * kl / (4 * 28 * 28)
+    expected_bce = 2 * F.binary_cross_entropy(torch.cat([x1_hat, x2_hat]), torch.cat([x1, x2])) * 2 + 3 * kl / (
+        4 * 28 * 28
+    )
     assert bce["loss"].item() == pytest.approx(expected_bce.item(), rel=1e-5)
     assert bce["mse"].item() == pytest.approx(got["mse"].item(), rel=1e-6)
     per_pixel = F.mse_loss(torch.cat([x1_hat, x2_hat]), torch.cat([x1, x2]))  # what the logs and the test MSE show
     assert got["mse"].item() == pytest.approx(per_pixel.item(), rel=1e-5)
     # the loss curve shows KL(z) in nats per image, as the console and the test records do
     nats_per_image = (kl / 8).item()
-    lines = _plot_curves([{"kind": "step", "epoch": 1, "step": 1, "mse": got["mse"].item(), "kl": got["kl"].item(),
-                           "reverse_l1": 0.5}], Path(tempfile.mkdtemp()) / "curve.png", pixels=28 * 28)
+    lines = _plot_curves(
+        [{"kind": "step", "epoch": 1, "step": 1, "mse": got["mse"].item(), "kl": got["kl"].item(), "reverse_l1": 0.5}],
+        Path(tempfile.mkdtemp()) / "curve.png",
+        pixels=28 * 28,
+    )
     assert lines["kl"] == [pytest.approx(nats_per_image, rel=1e-5)] and lines["reverse_l1"] == [0.5]
 
 
@@ -137,7 +158,7 @@ def test_forward_cycle_decodes_each_z_with_the_partners_s():
     forward_cycle(model, x1, x2, CycleTrainConfig())
     s = model.encode_parts(torch.cat([x1, x2]))[2].detach()
     (code,) = seen  # x̂1 = Dec(z1, s2), x̂2 = Dec(z2, s1): the s half is the batches' s, swapped
-    assert torch.allclose(code[:, model.z_dim:], torch.cat([s[4:], s[:4]]))
+    assert torch.allclose(code[:, model.z_dim :], torch.cat([s[4:], s[:4]]))
 
 
 def test_reverse_cycle_decodes_one_shared_z_with_both_s():
@@ -177,8 +198,9 @@ def test_same_class_partners_share_the_label():
     partners = same_class_partners(labels[query], pool, labels[pool], np.random.default_rng(0))
     assert np.isin(partners, pool).all()
     assert np.array_equal(labels[partners], labels[query])
-    many = np.stack([same_class_partners(labels[query], pool, labels[pool], np.random.default_rng(s))
-                     for s in range(30)])
+    many = np.stack(
+        [same_class_partners(labels[query], pool, labels[pool], np.random.default_rng(s)) for s in range(30)]
+    )
     assert set(many[:, 0]) == {11, 3, 0}  # every pool image of class 0 gets drawn
 
 
@@ -221,10 +243,17 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     # 4 steps an epoch, a record every 3: the one at step 6 spans the resume
     cfg = dict(batch_size=32, lr=1e-3, log_every=3, eval_images=40, lr_step_epochs=1, lr_gamma=0.5, shift=shift)
     drawn = []  # each epoch's swap grid goes to the figure hook: inputs, and the cells of the model as it stands
-    straight = train_cycle(TINY, ds, tmp_path / "a", CycleTrainConfig(epochs=2, **cfg), progress=False,
-                           swap_figure=lambda *a: drawn.append(a))
-    assert [(p.name, t) for *_, p, t in drawn] == [(f"swap_epoch00{e}.png", f"epoch {e}: style transfer on test "
-                                                     "images") for e in (1, 2)]
+    straight = train_cycle(
+        TINY,
+        ds,
+        tmp_path / "a",
+        CycleTrainConfig(epochs=2, **cfg),
+        progress=False,
+        swap_figure=lambda *a: drawn.append(a),
+    )
+    assert [(p.name, t) for *_, p, t in drawn] == [
+        (f"swap_epoch00{e}.png", f"epoch {e}: style transfer on test images") for e in (1, 2)
+    ]
     rows, cols, cells = drawn[-1][:3]
     eval_idx = np.sort(np.random.default_rng(0).permutation(ds.split("test"))[:40])[:8]
     np.testing.assert_array_equal(rows, ds.images[eval_idx] / np.float32(255))
@@ -238,8 +267,9 @@ def test_train_cycle_saves_a_model_folder_and_resumes_exactly(toy_idx_dir, tmp_p
     doc = json.loads((tmp_path / "b" / "config.json").read_text())
     assert doc["training"]["shift"] == shift
     if shift:  # the shifts reach the images: the same run without them ends elsewhere
-        unshifted = train_cycle(TINY, ds, tmp_path / "c", CycleTrainConfig(epochs=2, **{**cfg, "shift": 0}),
-                                progress=False)
+        unshifted = train_cycle(
+            TINY, ds, tmp_path / "c", CycleTrainConfig(epochs=2, **{**cfg, "shift": 0}), progress=False
+        )
         other = unshifted.state_dict()
         assert any(not torch.equal(v, other[k]) for k, v in straight.state_dict().items())
     loaded = load(tmp_path / "a")
@@ -264,12 +294,24 @@ def test_train_cycle_draws_its_swap_grid_every_n_epochs_and_after_the_last(toy_i
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:64]
     drawn = []
-    train_cycle(TINY, ds, tmp_path / "run", CycleTrainConfig(epochs=3, batch_size=32, eval_images=20, onnx=False,
-                                                            picture_every=2), progress=False,
-                swap_figure=lambda *a: drawn.append(a[3].name))
+    train_cycle(
+        TINY,
+        ds,
+        tmp_path / "run",
+        CycleTrainConfig(epochs=3, batch_size=32, eval_images=20, onnx=False, picture_every=2),
+        progress=False,
+        swap_figure=lambda *a: drawn.append(a[3].name),
+    )
     assert drawn == ["swap_epoch002.png", "swap_epoch003.png"]
-    train_cycle(None, ds, tmp_path / "run", CycleTrainConfig(epochs=6), resume=True, progress=False,
-                swap_figure=lambda *a: drawn.append(a[3].name))
+    train_cycle(
+        None,
+        ds,
+        tmp_path / "run",
+        CycleTrainConfig(epochs=6),
+        resume=True,
+        progress=False,
+        swap_figure=lambda *a: drawn.append(a[3].name),
+    )
     assert drawn[2:] == ["swap_epoch004.png", "swap_epoch006.png"]  # the run's own setting, kept on resume
 
 
@@ -279,8 +321,12 @@ def test_train_cycle_needs_labels(tmp_path):
     ds = ImageDataset(images=np.zeros((80, 1, 28, 28), np.uint8), name="unlabelled")
     with pytest.raises(VaelabError, match="labels"):
         train_cycle(TINY, ds, tmp_path / "run", CycleTrainConfig(epochs=1), progress=False)
-    one = ImageDataset(images=np.zeros((80, 1, 28, 28), np.uint8), labels=np.zeros(80, np.int64), name="one class",
-                       class_names=["only"])
+    one = ImageDataset(
+        images=np.zeros((80, 1, 28, 28), np.uint8),
+        labels=np.zeros(80, np.int64),
+        name="one class",
+        class_names=["only"],
+    )
     with pytest.raises(VaelabError, match="all of one class"):
         train_cycle(TINY, one, tmp_path / "run", CycleTrainConfig(epochs=1), progress=False)
     assert not (tmp_path / "run").exists()
@@ -337,9 +383,32 @@ def _vaelab(capsys, *args) -> tuple[int, str, str]:
 @pytest.mark.slow
 def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     run = tmp_path / "cycle"
-    code, stdout, err = _vaelab(capsys, "train-cycle", "--data", f"mnist:{toy_idx_dir}", "--style", "4",
-                                "--specified", "2", "--widths", "4,8", "--epochs", "1", "--batch-size", "32", "--limit",
-                                "96", "--lr", "1e-3", "--no-onnx", "--quiet", "--val-fraction", "0.25", "--out", run)
+    code, stdout, err = _vaelab(
+        capsys,
+        "train-cycle",
+        "--data",
+        f"mnist:{toy_idx_dir}",
+        "--style",
+        "4",
+        "--specified",
+        "2",
+        "--widths",
+        "4,8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--limit",
+        "96",
+        "--lr",
+        "1e-3",
+        "--no-onnx",
+        "--quiet",
+        "--val-fraction",
+        "0.25",
+        "--out",
+        run,
+    )
     assert code == 0, err
     assert f"on mnist:{toy_idx_dir.resolve()}: 72 train + 24 validation / 60 test images of 1×28×28" in stdout
     doc = json.loads((run / "config.json").read_text())
@@ -348,19 +417,34 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
 
     assert Image.open(run / "swap_epoch001.png").mode != "L"  # the labelled figure, not the plain grey grid
     # a resume keeps the run's settings: another value is refused, and so is a run with no epochs left
-    code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9",
-                           "--style", "4")
+    code, _, err = _vaelab(
+        capsys, "train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9", "--style", "4"
+    )
     assert code == 2 and "--kl-coef 9.0 (the run's: 3.0)" in err and "--style" not in err and err.count("\n") == 1
     code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "1")
     assert code == 2 and "already trained 1 epochs" in err
     code, _, err = _vaelab(capsys, "train", "--out", run, "--resume", "--epochs", "2")  # the other loop
     assert code == 2 and "train-cycle --resume" in err and not (run / "recon_epoch001.png").exists()
     out = tmp_path / "dis"
-    code, stdout, err = _vaelab(capsys, "disentangle", "--model", run, "--out", out, "--grid", "4", "--steps", "4",
-                                "--probe-images", "120", "--quiet")
+    code, stdout, err = _vaelab(
+        capsys,
+        "disentangle",
+        "--model",
+        run,
+        "--out",
+        out,
+        "--grid",
+        "4",
+        "--steps",
+        "4",
+        "--probe-images",
+        "120",
+        "--quiet",
+    )
     assert code == 0, err
-    assert {"swap_grid.png", "interpolation.png", "probes.png", "probes.csv", "disentangle.json",
-            "predictors.png"} <= {p.name for p in out.iterdir()}
+    assert {"swap_grid.png", "interpolation.png", "probes.png", "probes.csv", "disentangle.json", "predictors.png"} <= {
+        p.name for p in out.iterdir()
+    }
     doc = json.loads((out / "disentangle.json").read_text())
     assert doc["model_kind"] == "cycle-vae" and doc["specified_dim"] == 2
     assert doc["probe_source"] == "120 images, test and training (the test split has only 60)"
@@ -372,8 +456,9 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     assert "label from s" in stdout and "label from z" in stdout
     rows = list(csv.DictReader((out / "probes.csv").open()))
     assert [r["part"] for r in rows] == ["s", "z", "z draw"]
-    assert {(r["chance"], r["train_codes"], r["test_codes"]) for r in rows} == \
-        {(f"{doc['probes']['chance']:.4f}", "96", "24")}
+    assert {(r["chance"], r["train_codes"], r["test_codes"]) for r in rows} == {
+        (f"{doc['probes']['chance']:.4f}", "96", "24")
+    }
     assert "(only 24 test codes: these accuracies can move by 20 points" in stdout  # 120 codes, a fifth tested
     leaked = doc["probes"]["z"]["test_accuracy"] > doc["probes"]["s"]["test_accuracy"]
     assert ("the class has leaked into z" in stdout) == leaked
@@ -386,13 +471,31 @@ def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     from vaelab.training.vae import train
 
     ds = load_dataset("sprites:120")
-    train(ModelConfig(channels=3, height=64, width=64, latent_dim=4, widths=(4, 8, 8)), ds, tmp_path / "vae",
-          TrainConfig(epochs=1, batch_size=32, onnx=False), progress=False)
+    train(
+        ModelConfig(channels=3, height=64, width=64, latent_dim=4, widths=(4, 8, 8)),
+        ds,
+        tmp_path / "vae",
+        TrainConfig(epochs=1, batch_size=32, onnx=False),
+        progress=False,
+    )
     out = tmp_path / "dis"
     out.mkdir()
     (out / "swap_grid.png").write_text("a cycle-VAE's, from before")  # replaced: a VAE has no swap grid
-    code, stdout, err = _vaelab(capsys, "disentangle", "--model", tmp_path / "vae", "--data", "sprites:120", "--out",
-                                out, "--probe-images", "100", "--metrics-scale", "0.001", "--quiet")
+    code, stdout, err = _vaelab(
+        capsys,
+        "disentangle",
+        "--model",
+        tmp_path / "vae",
+        "--data",
+        "sprites:120",
+        "--out",
+        out,
+        "--probe-images",
+        "100",
+        "--metrics-scale",
+        "0.001",
+        "--quiet",
+    )
     assert code == 0, err
     assert not (out / "swap_grid.png").exists()
     doc = json.loads((out / "disentangle.json").read_text())

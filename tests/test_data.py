@@ -1,4 +1,5 @@
 """The IDX reader and the image-folder loader, on files the tests write in the real formats."""
+
 from __future__ import annotations
 
 import io

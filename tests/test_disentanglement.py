@@ -3,6 +3,7 @@
 Each metric gets disentanglement_lib's sanity checks on data whose observations *are* the factors: the factors
 themselves (also permuted and rescaled) score about 1; noise or a constant scores about 0 (or chance, for the
 scores that are accuracies); a duplicated dimension costs the metrics that reward one code per factor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,8 +51,9 @@ def scores():
         out[name] = {
             "mig": dm.mig(fn, DATA, rng, num_train=2000)["mig"],
             "beta_vae": dm.beta_vae_score(fn, DATA, rng, batch_size=16, num_train=300, num_eval=200)["eval_accuracy"],
-            "factor_vae": dm.factor_vae_score(fn, DATA, rng, batch_size=16, num_train=300, num_eval=200,
-                                              num_variance_estimate=1000)["eval_accuracy"],
+            "factor_vae": dm.factor_vae_score(
+                fn, DATA, rng, batch_size=16, num_train=300, num_eval=200, num_variance_estimate=1000
+            )["eval_accuracy"],
             "dci": dm.dci(fn, DATA, rng, num_train=400, num_test=200),
             "sap": dm.sap(fn, DATA, rng, num_train=1000, num_test=500, continuous_factors=True)["sap"],
         }
@@ -143,8 +145,7 @@ def test_dci_chance_is_the_majority_share_of_each_factor():
 def test_factor_vae_eval_accuracy_is_scored_on_votes_it_was_not_fitted_on():
     # one training vote fixes the majority class of one code dimension only; the other factors' dimensions
     # are unseen, so on fresh votes the classifier is right far less often than on its single training vote
-    r = dm.factor_vae_score(lambda x: x, DATA, 0, batch_size=16, num_train=1, num_eval=200,
-                            num_variance_estimate=500)
+    r = dm.factor_vae_score(lambda x: x, DATA, 0, batch_size=16, num_train=1, num_eval=200, num_variance_estimate=500)
     assert r["train_accuracy"] == 1.0 and r["eval_accuracy"] < 0.75
 
 
@@ -227,8 +228,13 @@ def _loss_calls(toy_idx_dir, tmp_path, monkeypatch, model_cfg, **train_settings)
     monkeypatch.setattr(LatentModel, "loss", spy)
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:192]
-    train(model_cfg, ds, tmp_path / "run", TrainConfig(epochs=1, batch_size=32, onnx=False, **train_settings),
-          progress=False)
+    train(
+        model_cfg,
+        ds,
+        tmp_path / "run",
+        TrainConfig(epochs=1, batch_size=32, onnx=False, **train_settings),
+        progress=False,
+    )
     return calls
 
 
@@ -237,8 +243,17 @@ def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monk
     from vaelab.training.config import TrainConfig
 
     assert TrainConfig().capacity_max == 0.0  # off unless asked for: existing runs are unchanged
-    seen = [c for _, c in _loss_calls(toy_idx_dir, tmp_path, monkeypatch, ModelConfig(latent_dim=4, widths=(4, 8),
-                                      beta=20.0), capacity_max=8.0, capacity_steps=4)]
+    seen = [
+        c
+        for _, c in _loss_calls(
+            toy_idx_dir,
+            tmp_path,
+            monkeypatch,
+            ModelConfig(latent_dim=4, widths=(4, 8), beta=20.0),
+            capacity_max=8.0,
+            capacity_steps=4,
+        )
+    ]
     assert seen[:6] == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 8.0])  # then evaluation calls loss plainly
     assert all(c is None for c in seen[6:])
 
@@ -246,8 +261,12 @@ def test_trainer_raises_capacity_linearly_to_its_max(toy_idx_dir, tmp_path, monk
 def test_trainer_warms_the_kl_weight_up_linearly(toy_idx_dir, tmp_path, monkeypatch):
     from vaelab.models.config import ModelConfig
 
-    weights = [w for w, _ in _loss_calls(toy_idx_dir, tmp_path, monkeypatch, ModelConfig(latent_dim=4, widths=(4, 8)),
-                                         kl_warmup_steps=4)]
+    weights = [
+        w
+        for w, _ in _loss_calls(
+            toy_idx_dir, tmp_path, monkeypatch, ModelConfig(latent_dim=4, widths=(4, 8)), kl_warmup_steps=4
+        )
+    ]
     assert weights[:6] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])  # step i of 4 weighs i/4, then 1
 
 
@@ -280,17 +299,22 @@ def test_probes_use_only_test_images_when_the_test_split_is_large_enough(tmp_pat
     assert wider.probes == r.probes and len(wider.rows) == 5
 
 
-@pytest.mark.parametrize("bad,words", [
-    (lambda x: (x, x), "returned a tuple of 2"),  # (mu, logvar)
-    (lambda x: x.T, "must give"),  # transposed: (D, B)
-    (lambda x: np.where(x == 1, np.nan, x), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "bad,words",
+    [
+        (lambda x: (x, x), "returned a tuple of 2"),  # (mu, logvar)
+        (lambda x: x.T, "must give"),  # transposed: (D, B)
+        (lambda x: np.where(x == 1, np.nan, x), "NaN or infinite"),
+    ],
+)
 def test_codes_that_are_not_one_finite_row_per_observation_are_refused(bad, words):
     from vaelab.errors import VaelabError
 
-    for metric in (lambda f: dm.mig(f, DATA, 0, num_train=64), lambda f: dm.beta_vae_score(f, DATA, 0, batch_size=16,
-                   num_train=20, num_eval=20), lambda f: dm.factor_vae_score(f, DATA, 0, batch_size=16, num_train=20,
-                                                                             num_eval=20, num_variance_estimate=64)):
+    for metric in (
+        lambda f: dm.mig(f, DATA, 0, num_train=64),
+        lambda f: dm.beta_vae_score(f, DATA, 0, batch_size=16, num_train=20, num_eval=20),
+        lambda f: dm.factor_vae_score(f, DATA, 0, batch_size=16, num_train=20, num_eval=20, num_variance_estimate=64),
+    ):
         with pytest.raises(VaelabError, match=words):
             metric(bad)
 

@@ -3,6 +3,7 @@
 README.md, BENCHMARKS.md and docs/**/*.md are checked. Command lines are checked in README.md and in the pages
 under docs/ except docs/benchmarks/, whose lab notes record the commands as they were run on their date.
 """
+
 import importlib
 import re
 import shlex
@@ -76,8 +77,10 @@ def test_every_relative_link_and_image_resolves_to_a_file_and_heading(page):
 def test_link_check_reports_a_missing_file_and_a_missing_heading(tmp_path):
     (tmp_path / "there.md").write_text("# A heading, with `code`\n")
     page = tmp_path / "page.md"
-    page.write_text("[ok](there.md#a-heading-with-code) ![gone](figures/none.png) [bad](there.md#nope)\n"
-                    "`[not a link](nowhere.md)` [web](https://example.org/x)\n")
+    page.write_text(
+        "[ok](there.md#a-heading-with-code) ![gone](figures/none.png) [bad](there.md#nope)\n"
+        "`[not a link](nowhere.md)` [web](https://example.org/x)\n"
+    )
     broken = _broken_links(page)
     assert len(broken) == 2
     assert "figures/none.png" in broken[0] and "#nope" in broken[1]

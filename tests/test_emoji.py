@@ -1,4 +1,5 @@
 """The emoji dataset: rendering, attributes, the cache, and attribute vectors on a model trained on it."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,8 +10,9 @@ import pytest
 
 from conftest import emoji_font_available
 
-pytestmark = pytest.mark.skipif(not emoji_font_available(),
-                                reason="needs Debian's fonts-noto-color-emoji (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    not emoji_font_available(), reason="needs Debian's fonts-noto-color-emoji (make test installs it)"
+)
 
 HANDFUL = {
     "man cook": dict(gender="man", skin="none", face=False, group="People & Body"),
@@ -65,8 +67,8 @@ def test_zwj_sequence_renders_as_one_glyph_not_its_parts():
     from vaelab.data.emoji import EmojiRenderer
 
     r = EmojiRenderer()
-    assert r.render("\U0001F468\u200D\U0001F373") is not None  # man cook: one glyph
-    assert r.render("\U0001F468\u200D\U0001F9A1") is None  # man + badger: no such emoji, falls apart
+    assert r.render("\U0001f468\u200d\U0001f373") is not None  # man cook: one glyph
+    assert r.render("\U0001f468\u200d\U0001f9a1") is None  # man + badger: no such emoji, falls apart
 
 
 def test_full_set_is_cached_and_has_about_4k_emoji():
@@ -103,7 +105,7 @@ def test_pairs_for_the_ground_truth_analogies():
         gender_pairs(ds, skin="green")
     from vaelab.data.emoji import EmojiEntry, skin_of
 
-    two_tones = "\U0001F9D1\U0001F3FB\u200d\U0001F91D\u200d\U0001F9D1\U0001F3FF"  # people holding hands
+    two_tones = "\U0001f9d1\U0001f3fb\u200d\U0001f91d\u200d\U0001f9d1\U0001f3ff"  # people holding hands
     assert skin_of(EmojiEntry(two_tones, "people holding hands: light skin tone, dark skin tone", "", "")) == "light"
 
 
@@ -115,9 +117,28 @@ def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir
 
     ds = vaelab.load_dataset("emoji:16")
     Image.fromarray(ds.images[0].transpose(1, 2, 0)).save(tmp_path / "e.png")
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "attribute", "--model", str(tiny_emoji_model_dir),
-                        "--attr", "gender=woman", "--balance-on", "skin,group", "--apply", str(tmp_path / "e.png"),
-                        "--strengths", "-1:1:5", "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaelab.cli",
+            "attribute",
+            "--model",
+            str(tiny_emoji_model_dir),
+            "--attr",
+            "gender=woman",
+            "--balance-on",
+            "skin,group",
+            "--apply",
+            str(tmp_path / "e.png"),
+            "--strengths",
+            "-1:1:5",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     vec = load_file(str(tmp_path / "o" / "attribute_gender=woman.safetensors"))["vector"]
     assert vec.shape == (8,) and np.linalg.norm(vec) > 0
@@ -131,7 +152,20 @@ def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir
 
 
 def test_attribute_on_every_image_is_a_clear_error(tmp_path, tiny_emoji_model_dir):
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "attribute", "--model", str(tiny_emoji_model_dir),
-                        "--attr", "skin=none|light|medium-light|medium|medium-dark|dark", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaelab.cli",
+            "attribute",
+            "--model",
+            str(tiny_emoji_model_dir),
+            "--attr",
+            "skin=none|light|medium-light|medium|medium-dark|dark",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 2 and "true for every image" in p.stderr and "Traceback" not in p.stderr

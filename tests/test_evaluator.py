@@ -1,5 +1,6 @@
 """The evaluator classifier: it learns, it saves as config.json + safetensors, and `vaelab evaluate` and
 `vaelab train-evaluator` work end to end and fail cleanly."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ def toy(toy_idx_dir):
 @pytest.fixture(scope="module")
 def trained(toy, tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluator") / "ev"
-    model, history = train_classifier(toy, out, ClassifierTrainConfig(epochs=2, batch_size=32, log_every=2,
-                                                                      device="cpu"), progress=False)
+    model, history = train_classifier(
+        toy, out, ClassifierTrainConfig(epochs=2, batch_size=32, log_every=2, device="cpu"), progress=False
+    )
     return out, model, history
 
 
@@ -111,19 +113,61 @@ def test_shipped_evaluator_reaches_90_percent_on_fashion_mnist():
 
 # --- the CLI ---------------------------------------------------------------------------------------------
 
+
 def test_train_evaluator_command_writes_a_loadable_evaluator(tmp_path, toy_idx_dir, capsys):
     out = tmp_path / "ev"
-    assert main(["train-evaluator", "--data", f"mnist:{toy_idx_dir}", "--epochs", "1", "--batch-size", "32",
-                 "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train-evaluator",
+                "--data",
+                f"mnist:{toy_idx_dir}",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--out",
+                str(out),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "test accuracy" in capsys.readouterr().out
     assert load_evaluator(out).cfg.num_classes == 3
 
 
 def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_model_dir, toy_idx_dir, trained, capsys):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", f"mnist:{toy_idx_dir}", "--evaluator",
-                 str(trained[0]), "--k", "20", "--iwae-images", "10", "--pairs", "8", "--frames", "5",
-                 "--prior-samples", "50", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_model_dir),
+                "--data",
+                f"mnist:{toy_idx_dir}",
+                "--evaluator",
+                str(trained[0]),
+                "--k",
+                "20",
+                "--iwae-images",
+                "10",
+                "--pairs",
+                "8",
+                "--frames",
+                "5",
+                "--prior-samples",
+                "50",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     for words in ("-ELBO", "-IWAE, k=20", "PSNR", "SSIM", "semantic fidelity", "prior samples", "slerp", "cdf"):
         assert words in table
@@ -137,13 +181,40 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
     assert 0 < report["fidelity"]["fidelity"] <= 1.5
     assert set(report["prior_samples"]["histogram"]) == {"0", "1", "2"}
     slerp = report["interpolation"]["slerp"]
-    assert len(slerp["target_prob_curve"]) == 5 and slerp["target_prob_mid"] == pytest.approx(slerp["target_prob_curve"][2])
+    assert len(slerp["target_prob_curve"]) == 5 and slerp["target_prob_mid"] == pytest.approx(
+        slerp["target_prob_curve"][2]
+    )
     # the model's own data is the default; with an even number of frames, t = 0.5 lies between the middle two
-    assert main(["evaluate", "--model", str(tiny_model_dir), "--evaluator", str(trained[0]), "--k", "2",
-                 "--iwae-images", "4", "--limit", "20", "--pairs", "6", "--frames", "6", "--out", str(out),
-                 "--quiet"]) == 0
-    curves = [m for m in json.loads((out / "eval.json").read_text())["interpolation"].values()
-              if isinstance(m, dict) and "target_prob_mid" in m]
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_model_dir),
+                "--evaluator",
+                str(trained[0]),
+                "--k",
+                "2",
+                "--iwae-images",
+                "4",
+                "--limit",
+                "20",
+                "--pairs",
+                "6",
+                "--frames",
+                "6",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    curves = [
+        m
+        for m in json.loads((out / "eval.json").read_text())["interpolation"].values()
+        if isinstance(m, dict) and "target_prob_mid" in m
+    ]
     assert curves and all(m["target_prob_mid"] == pytest.approx(np.mean(m["target_prob_curve"][2:4])) for m in curves)
 
 
@@ -151,8 +222,10 @@ def _vaelab(*args):
     return subprocess.run([sys.executable, "-m", "vaelab", *map(str, args)], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("case", ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator",
-                                  "same-count-other-names", "no-model"])
+@pytest.mark.parametrize(
+    "case",
+    ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator", "same-count-other-names", "no-model"],
+)
 def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_dir, trained):
     if case == "vae-as-evaluator":
         proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tiny_model_dir)
@@ -170,8 +243,9 @@ def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_di
     elif case == "same-count-other-names":  # three classes, like the tiny model's data, but not its 0, 1, 2
         from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 
-        EvaluatorCNN(EvaluatorConfig(num_classes=3)).save_pretrained(tmp_path / "ev3",
-                                                                    {"class_names": ["cat", "dog", "owl"]})
+        EvaluatorCNN(EvaluatorConfig(num_classes=3)).save_pretrained(
+            tmp_path / "ev3", {"class_names": ["cat", "dog", "owl"]}
+        )
         proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev3")
         words = ["other classes", "'cat'"]
     else:

@@ -1,6 +1,7 @@
 """`vaelab explore`: the latent maths (PCA through scikit-learn, histograms, KL, traversals) on planted data,
 then the command end to end on tiny models, including the awkward ones (no class names, a latent of size
 1 or 2, a plain autoencoder, no images at all)."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaelab.tasks.explore import (
-    CLASS_HISTOGRAMS, GIF_STEPS, INTERACTIVE, KL_BARS, OUTPUT_NAMES, SCATTER_2D, SCATTER_3D, SUMMARY, TRAVERSALS,
-    explore,
-)
 from vaelab.latent.projection import fit_projection, plane_grid
 from vaelab.latent.stats import active_units, kl_per_dimension, latent_histograms
 from vaelab.latent.traversal import order_by, traversal_codes
+from vaelab.tasks.explore import (
+    CLASS_HISTOGRAMS,
+    GIF_STEPS,
+    INTERACTIVE,
+    KL_BARS,
+    OUTPUT_NAMES,
+    SCATTER_2D,
+    SCATTER_3D,
+    SUMMARY,
+    TRAVERSALS,
+    explore,
+)
 
 
 def _quiet(*args, **kwargs):
@@ -117,7 +126,7 @@ def test_traversal_grid_has_dims_times_steps_tiles():
     images = np.random.default_rng(0).random((5, 9, 1, 28, 28)).astype(np.float32)
     grid = traversal_grid(images)
     assert grid.size == (9 * (28 + PAD) + PAD, 5 * (28 + PAD) + PAD)
-    tile = np.asarray(grid)[PAD + 2 * (28 + PAD):][:28, PAD + 4 * (28 + PAD):][:, :28]  # row 2, column 4
+    tile = np.asarray(grid)[PAD + 2 * (28 + PAD) :][:28, PAD + 4 * (28 + PAD) :][:, :28]  # row 2, column 4
     np.testing.assert_allclose(tile / 255.0, images[2, 4, 0], atol=0.5 / 255 + 1e-6)
 
 
@@ -127,7 +136,9 @@ def test_scatter_legend_names_the_classes_and_is_absent_without_them(monkeypatch
     figures = []
     monkeypatch.setattr(latent_maps, "save_figure", lambda fig, path, **kw: figures.append(fig) or path)
     coords = np.random.default_rng(0).normal(size=(60, 2))
-    latent_maps.plot_scatter_2d(coords, np.arange(60) % 3, ["bar", "column", "square"], ["x", "y"], tmp_path / "a.png", "")
+    latent_maps.plot_scatter_2d(
+        coords, np.arange(60) % 3, ["bar", "column", "square"], ["x", "y"], tmp_path / "a.png", ""
+    )
     latent_maps.plot_scatter_2d(coords, None, None, ["x", "y"], tmp_path / "b.png", "")
     legend = figures[0].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["bar", "column", "square"]
@@ -144,15 +155,21 @@ def _untrained_model(folder, toy_idx_dir, latent_dim=8, kind="vae-conv", class_n
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind=kind, latent_dim=latent_dim, widths=(8, 16), hidden=(64,)))
-    spec = {"name": f"mnist:{toy_idx_dir}", "channels": 1, "size": [28, 28], "background": 0,
-            "class_names": list(class_names) if class_names else None}
+    spec = {
+        "name": f"mnist:{toy_idx_dir}",
+        "channels": 1,
+        "size": [28, 28],
+        "background": 0,
+        "class_names": list(class_names) if class_names else None,
+    }
     return model.save_pretrained(folder, spec, onnx=False)
 
 
 def test_explore_writes_every_figure_and_its_kl_matches_the_training_evaluation(tiny_model_dir, tmp_path):
     out = tmp_path / "explore"
-    result = explore(tiny_model_dir, out=out, split="test", max_points=50, steps=5, grid=4, map_size=4, log=_quiet,
-                     progress=False)
+    result = explore(
+        tiny_model_dir, out=out, split="test", max_points=50, steps=5, grid=4, map_size=4, log=_quiet, progress=False
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_NAMES)
     s = json.loads((out / SUMMARY).read_text())
     assert s == json.loads(json.dumps(result.summary))
@@ -181,8 +198,24 @@ def test_explore_writes_every_figure_and_its_kl_matches_the_training_evaluation(
 
 def test_explore_cli_prints_where_the_files_went(tiny_model_dir, tmp_path):
     out = tmp_path / "cli"
-    proc = _vaelab("explore", "--model", tiny_model_dir, "--out", out, "--max-points", "40", "--steps", "3",
-                   "--grid", "2", "--map-size", "3", "--center", "5", "--quiet")
+    proc = _vaelab(
+        "explore",
+        "--model",
+        tiny_model_dir,
+        "--out",
+        out,
+        "--max-points",
+        "40",
+        "--steps",
+        "3",
+        "--grid",
+        "2",
+        "--map-size",
+        "3",
+        "--center",
+        "5",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert str(out) in proc.stdout and "360 " in proc.stdout and "40 plotted" in proc.stdout
     assert json.loads((out / SUMMARY).read_text())["traversal"]["center"] == "image #5"
@@ -196,8 +229,17 @@ def test_a_model_without_class_names_gets_plots_without_a_legend(tmp_path, toy_i
 
     for i, img in enumerate(toy_images(12, seed=3)[0]):
         Image.fromarray(img).save(flat / f"{i}.png")
-    result = explore(folder, data=f"folder:{flat}", out=tmp_path / "out", max_points=100, steps=3, grid=2,
-                     map_size=3, log=_quiet, progress=False)
+    result = explore(
+        folder,
+        data=f"folder:{flat}",
+        out=tmp_path / "out",
+        max_points=100,
+        steps=3,
+        grid=2,
+        map_size=3,
+        log=_quiet,
+        progress=False,
+    )
     assert result.summary["class_names"] is None and result.survey.labels is None
     assert CLASS_HISTOGRAMS not in result.files and SCATTER_2D in result.files
     assert '"showlegend":false' in (tmp_path / "out" / INTERACTIVE).read_text().replace(" ", "")
@@ -209,11 +251,15 @@ def test_a_latent_of_size_one_or_two_is_plotted_on_its_raw_axes(tmp_path, toy_id
 
     drawn = {}
     real = latent_maps.plot_scatter_2d
-    monkeypatch.setattr(latent_maps, "plot_scatter_2d",
-                        lambda coords, *a, **k: drawn.setdefault("coords", coords) is None or real(coords, *a, **k))
+    monkeypatch.setattr(
+        latent_maps,
+        "plot_scatter_2d",
+        lambda coords, *a, **k: drawn.setdefault("coords", coords) is None or real(coords, *a, **k),
+    )
     folder = _untrained_model(tmp_path / "m", toy_idx_dir, latent_dim=latent_dim)
-    result = explore(folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet,
-                     progress=False)
+    result = explore(
+        folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet, progress=False
+    )
     assert result.summary["projection"] == {"method": "raw axes", "method_3d": None, "explained_variance_ratio": None}
     assert SCATTER_3D not in result.files and INTERACTIVE in result.files
     sv = result.survey
@@ -227,8 +273,9 @@ def test_a_latent_of_size_one_or_two_is_plotted_on_its_raw_axes(tmp_path, toy_id
 
 def test_a_plain_autoencoder_has_no_kl_chart_and_ranks_dimensions_by_variance(tmp_path, toy_idx_dir):
     folder = _untrained_model(tmp_path / "ae", toy_idx_dir, latent_dim=4, kind="ae-mlp")
-    result = explore(folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet,
-                     progress=False)
+    result = explore(
+        folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet, progress=False
+    )
     s = result.summary
     assert not s["variational"] and s["kl_per_dim"] is None and KL_BARS not in result.files
     variance = result.survey.latents.var(0)
@@ -236,8 +283,9 @@ def test_a_plain_autoencoder_has_no_kl_chart_and_ranks_dimensions_by_variance(tm
     assert s["traversal"]["center"] == "the mean code"  # not the origin of a prior it does not have
     from vaelab.tasks.report import build_report
 
-    page = build_report(folder, out=tmp_path / "ae.html", max_points=50, frames=3, progress=False,
-                        log=_quiet).read_text(encoding="utf-8")
+    page = build_report(
+        folder, out=tmp_path / "ae.html", max_points=50, frames=3, progress=False, log=_quiet
+    ).read_text(encoding="utf-8")
     for vae_only in ("β (KL weight)", "free bits", "KL warm-up", "ordered by KL", "against the N(0, 1) prior"):
         assert vae_only not in page, vae_only
     assert "ordered by variance" in page and "σ of its codes" in page
@@ -245,11 +293,27 @@ def test_a_plain_autoencoder_has_no_kl_chart_and_ranks_dimensions_by_variance(tm
 
 def test_rerunning_into_the_same_folder_drops_figures_this_run_does_not_make(tmp_path, toy_idx_dir):
     out = tmp_path / "out"
-    explore(_untrained_model(tmp_path / "a", toy_idx_dir, latent_dim=4), out=out, max_points=50, steps=3, grid=2,
-            map_size=3, log=_quiet, progress=False)
+    explore(
+        _untrained_model(tmp_path / "a", toy_idx_dir, latent_dim=4),
+        out=out,
+        max_points=50,
+        steps=3,
+        grid=2,
+        map_size=3,
+        log=_quiet,
+        progress=False,
+    )
     assert (out / SCATTER_3D).is_file()
-    explore(_untrained_model(tmp_path / "b", toy_idx_dir, latent_dim=2), out=out, max_points=50, steps=3, grid=2,
-            map_size=3, log=_quiet, progress=False)
+    explore(
+        _untrained_model(tmp_path / "b", toy_idx_dir, latent_dim=2),
+        out=out,
+        max_points=50,
+        steps=3,
+        grid=2,
+        map_size=3,
+        log=_quiet,
+        progress=False,
+    )
     assert not (out / SCATTER_3D).exists()  # a 3-D picture of the other model would mislead
     assert not list(tmp_path.glob(".out.tmp-*"))
 
@@ -295,8 +359,9 @@ def test_traversal_centre_is_the_origin_the_mean_an_index_or_an_image_file(tiny_
 
 def test_a_3d_latent_is_drawn_on_its_raw_axes_in_3d_and_pca_in_2d_and_the_summary_says_which(tmp_path, toy_idx_dir):
     folder = _untrained_model(tmp_path / "m", toy_idx_dir, latent_dim=3)
-    result = explore(folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet,
-                     progress=False)
+    result = explore(
+        folder, out=tmp_path / "out", max_points=100, steps=3, grid=2, map_size=3, log=_quiet, progress=False
+    )
     p = result.summary["projection"]
     assert (p["method"], p["method_3d"]) == ("PCA", "raw axes")
     from sklearn.decomposition import PCA
@@ -328,8 +393,9 @@ def test_a_traversal_figure_can_show_the_input_it_traverses_around(tmp_path, mon
     source = np.full((1, 8, 8), 0.25)
     seen = {}
     real = traversals.traversal_grid
-    monkeypatch.setattr(traversals, "traversal_grid", lambda imgs, *a, **k: seen.setdefault("g", imgs) is None
-                        or real(imgs, *a, **k))
+    monkeypatch.setattr(
+        traversals, "traversal_grid", lambda imgs, *a, **k: seen.setdefault("g", imgs) is None or real(imgs, *a, **k)
+    )
     traversals.plot_traversals(images, ["a", "b", "c"], np.linspace(-2, 2, 5), tmp_path / "t.png", "t", source=source)
     grid = seen["g"]
     assert grid.shape == (3, 6, 1, 8, 8)  # one column more, first

@@ -1,4 +1,5 @@
 """Face cropping on scikit-image's bundled astronaut (one face) and on an image with no face."""
+
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +38,11 @@ def test_astronaut_has_one_face_in_the_right_place():
 
 def test_cli_faces_writes_crops_and_reports_images_without_a_face(tmp_path, photos):
     out = tmp_path / "crops"
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(photos), str(out), "--size", "48"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "vaelab.cli", "faces", str(photos), str(out), "--size", "48"],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in out.iterdir()) == ["astronaut.png", "no_face.txt"]
     assert Image.open(out / "astronaut.png").size == (48, 48)
@@ -47,8 +51,11 @@ def test_cli_faces_writes_crops_and_reports_images_without_a_face(tmp_path, phot
 
 
 def test_faces_on_a_missing_folder_is_a_clear_error(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(tmp_path / "nope"), str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "vaelab.cli", "faces", str(tmp_path / "nope"), str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 2 and "no such file or folder" in p.stderr and not (tmp_path / "o").exists()
 
 
@@ -61,12 +68,17 @@ def test_crops_of_same_named_images_both_survive_unreadable_files_are_listed_and
     Image.fromarray(skdata.astronaut()).convert("L").save(src / "x.png")
     (src / "broken.jpg").write_text("not a photo")
     out = src / "crops"  # the output inside the photos: a rerun must not crop its own crops
-    p = subprocess.run([sys.executable, "-m", "vaelab.cli", "faces", str(src), str(out), "--size", "32"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "vaelab.cli", "faces", str(src), str(out), "--size", "32"],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in out.iterdir()) == ["unreadable.txt", "x.png", "x_png.png"]
-    grey = [np.ptp(np.asarray(Image.open(out / n).convert("RGB")).astype(int), axis=2).max() == 0
-            for n in ("x.png", "x_png.png")]
+    grey = [
+        np.ptp(np.asarray(Image.open(out / n).convert("RGB")).astype(int), axis=2).max() == 0
+        for n in ("x.png", "x_png.png")
+    ]
     assert grey == [False, True]  # the colour x.jpg kept its name; the grey x.png got the other
     assert "broken.jpg" in (out / "unreadable.txt").read_text() and "2 face crops" in p.stdout
     (tmp_path / "again").mkdir()

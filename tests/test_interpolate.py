@@ -1,4 +1,5 @@
 """lerp / slerp / cdf and multi-point paths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,6 +19,7 @@ def test_path_shares_frames_by_length_and_rounds_by_largest_remainder():
 def test_slerp_towards_the_origin_is_a_straight_line():
     a = np.array([3.0, 4.0])
     np.testing.assert_allclose(slerp(a, 0 * a, 0.5), 0.5 * a)
+
 
 RNG = np.random.default_rng(0)
 

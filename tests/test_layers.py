@@ -1,5 +1,6 @@
 """The package's layering: data flows one way, and no module imports from a layer above its own, nor takes part
 in an import circle. Read from the source with `ast`, so an import inside a function counts too."""
+
 from __future__ import annotations
 
 import ast
@@ -39,8 +40,10 @@ def vaelab_imports(path: Path) -> set[str]:
             found |= {a.name for a in node.names if a.name.split(".")[0] == "vaelab"}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module == "vaelab":  # from vaelab import io → vaelab.io (a name of vaelab/__init__ stays vaelab)
-                found |= {f"vaelab.{a.name}" if (SRC / a.name).exists() or (SRC / f"{a.name}.py").exists()
-                          else "vaelab" for a in node.names}
+                found |= {
+                    f"vaelab.{a.name}" if (SRC / a.name).exists() or (SRC / f"{a.name}.py").exists() else "vaelab"
+                    for a in node.names
+                }
             elif node.module.startswith("vaelab."):
                 folder = SRC.joinpath(*node.module.split(".")[1:])
                 subs = {f"{node.module}.{a.name}" for a in node.names if (folder / f"{a.name}.py").exists()}
@@ -96,7 +99,7 @@ def test_there_is_no_import_circle():
 
     for start in sorted(graph):
         if start not in state and (circle := visit(start, [])):
-            pytest.fail("import circle: " + " → ".join(circle[circle.index(circle[-1]):]))
+            pytest.fail("import circle: " + " → ".join(circle[circle.index(circle[-1]) :]))
 
 
 def test_the_layer_test_catches_an_upward_import(tmp_path):

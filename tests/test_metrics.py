@@ -1,5 +1,6 @@
 """Metrics: the IWAE bound against the ELBO and a closed-form likelihood, and sanity checks of every score
 (a perfect input scores its best, a useless one its worst)."""
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,16 @@ from scipy.stats import multivariate_normal
 from torch import nn
 
 from vaelab.data.loaders import load_dataset
+from vaelab.latent.interpolate import lerp, slerp
 from vaelab.metrics.activity import active_units
+from vaelab.metrics.evaluate import json_safe, write_report
 from vaelab.metrics.fidelity import class_histogram_scores, prior_sample_quality, semantic_fidelity
 from vaelab.metrics.interpolation import interpolation_metrics, path_smoothness, prior_typicality, rises_monotonically
 from vaelab.metrics.likelihood import elbo, iwae_bound
 from vaelab.metrics.reconstruction import image_scores, reconstruction_metrics
-from vaelab.metrics.evaluate import json_safe, write_report
 from vaelab.models.base import LatentModel
-from vaelab.models.registry import load
 from vaelab.models.config import ModelConfig
-from vaelab.latent.interpolate import lerp, slerp
+from vaelab.models.registry import load
 from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
 
 
@@ -37,6 +38,7 @@ def toy_evaluator(toy):
 
 
 # --- likelihood ---------------------------------------------------------------------------------------------
+
 
 def test_iwae_is_at_least_the_elbo_and_tightens_as_k_grows(tiny_model_dir, toy):
     model = load(tiny_model_dir)
@@ -100,14 +102,19 @@ def test_iwae_of_a_plain_autoencoder_is_a_clear_error():
 
 # --- reconstruction --------------------------------------------------------------------------------------
 
+
 def test_identical_images_give_zero_mse_full_ssim_and_an_infinite_psnr_that_json_can_hold(tmp_path):
     x = np.random.default_rng(0).random((3, 1, 28, 28))
     s = image_scores(x, x.copy())
     assert s["mse"] == 0.0 and s["ssim"] == pytest.approx(1.0) and s["exact"] == 3
     assert s["psnr"] == math.inf
     path = write_report({"reconstruction": s}, tmp_path / "eval.json")
-    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))[
-        "reconstruction"]["psnr"] == "inf"
+    assert (
+        json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))["reconstruction"][
+            "psnr"
+        ]
+        == "inf"
+    )
 
 
 def test_psnr_matches_its_definition_and_exact_images_do_not_swamp_the_mean():
@@ -122,8 +129,8 @@ def test_psnr_matches_its_definition_and_exact_images_do_not_swamp_the_mean():
 def test_ssim_of_two_flat_images_is_the_luminance_term_for_pixel_values_in_0_1():
     # flat images have no variance, so SSIM = (2ab + C1) / (a² + b² + C1) with C1 = (0.01 · data range)²
     a, b = np.full((1, 1, 28, 28), 0.2), np.full((1, 1, 28, 28), 0.6)
-    c1 = 0.01 ** 2
-    assert image_scores(a, b)["ssim"] == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2 ** 2 + 0.6 ** 2 + c1), rel=1e-6)
+    c1 = 0.01**2
+    assert image_scores(a, b)["ssim"] == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2**2 + 0.6**2 + c1), rel=1e-6)
 
 
 def test_bits_per_dim_divide_the_nats_by_every_channel_and_pixel(tiny_model_dir, toy):
@@ -155,6 +162,7 @@ def test_reconstruction_metrics_of_a_trained_model_beat_those_of_an_untrained_on
 
 
 # --- interpolation ---------------------------------------------------------------------------------------
+
 
 def test_identical_frames_are_perfectly_smooth_and_a_jump_is_not():
     frame = np.random.default_rng(0).random((1, 8, 8))
@@ -197,8 +205,9 @@ def test_interpolation_metrics_on_a_trained_model(tiny_model_dir, toy):
 def test_a_pixel_crossfade_raises_the_target_class_probability_monotonically(toy, toy_evaluator):
     # With the image as its own code, lerp is a crossfade from A to B: the evaluator sees A turn into B.
     test = toy.split("test")
-    r = interpolation_metrics(Identity((1, 28, 28)), toy.images[test], toy.labels[test], toy_evaluator, pairs=30,
-                              frames=9, methods=("lerp",))
+    r = interpolation_metrics(
+        Identity((1, 28, 28)), toy.images[test], toy.labels[test], toy_evaluator, pairs=30, frames=9, methods=("lerp",)
+    )
     curve = r["lerp"]["target_prob_curve"]
     assert len(curve) == 9 and curve[0] < 0.1 and curve[-1] > 0.9
     assert r["lerp"]["monotonic_fraction"] > 0.8
@@ -206,6 +215,7 @@ def test_a_pixel_crossfade_raises_the_target_class_probability_monotonically(toy
 
 
 # --- fidelity -------------------------------------------------------------------------------------------
+
 
 class Identity(LatentModel):
     """A perfect 'autoencoder': the code is the image itself."""
@@ -260,6 +270,7 @@ def test_prior_samples_are_seeded(tiny_model_dir, toy_evaluator):
 
 
 # --- active units ---------------------------------------------------------------------------------------
+
 
 class HalfDead(Identity):
     """Codes whose odd dimensions never move with the input."""
@@ -344,8 +355,9 @@ def test_a_cycle_vae_prior_sample_takes_s_from_an_image_and_only_z_from_the_prio
     from vaelab.models.registry import build_model
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8),
-                                    likelihood="gaussian")).eval()
+    model = build_model(
+        ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
+    ).eval()
     images = toy.images[toy.split("test")[:5]]
     decoded = []
     real = model.decode
@@ -357,8 +369,9 @@ def test_a_cycle_vae_prior_sample_takes_s_from_an_image_and_only_z_from_the_prio
     # every sample's s is one of the five images' s, and they are not all the same image's
     nearest = np.abs(codes[:, None, -2:] - s_of_images[None]).max(-1).min(1)
     assert nearest.max() < 1e-5 and len({tuple(np.round(c, 4)) for c in codes[:, -2:]}) > 1
-    np.testing.assert_array_equal(codes[:, :4], np.random.default_rng(3).standard_normal((40, 6))[:, :4]
-                                  .astype(np.float32))  # z: the seeded prior draw
+    np.testing.assert_array_equal(
+        codes[:, :4], np.random.default_rng(3).standard_normal((40, 6))[:, :4].astype(np.float32)
+    )  # z: the seeded prior draw
     assert r["s_from"] == "images" and r["n"] == 40
     with pytest.raises(ValueError, match="need images"):
         prior_sample_quality(model, toy_evaluator, n=4)

@@ -1,4 +1,5 @@
 """Model shapes and values, the loss against hand-computed cases, and save/load without pickle."""
+
 from __future__ import annotations
 
 import json
@@ -9,14 +10,21 @@ import pytest
 import torch
 
 from vaelab.errors import VaelabError
-from vaelab.models.registry import load
 from vaelab.models.config import ModelConfig
-from vaelab.models.registry import build_model
+from vaelab.models.registry import build_model, load
 
 
-@pytest.mark.parametrize("kind,c,h,w,d", [("vae-conv", 1, 28, 28, 32), ("vae-conv", 3, 64, 64, 16),
-                                          ("vae-conv", 3, 37, 50, 5), ("vae-conv", 1, 17, 9, 1),
-                                          ("ae-mlp", 1, 28, 28, 2), ("ae-mlp", 3, 12, 20, 7)])
+@pytest.mark.parametrize(
+    "kind,c,h,w,d",
+    [
+        ("vae-conv", 1, 28, 28, 32),
+        ("vae-conv", 3, 64, 64, 16),
+        ("vae-conv", 3, 37, 50, 5),
+        ("vae-conv", 1, 17, 9, 1),
+        ("ae-mlp", 1, 28, 28, 2),
+        ("ae-mlp", 3, 12, 20, 7),
+    ],
+)
 def test_models_map_any_size_to_codes_and_back(kind, c, h, w, d):
     torch.manual_seed(0)
     cfg = ModelConfig(kind=kind, channels=c, height=h, width=w, latent_dim=d, widths=(8, 16, 32), hidden=(32,))
@@ -151,8 +159,9 @@ def test_hidden_fc_layer_is_nonlinear_round_trips_and_exports(tmp_path):
     import vaelab
 
     torch.manual_seed(2)
-    plain, hidden = (build_model(ModelConfig(height=16, width=16, latent_dim=4, widths=(8, 16), fc=fc)).eval()
-                     for fc in (0, 24))
+    plain, hidden = (
+        build_model(ModelConfig(height=16, width=16, latent_dim=4, widths=(8, 16), fc=fc)).eval() for fc in (0, 24)
+    )
     a, b = torch.randn(2, 1, 4).unbind(0)
 
     def residual(m):  # f(a) + f(b) − f(0) − f(a + b) before the last ReLU: 0 for an affine map
@@ -163,8 +172,11 @@ def test_hidden_fc_layer_is_nonlinear_round_trips_and_exports(tmp_path):
     hidden.save_pretrained(tmp_path / "m", {"name": "x", "channels": 1, "size": [16, 16]})
     assert load(tmp_path / "m").cfg.fc == 24
     x = np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)
-    np.testing.assert_allclose(vaelab.encode_images(tmp_path / "m", x, backend="onnx"),
-                               vaelab.encode_images(tmp_path / "m", x, backend="torch"), atol=1e-4)
+    np.testing.assert_allclose(
+        vaelab.encode_images(tmp_path / "m", x, backend="onnx"),
+        vaelab.encode_images(tmp_path / "m", x, backend="torch"),
+        atol=1e-4,
+    )
     with pytest.raises(VaelabError, match="fully-connected"):
         ModelConfig(fc=-1)
 

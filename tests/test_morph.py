@@ -1,4 +1,5 @@
 """morph / class morph through the API and the CLI, the two inference backends, and the outputs."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,7 @@ from PIL import Image
 import vaelab
 from vaelab.data.loaders import load_dataset
 from vaelab.tasks.encoding import CENTROIDS_NAME
-from vaelab.tasks.morph import run_morph
-from vaelab.tasks.morph import write_morph_outputs
+from vaelab.tasks.morph import run_morph, write_morph_outputs
 
 
 def _shape_png(tmp_path, name, label, size=28, mode="L", fmt="PNG", **kw):
@@ -81,9 +81,28 @@ def test_cli_morph_end_to_end_on_odd_sizes_and_modes(tmp_path, tiny_model_dir):
         _shape_png(tmp_path, "deep.png", 0, size=(29, 31), mode="I;16"),
     ]
     out = tmp_path / "cli-out"
-    proc = subprocess.run([sys.executable, "-m", "vaelab.cli", "morph", *map(str, inputs), "--model", str(tiny_model_dir),
-                           "--frames", "9", "--loop", "--upscale", "2", "--resample", "bicubic", "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaelab.cli",
+            "morph",
+            *map(str, inputs),
+            "--model",
+            str(tiny_model_dir),
+            "--frames",
+            "9",
+            "--loop",
+            "--upscale",
+            "2",
+            "--resample",
+            "bicubic",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     frames = sorted((out / "frames").glob("*.png"))
     assert len(frames) == 9 and Image.open(frames[0]).size == (56, 56)
@@ -111,8 +130,9 @@ def test_missing_ffmpeg_is_said_and_the_rest_still_written(tmp_path, tiny_model_
     monkeypatch.setattr(morph_task, "write_mp4", broken)
     a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
     notes = []
-    written = write_morph_outputs(run_morph(tiny_model_dir, images=[a, b], frames=4), tmp_path / "o",
-                                  log=lambda *a, **k: notes.append(a[0]))
+    written = write_morph_outputs(
+        run_morph(tiny_model_dir, images=[a, b], frames=4), tmp_path / "o", log=lambda *a, **k: notes.append(a[0])
+    )
     assert "morph.mp4" not in written and {"morph.gif", "contact_sheet.png", "frames"} <= set(written)
     assert any("no MP4" in n for n in notes)
 
@@ -126,8 +146,13 @@ def test_class_morph_and_blend_reach_a_class_seen_only_in_the_test_split(tmp_pat
 
     spec = f"omniglot:{write_omniglot(tmp_path / 'omni', per_character=4)}"
     ds = load_dataset(spec)
-    train(ModelConfig(channels=1, latent_dim=4, widths=(8,)), ds, tmp_path / "m", TrainConfig(epochs=1, batch_size=4),
-          progress=False)
+    train(
+        ModelConfig(channels=1, latent_dim=4, widths=(8,)),
+        ds,
+        tmp_path / "m",
+        TrainConfig(epochs=1, batch_size=4),
+        progress=False,
+    )
     m = vaelab.open_model(tmp_path / "m")
     greek = ds.labels == ds.class_index("Greek/character01")
     assert not greek[ds.train_idx].any()
@@ -160,9 +185,9 @@ def test_class_morph_ends_at_the_decoded_centroids(tiny_model_dir):
     from vaelab.viz.media import contact_sheet
 
     w, h = result.frames[0].size
-    top = np.asarray(contact_sheet(result.inputs, [], result.frames, result.labels))[4 + 14:4 + 14 + h]
-    beside = top[:, 4 + w + 2:4 + 2 * w + 2]  # where a reconstruction would stand next to the first input
-    assert (beside == 255).all() and (top[:, 4:4 + w] < 255).any()
+    top = np.asarray(contact_sheet(result.inputs, [], result.frames, result.labels))[4 + 14 : 4 + 14 + h]
+    beside = top[:, 4 + w + 2 : 4 + 2 * w + 2]  # where a reconstruction would stand next to the first input
+    assert (beside == 255).all() and (top[:, 4 : 4 + w] < 255).any()
 
 
 def test_onnx_and_torch_backends_agree(tmp_path, tiny_model_dir):
@@ -171,8 +196,11 @@ def test_onnx_and_torch_backends_agree(tmp_path, tiny_model_dir):
     z_torch = vaelab.encode_images(tiny_model_dir, [a, b], backend="torch")
     np.testing.assert_allclose(z_onnx, z_torch, atol=1e-4)
     zs = np.random.default_rng(0).normal(size=(16, z_onnx.shape[1])).astype(np.float32)
-    np.testing.assert_allclose(vaelab.decode_latents(tiny_model_dir, zs, backend="onnx"),
-                               vaelab.decode_latents(tiny_model_dir, zs, backend="torch"), atol=1e-4)
+    np.testing.assert_allclose(
+        vaelab.decode_latents(tiny_model_dir, zs, backend="onnx"),
+        vaelab.decode_latents(tiny_model_dir, zs, backend="torch"),
+        atol=1e-4,
+    )
     f_onnx = vaelab.morph(tiny_model_dir, [a, b], frames=8, backend="onnx")
     f_torch = vaelab.morph(tiny_model_dir, [a, b], frames=8, backend="torch")
     diff = [np.abs(np.asarray(x, int) - np.asarray(y, int)).max() for x, y in zip(f_onnx, f_torch)]
@@ -181,8 +209,10 @@ def test_onnx_and_torch_backends_agree(tmp_path, tiny_model_dir):
 
 def test_morph_with_onnx_never_imports_torch(tmp_path, tiny_model_dir):
     a, b = _shape_png(tmp_path, "a.png", 0), _shape_png(tmp_path, "b.png", 1)
-    code = (f"import sys, vaelab; f = vaelab.morph({str(tiny_model_dir)!r}, [{str(a)!r}, {str(b)!r}], frames=4); "
-            "assert len(f) == 4; print('torch' in sys.modules)")
+    code = (
+        f"import sys, vaelab; f = vaelab.morph({str(tiny_model_dir)!r}, [{str(a)!r}, {str(b)!r}], frames=4); "
+        "assert len(f) == 4; print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
@@ -190,17 +220,18 @@ def test_morph_with_onnx_never_imports_torch(tmp_path, tiny_model_dir):
 
 def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_path, toy_idx_dir):
     import vaelab
+    from vaelab.models.config import ModelConfig
+    from vaelab.models.runtime import encode_batched
     from vaelab.tasks.blend import blend
     from vaelab.tasks.encoding import cached_class_centroids
-    from vaelab.models.runtime import encode_batched
-    from vaelab.models.config import ModelConfig
     from vaelab.training.config import TrainConfig
     from vaelab.training.vae import train
 
     ds = vaelab.load_dataset(f"mnist:{toy_idx_dir}")
     ds.limit_train(60)
-    train(ModelConfig(latent_dim=4, widths=(8,)), ds, tmp_path / "run", TrainConfig(epochs=1, onnx=False),
-          progress=False)
+    train(
+        ModelConfig(latent_dim=4, widths=(8,)), ds, tmp_path / "run", TrainConfig(epochs=1, onnx=False), progress=False
+    )
     m = vaelab.open_model(tmp_path / "run")
     rows = vaelab.load_dataset(f"mnist:{toy_idx_dir}").split("train")[:60]
     z, labels = encode_batched(m, ds.images[rows]), ds.labels[rows]
@@ -212,15 +243,22 @@ def test_a_limited_runs_centroids_and_blend_use_the_images_it_trained_on(tmp_pat
 def test_the_data_of_a_model_trained_on_another_split_warns_that_its_training_images_differ(tmp_path, toy_idx_dir):
     import torch
 
-    from vaelab.tasks.encoding import load_model_dataset
     from vaelab.errors import VaelabWarning
     from vaelab.models.config import ModelConfig
     from vaelab.models.registry import build_model
     from vaelab.models.runtime import open_model
+    from vaelab.tasks.encoding import load_model_dataset
 
     torch.manual_seed(0)
-    spec = {"name": f"mnist:{toy_idx_dir}", "channels": 1, "size": [28, 28], "background": 0, "class_names": None,
-            "limit": None, "split": "benchmarks/emoji_arithmetic.py"}
+    spec = {
+        "name": f"mnist:{toy_idx_dir}",
+        "channels": 1,
+        "size": [28, 28],
+        "background": 0,
+        "class_names": None,
+        "limit": None,
+        "split": "benchmarks/emoji_arithmetic.py",
+    }
     folder = build_model(ModelConfig(latent_dim=2, widths=(8,))).save_pretrained(tmp_path / "m", spec, onnx=False)
     with pytest.warns(VaelabWarning, match="trained on a split made by benchmarks/emoji_arithmetic.py"):
         load_model_dataset(open_model(folder))
@@ -241,7 +279,9 @@ def test_class_morph_on_a_model_without_classes_says_to_morph_files(tmp_path):
 
     torch.manual_seed(0)
     folder = build_model(ModelConfig(latent_dim=2, widths=(8,))).save_pretrained(
-        tmp_path / "m", {"name": "folder:/nowhere", "channels": 1, "size": [28, 28], "background": 0,
-                         "class_names": None}, onnx=False)
+        tmp_path / "m",
+        {"name": "folder:/nowhere", "channels": 1, "size": [28, 28], "background": 0, "class_names": None},
+        onnx=False,
+    )
     with pytest.raises(VaelabError, match="had no classes .* morph image files instead"):
         run_morph(folder, classes=["tabby", "black"], frames=3)

@@ -1,4 +1,5 @@
 """Loaders for the seeds' datasets, each on a tiny fixture written in the exact format its authors ship."""
+
 from __future__ import annotations
 
 import os
@@ -25,11 +26,33 @@ def _cifar_rows(n, seed):
 
 def test_cifar10_batches(tmp_path):
     for i in range(1, 6):
-        _pickle(tmp_path / f"data_batch_{i}", {b"batch_label": b"training batch", b"data": _cifar_rows(4, i),
-                                              b"labels": [i % 10, 1, 2, 3], b"filenames": [b"a.png"] * 4})
+        _pickle(
+            tmp_path / f"data_batch_{i}",
+            {
+                b"batch_label": b"training batch",
+                b"data": _cifar_rows(4, i),
+                b"labels": [i % 10, 1, 2, 3],
+                b"filenames": [b"a.png"] * 4,
+            },
+        )
     _pickle(tmp_path / "test_batch", {b"data": _cifar_rows(3, 9), b"labels": [9, 8, 7]})
-    _pickle(tmp_path / "batches.meta", {b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer",
-                                                         b"dog", b"frog", b"horse", b"ship", b"truck"]})
+    _pickle(
+        tmp_path / "batches.meta",
+        {
+            b"label_names": [
+                b"airplane",
+                b"automobile",
+                b"bird",
+                b"cat",
+                b"deer",
+                b"dog",
+                b"frog",
+                b"horse",
+                b"ship",
+                b"truck",
+            ]
+        },
+    )
     ds = load_dataset(f"cifar10:{tmp_path}")
     assert ds.images.shape == (23, 3, 32, 32) and len(ds.train_idx) == 20 and len(ds.test_idx) == 3
     np.testing.assert_array_equal(ds.images[0], _cifar_rows(4, 1)[0].reshape(3, 32, 32))  # channel-major rows
@@ -38,10 +61,16 @@ def test_cifar10_batches(tmp_path):
 
 def test_cifar100_fine_and_coarse_labels(tmp_path):
     for name, n in (("train", 5), ("test", 2)):
-        _pickle(tmp_path / name, {b"data": _cifar_rows(n, n), b"fine_labels": list(range(n)),
-                                  b"coarse_labels": [0] * n})
-    _pickle(tmp_path / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                                b"coarse_label_names": [b"aquatic_mammals"] + [b"x"] * 19})
+        _pickle(
+            tmp_path / name, {b"data": _cifar_rows(n, n), b"fine_labels": list(range(n)), b"coarse_labels": [0] * n}
+        )
+    _pickle(
+        tmp_path / "meta",
+        {
+            b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+            b"coarse_label_names": [b"aquatic_mammals"] + [b"x"] * 19,
+        },
+    )
     ds = load_dataset(f"cifar100:{tmp_path}")
     assert len(ds) == 7 and ds.class_names[4] == "f4"
     assert set(ds.attributes["coarse"].tolist()) == {"aquatic_mammals"}
@@ -89,7 +118,8 @@ def test_celeba_attributes_split_and_crop(tmp_path):
         (tmp_path / "img_align_celeba").mkdir(exist_ok=True)
         img.save(tmp_path / "img_align_celeba" / n, quality=95)
     (tmp_path / "list_attr_celeba.txt").write_text(
-        "3\n5_o_Clock_Shadow Smiling Male \n000001.jpg -1  1 -1\n000002.jpg  1 -1  1\n000003.jpg -1  1  1\n")
+        "3\n5_o_Clock_Shadow Smiling Male \n000001.jpg -1  1 -1\n000002.jpg  1 -1  1\n000003.jpg -1  1  1\n"
+    )
     (tmp_path / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 0\n000003.jpg 2\n")
     ds = load_dataset(f"celeba:{tmp_path}", size=(16, 16))
     assert ds.images.shape == (3, 3, 16, 16) and list(ds.test_idx) == [2]
@@ -103,8 +133,11 @@ def test_celeba_attributes_split_and_crop(tmp_path):
 
 def test_omniglot_layout_and_labels(tmp_path):
     ds = load_dataset(f"omniglot:{write_omniglot(tmp_path)}")
-    assert ds.images.shape == (6, 1, 28, 28) and ds.class_names == ["Latin/character01", "Latin/character02",
-                                                                   "Greek/character01"]
+    assert ds.images.shape == (6, 1, 28, 28) and ds.class_names == [
+        "Latin/character01",
+        "Latin/character02",
+        "Greek/character01",
+    ]
     assert list(ds.labels) == [0, 0, 1, 1, 2, 2] and list(ds.test_idx) == [4, 5]
     assert list(ds.attributes["alphabet"]) == ["Latin"] * 4 + ["Greek"] * 2
 
@@ -134,8 +167,15 @@ def test_decoded_cache_is_reused_and_invalidated_by_a_changed_source(tmp_path, m
     assert calls == [1, 1] and again.images[0].max() == 0
 
 
-@pytest.mark.parametrize("spec,words", [("cifar10:{tmp}", "missing data_batch_1"), ("celeba:{tmp}/nope", "no such folder"),
-                                        ("tiny-imagenet:{tmp}", "missing wnids.txt"), ("omniglot:{tmp}", "images_background")])
+@pytest.mark.parametrize(
+    "spec,words",
+    [
+        ("cifar10:{tmp}", "missing data_batch_1"),
+        ("celeba:{tmp}/nope", "no such folder"),
+        ("tiny-imagenet:{tmp}", "missing wnids.txt"),
+        ("omniglot:{tmp}", "images_background"),
+    ],
+)
 def test_incomplete_folders_name_what_is_missing(tmp_path, spec, words):
     with pytest.raises(VaelabError, match=words):
         load_dataset(spec.format(tmp=tmp_path))
@@ -147,7 +187,8 @@ def _celeba_files(root, img_dir, attr_dir):
         Image.new("RGB", (178, 218), (80 * i, 0, 0)).save(img_dir / "img_align_celeba" / n, quality=95)
     attr_dir.mkdir(parents=True, exist_ok=True)
     (attr_dir / "list_attr_celeba.txt").write_text(
-        "3\nSmiling Male \n000001.jpg -1 1\n000002.jpg 1 -1\n000003.jpg -1 1\n")
+        "3\nSmiling Male \n000001.jpg -1 1\n000002.jpg 1 -1\n000003.jpg -1 1\n"
+    )
 
 
 def test_celeba_in_the_official_subfolders_without_a_partition_file_gets_the_fixed_split(tmp_path):
@@ -173,13 +214,16 @@ def _celeba_with_a_bad_partition(tmp):
     (tmp / "list_eval_partition.txt").write_text("000001.jpg 0 extra\n")
 
 
-@pytest.mark.parametrize("spec,prepare,words", [
-    ("cifar10:{tmp}", _cifar_without_label_names, "not in the expected format (KeyError"),
-    ("celeba:{tmp}", _celeba_with_a_bad_partition, "not in the expected format (ValueError"),
-    ("celeba:{tmp},crop=-5", None, "crop must be 0"),
-    ("emoji:0", None, "4 to 256 pixels"),
-    ("emoji:5000", None, "4 to 256 pixels"),
-])
+@pytest.mark.parametrize(
+    "spec,prepare,words",
+    [
+        ("cifar10:{tmp}", _cifar_without_label_names, "not in the expected format (KeyError"),
+        ("celeba:{tmp}", _celeba_with_a_bad_partition, "not in the expected format (ValueError"),
+        ("celeba:{tmp},crop=-5", None, "crop must be 0"),
+        ("emoji:0", None, "4 to 256 pixels"),
+        ("emoji:5000", None, "4 to 256 pixels"),
+    ],
+)
 def test_malformed_data_is_one_clear_error(tmp_path, spec, prepare, words):
     if spec.startswith("emoji") and not emoji_font_available():
         pytest.skip("needs Debian's fonts-noto-color-emoji (make test installs it)")
@@ -197,8 +241,12 @@ def test_a_split_with_no_test_images_is_refused():
     with pytest.raises(VaelabError, match="0 training and 3 test images"):
         ds.use_split([], [0, 1, 2])  # as a benchmark resplitting a loaded set would
     assert ds.use_split([0, 1], [2]).split("test").tolist() == [2]
-    kept = ImageDataset(images=np.zeros((4, 1, 4, 4), np.uint8), train_idx=np.arange(3), test_idx=np.array([3]),
-                        split_source="my benchmark")
+    kept = ImageDataset(
+        images=np.zeros((4, 1, 4, 4), np.uint8),
+        train_idx=np.arange(3),
+        test_idx=np.array([3]),
+        split_source="my benchmark",
+    )
     assert kept.spec()["split"] == "my benchmark"
     kept.limit_train(1)  # 'all' then leaves out the training images the limit dropped
     assert kept.split("all").tolist() == [0, 3]

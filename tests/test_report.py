@@ -1,6 +1,7 @@
 """`vaelab report`: one self-contained HTML page per model, checked in real headless Chromium (Debian's
 `chromium`, which `make test` installs): every image loads, no console errors, the plotly figure renders,
 nothing is fetched but the file itself; a screenshot is kept as a test artifact."""
+
 from __future__ import annotations
 
 import base64
@@ -20,10 +21,20 @@ from vaelab.tasks.report import build_report, pick_morph_pair
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "out" / "test-artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  # WebGL (plotly's 3-D scatter) on the CPU: recent Chromium wants the opt-in for SwiftShader
-                  "--enable-unsafe-swiftshader", "--window-size=1280,900", "--remote-debugging-port=0"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # WebGL (plotly's 3-D scatter) on the CPU: recent Chromium wants the opt-in for SwiftShader
+    "--enable-unsafe-swiftshader",
+    "--window-size=1280,900",
+    "--remote-debugging-port=0",
+]
 
 # Run in the page once it has loaded: hover a point (through plotly's own event), then report what a
 # person would see: every image and whether it decoded, and whether the plotly figure drew.
@@ -54,8 +65,11 @@ class Chromium:
     """Headless Chromium driven over the DevTools protocol (one page, events collected as they come)."""
 
     def __init__(self, profile: Path):
-        self.proc = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -162,8 +176,25 @@ def check_in_chromium(page: Path, workdir: Path, timeout: float = 60) -> tuple[d
 def tiny_report(tmp_path_factory, tiny_model_dir):
     """The report of the tiny trained model, made through the CLI as a user would."""
     out = tmp_path_factory.mktemp("report") / "report.html"
-    proc = subprocess.run([sys.executable, "-m", "vaelab.cli", "report", "--model", str(tiny_model_dir), "--out",
-                           str(out), "--max-points", "300", "--frames", "8", "--quiet"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaelab.cli",
+            "report",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--max-points",
+            "300",
+            "--frames",
+            "8",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"report written to {out}" in proc.stdout
     return out
@@ -178,10 +209,19 @@ def test_report_is_one_self_contained_file(tiny_report):
     assert markup.count("<section") == 8 and not re.search(r"https?:", markup, re.I)
     assert not re.search(r"<script[^>]*\ssrc=", page, re.I) and "<link" not in page.lower()
     images = re.findall(r'<img[^>]*src="([^"]+)"', page)
-    assert len(images) >= 11 and all(src.startswith(("data:image/png;base64,", "data:image/gif;base64,"))
-                                     for src in images)
-    for section in ("Model card", "Metrics", "Training", "Latent space", "Dimensions", "Traversals",
-                    "Reconstructions and samples", "Morph"):
+    assert len(images) >= 11 and all(
+        src.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for src in images
+    )
+    for section in (
+        "Model card",
+        "Metrics",
+        "Training",
+        "Latent space",
+        "Dimensions",
+        "Traversals",
+        "Reconstructions and samples",
+        "Morph",
+    ):
         assert f">{section}</h2>" in page
     assert "Plotly.newPlot" in page  # plotly.js and the figure are in the page
 
@@ -233,8 +273,9 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder, ignore=shutil.ignore_patterns("metrics.jsonl", "checkpoint.pt", "*.png"))
     (folder / "eval.json").write_text(json.dumps({"iwae": {"nll": 123.456}, "active_units": {"count": 5}}))
-    out = build_report(folder, out=tmp_path / "r" / "m.html", max_points=50, frames=4, progress=False,
-                       log=lambda *a, **k: None)
+    out = build_report(
+        folder, out=tmp_path / "r" / "m.html", max_points=50, frames=4, progress=False, log=lambda *a, **k: None
+    )
     page = out.read_text(encoding="utf-8")
     assert "no metrics.jsonl" in page and "Training curves" not in page
     assert "iwae.nll</th><td>123.4560</td>" in page and "active_units.count</th><td>5</td>" in page

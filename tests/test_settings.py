@@ -1,5 +1,6 @@
 """Settings are defined once: the flags of `vaelab train` and `vaelab train-cycle`, their --help and the settings a
 resumed run keeps are all made from the fields of ModelConfig, TrainConfig and CycleTrainConfig."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,24 @@ def test_the_help_of_a_flag_is_made_from_its_fields_metadata(monkeypatch):
 def test_the_flags_set_the_config_fields_they_are_made_from():
     from vaelab.cli.args import config_args
 
-    args = build_parser().parse_args(["train", "--out", "x", "--latent", "3", "--kernel", "5", "--kl-warmup", "7",
-                                      "--no-onnx", "--pictures-every", "2", "--model", "ae-mlp"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--out",
+            "x",
+            "--latent",
+            "3",
+            "--kernel",
+            "5",
+            "--kl-warmup",
+            "7",
+            "--no-onnx",
+            "--pictures-every",
+            "2",
+            "--model",
+            "ae-mlp",
+        ]
+    )
     model, training = config_args(ModelConfig, args), config_args(TrainConfig, args)
     assert (model["latent_dim"], model["kernel_size"], model["kind"]) == (3, 5, "ae-mlp")
     assert (training["kl_warmup_steps"], training["onnx"], training["picture_every"]) == (7, False, 2)
@@ -87,8 +104,11 @@ def _run_folder(tmp_path, cycle: bool):
     """A run folder with only a config.json, as a finished epoch leaves it: enough for the checks on resume."""
     out = tmp_path / "run"
     out.mkdir()
-    model = (ModelConfig(kind="cycle-vae", latent_dim=20, specified_dim=8, likelihood="gaussian") if cycle
-             else ModelConfig(latent_dim=3))
+    model = (
+        ModelConfig(kind="cycle-vae", latent_dim=20, specified_dim=8, likelihood="gaussian")
+        if cycle
+        else ModelConfig(latent_dim=3)
+    )
     training = asdict(CycleTrainConfig() if cycle else TrainConfig())
     (out / "config.json").write_text(json.dumps(model_json(model, {"name": "fashion-mnist"}, training=training)))
     return out
@@ -115,15 +135,18 @@ def test_a_resume_refuses_another_value_of_every_kept_setting_and_takes_the_same
             run_settings_on_resume(out, True, {flag: _another(stored(doc))}, kept)
 
 
-@pytest.mark.parametrize("argv, refused", [
-    (["train", "--beta", "4"], "--beta 4.0 (the run's: 1.0)"),
-    (["train", "--widths", "8,16"], "--widths 8,16 (the run's: 32,64,128)"),
-    (["train", "--model", "ae-mlp"], "--model ae-mlp (the run's: vae-conv)"),
-    (["train", "--latent", "32", "--kl-warmup", "9"], "--latent 32 (the run's: 3), --kl-warmup 9 (the run's: 0)"),
-    (["train-cycle", "--style", "4"], "--style 4 (the run's: 12)"),
-    (["train-cycle", "--no-onnx"], "--no-onnx True (the run's: False)"),
-    (["train-cycle", "--lr-step", "3"], "--lr-step 3 (the run's: 80)"),
-])
+@pytest.mark.parametrize(
+    "argv, refused",
+    [
+        (["train", "--beta", "4"], "--beta 4.0 (the run's: 1.0)"),
+        (["train", "--widths", "8,16"], "--widths 8,16 (the run's: 32,64,128)"),
+        (["train", "--model", "ae-mlp"], "--model ae-mlp (the run's: vae-conv)"),
+        (["train", "--latent", "32", "--kl-warmup", "9"], "--latent 32 (the run's: 3), --kl-warmup 9 (the run's: 0)"),
+        (["train-cycle", "--style", "4"], "--style 4 (the run's: 12)"),
+        (["train-cycle", "--no-onnx"], "--no-onnx True (the run's: False)"),
+        (["train-cycle", "--lr-step", "3"], "--lr-step 3 (the run's: 80)"),
+    ],
+)
 def test_vaelab_refuses_a_resume_with_another_setting_naming_its_flag(tmp_path, capsys, argv, refused):
     out = _run_folder(tmp_path, cycle=argv[0] == "train-cycle")
     assert main([argv[0], "--out", str(out), "--resume", "--epochs", "2", *argv[1:]]) == 2

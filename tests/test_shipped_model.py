@@ -1,4 +1,5 @@
 """The model that ships inside the package: it loads with no arguments and still scores what it recorded."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def test_a_dark_object_on_white_is_said_to_be_inverted_and_invert_morphs_its_neg
         run_morph(None, classes=["Sneaker", "Bag"], invert=True)
 
 
-@pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+@pytest.mark.skipif(
+    not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)"
+)
 def test_shipped_model_scores_its_recorded_test_elbo():
     from vaelab.training.evaluation import evaluate_elbo
 
@@ -60,7 +63,9 @@ def test_shipped_model_scores_its_recorded_test_elbo():
     assert recorded <= 246
 
 
-@pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+@pytest.mark.skipif(
+    not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)"
+)
 def test_shipped_centroids_are_the_training_class_means():
     from safetensors.numpy import load_file
 
@@ -74,14 +79,19 @@ def test_shipped_centroids_are_the_training_class_means():
 
 def test_morph_with_no_model_uses_the_shipped_one(tmp_path):
     rng = np.random.default_rng(0)
-    frames = vaelab.morph(None, [rng.integers(0, 255, (28, 28), dtype=np.uint8),
-                                 rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)], frames=5)
+    frames = vaelab.morph(
+        None,
+        [rng.integers(0, 255, (28, 28), dtype=np.uint8), rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)],
+        frames=5,
+    )
     assert len(frames) == 5 and frames[0].size == (28, 28)
     sneaker_to_boot = vaelab.class_morph(None, ["Sneaker", "Ankle boot"], frames=3)
     assert len(sneaker_to_boot) == 3
 
 
-@pytest.mark.skipif(not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+@pytest.mark.skipif(
+    not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)"
+)
 def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_its_three_morphs(tmp_path):
     from vaelab.tasks.demo import DEMO_CLASSES, DEMO_TEST_IMAGES, run_demo
 
@@ -112,11 +122,39 @@ def test_a_command_without_model_says_it_used_the_shipped_one_and_with_one_does_
 
     for i, name in enumerate(("a.png", "b.png")):
         Image.new("L", (28, 28), 60 + 120 * i).save(tmp_path / name)
-    assert main(["morph", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--frames", "3", "--no-mp4",
-                 "--out", str(tmp_path / "m")]) == 0
+    assert (
+        main(
+            [
+                "morph",
+                str(tmp_path / "a.png"),
+                str(tmp_path / "b.png"),
+                "--frames",
+                "3",
+                "--no-mp4",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
     assert "no --model was given, so this used the shipped Fashion-MNIST VAE" in capsys.readouterr().err
     from vaelab.models.config import DEFAULT_MODEL
 
-    assert main(["morph", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--frames", "3", "--no-mp4",
-                 "--model", str(DEFAULT_MODEL), "--out", str(tmp_path / "n")]) == 0
+    assert (
+        main(
+            [
+                "morph",
+                str(tmp_path / "a.png"),
+                str(tmp_path / "b.png"),
+                "--frames",
+                "3",
+                "--no-mp4",
+                "--model",
+                str(DEFAULT_MODEL),
+                "--out",
+                str(tmp_path / "n"),
+            ]
+        )
+        == 0
+    )
     assert "no --model" not in capsys.readouterr().err

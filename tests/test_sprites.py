@@ -1,4 +1,5 @@
 """The procedural sprites (ground-truth factors) and Reed's 2D sprites read from their MATLAB v7.3 files."""
+
 from __future__ import annotations
 
 import re
@@ -98,7 +99,9 @@ def _write_character(path: Path, character: int, frames_per_animation: list[int]
         for a, n in enumerate(frames_per_animation):
             # MATLAB keeps each animation as a 10800×frames double matrix, column-major: HDF5 sees (frames, 10800)
             # and each row is one H×W×C frame flattened in Fortran order.
-            rows = np.stack([_frame(character, a, k).flatten(order="F") for k in range(n)]) if n else np.zeros((0, 10800))
+            rows = (
+                np.stack([_frame(character, a, k).flatten(order="F") for k in range(n)]) if n else np.zeros((0, 10800))
+            )
             d = refs.create_dataset(f"c{a}", data=rows)
             d.attrs["MATLAB_class"] = np.bytes_("double")
             cell[a, 0] = d.ref
@@ -148,13 +151,16 @@ def test_reed_sprites_errors_name_the_problem(tmp_path):
         load_dataset(f"sprites-reed:{root}")
 
 
-@pytest.mark.parametrize("damage,words", [
-    ("numbers", "'sprites' is not a cell array"),  # plain numbers where references belong
-    ("no-frames", "holds no frames"),
-    ("zero-index", "trainidx must hold 1-based character numbers"),
-    ("fraction", "trainidx must hold 1-based character numbers"),
-    ("overlap", "character 2 is in two splits (train and test)"),
-])
+@pytest.mark.parametrize(
+    "damage,words",
+    [
+        ("numbers", "'sprites' is not a cell array"),  # plain numbers where references belong
+        ("no-frames", "holds no frames"),
+        ("zero-index", "trainidx must hold 1-based character numbers"),
+        ("fraction", "trainidx must hold 1-based character numbers"),
+        ("overlap", "character 2 is in two splits (train and test)"),
+    ],
+)
 def test_damaged_reed_files_are_one_clear_error(tmp_path, damage, words):
     root = write_reed_fixture(tmp_path, [1] * 21)
     folder = root / "data" / "sprites"
@@ -165,7 +171,9 @@ def test_damaged_reed_files_are_one_clear_error(tmp_path, damage, words):
         _write_character(folder / "sprites_2.mat", 2, [0] * 21)
     else:
         train = {"zero-index": [[0, 1]], "fraction": [[1.5, 3]], "overlap": [[1, 2]]}[damage]
-        scipy.io.savemat(folder / "sprites_splits.mat", {"trainidx": np.array(train, float),
-                                                         "validx": np.zeros((1, 0)), "testidx": np.array([[2]], float)})
+        scipy.io.savemat(
+            folder / "sprites_splits.mat",
+            {"trainidx": np.array(train, float), "validx": np.zeros((1, 0)), "testidx": np.array([[2]], float)},
+        )
     with pytest.raises(VaelabError, match=re.escape(words)):
         load_dataset(f"sprites-reed:{root}")

@@ -1,5 +1,6 @@
 """The latent-size sweep, end to end on a tiny subset: it trains through vaelab's trainer, writes its table,
 CSV, JSON and figure, and reuses folders already trained with the same settings."""
+
 from __future__ import annotations
 
 import csv
@@ -21,25 +22,67 @@ from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
 @pytest.fixture(scope="module")
 def evaluator_dir(toy_idx_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep-evaluator") / "ev"
-    train_classifier(load_dataset(f"mnist:{toy_idx_dir}"), out,
-                     ClassifierTrainConfig(epochs=2, batch_size=32, device="cpu"), progress=False)
+    train_classifier(
+        load_dataset(f"mnist:{toy_idx_dir}"),
+        out,
+        ClassifierTrainConfig(epochs=2, batch_size=32, device="cpu"),
+        progress=False,
+    )
     return out
 
 
 @pytest.mark.slow
 def test_sweep_runs_end_to_end_on_a_tiny_subset(tmp_path, toy_idx_dir, evaluator_dir, capsys):
     out = tmp_path / "sweep"
-    assert main(["sweep", "--latent", "2,4", "--model", "vae-conv,ae-mlp", "--epochs", "2", "--data",
-                 f"mnist:{toy_idx_dir}", "--evaluator", str(evaluator_dir), "--limit", "200", "--batch-size", "32",
-                 "--prior-samples", "100", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--latent",
+                "2,4",
+                "--model",
+                "vae-conv,ae-mlp",
+                "--epochs",
+                "2",
+                "--data",
+                f"mnist:{toy_idx_dir}",
+                "--evaluator",
+                str(evaluator_dir),
+                "--limit",
+                "200",
+                "--batch-size",
+                "32",
+                "--prior-samples",
+                "100",
+                "--out",
+                str(out),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| vae-conv | 2 |" in printed and "| ae-mlp | 4 |" in printed
-    assert {"sweep.md", "sweep.csv", "sweep.json", "sweep.png", "vae-conv-z2", "vae-conv-z4", "ae-mlp-z2",
-            "ae-mlp-z4"} <= {p.name for p in out.iterdir()}
+    assert {
+        "sweep.md",
+        "sweep.csv",
+        "sweep.json",
+        "sweep.png",
+        "vae-conv-z2",
+        "vae-conv-z4",
+        "ae-mlp-z2",
+        "ae-mlp-z4",
+    } <= {p.name for p in out.iterdir()}
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # every temp file was renamed
     rows = list(csv.DictReader((out / "sweep.csv").open()))
-    assert [(r["model"], r["latent"]) for r in rows] == [("vae-conv", "2"), ("vae-conv", "4"), ("ae-mlp", "2"),
-                                                        ("ae-mlp", "4")]
+    assert [(r["model"], r["latent"]) for r in rows] == [
+        ("vae-conv", "2"),
+        ("vae-conv", "4"),
+        ("ae-mlp", "2"),
+        ("ae-mlp", "4"),
+    ]
     for r in rows:
         assert int(r["active_units"]) <= int(r["latent"])
         assert 0 <= float(r["fidelity"]) <= 2 and 1 / 3 <= float(r["prior_confidence"]) <= 1
@@ -67,16 +110,17 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
     assert (tmp_path / "sweep_pictures.png").is_file()
     import torch
 
-    from vaelab.tasks.sweep import model_examples
     from vaelab.models.registry import load
+    from vaelab.tasks.sweep import model_examples
 
     model, x = load(tmp_path / "vae-conv-z2"), ds.images[ds.test_idx[:3]]
     recon, samples = model_examples(model, x, 4, seed=5)
     with torch.no_grad():
         z = torch.randn(4, 2, generator=torch.Generator().manual_seed(5))
         np.testing.assert_allclose(samples, model.decode(z).numpy(), atol=1e-6)  # the seeded prior draw
-        np.testing.assert_allclose(recon, model.decode(model.embed(torch.from_numpy(x).float() / 255)).numpy(),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            recon, model.decode(model.embed(torch.from_numpy(x).float() / 255)).numpy(), atol=1e-6
+        )
     assert recon.shape == x.shape and not np.allclose(recon[0], recon[1])  # each image its own decoding
     assert rows[0]["latent"] == 2 and "fidelity" not in rows[0]  # no evaluator, no fidelity
     assert len(ds.train_idx) == 300  # the --limit subset did not shrink the caller's dataset
@@ -84,8 +128,11 @@ def test_a_rerun_reuses_folders_trained_with_the_same_settings(tmp_path, toy_idx
     run_sweep(ds, tmp_path, None, replace(cfg, latents=(3,)), progress=False)
     other = tmp_path / "vae-conv-z3" / "model.safetensors"
     before_other = other.stat().st_mtime_ns
-    for changed, says in ((replace(cfg, limit=96), "data limit 64 (asked 96)"), (replace(cfg, seed=1), "seed 0 (asked 1)"),
-                          (replace(cfg, lr=5e-4), "lr 0.001 (asked 0.0005)")):
+    for changed, says in (
+        (replace(cfg, limit=96), "data limit 64 (asked 96)"),
+        (replace(cfg, seed=1), "seed 0 (asked 1)"),
+        (replace(cfg, lr=5e-4), "lr 0.001 (asked 0.0005)"),
+    ):
         with pytest.raises(VaelabError, match=re.escape(says)):
             run_sweep(ds, tmp_path, None, replace(changed, latents=(3, 2)), progress=False)
         assert (weights.stat().st_mtime_ns, other.stat().st_mtime_ns) == (before, before_other)
@@ -140,8 +187,28 @@ def test_the_active_units_panel_shows_a_collapsed_model():
 
 
 def test_sweep_evaluator_none_skips_fidelity(tmp_path, toy_idx_dir, capsys):
-    code = main(["sweep", "--latent", "2", "--epochs", "1", "--data", f"mnist:{toy_idx_dir}", "--evaluator", "none",
-                 "--limit", "64", "--batch-size", "32", "--prior-samples", "10", "--out", str(tmp_path / "s"), "--quiet"])
+    code = main(
+        [
+            "sweep",
+            "--latent",
+            "2",
+            "--epochs",
+            "1",
+            "--data",
+            f"mnist:{toy_idx_dir}",
+            "--evaluator",
+            "none",
+            "--limit",
+            "64",
+            "--batch-size",
+            "32",
+            "--prior-samples",
+            "10",
+            "--out",
+            str(tmp_path / "s"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert "no evaluator" in capsys.readouterr().out
     assert "fidelity" not in json.loads((tmp_path / "s" / "sweep.json").read_text())[0]
@@ -150,8 +217,10 @@ def test_sweep_evaluator_none_skips_fidelity(tmp_path, toy_idx_dir, capsys):
 def test_an_ae_in_a_sweep_with_a_beta_vae_base_trains_without_the_kl_weights(tmp_path, toy_idx_dir):
     from vaelab.models.config import ModelConfig
 
-    cfg = SweepConfig(kinds=("ae-mlp",), latents=(2,), epochs=1, limit=64, batch_size=32, device="cpu",
-                      prior_samples=10)
-    rows = run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, cfg, base=ModelConfig(beta=4.0),
-                     progress=False)
+    cfg = SweepConfig(
+        kinds=("ae-mlp",), latents=(2,), epochs=1, limit=64, batch_size=32, device="cpu", prior_samples=10
+    )
+    rows = run_sweep(
+        load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, cfg, base=ModelConfig(beta=4.0), progress=False
+    )
     assert len(rows) == 1 and json.loads((tmp_path / "ae-mlp-z2" / "config.json").read_text())["model"]["beta"] == 1.0

@@ -1,4 +1,5 @@
 """Training: exact resume, the NaN guard, atomic outputs, and (slow) that one epoch learns."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from safetensors.torch import load_file
 from conftest import fashion_mnist_available
 from vaelab.data.loaders import load_dataset
 from vaelab.models.config import ModelConfig
+from vaelab.training.config import TrainConfig
 from vaelab.training.evaluation import evaluate_elbo
 from vaelab.training.vae import METRICS_NAME as METRICS
-from vaelab.training.config import TrainConfig
 from vaelab.training.vae import TrainingDiverged, train
 
 CFG = ModelConfig(latent_dim=4, widths=(4, 8))
@@ -34,13 +35,23 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    epochs = [json.loads(l)["epoch"] for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
-              if json.loads(l)["kind"] == "epoch"]
+    epochs = [
+        json.loads(l)["epoch"]
+        for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+        if json.loads(l)["kind"] == "epoch"
+    ]
     assert epochs == [1, 2, 3]
     assert _step_records(tmp_path / "split") == _step_records(tmp_path / "straight")
     names = {p.name for p in (tmp_path / "split").iterdir()}
-    assert {"recon_epoch000.png", "recon_epoch003.png", "samples_epoch003.png", "loss_curve.png",
-            "checkpoint.pt", "config.json", "model.safetensors"} <= names
+    assert {
+        "recon_epoch000.png",
+        "recon_epoch003.png",
+        "samples_epoch003.png",
+        "loss_curve.png",
+        "checkpoint.pt",
+        "config.json",
+        "model.safetensors",
+    } <= names
     assert not [n for n in names if n.startswith(".")]  # no temp files left behind
 
 
@@ -102,8 +113,10 @@ def test_checkpoints_with_numpy_scalars_load_and_foreign_ones_are_refused_in_one
 
     with zipfile.ZipFile(tmp_path / "checkpoint.pt") as z:
         entries = [(info, z.read(info.filename)) for info in z.infolist()]
-    renamed = [(i, d.replace(b"numpy._core.multiarray", b"numpy.core.multiarray") if i.filename.endswith("data.pkl")
-                else d) for i, d in entries]
+    renamed = [
+        (i, d.replace(b"numpy._core.multiarray", b"numpy.core.multiarray") if i.filename.endswith("data.pkl") else d)
+        for i, d in entries
+    ]
     assert any(b"numpy.core.multiarray" in d for _, d in renamed)
     with zipfile.ZipFile(tmp_path / "checkpoint.pt", "w") as z:
         for info, data in renamed:
@@ -128,8 +141,9 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
     train(CFG, ds, out, TrainConfig(epochs=1, batch_size=64), progress=False)  # on every training image
 
     def resume_with(limit):
-        return load_training_data(argparse.Namespace(data=None, channels=None, size=None, limit=limit, resume=True,
-                                                     out=out))
+        return load_training_data(
+            argparse.Namespace(data=None, channels=None, size=None, limit=limit, resume=True, out=out)
+        )
 
     assert json.loads((out / "config.json").read_text())["data"]["limit"] is None
     assert len(resume_with(None).train_idx) == len(ds.train_idx)
@@ -251,23 +265,48 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     out = tmp_path / "run"
     # the data path is relative to where the run starts; the run must record it so that it works from anywhere
     data = f"mnist:{toy_idx_dir.name}"
-    base = [sys.executable, "-m", "vaelab.cli", "train", "--data", data, "--latent", "3",
-            "--widths", "4,8", "--kernel", "3", "--limit", "100", "--batch-size", "50", "--tc-beta", "6",
-            "--out", str(out), "--quiet"]
+    base = [
+        sys.executable,
+        "-m",
+        "vaelab.cli",
+        "train",
+        "--data",
+        data,
+        "--latent",
+        "3",
+        "--widths",
+        "4,8",
+        "--kernel",
+        "3",
+        "--limit",
+        "100",
+        "--batch-size",
+        "50",
+        "--tc-beta",
+        "6",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     proc = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     model = vaelab.load(out)
     assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8) and model.cfg.tc_beta == 6.0
     # a resume keeps the run's settings: another value is refused before anything is written; the same is fine
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    proc = subprocess.run(base + ["--epochs", "2", "--resume", "--lr", "0.5", "--val-fraction", "0.2"],
-                          capture_output=True, text=True, cwd=toy_idx_dir.parent)
+    proc = subprocess.run(
+        base + ["--epochs", "2", "--resume", "--lr", "0.5", "--val-fraction", "0.2"],
+        capture_output=True,
+        text=True,
+        cwd=toy_idx_dir.parent,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "--lr 0.5 (the run's: 0.001), --val-fraction 0.2 (the run's: 0.0)" in proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     # a value that happens to be the default is still a change when the command line gives it
-    proc = subprocess.run(base + ["--epochs", "2", "--resume", "--latent", "32"], capture_output=True, text=True,
-                          cwd=toy_idx_dir.parent)
+    proc = subprocess.run(
+        base + ["--epochs", "2", "--resume", "--latent", "32"], capture_output=True, text=True, cwd=toy_idx_dir.parent
+    )
     assert proc.returncode == 2 and "--latent 32 (the run's: 3)" in proc.stderr, proc.stderr
     proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
@@ -280,8 +319,9 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     bare = [a for a in base if a not in ("--data", data, "--limit", "100")]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(bare + ["--epochs", "3", "--resume", "--pictures-every", "5"], capture_output=True,
-                          text=True, cwd=elsewhere)  # how often to draw may change on a resume
+    proc = subprocess.run(
+        bare + ["--epochs", "3", "--resume", "--pictures-every", "5"], capture_output=True, text=True, cwd=elsewhere
+    )  # how often to draw may change on a resume
     assert proc.returncode == 0, proc.stderr
     assert (out / "recon_epoch003.png").is_file()  # the last epoch is always drawn
     doc = json.loads((out / "config.json").read_text())
@@ -312,8 +352,13 @@ def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_
     from vaelab.training.vae import BestEpoch
 
     monkeypatch.setattr(BestEpoch, "exhausted", lambda self, epoch: epoch == 3)
-    train(cfg, ds, tmp_path / "early", TrainConfig(epochs=9, batch_size=50, onnx=False, picture_every=5,
-                                                   val_fraction=0.2, patience=2), progress=False)
+    train(
+        cfg,
+        ds,
+        tmp_path / "early",
+        TrainConfig(epochs=9, batch_size=50, onnx=False, picture_every=5, val_fraction=0.2, patience=2),
+        progress=False,
+    )
     assert sorted(int(p.stem[-3:]) for p in (tmp_path / "early").glob("recon_epoch*.png")) == [0, 3]
     from vaelab.errors import VaelabError
     from vaelab.training.config import CycleTrainConfig
@@ -327,8 +372,13 @@ def test_an_autoencoder_reports_its_reconstruction_not_an_elbo(tmp_path, toy_idx
     ds.limit_train(100)
     cfg = ModelConfig(kind="ae-mlp", latent_dim=2, hidden=(16,))
     train(cfg, ds, tmp_path / "ae", TrainConfig(epochs=1, batch_size=50, onnx=False), progress=False)
-    train(ModelConfig(latent_dim=2, widths=(4,)), ds, tmp_path / "vae", TrainConfig(epochs=1, batch_size=50, onnx=False),
-          progress=False)
+    train(
+        ModelConfig(latent_dim=2, widths=(4,)),
+        ds,
+        tmp_path / "vae",
+        TrainConfig(epochs=1, batch_size=50, onnx=False),
+        progress=False,
+    )
     ae_line, vae_line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:")]
     assert "test reconstruction" in ae_line and "ELBO" not in ae_line and "KL" not in ae_line
     assert "test -ELBO" in vae_line and "KL" in vae_line
@@ -365,8 +415,24 @@ def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_
         return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
 
     data, run = folder(tmp_path / "cats", {"black": 20, "tabby": 200}), tmp_path / "run"
-    p = vaelab("train", "--data", f"folder:{data}", "--size", "16", "--widths", "8", "--latent", "2", "--epochs", "1",
-               "--batch-size", "4", "--no-onnx", "--out", run)
+    p = vaelab(
+        "train",
+        "--data",
+        f"folder:{data}",
+        "--size",
+        "16",
+        "--widths",
+        "8",
+        "--latent",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--no-onnx",
+        "--out",
+        run,
+    )
     assert p.returncode == 0, p.stderr
     data.rename(tmp_path / "cats2")
     p = vaelab("train", "--out", run, "--resume", "--epochs", "2")
@@ -413,12 +479,30 @@ def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_
     import sys
 
     out = tmp_path / "run"
-    base = [sys.executable, "-m", "vaelab.cli", "train", "--data", f"mnist:{toy_idx_dir}", "--latent", "2",
-            "--widths", "4", "--limit", "100", "--out", str(out), "--quiet", "--no-onnx"]
+    base = [
+        sys.executable,
+        "-m",
+        "vaelab.cli",
+        "train",
+        "--data",
+        f"mnist:{toy_idx_dir}",
+        "--latent",
+        "2",
+        "--widths",
+        "4",
+        "--limit",
+        "100",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-onnx",
+    ]
     proc = subprocess.run(base + ["--epochs", "2"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "\nbatch 16: sized to 100 training images, 14 optimizer steps in all" in proc.stdout  # only what was sized
-    assert "7 optimizer steps an epoch at batch 16, only 14 in all; under 500" in proc.stderr  # the epochs given are few: warned, as before
+    assert (
+        "7 optimizer steps an epoch at batch 16, only 14 in all; under 500" in proc.stderr
+    )  # the epochs given are few: warned, as before
     doc = json.loads((out / "config.json").read_text())["training"]
     assert (doc["batch_size"], doc["epochs"], doc["epochs_done"]) == (16, 2, 2)
     proc = subprocess.run(base[:4] + ["--out", str(out), "--resume"], capture_output=True, text=True)
@@ -433,8 +517,9 @@ def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_
     proc = subprocess.run(base[:4] + ["--out", str(out), "--resume", "--quiet"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
-    given = subprocess.run(base + ["--epochs", "1", "--batch-size", "50", "--out", str(tmp_path / "given")],
-                           capture_output=True, text=True)
+    given = subprocess.run(
+        base + ["--epochs", "1", "--batch-size", "50", "--out", str(tmp_path / "given")], capture_output=True, text=True
+    )
     assert given.returncode == 0 and "sized to" not in given.stdout, given.stderr
 
 
@@ -443,22 +528,27 @@ def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, t
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     n = len(ds.split("train"))
-    with pytest.warns(VaelabWarning, match=f"{n} training images make 3 optimizer steps an epoch at batch 128, "
-                                           "only 6 in all; under 500"):
+    with pytest.warns(
+        VaelabWarning,
+        match=f"{n} training images make 3 optimizer steps an epoch at batch 128, only 6 in all; under 500",
+    ):
         train(CFG, ds, tmp_path / "a", TrainConfig(epochs=2, batch_size=128, onnx=False), progress=False)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", VaelabWarning)  # n // 5 steps an epoch, over 500 in all: no warning
-        train(CFG, ds, tmp_path / "b", TrainConfig(epochs=-(-500 // (n // 5)), batch_size=5, onnx=False),
-              progress=False)
+        train(
+            CFG, ds, tmp_path / "b", TrainConfig(epochs=-(-500 // (n // 5)), batch_size=5, onnx=False), progress=False
+        )
 
 
 def test_a_run_too_short_to_log_steps_draws_each_epochs_train_objective_with_markers():
     from vaelab.viz.training_curves import loss_curve_figure
 
-    epochs = [{"kind": "epoch", "epoch": e, "step": 3 * e, "train_loss": 100.0 / e, "test_neg_elbo": 90.0 / e}
-              for e in (1, 2, 3)]
+    epochs = [
+        {"kind": "epoch", "epoch": e, "step": 3 * e, "train_loss": 100.0 / e, "test_neg_elbo": 90.0 / e}
+        for e in (1, 2, 3)
+    ]
     fig = loss_curve_figure(epochs, variational=False)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert list(lines["train objective"].get_ydata()) == [100.0, 50.0, 100.0 / 3]
@@ -490,9 +580,14 @@ def test_the_reconstruction_grid_shows_a_class_the_first_test_images_lack(tmp_pa
     images[59], labels[59] = 255, 1  # the last test image is the only white one, of the only class-1 image
     ds = ImageDataset(images=images, labels=labels, class_names=["dark", "light"], name="lopsided")
     ds.use_split(np.arange(30), np.arange(30, 60))  # 30 test images: 29 dark, then the light one
-    train(ModelConfig(latent_dim=2, widths=(4,), height=8, width=8), ds, tmp_path / "r",
-          TrainConfig(epochs=1, batch_size=10, onnx=False), progress=False)
+    train(
+        ModelConfig(latent_dim=2, widths=(4,), height=8, width=8),
+        ds,
+        tmp_path / "r",
+        TrainConfig(epochs=1, batch_size=10, onnx=False),
+        progress=False,
+    )
     grid = np.asarray(Image.open(tmp_path / "r" / "recon_epoch000.png").convert("L"))
-    inputs, decodings = grid[: grid.shape[0] // 2], grid[grid.shape[0] // 2:]
+    inputs, decodings = grid[: grid.shape[0] // 2], grid[grid.shape[0] // 2 :]
     tile = (grid.shape[1] // 16) ** 2 // 2  # half a tile's pixels, enlarged as the grid draws them
     assert (inputs == 255).sum() - (decodings == 255).sum() > tile  # the inputs' row holds the white image

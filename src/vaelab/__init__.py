@@ -12,6 +12,7 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
 The package's layers, each importing only from those before it: errors/rng/progress → io → latent →
 data/models → viz → training → metrics → tasks (what a user does with a model) → cli.
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"

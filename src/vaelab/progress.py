@@ -2,6 +2,7 @@
 
 tqdm reads TQDM_DISABLE only for bars that leave ``disable`` at its default; vaelab's bars set it (off for small
 jobs, or with ``progress=False``), so this keeps the variable working for all of them."""
+
 from __future__ import annotations
 
 import os

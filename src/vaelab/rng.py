@@ -1,4 +1,5 @@
 """One rule for the random state a function is given: a numpy Generator, a seed, or a legacy RandomState."""
+
 from __future__ import annotations
 
 import numpy as np

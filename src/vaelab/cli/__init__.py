@@ -2,6 +2,7 @@
 
 Each command lives in its own module here with an ``add(subparsers)`` function; register it in COMMANDS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -9,12 +10,40 @@ import re
 import sys
 import warnings
 
-from vaelab.cli import (arithmetic, attribute, blend, demo, disentangle, evaluate, explore, faces, morph, report,
-                        sweep, train, train_cycle, train_evaluator)
+from vaelab.cli import (
+    arithmetic,
+    attribute,
+    blend,
+    demo,
+    disentangle,
+    evaluate,
+    explore,
+    faces,
+    morph,
+    report,
+    sweep,
+    train,
+    train_cycle,
+    train_evaluator,
+)
 from vaelab.errors import VaelabError, VaelabWarning
 
-COMMANDS = [train.add, morph.add, demo.add, arithmetic.add, attribute.add, blend.add, faces.add,
-            evaluate.add, train_evaluator.add, sweep.add, explore.add, report.add, train_cycle.add, disentangle.add]
+COMMANDS = [
+    train.add,
+    morph.add,
+    demo.add,
+    arithmetic.add,
+    attribute.add,
+    blend.add,
+    faces.add,
+    evaluate.add,
+    train_evaluator.add,
+    sweep.add,
+    explore.add,
+    report.add,
+    train_cycle.add,
+    disentangle.add,
+]
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -147,6 +176,9 @@ def _run(args) -> int:
         print("vaelab: interrupted", file=sys.stderr)
         return 130
     if getattr(args, "model_defaults_to_shipped", False) and args.model is None:  # after it: errors stay one line
-        print("vaelab: note: no --model was given, so this used the shipped Fashion-MNIST VAE (28×28 greyscale); "
-              "give --model RUN for a model you trained", file=sys.stderr)
+        print(
+            "vaelab: note: no --model was given, so this used the shipped Fashion-MNIST VAE (28×28 greyscale); "
+            "give --model RUN for a model you trained",
+            file=sys.stderr,
+        )
     return 0

@@ -1,5 +1,6 @@
 """Argument types and option builders shared by the commands. The options of model and training settings are
 made from the fields of their config dataclasses (``add_fields_to_parser``), never written out here."""
+
 from __future__ import annotations
 
 import argparse
@@ -62,6 +63,7 @@ MAX_UPSCALE = 16  # enlargement of the pictures a command writes; past it a 28-p
 
 def at_most(high: int, low: int = 1):
     """An argparse type: a whole number from ``low`` to ``high`` (past which the work would only fill memory)."""
+
     def check(text: str) -> int:
         v = positive(text)
         if v < low:
@@ -69,20 +71,26 @@ def at_most(high: int, low: int = 1):
         if v > high:
             raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
         return v
+
     check.bounds = f"{low} to {high}"  # --help shows it
     return check
 
 
 def number_in(low: float, high: float, low_open: bool = False):
     """An argparse type: a finite number from ``low`` (above it, with ``low_open``) to ``high``."""
+
     def check(text: str) -> float:
-        return _number(text, lambda v: (v > low if low_open else v >= low) and v <= high,
-                       f"{'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}")
+        return _number(
+            text,
+            lambda v: (v > low if low_open else v >= low) and v <= high,
+            f"{'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}",
+        )
+
     check.bounds = f"{'above ' if low_open else ''}{low:g} to {high:g}"  # --help shows it
     return check
 
 
-SEED_LIMIT = 2 ** 32  # numpy's seeds are 0 to 2**32 - 1
+SEED_LIMIT = 2**32  # numpy's seeds are 0 to 2**32 - 1
 
 
 def seed(text: str) -> int:
@@ -105,17 +113,25 @@ def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
     p.set_defaults(model_defaults_to_shipped=True)  # main() says so when --model is left out
     if backend:
-        p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                       help="auto uses onnxruntime when the model has ONNX files")
+        p.add_argument(
+            "--backend",
+            choices=["auto", "onnx", "torch"],
+            default="auto",
+            help="auto uses onnxruntime when the model has ONNX files",
+        )
 
 
-def add_fields_to_parser(parser: argparse.ArgumentParser, configs: type | tuple[type, ...],
-                         only: Sequence[str]) -> None:
+def add_fields_to_parser(
+    parser: argparse.ArgumentParser, configs: type | tuple[type, ...], only: Sequence[str]
+) -> None:
     """Add a flag for each field named in ``only``, in that order, of the config dataclass(es) ``configs``, made from
     the field's default and metadata (its --help text, option, reader, choices; ``vaelab.training.settings`` lists
     the keys). Each flag remembers its field, for ``keep_run_settings`` and ``config_args``."""
-    by_name = {f.name: (config, f) for config in (configs if isinstance(configs, tuple) else (configs,))
-               for f in cli_fields(config)}
+    by_name = {
+        f.name: (config, f)
+        for config in (configs if isinstance(configs, tuple) else (configs,))
+        for f in cli_fields(config)
+    }
     for name in only:
         config, f = by_name[name]
         meta, flag = f.metadata, flag_of(f)
@@ -123,18 +139,30 @@ def add_fields_to_parser(parser: argparse.ArgumentParser, configs: type | tuple[
             action = parser.add_argument(flag, dest=_dest(f), action="store_true", help=meta["help"] or None)
         else:
             # named after the option (KL_WARMUP), not after the field as argparse would (KL_WARMUP_STEPS)
-            shown = {"choices": meta["choices"]} if "choices" in meta else \
-                {"metavar": meta.get("metavar") or flag[2:].replace("-", "_").upper()}
-            action = parser.add_argument(flag, dest=_dest(f), default=cli_default(f), help=meta["help"] or None,
-                                         type=READERS[meta["type"]] if "type" in meta else type(f.default), **shown)
+            shown = (
+                {"choices": meta["choices"]}
+                if "choices" in meta
+                else {"metavar": meta.get("metavar") or flag[2:].replace("-", "_").upper()}
+            )
+            action = parser.add_argument(
+                flag,
+                dest=_dest(f),
+                default=cli_default(f),
+                help=meta["help"] or None,
+                type=READERS[meta["type"]] if "type" in meta else type(f.default),
+                **shown,
+            )
         action.setting = (config, f)
 
 
 def config_args(config: type, args: argparse.Namespace) -> dict:
     """The values on the command line of the fields of ``config`` that the command sets, as keyword arguments of
     ``config`` (a switch's flag turns its field off)."""
-    return {f.name: not getattr(args, _dest(f)) if is_switch(f) else getattr(args, _dest(f))
-            for f in cli_fields(config) if hasattr(args, _dest(f))}
+    return {
+        f.name: not getattr(args, _dest(f)) if is_switch(f) else getattr(args, _dest(f))
+        for f in cli_fields(config)
+        if hasattr(args, _dest(f))
+    }
 
 
 def _dest(f) -> str:
@@ -146,8 +174,12 @@ def add_training_data_options(p: argparse.ArgumentParser, config: type | None = 
     """The image format for folder data, a training subset, and the device (``config``'s, default TrainConfig's):
     shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
-    p.add_argument("--size", type=size_arg, help="image size for folder data: 64 (square), or HEIGHTxWIDTH such as "
-                                                  "64x48, which is 64 high and 48 wide (default 64)")
+    p.add_argument(
+        "--size",
+        type=size_arg,
+        help="image size for folder data: 64 (square), or HEIGHTxWIDTH such as "
+        "64x48, which is 64 high and 48 wide (default 64)",
+    )
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
     add_fields_to_parser(p, config or TrainConfig, only=["device"])
 
@@ -183,19 +215,21 @@ def run_settings_on_resume(args) -> dict | None:
 def load_training_data(args):
     """``training.settings.load_training_data`` for a training command's --out, --data, --channels, --size,
     --limit and --resume."""
-    return settings.load_training_data(Path(args.out), data=args.data, channels=args.channels, size=args.size,
-                                       limit=args.limit, resume=args.resume)
+    return settings.load_training_data(
+        Path(args.out), data=args.data, channels=args.channels, size=args.size, limit=args.limit, resume=args.resume
+    )
 
 
 def training_banner(what: str, ds, val_fraction: float) -> str:
     """The first line a training command prints: the model, the data and how its images are split."""
     n_train, n_val = len(ds.train_idx), round(len(ds.train_idx) * val_fraction)
     split = f"{n_train - n_val} train + {n_val} validation" if n_val else f"{n_train} train"
-    return (f"training {what} on {ds.name}: {split} / {len(ds.test_idx)} test images of "
-            f"{ds.channels}×{ds.size[0]}×{ds.size[1]}")
+    return (
+        f"training {what} on {ds.name}: {split} / {len(ds.test_idx)} test images of "
+        f"{ds.channels}×{ds.size[0]}×{ds.size[1]}"
+    )
 
 
 def resumed_banner(run: dict, out, what: str) -> tuple[str, float]:
     """What a resumed run is, for the first line a training command prints, and its validation fraction."""
     return f"the run in {out} ({what})", run["training"].get("val_fraction", 0.0)
-

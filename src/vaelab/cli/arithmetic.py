@@ -1,4 +1,5 @@
 """`vaelab arithmetic`: evaluate an expression over concepts and draw it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,11 +19,14 @@ def cmd_arithmetic(args) -> None:
 
 
 def add(sub) -> None:
-    p = sub.add_parser("arithmetic", help="vector arithmetic on concepts: 'class:A - class:B + class:C'",
-                       description="Each term is a concept: class:NAME, attr:KEY=VALUE[,KEY=VALUE], a file, a folder, "
-                                   "or a bracketed file list [a.png b.png]; its vector is the mean code of its images. "
-                                   "A .safetensors file that vaelab attribute saved is taken as the vector itself. "
-                                   "Put spaces around + and -; a term may carry a weight, e.g. 0.5*class:Bag.")
+    p = sub.add_parser(
+        "arithmetic",
+        help="vector arithmetic on concepts: 'class:A - class:B + class:C'",
+        description="Each term is a concept: class:NAME, attr:KEY=VALUE[,KEY=VALUE], a file, a folder, "
+        "or a bracketed file list [a.png b.png]; its vector is the mean code of its images. "
+        "A .safetensors file that vaelab attribute saved is taken as the vector itself. "
+        "Put spaces around + and -; a term may carry a weight, e.g. 0.5*class:Bag.",
+    )
     p.add_argument("expression")
     add_model_options(p)
     p.add_argument("--data", help="data for class:/attr: terms (default: the model's training data)")

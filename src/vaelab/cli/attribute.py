@@ -1,5 +1,6 @@
 """`vaelab attribute`: an attribute vector mean(z|attr) − mean(z|not attr), saved and optionally applied; or a
 saved vector applied again."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,9 @@ def cmd_attribute(args) -> None:
     if (args.attr is None) == (args.vector is None):
         raise VaelabError("give --attr to compute a vector, or --vector FILE to apply a saved one")
     if args.vector is not None and (args.apply is None or args.balance_on or args.data):
-        raise VaelabError("--vector applies a saved vector: it needs --apply IMAGE, and takes no --data or --balance-on")
+        raise VaelabError(
+            "--vector applies a saved vector: it needs --apply IMAGE, and takes no --data or --balance-on"
+        )
     strengths = parse_strengths(args.strengths)  # these are checked before the slow part
     check_out_folder(args.out)
     image = open_image(args.apply) if args.apply else None
@@ -31,23 +34,41 @@ def cmd_attribute(args) -> None:
         balance = [b.strip() for b in args.balance_on.split(",") if b.strip()] if args.balance_on else None
         result = attribute(m, args.attr, data=args.data, balance_on=balance)
         vector, slug = result.vector, query_slug(args.attr)
-    write_attribute(args.out, m, slug, vector_result=result,
-                    data=args.data or m.data_name or "", image=image, image_name=args.apply.name if args.apply else "",
-                    vector=vector, strengths=strengths, upscale=args.upscale, what=args.attr or args.vector.name)
+    write_attribute(
+        args.out,
+        m,
+        slug,
+        vector_result=result,
+        data=args.data or m.data_name or "",
+        image=image,
+        image_name=args.apply.name if args.apply else "",
+        vector=vector,
+        strengths=strengths,
+        upscale=args.upscale,
+        what=args.attr or args.vector.name,
+    )
     if args.vector is not None:
         print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")
         return
-    print(f"{args.attr}: {result.n_with} images with, {result.n_without} without"
-          + (f", balanced on {', '.join(balance)}" if balance else "")
-          + (f" ({result.n_left_out} left out: their {'/'.join(balance)} occurs on one side only)"
-             if result.n_left_out else "")
-          + f"; |v| = {float((vector ** 2).sum() ** 0.5):.3f}; written to {args.out}")
+    print(
+        f"{args.attr}: {result.n_with} images with, {result.n_without} without"
+        + (f", balanced on {', '.join(balance)}" if balance else "")
+        + (
+            f" ({result.n_left_out} left out: their {'/'.join(balance)} occurs on one side only)"
+            if result.n_left_out
+            else ""
+        )
+        + f"; |v| = {float((vector**2).sum() ** 0.5):.3f}; written to {args.out}"
+    )
 
 
 def add(sub) -> None:
-    p = sub.add_parser("attribute", help="attribute vector: mean(z | attr) - mean(z | not attr)",
-                       description="Saves the vector as safetensors; --apply edits an image along it. With --vector, "
-                                   "applies a vector saved before instead of computing one.")
+    p = sub.add_parser(
+        "attribute",
+        help="attribute vector: mean(z | attr) - mean(z | not attr)",
+        description="Saves the vector as safetensors; --apply edits an image along it. With --vector, "
+        "applies a vector saved before instead of computing one.",
+    )
     p.add_argument("--attr", help="e.g. gender=woman or gender=woman,skin=none (a=x|y for either)")
     p.add_argument("--vector", type=Path, metavar="FILE", help="a vector this command saved before (with --apply)")
     add_model_options(p)

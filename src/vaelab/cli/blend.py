@@ -1,9 +1,11 @@
 """`vaelab blend`: many-class blends, k-means on the codes, and the eigen-image baseline."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from vaelab.cli.args import add_model_options, at_most, seed
+
 
 def _floats(text: str) -> list[float]:
     import argparse
@@ -23,20 +25,37 @@ def cmd_blend(args) -> None:
 
     check_out_folder(args.out)  # before the encoding, not after it
     classes = "all" if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
-    r = blend(args.model, classes, weights=args.weights, data=args.data, k=args.k, eigen=args.eigen,
-              max_points=args.max_points, seed=args.seed, backend=args.backend)
+    r = blend(
+        args.model,
+        classes,
+        weights=args.weights,
+        data=args.data,
+        k=args.k,
+        eigen=args.eigen,
+        max_points=args.max_points,
+        seed=args.seed,
+        backend=args.backend,
+    )
     write_blend(r, args.out)
     labelled = r.euclidean is not None
     if labelled:
         purity = r.confusion.max(1).sum() / r.confusion.sum()
         what = f"blended {len(r.class_names)} classes; k-means with {len(r.confusion)} clusters, purity {purity:.1%}"
     else:
-        what = (f"no classes to blend; k-means with {len(r.cluster_sizes)} clusters of "
-                f"{', '.join(map(str, r.cluster_sizes.tolist()))} codes")
-    print(f"{what}; "
-          f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance"
-          + (f"; {args.eigen} asked, but {r.cluster_sizes.sum()} training images give no more"
-             if len(r.eigen_images) < args.eigen else "") + f"); written to {args.out}")
+        what = (
+            f"no classes to blend; k-means with {len(r.cluster_sizes)} clusters of "
+            f"{', '.join(map(str, r.cluster_sizes.tolist()))} codes"
+        )
+    print(
+        f"{what}; "
+        f"{len(r.eigen_images)} eigen-images ({r.explained.sum():.0%} of pixel variance"
+        + (
+            f"; {args.eigen} asked, but {r.cluster_sizes.sum()} training images give no more"
+            if len(r.eigen_images) < args.eigen
+            else ""
+        )
+        + f"); written to {args.out}"
+    )
 
 
 def add(sub) -> None:
@@ -45,11 +64,13 @@ def add(sub) -> None:
     p.add_argument("--weights", type=_floats, help="one weight per class (default equal)")
     add_model_options(p)
     p.add_argument("--data", help="data (default: the model's training data)")
-    p.add_argument("--k", type=at_most(1000),
-                   help="k-means clusters (default: the number of classes; 8 without classes)")
+    p.add_argument(
+        "--k", type=at_most(1000), help="k-means clusters (default: the number of classes; 8 without classes)"
+    )
     p.add_argument("--eigen", type=at_most(1000), default=16, help="eigen-images (pixel PCA components)")
-    p.add_argument("--max-points", type=at_most(10_000_000, low=2), default=20000,
-                   help="training images used for k-means and PCA")
+    p.add_argument(
+        "--max-points", type=at_most(10_000_000, low=2), default=20000, help="training images used for k-means and PCA"
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=Path, default=Path("out/blend"))
     p.set_defaults(func=cmd_blend)

@@ -1,4 +1,5 @@
 """`vaelab demo`: what `make demo` runs."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`vaelab faces`: crop the faces of a folder of photos into square images for training."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,20 +17,28 @@ def cmd_faces(args) -> None:
             (tmp / "no_face.txt").write_text("".join(f"{p}\n" for p in report.no_face))
         if report.unreadable:
             (tmp / "unreadable.txt").write_text("".join(f"{line}\n" for line in report.unreadable))
-    print(f"{len(report.written)} face crops of {args.size}×{args.size} written to {args.dst}; "
-          f"{len(report.no_face)} image{'' if len(report.no_face) == 1 else 's'} held no face" + (" (listed in no_face.txt)" if report.no_face else ""))
+    print(
+        f"{len(report.written)} face crops of {args.size}×{args.size} written to {args.dst}; "
+        f"{len(report.no_face)} image{'' if len(report.no_face) == 1 else 's'} held no face"
+        + (" (listed in no_face.txt)" if report.no_face else "")
+    )
     for p in report.no_face[:10]:
         print(f"  no face: {p}")
     if report.unreadable:
-        print(f"{len(report.unreadable)} file{'' if len(report.unreadable) == 1 else 's'} could not be read (listed "
-              "in unreadable.txt):")
+        print(
+            f"{len(report.unreadable)} file{'' if len(report.unreadable) == 1 else 's'} could not be read (listed "
+            "in unreadable.txt):"
+        )
         for line in report.unreadable[:10]:
             print(f"  {line}")
 
 
 def add(sub) -> None:
-    p = sub.add_parser("faces", help="crop faces from photos (OpenCV's bundled detector)",
-                       description="Finds faces with OpenCV's bundled Haar cascade and writes square crops.")
+    p = sub.add_parser(
+        "faces",
+        help="crop faces from photos (OpenCV's bundled detector)",
+        description="Finds faces with OpenCV's bundled Haar cascade and writes square crops.",
+    )
     p.add_argument("src", type=Path, help="an image or a folder of images (searched recursively)")
     p.add_argument("dst", type=Path, help="output folder for the crops")
     p.add_argument("--size", type=at_most(1024), default=64, help="side of each square crop, in pixels")

@@ -1,4 +1,5 @@
 """`vaelab train`: train a model; the run folder becomes a model folder."""
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -28,15 +29,24 @@ def _launch_torchrun(args) -> None:
     import sys
 
     rest, skip = [], False
-    for a in args.argv[args.argv.index("train") + 1:]:
+    for a in args.argv[args.argv.index("train") + 1 :]:
         if skip:
             skip = False
         elif a == "--nproc":
             skip = True
         elif not a.startswith("--nproc="):
             rest.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
-           "-m", "vaelab", "train", *rest]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.nproc}",
+        "-m",
+        "vaelab",
+        "train",
+        *rest,
+    ]
     code = subprocess.run(cmd).returncode
     if code:
         raise VaelabError(f"distributed training stopped with exit code {code}; the messages above say why")
@@ -77,8 +87,10 @@ def cmd_train(args) -> None:
 
     run = run_settings_on_resume(args)
     if args.kind == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
-        raise VaelabError("the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
-                          "(and vaelab train-cycle --resume to go on with one)")
+        raise VaelabError(
+            "the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
+            "(and vaelab train-cycle --resume to go on with one)"
+        )
     if not args.resume:
         refuse_unused_options(args)  # before the data is read: a large folder takes a while
     launcher = args.nproc > 1 and "WORLD_SIZE" not in os.environ
@@ -91,25 +103,31 @@ def cmd_train(args) -> None:
         epochs = args.epochs or planned_epochs(args.out, TrainConfig.epochs)  # default: as the run planned
         model_cfg, cfg = None, TrainConfig(epochs=epochs, device=args.device, picture_every=args.picture_every)
     else:
-        model_cfg = ModelConfig(channels=ds.channels, height=ds.size[0], width=ds.size[1],
-                                **config_args(ModelConfig, args))
+        model_cfg = ModelConfig(
+            channels=ds.channels, height=ds.size[0], width=ds.size[1], **config_args(ModelConfig, args)
+        )
         n_train = len(training_split(ds, args.val_fraction)[0])
         world = args.nproc if launcher else processes_now()
         batch_size, epochs = sized_schedule(n_train, args.batch_size, args.epochs, world)
-        chosen = [f"batch {batch_size}" if args.batch_size is None and batch_size != TrainConfig.batch_size else "",
-                  f"{epochs} epochs" if args.epochs is None and epochs != TrainConfig.epochs else ""]
+        chosen = [
+            f"batch {batch_size}" if args.batch_size is None and batch_size != TrainConfig.batch_size else "",
+            f"{epochs} epochs" if args.epochs is None and epochs != TrainConfig.epochs else "",
+        ]
         if any(chosen):  # say what was sized away from the usual 128 and 10
             steps = epoch_steps(n_train, batch_size, world) * epochs
-            sized = (f"\n{' and '.join(filter(None, chosen))}: sized to {n_train} training images, {steps} optimizer "
-                     "steps in all (--batch-size and --epochs choose others)")
+            sized = (
+                f"\n{' and '.join(filter(None, chosen))}: sized to {n_train} training images, {steps} optimizer "
+                "steps in all (--batch-size and --epochs choose others)"
+            )
         cfg = TrainConfig(**{**config_args(TrainConfig, args), "epochs": epochs, "batch_size": batch_size})
     if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
         pick_device(args.device)
         kept = run["training"] if run else {}
         if run:
             check_run_data(ModelConfig.from_dict(run["model"]), ds, Path(args.out), run.get("data") or {})
-            check_same_processes(run["training"].get("processes"), args.nproc, Path(args.out),
-                                 run["training"]["batch_size"])
+            check_same_processes(
+                run["training"].get("processes"), args.nproc, Path(args.out), run["training"]["batch_size"]
+            )
         else:
             check_new_config(model_cfg)
         train_idx, _ = training_split(ds, kept.get("val_fraction", cfg.val_fraction))
@@ -121,26 +139,62 @@ def cmd_train(args) -> None:
     # the settings in use (on --resume the run's own), printed once the trainer's checks have passed
     what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.kind, args.val_fraction)
     banner = training_banner(what, ds, val) + sized
-    train(model_cfg, ds, args.out, cfg, resume=args.resume, progress=not args.quiet,
-          announce=(lambda: print(banner)) if main_rank else None)
+    train(
+        model_cfg,
+        ds,
+        args.out,
+        cfg,
+        resume=args.resume,
+        progress=not args.quiet,
+        announce=(lambda: print(banner)) if main_rank else None,
+    )
     if main_rank:
         print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
 
 
 def add(sub) -> None:
-    p = sub.add_parser("train", help="train a model on a dataset",
-                       description="Train a VAE or AE; the --out folder becomes a loadable model folder.")
-    p.add_argument("--data", help="fashion-mnist (default) | mnist:PATH | folder:PATH | emoji | sprites[:N] | …; "
-                                  "--resume without it goes on with the run's own data")
+    p = sub.add_parser(
+        "train",
+        help="train a model on a dataset",
+        description="Train a VAE or AE; the --out folder becomes a loadable model folder.",
+    )
+    p.add_argument(
+        "--data",
+        help="fashion-mnist (default) | mnist:PATH | folder:PATH | emoji | sprites[:N] | …; "
+        "--resume without it goes on with the run's own data",
+    )
     add_fields_to_parser(p, ModelConfig, only=["kind"])
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
-    add_fields_to_parser(p, (ModelConfig, TrainConfig), only=[
-        "latent_dim", "epochs", "batch_size", "lr", "beta", "tc_beta", "free_bits", "kl_warmup_steps", "capacity_max",
-        "capacity_steps", "likelihood", "sigma", "widths", "kernel_size", "fc", "hidden"])
+    add_fields_to_parser(
+        p,
+        (ModelConfig, TrainConfig),
+        only=[
+            "latent_dim",
+            "epochs",
+            "batch_size",
+            "lr",
+            "beta",
+            "tc_beta",
+            "free_bits",
+            "kl_warmup_steps",
+            "capacity_max",
+            "capacity_steps",
+            "likelihood",
+            "sigma",
+            "widths",
+            "kernel_size",
+            "fc",
+            "hidden",
+        ],
+    )
     add_training_data_options(p)
     add_fields_to_parser(p, TrainConfig, only=["val_fraction", "patience", "picture_every", "seed"])
-    p.add_argument("--nproc", type=positive, default=1,
-                   help="train data-parallel on N processes (launches torchrun; batch size is per process)")
+    p.add_argument(
+        "--nproc",
+        type=positive,
+        default=1,
+        help="train data-parallel on N processes (launches torchrun; batch size is per process)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     add_fields_to_parser(p, TrainConfig, only=["onnx"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")

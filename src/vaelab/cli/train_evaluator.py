@@ -1,4 +1,5 @@
 """`vaelab train-evaluator`: train the classifier that judges decoded images."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,20 +16,33 @@ def cmd_train_evaluator(args) -> None:
     ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
     if args.limit:
         ds.limit_train(args.limit)
-    cfg = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                device=args.device, flip=not args.no_flip)
-    print(f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
-          f"{len(ds.class_names or [])} classes")
+    cfg = ClassifierTrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        flip=not args.no_flip,
+    )
+    print(
+        f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
+        f"{len(ds.class_names or [])} classes"
+    )
     _, history = train_classifier(ds, args.out, cfg, progress=not args.quiet)
-    print(f"test accuracy {history['test_accuracy']:.4f} after {cfg.epochs} epochs "
-          f"({history['train_seconds']:.0f} s); evaluator saved to {args.out}")
+    print(
+        f"test accuracy {history['test_accuracy']:.4f} after {cfg.epochs} epochs "
+        f"({history['train_seconds']:.0f} s); evaluator saved to {args.out}"
+    )
 
 
 def add(sub) -> None:
-    p = sub.add_parser("train-evaluator", help="train the evaluator classifier used by evaluate and sweep",
-                       description="Train a small CNN classifier on a labelled dataset and save it as "
-                                   "config.json + model.safetensors; `vaelab evaluate --evaluator` uses it to "
-                                   "judge reconstructions and prior samples.")
+    p = sub.add_parser(
+        "train-evaluator",
+        help="train the evaluator classifier used by evaluate and sweep",
+        description="Train a small CNN classifier on a labelled dataset and save it as "
+        "config.json + model.safetensors; `vaelab evaluate --evaluator` uses it to "
+        "judge reconstructions and prior samples.",
+    )
     p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH (labelled)")
     p.add_argument("--out", type=Path, default=Path("runs/evaluator"), help="folder (default runs/evaluator)")
     p.add_argument("--epochs", type=positive, default=8)

@@ -3,20 +3,21 @@
 The cache key is a fingerprint of the source files (relative path, size, mtime) and the decode settings,
 so any change to the source makes a new cache instead of serving stale images.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from vaelab.io.atomic import atomic_path
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabWarning
+from vaelab.io.atomic import atomic_path
 from vaelab.progress import progress_bar
 
 
@@ -35,12 +36,23 @@ def fingerprint(root: Path, files: Sequence[Path], settings: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def decode_cached(kind: str, root: Path, files: Sequence[Path], channels: int, size: tuple[int, int],
-                  background: int, prepare: Callable | None = None) -> np.ndarray:
+def decode_cached(
+    kind: str,
+    root: Path,
+    files: Sequence[Path],
+    channels: int,
+    size: tuple[int, int],
+    background: int,
+    prepare: Callable | None = None,
+) -> np.ndarray:
     """uint8 (N, C, H, W) memory map of ``files`` decoded with :func:`load_image` (after ``prepare``, a
     PIL-image transform such as a crop), written once under the user cache."""
-    settings = {"channels": channels, "size": list(size), "background": background,
-                "prepare": getattr(prepare, "cache_key", None)}
+    settings = {
+        "channels": channels,
+        "size": list(size),
+        "background": background,
+        "prepare": getattr(prepare, "cache_key", None),
+    }
     key = fingerprint(root, files, settings)
     path = cache_dir() / f"{kind}-{key}.npy"
     if path.is_file():

@@ -5,6 +5,7 @@ Img/, Anno/ and Eval/. Without the partition file, the split is the fixed-seed 9
 ``celeba:PATH`` takes the usual face crop: a centred 148×148 square of the 178×218 aligned images, then
 resized to the target size (64×64 by default). ``celeba:PATH,crop=N`` picks another box, ``crop=0`` none.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,8 +51,11 @@ def load_celeba(arg: str, size: tuple[int, int] = (64, 64)) -> ImageDataset:
         raise VaelabError(f"celeba:{arg}: crop must be a whole number, e.g. celeba:PATH,crop=148") from None
     if crop < 0:
         raise VaelabError(f"celeba:{arg}: crop must be 0 (none) or a side in pixels, not {crop}")
-    attr_file, part_file, img_dir = (_find(folder, "list_attr_celeba.txt", "Anno"),
-                                     _find(folder, "list_eval_partition.txt", "Eval"), _find(folder, "img_align_celeba", "Img"))
+    attr_file, part_file, img_dir = (
+        _find(folder, "list_attr_celeba.txt", "Anno"),
+        _find(folder, "list_eval_partition.txt", "Eval"),
+        _find(folder, "img_align_celeba", "Img"),
+    )
     for p in (attr_file, img_dir):
         if not p.exists():
             raise VaelabError(f"{folder}: missing {p.name} (expected the CelebA layout)")
@@ -59,7 +63,9 @@ def load_celeba(arg: str, size: tuple[int, int] = (64, 64)) -> ImageDataset:
     paths = [img_dir / f for f in files]
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        raise VaelabError(f"{folder}: {len(missing)} images listed in {attr_file.name} are missing, e.g. {missing[0].name}")
+        raise VaelabError(
+            f"{folder}: {len(missing)} images listed in {attr_file.name} are missing, e.g. {missing[0].name}"
+        )
     images = decode_cached("celeba", folder, paths, 3, size, 255, CentreCrop(crop) if crop else None)
     attributes = {n: values[:, i] for i, n in enumerate(names)}
     train_idx = test_idx = None  # without the partition file: ImageDataset's fixed-seed 90/10 split
@@ -69,8 +75,14 @@ def load_celeba(arg: str, size: tuple[int, int] = (64, 64)) -> ImageDataset:
         attributes["partition"] = partition
         train_idx = np.flatnonzero(partition == 0)
         test_idx = np.flatnonzero(partition == 2) if (partition == 2).any() else np.flatnonzero(partition != 0)
-    return ImageDataset(images=images, attributes=attributes, train_idx=train_idx, test_idx=test_idx,
-                        name=f"celeba:{folder}" + (f",crop={crop_text}" if crop_text else ""), background=255)
+    return ImageDataset(
+        images=images,
+        attributes=attributes,
+        train_idx=train_idx,
+        test_idx=test_idx,
+        name=f"celeba:{folder}" + (f",crop={crop_text}" if crop_text else ""),
+        background=255,
+    )
 
 
 def _find(folder: Path, name: str, subfolder: str) -> Path:

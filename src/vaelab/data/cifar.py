@@ -1,5 +1,6 @@
 """CIFAR-10 / CIFAR-100 as their authors distribute them: python pickle batches, read with a restricted
 unpickler that only rebuilds plain numpy arrays, lists, dicts, strings and numbers."""
+
 from __future__ import annotations
 
 import pickle
@@ -12,10 +13,14 @@ from vaelab.errors import VaelabError
 
 # What the official batches (pickled by Python 2 + numpy) need, and nothing else.
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("builtins", "bytes"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("builtins", "bytes"),
+    ("_codecs", "encode"),
 }
 
 
@@ -79,6 +84,13 @@ def load_cifar(folder: Path, hundred: bool) -> ImageDataset:
         coarse_names = _names(meta.get("coarse_label_names", []))
         c = np.concatenate(coarse)
         attrs["coarse"] = np.array([coarse_names[i] for i in c]) if coarse_names else c
-    return ImageDataset(images=np.concatenate(imgs), labels=np.concatenate(labels), class_names=names,
-                        attributes=attrs, train_idx=np.flatnonzero(~is_test), test_idx=np.flatnonzero(is_test),
-                        name=f"{'cifar100' if hundred else 'cifar10'}:{folder}", background=255)
+    return ImageDataset(
+        images=np.concatenate(imgs),
+        labels=np.concatenate(labels),
+        class_names=names,
+        attributes=attrs,
+        train_idx=np.flatnonzero(~is_test),
+        test_idx=np.flatnonzero(is_test),
+        name=f"{'cifar100' if hundred else 'cifar10'}:{folder}",
+        background=255,
+    )

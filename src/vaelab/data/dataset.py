@@ -1,4 +1,5 @@
 """The one dataset type every loader returns: uint8 images, optional labels and attributes, a fixed split."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,8 +45,9 @@ class ImageDataset:
         if self.train_idx is None:
             self.with_random_split()
         else:
-            self.use_split(self.train_idx, self.test_idx if self.test_idx is not None else np.zeros(0, np.int64),
-                           self.split_source)
+            self.use_split(
+                self.train_idx, self.test_idx if self.test_idx is not None else np.zeros(0, np.int64), self.split_source
+            )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -58,22 +60,24 @@ class ImageDataset:
     def size(self) -> tuple[int, int]:
         return self.images.shape[2], self.images.shape[3]
 
-    def with_random_split(self, test_fraction: float = 0.1, seed: int = 0) -> "ImageDataset":
+    def with_random_split(self, test_fraction: float = 0.1, seed: int = 0) -> ImageDataset:
         """Split by a fixed-seed permutation, so that every run and every tool sees the same test set."""
         perm = np.random.default_rng(seed).permutation(len(self))
         n_test = max(1, int(round(len(self) * test_fraction))) if len(self) > 1 else 0
         self.test_idx, self.train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
         return self
 
-    def use_split(self, train_idx, test_idx, source: str | None = None) -> "ImageDataset":
+    def use_split(self, train_idx, test_idx, source: str | None = None) -> ImageDataset:
         """Set the split to these indices, refusing one that leaves no training or no test image (a set of
         one image is the exception: it can only be trained on). ``source`` names whatever made a split that
         loading the data again will not give; spec() records it, so that ``vaelab train --resume`` refuses to
         go on with the loader's split instead."""
         train_idx, test_idx = np.asarray(train_idx, np.int64), np.asarray(test_idx, np.int64)
         if len(self) > 1 and not (len(train_idx) and len(test_idx)):
-            raise VaelabError(f"the split of {self.name} leaves {len(train_idx)} training and {len(test_idx)} test "
-                              "images; both need at least one")
+            raise VaelabError(
+                f"the split of {self.name} leaves {len(train_idx)} training and {len(test_idx)} test "
+                "images; both need at least one"
+            )
         self.train_idx, self.test_idx, self.split_source = train_idx, test_idx, source
         return self
 
@@ -178,8 +182,10 @@ def query_mask(ds: ImageDataset, query: str) -> np.ndarray:
         raise VaelabError("an empty attribute query; write name=value, such as gender=woman")
     for cond in conds:  # every condition's form first: a comma inside a value shows as a part without '='
         if "=" not in cond:
-            raise VaelabError(f"attribute condition {cond!r} needs the form name=value (a value with a comma in it "
-                              "goes in quotes: name='kiss: woman, man')")
+            raise VaelabError(
+                f"attribute condition {cond!r} needs the form name=value (a value with a comma in it "
+                "goes in quotes: name='kiss: woman, man')"
+            )
     columns = dict(ds.attributes)
     if "class" not in columns and ds.labels is not None and ds.class_names:  # every labelled set has 'class'
         columns["class"] = np.asarray(ds.class_names, dtype=object)[ds.labels]

@@ -8,6 +8,7 @@ sequence such as "man cook" falls apart into "man" + "cooking", so RAQM is requi
 font does not have (newer than it) are left out: they render as the font's "missing" glyph or fall apart
 into several glyphs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,15 +20,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
-from vaelab.io.atomic import atomic_path
 from vaelab.data.cache import warn_damaged_cache
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import atomic_path
 
 FONT_PATH = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 FONT_SIZE = 109  # the font's one bitmap strike; other sizes are refused by FreeType for CBDT fonts
-SKIN_TONES = {"\U0001F3FB": "light", "\U0001F3FC": "medium-light", "\U0001F3FD": "medium",
-              "\U0001F3FE": "medium-dark", "\U0001F3FF": "dark"}
+SKIN_TONES = {
+    "\U0001f3fb": "light",
+    "\U0001f3fc": "medium-light",
+    "\U0001f3fd": "medium",
+    "\U0001f3fe": "medium-dark",
+    "\U0001f3ff": "dark",
+}
 SKIN_ORDER = ["none", "light", "medium-light", "medium", "medium-dark", "dark"]
 _MAN = {"man", "men", "boy", "male", "prince", "king", "gentleman", "santa", "merman"}
 _WOMAN = {"woman", "women", "girl", "female", "princess", "queen", "mrs.", "mermaid"}
@@ -71,8 +77,11 @@ _NOT_PEOPLE = {"footprints", "fingerprint"}  # person-symbol emoji that show no 
 def shows_people(entry: EmojiEntry) -> bool:
     """People & Body's person and family subgroups: not its hands and body parts, and nothing outside it (♀ and
     ♂ are symbols, a baby chick is a bird)."""
-    return (entry.group == "People & Body" and entry.subgroup.startswith(("person", "family"))
-            and entry.name.split(":")[0] not in _NOT_PEOPLE)
+    return (
+        entry.group == "People & Body"
+        and entry.subgroup.startswith(("person", "family"))
+        and entry.name.split(":")[0] not in _NOT_PEOPLE
+    )
 
 
 def gender_of(entry: EmojiEntry) -> str:
@@ -103,10 +112,12 @@ class EmojiRenderer:
         if not font_path.is_file():
             raise VaelabError(f"{font_path} is missing; install it with: sudo apt-get install fonts-noto-color-emoji")
         if not features.check("raqm"):
-            raise VaelabError("Pillow was built without RAQM layout, so emoji sequences would fall apart; "
-                              "use the Pillow wheel from PyPI, which includes it")
+            raise VaelabError(
+                "Pillow was built without RAQM layout, so emoji sequences would fall apart; "
+                "use the Pillow wheel from PyPI, which includes it"
+            )
         self.font = ImageFont.truetype(str(font_path), FONT_SIZE, layout_engine=ImageFont.Layout.RAQM)
-        self._missing = self._draw("\U000F0000")  # a private-use code point: the font's "missing" glyph
+        self._missing = self._draw("\U000f0000")  # a private-use code point: the font's "missing" glyph
 
     def _draw(self, text: str) -> Image.Image:
         canvas = Image.new("RGBA", (FONT_SIZE * 3, FONT_SIZE + 40), (255, 255, 255, 0))
@@ -117,8 +128,9 @@ class EmojiRenderer:
     def render(self, text: str, size: int = 64) -> np.ndarray | None:
         """(3, size, size) uint8, the glyph centred on white; None if missing or falling apart."""
         glyph = self._draw(text)
-        if glyph.width > 1.5 * FONT_SIZE or (glyph.size == self._missing.size
-                                             and glyph.tobytes() == self._missing.tobytes()):
+        if glyph.width > 1.5 * FONT_SIZE or (
+            glyph.size == self._missing.size and glyph.tobytes() == self._missing.tobytes()
+        ):
             return None
         side = max(glyph.size)
         square = Image.new("RGB", (side, side), "white")
@@ -129,8 +141,9 @@ class EmojiRenderer:
 def _cache_path(size: int, source: Path) -> Path:
     from vaelab.data.cache import cache_dir
 
-    stamp = (f"{FONT_PATH.stat().st_size}-{FONT_PATH.stat().st_mtime_ns}-{source.stat().st_size}-{size}"
-             f"-{ATTRIBUTES_VERSION}")
+    stamp = (
+        f"{FONT_PATH.stat().st_size}-{FONT_PATH.stat().st_mtime_ns}-{source.stat().st_size}-{size}-{ATTRIBUTES_VERSION}"
+    )
     return cache_dir() / f"emoji-{size}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}.npz"
 
 
@@ -156,9 +169,14 @@ def render_emoji_set(entries: list[EmojiEntry], size: int = 64, progress: bool =
         "subgroup": np.array([e.subgroup for e in kept]),
         "face": np.array([is_face(e) for e in kept]),
     }
-    return ImageDataset(images=np.stack(imgs), labels=np.array([groups.index(e.group) for e in kept]),
-                        class_names=groups, attributes=attrs, name="emoji" if size == 64 else f"emoji:{size}",
-                        background=255)
+    return ImageDataset(
+        images=np.stack(imgs),
+        labels=np.array([groups.index(e.group) for e in kept]),
+        class_names=groups,
+        attributes=attrs,
+        name="emoji" if size == 64 else f"emoji:{size}",
+        background=255,
+    )
 
 
 MIN_SIZE, MAX_SIZE = 4, 256
@@ -179,9 +197,14 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
         try:
             with np.load(cache, allow_pickle=False) as z:
                 attrs = {k[5:]: z[k] for k in z.files if k.startswith("attr_")}
-                return ImageDataset(images=z["images"], labels=z["labels"], class_names=list(z["class_names"]),
-                                    attributes=attrs, name="emoji" if size == 64 else f"emoji:{size}",
-                                    background=255)
+                return ImageDataset(
+                    images=z["images"],
+                    labels=z["labels"],
+                    class_names=list(z["class_names"]),
+                    attributes=attrs,
+                    name="emoji" if size == 64 else f"emoji:{size}",
+                    background=255,
+                )
         except Exception as e:  # a damaged cache (a full disk, a copy cut short) is rendered again
             warn_damaged_cache(cache, e)
     if not MIN_SIZE <= size <= MAX_SIZE:  # Noto's bitmaps are 136 px: larger only upsamples, and 4k emoji fill RAM
@@ -189,8 +212,13 @@ def load_emoji(arg: str | None = None, size: int | None = None, progress: bool =
     ds = render_emoji_set(read_emoji_test(source), size, progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
-        np.savez(f, images=ds.images, labels=ds.labels, class_names=np.array(ds.class_names),
-                 **{f"attr_{k}": v for k, v in ds.attributes.items()})
+        np.savez(
+            f,
+            images=ds.images,
+            labels=ds.labels,
+            class_names=np.array(ds.class_names),
+            **{f"attr_{k}": v for k, v in ds.attributes.items()},
+        )
     return ds
 
 

@@ -1,6 +1,7 @@
-"""Face cropping for face sets (the vector-arithmetic blog post cropped CelebA with MTCNN): OpenCV's bundled Haar cascade finds
-faces, each is cut as a square with a margin and resized. Nothing is downloaded: the cascade ships inside
+"""Face cropping for face sets (the vector-arithmetic blog post cropped CelebA with MTCNN): OpenCV's bundled Haar
+cascade finds faces, each is cut as a square with a margin and resized. Nothing is downloaded: the cascade ships inside
 opencv-python-headless 4.x (5.0 dropped the bundled files, hence the pin)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,7 +12,6 @@ from PIL import Image, ImageOps
 
 from vaelab.data.images import image_files, open_image, upright_8bit
 from vaelab.errors import VaelabError
-
 
 CROP_BACKGROUND = 255  # transparency becomes white, as in folder data
 
@@ -31,8 +31,9 @@ def detect_faces(img: Image.Image, min_size: int = 30) -> list[tuple[int, int, i
     """Face boxes (x, y, w, h) in the upright image, largest first."""
     cv2, cascade = _cascade()
     grey = np.asarray(upright_8bit(img, CROP_BACKGROUND).convert("L"))
-    boxes = cascade.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
-                                     minSize=(min_size, min_size))
+    boxes = cascade.detectMultiScale(
+        cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size)
+    )
     return sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
 
 
@@ -45,7 +46,8 @@ def crop_face(img: Image.Image, box: tuple[int, int, int, int], size: int, margi
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
     rgb = upright_8bit(img, CROP_BACKGROUND).convert("RGB")
     return ImageOps.pad(rgb.crop((left, top, left + side, top + side)), (side, side)).resize(
-        (size, size), Image.Resampling.LANCZOS)
+        (size, size), Image.Resampling.LANCZOS
+    )
 
 
 @dataclass
@@ -55,8 +57,15 @@ class FaceReport:
     unreadable: list[str] = field(default_factory=list)  # "path: why", for files Pillow could not read
 
 
-def crop_folder(src: str | Path, dst: Path, size: int = 64, margin: float = 0.25, all_faces: bool = False,
-                progress: bool = True, skip: Path | None = None) -> FaceReport:
+def crop_folder(
+    src: str | Path,
+    dst: Path,
+    size: int = 64,
+    margin: float = 0.25,
+    all_faces: bool = False,
+    progress: bool = True,
+    skip: Path | None = None,
+) -> FaceReport:
     """Crop the largest face (or every face) of each image under ``src`` into PNGs in ``dst``.
 
     Each crop is named after its image's path under ``src``; two images that would share a name (x.jpg and
@@ -69,8 +78,9 @@ def crop_folder(src: str | Path, dst: Path, size: int = 64, margin: float = 0.25
     if src.is_file():
         files = [src]
     elif src.is_dir():
-        files = [p for p in image_files(src)
-                 if not (skip is not None and p.resolve().is_relative_to(Path(skip).resolve()))]
+        files = [
+            p for p in image_files(src) if not (skip is not None and p.resolve().is_relative_to(Path(skip).resolve()))
+        ]
     else:
         raise VaelabError(f"{src}: no such file or folder")
     if not files:

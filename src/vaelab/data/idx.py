@@ -1,4 +1,5 @@
 """Reader for the IDX format of (Fashion-)MNIST, gzipped or not."""
+
 from __future__ import annotations
 
 import gzip

@@ -8,6 +8,7 @@ Preprocessing, shared by the folder loader and by every encode of a user's file,
 5. it is resized so that it *covers* the target size (the scale is the larger of H'/H and W'/W,
    Lanczos resampling), then centre-cropped: nothing is stretched, the overhang is cut.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError, VaelabWarning
+from vaelab.io.atomic import atomic_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
 
@@ -28,12 +29,18 @@ def image_files(folder: str | Path, recursive: bool = True) -> list[Path]:
     and folders (".DS_Store", macOS's "._x.jpg" companions, ".git") are left out."""
     folder = Path(folder)
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in found
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
-def read_images(files: list[Path], channels: int, size: tuple[int, int], background: int = 0,
-                desc: str = "reading") -> tuple[np.ndarray, np.ndarray]:
+def read_images(
+    files: list[Path], channels: int, size: tuple[int, int], background: int = 0, desc: str = "reading"
+) -> tuple[np.ndarray, np.ndarray]:
     """Decode and preprocess files → (uint8 (n, C, H, W), indices of the files read). A file Pillow cannot
     read is left out with a one-line VaelabWarning that names it; none readable is a VaelabError."""
     from vaelab.progress import progress_bar
@@ -47,11 +54,18 @@ def read_images(files: list[Path], channels: int, size: tuple[int, int], backgro
         except VaelabError as e:
             bad.append(str(e))
     if not kept:
-        raise VaelabError(f"the one image file could not be read: {bad[0]}" if len(files) == 1 else
-                          f"none of the {len(files)} image files could be read; the first: {bad[0]}")
+        raise VaelabError(
+            f"the one image file could not be read: {bad[0]}"
+            if len(files) == 1
+            else f"none of the {len(files)} image files could be read; the first: {bad[0]}"
+        )
     if bad and os.environ.get("RANK", "0") == "0":  # once, not from every torchrun rank
-        warnings.warn(f"left out {len(bad)} of {len(files)} image files that could not be read: "
-                      f"{'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}", VaelabWarning, stacklevel=2)
+        warnings.warn(
+            f"left out {len(bad)} of {len(files)} image files that could not be read: "
+            f"{'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}",
+            VaelabWarning,
+            stacklevel=2,
+        )
     return images[: len(kept)], np.asarray(kept, np.int64)
 
 
@@ -163,7 +177,9 @@ def image_grid(images: np.ndarray, nrow: int, pad: int = 2, pad_value: int = 255
     canvas = np.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), pad_value, dtype=np.uint8)
     for i in range(n):
         r, k = divmod(i, nrow)
-        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = images[i]
+        canvas[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = (
+            images[i]
+        )
     img = to_pil(canvas)
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img
 
@@ -182,8 +198,10 @@ def enlarge(img: Image.Image, factor: int, resample: str = "nearest") -> Image.I
     if factor <= 1:
         return img
     if max(img.size) * factor > MAX_ENLARGED_SIDE:
-        raise VaelabError(f"enlarging {img.width}×{img.height} images {factor} times gives {img.width * factor}×"
-                          f"{img.height * factor} pixels; the most is {MAX_ENLARGED_SIDE} a side (a smaller --upscale)")
+        raise VaelabError(
+            f"enlarging {img.width}×{img.height} images {factor} times gives {img.width * factor}×"
+            f"{img.height * factor} pixels; the most is {MAX_ENLARGED_SIDE} a side (a smaller --upscale)"
+        )
     modes = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
     if resample not in modes:
         raise VaelabError(f"unknown resampling {resample!r}; choose nearest or bicubic")

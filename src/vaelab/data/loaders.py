@@ -1,29 +1,42 @@
 """The dataset names a user can give (`fashion-mnist`, `mnist:PATH`, `folder:PATH`) and their loaders."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from vaelab.io.atomic import atomic_path
 from vaelab.data.cache import cache_dir
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.idx import find_idx_pair, read_idx
 from vaelab.data.images import IMAGE_SUFFIXES, image_files, read_images
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import atomic_path
 
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_IDX_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+_IDX_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 def _idx_dataset(folder: Path, name: str, class_names: list[str] | None) -> ImageDataset:
@@ -42,8 +55,13 @@ def _idx_dataset(folder: Path, name: str, class_names: list[str] | None) -> Imag
     if class_names is None:
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     return ImageDataset(
-        images=np.concatenate(xs)[:, None], labels=labels, class_names=class_names, name=name,
-        train_idx=np.arange(n_train), test_idx=np.arange(n_train, len(labels)), background=0,
+        images=np.concatenate(xs)[:, None],
+        labels=labels,
+        class_names=class_names,
+        name=name,
+        train_idx=np.arange(n_train),
+        test_idx=np.arange(n_train, len(labels)),
+        background=0,
     )
 
 
@@ -52,8 +70,11 @@ def _download_fashion_mnist(dest: Path) -> None:
     for fname in _IDX_FILES:
         if (dest / fname).is_file():
             continue
-        with atomic_path(dest / fname) as tmp, open(tmp, "wb") as out, \
-                urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp:
+        with (
+            atomic_path(dest / fname) as tmp,
+            open(tmp, "wb") as out,
+            urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp,
+        ):
             shutil.copyfileobj(resp, out)  # a failed download leaves no partial file behind
 
 
@@ -79,7 +100,8 @@ def load_fashion_mnist(arg: str | None = None) -> ImageDataset:
     if find_idx_pair(cached, "train") and find_idx_pair(cached, "t10k"):
         return _idx_dataset(cached, "fashion-mnist", FASHION_MNIST_CLASSES)
     raise VaelabError(
-        "Fashion-MNIST not found; tried " + "; ".join(tried)
+        "Fashion-MNIST not found; tried "
+        + "; ".join(tried)
         + ". Install it with: sudo apt-get install dataset-fashion-mnist"
     )
 
@@ -99,8 +121,9 @@ def _existing_folder(arg: str | None, kind: str) -> Path:
     return folder.resolve()  # absolute, so the data name a run records still finds it from another folder
 
 
-def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] = (64, 64),
-                      background: int = 255) -> ImageDataset:
+def load_image_folder(
+    arg: str | None, channels: int = 3, size: tuple[int, int] = (64, 64), background: int = 255
+) -> ImageDataset:
     """``folder:PATH``: each subfolder is a class, holding every image below it; a folder of images only has no
     classes. Hidden files are left out, and so, with a warning, are files Pillow cannot read.
 
@@ -121,16 +144,23 @@ def load_image_folder(arg: str | None, channels: int = 3, size: tuple[int, int] 
         raise VaelabError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     images, kept = read_images(files, channels, size, background, desc=f"reading {folder.name}")
     labels = None if flat else np.repeat(np.arange(len(subdirs)), [len(fs) for _, fs in subdirs])[kept]
-    return ImageDataset(images=images, labels=labels, class_names=[d.name for d, _ in subdirs] or None,
-                        name=f"folder:{folder}", background=background)
+    return ImageDataset(
+        images=images,
+        labels=labels,
+        class_names=[d.name for d, _ in subdirs] or None,
+        name=f"folder:{folder}",
+        background=background,
+    )
 
 
 # Every loader takes (arg after the colon or None, channels or None, size or None) and ignores what its
 # format fixes itself; imports stay inside so that a dataset's extra dependencies load only when used.
 def _fashion_mnist(arg, channels, size):
     if arg:
-        raise VaelabError(f"fashion-mnist:{arg}: fashion-mnist takes nothing after it; for a copy in a folder of "
-                          "your own, use mnist:PATH")
+        raise VaelabError(
+            f"fashion-mnist:{arg}: fashion-mnist takes nothing after it; for a copy in a folder of "
+            "your own, use mnist:PATH"
+        )
     return load_fashion_mnist()
 
 
@@ -211,8 +241,9 @@ LOADERS: dict[str, Callable[..., ImageDataset]] = {
 _SPEC_FORMS = {"fashion-mnist": "fashion-mnist", "emoji": "emoji[:SIZE]", "sprites": "sprites[:N]"}
 
 
-def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] | None = None,
-                 strict: bool = False) -> ImageDataset:
+def load_dataset(
+    spec: str, channels: int | None = None, size: tuple[int, int] | None = None, strict: bool = False
+) -> ImageDataset:
     """Load a dataset by name, e.g. ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH``, ``emoji[:SIZE]``,
     ``cifar10:PATH``, ``celeba:PATH`` (the keys of LOADERS).
 
@@ -223,14 +254,17 @@ def load_dataset(spec: str, channels: int | None = None, size: tuple[int, int] |
     """
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
-        raise VaelabError(f"unknown dataset {spec!r}; choose one of: "
-                          + ", ".join(_SPEC_FORMS.get(k, f"{k}:PATH") for k in LOADERS))
+        raise VaelabError(
+            f"unknown dataset {spec!r}; choose one of: " + ", ".join(_SPEC_FORMS.get(k, f"{k}:PATH") for k in LOADERS)
+        )
     try:
         ds = LOADERS[kind](arg or None, channels, tuple(size) if size else None)
     except (KeyError, IndexError, ValueError) as e:  # UnicodeDecodeError too: files that are not in the format
         raise VaelabError(f"{spec}: the files are not in the expected format ({type(e).__name__}: {e})") from e
     # Formats that fix their own shape ignore the request; say so rather than train on other images than asked.
     if strict and ((channels and channels != ds.channels) or (size and tuple(size) != ds.size)):
-        raise VaelabError(f"{spec} has {ds.channels}×{ds.size[0]}×{ds.size[1]} images, which this format fixes; "
-                          "leave out --channels/--size" + (" (or give the size as emoji:SIZE)" if kind == "emoji" else ""))
+        raise VaelabError(
+            f"{spec} has {ds.channels}×{ds.size[0]}×{ds.size[1]} images, which this format fixes; "
+            "leave out --channels/--size" + (" (or give the size as emoji:SIZE)" if kind == "emoji" else "")
+        )
     return ds

@@ -3,6 +3,7 @@
 Labels are characters ("Alphabet/character_NN", the class names); the alphabet is an attribute.
 images_background is the train split and images_evaluation the test split, as in the original paper.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,14 @@ def load_omniglot(folder: Path, size: tuple[int, int] = (28, 28)) -> ImageDatase
         raise VaelabError(f"{folder}: no .png images under {'/, '.join(present)}/<alphabet>/<character>/")
     is_test = np.array(is_test)
     images = decode_cached("omniglot", folder, files, 1, size, 255)
-    ds = ImageDataset(images=images, labels=np.asarray(labels, np.int64), class_names=names,
-                      attributes={"alphabet": np.array(alphabets)}, name=f"omniglot:{folder}", background=255)
+    ds = ImageDataset(
+        images=images,
+        labels=np.asarray(labels, np.int64),
+        class_names=names,
+        attributes={"alphabet": np.array(alphabets)},
+        name=f"omniglot:{folder}",
+        background=255,
+    )
     if is_test.any() and (~is_test).any():
         ds.use_split(np.flatnonzero(~is_test), np.flatnonzero(is_test))
     return ds

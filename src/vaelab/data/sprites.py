@@ -15,6 +15,7 @@ Rotation covers a quarter turn (0° to 84.4° in 16 steps), not a full one: the 
 triangle every 120° and the ellipse every 180°, so over a full turn some rotation values would draw identical
 images and the factor would not be identifiable from pixels (dSprites has that flaw).
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -139,9 +140,12 @@ def load_sprites(arg: str | None = None, seed: int = 0) -> ImageDataset:
     data = Sprites()
     factors, images = data.sample(count, np.random.default_rng(seed))
     return ImageDataset(
-        images=images, labels=factors[:, 0] * len(COLOURS) + factors[:, 1], class_names=class_names(),
+        images=images,
+        labels=factors[:, 0] * len(COLOURS) + factors[:, 1],
+        class_names=class_names(),
         attributes={name: factors[:, j] for j, name in enumerate(data.factor_names)},
-        name="sprites" if count == DEFAULT_COUNT else f"sprites:{count}", background=0,
+        name="sprites" if count == DEFAULT_COUNT else f"sprites:{count}",
+        background=0,
     )
 
 

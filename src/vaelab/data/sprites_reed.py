@@ -13,6 +13,7 @@ The label is the character identity. Attributes: ``animation`` (0..20), ``frame`
 ``split`` (train / val / test). Train and test follow the official split by character; validation characters
 are in neither (``split`` still names them).
 """
+
 from __future__ import annotations
 
 import re
@@ -88,8 +89,9 @@ def read_splits(path: str | Path) -> dict[str, np.ndarray]:
     for name, idx in splits.items():
         twice = sorted({int(i) + 1 for i in idx if seen.setdefault(int(i), name) != name})
         if twice:
-            raise VaelabError(f"{path}: character {', '.join(map(str, twice[:5]))} is in two splits "
-                              f"({seen[twice[0] - 1]} and {name})")
+            raise VaelabError(
+                f"{path}: character {', '.join(map(str, twice[:5]))} is in two splits ({seen[twice[0] - 1]} and {name})"
+            )
     return splits
 
 
@@ -103,14 +105,15 @@ def _sprites_folder(arg: str | None) -> Path:
     for candidate in (folder, folder / "sprites", folder / "data" / "sprites"):  # the folder or the archive root
         if (candidate / SPLITS_NAME).is_file():
             return candidate
-    raise VaelabError(f"sprites-reed:{arg}: no {SPLITS_NAME} there or in data/sprites/; "
-                      "point at the unpacked nips2015-analogy-data")
+    raise VaelabError(
+        f"sprites-reed:{arg}: no {SPLITS_NAME} there or in data/sprites/; point at the unpacked nips2015-analogy-data"
+    )
 
 
 def load_sprites_reed(arg: str | None) -> ImageDataset:
     """``sprites-reed:PATH``: every frame of every character as 60×60 RGB, labelled by character."""
     folder = _sprites_folder(arg)
-    files = sorted(((int(m.group(1)), p) for p in folder.iterdir() if (m := _CHARACTER.search(p.name))))
+    files = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _CHARACTER.search(p.name)))
     if not files:
         raise VaelabError(f"{folder}: no sprites_N.mat files")
     splits = read_splits(folder / SPLITS_NAME)
@@ -130,9 +133,12 @@ def load_sprites_reed(arg: str | None) -> ImageDataset:
     images = np.concatenate(images)
     background = int(np.median(images[:, :, 0, 0]))  # the corner pixel: what user images are composited onto
     return ImageDataset(
-        images=images, labels=labels, class_names=[f"character {i}" for i in range(n_classes)],
-        attributes={"animation": np.asarray(animation, np.int64), "frame": np.asarray(frame, np.int64),
-                    "split": split},
-        train_idx=np.flatnonzero(split == "train"), test_idx=np.flatnonzero(split == "test"),
-        name=f"sprites-reed:{folder}", background=background,
+        images=images,
+        labels=labels,
+        class_names=[f"character {i}" for i in range(n_classes)],
+        attributes={"animation": np.asarray(animation, np.int64), "frame": np.asarray(frame, np.int64), "split": split},
+        train_idx=np.flatnonzero(split == "train"),
+        test_idx=np.flatnonzero(split == "test"),
+        name=f"sprites-reed:{folder}",
+        background=background,
     )

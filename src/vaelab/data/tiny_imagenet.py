@@ -1,5 +1,6 @@
 """Tiny ImageNet as distributed: train/<wnid>/images/*.JPEG, val/images/ with val/val_annotations.txt,
 wnids.txt and words.txt. The val set (labelled) is the test split; test/ has no labels and is not read."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,7 +40,13 @@ def load_tiny_imagenet(folder: Path, size: tuple[int, int] = (64, 64)) -> ImageD
     if not files:
         raise VaelabError(f"{folder}: no images found under train/<wnid>/images/")
     images = decode_cached("tiny-imagenet", folder, files, 3, size, 255)
-    return ImageDataset(images=images, labels=np.asarray(labels, np.int64),
-                        class_names=[words.get(w, w) for w in wnids], attributes={"wnid": np.array(wnids)[labels]},
-                        train_idx=np.arange(n_train), test_idx=np.arange(n_train, len(files)),
-                        name=f"tiny-imagenet:{folder}", background=255)
+    return ImageDataset(
+        images=images,
+        labels=np.asarray(labels, np.int64),
+        class_names=[words.get(w, w) for w in wnids],
+        attributes={"wnid": np.array(wnids)[labels]},
+        train_idx=np.arange(n_train),
+        test_idx=np.arange(n_train, len(files)),
+        name=f"tiny-imagenet:{folder}",
+        background=255,
+    )

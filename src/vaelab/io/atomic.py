@@ -4,13 +4,14 @@ Every output file of vaelab goes through :func:`atomic_path`. A reader (or a run
 file or the new one, never a torn one; the finished file gets the permissions a plain open() would give it; and
 an error of the file system names the file the user asked for, not the temp file.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def move_into_place(tmp: str | Path, dest: str | Path) -> None:
@@ -35,8 +36,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         move_into_place(tmp, path)
     except OSError as e:
-        if e.errno is None or e.filename is None or str(e.filename) == str(path) or \
-                (tmp is not None and str(e.filename) != str(tmp)):
+        if (
+            e.errno is None
+            or e.filename is None
+            or str(e.filename) == str(path)
+            or (tmp is not None and str(e.filename) != str(tmp))
+        ):
             raise
         raise type(e)(e.errno, e.strerror, str(path)) from e  # the temp name, or the folder mkstemp tried
     finally:

@@ -1,12 +1,13 @@
 """Write a whole output folder atomically: build it in a temp folder beside the target, move it in at the end."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from vaelab.errors import VaelabError
 

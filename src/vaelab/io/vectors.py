@@ -1,13 +1,14 @@
 """Latent vectors on disk (an attribute vector, say): safetensors with the key "vector", and what made it as
 string metadata. No pickle."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import atomic_path
 
 VECTOR_SUFFIX = ".safetensors"
 
@@ -35,8 +36,9 @@ def load_vector(path: str | Path, latent_dim: int | None = None) -> np.ndarray:
     if vector.ndim != 1:
         raise VaelabError(f"{path}: the vector must be one row of numbers, not an array of shape {vector.shape}")
     if not np.isfinite(vector).all():
-        raise VaelabError(f"{path}: the vector holds {int((~np.isfinite(vector)).sum())} values that are NaN or "
-                          "infinite")
+        raise VaelabError(
+            f"{path}: the vector holds {int((~np.isfinite(vector)).sum())} values that are NaN or infinite"
+        )
     if latent_dim is not None and len(vector) != latent_dim:
         raise VaelabError(f"{path} holds a vector of {len(vector)} numbers; this model's codes have {latent_dim}")
     return vector

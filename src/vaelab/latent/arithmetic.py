@@ -1,8 +1,10 @@
 """Latent algebra as pure numpy: expressions over concept vectors, attribute vectors with balancing,
 and blends (Euclidean and spherical means). Knows nothing of images, files or models.
 
-A *concept* is a set of codes; its vector is their mean (the vector-arithmetic blog post averages several faces per term).
+A *concept* is a set of codes; its vector is their mean (the vector-arithmetic blog post averages several faces per
+term).
 """
+
 from __future__ import annotations
 
 import re
@@ -38,8 +40,10 @@ def parse_expression(expr: str) -> list[Term]:
     while pos < len(text):
         m = _TERM.match(text, pos)
         if not m or not m.group(3).strip():
-            raise VaelabError(f"cannot parse expression {expr!r} at {text[pos:]!r}; write terms like "
-                              "'class:A - class:B + class:C' with spaces around + and -")
+            raise VaelabError(
+                f"cannot parse expression {expr!r} at {text[pos:]!r}; write terms like "
+                "'class:A - class:B + class:C' with spaces around + and -"
+            )
         sign = -1.0 if m.group(1) == "-" else 1.0
         if terms and m.group(1) is None:
             raise VaelabError(f"cannot parse expression {expr!r}: expected + or - before {m.group(3)!r}")
@@ -49,11 +53,14 @@ def parse_expression(expr: str) -> list[Term]:
             if not concept.strip():
                 raise VaelabError(f"cannot parse expression {expr!r}: an empty quoted name")
         if concept[:1] in "\"'" and concept[:1] not in concept[1:]:  # "my - set/": cut at its own " - "
-            raise VaelabError(f"cannot parse expression {expr!r}: the quote in {concept!r} is not closed; a name "
-                              "with ' + ' or ' - ' in it goes in a bracketed list, [\"my - set/\"]")
+            raise VaelabError(
+                f"cannot parse expression {expr!r}: the quote in {concept!r} is not closed; a name "
+                "with ' + ' or ' - ' in it goes in a bracketed list, [\"my - set/\"]"
+            )
         if concept.startswith("[") != concept.endswith("]"):
-            raise VaelabError(f"cannot parse expression {expr!r}: {concept!r} opens or closes a [file list] "
-                              "without the other end")
+            raise VaelabError(
+                f"cannot parse expression {expr!r}: {concept!r} opens or closes a [file list] without the other end"
+            )
         if _GLUED.search(concept):
             raise VaelabError(f"cannot parse expression {expr!r}: put spaces around + and - in {concept!r}")
         if concept in ("+", "-") or concept.endswith((" +", " -")) or concept.startswith(("+", "-")):
@@ -108,12 +115,17 @@ def balanced_cells(mask: np.ndarray, balance_on: list[np.ndarray] | None) -> np.
     columns, every image is in cell 0. A mask true for every image or none is refused: nothing to contrast."""
     mask = np.asarray(mask, bool)
     if mask.all() or not mask.any():
-        raise VaelabError(f"the attribute is true for {'every' if mask.all() else 'no'} image; "
-                          "an attribute vector needs images with and without it")
+        raise VaelabError(
+            f"the attribute is true for {'every' if mask.all() else 'no'} image; "
+            "an attribute vector needs images with and without it"
+        )
     if not balance_on:
         return np.zeros(len(mask), np.int64)
-    keys = np.unique(np.stack([np.unique(np.asarray(c), return_inverse=True)[1] for c in balance_on], axis=1),
-                     axis=0, return_inverse=True)[1].reshape(-1)
+    keys = np.unique(
+        np.stack([np.unique(np.asarray(c), return_inverse=True)[1] for c in balance_on], axis=1),
+        axis=0,
+        return_inverse=True,
+    )[1].reshape(-1)
     both = np.intersect1d(keys[mask], keys[~mask])
     if not len(both):
         raise VaelabError("no combination of the --balance-on attributes occurs both with and without the attribute")
@@ -151,5 +163,7 @@ def parse_strengths(text: str) -> np.ndarray:
             raise ValueError
         return values
     except ValueError:
-        raise VaelabError(f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like "
-                          f"-1,0,1; at most {MAX_STRENGTHS} strengths, each within ±{MAX_WEIGHT:g}") from None
+        raise VaelabError(
+            f"strengths {text!r}: use START:STOP:COUNT like -2:2:9, or a list of finite numbers like "
+            f"-1,0,1; at most {MAX_STRENGTHS} strengths, each within ±{MAX_WEIGHT:g}"
+        ) from None

@@ -1,7 +1,9 @@
-"""Class centroids in latent space: the mean code of each class (the metamorphosis blog post's λ·"dog" + (1-λ)·"bird")."""
+"""Class centroids in latent space: the mean code of each class (the metamorphosis blog post's λ·"dog" +
+(1-λ)·"bird")."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,8 +17,13 @@ def class_centroids(latents: np.ndarray, labels: np.ndarray, n_classes: int) -> 
         return sums / counts
 
 
-def centroids_with_fallback(represent: Callable[[np.ndarray], np.ndarray], labels: np.ndarray, idx: np.ndarray,
-                            n_classes: int, values: np.ndarray | None = None) -> np.ndarray:
+def centroids_with_fallback(
+    represent: Callable[[np.ndarray], np.ndarray],
+    labels: np.ndarray,
+    idx: np.ndarray,
+    n_classes: int,
+    values: np.ndarray | None = None,
+) -> np.ndarray:
     """(n_classes, D) class means of ``represent(rows)`` (vectors (len(rows), D)) over the rows ``idx`` (their
     vectors ``values`` when already computed). A class with no row among them (a set split by class, such as
     Omniglot or Reed's sprites, keeps some classes in its test split only) takes the mean over all its rows of

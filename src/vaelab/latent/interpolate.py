@@ -7,6 +7,7 @@ Why slerp: a d-dimensional N(0, I) sample lies near the shell of radius √d, an
 between two such samples cuts through the low-norm interior (its midpoint has norm ≈ √(d/2)), where
 the decoder saw few codes. slerp follows the great circle instead and keeps the norm.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,8 +60,9 @@ def slerp(a, b, t) -> np.ndarray:
     ua, ub = a / np.maximum(na, _EPS), b / np.maximum(nb, _EPS)
     cos = np.clip(np.sum(ua * ub, axis=-1, keepdims=True), -1.0, 1.0)
     # The angle from the chord lengths: arccos(cos) loses half the digits near 0° and 180°.
-    omega = 2.0 * np.arctan2(np.linalg.norm(ua - ub, axis=-1, keepdims=True),
-                             np.linalg.norm(ua + ub, axis=-1, keepdims=True))
+    omega = 2.0 * np.arctan2(
+        np.linalg.norm(ua - ub, axis=-1, keepdims=True), np.linalg.norm(ua + ub, axis=-1, keepdims=True)
+    )
     sin = np.sin(omega)
     regular = sin > 1e-6
     safe_sin = np.where(regular, sin, 1.0)
@@ -133,8 +135,9 @@ def path(points, frames: int, method: str = "slerp", closed: bool = False) -> np
     if intervals < n_seg:
         from vaelab.errors import VaelabError
 
-        raise VaelabError(f"{frames} frames are too few for {len(pts)} points: need at least "
-                          f"{n_seg if closed else n_seg + 1}")
+        raise VaelabError(
+            f"{frames} frames are too few for {len(pts)} points: need at least {n_seg if closed else n_seg + 1}"
+        )
     lengths = np.array([_segment_length(stops[i], stops[i + 1], method) for i in range(n_seg)])
     share = lengths / lengths.sum() * intervals if lengths.sum() > 0 else np.full(n_seg, intervals / n_seg)
     counts = np.maximum(1, np.floor(share).astype(int))

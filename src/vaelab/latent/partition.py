@@ -2,6 +2,7 @@
 
 Pure numpy: swapping and interpolating the parts is slicing and joining.
 """
+
 from __future__ import annotations
 
 import numpy as np

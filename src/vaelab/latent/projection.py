@@ -1,5 +1,6 @@
 """Project latent codes to 2 or 3 axes for plotting: scikit-learn's PCA, or the raw axes when the latent
 has no more dimensions than the plot."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class Projection:
     def explained_variance_ratio(self) -> list[float] | None:
         return None if self.pca is None else [float(r) for r in self.pca.explained_variance_ratio_[: self.n_axes]]
 
-    def leading(self, k: int) -> "Projection":
+    def leading(self, k: int) -> Projection:
         """The same fit restricted to its first k axes: PCA's leading components do not depend on how many
         were fitted, so one fit serves the 3-D and the 2-D plots."""
         if self.pca is None or k > self.n_axes:

@@ -1,5 +1,6 @@
 """Per-dimension statistics of latent codes, as pure numpy functions: KL to the prior, active units,
 histogram counts. Shapes: N codes of D dimensions; K classes; B histogram bins."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ ACTIVE_KL_NATS = 0.01  # a dimension whose mean KL is below this carries (almost
 def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """Mean over N of KL(N(mu, exp(logvar)) || N(0, 1)) per dimension: mu, logvar (N, D) → (D,) nats."""
     mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
-    return (0.5 * (mu ** 2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0)
+    return (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0)
 
 
 def active_units(kl: np.ndarray, threshold: float = ACTIVE_KL_NATS) -> int:
@@ -43,8 +44,9 @@ class LatentHistograms:
         return np.diff(self.edges)
 
 
-def latent_histograms(latents: np.ndarray, labels: np.ndarray | None = None, n_classes: int = 0,
-                      edges: np.ndarray | None = None) -> LatentHistograms:
+def latent_histograms(
+    latents: np.ndarray, labels: np.ndarray | None = None, n_classes: int = 0, edges: np.ndarray | None = None
+) -> LatentHistograms:
     """Histogram every dimension of latents (N, D), overall and per class (integer labels (N,)).
 
     Values beyond the outer edges are counted in the end bins, so each dimension's counts sum to N.

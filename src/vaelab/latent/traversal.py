@@ -1,4 +1,5 @@
 """Latent traversals: move one dimension at a time through ±k σ around a centre code, the rest fixed."""
+
 from __future__ import annotations
 
 import numpy as np

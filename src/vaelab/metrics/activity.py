@@ -1,5 +1,6 @@
 """Active latent units (Burda et al. 2015): a dimension u is active when Cov_x(E_q(z|x)[u]) > 0.01, i.e. its
 posterior mean moves with the input. A VAE with too many dimensions leaves the rest at the prior (inactive)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,16 @@ def active_units(model, images: np.ndarray, threshold: float = 0.01, batch_size:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    means = np.concatenate([model.embed(unit_batch(images[i:i + batch_size], device))
-                            .double().cpu().numpy() for i in range(0, len(images), batch_size)])
+    means = np.concatenate(
+        [
+            model.embed(unit_batch(images[i : i + batch_size], device)).double().cpu().numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
     model.train(was_training)
     var = means.var(0)
-    return {"active": int((var > threshold).sum()), "latent_dim": int(means.shape[1]),
-            "variances": [float(v) for v in np.sort(var)[::-1]]}
+    return {
+        "active": int((var > threshold).sum()),
+        "latent_dim": int(means.shape[1]),
+        "variances": [float(v) for v in np.sort(var)[::-1]],
+    }

@@ -11,9 +11,10 @@ a typical one (it averages away the parts that disagree) and can fall short of t
 mean keeps their typical length. The hit rule favours length: any prediction past the half-way point counts,
 however far past.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,9 +35,16 @@ def _average(differences: np.ndarray, offset: str) -> np.ndarray:
     return spherical_mean(differences.reshape(len(differences), -1)).reshape(differences.shape[1:])
 
 
-def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
-                     decode: Callable[[np.ndarray], np.ndarray], evaluate: np.ndarray | None = None,
-                     use: np.ndarray | None = None, offset: str = "mean") -> dict:
+def analogy_hit_rate(
+    z_a: np.ndarray,
+    z_b: np.ndarray,
+    x_a: np.ndarray,
+    x_b: np.ndarray,
+    decode: Callable[[np.ndarray], np.ndarray],
+    evaluate: np.ndarray | None = None,
+    use: np.ndarray | None = None,
+    offset: str = "mean",
+) -> dict:
     """Score pairs p = (a_p, b_p) with codes z_a, z_b (P, D) and images x_a, x_b (P, C, H, W) in [0,1]
     (uint8 images are scaled to it).
 
@@ -70,20 +78,27 @@ def analogy_hit_rate(z_a: np.ndarray, z_b: np.ndarray, x_a: np.ndarray, x_b: np.
     model_hits = hits(predictions)
     zero_hits = hits(decode(za.astype(np.float32)))
     pixel_hits = hits(np.clip(xa + pix_offsets, 0, 1))
-    return {"hit_rate": float(model_hits.mean()), "baseline_zero": float(zero_hits.mean()),
-            "baseline_pixel": float(pixel_hits.mean()), "n": int(len(evaluate)), "hits": model_hits,
-            "predictions": predictions}
+    return {
+        "hit_rate": float(model_hits.mean()),
+        "baseline_zero": float(zero_hits.mean()),
+        "baseline_pixel": float(pixel_hits.mean()),
+        "n": int(len(evaluate)),
+        "hits": model_hits,
+        "predictions": predictions,
+    }
 
 
-def cluster_bootstrap_interval(hits: np.ndarray, clusters: np.ndarray, rng: np.random.Generator,
-                               n_boot: int = 5000, level: float = 0.95) -> tuple[float, float]:
+def cluster_bootstrap_interval(
+    hits: np.ndarray, clusters: np.ndarray, rng: np.random.Generator, n_boot: int = 5000, level: float = 0.95
+) -> tuple[float, float]:
     """A percentile bootstrap interval for the hit-rate of ``hits`` (N,) bool, resampling whole ``clusters``
     (N,) (for example professions, each scored in six skin tones) rather than single analogies: analogies of
     one cluster succeed or fail together, so treating them as independent would make the interval too narrow."""
     hits = np.asarray(hits, bool)
     if not len(hits) or len(hits) != len(clusters):
-        raise ValueError(f"an interval needs one cluster per analogy, and at least one: {len(hits)} hits, "
-                         f"{len(clusters)} clusters")
+        raise ValueError(
+            f"an interval needs one cluster per analogy, and at least one: {len(hits)} hits, {len(clusters)} clusters"
+        )
     _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
     k = cluster.max() + 1
     if k < 2:  # resampling one cluster always redraws it: a zero-width interval that says nothing

@@ -17,10 +17,12 @@ The scores that are classifier accuracies (BetaVAE, FactorVAE, DCI informativene
 a useless representation, so those dicts carry ``chance`` too. Every randomised scikit-learn model gets a
 seed drawn from ``rng`` (SAP's LinearSVC is deterministic).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import scipy.stats
@@ -51,26 +53,34 @@ def _seed(rng: np.random.Generator) -> int:
 def _codes(out, n: int) -> np.ndarray:
     """One call's output as float64 (n, D); anything that is not n rows of finite codes is an error."""
     if isinstance(out, (tuple, list)):
-        raise VaelabError(f"the representation function returned a {type(out).__name__} of {len(out)}; it must "
-                          "return one array of codes (B, D), such as the posterior means")
+        raise VaelabError(
+            f"the representation function returned a {type(out).__name__} of {len(out)}; it must "
+            "return one array of codes (B, D), such as the posterior means"
+        )
     if hasattr(out, "detach"):  # a torch tensor
         out = out.detach().cpu().numpy()
     codes = np.asarray(out, np.float64)
     if codes.ndim == 1:
         codes = codes[:, None]
     if codes.ndim != 2 or len(codes) != n:
-        raise VaelabError(f"the representation function gave codes of shape {codes.shape} for {n} observations; "
-                          f"it must give ({n}, D)")
+        raise VaelabError(
+            f"the representation function gave codes of shape {codes.shape} for {n} observations; it must give ({n}, D)"
+        )
     if not np.isfinite(codes).all():
         raise VaelabError("the representation function gave NaN or infinite codes")
     return codes
 
 
-def _represent(representation_fn: RepresentationFn, data: GroundTruthData, factors: np.ndarray,
-               batch_size: int) -> np.ndarray:
+def _represent(
+    representation_fn: RepresentationFn, data: GroundTruthData, factors: np.ndarray, batch_size: int
+) -> np.ndarray:
     """Codes (n, D) of the observations rendered from factors (n, K), ``batch_size`` at a time."""
-    parts = [_codes(representation_fn(data.images_from_factors(factors[i:i + batch_size])),
-                    len(factors[i:i + batch_size])) for i in range(0, len(factors), batch_size)]
+    parts = [
+        _codes(
+            representation_fn(data.images_from_factors(factors[i : i + batch_size])), len(factors[i : i + batch_size])
+        )
+        for i in range(0, len(factors), batch_size)
+    ]
     return np.concatenate(parts)
 
 
@@ -93,8 +103,9 @@ def _varying(data: GroundTruthData) -> np.ndarray:
     return live
 
 
-def sample_codes(representation_fn: RepresentationFn, data: GroundTruthData, n: int, rng: np.random.Generator,
-                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def sample_codes(
+    representation_fn: RepresentationFn, data: GroundTruthData, n: int, rng: np.random.Generator, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """n random points: (codes (n, D), factors (n, K))."""
     factors = data.sample_factors(n, rng)
     return _represent(representation_fn, data, factors, batch_size), factors
@@ -111,8 +122,12 @@ def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
 
 def mutual_information(codes_discrete: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """I(code_i; factor_j) in nats for discrete codes (n, D) and factors (n, K) → (D, K)."""
-    return np.array([[mutual_info_score(factors[:, j], codes_discrete[:, i]) for j in range(factors.shape[1])]
-                     for i in range(codes_discrete.shape[1])]).reshape(codes_discrete.shape[1], factors.shape[1])
+    return np.array(
+        [
+            [mutual_info_score(factors[:, j], codes_discrete[:, i]) for j in range(factors.shape[1])]
+            for i in range(codes_discrete.shape[1])
+        ]
+    ).reshape(codes_discrete.shape[1], factors.shape[1])
 
 
 def mig_from_codes(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
@@ -125,12 +140,22 @@ def mig_from_codes(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -
     second = top[1] if len(top) > 1 else np.zeros(factors.shape[1])
     varies = entropy > 0
     gaps = (top[0] - second) / np.where(varies, entropy, 1.0)
-    return {"mig": float(np.mean(gaps[varies])) if varies.any() else 0.0,
-            "mig_per_factor": [float(g) if v else None for g, v in zip(gaps, varies)], "mutual_information": m.tolist(), "factor_entropy": entropy.tolist()}
+    return {
+        "mig": float(np.mean(gaps[varies])) if varies.any() else 0.0,
+        "mig_per_factor": [float(g) if v else None for g, v in zip(gaps, varies)],
+        "mutual_information": m.tolist(),
+        "factor_entropy": entropy.tolist(),
+    }
 
 
-def mig(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
-        num_train: int = 10_000, num_bins: int = 20, batch_size: int = 64) -> dict:
+def mig(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData,
+    rng: np.random.Generator,
+    num_train: int = 10_000,
+    num_bins: int = 20,
+    batch_size: int = 64,
+) -> dict:
     """Mutual Information Gap (Chen et al. 2018), on ``num_train`` random points, ``num_bins`` bins per code."""
     _at_least(2, num_train=num_train, num_bins=num_bins)
     codes, factors = sample_codes(representation_fn, data, num_train, as_generator(rng), batch_size)
@@ -138,8 +163,9 @@ def mig(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.rand
 
 
 # --- BetaVAE score --------------------------------------------------------------------------------------------
-def _beta_vae_points(representation_fn, data, rng, batch_size: int, num_points: int,
-                     chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def _beta_vae_points(
+    representation_fn, data, rng, batch_size: int, num_points: int, chunk: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
     """Features mean|r1 − r2| over ``batch_size`` pairs that share one random factor, and that factor's index."""
     k, live = len(data.factor_sizes), _varying(data)
     features, labels = [], []
@@ -156,8 +182,14 @@ def _beta_vae_points(representation_fn, data, rng, batch_size: int, num_points: 
     return np.concatenate(features), np.concatenate(labels)
 
 
-def beta_vae_score(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
-                   batch_size: int = 64, num_train: int = 10_000, num_eval: int = 5_000) -> dict:
+def beta_vae_score(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData,
+    rng: np.random.Generator,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
+) -> dict:
     """BetaVAE score (Higgins et al. 2017): accuracy of a logistic regression that names the fixed factor from
     mean |r1 − r2| over a batch of pairs sharing that factor."""
     _at_least(2, num_train=num_train, num_eval=num_eval)
@@ -166,13 +198,24 @@ def beta_vae_score(representation_fn: RepresentationFn, data: GroundTruthData, r
     x, y = _beta_vae_points(representation_fn, data, rng, batch_size, num_train)
     model = LogisticRegression(max_iter=1000, random_state=_seed(rng)).fit(x, y)
     x_eval, y_eval = _beta_vae_points(representation_fn, data, rng, batch_size, num_eval)
-    return {"train_accuracy": float(model.score(x, y)), "eval_accuracy": float(model.score(x_eval, y_eval)),
-            "chance": 1.0 / len(_varying(data))}
+    return {
+        "train_accuracy": float(model.score(x, y)),
+        "eval_accuracy": float(model.score(x_eval, y_eval)),
+        "chance": 1.0 / len(_varying(data)),
+    }
 
 
 # --- FactorVAE score ----------------------------------------------------------------------------------------
-def _factor_vae_votes(representation_fn, data, rng, batch_size: int, num_points: int, global_var: np.ndarray,
-                      active: np.ndarray, chunk: int = 16) -> np.ndarray:
+def _factor_vae_votes(
+    representation_fn,
+    data,
+    rng,
+    batch_size: int,
+    num_points: int,
+    global_var: np.ndarray,
+    active: np.ndarray,
+    chunk: int = 16,
+) -> np.ndarray:
     """Votes (K, D): for each point, a batch with one factor fixed votes (that factor, the active code dim
     whose variance relative to its global variance is smallest)."""
     k, live = len(data.factor_sizes), _varying(data)
@@ -189,9 +232,16 @@ def _factor_vae_votes(representation_fn, data, rng, batch_size: int, num_points:
     return votes
 
 
-def factor_vae_score(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
-                     batch_size: int = 64, num_train: int = 10_000, num_eval: int = 5_000,
-                     num_variance_estimate: int = 10_000, prune_threshold: float = 0.05) -> dict:
+def factor_vae_score(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData,
+    rng: np.random.Generator,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
+    num_variance_estimate: int = 10_000,
+    prune_threshold: float = 0.05,
+) -> dict:
     """FactorVAE score (Kim & Mnih 2018): accuracy of the majority-vote classifier from the argmin of
     normalised variance to the fixed factor. Dims whose std is below ``prune_threshold`` (collapsed to the
     prior) take no part; with none left the score is 0."""
@@ -208,14 +258,18 @@ def factor_vae_score(representation_fn: RepresentationFn, data: GroundTruthData,
     classifier = votes.argmax(0)  # each code dim predicts the factor it was most often the argmin for
     cols = np.arange(votes.shape[1])
     eval_votes = _factor_vae_votes(representation_fn, data, rng, batch_size, num_eval, global_var, active)
-    return {"train_accuracy": float(votes[classifier, cols].sum() / votes.sum()),
-            "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
-            "num_active_dims": int(active.sum()), "chance": chance}
+    return {
+        "train_accuracy": float(votes[classifier, cols].sum() / votes.sum()),
+        "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+        "num_active_dims": int(active.sum()),
+        "chance": chance,
+    }
 
 
 # --- DCI ----------------------------------------------------------------------------------------------------
-def importance_gbt(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
-                   rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+def importance_gbt(
+    codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, float, float]:
     """Importance matrix (D, K) from one gradient-boosted tree classifier per factor, and their mean train and
     test accuracies. A factor with a single value is left out: its column stays 0, and it is not in the means."""
     importance = np.zeros((codes.shape[1], factors.shape[1]))
@@ -241,12 +295,17 @@ def dci_from_importance(importance: np.ndarray) -> tuple[float, float]:
     per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=k) if k > 1 else np.ones(d)
     per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=d) if d > 1 else np.ones(k)
     total = importance.sum()
-    return (float(np.sum(per_code * importance.sum(1) / total)),
-            float(np.sum(per_factor * importance.sum(0) / total)))
+    return (float(np.sum(per_code * importance.sum(1) / total)), float(np.sum(per_factor * importance.sum(0) / total)))
 
 
-def dci(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
-        num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 64) -> dict:
+def dci(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData,
+    rng: np.random.Generator,
+    num_train: int = 10_000,
+    num_test: int = 5_000,
+    batch_size: int = 64,
+) -> dict:
     """DCI (Eastwood & Williams 2018): disentanglement, completeness and informativeness from gradient-boosted
     tree importances."""
     _at_least(2, num_train=num_train)
@@ -257,21 +316,32 @@ def dci(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.rand
     return dci_from_codes(codes, factors, codes_test, factors_test, rng)
 
 
-def dci_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
-                   rng: np.random.Generator) -> dict:
+def dci_from_codes(
+    codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray, rng: np.random.Generator
+) -> dict:
     """DCI of given train/test codes (n, D) and factors (n, K); factors with a single value are left out."""
     importance, train_acc, test_acc = importance_gbt(codes, factors, codes_test, factors_test, as_generator(rng))
     live = np.flatnonzero(varying_columns(factors))
     disentanglement, completeness = dci_from_importance(importance[:, live])
     chance = float(np.mean([np.bincount(factors_test[:, j]).max() / len(factors_test) for j in live]))
-    return {"disentanglement": disentanglement, "completeness": completeness,
-            "informativeness_train": train_acc, "informativeness_test": test_acc, "chance": chance,
-            "importance": importance.tolist()}
+    return {
+        "disentanglement": disentanglement,
+        "completeness": completeness,
+        "informativeness_train": train_acc,
+        "informativeness_test": test_acc,
+        "chance": chance,
+        "importance": importance.tolist(),
+    }
 
 
 # --- SAP ----------------------------------------------------------------------------------------------------
-def sap_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray,
-                   continuous_factors: bool = False) -> dict:
+def sap_from_codes(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    continuous_factors: bool = False,
+) -> dict:
     """SAP (Kumar et al. 2018): per factor, the score gap between its two most predictive single code dims.
 
     Discrete factors score a dim by the test accuracy of a linear SVM on that dim alone; continuous ones by
@@ -284,18 +354,28 @@ def sap_from_codes(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarra
                 c = np.cov(codes[:, i], factors[:, j], ddof=1)
                 score[i, j] = c[0, 1] ** 2 / (c[0, 0] * c[1, 1]) if c[0, 0] > 1e-12 and c[1, 1] > 0 else 0.0
             elif live[j]:
-                svm = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i:i + 1], factors[:, j])
-                score[i, j] = np.mean(svm.predict(codes_test[:, i:i + 1]) == factors_test[:, j])
+                svm = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i : i + 1], factors[:, j])
+                score[i, j] = np.mean(svm.predict(codes_test[:, i : i + 1]) == factors_test[:, j])
     top = np.sort(score, axis=0)[::-1]
     gaps = top[0] - (top[1] if d > 1 else 0.0)
     if not live.any():
         raise VaelabError("no factor varies in this sample, so there is nothing to predict")
-    return {"sap": float(gaps[live].mean()),  # a factor with one value has no gap and is not in the mean
-            "sap_per_factor": [float(g) if v else None for g, v in zip(gaps, live)], "score_matrix": score.tolist()}
+    return {
+        "sap": float(gaps[live].mean()),  # a factor with one value has no gap and is not in the mean
+        "sap_per_factor": [float(g) if v else None for g, v in zip(gaps, live)],
+        "score_matrix": score.tolist(),
+    }
 
 
-def sap(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
-        num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 64, continuous_factors: bool = False) -> dict:
+def sap(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData,
+    rng: np.random.Generator,
+    num_train: int = 10_000,
+    num_test: int = 5_000,
+    batch_size: int = 64,
+    continuous_factors: bool = False,
+) -> dict:
     """SAP score on random points (discrete factors by default, as disentanglement_lib's study runs it)."""
     _at_least(2, num_train=num_train)
     _at_least(1, num_test=num_test)
@@ -306,18 +386,28 @@ def sap(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.rand
 
 
 METRICS: dict[str, Callable[..., dict]] = {
-    "mig": mig, "beta_vae": beta_vae_score, "factor_vae": factor_vae_score, "dci": dci, "sap": sap,
+    "mig": mig,
+    "beta_vae": beta_vae_score,
+    "factor_vae": factor_vae_score,
+    "dci": dci,
+    "sap": sap,
 }
 
 
 def check_scale(scale: float) -> None:
     if not (math.isfinite(scale) and 0 < scale <= 10):
-        raise VaelabError(f"the metrics scale multiplies disentanglement_lib's sample sizes: above 0 and at most 10, "
-                          f"not {scale}")
+        raise VaelabError(
+            f"the metrics scale multiplies disentanglement_lib's sample sizes: above 0 and at most 10, not {scale}"
+        )
 
 
-def all_metrics(representation_fn: RepresentationFn, data: GroundTruthData, rng: np.random.Generator,
-                scale: float = 1.0, progress: Callable[[str], None] | None = None) -> dict:
+def all_metrics(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData,
+    rng: np.random.Generator,
+    scale: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Every metric at disentanglement_lib's sample sizes times ``scale`` (0.1 for a quick look)."""
     check_scale(scale)
     rng = as_generator(rng)
@@ -325,11 +415,13 @@ def all_metrics(representation_fn: RepresentationFn, data: GroundTruthData, rng:
     def n(size: int) -> int:
         return max(10, int(round(size * scale)))
 
-    sizes = {"mig": {"num_train": n(10_000)},
-             "beta_vae": {"num_train": n(10_000), "num_eval": n(5_000)},
-             "factor_vae": {"num_train": n(10_000), "num_eval": n(5_000), "num_variance_estimate": n(10_000)},
-             "dci": {"num_train": n(10_000), "num_test": n(5_000)},
-             "sap": {"num_train": n(10_000), "num_test": n(5_000)}}
+    sizes = {
+        "mig": {"num_train": n(10_000)},
+        "beta_vae": {"num_train": n(10_000), "num_eval": n(5_000)},
+        "factor_vae": {"num_train": n(10_000), "num_eval": n(5_000), "num_variance_estimate": n(10_000)},
+        "dci": {"num_train": n(10_000), "num_test": n(5_000)},
+        "sap": {"num_train": n(10_000), "num_test": n(5_000)},
+    }
     results = {}
     for name, fn in METRICS.items():
         if progress:
@@ -341,6 +433,7 @@ def all_metrics(representation_fn: RepresentationFn, data: GroundTruthData, rng:
 def model_representation(model, dims: slice | np.ndarray | None = None, batch_size: int = 256) -> RepresentationFn:
     """A representation function from an inference model (`vaelab.models.runtime`): uint8 images (B, C, H, W)
     → posterior means (B, D), or the columns ``dims`` of them (for a cycle-VAE's z or s)."""
+
     def represent(images: np.ndarray) -> np.ndarray:
         codes = encode_batched(model, images, batch_size, progress=False)
         return codes if dims is None else codes[:, dims]

@@ -1,5 +1,6 @@
 """`vaelab evaluate` as a function: every metric of one model on one dataset's test split, as one dict, a
 printable table, and eval.json."""
+
 from __future__ import annotations
 
 import math
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.io.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import write_text_atomic
 from vaelab.metrics.activity import active_units
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.interpolation import METHODS, interpolation_metrics
@@ -34,9 +35,11 @@ def check_compatible(model, dataset: ImageDataset) -> None:
     """A one-line error when the dataset's images are not the format the model takes."""
     c = model.cfg
     if (c.channels, c.height, c.width) != (dataset.channels, *dataset.size):
-        raise VaelabError(f"the model takes {c.channels}×{c.height}×{c.width} images, {dataset.name} has "
-                          f"{dataset.channels}×{dataset.size[0]}×{dataset.size[1]}; "
-                          "pass the --data it was trained on")
+        raise VaelabError(
+            f"the model takes {c.channels}×{c.height}×{c.width} images, {dataset.name} has "
+            f"{dataset.channels}×{dataset.size[0]}×{dataset.size[1]}; "
+            "pass the --data it was trained on"
+        )
 
 
 def check_evaluator(evaluator, dataset: ImageDataset) -> None:
@@ -44,20 +47,27 @@ def check_evaluator(evaluator, dataset: ImageDataset) -> None:
     evaluator.check_images(dataset.channels, dataset.size)
     names = dataset.class_names
     if names and evaluator.cfg.num_classes != len(names):
-        raise VaelabError(f"the evaluator knows {evaluator.cfg.num_classes} classes, {dataset.name} has {len(names)}; "
-                          "train one on this data with `vaelab train-evaluator`")
+        raise VaelabError(
+            f"the evaluator knows {evaluator.cfg.num_classes} classes, {dataset.name} has {len(names)}; "
+            "train one on this data with `vaelab train-evaluator`"
+        )
     if dataset.split_by_class():
-        raise VaelabError(f"{dataset.name} is split by class: the evaluator never saw its test classes, so it cannot "
-                          "judge them; run without an evaluator (--evaluator none)")
+        raise VaelabError(
+            f"{dataset.name} is split by class: the evaluator never saw its test classes, so it cannot "
+            "judge them; run without an evaluator (--evaluator none)"
+        )
     known = list(getattr(evaluator, "data_spec", {}).get("class_names") or [])
     if names and known and known != list(names):
         differ = next(i for i, (a, b) in enumerate(zip(known, names)) if a != b)
-        raise VaelabError(f"the evaluator was trained on other classes ({known[differ]!r} where {dataset.name} has "
-                          f"{names[differ]!r}); train one on this data with `vaelab train-evaluator`")
+        raise VaelabError(
+            f"the evaluator was trained on other classes ({known[differ]!r} where {dataset.name} has "
+            f"{names[differ]!r}); train one on this data with `vaelab train-evaluator`"
+        )
 
 
-def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig | None = None,
-                   progress: bool = False) -> dict:
+def evaluate_model(
+    model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig | None = None, progress: bool = False
+) -> dict:
     """Every metric of a torch model on ``dataset``'s test split; fidelity and the interpolations' target
     class need ``evaluator`` (and labels), and the IWAE bound a variational model."""
     cfg = cfg or EvalConfig()
@@ -66,13 +76,22 @@ def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig
         check_evaluator(evaluator, dataset)
     test = dataset.split("test")[: cfg.limit] if cfg.limit else dataset.split("test")
     if len(test) < 2:  # the interpolations need a pair; say so before the slow IWAE
-        raise VaelabError(f"evaluate needs at least 2 test images, and {dataset.name} gives {len(test)}"
-                          + (f" with --limit {cfg.limit}" if cfg.limit else ""))
+        raise VaelabError(
+            f"evaluate needs at least 2 test images, and {dataset.name} gives {len(test)}"
+            + (f" with --limit {cfg.limit}" if cfg.limit else "")
+        )
     images = dataset.images[test]
     labels = dataset.labels[test] if dataset.labels is not None else None
-    report: dict = {"model": {"kind": model.cfg.kind, "latent_dim": model.cfg.latent_dim,
-                              "variational": bool(model.variational), "specified_dim": model.cfg.specified_dim},
-                    "data": {"name": dataset.name, "test_images": int(len(images))}, "config": asdict(cfg)}
+    report: dict = {
+        "model": {
+            "kind": model.cfg.kind,
+            "latent_dim": model.cfg.latent_dim,
+            "variational": bool(model.variational),
+            "specified_dim": model.cfg.specified_dim,
+        },
+        "data": {"name": dataset.name, "test_images": int(len(images))},
+        "config": asdict(cfg),
+    }
     timings = {}
 
     def timed(name, fn, *args, **kw):
@@ -88,15 +107,33 @@ def evaluate_model(model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig
         # The bound is on a subset: give the ELBO of the very same images beside it, so the two compare.
         report["iwae"]["neg_elbo_same_images"] = elbo(model, subset, seed=cfg.seed)["neg_elbo"]
     report["reconstruction"] = timed("reconstruction", reconstruction_metrics, model, images)
-    report["active_units"] = {k: v for k, v in timed("active_units", active_units, model, images).items()
-                              if k != "variances"}
+    report["active_units"] = {
+        k: v for k, v in timed("active_units", active_units, model, images).items() if k != "variances"
+    }
     if evaluator is not None and labels is not None:
         report["fidelity"] = timed("fidelity", semantic_fidelity, model, evaluator, images, labels)
     if evaluator is not None:
-        report["prior_samples"] = timed("prior_samples", prior_sample_quality, model, evaluator, cfg.prior_samples,
-                                        cfg.seed, dataset.class_names, images=images)
-    report["interpolation"] = timed("interpolation", interpolation_metrics, model, images, labels, evaluator,
-                                    pairs=cfg.pairs, frames=cfg.frames, seed=cfg.seed)
+        report["prior_samples"] = timed(
+            "prior_samples",
+            prior_sample_quality,
+            model,
+            evaluator,
+            cfg.prior_samples,
+            cfg.seed,
+            dataset.class_names,
+            images=images,
+        )
+    report["interpolation"] = timed(
+        "interpolation",
+        interpolation_metrics,
+        model,
+        images,
+        labels,
+        evaluator,
+        pairs=cfg.pairs,
+        frames=cfg.frames,
+        seed=cfg.seed,
+    )
     report["seconds"] = timings
     return report
 
@@ -111,57 +148,83 @@ def _fmt(v, digits: int = 3) -> str:
 
 def format_report(report: dict) -> str:
     """The report as a plain-text table for the terminal."""
-    lines = [f"{report['model']['kind']} (latent {report['model']['latent_dim']}) on {report['data']['name']}, "
-             f"{report['data']['test_images']} test images"]
+    lines = [
+        f"{report['model']['kind']} (latent {report['model']['latent_dim']}) on {report['data']['name']}, "
+        f"{report['data']['test_images']} test images"
+    ]
 
     def row(name, value, note=""):
         lines.append(f"  {name:34s} {value:>12s}  {note}")
 
     e = report["elbo"]
     if report["model"]["variational"]:
-        row("-ELBO (nats/image)", _fmt(e["neg_elbo"], 2), f"recon {e['recon']:.2f} + KL {e['kl']:.2f}; "
-            f"{e['bits_per_dim']:.4f} bits/dim")
+        row(
+            "-ELBO (nats/image)",
+            _fmt(e["neg_elbo"], 2),
+            f"recon {e['recon']:.2f} + KL {e['kl']:.2f}; {e['bits_per_dim']:.4f} bits/dim",
+        )
     else:
         row("reconstruction NLL (nats/image)", _fmt(e["recon"], 2), "a plain AE has no ELBO")
     if "iwae" in report:
         w = report["iwae"]
-        row(f"-IWAE, k={w['k']} (nats/image)", _fmt(w["neg_iwae"], 2),
+        row(
+            f"-IWAE, k={w['k']} (nats/image)",
+            _fmt(w["neg_iwae"], 2),
             f"on the first {w['n']} images, whose -ELBO is {w['neg_elbo_same_images']:.2f}; "
-            f"{w['bits_per_dim']:.4f} bits/dim")
+            f"{w['bits_per_dim']:.4f} bits/dim",
+        )
     r = report["reconstruction"]
     row("reconstruction MSE", _fmt(r["mse"], 5))
     row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else "")
     row("reconstruction SSIM", _fmt(r["ssim"], 4))
     a = report["active_units"]
-    row("active units (Var of μ > 0.01)", f"{a['active']}/{a['latent_dim']}",
-        "Burda et al.; explore counts KL > 0.01 nats instead")
+    row(
+        "active units (Var of μ > 0.01)",
+        f"{a['active']}/{a['latent_dim']}",
+        "Burda et al.; explore counts KL > 0.01 nats instead",
+    )
     if "fidelity" in report:
         f = report["fidelity"]
-        row("semantic fidelity", _fmt(f["fidelity"], 4), f"evaluator accuracy {f['accuracy_reconstruction']:.4f} on "
-            f"reconstructions / {f['accuracy_original']:.4f} on originals")
+        row(
+            "semantic fidelity",
+            _fmt(f["fidelity"], 4),
+            f"evaluator accuracy {f['accuracy_reconstruction']:.4f} on "
+            f"reconstructions / {f['accuracy_original']:.4f} on originals",
+        )
     if "prior_samples" in report:
         p = report["prior_samples"]
-        row("prior samples: evaluator confidence", _fmt(p["confidence"], 4), f"coverage {p['coverage']:.3f} "
+        row(
+            "prior samples: evaluator confidence",
+            _fmt(p["confidence"], 4),
+            f"coverage {p['coverage']:.3f} "
             f"over {len(p['histogram'])} classes ({p['n']} samples"
-            + ("; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"))
+            + ("; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"),
+        )
         lines.append("    class histogram: " + ", ".join(f"{k} {v:.1%}" for k, v in p["histogram"].items()))
     it = report["interpolation"]
     lines.append(f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):")
-    lines.append(f"    {'method':7s} {'norm/√d mean':>12s} {'min':>6s} {'log N(z) mean':>13s} {'min':>8s} "
-                 f"{'smooth':>7s} {'p(target) mid':>13s} {'monotone':>8s}")
+    lines.append(
+        f"    {'method':7s} {'norm/√d mean':>12s} {'min':>6s} {'log N(z) mean':>13s} {'min':>8s} "
+        f"{'smooth':>7s} {'p(target) mid':>13s} {'monotone':>8s}"
+    )
     for m in METHODS:
         if m not in it:
             continue
         s = it[m]
-        lines.append(f"    {m:7s} {s['norm_ratio_mean']:12.3f} {s['norm_ratio_min']:6.3f} "
-                     f"{s['log_density_mean']:13.1f} {s['log_density_min']:8.1f} {s['smoothness_mean']:7.3f} {_fmt(s.get('target_prob_mid')):>13s} "
-                     f"{_fmt(s.get('monotonic_fraction')):>8s}")
+        lines.append(
+            f"    {m:7s} {s['norm_ratio_mean']:12.3f} {s['norm_ratio_min']:6.3f} "
+            f"{s['log_density_mean']:13.1f} {s['log_density_min']:8.1f} {s['smoothness_mean']:7.3f} "
+            f"{_fmt(s.get('target_prob_mid')):>13s} "
+            f"{_fmt(s.get('monotonic_fraction')):>8s}"
+        )
     first = next((it[m] for m in METHODS if m in it), None)
     if first:
         lines.append(f"    (a prior sample has norm/√d ≈ 1 and log N(z) ≈ {first['prior_log_density']:.1f})")
     if report["model"].get("specified_dim"):
-        lines.append("    (the code is [z | s] and s has no prior, so the norm and log N(z) columns mean little "
-                     "for this cycle-VAE)")
+        lines.append(
+            "    (the code is [z | s] and s has no prior, so the norm and log N(z) columns mean little "
+            "for this cycle-VAE)"
+        )
     return "\n".join(lines)
 
 

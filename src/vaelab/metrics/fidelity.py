@@ -1,4 +1,5 @@
-"""Semantic fidelity, judged by the evaluator classifier instead of by eye (the metamorphosis blog post's "87% human accuracy").
+"""Semantic fidelity, judged by the evaluator classifier instead of by eye (the metamorphosis blog post's "87% human
+accuracy").
 
 - fidelity: the evaluator's accuracy on reconstructions ÷ its accuracy on the originals (1.0 = the
   reconstructions keep every class the evaluator can see);
@@ -6,6 +7,7 @@
   looks like *some* class) and the histogram of the classes it picks (coverage: whether every class
   comes out, or only a few).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +25,7 @@ def evaluator_probabilities(evaluator, images: np.ndarray, batch_size: int = 100
     device = next(evaluator.parameters()).device
     out = []
     for i in range(0, len(images), batch_size):
-        out.append(evaluator.predict_proba(unit_batch(images[i:i + batch_size], device)).cpu().numpy())
+        out.append(evaluator.predict_proba(unit_batch(images[i : i + batch_size], device)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, evaluator.cfg.num_classes), np.float32)
 
 
@@ -37,8 +39,12 @@ def semantic_fidelity(model, evaluator, images: np.ndarray, labels: np.ndarray, 
     acc_orig = float((evaluator_probabilities(evaluator, images, batch_size).argmax(1) == labels).mean())
     recon = reconstruct(model, images, batch_size)
     acc_rec = float((evaluator_probabilities(evaluator, recon, batch_size).argmax(1) == labels).mean())
-    return {"accuracy_original": acc_orig, "accuracy_reconstruction": acc_rec,
-            "fidelity": acc_rec / acc_orig if acc_orig > 0 else math.nan, "n": int(len(images))}
+    return {
+        "accuracy_original": acc_orig,
+        "accuracy_reconstruction": acc_rec,
+        "fidelity": acc_rec / acc_orig if acc_orig > 0 else math.nan,
+        "n": int(len(images)),
+    }
 
 
 def class_histogram_scores(probs: np.ndarray, class_names: list[str] | None = None) -> dict:
@@ -52,14 +58,23 @@ def class_histogram_scores(probs: np.ndarray, class_names: list[str] | None = No
     share = counts / max(1, n)
     nz = share[share > 0]
     names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
-    return {"confidence": float(probs.max(1).mean()) if n else math.nan,
-            "coverage": max(0.0, float(-(nz * np.log(nz)).sum() / math.log(k))),  # max: no "-0.000"
-            "histogram": {name: float(s) for name, s in zip(names, share)}}
+    return {
+        "confidence": float(probs.max(1).mean()) if n else math.nan,
+        "coverage": max(0.0, float(-(nz * np.log(nz)).sum() / math.log(k))),  # max: no "-0.000"
+        "histogram": {name: float(s) for name, s in zip(names, share)},
+    }
 
 
 @torch.no_grad()
-def prior_sample_quality(model, evaluator, n: int = 1000, seed: int = 0, class_names: list[str] | None = None,
-                         batch_size: int = 1000, images: np.ndarray | None = None) -> dict:
+def prior_sample_quality(
+    model,
+    evaluator,
+    n: int = 1000,
+    seed: int = 0,
+    class_names: list[str] | None = None,
+    batch_size: int = 1000,
+    images: np.ndarray | None = None,
+) -> dict:
     """The evaluator's judgement of n decoded prior samples z ~ N(0, I): confidence, coverage, histogram.
 
     A VAE is trained to decode such codes; a plain autoencoder never saw them, and its decodings of random
@@ -78,10 +93,18 @@ def prior_sample_quality(model, evaluator, n: int = 1000, seed: int = 0, class_n
         if images is None or not len(images):
             raise ValueError("a cycle-VAE's prior samples need images to take s from")
         picks = images[rng.integers(len(images), size=n)]
-        z[:, -sd:] = np.concatenate([model.embed(unit_batch(picks[i:i + batch_size], device)).cpu().numpy()
-                                     for i in range(0, n, batch_size)])[:, -sd:]
-    samples = np.concatenate([model.decode(torch.from_numpy(z[i:i + batch_size]).to(device)).cpu().numpy()
-                              for i in range(0, n, batch_size)])
+        z[:, -sd:] = np.concatenate(
+            [model.embed(unit_batch(picks[i : i + batch_size], device)).cpu().numpy() for i in range(0, n, batch_size)]
+        )[:, -sd:]
+    samples = np.concatenate(
+        [
+            model.decode(torch.from_numpy(z[i : i + batch_size]).to(device)).cpu().numpy()
+            for i in range(0, n, batch_size)
+        ]
+    )
     model.train(was_training)
-    return {**class_histogram_scores(evaluator_probabilities(evaluator, samples, batch_size), class_names), "n": n,
-            **({"s_from": "images"} if sd else {})}
+    return {
+        **class_histogram_scores(evaluator_probabilities(evaluator, samples, batch_size), class_names),
+        "n": n,
+        **({"s_from": "images"} if sd else {}),
+    }

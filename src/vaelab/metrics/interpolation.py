@@ -6,6 +6,7 @@
 - target class: for pairs of different classes, the evaluator's probability of the end image's class along
   the path, and how often it rises monotonically.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ METHODS = ("lerp", "slerp", "cdf")
 def prior_log_density(z: np.ndarray) -> np.ndarray:
     """log N(z; 0, I) of codes (..., D) → (...)."""
     d = z.shape[-1]
-    return -0.5 * (z ** 2).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    return -0.5 * (z**2).sum(-1) - 0.5 * d * math.log(2 * math.pi)
 
 
 def prior_typicality(paths: np.ndarray) -> dict:
@@ -37,9 +38,13 @@ def prior_typicality(paths: np.ndarray) -> dict:
     d = paths.shape[-1]
     ratio = np.linalg.norm(paths, axis=-1) / math.sqrt(d)
     logp = prior_log_density(paths)
-    return {"norm_ratio_mean": float(ratio.mean()), "norm_ratio_min": float(ratio.min(1).mean()),
-            "log_density_mean": float(logp.mean()), "log_density_min": float(logp.min(1).mean()),
-            "prior_log_density": -0.5 * d * (1 + math.log(2 * math.pi))}
+    return {
+        "norm_ratio_mean": float(ratio.mean()),
+        "norm_ratio_min": float(ratio.min(1).mean()),
+        "log_density_mean": float(logp.mean()),
+        "log_density_min": float(logp.min(1).mean()),
+        "prior_log_density": -0.5 * d * (1 + math.log(2 * math.pi)),
+    }
 
 
 def path_smoothness(frames: np.ndarray) -> float:
@@ -76,9 +81,18 @@ def random_pairs(n: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @torch.no_grad()
-def interpolation_metrics(model, images: np.ndarray, labels: np.ndarray | None = None, evaluator=None,
-                          pairs: int = 100, frames: int = 16, methods: tuple[str, ...] = METHODS, seed: int = 0,
-                          tol: float = 0.01, batch_size: int = 1000) -> dict:
+def interpolation_metrics(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    evaluator=None,
+    pairs: int = 100,
+    frames: int = 16,
+    methods: tuple[str, ...] = METHODS,
+    seed: int = 0,
+    tol: float = 0.01,
+    batch_size: int = 1000,
+) -> dict:
     """Typicality, smoothness and (with labels and an evaluator) target-class rise of paths between random
     pairs of images (N, C, H, W), uint8 or float in [0,1], per method → {method: {...}, "pairs": P, "frames": T}."""
     device = next(model.parameters()).device
@@ -101,11 +115,15 @@ def interpolation_metrics(model, images: np.ndarray, labels: np.ndarray | None =
             probs = probs.reshape(int(differ.sum()), frames, -1)
             target = labels[pair_idx[differ, 1]]
             p_target = probs[np.arange(len(target)), :, target]  # (P', T)
-            m.update({"target_prob_curve": [float(v) for v in p_target.mean(0)],
-                      # t = 0.5: the middle frame, or the mean of the two either side of it
-                      "target_prob_mid": float(p_target[:, [(frames - 1) // 2, frames // 2]].mean()),
-                      "monotonic_fraction": float(np.mean([rises_monotonically(p, tol) for p in p_target])),
-                      "class_pairs": int(differ.sum())})
+            m.update(
+                {
+                    "target_prob_curve": [float(v) for v in p_target.mean(0)],
+                    # t = 0.5: the middle frame, or the mean of the two either side of it
+                    "target_prob_mid": float(p_target[:, [(frames - 1) // 2, frames // 2]].mean()),
+                    "monotonic_fraction": float(np.mean([rises_monotonically(p, tol) for p in p_target])),
+                    "class_pairs": int(differ.sum()),
+                }
+            )
         result[method] = m
     model.train(was_training)
     return result

@@ -6,6 +6,7 @@ IWAE_1 is the ELBO; the bound rises with k towards log p(x). The k samples of an
 of about 8k codes, so k = 5000 needs little more memory than k = 100 (only the k log-weights per image are kept
 for the logsumexp).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ def log_importance_weights(model, x: torch.Tensor, k: int, chunk: int | None = N
     """log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) of each image of x (B, C, H, W) → (k, B)."""
     mu, logvar = model.encode(x)
     if logvar is None:
-        raise VaelabError("the IWAE bound needs a variational model (q(z|x) with a variance); "
-                          "a plain autoencoder has none")
+        raise VaelabError(
+            "the IWAE bound needs a variational model (q(z|x) with a variance); a plain autoencoder has none"
+        )
     b, d = mu.shape
     std = torch.exp(0.5 * logvar)
     # Decode about 8k codes at a time: big enough for fast batched convs, small enough for any machine.
@@ -56,8 +58,9 @@ def log_importance_weights(model, x: torch.Tensor, k: int, chunk: int | None = N
 
 
 @torch.no_grad()
-def iwae_bound(model, images: np.ndarray, k: int = 1000, batch_size: int = 8, seed: int = 0,
-               progress: bool = False) -> dict:
+def iwae_bound(
+    model, images: np.ndarray, k: int = 1000, batch_size: int = 8, seed: int = 0, progress: bool = False
+) -> dict:
     """IWAE lower bound on log p(x) with k importance samples, over images (N, C, H, W) (uint8, or float in [0,1]).
 
     Returns log_likelihood (the mean bound, nats per image), neg_iwae (its negation, comparable to the
@@ -72,12 +75,23 @@ def iwae_bound(model, images: np.ndarray, k: int = 1000, batch_size: int = 8, se
     model.eval()
     total = 0.0
     with seeded_rng(seed, device):
-        for i in progress_bar(range(0, len(images), batch_size), desc=f"IWAE k={k}", unit="batch", show=progress,
-                      leave=False, dynamic_ncols=True):
-            x = unit_batch(images[i:i + batch_size], device)
+        for i in progress_bar(
+            range(0, len(images), batch_size),
+            desc=f"IWAE k={k}",
+            unit="batch",
+            show=progress,
+            leave=False,
+            dynamic_ncols=True,
+        ):
+            x = unit_batch(images[i : i + batch_size], device)
             log_w = log_importance_weights(model, x, k).double()
             total += (torch.logsumexp(log_w, 0) - math.log(k)).sum().item()
     model.train(was_training)
     ll = total / len(images)
-    return {"log_likelihood": ll, "neg_iwae": -ll, "bits_per_dim": bits_per_dim(-ll, images.shape[1:]),
-            "k": int(k), "n": int(len(images))}
+    return {
+        "log_likelihood": ll,
+        "neg_iwae": -ll,
+        "bits_per_dim": bits_per_dim(-ll, images.shape[1:]),
+        "k": int(k),
+        "n": int(len(images)),
+    }

@@ -1,4 +1,5 @@
-"""Leakage probes and cross-predictors for a split latent code (the tables of the cycle-consistent VAE re-implementation on 2D Sprites).
+"""Leakage probes and cross-predictors for a split latent code (the tables of the cycle-consistent VAE
+re-implementation on 2D Sprites).
 
 - ``leakage_probes``: an MLP classifier per code part (s, z, or a whole code) predicts the label. High accuracy
   on s and chance on z is what a cycle-consistent VAE aims for: class information that a probe can read from z
@@ -8,14 +9,15 @@
   *regeneration error* (per-pixel MSE against the input images) says how much of the picture was lost.
 
 Both are pure functions of arrays and a numpy Generator, with scikit-learn doing the fitting. The default
-widths (256, 256) are that re-implementation's classifier and predictor. The MLPs multiply small matrices, for which BLAS
-threads cost more than they give (4.5× slower with two threads on the 2-core CI machine), so the fits run on
+widths (256, 256) are that re-implementation's classifier and predictor. The MLPs multiply small matrices, for which
+BLAS threads cost more than they give (4.5× slower with two threads on the 2-core CI machine), so the fits run on
 one BLAS thread.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -36,8 +38,14 @@ def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31 - 1))
 
 
-def leakage_probes(codes: dict[str, np.ndarray], labels: np.ndarray, rng: np.random.Generator,
-                   train_fraction: float = 0.8, hidden: tuple[int, ...] = (256, 256), max_iter: int = 100) -> dict:
+def leakage_probes(
+    codes: dict[str, np.ndarray],
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    train_fraction: float = 0.8,
+    hidden: tuple[int, ...] = (256, 256),
+    max_iter: int = 100,
+) -> dict:
     """For each named code part (N, D_part): train and test accuracy of an MLP classifier predicting labels (N,).
 
     Every part uses the same split. ``chance`` is the share of the most common label among all the codes: what
@@ -53,19 +61,33 @@ def _leakage_probes(codes, labels, rng, train_fraction, hidden, max_iter) -> dic
     out = {"chance": float(np.bincount(labels).max() / len(labels)), "n_train": len(train), "n_test": len(test)}
     for name, x in codes.items():
         # Early stopping on a held-out tenth; 20 epochs of patience, since small sets take few steps an epoch.
-        mlp = MLPClassifier(hidden_layer_sizes=hidden, max_iter=max_iter, early_stopping=True, n_iter_no_change=20,
-                            random_state=_seed(rng))
+        mlp = MLPClassifier(
+            hidden_layer_sizes=hidden,
+            max_iter=max_iter,
+            early_stopping=True,
+            n_iter_no_change=20,
+            random_state=_seed(rng),
+        )
         probe = make_pipeline(StandardScaler(), mlp)
         probe.fit(x[train], labels[train])
-        out[name] = {"train_accuracy": float(probe.score(x[train], labels[train])),
-                     "test_accuracy": float(probe.score(x[test], labels[test]))}
+        out[name] = {
+            "train_accuracy": float(probe.score(x[train], labels[train])),
+            "test_accuracy": float(probe.score(x[test], labels[test])),
+        }
     return out
 
 
-def cross_predictors(z: np.ndarray, s: np.ndarray, rng: np.random.Generator,
-                     decode: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                     images: np.ndarray | None = None, train_fraction: float = 0.8,
-                     hidden: tuple[int, ...] = (256, 256), max_iter: int = 200, examples: int = 0) -> dict:
+def cross_predictors(
+    z: np.ndarray,
+    s: np.ndarray,
+    rng: np.random.Generator,
+    decode: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    images: np.ndarray | None = None,
+    train_fraction: float = 0.8,
+    hidden: tuple[int, ...] = (256, 256),
+    max_iter: int = 200,
+    examples: int = 0,
+) -> dict:
     """MLP regressors z→s and s→z on codes z (N, Dz), s (N, Ds): test R² and MSE of each.
 
     With ``decode(z, s) → images in [0,1]`` and the inputs ``images`` (N, C, H, W, uint8), also the
@@ -91,13 +113,20 @@ def _cross_predictors(z, s, rng, decode, images, train_fraction, hidden, max_ite
             out["examples"] = {"index": test[:examples], "reconstruction": reconstruction[:examples]}
     for name, src, dst in (("z_to_s", z, s), ("s_to_z", s, z)):
         scaler = StandardScaler().fit(dst[train])  # fit and score in standard units so every dim counts alike
-        mlp = MLPRegressor(hidden_layer_sizes=hidden, max_iter=max_iter, early_stopping=True, n_iter_no_change=20,
-                           random_state=_seed(rng))
+        mlp = MLPRegressor(
+            hidden_layer_sizes=hidden,
+            max_iter=max_iter,
+            early_stopping=True,
+            n_iter_no_change=20,
+            random_state=_seed(rng),
+        )
         reg = make_pipeline(StandardScaler(), mlp)
         reg.fit(src[train], scaler.transform(dst[train]))
         pred = scaler.inverse_transform(reg.predict(src[test]).reshape(len(test), -1))
-        result = {"test_r2": float(reg.score(src[test], scaler.transform(dst[test]))),
-                  "test_mse": float(np.mean((pred - dst[test]) ** 2))}
+        result = {
+            "test_r2": float(reg.score(src[test], scaler.transform(dst[test]))),
+            "test_mse": float(np.mean((pred - dst[test]) ** 2)),
+        }
         if drawn:
             regenerated = decode(z[test], pred) if name == "z_to_s" else decode(pred, s[test])
             result["regeneration_mse"] = float(np.mean((regenerated - target) ** 2))

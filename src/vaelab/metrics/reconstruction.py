@@ -3,6 +3,7 @@
 PSNR is infinite for an exact reconstruction. Such images are counted (``exact``) and left out of the PSNR
 mean, so that one perfect image cannot turn the mean into ∞; when every image is exact, the PSNR is ∞.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,7 @@ def reconstruct(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
-        x = unit_batch(images[i:i + batch_size], device)
+        x = unit_batch(images[i : i + batch_size], device)
         out.append(model.decode(model.embed(x)).cpu().numpy())
     model.train(was_training)
     return np.concatenate(out)

@@ -1,4 +1,6 @@
-"""`ae-mlp`: the plain autoencoder of the metamorphosis blog post's first step: a few Linear layers and a deterministic code."""
+"""`ae-mlp`: the plain autoencoder of the metamorphosis blog post's first step: a few Linear layers and a deterministic
+code."""
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +27,9 @@ class MLPAutoencoder(LatentModel):
         super().__init__(cfg)
         n_pix = cfg.channels * cfg.height * cfg.width
         self.encoder = nn.Sequential(nn.Flatten(), mlp([n_pix, *cfg.hidden, cfg.latent_dim]))
-        self.decoder = nn.Sequential(mlp([cfg.latent_dim, *cfg.hidden[::-1], n_pix]),
-                                     nn.Unflatten(1, (cfg.channels, cfg.height, cfg.width)))
+        self.decoder = nn.Sequential(
+            mlp([cfg.latent_dim, *cfg.hidden[::-1], n_pix]), nn.Unflatten(1, (cfg.channels, cfg.height, cfg.width))
+        )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.encoder(x), None

@@ -1,5 +1,6 @@
 """What every vaelab model shares: the interface, the loss in nats, and save/load as config.json +
 model.safetensors (+ ONNX encoder/decoder for torch-free inference). No pickle anywhere."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,13 @@ from torch import nn
 
 from vaelab.io.atomic import move_into_place
 from vaelab.models.config import (
-    CONFIG_NAME, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, ModelConfig, file_sha256, model_json,
+    CONFIG_NAME,
+    DECODER_ONNX,
+    ENCODER_ONNX,
+    WEIGHTS_NAME,
+    ModelConfig,
+    file_sha256,
+    model_json,
 )
 
 LOG_2PI = math.log(2 * math.pi)
@@ -85,8 +92,9 @@ class LatentModel(nn.Module):
             nll = 0.5 * ((x - torch.sigmoid(logits)) / s) ** 2 + math.log(s) + 0.5 * LOG_2PI
         return nll.flatten(1).sum(1)
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None,
-             capacity: float | None = None) -> LossOutput:
+    def loss(
+        self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None, capacity: float | None = None
+    ) -> LossOutput:
         """Named per-image terms in nats for a batch x (B, C, H, W) in [0,1]; ``eps`` (B, D) is the
         reparameterisation noise (drawn here when not given); ``capacity`` C (nats) makes the KL term
         β·|KL − C|, Burgess et al.'s capacity annealing. With a total-correlation weight the objective adds
@@ -111,8 +119,9 @@ class LatentModel(nn.Module):
             objective = objective + (self.cfg.tc_beta - 1.0) * kl_weight * total_correlation(z, mu, logvar)
         return LossOutput(objective=objective, recon=recon, kl=kl, z=z)
 
-    def forward(self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None,
-                capacity: float | None = None) -> LossOutput:
+    def forward(
+        self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None, capacity: float | None = None
+    ) -> LossOutput:
         # The trainer calls the model (not .loss) so that DistributedDataParallel's hooks see the pass.
         return self.loss(x, kl_weight, eps, capacity)
 

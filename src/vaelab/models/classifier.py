@@ -1,8 +1,9 @@
-"""The evaluator: a small CNN classifier that judges decoded images, replacing the metamorphosis blog post's "87% human accuracy
-(my own classification of 100 decoded samples)" with a measurement anyone can rerun.
+"""The evaluator: a small CNN classifier that judges decoded images, replacing the metamorphosis blog post's "87% human
+accuracy (my own classification of 100 decoded samples)" with a measurement anyone can rerun.
 
 It is saved the way models are saved: a folder with config.json and model.safetensors, no pickle.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -13,10 +14,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError
-from vaelab.models.config import (CONFIG_NAME, EVALUATOR_KIND, FORMAT_VERSION, WEIGHTS_NAME, read_config_doc,
-                                  strict_from_dict, write_json_atomic)
+from vaelab.io.atomic import atomic_path
+from vaelab.models.config import (
+    CONFIG_NAME,
+    EVALUATOR_KIND,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    read_config_doc,
+    strict_from_dict,
+    write_json_atomic,
+)
 
 DEFAULT_EVALUATOR = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-evaluator"
 
@@ -39,7 +47,7 @@ class EvaluatorConfig:
             raise VaelabError(f"an evaluator needs at least 2 classes, not {self.num_classes}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EvaluatorConfig":
+    def from_dict(cls, d: dict) -> EvaluatorConfig:
         return strict_from_dict(cls, d, "evaluator")
 
 
@@ -56,8 +64,12 @@ class EvaluatorCNN(nn.Module):
         # Pooling to a fixed 7×7 lets one architecture take any image size; at 28×28 it is the identity.
         layers += [nn.AdaptiveAvgPool2d(7), nn.Flatten()]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(c_in * 49, cfg.hidden), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout),
-                                  nn.Linear(cfg.hidden, cfg.num_classes))
+        self.head = nn.Sequential(
+            nn.Linear(c_in * 49, cfg.hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, cfg.num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -75,9 +87,11 @@ class EvaluatorCNN(nn.Module):
         """Raise a one-line error when images of this format are not what the evaluator was trained on."""
         c = self.cfg
         if (channels, *size) != (c.channels, c.height, c.width):
-            raise VaelabError(f"the evaluator takes {c.channels}×{c.height}×{c.width} images, the model makes "
-                              f"{channels}×{size[0]}×{size[1]}; "
-                              "train one on the same data with `vaelab train-evaluator`")
+            raise VaelabError(
+                f"the evaluator takes {c.channels}×{c.height}×{c.width} images, the model makes "
+                f"{channels}×{size[0]}×{size[1]}; "
+                "train one on the same data with `vaelab train-evaluator`"
+            )
 
     def save_pretrained(self, folder: str | Path, data_spec: dict, **extra) -> Path:
         """Write config.json and model.safetensors into ``folder``, each to a temp name renamed into place."""
@@ -86,8 +100,14 @@ class EvaluatorCNN(nn.Module):
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         with atomic_path(folder / WEIGHTS_NAME) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt"})
-        doc = {"format": "vaelab", "format_version": FORMAT_VERSION, "kind": EVALUATOR_KIND,
-               "evaluator": asdict(self.cfg), "data": data_spec, **extra}
+        doc = {
+            "format": "vaelab",
+            "format_version": FORMAT_VERSION,
+            "kind": EVALUATOR_KIND,
+            "evaluator": asdict(self.cfg),
+            "data": data_spec,
+            **extra,
+        }
         write_json_atomic(folder / CONFIG_NAME, doc)
         return folder
 
@@ -113,14 +133,16 @@ def load_evaluator(folder: str | Path | None = None, map_location: str = "cpu") 
     folder = DEFAULT_EVALUATOR if folder is None else Path(folder).expanduser()
     doc = read_config_doc(folder, "vaelab train-evaluator")
     if doc.get("kind") != EVALUATOR_KIND or "evaluator" not in doc:
-        raise VaelabError(f"{folder}: not an evaluator folder (a VAE folder goes to --model); "
-                          "make one with `vaelab train-evaluator`")
+        raise VaelabError(
+            f"{folder}: not an evaluator folder (a VAE folder goes to --model); make one with `vaelab train-evaluator`"
+        )
     model = EvaluatorCNN(EvaluatorConfig.from_dict(doc["evaluator"]))
     try:
         model.load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=map_location))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise VaelabError(f"{folder / WEIGHTS_NAME}: missing, corrupt or not matching config.json "
-                          f"({str(e).strip().splitlines()[0]})") from e
+        raise VaelabError(
+            f"{folder / WEIGHTS_NAME}: missing, corrupt or not matching config.json ({str(e).strip().splitlines()[0]})"
+        ) from e
     model.data_spec = doc.get("data", {})
     model.info = {k: v for k, v in doc.items() if k not in ("evaluator", "data")}
     return model.eval().to(map_location)

@@ -1,5 +1,6 @@
 """Model configuration and the config.json of a saved model folder. No torch here: the inference path
 reads config.json too."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,20 +34,34 @@ class ModelConfig:
     (``vaelab.training.settings`` lists the other metadata keys); channels, height and width come from the data."""
 
     # models.registry.MODELS, written out so that the CLI starts without importing torch
-    kind: str = field(default="vae-conv", metadata=dict(
-        flag="--model", choices=("vae-conv", "ae-mlp", "cycle-vae"),
-        help="vae-conv | ae-mlp (cycle-vae trains with vaelab train-cycle)"))
+    kind: str = field(
+        default="vae-conv",
+        metadata=dict(
+            flag="--model",
+            choices=("vae-conv", "ae-mlp", "cycle-vae"),
+            help="vae-conv | ae-mlp (cycle-vae trains with vaelab train-cycle)",
+        ),
+    )
     channels: int = 1  # image channels, 1 or 3
     height: int = 28
     width: int = 28
     latent_dim: int = field(default=32, metadata=dict(flag="--latent", type="positive", help="latent size"))
-    widths: tuple[int, ...] = field(default=(32, 64, 128), metadata=dict(  # vae-conv and cycle-vae
-        type="ints", help="conv widths; each conv halves H and W"))
+    widths: tuple[int, ...] = field(
+        default=(32, 64, 128),
+        metadata=dict(  # vae-conv and cycle-vae
+            type="ints", help="conv widths; each conv halves H and W"
+        ),
+    )
     kernel_size: int = field(default=3, metadata=dict(flag="--kernel", type="positive", help="conv kernel size"))
     # vae-conv and cycle-vae: a hidden Linear between the convs and the code, both ways
-    fc: int = field(default=0, metadata=dict(
-        metavar="WIDTH", help="a hidden Linear layer of this width each side of the code (default 0 = none; "
-                              "disentanglement_lib: 256)"))
+    fc: int = field(
+        default=0,
+        metadata=dict(
+            metavar="WIDTH",
+            help="a hidden Linear layer of this width each side of the code (default 0 = none; "
+            "disentanglement_lib: 256)",
+        ),
+    )
     hidden: tuple[int, ...] = field(default=(512, 256), metadata=dict(type="ints", help="Linear widths (ae-mlp)"))
     likelihood: str = field(default="bernoulli", metadata=dict(choices=LIKELIHOODS, help=""))
     # in [0,1] pixel units
@@ -54,13 +69,19 @@ class ModelConfig:
     beta: float = field(default=1.0, metadata=dict(help="KL weight (beta-VAE when > 1)"))
     # 0 = off
     free_bits: float = field(default=0.0, metadata=dict(help="nats per latent dim not pushed down"))
-    tc_beta: float = field(default=1.0, metadata=dict(
-        help="beta-TCVAE (Chen et al. 2018): add (B - 1) x the total correlation of the code to the objective; with "
-             "--beta 1 that weighs the TC part of the KL by B and the rest by 1 (default 1 = off; 6 is a common "
-             "choice)"))
+    tc_beta: float = field(
+        default=1.0,
+        metadata=dict(
+            help="beta-TCVAE (Chen et al. 2018): add (B - 1) x the total correlation of the code to the objective; "
+            "with --beta 1 that weighs the TC part of the KL by B and the rest by 1 (default 1 = off; 6 is a common "
+            "choice)"
+        ),
+    )
     # cycle-vae: the last specified_dim of the latent_dim code are s, the rest z (0 for other kinds)
-    specified_dim: int = field(default=0, metadata=dict(
-        flag="--specified", type="positive", cli_default=16, help="size of s, the specified part"))
+    specified_dim: int = field(
+        default=0,
+        metadata=dict(flag="--specified", type="positive", cli_default=16, help="size of s, the specified part"),
+    )
 
     def __post_init__(self) -> None:
         self.widths, self.hidden = tuple(self.widths), tuple(self.hidden)
@@ -76,23 +97,32 @@ class ModelConfig:
             if not (math.isfinite(value) and value >= 0):
                 raise VaelabError(f"{name} must be 0 or more, not {value}")
         if not self.widths or min(self.widths) < 1 or (self.hidden and min(self.hidden) < 1):
-            raise VaelabError(f"layer widths must be whole numbers of at least 1, and there must be at least one "
-                              f"conv width; got widths {list(self.widths)}, hidden {list(self.hidden)}")
+            raise VaelabError(
+                f"layer widths must be whole numbers of at least 1, and there must be at least one "
+                f"conv width; got widths {list(self.widths)}, hidden {list(self.hidden)}"
+            )
         if not math.isfinite(self.tc_beta) or self.tc_beta < 0:
             raise VaelabError(f"the total-correlation weight must be 0 or more (1 = off), not {self.tc_beta}")
         if self.latent_dim < 1:
             raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")
-        sizes = {"latent size": self.latent_dim, "hidden fully-connected width": self.fc,
-                 "conv width": max(self.widths), "Linear width": max(self.hidden, default=0)}
+        sizes = {
+            "latent size": self.latent_dim,
+            "hidden fully-connected width": self.fc,
+            "conv width": max(self.widths),
+            "Linear width": max(self.hidden, default=0),
+        }
         for name, value in sizes.items():
             if value > MAX_LAYER:
-                raise VaelabError(f"the {name} {value} is past {MAX_LAYER}, more than any image model here needs "
-                                  "(its weights alone would fill the memory)")
+                raise VaelabError(
+                    f"the {name} {value} is past {MAX_LAYER}, more than any image model here needs "
+                    "(its weights alone would fill the memory)"
+                )
         if not 1 <= self.kernel_size <= MAX_KERNEL:
             raise VaelabError(f"the conv kernel must be from 1 to {MAX_KERNEL} pixels, not {self.kernel_size}")
         if self.free_bits > MAX_FREE_BITS:
-            raise VaelabError(f"free bits above {MAX_FREE_BITS:g} nats a dimension switch the KL term off; "
-                              f"got {self.free_bits:g}")
+            raise VaelabError(
+                f"free bits above {MAX_FREE_BITS:g} nats a dimension switch the KL term off; got {self.free_bits:g}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:

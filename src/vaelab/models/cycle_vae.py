@@ -11,6 +11,7 @@ what ``embed`` returns and ``decode`` takes, is the concatenation [μ_z | s] of 
 ``specified_dim`` of them s. So morphs, arithmetic, the ONNX export and the onnxruntime path work unchanged,
 and swapping s is slicing: decode(concat(z of one image, s of another)).
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,10 @@ class CycleVAE(ConvVAE):
 
     def __init__(self, cfg: ModelConfig):
         if not 0 < cfg.specified_dim < cfg.latent_dim:
-            raise VaelabError(f"cycle-vae needs 0 < specified size < latent size (the code is [z | s]); "
-                              f"got specified {cfg.specified_dim} of latent {cfg.latent_dim}")
+            raise VaelabError(
+                f"cycle-vae needs 0 < specified size < latent size (the code is [z | s]); "
+                f"got specified {cfg.specified_dim} of latent {cfg.latent_dim}"
+            )
         super().__init__(cfg)
         self.z_dim, self.s_dim = cfg.latent_dim - cfg.specified_dim, cfg.specified_dim
         self.to_stats = nn.Linear(self.to_stats.in_features, 2 * self.z_dim + self.s_dim)
@@ -53,8 +56,9 @@ class CycleVAE(ConvVAE):
         """The parameters the reverse cycle's optimizer steps: the conv encoder and the (μ, log σ², s) head."""
         return [*self.encoder.parameters(), *self.to_stats.parameters()]
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None,
-             capacity: float | None = None) -> LossOutput:
+    def loss(
+        self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None, capacity: float | None = None
+    ) -> LossOutput:
         """Plain (unswapped) per-image terms in nats: x from (sampled z, its own s), KL of z only.
 
         The cycle objective is in `vaelab.training.cycle`; this is what evaluation reads (eps: (B, Dz))."""

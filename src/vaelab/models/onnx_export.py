@@ -1,5 +1,6 @@
 """Export a model's encoder (posterior mean) and decoder (images in [0,1]) to ONNX, so that morph and
 encode/decode run under onnxruntime without importing torch (2 s of start-up here)."""
+
 from __future__ import annotations
 
 import copy
@@ -43,10 +44,20 @@ def export_onnx(model, encoder_path: Path, decoder_path: Path, weights_sha256: s
     z = torch.zeros(2, cfg.latent_dim)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for net, arg, path, names in ((_Embed(m), x, encoder_path, ("x", "z")), (_Decode(m), z, decoder_path, ("z", "x"))):
-            torch.onnx.export(net, (arg,), str(path), dynamo=False, input_names=[names[0]],
-                              output_names=[names[1]], dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
-                              opset_version=17)
+        for net, arg, path, names in (
+            (_Embed(m), x, encoder_path, ("x", "z")),
+            (_Decode(m), z, decoder_path, ("z", "x")),
+        ):
+            torch.onnx.export(
+                net,
+                (arg,),
+                str(path),
+                dynamo=False,
+                input_names=[names[0]],
+                output_names=[names[1]],
+                dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
+                opset_version=17,
+            )
             if weights_sha256:
                 import onnx
 

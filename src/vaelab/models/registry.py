@@ -1,4 +1,5 @@
 """Model kinds by name (a dict, not an isinstance chain, so a new kind is one line), and loading a model folder."""
+
 from __future__ import annotations
 
 from pathlib import Path

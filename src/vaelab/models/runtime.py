@@ -3,6 +3,7 @@
 `open_model` is what morph, encode_images and decode_latents use. It takes a model folder, a loaded torch
 model, or nothing (the shipped Fashion-MNIST VAE).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import DEFAULT_MODEL, DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
+from vaelab.models.config import DECODER_ONNX, DEFAULT_MODEL, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -49,7 +50,9 @@ class OnnxModel(InferenceModel):
             self._enc = ort.InferenceSession(str(folder / ENCODER_ONNX), opts, providers=["CPUExecutionProvider"])
             self._dec = ort.InferenceSession(str(folder / DECODER_ONNX), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise VaelabError(f"{folder}: cannot load ONNX files ({str(e).splitlines()[0]}); try --backend torch") from e
+            raise VaelabError(
+                f"{folder}: cannot load ONNX files ({str(e).splitlines()[0]}); try --backend torch"
+            ) from e
         self._check_weights(folder)
 
     def _check_weights(self, folder: Path) -> None:
@@ -59,11 +62,15 @@ class OnnxModel(InferenceModel):
         if not weights.is_file():
             raise VaelabError(f"{folder}: no {WEIGHTS_NAME}")
         if expected and file_sha256(weights) != expected:
-            raise VaelabError(f"{weights}: does not match {ENCODER_ONNX}/{DECODER_ONNX} (corrupt, or from another "
-                              "model); restore it, or load with --backend torch and save again")
+            raise VaelabError(
+                f"{weights}: does not match {ENCODER_ONNX}/{DECODER_ONNX} (corrupt, or from another "
+                "model); restore it, or load with --backend torch and save again"
+            )
         dim = self._dec.get_inputs()[0].shape[-1]
         if isinstance(dim, int) and dim != self.latent_dim:
-            raise VaelabError(f"{folder}: {DECODER_ONNX} takes {dim} latent dimensions, config.json says {self.latent_dim}")
+            raise VaelabError(
+                f"{folder}: {DECODER_ONNX} takes {dim} latent dimensions, config.json says {self.latent_dim}"
+            )
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         return self._enc.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
@@ -87,7 +94,9 @@ class TorchModel(InferenceModel):
     def _run(self, fn, arr: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            return fn(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(self._device)).float().cpu().numpy()
+            return (
+                fn(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(self._device)).float().cpu().numpy()
+            )
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         return self._run(self.module.embed, x)
@@ -102,17 +111,22 @@ def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = 2000
     from vaelab.progress import progress_bar
 
     out = np.empty((len(images), m.latent_dim), np.float32)
-    for i in progress_bar(range(0, len(images), batch_size), desc="encoding", unit="batch",
-                          show=progress and len(images) > 4 * batch_size, leave=False):
-        batch = images[i:i + batch_size].astype(np.float32)
-        out[i:i + batch_size] = m.embed(batch / 255.0 if images.dtype == np.uint8 else batch)
+    for i in progress_bar(
+        range(0, len(images), batch_size),
+        desc="encoding",
+        unit="batch",
+        show=progress and len(images) > 4 * batch_size,
+        leave=False,
+    ):
+        batch = images[i : i + batch_size].astype(np.float32)
+        out[i : i + batch_size] = m.embed(batch / 255.0 if images.dtype == np.uint8 else batch)
     return out
 
 
 def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Codes (..., D) → images (..., C, H, W) float32 in [0, 1], decoded ``batch_size`` at a time."""
     flat = np.ascontiguousarray(codes, np.float32).reshape(-1, codes.shape[-1])
-    out = np.concatenate([m.decode(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)])
+    out = np.concatenate([m.decode(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)])
     return out.reshape(*codes.shape[:-1], *out.shape[1:])
 
 

@@ -1,4 +1,5 @@
-"""`vae-conv`: the metamorphosis blog post's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any latent size.
+"""`vae-conv`: the metamorphosis blog post's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any
+latent size.
 
 Conv(stride 2)+ReLU stack → Flatten+Linear → (mu, logvar) → reparameterise → Linear+Unflatten+ReLU →
 ConvTranspose(stride 2) stack → pixel logits. ``fc`` > 0 adds a hidden Linear+ReLU of that width on each
@@ -6,6 +7,7 @@ side of the code, as disentanglement_lib's models have. Each transpose conv's ou
 that the decoder retraces the encoder's exact spatial sizes, which is what lets odd sizes such as
 28 → 14 → 7 → 4 come back to 28 (a fixed 64×64 decoder is the limit PyTorch-VAE users hit most).
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,15 +42,20 @@ class ConvVAE(LatentModel):
         fc_out = [nn.Linear(cfg.latent_dim, cfg.fc), nn.ReLU(inplace=True)] if cfg.fc else []
         self.encoder = nn.Sequential(*enc, nn.Flatten(), *fc_in)
         self.to_stats = nn.Linear(cfg.fc or n_feat, 2 * cfg.latent_dim)
-        self.from_latent = nn.Sequential(*fc_out, nn.Linear(cfg.fc or cfg.latent_dim, n_feat),
-                                         nn.Unflatten(1, self.feature_shape), nn.ReLU(inplace=True))
+        self.from_latent = nn.Sequential(
+            *fc_out,
+            nn.Linear(cfg.fc or cfg.latent_dim, n_feat),
+            nn.Unflatten(1, self.feature_shape),
+            nn.ReLU(inplace=True),
+        )
         dec = []
         outs = list(cfg.widths[-2::-1]) + [cfg.channels]
         for i, c_out in enumerate(outs):
             (h_in, w_in), (h_out, w_out) = sizes[-1 - i], sizes[-2 - i]
             base_h, base_w = (h_in - 1) * 2 - 2 * p + k, (w_in - 1) * 2 - 2 * p + k
-            dec.append(nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p,
-                                          output_padding=(h_out - base_h, w_out - base_w)))
+            dec.append(
+                nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p, output_padding=(h_out - base_h, w_out - base_w))
+            )
             if i < len(outs) - 1:
                 dec.append(nn.ReLU(inplace=True))
             c_in = c_out

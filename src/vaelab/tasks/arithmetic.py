@@ -1,5 +1,6 @@
 """Latent arithmetic on a model: an expression over concepts ("class:A - class:B + [c.png d.png]"), each term
 the mean code of its images, decoded."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,13 @@ class ArithmeticResult:
     concept_images: list[np.ndarray] = field(default_factory=list)  # each term's decoded mean vector
 
 
-def arithmetic(model=None, expression: str = "", data: str | ImageDataset | None = None, rescale: bool = False,
-               backend: str = "auto") -> ArithmeticResult:
+def arithmetic(
+    model=None,
+    expression: str = "",
+    data: str | ImageDataset | None = None,
+    rescale: bool = False,
+    backend: str = "auto",
+) -> ArithmeticResult:
     """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images."""
     terms = parse_expression(expression)
     m = open_model(model, backend)

@@ -1,5 +1,6 @@
 """Attribute vectors on a model: mean(z | query) − mean(z | not query), balanced on other attributes, saved as a
 vector file and applied to an image at several strengths."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,11 +15,9 @@ from vaelab.errors import VaelabError
 from vaelab.io import vectors as vector_files
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import attribute_vector, balanced_cells
-from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.models.runtime import InferenceModel, encode_batched, open_model
 from vaelab.tasks.concepts import ConceptResolver
 from vaelab.tasks.encoding import prepare_images
-from vaelab.models.runtime import encode_batched
-
 
 MAX_SLUG = 80  # bytes of a query kept in a file name; file systems allow 255
 
@@ -28,7 +27,7 @@ def file_slug(text: str) -> str:
     long one is cut, with a hash of the whole, so that two long queries still get two names."""
     slug = re.sub(r"[^\w=.-]+", "_", text).strip("_") or "_"
     if len(slug.encode()) > MAX_SLUG:  # bytes: a letter of another script may take up to 4
-        head = slug.encode()[:MAX_SLUG - 9].decode(errors="ignore")
+        head = slug.encode()[: MAX_SLUG - 9].decode(errors="ignore")
         slug = f"{head}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return slug
 
@@ -49,8 +48,13 @@ class AttributeResult:
     n_left_out: int = 0  # images whose --balance-on combination occurs on one side only
 
 
-def attribute(model=None, query: str = "", data: str | ImageDataset | None = None,
-              balance_on: list[str] | None = None, backend: str = "auto") -> AttributeResult:
+def attribute(
+    model=None,
+    query: str = "",
+    data: str | ImageDataset | None = None,
+    balance_on: list[str] | None = None,
+    backend: str = "auto",
+) -> AttributeResult:
     """mean(z | query) − mean(z | not query) over the data, balanced on the named attributes."""
     m = open_model(model, backend)
     ds = ConceptResolver(m, data).dataset
@@ -58,24 +62,40 @@ def attribute(model=None, query: str = "", data: str | ImageDataset | None = Non
     columns = []
     for name in balance_on or []:
         if name not in ds.attributes and not (name == "class" and ds.labels is not None):
-            raise VaelabError(f"cannot balance on {name!r}; {ds.name} has "
-                              + (f"these attributes: {', '.join(sorted(ds.attributes))}" if ds.attributes
-                                 else "no attributes (only classes: balance on class)" if ds.labels is not None
-                                 else "no attributes"))
+            raise VaelabError(
+                f"cannot balance on {name!r}; {ds.name} has "
+                + (
+                    f"these attributes: {', '.join(sorted(ds.attributes))}"
+                    if ds.attributes
+                    else "no attributes (only classes: balance on class)"
+                    if ds.labels is not None
+                    else "no attributes"
+                )
+            )
         columns.append(ds.labels if name == "class" else ds.attributes[name])
     used = balanced_cells(mask, columns or None) >= 0  # the images in a cell found on both sides; checks first
     z = encode_batched(m, ds.images)
     vec = attribute_vector(z, mask, columns or None).astype(np.float32)
-    return AttributeResult(query, vec, int((mask & used).sum()), int((~mask & used).sum()), list(balance_on or []),
-                           int((~used).sum()))
+    return AttributeResult(
+        query, vec, int((mask & used).sum()), int((~mask & used).sum()), list(balance_on or []), int((~used).sum())
+    )
 
 
 def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | None, data: str = "") -> Path:
     """Save an attribute vector as safetensors (key 'vector'), with its query, model and data in the metadata."""
-    return vector_files.save_vector(path, result.vector, {
-        "query": result.query, "balance_on": ",".join(result.balance_on), "n_with": str(result.n_with),
-        "n_without": str(result.n_without), "n_left_out": str(result.n_left_out), "model": str(model_folder or ""),
-        "data": data})
+    return vector_files.save_vector(
+        path,
+        result.vector,
+        {
+            "query": result.query,
+            "balance_on": ",".join(result.balance_on),
+            "n_with": str(result.n_with),
+            "n_without": str(result.n_without),
+            "n_left_out": str(result.n_left_out),
+            "model": str(model_folder or ""),
+            "data": data,
+        },
+    )
 
 
 def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "auto") -> np.ndarray:
@@ -88,9 +108,19 @@ def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "au
     return m.decode((z[None] + np.asarray(strengths, np.float32)[:, None] * vector[None]).astype(np.float32))
 
 
-def write_attribute(out: str | Path, m: InferenceModel, slug: str, vector: np.ndarray,
-                    vector_result: AttributeResult | None = None, data: str = "", image=None, image_name: str = "",
-                    strengths=(), upscale: int = 2, what: str = "") -> None:
+def write_attribute(
+    out: str | Path,
+    m: InferenceModel,
+    slug: str,
+    vector: np.ndarray,
+    vector_result: AttributeResult | None = None,
+    data: str = "",
+    image=None,
+    image_name: str = "",
+    strengths=(),
+    upscale: int = 2,
+    what: str = "",
+) -> None:
     """Write into ``out`` the vector file ``attribute_<slug>.safetensors`` of ``vector_result`` (when one was
     computed), and, given an ``image``, the strip ``strip_<slug>_<image stem>.png`` of it edited along ``vector``
     at each strength (one strip per image, so that strips of several images stay side by side)."""
@@ -101,7 +131,10 @@ def write_attribute(out: str | Path, m: InferenceModel, slug: str, vector: np.nd
             save_vector(tmp / f"attribute_{slug}.safetensors", vector_result, m.folder, data=data)
         if image is not None:
             edited = apply_vector(m, image, vector, strengths)
-            strip_image(edited, strengths, scale=upscale, original=prepare_images(m, [image])[0],
-                        title=f"{image_name} along {what}" + (" (strength 0: the reconstruction)" if 0 in strengths
-                                                             else "")
-                        ).save(tmp / f"strip_{slug}_{file_slug(Path(image_name).stem)}.png")
+            strip_image(
+                edited,
+                strengths,
+                scale=upscale,
+                original=prepare_images(m, [image])[0],
+                title=f"{image_name} along {what}" + (" (strength 0: the reconstruction)" if 0 in strengths else ""),
+            ).save(tmp / f"strip_{slug}_{file_slug(Path(image_name).stem)}.png")

@@ -1,5 +1,6 @@
 """Blends of many classes at once: class centroids mixed by weights (Euclidean and spherical), k-means on the
 codes, and the eigen-image baseline (PCA on the pixels) doing the same blend without a VAE."""
+
 from __future__ import annotations
 
 import csv
@@ -9,27 +10,32 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.tasks.concepts import ConceptResolver
 from vaelab.data.dataset import ImageDataset
-from vaelab.tasks.encoding import cached_class_centroids, class_centroids_of
-from vaelab.models.runtime import encode_batched
 from vaelab.errors import VaelabError, VaelabWarning
+from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
 from vaelab.latent.centroids import centroids_with_fallback
-from vaelab.io.staging import staged_folder
-from vaelab.models.runtime import open_model
-
+from vaelab.models.runtime import encode_batched, open_model
+from vaelab.tasks.concepts import ConceptResolver
+from vaelab.tasks.encoding import cached_class_centroids, class_centroids_of
 
 # every file blend may write: a run replaces them all, so a labelled run's blend.png does not stay beside the
 # clusters of a later run on data without classes
-OUTPUTS = ("blend.png", "kmeans_confusion.png", "kmeans_confusion.csv", "kmeans_centres.png", "kmeans_clusters.csv",
-           "eigen_images.png")
+OUTPUTS = (
+    "blend.png",
+    "kmeans_confusion.png",
+    "kmeans_confusion.csv",
+    "kmeans_centres.png",
+    "kmeans_clusters.csv",
+    "eigen_images.png",
+)
 
 
 @dataclass
 class BlendResult:
     """Data without classes has no blend: its class fields are empty and its blends None, and k-means and the
     eigen-images still come (the many-class blending question: find the clusters first)."""
+
     class_names: list[str]  # the blended classes
     weights: np.ndarray  # (K,) normalised to sum 1
     class_images: np.ndarray  # (K, C, H, W) decoded class centroids
@@ -53,29 +59,42 @@ def _pick_classes(ds: ImageDataset, classes, weights) -> list[int]:
     everything = classes in (None, "all") or classes == ["all"]
     if ds.labels is None or not ds.class_names:
         if not everything or weights is not None:
-            raise VaelabError(f"{ds.name} has no classes to blend; leave out --classes and --weights to cluster "
-                              "its codes with k-means and draw its eigen-images")
+            raise VaelabError(
+                f"{ds.name} has no classes to blend; leave out --classes and --weights to cluster "
+                "its codes with k-means and draw its eigen-images"
+            )
         return []
     if everything:
         return list(range(len(ds.class_names)))
     idx = [ds.class_index(c) for c in classes]
     twice = sorted({ds.class_names[i] for i in idx if idx.count(i) > 1})
     if twice:
-        raise VaelabError(f"{', '.join(twice)} named more than once: give each class once, and --weights to weigh "
-                          "one more than the others")
+        raise VaelabError(
+            f"{', '.join(twice)} named more than once: give each class once, and --weights to weigh "
+            "one more than the others"
+        )
     if len(idx) < 2:
         raise VaelabError("a blend needs at least two classes")
     return idx
 
 
-def blend(model=None, classes="all", weights=None, data: str | ImageDataset | None = None, k: int | None = None,
-          eigen: int = 16, max_points: int = 20000, seed: int = 0, backend: str = "auto") -> BlendResult:
+def blend(
+    model=None,
+    classes="all",
+    weights=None,
+    data: str | ImageDataset | None = None,
+    k: int | None = None,
+    eigen: int = 16,
+    max_points: int = 20000,
+    seed: int = 0,
+    backend: str = "auto",
+) -> BlendResult:
     """Blend the chosen classes' centroids (weights default to equal); k-means with k clusters (default: the
     number of classes among the training codes, or 8 for data without classes) on up to ``max_points`` of them;
     pixel PCA with ``eigen`` components. Data without classes gets k-means and PCA only."""
     from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.decomposition import PCA
+    from sklearn.exceptions import ConvergenceWarning
 
     m = open_model(model, backend)
     ds = ConceptResolver(m, data).dataset
@@ -101,12 +120,20 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     # k: the classes there are among these codes (Omniglot's test alphabets are not), or a fixed few without classes
     k = k or (len(np.unique(labels)) if chosen else min(UNLABELLED_K, len(z)))
     if not 1 <= k <= len(z):
-        raise VaelabError(f"--k {k} is more than the {len(z)} training codes k-means runs on (at most --max-points "
-                          f"{max_points}); give a smaller --k" if k > 1 else "--k must be at least 1")
+        raise VaelabError(
+            f"--k {k} is more than the {len(z)} training codes k-means runs on (at most --max-points "
+            f"{max_points}); give a smaller --k"
+            if k > 1
+            else "--k must be at least 1"
+        )
     distinct = len(np.unique(z, axis=0))
     if distinct < k:  # sklearn's ConvergenceWarning, said in this tool's words
-        warnings.warn(f"the {len(z)} codes hold only {distinct} distinct ones, so {k - distinct} of the {k} k-means "
-                      "clusters stay empty; give a smaller --k", VaelabWarning, stacklevel=2)
+        warnings.warn(
+            f"the {len(z)} codes hold only {distinct} distinct ones, so {k - distinct} of the {k} k-means "
+            "clusters stay empty; give a smaller --k",
+            VaelabWarning,
+            stacklevel=2,
+        )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
@@ -121,24 +148,43 @@ def blend(model=None, classes="all", weights=None, data: str | ImageDataset | No
     shape = ds.images.shape[1:]
     comps = pca.components_
     lo, hi = comps.min(1, keepdims=True), comps.max(1, keepdims=True)
-    common = dict(kmeans_centres=m.decode(km.cluster_centers_.astype(np.float32)), confusion=confusion,
-                  all_class_names=list(ds.class_names or []), cluster_sizes=np.bincount(km.labels_, minlength=k),
-                  eigen_mean=pca.mean_.reshape(shape),
-                  eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
-                  explained=np.nan_to_num(pca.explained_variance_ratio_))  # nan when the pixels never vary
+    common = dict(
+        kmeans_centres=m.decode(km.cluster_centers_.astype(np.float32)),
+        confusion=confusion,
+        all_class_names=list(ds.class_names or []),
+        cluster_sizes=np.bincount(km.labels_, minlength=k),
+        eigen_mean=pca.mean_.reshape(shape),
+        eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
+        explained=np.nan_to_num(pca.explained_variance_ratio_),
+    )  # nan when the pixels never vary
     if not chosen:
-        return BlendResult(class_names=[], weights=w, class_images=np.zeros((0, *shape), np.float32), euclidean=None,
-                           spherical=None, pixel_pca=None, **common)
+        return BlendResult(
+            class_names=[],
+            weights=w,
+            class_images=np.zeros((0, *shape), np.float32),
+            euclidean=None,
+            spherical=None,
+            pixel_pca=None,
+            **common,
+        )
     # The pixel side of the same centroids: a class with no image drawn takes all its images, as its code does.
-    class_pixel_means = centroids_with_fallback(lambda rows: _pixels(ds.images[rows]), ds.labels, idx,
-                                                len(ds.class_names), pixels)[chosen]
+    class_pixel_means = centroids_with_fallback(
+        lambda rows: _pixels(ds.images[rows]), ds.labels, idx, len(ds.class_names), pixels
+    )[chosen]
     pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
-    decoded = m.decode(np.concatenate([cents, weighted_centroid(cents, w)[None], spherical_mean(cents, w)[None]])
-                       .astype(np.float32))
+    decoded = m.decode(
+        np.concatenate([cents, weighted_centroid(cents, w)[None], spherical_mean(cents, w)[None]]).astype(np.float32)
+    )
     K = len(chosen)
-    return BlendResult(class_names=[ds.class_names[c] for c in chosen], weights=w, class_images=decoded[:K],
-                       euclidean=decoded[K], spherical=decoded[K + 1],
-                       pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape), **common)
+    return BlendResult(
+        class_names=[ds.class_names[c] for c in chosen],
+        weights=w,
+        class_images=decoded[:K],
+        euclidean=decoded[K],
+        spherical=decoded[K + 1],
+        pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape),
+        **common,
+    )
 
 
 def write_blend(r: BlendResult, out: str | Path) -> None:
@@ -154,8 +200,11 @@ def write_blend(r: BlendResult, out: str | Path) -> None:
             confusion_figure(r.confusion, r.all_class_names, tmp / "kmeans_confusion.png")
         centres_figure(r.kmeans_centres, r.cluster_sizes, tmp / "kmeans_centres.png")
         # cluster × class counts; without classes, the size of each cluster
-        head, rows = ((["cluster", *r.all_class_names], r.confusion.tolist()) if labelled
-                      else (["cluster", "images"], [[n] for n in r.cluster_sizes.tolist()]))
+        head, rows = (
+            (["cluster", *r.all_class_names], r.confusion.tolist())
+            if labelled
+            else (["cluster", "images"], [[n] for n in r.cluster_sizes.tolist()])
+        )
         with open(tmp / ("kmeans_confusion.csv" if labelled else "kmeans_clusters.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(head)

@@ -1,5 +1,6 @@
 """Concepts: named sets of images, resolved against a model (for codes) and its data (for classes and
-attributes). A concept's vector is the mean of its images' posterior means (as the vector-arithmetic blog post averages several faces per term).
+attributes). A concept's vector is the mean of its images' posterior means (as the vector-arithmetic blog post averages
+several faces per term).
 
 A concept is written as:
 - ``class:Sneaker``: the images of a class of the data;
@@ -7,6 +8,7 @@ A concept is written as:
 - ``[a.png b.png]``: a bracketed list of files;
 - a file or a folder path.
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,11 +22,10 @@ import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.data.images import image_files, load_image, read_images
-from vaelab.tasks.encoding import load_model_dataset
-from vaelab.models.runtime import encode_batched
 from vaelab.errors import VaelabError
-from vaelab.models.runtime import InferenceModel
 from vaelab.io.vectors import VECTOR_SUFFIX, load_vector
+from vaelab.models.runtime import InferenceModel, encode_batched
+from vaelab.tasks.encoding import load_model_dataset
 
 
 @dataclass
@@ -115,8 +116,10 @@ class ConceptResolver:
                 named.append(p)
             else:
                 glued = " (put spaces around + and -)" if re.search(r"\S[+-]", str(p)) else ""
-                raise VaelabError(f"concept {token!r}: {p} is neither a file nor a folder{glued} "
-                                  "(for data, write class:NAME or attr:NAME=VALUE)")
+                raise VaelabError(
+                    f"concept {token!r}: {p} is neither a file nor a folder{glued} "
+                    "(for data, write class:NAME or attr:NAME=VALUE)"
+                )
         if not named and not found:
             raise VaelabError(f"concept {token!r} is empty")
         return named, found

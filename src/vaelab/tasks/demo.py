@@ -1,4 +1,5 @@
 """`make demo`: the main job on the embedded default model, through the same paths a user takes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,13 @@ from vaelab.viz.media import GIF_NAME, SHEET_NAME
 
 # Fashion-MNIST test-set indices: a T-shirt, a dress, a sneaker, a bag, an ankle boot
 DEMO_TEST_IMAGES = {"tshirt": 85, "dress": 13, "sneaker": 9, "bag": 18, "ankle-boot": 0}
-DEMO_CLASSES = {"tshirt": "T-shirt/top", "dress": "Dress", "sneaker": "Sneaker", "bag": "Bag", "ankle-boot": "Ankle boot"}
+DEMO_CLASSES = {
+    "tshirt": "T-shirt/top",
+    "dress": "Dress",
+    "sneaker": "Sneaker",
+    "bag": "Bag",
+    "ankle-boot": "Ankle boot",
+}
 
 
 def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[str, Path]:

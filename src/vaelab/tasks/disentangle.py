@@ -1,27 +1,29 @@
-"""The cycle-consistent VAE's look at a latent space, for any model: style-transfer (swap) grids and s × z interpolation for a
+"""The cycle-consistent VAE's look at a latent space, for any model: style-transfer (swap) grids and s × z
+interpolation for a
 cycle-VAE, latent traversals for a (β-)VAE, leakage probes and z↔s predictors, and the disentanglement metrics
 when the data has ground-truth factors (`sprites`).
 
 Everything runs on numpy through `open_model` (onnxruntime when the model folder has ONNX files): a cycle-VAE's
 code is [z | s], so swapping parts is slicing codes (`vaelab.latent.partition`).
 """
+
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from vaelab.tasks.concepts import ConceptResolver
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.io.staging import staged_folder
 from vaelab.latent.partition import join_code, part_interpolation_codes, split_code, swap_codes
 from vaelab.latent.traversal import order_by, traversal_codes
 from vaelab.models.runtime import InferenceModel, decode_batched, encode_batched, open_model, torch_module
+from vaelab.tasks.concepts import ConceptResolver
 
 
 @dataclass
@@ -45,8 +47,15 @@ class DisentangleResult:
     probe_source: str = ""  # which images the probe codes come from: the test split, unless it is tiny
 
 
-OUTPUTS = ("swap_grid.png", "interpolation.png", "predictors.png", "traversals.png", "probes.png", "probes.csv",
-           "disentangle.json")  # every file it may write: a run replaces them all
+OUTPUTS = (
+    "swap_grid.png",
+    "interpolation.png",
+    "predictors.png",
+    "traversals.png",
+    "probes.png",
+    "probes.csv",
+    "disentangle.json",
+)  # every file it may write: a run replaces them all
 MIN_PROBE_TEST = 200  # test images below which the probes take training images too (and say so)
 MIN_PROBE_IMAGES = 100  # probe fits on 80 and scores on 20; fewer make the accuracies meaningless
 PREDICTOR_EXAMPLES = 12  # test images drawn with their regenerations
@@ -72,7 +81,7 @@ def style_draws(m: InferenceModel, images: np.ndarray, rng: np.random.Generator,
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            mu, logvar, _ = net.encode_parts(unit_batch(images[i:i + batch_size], device))
+            mu, logvar, _ = net.encode_parts(unit_batch(images[i : i + batch_size], device))
             mu, sd = mu.float().cpu().numpy(), torch.exp(0.5 * logvar).float().cpu().numpy()
             out.append(mu + sd * rng.standard_normal(mu.shape).astype(np.float32))
     return np.concatenate(out)
@@ -94,8 +103,9 @@ def interpolation_grid(m: InferenceModel, a: np.ndarray, b: np.ndarray, steps: i
     return decode_batched(m, part_interpolation_codes(codes[0], codes[1], specified_dim_of(m), steps))
 
 
-def traversal_grid(m: InferenceModel, center: np.ndarray, codes: np.ndarray, dims: int = 10, steps: int = 9,
-                   span: float = 3.0) -> tuple[np.ndarray, list[int], np.ndarray]:
+def traversal_grid(
+    m: InferenceModel, center: np.ndarray, codes: np.ndarray, dims: int = 10, steps: int = 9, span: float = 3.0
+) -> tuple[np.ndarray, list[int], np.ndarray]:
     """Traverse the ``dims`` code dims that vary most over ``codes`` (N, D), ±span prior σ around the code of
     ``center`` (uint8 (C, H, W)) → (images (K, S, C, H, W), the dims, the offsets (S,))."""
     order = order_by(codes.var(0))[: min(dims, codes.shape[1])].tolist()
@@ -116,9 +126,17 @@ def _pick_columns(labels: np.ndarray | None, pool: np.ndarray, n: int, rng: np.r
     return np.array(chosen + rest[: n - len(chosen)])
 
 
-def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 8, steps: int = 8,
-                probe_images: int = 10_000, metrics_scale: float = 0.1, seed: int = 0, backend: str = "auto",
-                progress: Callable[[str], None] | None = None) -> DisentangleResult:
+def disentangle(
+    model=None,
+    data: str | ImageDataset | None = None,
+    grid: int = 8,
+    steps: int = 8,
+    probe_images: int = 10_000,
+    metrics_scale: float = 0.1,
+    seed: int = 0,
+    backend: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> DisentangleResult:
     """Everything `vaelab disentangle` writes, as arrays and dicts.
 
     ``grid`` test images per swap-grid side; ``steps`` per interpolation side; ``probe_images`` images for the
@@ -143,20 +161,29 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
     cols = _pick_columns(ds.labels, test, grid, rng)
     others = np.setdiff1d(test, cols)
     rows = rng.choice(others, grid, replace=False) if len(others) >= grid else rng.choice(test, grid)
-    result = DisentangleResult(model_kind=m.doc["model"].get("kind", "?"), data_name=ds.name, specified_dim=sd,
-                               rows=ds.images[rows], cols=ds.images[cols])
+    result = DisentangleResult(
+        model_kind=m.doc["model"].get("kind", "?"),
+        data_name=ds.name,
+        specified_dim=sd,
+        rows=ds.images[rows],
+        cols=ds.images[cols],
+    )
 
     # Codes of images the model trained on can be more separable than the rest: probe the test split.
     pool = ds.split("test")
     result.probe_source = f"{min(probe_images, len(pool))} of the {len(pool)} test images"
     if len(pool) < MIN_PROBE_TEST:
         pool = ds.split("all")
-        result.probe_source = (f"{min(probe_images, len(pool))} images, test and training (the test split has only "
-                               f"{len(ds.split('test'))})")
+        result.probe_source = (
+            f"{min(probe_images, len(pool))} images, test and training (the test split has only "
+            f"{len(ds.split('test'))})"
+        )
     if min(probe_images, len(pool)) < MIN_PROBE_IMAGES:  # a fifth of them score the probes: fewer say nothing
-        raise VaelabError(f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}"
-                          if probe_images < MIN_PROBE_IMAGES else
-                          f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}")
+        raise VaelabError(
+            f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}"
+            if probe_images < MIN_PROBE_IMAGES
+            else f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}"
+        )
     probe_idx = np.sort(probe_rng.choice(pool, min(probe_images, len(pool)), replace=False))
     say(f"encoding {len(probe_idx)} images")
     codes = encode_batched(m, ds.images[probe_idx], progress=False)
@@ -176,9 +203,14 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         result.probes = leakage_probes(parts, ds.labels[probe_idx], probe_rng)
     if sd:
         say("z→s and s→z predictors")
-        result.predictors = cross_predictors(z, s, probe_rng,
-                                             decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
-                                             images=ds.images[probe_idx], examples=PREDICTOR_EXAMPLES)
+        result.predictors = cross_predictors(
+            z,
+            s,
+            probe_rng,
+            decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
+            images=ds.images[probe_idx],
+            examples=PREDICTOR_EXAMPLES,
+        )
         examples = result.predictors.pop("examples")  # pictures, not figures for disentangle.json
         result.predictor_images = {"input": ds.images[probe_idx[examples.pop("index")]], **examples}
     if ds.name == "sprites" or ds.name.startswith("sprites:"):
@@ -188,8 +220,13 @@ def disentangle(model=None, data: str | ImageDataset | None = None, grid: int = 
         say("disentanglement metrics")
         # a generator of their own, so that all_metrics(model_representation(m), Sprites(), seed, scale) in Python
         # gives the same figures, whatever the grids and probes drew before
-        result.metrics = all_metrics(model_representation(m), Sprites(), np.random.default_rng(seed),
-                                     scale=metrics_scale, progress=lambda name: say(f"  {name}"))
+        result.metrics = all_metrics(
+            model_representation(m),
+            Sprites(),
+            np.random.default_rng(seed),
+            scale=metrics_scale,
+            progress=lambda name: say(f"  {name}"),
+        )
     return result
 
 
@@ -203,24 +240,49 @@ def write_disentangle(r: DisentangleResult, out: str | Path, model=None, seed: i
         if r.swap is not None:
             swap_grid_figure(r.rows, r.cols, r.swap, tmp / "swap_grid.png", title=f"style transfer ({r.data_name})")
             interpolation_figure(r.interpolation, tmp / "interpolation.png", pair=r.pair)
-            predictor_figure(r.predictor_images, r.predictors, tmp / "predictors.png",
-                             title=f"z→s and s→z predictors ({r.data_name}): test images, regenerated")
+            predictor_figure(
+                r.predictor_images,
+                r.predictors,
+                tmp / "predictors.png",
+                title=f"z→s and s→z predictors ({r.data_name}): test images, regenerated",
+            )
         if r.traversal is not None:
             from vaelab.viz.traversals import plot_traversals
 
-            plot_traversals(r.traversal, [f"dim {d}" for d in r.traversal_dims], r.traversal_offsets,
-                            tmp / "traversals.png", title=f"latent traversals ({r.model_kind}, dims by code variance)",
-                            source=r.rows[0].astype("float32") / 255)
+            plot_traversals(
+                r.traversal,
+                [f"dim {d}" for d in r.traversal_dims],
+                r.traversal_offsets,
+                tmp / "traversals.png",
+                title=f"latent traversals ({r.model_kind}, dims by code variance)",
+                source=r.rows[0].astype("float32") / 255,
+            )
         if r.probes:
             probe_figure(r.probes, tmp / "probes.png", title=f"leakage probes ({r.data_name})")
             with open(tmp / "probes.csv", "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(["part", "train_accuracy", "test_accuracy", "chance", "train_codes", "test_codes"])
-                w.writerows([name, f"{v['train_accuracy']:.4f}", f"{v['test_accuracy']:.4f}",
-                             f"{r.probes['chance']:.4f}", r.probes["n_train"], r.probes["n_test"]]
-                            for name, v in r.probes.items() if isinstance(v, dict))
-        doc = {"model": str(model), "model_kind": r.model_kind, "data": r.data_name,
-               "specified_dim": r.specified_dim, "seed": seed, "probe_source": r.probe_source,
-               "probes": r.probes, "predictors": r.predictors,
-               "metrics": r.metrics}
+                w.writerows(
+                    [
+                        name,
+                        f"{v['train_accuracy']:.4f}",
+                        f"{v['test_accuracy']:.4f}",
+                        f"{r.probes['chance']:.4f}",
+                        r.probes["n_train"],
+                        r.probes["n_test"],
+                    ]
+                    for name, v in r.probes.items()
+                    if isinstance(v, dict)
+                )
+        doc = {
+            "model": str(model),
+            "model_kind": r.model_kind,
+            "data": r.data_name,
+            "specified_dim": r.specified_dim,
+            "seed": seed,
+            "probe_source": r.probe_source,
+            "probes": r.probes,
+            "predictors": r.predictors,
+            "metrics": r.metrics,
+        }
         (tmp / "disentangle.json").write_text(json.dumps(doc, indent=2) + "\n")

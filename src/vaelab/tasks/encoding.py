@@ -2,6 +2,7 @@
 
 All of it runs on numpy arrays through `open_model`, so with a model's ONNX files it never imports torch.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.io.atomic import atomic_path
 from vaelab.data.images import load_image
 from vaelab.errors import VaelabError, VaelabWarning
+from vaelab.io.atomic import atomic_path
 from vaelab.latent.centroids import centroids_with_fallback
 from vaelab.models.config import weights_id
 from vaelab.models.runtime import InferenceModel, encode_batched, open_model
@@ -64,14 +65,19 @@ def load_model_dataset(m: InferenceModel, data: str | None = None):
         raise VaelabError("this model does not record its training data; pass --data")
     ds = load_dataset(name, channels=m.channels, size=m.size)
     if (ds.channels, *ds.size) != (m.channels, *m.size):
-        raise VaelabError(f"{ds.name} holds {ds.channels}×{ds.size[0]}×{ds.size[1]} images; the model takes "
-                          f"{m.channels}×{m.size[0]}×{m.size[1]}")
+        raise VaelabError(
+            f"{ds.name} holds {ds.channels}×{ds.size[0]}×{ds.size[1]} images; the model takes "
+            f"{m.channels}×{m.size[0]}×{m.size[1]}"
+        )
     if not data and spec.get("limit"):
         ds.limit_train(spec["limit"])
     if not data and spec.get("split"):  # the model folder does not keep the indices of a split made elsewhere
-        warnings.warn(f"{m.folder or 'this model'} trained on a split made by {spec['split']}; {ds.name}'s own split "
-                      "is used here, so its training images include any that run held out", VaelabWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{m.folder or 'this model'} trained on a split made by {spec['split']}; {ds.name}'s own split "
+            "is used here, so its training images include any that run held out",
+            VaelabWarning,
+            stacklevel=2,
+        )
     return ds
 
 
@@ -108,17 +114,22 @@ def cached_class_centroids(m: InferenceModel, progress: bool = True) -> np.ndarr
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(p) as tmp:
-                save_file({"centroids": cents}, str(tmp), metadata={"weights": wid, "data": spec["name"],
-                                                                    "version": CENTROIDS_VERSION})
+                save_file(
+                    {"centroids": cents},
+                    str(tmp),
+                    metadata={"weights": wid, "data": spec["name"], "version": CENTROIDS_VERSION},
+                )
             break
         except OSError:
             continue
     return cents
 
 
-def class_centroids_of(m: InferenceModel, ds, idx: np.ndarray, z: np.ndarray | None = None,
-                       progress: bool = True) -> np.ndarray:
+def class_centroids_of(
+    m: InferenceModel, ds, idx: np.ndarray, z: np.ndarray | None = None, progress: bool = True
+) -> np.ndarray:
     """(K, D) mean codes of each class of ``ds`` over the images ``idx`` (their codes ``z`` when already
     encoded); a class with none among them takes all its images (`centroids_with_fallback`)."""
-    return centroids_with_fallback(lambda rows: encode_batched(m, ds.images[rows], progress=progress), ds.labels, idx,
-                                   len(ds.class_names), z)
+    return centroids_with_fallback(
+        lambda rows: encode_batched(m, ds.images[rows], progress=progress), ds.labels, idx, len(ds.class_names), z
+    )

@@ -7,6 +7,7 @@ histograms. ``max_points`` of them, drawn with a fixed seed, are plotted. The KL
 posterior's variance, which only the torch model gives, so it is averaged over a seeded sample of
 KL_IMAGES images.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,20 @@ SCATTER_2D, SCATTER_3D, INTERACTIVE = "pca_2d.png", "pca_3d.png", "latent_scatte
 DECODED_MAP, HISTOGRAMS, CLASS_HISTOGRAMS = "decoded_map.png", "histograms.png", "histograms_by_class.png"
 KL_BARS, TRAVERSALS, TRAVERSAL_GIF = "kl_per_dim.png", "traversals.png", "traversals.gif"
 RECONSTRUCTIONS, SAMPLES, SUMMARY = "reconstructions.png", "samples.png", "summary.json"
-OUTPUT_NAMES = (SCATTER_2D, SCATTER_3D, INTERACTIVE, DECODED_MAP, HISTOGRAMS, CLASS_HISTOGRAMS, KL_BARS,
-                TRAVERSALS, TRAVERSAL_GIF, RECONSTRUCTIONS, SAMPLES, SUMMARY)
+OUTPUT_NAMES = (
+    SCATTER_2D,
+    SCATTER_3D,
+    INTERACTIVE,
+    DECODED_MAP,
+    HISTOGRAMS,
+    CLASS_HISTOGRAMS,
+    KL_BARS,
+    TRAVERSALS,
+    TRAVERSAL_GIF,
+    RECONSTRUCTIONS,
+    SAMPLES,
+    SUMMARY,
+)
 SPLITS = ("all", "train", "test")
 CLASS_HISTOGRAM_DIMS = 6  # ridgelines stay readable for about this many columns
 GIF_STEPS = 25
@@ -73,7 +86,7 @@ def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray 
     mus, logvars = [], []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            mu, logvar = net.encode(unit_batch(images[i:i + batch_size], device))
+            mu, logvar = net.encode(unit_batch(images[i : i + batch_size], device))
             mus.append(mu.float().cpu().numpy())
             logvars.append(logvar.float().cpu().numpy())
     return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))
@@ -89,8 +102,10 @@ def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
     if text.lstrip("-").isdigit():
         i = int(text)
         if not -len(latents) <= i < len(latents):  # negative counts from the end, as in Python
-            raise VaelabError(f"--center {i}: the encoded set has {len(latents)} images (0 … {len(latents) - 1}, "
-                              f"or -1 … -{len(latents)} from the end)")
+            raise VaelabError(
+                f"--center {i}: the encoded set has {len(latents)} images (0 … {len(latents) - 1}, "
+                f"or -1 … -{len(latents)} from the end)"
+            )
         return latents[i].astype(np.float64), f"image #{i % len(latents)}"
     from vaelab.data.images import load_image
 
@@ -117,8 +132,17 @@ class _Stopwatch(dict):
         self[name] = round(self.get(name, 0.0) + time.perf_counter() - t, 2)
 
 
-def survey_latents(m, net, images: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None,
-                   max_points: int, seed: int, progress: bool = True, stage=None) -> LatentSurvey:
+def survey_latents(
+    m,
+    net,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: list[str] | None,
+    max_points: int,
+    seed: int,
+    progress: bool = True,
+    stage=None,
+) -> LatentSurvey:
     """Encode images (N, C, H, W) uint8, measure the KL per dimension, rank the dimensions, pick the points
     to plot. ``m``: the InferenceModel that encodes; ``net``: its torch model (for the posterior variance)."""
     from vaelab.latent.traversal import order_by
@@ -136,24 +160,43 @@ def survey_latents(m, net, images: np.ndarray, labels: np.ndarray | None, class_
     return LatentSurvey(images, mu, labels, class_names, plotted, kl, order, int(len(kl_idx)))
 
 
-def explore(model=None, data: str | None = None, out: str | Path = "out/explore", split: str = "all",
-            max_points: int = 5000, seed: int = 0, max_dims: int = 32, steps: int = 11, span: float = 3.0,
-            center=None, grid: int = 8, scale: int | None = None, map_size: int = 12,
-            backend: str = "auto", progress: bool = True, log=print) -> ExploreResult:
+def explore(
+    model=None,
+    data: str | None = None,
+    out: str | Path = "out/explore",
+    split: str = "all",
+    max_points: int = 5000,
+    seed: int = 0,
+    max_dims: int = 32,
+    steps: int = 11,
+    span: float = 3.0,
+    center=None,
+    grid: int = 8,
+    scale: int | None = None,
+    map_size: int = 12,
+    backend: str = "auto",
+    progress: bool = True,
+    log=print,
+) -> ExploreResult:
     """Encode ``data`` (default: the model's training data) and write every latent-space figure into ``out``.
 
     ``model``: a folder, a loaded torch model, or None for the shipped one. The files are written into a
     temp folder beside ``out`` and moved in at the end, so a failure leaves ``out`` as it was. Returns the
     paths, the summary (also in summary.json) and the computed survey.
     """
-    from vaelab.tasks.encoding import load_model_dataset
     from vaelab.latent.projection import fit_projection
     from vaelab.models.runtime import open_model, torch_module
+    from vaelab.tasks.encoding import load_model_dataset
 
     if split not in SPLITS:
         raise VaelabError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    for name, value, least in (("max-points", max_points, 1), ("dims", max_dims, 1), ("steps", steps, 2),
-                               ("grid", grid, 1), ("map-size", map_size, 2)):
+    for name, value, least in (
+        ("max-points", max_points, 1),
+        ("dims", max_dims, 1),
+        ("steps", steps, 2),
+        ("grid", grid, 1),
+        ("map-size", map_size, 2),
+    ):
         if value < least:
             raise VaelabError(f"--{name} must be at least {least}, got {value}")
     check_out_folder(Path(out))  # before the encoding, not after it
@@ -165,8 +208,10 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     idx = ds.split(split)
     if len(idx) < MIN_IMAGES:
         more = "; try --split all" if split != "all" and len(ds) >= MIN_IMAGES else ""
-        raise VaelabError(f"{ds.name}: the {split} split holds {len(idx)} image{'s' * (len(idx) != 1)}, and explore "
-                          f"needs at least {MIN_IMAGES} to fit its maps{more}")
+        raise VaelabError(
+            f"{ds.name}: the {split} split holds {len(idx)} image{'s' * (len(idx) != 1)}, and explore "
+            f"needs at least {MIN_IMAGES} to fit its maps{more}"
+        )
     labels = ds.labels[idx].astype(np.int64) if ds.labels is not None else None
     class_names = ds.class_names or m.class_names
     if labels is not None and not class_names:
@@ -179,9 +224,23 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     out = Path(out)
     with staged_folder(out, replace=OUTPUT_NAMES) as tmp:
         where = f"{m.folder.name if m.folder else 'model'} on {ds.name} ({split}, {len(idx)} images)"
-        fig, c_text = _write_figures(tmp, m, sv, proj2, proj3, where, stage, seed=seed, max_dims=max_dims,
-                                     steps=steps, span=span, center=center, grid=grid,
-                                     scale=scale or max(1, 96 // m.size[0]), map_size=map_size)
+        fig, c_text = _write_figures(
+            tmp,
+            m,
+            sv,
+            proj2,
+            proj3,
+            where,
+            stage,
+            seed=seed,
+            max_dims=max_dims,
+            steps=steps,
+            span=span,
+            center=center,
+            grid=grid,
+            scale=scale or max(1, 96 // m.size[0]),
+            map_size=map_size,
+        )
         summary = _summary(m, ds.name, split, sv, proj2, proj3, c_text, max_dims, steps, span, seed, stage)
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         names = [p.name for p in tmp.iterdir()]
@@ -190,8 +249,23 @@ def explore(model=None, data: str | None = None, out: str | Path = "out/explore"
     return ExploreResult(out, files, summary, sv, fig)
 
 
-def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, stage, seed: int, max_dims: int,
-                   steps: int, span: float, center, grid: int, scale: int, map_size: int):
+def _write_figures(
+    tmp: Path,
+    m,
+    sv: LatentSurvey,
+    proj2,
+    proj3,
+    where: str,
+    stage,
+    seed: int,
+    max_dims: int,
+    steps: int,
+    span: float,
+    center,
+    grid: int,
+    scale: int,
+    map_size: int,
+):
     """Every figure of explore into ``tmp``; returns the plotly figure and the traversal centre's description."""
     from vaelab.data.images import save_png_atomic
     from vaelab.latent.projection import plane_grid
@@ -212,25 +286,43 @@ def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, sta
         if coords2.shape[1] == 1:
             strip, strip_label = _strip_axis(labels, len(sv.plotted), seed)
             coords2, axes2 = np.column_stack([coords2[:, 0], strip]), axes2 + [strip_label]
-        latent_maps.plot_scatter_2d(coords2, labels, names, axes2, tmp / SCATTER_2D,
-                                    f"Latent means, {method} 2-D: {shown}\n{where}")
+        latent_maps.plot_scatter_2d(
+            coords2, labels, names, axes2, tmp / SCATTER_2D, f"Latent means, {method} 2-D: {shown}\n{where}"
+        )
         coords_i, axes_i = coords2, axes2  # the interactive figure: 3-D when the latent has 3 dimensions or more
         if proj3.n_axes == 3:
             coords_i, axes_i = proj3.transform(mu[sv.plotted]), proj3.axis_labels
-            latent_maps.plot_scatter_3d(coords_i, labels, names, axes_i, tmp / SCATTER_3D,
-                                        f"Latent means, {'PCA' if proj3.pca else 'raw axes'} 3-D: {shown}\n{where}")
+            latent_maps.plot_scatter_3d(
+                coords_i,
+                labels,
+                names,
+                axes_i,
+                tmp / SCATTER_3D,
+                f"Latent means, {'PCA' if proj3.pca else 'raw axes'} 3-D: {shown}\n{where}",
+            )
     with stage("interactive"):
-        fig = interactive.interactive_scatter(coords_i, labels, names, axes_i,
-                                              interactive.thumbnail_uris(sv.images[sv.plotted]),
-                                              f"Latent means ({method}), {where}: hover a point to see its image")
+        fig = interactive.interactive_scatter(
+            coords_i,
+            labels,
+            names,
+            axes_i,
+            interactive.thumbnail_uris(sv.images[sv.plotted]),
+            f"Latent means ({method}), {where}: hover a point to see its image",
+        )
         interactive.write_interactive_html(fig, tmp / INTERACTIVE)
     with stage("decoded_map"):
         lattice = plane_grid(coords2, map_size)
         decoded = decode_batched(m, proj2.to_latent(lattice.reshape(-1, 2)[:, : proj2.n_axes]))
-        latent_maps.plot_decoded_map(coords2, labels, names, axes2, lattice,
-                                     decoded.reshape(map_size, map_size, *decoded.shape[1:]), tmp / DECODED_MAP,
-                                     f"Decodings of a {map_size}×{map_size} lattice on the {method} plane, "
-                                     f"over the latent means\n{where}")
+        latent_maps.plot_decoded_map(
+            coords2,
+            labels,
+            names,
+            axes2,
+            lattice,
+            decoded.reshape(map_size, map_size, *decoded.shape[1:]),
+            tmp / DECODED_MAP,
+            f"Decodings of a {map_size}×{map_size} lattice on the {method} plane, over the latent means\n{where}",
+        )
     with stage("histograms"):
         shown_dims = sv.order[: min(max_dims, d)]
         n_classes = max(len(names), int(sv.labels.max()) + 1) if sv.labels is not None else 0
@@ -248,20 +340,29 @@ def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, sta
         sigma = 1.0 if kl is not None else mu.std(0)
         rank, rank_name = (kl, "KL") if kl is not None else (mu.var(0), "var")
         trav = decode_batched(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
-        traversals.plot_traversals(trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
-                                   [f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
-                                   np.linspace(-span, span, steps), tmp / TRAVERSALS,
-                                   f"Traversals around {c_text}, in units of "
-                                   f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
-                                   px_per_pixel=px)
+        traversals.plot_traversals(
+            trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
+            [f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
+            np.linspace(-span, span, steps),
+            tmp / TRAVERSALS,
+            f"Traversals around {c_text}, in units of "
+            f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
+            px_per_pixel=px,
+        )
         gif = decode_batched(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
-        traversals.write_traversal_gif(gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
-                                       np.linspace(-span, span, GIF_STEPS), tmp / TRAVERSAL_GIF, scale=px)
+        traversals.write_traversal_gif(
+            gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
+            np.linspace(-span, span, GIF_STEPS),
+            tmp / TRAVERSAL_GIF,
+            scale=px,
+        )
     with stage("grids"):
         n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
         picks = np.sort(rng.choice(n, n_recon, replace=False))
-        save_png_atomic(grids.reconstruction_grid(sv.images[picks], decode_batched(m, mu[picks]), grid, scale),
-                        tmp / RECONSTRUCTIONS)
+        save_png_atomic(
+            grids.reconstruction_grid(sv.images[picks], decode_batched(m, mu[picks]), grid, scale),
+            tmp / RECONSTRUCTIONS,
+        )
         if kl is not None:
             z = rng.standard_normal((grid * grid, d))
         else:  # no prior to sample: a Gaussian fitted to the codes stands in for it
@@ -270,27 +371,52 @@ def _write_figures(tmp: Path, m, sv: LatentSurvey, proj2, proj3, where: str, sta
     return fig, c_text
 
 
-def _summary(m, data_name: str, split: str, sv: LatentSurvey, proj2, proj3, c_text: str, max_dims: int,
-             steps: int, span: float, seed: int, stage) -> dict:
+def _summary(
+    m,
+    data_name: str,
+    split: str,
+    sv: LatentSurvey,
+    proj2,
+    proj3,
+    c_text: str,
+    max_dims: int,
+    steps: int,
+    span: float,
+    seed: int,
+    stage,
+) -> dict:
     from vaelab.latent.stats import ACTIVE_KL_NATS, active_units
 
     kl = sv.kl
     return {
-        "model": str(m.folder) if m.folder else None, "data": data_name, "split": split,
-        "encoded": int(len(sv.latents)), "plotted": int(len(sv.plotted)), "latent_dim": int(sv.latents.shape[1]),
-        "variational": kl is not None, "class_names": sv.class_names if sv.labels is not None else None,
+        "model": str(m.folder) if m.folder else None,
+        "data": data_name,
+        "split": split,
+        "encoded": int(len(sv.latents)),
+        "plotted": int(len(sv.plotted)),
+        "latent_dim": int(sv.latents.shape[1]),
+        "variational": kl is not None,
+        "class_names": sv.class_names if sv.labels is not None else None,
         # The 2-D maps' method, and the variance of the widest PCA drawn: a 3-D latent is shown on its raw
         # axes in 3-D, and on PCA's first two in 2-D.
-        "projection": {"method": "PCA" if proj2.pca is not None else "raw axes",
-                       "method_3d": None if proj3.n_axes < 3 else "PCA" if proj3.pca is not None else "raw axes",
-                       "explained_variance_ratio": (proj3 if proj3.pca is not None else proj2).explained_variance_ratio},
+        "projection": {
+            "method": "PCA" if proj2.pca is not None else "raw axes",
+            "method_3d": None if proj3.n_axes < 3 else "PCA" if proj3.pca is not None else "raw axes",
+            "explained_variance_ratio": (proj3 if proj3.pca is not None else proj2).explained_variance_ratio,
+        },
         "kl_images": sv.kl_images if kl is not None else None,
         "kl_per_dim": None if kl is None else [round(float(v), 6) for v in kl],
         "kl_total": None if kl is None else round(float(kl.sum()), 4),
-        "active_units": None if kl is None else active_units(kl), "active_threshold_nats": ACTIVE_KL_NATS,
+        "active_units": None if kl is None else active_units(kl),
+        "active_threshold_nats": ACTIVE_KL_NATS,
         "dims_by_rank": [int(k) for k in sv.order],
-        "traversal": {"center": c_text, "dims": [int(k) for k in sv.order[:max_dims]], "steps": steps,
-                      "span": span, "sigma": "prior" if kl is not None else "codes"},
+        "traversal": {
+            "center": c_text,
+            "dims": [int(k) for k in sv.order[:max_dims]],
+            "steps": steps,
+            "span": span,
+            "sigma": "prior" if kl is not None else "codes",
+        },
         "seed": seed,
         "seconds": dict(stage),
     }

@@ -1,5 +1,6 @@
 """The metamorphosis of two images (or more, or of class centroids): encode them, walk the latent path between
 them, decode every frame; and write the frames, GIF, MP4 and contact sheet."""
+
 from __future__ import annotations
 
 import sys
@@ -11,11 +12,11 @@ import numpy as np
 from PIL import Image
 
 from vaelab.data.images import MAX_ENLARGED_SIDE, enlarge, to_pil
-from vaelab.tasks.encoding import cached_class_centroids, prepare_images
 from vaelab.errors import VaelabError, VaelabWarning
-from vaelab.latent.interpolate import METHODS, path
 from vaelab.io.staging import staged_folder
+from vaelab.latent.interpolate import METHODS, path
 from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.tasks.encoding import cached_class_centroids, prepare_images
 from vaelab.viz.media import FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME, contact_sheet, write_gif, write_mp4
 
 
@@ -30,7 +31,7 @@ class MorphResult:
 
 NEGATIVE_RATIO, NEGATIVE_MIN_ERROR = 0.5, 0.02  # the shipped model: 0.009 on its test images, 0.114 on their negatives
 MAX_FRAMES = 2000  # over a minute of video at 30 fps; more is a typo that would run for hours
-MAX_FRAME_BYTES = 2 ** 31  # all the enlarged frames together, as RGB: past 2 GiB they only fill the memory
+MAX_FRAME_BYTES = 2**31  # all the enlarged frames together, as RGB: past 2 GiB they only fill the memory
 
 
 def _check(frames: int, method: str) -> None:
@@ -40,8 +41,9 @@ def _check(frames: int, method: str) -> None:
         raise VaelabError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
 
 
-def _frames_from(m: InferenceModel, points: np.ndarray, frames: int, method: str, closed: bool,
-                 upscale: int, resample: str) -> tuple[list[Image.Image], np.ndarray]:
+def _frames_from(
+    m: InferenceModel, points: np.ndarray, frames: int, method: str, closed: bool, upscale: int, resample: str
+) -> tuple[list[Image.Image], np.ndarray]:
     z = path(points, frames, method, closed).astype(np.float32)
     decoded = m.decode(z)
     return [enlarge(to_pil(d), upscale, resample) for d in decoded], z
@@ -54,13 +56,27 @@ def warn_if_negative(m: InferenceModel, x: np.ndarray, recon: np.ndarray, labels
     flipped = 1.0 - x
     err_flipped = ((m.decode(m.embed(flipped)) - flipped) ** 2).mean(axis=(1, 2, 3))
     for i in np.flatnonzero((err_flipped < NEGATIVE_RATIO * err) & (err > NEGATIVE_MIN_ERROR)):
-        warnings.warn(f"{labels[i]} reconstructs poorly (pixel MSE {err[i]:.3f}) but its negative well "
-                      f"({err_flipped[i]:.3f}): its light and dark are the reverse of the model's training images; "
-                      "--invert (invert=True) inverts the inputs", VaelabWarning, stacklevel=3)
+        warnings.warn(
+            f"{labels[i]} reconstructs poorly (pixel MSE {err[i]:.3f}) but its negative well "
+            f"({err_flipped[i]:.3f}): its light and dark are the reverse of the model's training images; "
+            "--invert (invert=True) inverts the inputs",
+            VaelabWarning,
+            stacklevel=3,
+        )
 
 
-def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str = "slerp", closed: bool = False,
-              upscale: int = 1, resample: str = "nearest", backend: str = "auto", invert: bool = False) -> MorphResult:
+def run_morph(
+    model=None,
+    images=(),
+    classes=(),
+    frames: int = 24,
+    method: str = "slerp",
+    closed: bool = False,
+    upscale: int = 1,
+    resample: str = "nearest",
+    backend: str = "auto",
+    invert: bool = False,
+) -> MorphResult:
     """Morph through images (paths, PIL images, arrays) or through class centroids (class names). ``invert``
     inverts the images first (a dark object on white, for a model of light objects on black)."""
     _check(frames, method)
@@ -72,16 +88,20 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
     side = (m.size[0] * upscale, m.size[1] * upscale)
     frame_bytes = side[0] * side[1] * m.channels
     if max(side) <= MAX_ENLARGED_SIDE and frames * frame_bytes > MAX_FRAME_BYTES:  # enlarge() says the other
-        raise VaelabError(f"{frames} frames of {side[0]}×{side[1]} pixels would take "
-                          f"{frames * frame_bytes / 2 ** 30:.1f} GiB; the most is "
-                          f"{MAX_FRAME_BYTES / 2 ** 30:g} GiB: fewer --frames or a smaller --upscale")
+        raise VaelabError(
+            f"{frames} frames of {side[0]}×{side[1]} pixels would take "
+            f"{frames * frame_bytes / 2**30:.1f} GiB; the most is "
+            f"{MAX_FRAME_BYTES / 2**30:g} GiB: fewer --frames or a smaller --upscale"
+        )
     if classes:
         if len(classes) < 2:
             raise VaelabError("a class morph needs at least two --class names")
         names = m.class_names or []
         if not names:
-            raise VaelabError("this model's training data had no classes (an image folder without class "
-                              "subfolders), so there is nothing for --class to name; morph image files instead")
+            raise VaelabError(
+                "this model's training data had no classes (an image folder without class "
+                "subfolders), so there is nothing for --class to name; morph image files instead"
+            )
         lowered = [n.lower() for n in names]
         idx = []
         for c in classes:
@@ -108,23 +128,58 @@ def run_morph(model=None, images=(), classes=(), frames: int = 24, method: str =
     return MorphResult(out_frames, z, as_pil, [enlarge(to_pil(r), upscale, resample) for r in recon], labels)
 
 
-def morph(model=None, images_or_paths=(), frames: int = 24, method: str = "slerp", closed: bool = False,
-          upscale: int = 1, resample: str = "nearest", backend: str = "auto", invert: bool = False) -> list[Image.Image]:
+def morph(
+    model=None,
+    images_or_paths=(),
+    frames: int = 24,
+    method: str = "slerp",
+    closed: bool = False,
+    upscale: int = 1,
+    resample: str = "nearest",
+    backend: str = "auto",
+    invert: bool = False,
+) -> list[Image.Image]:
     """Frames of the metamorphosis through two or more images; ``model`` is a folder, a loaded model, or
     None for the shipped Fashion-MNIST VAE."""
-    return run_morph(model, images=list(images_or_paths), frames=frames, method=method, closed=closed,
-                     upscale=upscale, resample=resample, backend=backend, invert=invert).frames
+    return run_morph(
+        model,
+        images=list(images_or_paths),
+        frames=frames,
+        method=method,
+        closed=closed,
+        upscale=upscale,
+        resample=resample,
+        backend=backend,
+        invert=invert,
+    ).frames
 
 
-def class_morph(model=None, classes=(), frames: int = 24, method: str = "slerp", closed: bool = False,
-                upscale: int = 1, resample: str = "nearest", backend: str = "auto") -> list[Image.Image]:
+def class_morph(
+    model=None,
+    classes=(),
+    frames: int = 24,
+    method: str = "slerp",
+    closed: bool = False,
+    upscale: int = 1,
+    resample: str = "nearest",
+    backend: str = "auto",
+) -> list[Image.Image]:
     """Frames between the latent centroids of the named classes of the model's training data."""
-    return run_morph(model, classes=list(classes), frames=frames, method=method, closed=closed,
-                     upscale=upscale, resample=resample, backend=backend).frames
+    return run_morph(
+        model,
+        classes=list(classes),
+        frames=frames,
+        method=method,
+        closed=closed,
+        upscale=upscale,
+        resample=resample,
+        backend=backend,
+    ).frames
 
 
-def write_morph_outputs(result: MorphResult, out: str | Path, fps: float = 12, pingpong: bool = False, mp4: bool = True,
-                        log=print) -> dict[str, Path]:
+def write_morph_outputs(
+    result: MorphResult, out: str | Path, fps: float = 12, pingpong: bool = False, mp4: bool = True, log=print
+) -> dict[str, Path]:
     """Write frames/, morph.gif, morph.mp4 (when ffmpeg is available) and contact_sheet.png into ``out``.
 
     Everything is staged in a temp folder and moved in at the end, so a failure leaves ``out`` as it was.
@@ -142,7 +197,10 @@ def write_morph_outputs(result: MorphResult, out: str | Path, fps: float = 12, p
                 write_mp4(result.frames + (result.frames[-2:0:-1] if pingpong else []), tmp / MP4_NAME, fps)
             except (ImportError, RuntimeError, OSError) as e:
                 (tmp / MP4_NAME).unlink(missing_ok=True)
-                log(f"note: no MP4 written: imageio-ffmpeg is unavailable ({e}); "
-                    "`pip install imageio-ffmpeg` adds it. The other outputs are complete.", file=sys.stderr)
+                log(
+                    f"note: no MP4 written: imageio-ffmpeg is unavailable ({e}); "
+                    "`pip install imageio-ffmpeg` adds it. The other outputs are complete.",
+                    file=sys.stderr,
+                )
         names = [p.name for p in tmp.iterdir()]
     return {name: Path(out) / name for name in names}

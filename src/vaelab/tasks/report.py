@@ -1,6 +1,7 @@
 """`vaelab report`: one self-contained HTML page per model. The model card, the training curves, every
 figure of `vaelab explore`, a morph strip and the metrics there are, with images embedded, so that the
 file opens from disk with no server and no network."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError, VaelabWarning
-from vaelab.models.config import weights_id
 from vaelab.io.staging import check_writable
+from vaelab.models.config import weights_id
 
 METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
 
@@ -71,7 +72,11 @@ def _duration(seconds) -> str:
 
 
 def _number(v, digits: int = 2):
-    return f"{v:,.{digits}f}" if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v)
+    return (
+        f"{v:,.{digits}f}"
+        if isinstance(v, float)
+        else (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v)
+    )
 
 
 def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
@@ -90,12 +95,20 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
         arch["β_TC (the objective adds (β_TC − 1)·TC)"] = m["tc_beta"]
     arch["parameters"] = _number(n_params) if n_params is not None else "—"
     names = d.get("class_names")
-    data = {"name": d.get("name", "—"), "images": f"{d.get('channels', m['channels'])} × {m['height']} × {m['width']}",
-            "classes": (f"{len(names)}: " + ", ".join(names)) if names else "none recorded",
-            "background": d.get("background", "—")}
-    train = {"epochs": t.get("epochs_done", "—"), "steps": _number(t.get("steps", "—")),
-             "batch size": t.get("batch_size", "—"), "learning rate": t.get("lr", "—"), "seed": t.get("seed", "—"),
-             "training time": _duration(t.get("train_seconds"))}
+    data = {
+        "name": d.get("name", "—"),
+        "images": f"{d.get('channels', m['channels'])} × {m['height']} × {m['width']}",
+        "classes": (f"{len(names)}: " + ", ".join(names)) if names else "none recorded",
+        "background": d.get("background", "—"),
+    }
+    train = {
+        "epochs": t.get("epochs_done", "—"),
+        "steps": _number(t.get("steps", "—")),
+        "batch size": t.get("batch_size", "—"),
+        "learning rate": t.get("lr", "—"),
+        "seed": t.get("seed", "—"),
+        "training time": _duration(t.get("train_seconds")),
+    }
     if variational:
         train["KL warm-up steps"] = t.get("kl_warmup_steps", "—")
     if "best_epoch" in t:  # validated: the folder holds the best epoch, and the run went on past it
@@ -129,12 +142,18 @@ def read_metrics(paths: list[Path], folder: Path | None = None) -> list[tuple[Pa
         model = (values.get("model") or {}) if isinstance(values, dict) else {}
         named, measured = model.get("folder"), model.get("weights")
         if folder is not None and isinstance(named, str) and Path(named).resolve() != Path(folder).resolve():
-            warnings.warn(f"{path} holds the metrics of {named}, not of {folder}; the report shows them anyway",
-                          VaelabWarning, stacklevel=2)
+            warnings.warn(
+                f"{path} holds the metrics of {named}, not of {folder}; the report shows them anyway",
+                VaelabWarning,
+                stacklevel=2,
+            )
         elif folder is not None and measured and measured != weights_id(folder):
-            warnings.warn(f"{path} measured other weights than {folder} holds now (trained further since?); the "
-                          "report shows them anyway: run vaelab evaluate again for current figures", VaelabWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{path} measured other weights than {folder} holds now (trained further since?); the "
+                "report shows them anyway: run vaelab evaluate again for current figures",
+                VaelabWarning,
+                stacklevel=2,
+            )
         parsed.append((path, values))
     return parsed
 
@@ -148,17 +167,28 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
         if doc["model"]["kind"] == "ae-mlp":
             figures = {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
         else:
-            figures = {"−ELBO": _number(test.get("neg_elbo")), "reconstruction": _number(test.get("recon")),
-                       "KL": _number(test.get("kl")), "bits / dim": _number(test.get("bits_per_dim"), 4)}
+            figures = {
+                "−ELBO": _number(test.get("neg_elbo")),
+                "reconstruction": _number(test.get("recon")),
+                "KL": _number(test.get("kl")),
+                "bits / dim": _number(test.get("bits_per_dim"), 4),
+            }
         tables["Test set, at the end of training (nats / image)"] = figures
     evr = (summary.get("projection") or {}).get("explained_variance_ratio")
     latent = {"images encoded": _number(summary["encoded"]), "latent size": summary["latent_dim"]}
     if summary.get("variational"):
-        latent.update({f"active units (KL > {summary['active_threshold_nats']} nats)":
-                       f"{summary['active_units']} of {summary['latent_dim']}",
-                       f"total KL over {_number(summary['kl_images'])} images (nats)": _number(summary["kl_total"])})
+        latent.update(
+            {
+                f"active units (KL > {summary['active_threshold_nats']} nats)": (
+                    f"{summary['active_units']} of {summary['latent_dim']}"
+                ),
+                f"total KL over {_number(summary['kl_images'])} images (nats)": _number(summary["kl_total"]),
+            }
+        )
     if evr:
-        latent[f"PCA variance, PC1–PC{len(evr)}"] = ", ".join(f"{100 * r:.1f}%" for r in evr) + f" (sum {100 * sum(evr):.1f}%)"
+        latent[f"PCA variance, PC1–PC{len(evr)}"] = (
+            ", ".join(f"{100 * r:.1f}%" for r in evr) + f" (sum {100 * sum(evr):.1f}%)"
+        )
     tables["Latent space (this report's data)"] = latent
     for path, values in extra:
         rows: dict = {}
@@ -167,22 +197,40 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
     return tables
 
 
-def build_report(model=None, out: str | Path | None = None, data: str | None = None, split: str = "all",
-                 max_points: int = 5000, seed: int = 0, frames: int = 12, metrics: tuple = (),
-                 backend: str = "auto", progress: bool = True, log=print) -> Path:
+def build_report(
+    model=None,
+    out: str | Path | None = None,
+    data: str | None = None,
+    split: str = "all",
+    max_points: int = 5000,
+    seed: int = 0,
+    frames: int = 12,
+    metrics: tuple = (),
+    backend: str = "auto",
+    progress: bool = True,
+    log=print,
+) -> Path:
     """Write the report of the model folder ``model`` (None: the shipped model) to the HTML file ``out``
     (default out/reports/MODEL.html). Returns its path."""
+    from vaelab.models.config import DEFAULT_MODEL, read_model_json
     from vaelab.tasks.explore import (
-        CLASS_HISTOGRAMS, DECODED_MAP, HISTOGRAMS, KL_BARS, RECONSTRUCTIONS, SAMPLES, SCATTER_2D, SCATTER_3D,
-        TRAVERSAL_GIF, TRAVERSALS, explore,
+        CLASS_HISTOGRAMS,
+        DECODED_MAP,
+        HISTOGRAMS,
+        KL_BARS,
+        RECONSTRUCTIONS,
+        SAMPLES,
+        SCATTER_2D,
+        SCATTER_3D,
+        TRAVERSAL_GIF,
+        TRAVERSALS,
+        explore,
     )
-    from vaelab.models.config import read_model_json
-    from vaelab.models.config import DEFAULT_MODEL
     from vaelab.tasks.morph import run_morph
-    from vaelab.viz.training_curves import plot_training_curves
+    from vaelab.viz.html_page import Figure, Section, render_report, write_report
     from vaelab.viz.interactive import figure_div
     from vaelab.viz.media import contact_sheet
-    from vaelab.viz.html_page import Figure, Section, render_report, write_report
+    from vaelab.viz.training_curves import plot_training_curves
 
     folder = DEFAULT_MODEL if model is None else Path(model).expanduser()
     doc = read_model_json(folder)
@@ -194,78 +242,155 @@ def build_report(model=None, out: str | Path | None = None, data: str | None = N
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
     check_writable(out)  # before the page is built, not after it
-    extra = read_metrics([Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []),
-                         folder)
+    extra = read_metrics(
+        [Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []), folder
+    )
 
     with tempfile.TemporaryDirectory(prefix="vaelab-report-") as work:
         work = Path(work)
-        ex = explore(folder, data=data, out=work / "explore", split=split, max_points=max_points, seed=seed,
-                     backend=backend, progress=progress, log=lambda *a, **k: None)
+        ex = explore(
+            folder,
+            data=data,
+            out=work / "explore",
+            split=split,
+            max_points=max_points,
+            seed=seed,
+            backend=backend,
+            progress=progress,
+            log=lambda *a, **k: None,
+        )
         f, s = ex.files, ex.summary
         sv = ex.survey
 
         records = read_records(folder / METRICS_JSONL)
         training = Section("Training", note="" if records else f"no {METRICS_JSONL} in {folder}: no curves to draw")
         if records:
-            training.figures.append(Figure("Training curves", "The train objective (mean of every 50 steps) and the "
-                                           "test −ELBO per epoch; then the test −ELBO's two terms.",
-                                           plot_training_curves(records, work / "curves.png")))
+            training.figures.append(
+                Figure(
+                    "Training curves",
+                    "The train objective (mean of every 50 steps) and the "
+                    "test −ELBO per epoch; then the test −ELBO's two terms.",
+                    plot_training_curves(records, work / "curves.png"),
+                )
+            )
 
         i, j = pick_morph_pair(sv.latents, sv.labels)
         names = sv.class_names
-        what = (f"{names[sv.labels[i]]} → {names[sv.labels[j]]}" if sv.labels is not None
-                else f"image #{i} → image #{j}")
+        what = f"{names[sv.labels[i]]} → {names[sv.labels[j]]}" if sv.labels is not None else f"image #{i} → image #{j}"
         scale = max(1, 84 // doc["model"]["height"])
         result = run_morph(folder, images=[sv.images[i], sv.images[j]], frames=frames, upscale=scale, backend=backend)
         strip = work / "morph.png"
-        contact_sheet(result.inputs, result.reconstructions, result.frames, [f"#{i}", f"#{j}"],
-                      per_row=frames).save(strip)
+        contact_sheet(result.inputs, result.reconstructions, result.frames, [f"#{i}", f"#{j}"], per_row=frames).save(
+            strip
+        )
 
-        latent = Section("Latent space", [
-            Figure("PCA of the latent means, 2-D", "Each point is one image's posterior mean, projected on the "
-                   "two principal components of all the means; colour is the class.", f[SCATTER_2D]),
-            Figure("Interactive 3-D scatter", "Drag to turn, scroll to zoom, click a class in the legend to hide it; "
-                   "hovering a point shows its image in the bottom-left corner.", html=figure_div(ex.figure)),
-            Figure("Decoded map", "The decodings of a lattice of points on the same plane (the other components at "
-                   "their mean), laid over the scatter: what the decoder makes of each region.", f[DECODED_MAP]),
-        ])
+        latent = Section(
+            "Latent space",
+            [
+                Figure(
+                    "PCA of the latent means, 2-D",
+                    "Each point is one image's posterior mean, projected on the "
+                    "two principal components of all the means; colour is the class.",
+                    f[SCATTER_2D],
+                ),
+                Figure(
+                    "Interactive 3-D scatter",
+                    "Drag to turn, scroll to zoom, click a class in the legend to hide it; "
+                    "hovering a point shows its image in the bottom-left corner.",
+                    html=figure_div(ex.figure),
+                ),
+                Figure(
+                    "Decoded map",
+                    "The decodings of a lattice of points on the same plane (the other components at "
+                    "their mean), laid over the scatter: what the decoder makes of each region.",
+                    f[DECODED_MAP],
+                ),
+            ],
+        )
         if SCATTER_3D in f:
             latent.figures.insert(1, Figure("PCA of the latent means, 3-D", "", f[SCATTER_3D]))
         dims = Section("Dimensions")
         if KL_BARS in f:
-            dims.figures.append(Figure("KL per dimension", "The mean KL(q(z|x) ‖ N(0, 1)) of each dimension; a "
-                                       "dimension above 0.01 nats is counted as active.", f[KL_BARS]))
+            dims.figures.append(
+                Figure(
+                    "KL per dimension",
+                    "The mean KL(q(z|x) ‖ N(0, 1)) of each dimension; a "
+                    "dimension above 0.01 nats is counted as active.",
+                    f[KL_BARS],
+                )
+            )
         vae = s["variational"]
         rank = "KL" if vae else "variance"
         against = ", against the N(0, 1) prior." if vae else " (no N(0, 1) prior to compare with)."
-        dims.figures.append(Figure("Histograms of the latent means" if vae else "Histograms of the codes",
-                                   f"Every dimension, ordered by {rank}{against}", f[HISTOGRAMS]))
+        dims.figures.append(
+            Figure(
+                "Histograms of the latent means" if vae else "Histograms of the codes",
+                f"Every dimension, ordered by {rank}{against}",
+                f[HISTOGRAMS],
+            )
+        )
         if CLASS_HISTOGRAMS in f:
-            dims.figures.append(Figure("Histograms per class", f"The dimensions with the most {rank}, one ridge per "
-                                       "class.", f[CLASS_HISTOGRAMS]))
+            dims.figures.append(
+                Figure(
+                    "Histograms per class",
+                    f"The dimensions with the most {rank}, one ridge per class.",
+                    f[CLASS_HISTOGRAMS],
+                )
+            )
         unit = "σ" if vae else "σ of its codes"
-        trav = Section("Traversals", [
-            Figure("Traversal grid", f"One row per dimension (most {rank} first); each column moves that dimension "
-                   f"alone from −{s['traversal']['span']:g}{unit} to +{s['traversal']['span']:g}{unit} around "
-                   f"{s['traversal']['center']}.", f[TRAVERSALS]),
-            Figure("Traversal animation", "Every dimension at once, sweeping back and forth.", f[TRAVERSAL_GIF],
-                   pixelated=True),
-        ])
-        grids = Section("Reconstructions and samples", [
-            Figure("Reconstructions", "Inputs, each row over its decodings.", f[RECONSTRUCTIONS], pixelated=True),
-            Figure("Prior samples", "Decodings of z ~ N(0, I)." if s["variational"] else
-                   "Decodings of samples from a Gaussian fitted to the codes (a plain autoencoder has no prior).",
-                   f[SAMPLES], pixelated=True),
-        ])
-        morph = Section("Morph", [Figure(f"Morph: {what}", f"{frames} slerp frames between the two images' codes; "
-                                         "the top row shows each input beside its reconstruction.", strip,
-                                         pixelated=True)])
+        trav = Section(
+            "Traversals",
+            [
+                Figure(
+                    "Traversal grid",
+                    f"One row per dimension (most {rank} first); each column moves that dimension "
+                    f"alone from −{s['traversal']['span']:g}{unit} to +{s['traversal']['span']:g}{unit} around "
+                    f"{s['traversal']['center']}.",
+                    f[TRAVERSALS],
+                ),
+                Figure(
+                    "Traversal animation",
+                    "Every dimension at once, sweeping back and forth.",
+                    f[TRAVERSAL_GIF],
+                    pixelated=True,
+                ),
+            ],
+        )
+        grids = Section(
+            "Reconstructions and samples",
+            [
+                Figure("Reconstructions", "Inputs, each row over its decodings.", f[RECONSTRUCTIONS], pixelated=True),
+                Figure(
+                    "Prior samples",
+                    "Decodings of z ~ N(0, I)."
+                    if s["variational"]
+                    else "Decodings of samples from a Gaussian fitted to the codes (a plain autoencoder has no prior).",
+                    f[SAMPLES],
+                    pixelated=True,
+                ),
+            ],
+        )
+        morph = Section(
+            "Morph",
+            [
+                Figure(
+                    f"Morph: {what}",
+                    f"{frames} slerp frames between the two images' codes; "
+                    "the top row shows each input beside its reconstruction.",
+                    strip,
+                    pixelated=True,
+                )
+            ],
+        )
         card = Section("Model card", tables=model_card(doc, parameter_count(folder)))
         scores = Section("Metrics", tables=metric_tables(doc, s, extra))
-        sub = (f"{folder.name}: {doc['model']['kind']}, latent {doc['model']['latent_dim']}; figures from "
-               f"{s['encoded']:,} {s['data']} images ({s['split']} split), {s['plotted']:,} of them plotted")
-        page = render_report(f"vaelab report: {folder.name}", sub,
-                             [card, scores, training, latent, dims, trav, grids, morph])
+        sub = (
+            f"{folder.name}: {doc['model']['kind']}, latent {doc['model']['latent_dim']}; figures from "
+            f"{s['encoded']:,} {s['data']} images ({s['split']} split), {s['plotted']:,} of them plotted"
+        )
+        page = render_report(
+            f"vaelab report: {folder.name}", sub, [card, scores, training, latent, dims, trav, grids, morph]
+        )
     write_report(page, out)
     log(f"report of {folder.name} written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
     return out

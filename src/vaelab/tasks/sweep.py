@@ -1,10 +1,12 @@
-"""The latent-size sweep of the AE-vs-VAE blog post ("Experiments with variational autoencoders and latent space interpolation"), measured instead of looked at: train one model per (kind, latent size)
-with vaelab's trainer, then report per size the -ELBO, KL, active units, semantic fidelity, the evaluator's
-confidence on prior samples and the training time, as a markdown table, a CSV and a figure.
+"""The latent-size sweep of the AE-vs-VAE blog post ("Experiments with variational autoencoders and latent space
+interpolation"), measured instead of looked at: train one model per (kind, latent size) with vaelab's trainer, then
+report per size the -ELBO, KL, active units, semantic fidelity, the evaluator's confidence on prior samples and the
+training time, as a markdown table, a CSV and a figure.
 
 Sweeping ``ae-mlp`` beside ``vae-conv`` gives the AE-vs-VAE comparison: decoded random vectors of a plain
 autoencoder are poor images, which shows as low evaluator confidence on its prior samples.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,13 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaelab.io.atomic import write_text_atomic
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import write_text_atomic
 from vaelab.metrics.activity import active_units
+from vaelab.metrics.evaluate import check_evaluator, json_safe
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.likelihood import elbo
-from vaelab.metrics.evaluate import check_evaluator, json_safe
 from vaelab.models.config import CONFIG_NAME, ModelConfig, read_model_json
 from vaelab.models.registry import KL_NEUTRAL, MODELS
 from vaelab.viz.figures import save_figure
@@ -35,8 +37,20 @@ if TYPE_CHECKING:  # the trainer (and torch) load only when a sweep runs
     from vaelab.training.config import TrainConfig
 
 PICTURE_IMAGES, PICTURES_NAME = 8, "sweep_pictures.png"  # test images (each class in turn) and samples a model
-COLUMNS = ["model", "latent", "neg_elbo", "recon", "kl", "active_units", "fidelity", "accuracy_reconstruction",
-           "prior_confidence", "prior_coverage", "train_seconds", "epochs"]
+COLUMNS = [
+    "model",
+    "latent",
+    "neg_elbo",
+    "recon",
+    "kl",
+    "active_units",
+    "fidelity",
+    "accuracy_reconstruction",
+    "prior_confidence",
+    "prior_coverage",
+    "train_seconds",
+    "epochs",
+]
 
 
 @dataclass
@@ -64,24 +78,34 @@ def _folder_plan(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, d
     doc = read_model_json(folder)
     training, data, wanted = doc.get("training", {}), doc.get("data") or {}, dataset.spec()
     theirs = ModelConfig.from_dict(doc["model"])
-    changed = [f"{k} {getattr(theirs, k)} (asked {getattr(model_cfg, k)})" for k in asdict(model_cfg)
-               if getattr(theirs, k) != getattr(model_cfg, k)]
-    changed += [f"{k} {training.get(k)} (asked {v})" for k, v in
-                (("batch_size", train_cfg.batch_size), ("lr", train_cfg.lr), ("seed", train_cfg.seed))
-                if training.get(k) != v]
+    changed = [
+        f"{k} {getattr(theirs, k)} (asked {getattr(model_cfg, k)})"
+        for k in asdict(model_cfg)
+        if getattr(theirs, k) != getattr(model_cfg, k)
+    ]
+    changed += [
+        f"{k} {training.get(k)} (asked {v})"
+        for k, v in (("batch_size", train_cfg.batch_size), ("lr", train_cfg.lr), ("seed", train_cfg.seed))
+        if training.get(k) != v
+    ]
     changed += [f"data {k} {data.get(k)} (asked {wanted[k]})" for k in ("name", "limit") if data.get(k) != wanted[k]]
     if training.get("processes", 1) != 1:  # the sweep trains on one process: going on would change the batch
         changed.append(f"{training['processes']} processes (the sweep trains on 1)")
     done = training.get("epochs_done", 0)
     if changed:
-        raise VaelabError(f"{folder} holds a model trained with other settings: {'; '.join(changed)}. Give the "
-                          "same settings to reuse it, or another --out")
+        raise VaelabError(
+            f"{folder} holds a model trained with other settings: {'; '.join(changed)}. Give the "
+            "same settings to reuse it, or another --out"
+        )
     if done > train_cfg.epochs:
-        raise VaelabError(f"{folder} holds a model trained for {done} epochs; give --epochs {done} or more to "
-                          "reuse it, or another --out")
+        raise VaelabError(
+            f"{folder} holds a model trained for {done} epochs; give --epochs {done} or more to "
+            "reuse it, or another --out"
+        )
     if done < train_cfg.epochs and not (folder / CHECKPOINT_NAME).is_file():
-        raise VaelabError(f"{folder} holds a model trained for {done} epochs and no checkpoint to go on from; "
-                          "give another --out")
+        raise VaelabError(
+            f"{folder} holds a model trained for {done} epochs and no checkpoint to go on from; give another --out"
+        )
     return "reuse" if done == train_cfg.epochs else "extend"
 
 
@@ -90,11 +114,15 @@ def sweep_row(model, dataset: ImageDataset, evaluator, cfg: SweepConfig) -> dict
     test = dataset.split("test")[: cfg.eval_images] if cfg.eval_images else dataset.split("test")
     images = dataset.images[test]
     e = elbo(model, images, seed=cfg.seed)
-    row = {"model": model.cfg.kind, "latent": model.cfg.latent_dim,
-           # A plain AE's loss is its reconstruction NLL alone, which bounds nothing: no -ELBO, no KL.
-           "neg_elbo": e["neg_elbo"] if model.variational else None, "recon": e["recon"],
-           "kl": e["kl"] if model.variational else None,
-           "active_units": active_units(model, images)["active"]}
+    row = {
+        "model": model.cfg.kind,
+        "latent": model.cfg.latent_dim,
+        # A plain AE's loss is its reconstruction NLL alone, which bounds nothing: no -ELBO, no KL.
+        "neg_elbo": e["neg_elbo"] if model.variational else None,
+        "recon": e["recon"],
+        "kl": e["kl"] if model.variational else None,
+        "active_units": active_units(model, images)["active"],
+    }
     if evaluator is not None and dataset.labels is not None:
         f = semantic_fidelity(model, evaluator, images, dataset.labels[test])
         row.update(fidelity=f["fidelity"], accuracy_reconstruction=f["accuracy_reconstruction"])
@@ -104,8 +132,14 @@ def sweep_row(model, dataset: ImageDataset, evaluator, cfg: SweepConfig) -> dict
     return row
 
 
-def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: SweepConfig | None = None,
-              base: ModelConfig | None = None, progress: bool = True) -> list[dict]:
+def run_sweep(
+    dataset: ImageDataset,
+    out: str | Path,
+    evaluator=None,
+    cfg: SweepConfig | None = None,
+    base: ModelConfig | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Train and measure one model per (kind, latent size) into ``out/<kind>-z<size>/``; write the table,
     CSV, JSON and figure into ``out``; return the rows. A folder already trained with the same settings is
     measured again without retraining."""
@@ -119,8 +153,9 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
     if not cfg.kinds:
         raise VaelabError(f"--model names no kind to sweep; give {' or '.join(SWEEP_KINDS)}, or both with a comma")
     if cfg.eval_images is not None and cfg.eval_images < 2:
-        raise VaelabError(f"--eval-images must be at least 2 (active units are a variance over images), got "
-                          f"{cfg.eval_images}")
+        raise VaelabError(
+            f"--eval-images must be at least 2 (active units are a variance over images), got {cfg.eval_images}"
+        )
     for kind in cfg.kinds:
         if kind not in SWEEP_KINDS:
             raise VaelabError(f"the sweep trains {' or '.join(SWEEP_KINDS)}, not {kind!r}")
@@ -139,21 +174,29 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
         dataset.limit_train(cfg.limit)
     base = base or ModelConfig()
     # No ONNX export: sweep models are for measuring, and export costs seconds at every epoch.
-    train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                            device=cfg.device, onnx=False)
+    train_cfg = TrainConfig(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device, onnx=False
+    )
     fields = {k: v for k, v in asdict(base).items() if k not in ("kind", "latent_dim", "channels", "height", "width")}
     plans = []  # every folder is checked before any training, so that a refusal costs nothing
     for kind in cfg.kinds:
         for d in cfg.latents:
             kl_free = {} if MODELS[kind].variational else KL_NEUTRAL
-            model_cfg = ModelConfig(kind=kind, latent_dim=d, channels=dataset.channels, height=dataset.size[0],
-                                    width=dataset.size[1], **{**fields, **kl_free})  # an AE has no KL to weigh
+            model_cfg = ModelConfig(
+                kind=kind,
+                latent_dim=d,
+                channels=dataset.channels,
+                height=dataset.size[0],
+                width=dataset.size[1],
+                **{**fields, **kl_free},
+            )  # an AE has no KL to weigh
             folder = out / f"{kind}-z{d}"
             plans.append((model_cfg, folder, _folder_plan(folder, model_cfg, train_cfg, dataset)))
     rows, examples = [], []
     test = dataset.split("test")
-    originals = dataset.images[test[each_class_in_turn(None if dataset.labels is None else dataset.labels[test],
-                                                        len(test))[:PICTURE_IMAGES]]]
+    originals = dataset.images[
+        test[each_class_in_turn(None if dataset.labels is None else dataset.labels[test], len(test))[:PICTURE_IMAGES]]
+    ]
     for model_cfg, folder, plan in plans:
         kind, d = model_cfg.kind, model_cfg.latent_dim
         if plan == "reuse":
@@ -173,8 +216,9 @@ def run_sweep(dataset: ImageDataset, out: str | Path, evaluator=None, cfg: Sweep
         rows.append(row)
         examples.append((f"{kind} z={d}", *model_examples(model, originals, PICTURE_IMAGES, cfg.seed)))
         write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
-        save_figure(side_by_side_figure(originals, examples, f"latent-size sweep on {dataset.name}"),
-                    out / PICTURES_NAME)
+        save_figure(
+            side_by_side_figure(originals, examples, f"latent-size sweep on {dataset.name}"), out / PICTURES_NAME
+        )
     return rows
 
 
@@ -198,14 +242,38 @@ def _cell(v, digits: int = 2) -> str:
 
 def sweep_markdown(rows: list[dict]) -> str:
     """The rows as a markdown table."""
-    head = ["model", "latent", "−ELBO (nats)", "recon (nats)", "KL (nats)", "active units", "fidelity",
-            "prior-sample confidence", "prior coverage", "train s"]
+    head = [
+        "model",
+        "latent",
+        "−ELBO (nats)",
+        "recon (nats)",
+        "KL (nats)",
+        "active units",
+        "fidelity",
+        "prior-sample confidence",
+        "prior coverage",
+        "train s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        lines.append("| " + " | ".join([r["model"], str(r["latent"]), _cell(r["neg_elbo"]), _cell(r["recon"]),
-                                        _cell(r["kl"]), f"{r['active_units']}/{r['latent']}",
-                                        _cell(r.get("fidelity"), 3), _cell(r.get("prior_confidence"), 3),
-                                        _cell(r.get("prior_coverage"), 3), _cell(r.get("train_seconds"), 0)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["model"],
+                    str(r["latent"]),
+                    _cell(r["neg_elbo"]),
+                    _cell(r["recon"]),
+                    _cell(r["kl"]),
+                    f"{r['active_units']}/{r['latent']}",
+                    _cell(r.get("fidelity"), 3),
+                    _cell(r.get("prior_confidence"), 3),
+                    _cell(r.get("prior_coverage"), 3),
+                    _cell(r.get("train_seconds"), 0),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -236,10 +304,12 @@ def sweep_figure(rows: list[dict]):
     kinds = list(dict.fromkeys(r["model"] for r in rows))
     sizes = sorted({r["latent"] for r in rows})
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), dpi=100)
-    panels = [("neg_elbo", "−ELBO (nats / image); AE: recon NLL", axes[0, 0]),
-              ("fidelity", "semantic fidelity (acc. recon ÷ acc. original)", axes[0, 1]),
-              ("prior_confidence", "prior samples: evaluator confidence (—), coverage (- -)", axes[1, 0]),
-              ("active_units", "active units", axes[1, 1])]
+    panels = [
+        ("neg_elbo", "−ELBO (nats / image); AE: recon NLL", axes[0, 0]),
+        ("fidelity", "semantic fidelity (acc. recon ÷ acc. original)", axes[0, 1]),
+        ("prior_confidence", "prior samples: evaluator confidence (—), coverage (- -)", axes[1, 0]),
+        ("active_units", "active units", axes[1, 1]),
+    ]
     colours = {kind: f"C{i}" for i, kind in enumerate(kinds)}
     for key, title, ax in panels:
         for kind in kinds:
@@ -276,8 +346,12 @@ def sweep_figure(rows: list[dict]):
 
 def write_sweep_outputs(rows: list[dict], out: Path) -> dict[str, Path]:
     """sweep.md, sweep.csv, sweep.json and sweep.png in ``out``, each written to a temp name and renamed."""
-    paths = {"markdown": out / "sweep.md", "csv": out / "sweep.csv", "json": out / "sweep.json",
-             "figure": out / "sweep.png"}
+    paths = {
+        "markdown": out / "sweep.md",
+        "csv": out / "sweep.csv",
+        "json": out / "sweep.json",
+        "figure": out / "sweep.png",
+    }
     write_text_atomic(paths["markdown"], sweep_markdown(rows))
     write_text_atomic(paths["csv"], sweep_csv(rows))
     write_text_atomic(paths["json"], json.dumps(json_safe(rows), indent=2, allow_nan=False) + "\n")

@@ -2,6 +2,7 @@
 
 The shifts are drawn by the caller (from the epoch's numpy Generator), so a resumed run draws the same ones.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,4 +24,4 @@ def shift_images(x: torch.Tensor, shifts: np.ndarray, fill: float = 0.0) -> torc
         return x
     h, w = x.shape[-2:]
     padded = F.pad(x, (k, k, k, k), value=fill)
-    return torch.stack([padded[i, :, k - dy:k - dy + h, k - dx:k - dx + w] for i, (dy, dx) in enumerate(shifts)])
+    return torch.stack([padded[i, :, k - dy : k - dy + h, k - dx : k - dx + w] for i, (dy, dx) in enumerate(shifts)])

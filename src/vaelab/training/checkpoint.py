@@ -1,4 +1,5 @@
 """Training state for --resume: torch.save to a temp file + rename; loaded only with weights_only=True."""
+
 from __future__ import annotations
 
 import re
@@ -7,16 +8,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.io.atomic import atomic_path
 from vaelab.errors import VaelabError
+from vaelab.io.atomic import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
 # Checkpoints written before the trainer stored plain floats hold numpy float64 scalars: allow the plain-data
 # globals that rebuild one (no code runs on load), under numpy 2's module name and numpy 1's, and nothing else.
 _SCALAR = np.float64(0).__reduce__()[0]  # numpy.core.multiarray.scalar or numpy._core.multiarray.scalar
-NUMPY_SCALARS = [_SCALAR, (_SCALAR, "numpy.core.multiarray.scalar"), (_SCALAR, "numpy._core.multiarray.scalar"),
-                 np.dtype, type(np.dtype(np.float64))]
+NUMPY_SCALARS = [
+    _SCALAR,
+    (_SCALAR, "numpy.core.multiarray.scalar"),
+    (_SCALAR, "numpy._core.multiarray.scalar"),
+    np.dtype,
+    type(np.dtype(np.float64)),
+]
 
 
 def rng_state(device: torch.device) -> dict:
@@ -43,8 +49,10 @@ def restore_states(ckpt: dict, folder: Path, **modules) -> None:
             module.load_state_dict(ckpt[key])
     except (KeyError, RuntimeError, ValueError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise VaelabError(f"cannot resume: {Path(folder) / CHECKPOINT_NAME} does not fit the model its config.json "
-                          f"describes ({reason}); it belongs to another run") from e
+        raise VaelabError(
+            f"cannot resume: {Path(folder) / CHECKPOINT_NAME} does not fit the model its config.json "
+            f"describes ({reason}); it belongs to another run"
+        ) from e
 
 
 def save_checkpoint(folder: Path, state: dict) -> None:
@@ -62,5 +70,6 @@ def load_checkpoint(folder: Path) -> dict:
     except Exception as e:  # unpickling errors come in many types; all mean the same to a user
         found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*?)(?: was not an allowed global.*)?$", str(e), re.M)
         reason = found.group(1) if found else (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise VaelabError(f"cannot resume: {path} is not a training checkpoint vaelab can read "
-                          f"({reason.strip()[:160]})") from e
+        raise VaelabError(
+            f"cannot resume: {path} is not a training checkpoint vaelab can read ({reason.strip()[:160]})"
+        ) from e

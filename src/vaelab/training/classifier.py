@@ -1,5 +1,6 @@
 """Training the evaluator classifier: a plain seeded loop (cross-entropy, Adam with a cosine learning-rate
 decay, random horizontal flips), then its test accuracy."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,8 @@ from tqdm import tqdm
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
-from vaelab.progress import progress_bar
 from vaelab.models.config import check_model_folder
+from vaelab.progress import progress_bar
 from vaelab.training.evaluation import images_tensor, unit_batch
 from vaelab.training.vae import pick_device
 
@@ -38,30 +39,44 @@ def classifier_accuracy(model: EvaluatorCNN, images: np.ndarray, labels: np.ndar
     device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(images), batch_size):
-        x = unit_batch(images[i:i + batch_size], device)
-        correct += (model.predict_proba(x).argmax(1).cpu().numpy() == labels[i:i + batch_size]).sum()
+        x = unit_batch(images[i : i + batch_size], device)
+        correct += (model.predict_proba(x).argmax(1).cpu().numpy() == labels[i : i + batch_size]).sum()
     return float(correct / max(1, len(images)))
 
 
-def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: ClassifierTrainConfig | None = None,
-                     progress: bool = True) -> tuple[EvaluatorCNN, dict]:
+def train_classifier(
+    dataset: ImageDataset,
+    out: str | Path | None = None,
+    cfg: ClassifierTrainConfig | None = None,
+    progress: bool = True,
+) -> tuple[EvaluatorCNN, dict]:
     """Train an evaluator on ``dataset``'s labelled train split; save it to ``out`` when given.
 
     Returns the model (eval mode) and a history: train-loss windows, per-epoch loss and test accuracy.
     """
     cfg = cfg or ClassifierTrainConfig()
     if dataset.labels is None or not dataset.class_names:
-        raise VaelabError(f"dataset {dataset.name!r} has no labels; an evaluator needs class labels "
-                          "(use fashion-mnist, mnist:PATH, or a folder with class subfolders)")
+        raise VaelabError(
+            f"dataset {dataset.name!r} has no labels; an evaluator needs class labels "
+            "(use fashion-mnist, mnist:PATH, or a folder with class subfolders)"
+        )
     if out is not None:
         check_model_folder(Path(out), evaluator=True)
     if dataset.split_by_class():
-        raise VaelabError(f"{dataset.name} is split by class: its test classes never occur in training, so a "
-                          "classifier trained on it cannot be tested; use a set whose test split shares its classes")
+        raise VaelabError(
+            f"{dataset.name} is split by class: its test classes never occur in training, so a "
+            "classifier trained on it cannot be tested; use a set whose test split shares its classes"
+        )
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = EvaluatorCNN(EvaluatorConfig(channels=dataset.channels, height=dataset.size[0], width=dataset.size[1],
-                                         num_classes=len(dataset.class_names))).to(device)
+    model = EvaluatorCNN(
+        EvaluatorConfig(
+            channels=dataset.channels,
+            height=dataset.size[0],
+            width=dataset.size[1],
+            num_classes=len(dataset.class_names),
+        )
+    ).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     images = images_tensor(dataset.images)
     labels = torch.from_numpy(dataset.labels.astype(np.int64))
@@ -79,10 +94,16 @@ def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: 
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         order = train_idx[torch.randperm(n, generator=gen)]
         total, window = 0.0, 0.0
-        bar = progress_bar(range(steps), desc=f"evaluator epoch {epoch}/{cfg.epochs}", unit="batch", show=progress,
-                   leave=False, dynamic_ncols=True)
+        bar = progress_bar(
+            range(steps),
+            desc=f"evaluator epoch {epoch}/{cfg.epochs}",
+            unit="batch",
+            show=progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
         for b in bar:
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x = images[idx].float().div_(255)
             if cfg.flip:
                 x = torch.where(torch.rand(len(x), 1, 1, 1, generator=gen) < 0.5, x.flip(-1), x)
@@ -109,7 +130,10 @@ def train_classifier(dataset: ImageDataset, out: str | Path | None = None, cfg: 
     model.eval()
     model.data_spec = dataset.spec()
     if out is not None:
-        model.save_pretrained(out, dataset.spec(), training=asdict(cfg),
-                              metrics={"test_accuracy": history["test_accuracy"],
-                                       "train_seconds": round(history["train_seconds"], 1)})
+        model.save_pretrained(
+            out,
+            dataset.spec(),
+            training=asdict(cfg),
+            metrics={"test_accuracy": history["test_accuracy"], "train_seconds": round(history["train_seconds"], 1)},
+        )
     return model, history

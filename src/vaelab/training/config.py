@@ -4,6 +4,7 @@ the checkpoint record them, and each is refused here when no run can use it.
 A field that the command line sets carries its --help text in ``metadata["help"]``; the other metadata keys say
 how the flag reads it (see ``vaelab.training.settings``, which documents them, and ``cli.args.add_fields_to_parser``,
 which makes the flags)."""
+
 from __future__ import annotations
 
 import math
@@ -15,32 +16,52 @@ RECON_LOSSES = ("mse", "bce")  # the forward cycle's reconstruction term: the pa
 
 # Settings both loops take, with the same meaning and the same --help.
 DEVICE = dict(help="auto (CUDA when present) | cpu | cuda | cuda:N", free_on_resume=True)
-VAL_FRACTION = dict(help="hold out this fraction of the training images (the same ones for every seed) and score "
-                         "them every epoch; the model folder then keeps the best validated epoch (default 0: none)",
-                    metavar="F")
-PATIENCE_HELP = ("with --val-fraction: stop after this many epochs without a better {score} "
-                 "(default 0: train every epoch)")
-PICTURES_HELP = ("draw {what} every this many epochs, and always after the last (default: every epoch of a run of "
-                 "up to 20, about 20 in all in a longer one; on --resume, the run's own setting)")
+VAL_FRACTION = dict(
+    help="hold out this fraction of the training images (the same ones for every seed) and score "
+    "them every epoch; the model folder then keeps the best validated epoch (default 0: none)",
+    metavar="F",
+)
+PATIENCE_HELP = (
+    "with --val-fraction: stop after this many epochs without a better {score} (default 0: train every epoch)"
+)
+PICTURES_HELP = (
+    "draw {what} every this many epochs, and always after the last (default: every epoch of a run of "
+    "up to 20, about 20 in all in a longer one; on --resume, the run's own setting)"
+)
 PICTURE_EVERY = dict(flag="--pictures-every", type="positive", metavar="EPOCHS", free_on_resume=True)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = field(default=10, metadata=dict(
-        type="positive", cli_default=None, free_on_resume=True,  # the CLI sizes it to the data when not given
-        help="default: 10, or on a small set enough for about 1000 optimizer steps (at most 300); on --resume, the "
-             "run's own"))
-    batch_size: int = field(default=128, metadata=dict(
-        type="positive", cli_default=None,  # the CLI sizes it to the data when not given
-        help="default: 128, or on a small set a power of two down to 16, for 16 to 32 steps an epoch"))
+    epochs: int = field(
+        default=10,
+        metadata=dict(
+            type="positive",
+            cli_default=None,
+            free_on_resume=True,  # the CLI sizes it to the data when not given
+            help="default: 10, or on a small set enough for about 1000 optimizer steps (at most 300); on --resume, the "
+            "run's own",
+        ),
+    )
+    batch_size: int = field(
+        default=128,
+        metadata=dict(
+            type="positive",
+            cli_default=None,  # the CLI sizes it to the data when not given
+            help="default: 128, or on a small set a power of two down to 16, for 16 to 32 steps an epoch",
+        ),
+    )
     lr: float = field(default=1e-3, metadata=dict(type="positive_number", help=""))
     seed: int = field(default=0, metadata=dict(type="seed", help=""))
     # the KL weight rises linearly from 0 to 1 over this many steps (0 = off)
     kl_warmup_steps: int = field(default=0, metadata=dict(flag="--kl-warmup", help="steps of linear KL warm-up"))
-    capacity_max: float = field(default=0.0, metadata=dict(
-        help="capacity annealing (Burgess et al.): objective recon + beta*|KL - C|, C rising to this many nats "
-             "(0 = off; use a large --beta such as 100 as the gamma)"))
+    capacity_max: float = field(
+        default=0.0,
+        metadata=dict(
+            help="capacity annealing (Burgess et al.): objective recon + beta*|KL - C|, C rising to this many nats "
+            "(0 = off; use a large --beta such as 100 as the gamma)"
+        ),
+    )
     # 0 with a capacity: C fixed at the max from the start
     capacity_steps: int = field(default=0, metadata=dict(help="steps over which C rises from 0 to --capacity-max"))
     device: str = field(default="auto", metadata=DEVICE)
@@ -48,11 +69,14 @@ class TrainConfig:
     grid_images: int = 16  # test images in the reconstruction grid
     onnx: bool = field(default=True, metadata=dict(help="skip the ONNX export (morph then uses torch)"))
     val_fraction: float = field(default=0.0, metadata=VAL_FRACTION)
-    patience: int = field(default=0, metadata=dict(help=PATIENCE_HELP.format(score="validation -ELBO"),
-                                                   metavar="EPOCHS"))
+    patience: int = field(
+        default=0, metadata=dict(help=PATIENCE_HELP.format(score="validation -ELBO"), metavar="EPOCHS")
+    )
     # None: about 20 a run, every epoch of a run of up to 20; on a resume, the run's own setting
-    picture_every: int | None = field(default=None, metadata=dict(
-        PICTURE_EVERY, help=PICTURES_HELP.format(what="recon_epochNNN.png and samples_epochNNN.png")))
+    picture_every: int | None = field(
+        default=None,
+        metadata=dict(PICTURE_EVERY, help=PICTURES_HELP.format(what="recon_epochNNN.png and samples_epochNNN.png")),
+    )
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -61,8 +85,10 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise VaelabError(f"epochs and batch size must be at least 1, not {self.epochs} and {self.batch_size}")
         if self.kl_warmup_steps < 0 or self.capacity_steps < 0:
-            raise VaelabError("the KL warm-up and the capacity steps must be 0 or more, not "
-                              f"{self.kl_warmup_steps} and {self.capacity_steps}")
+            raise VaelabError(
+                "the KL warm-up and the capacity steps must be 0 or more, not "
+                f"{self.kl_warmup_steps} and {self.capacity_steps}"
+            )
         if not (math.isfinite(self.capacity_max) and self.capacity_max >= 0):
             raise VaelabError(f"the capacity must be 0 (off) or more nats, not {self.capacity_max}")
         if self.capacity_steps and not self.capacity_max:
@@ -100,25 +126,47 @@ def check_validation_settings(val_fraction: float, patience: int) -> None:
 
 @dataclass
 class CycleTrainConfig:
-    epochs: int = field(default=10, metadata=dict(
-        type="positive", cli_default=None, free_on_resume=True,  # None on the CLI: on --resume, as the run planned
-        help="default 10; on --resume, the epochs the run planned"))
+    epochs: int = field(
+        default=10,
+        metadata=dict(
+            type="positive",
+            cli_default=None,
+            free_on_resume=True,  # None on the CLI: on --resume, as the run planned
+            help="default 10; on --resume, the epochs the run planned",
+        ),
+    )
     batch_size: int = field(default=64, metadata=dict(type="positive", help=""))
-    lr: float = field(default=1e-4, metadata=dict(type="positive_number",
-                                                  help="Adam learning rate of both cycles (paper: 1e-4)"))
-    lr_step_epochs: int = field(default=80, metadata=dict(
-        flag="--lr-step", metavar="EPOCHS",
-        help="multiply the learning rates by --lr-gamma every this many epochs (paper: 80; 0: never)"))
+    lr: float = field(
+        default=1e-4, metadata=dict(type="positive_number", help="Adam learning rate of both cycles (paper: 1e-4)")
+    )
+    lr_step_epochs: int = field(
+        default=80,
+        metadata=dict(
+            flag="--lr-step",
+            metavar="EPOCHS",
+            help="multiply the learning rates by --lr-gamma every this many epochs (paper: 80; 0: never)",
+        ),
+    )
     lr_gamma: float = field(default=0.1, metadata=dict(help="the factor of each --lr-step (paper: 0.1)"))
     reconstruction_coef: float = field(default=2.0, metadata=dict(help=""))
     kl_coef: float = field(default=3.0, metadata=dict(help=""))
     reverse_coef: float = field(default=10.0, metadata=dict(help=""))
-    recon_loss: str = field(default="mse", metadata=dict(
-        choices=RECON_LOSSES, help="the forward cycle's reconstruction term: mse (paper) or bce (small objects on "
-                                   "black, such as sprites, where MSE settles on an empty image)"))
-    shift: int = field(default=0, metadata=dict(
-        metavar="PIXELS", help="augmentation: move each image of a forward-cycle pair by up to this many pixels, "
-                               "independently, so that s cannot carry position (default 0, the paper's)"))
+    recon_loss: str = field(
+        default="mse",
+        metadata=dict(
+            choices=RECON_LOSSES,
+            help="the forward cycle's reconstruction term: mse (paper) or bce (small objects on "
+            "black, such as sprites, where MSE settles on an empty image)",
+        ),
+    )
+    shift: int = field(
+        default=0,
+        metadata=dict(
+            metavar="PIXELS",
+            help="augmentation: move each image of a forward-cycle pair by up to this many pixels, "
+            "independently, so that s cannot carry position (default 0, the paper's)",
+        ),
+    )
     seed: int = field(default=0, metadata=dict(type="seed", help=""))
     device: str = field(default="auto", metadata=DEVICE)
     log_every: int = 50  # steps between train-loss records in metrics.jsonl
@@ -126,12 +174,17 @@ class CycleTrainConfig:
     eval_images: int = 2000  # test images for the per-epoch numbers
     onnx: bool = field(default=True, metadata=dict(help="skip the ONNX export"))
     val_fraction: float = field(default=0.0, metadata=VAL_FRACTION)
-    patience: int = field(default=0, metadata=dict(
-        help=PATIENCE_HELP.format(score="validation score (the forward cycle's loss on the held-out images)"),
-        metavar="EPOCHS"))
+    patience: int = field(
+        default=0,
+        metadata=dict(
+            help=PATIENCE_HELP.format(score="validation score (the forward cycle's loss on the held-out images)"),
+            metavar="EPOCHS",
+        ),
+    )
     # None: about 20 a run, as train's grids; on a resume, the run's own setting
-    picture_every: int | None = field(default=None, metadata=dict(PICTURE_EVERY,
-                                                                  help=PICTURES_HELP.format(what="swap_epochNNN.png")))
+    picture_every: int | None = field(
+        default=None, metadata=dict(PICTURE_EVERY, help=PICTURES_HELP.format(what="swap_epochNNN.png"))
+    )
 
     def __post_init__(self) -> None:
         """Settings no run can use are refused here, before anything is written."""
@@ -140,15 +193,21 @@ class CycleTrainConfig:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise VaelabError(f"the learning rate must be above 0, not {self.lr}")
         if self.lr_step_epochs < 0 or not (math.isfinite(self.lr_gamma) and self.lr_gamma > 0):
-            raise VaelabError(f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got "
-                              f"{self.lr_step_epochs} and {self.lr_gamma}")
+            raise VaelabError(
+                f"the learning-rate step must be ≥ 0 epochs and its factor > 0; got "
+                f"{self.lr_step_epochs} and {self.lr_gamma}"
+            )
         coefs = (self.reconstruction_coef, self.kl_coef, self.reverse_coef)
         if not all(math.isfinite(c) and c >= 0 for c in coefs):
-            raise VaelabError(f"the loss weights must be 0 or more; got reconstruction {coefs[0]}, KL {coefs[1]}, "
-                              f"reverse cycle {coefs[2]}")
+            raise VaelabError(
+                f"the loss weights must be 0 or more; got reconstruction {coefs[0]}, KL {coefs[1]}, "
+                f"reverse cycle {coefs[2]}"
+            )
         if self.epochs < 1 or self.batch_size < 1 or self.shift < 0:
-            raise VaelabError(f"epochs and batch size must be at least 1 and the shift 0 or more; got {self.epochs}, "
-                              f"{self.batch_size} and {self.shift}")
+            raise VaelabError(
+                f"epochs and batch size must be at least 1 and the shift 0 or more; got {self.epochs}, "
+                f"{self.batch_size} and {self.shift}"
+            )
         check_validation_settings(self.val_fraction, self.patience)
         check_picture_every(self.picture_every)
 
@@ -165,4 +224,3 @@ class CycleTrainConfig:
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (1-based) ``epoch``: lr · gamma^⌊(epoch − 1) / step⌋."""
         return self.lr * self.lr_gamma ** ((epoch - 1) // self.lr_step_epochs) if self.lr_step_epochs else self.lr
-

@@ -17,6 +17,7 @@ code's StepLR does (``lr_step_epochs``, ``lr_gamma``). Each epoch scores plain a
 draws a swap grid. The run around the steps (resume, metrics.jsonl, validation, atomic saves of the model folder
 and checkpoint.pt, the NaN guard) is the scaffold every training loop shares, :func:`vaelab.training.loop.run_loop`.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,8 +65,9 @@ def _class_blocks(pool_labels: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
     return order, starts[slot], counts[slot]
 
 
-def same_class_partners(labels: np.ndarray, pool: np.ndarray, pool_labels: np.ndarray,
-                        rng: np.random.Generator) -> np.ndarray:
+def same_class_partners(
+    labels: np.ndarray, pool: np.ndarray, pool_labels: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """For each of labels (N,), a random index from ``pool`` (M,) whose label, in pool_labels (M,), is the same.
 
     The image itself may be drawn, as in the official paired loader."""
@@ -115,8 +117,9 @@ def reverse_cycle(model: CycleVAE, xa: torch.Tensor, xb: torch.Tensor, cfg: Cycl
 
 
 @torch.no_grad()
-def evaluate_cycle(model: CycleVAE, images: np.ndarray, labels: np.ndarray, seed: int = 0,
-                   batch_size: int = 500) -> dict:
+def evaluate_cycle(
+    model: CycleVAE, images: np.ndarray, labels: np.ndarray, seed: int = 0, batch_size: int = 500
+) -> dict:
     """Mean per-pixel MSE of plain reconstructions Dec(μ_z, s) and of same-class swaps Dec(μ_z1, s2), on
     images (N, C, H, W), uint8 or float in [0,1], and the mean KL of z per image (nats)."""
     device = next(model.parameters()).device
@@ -125,13 +128,15 @@ def evaluate_cycle(model: CycleVAE, images: np.ndarray, labels: np.ndarray, seed
     model.eval()
     totals = np.zeros(3)
     for i in range(0, len(images), batch_size):
-        x = unit_batch(images[i:i + batch_size], device)
-        x2 = unit_batch(images[partners[i:i + batch_size]], device)
+        x = unit_batch(images[i : i + batch_size], device)
+        x2 = unit_batch(images[partners[i : i + batch_size]], device)
         mu, logvar, s = model.encode_parts(x)
         s2 = model.encode_parts(x2)[2]
-        totals += [F.mse_loss(model.decode_parts(mu, s), x, reduction="sum").item(),
-                   F.mse_loss(model.decode_parts(mu, s2), x, reduction="sum").item(),
-                   _kl_sum(mu, logvar).item()]
+        totals += [
+            F.mse_loss(model.decode_parts(mu, s), x, reduction="sum").item(),
+            F.mse_loss(model.decode_parts(mu, s2), x, reduction="sum").item(),
+            _kl_sum(mu, logvar).item(),
+        ]
     model.train(was_training)
     pixels = images[0].size * len(images)
     return {"recon_mse": totals[0] / pixels, "swap_mse": totals[1] / pixels, "kl": totals[2] / len(images)}
@@ -173,10 +178,15 @@ def _plot_curves(records: list[dict], path: Path, pixels: int) -> dict:
     epochs = [r for r in records if r["kind"] == "epoch"]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
     per_image = {"mse": 1.0, "kl": pixels / 2, "reverse_l1": 1.0}
-    for ax, key, title in zip(axes, ("mse", "kl", "reverse_l1"),
-                              ("swap reconstruction MSE", "KL(z), nats per image", "reverse-cycle L1")):
-        ax.plot([r["step"] for r in steps], [r[key] * per_image[key] for r in steps],
-                **train_line_style(len(steps)), label="train")
+    for ax, key, title in zip(
+        axes, ("mse", "kl", "reverse_l1"), ("swap reconstruction MSE", "KL(z), nats per image", "reverse-cycle L1")
+    ):
+        ax.plot(
+            [r["step"] for r in steps],
+            [r[key] * per_image[key] for r in steps],
+            **train_line_style(len(steps)),
+            label="train",
+        )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_yscale("log")
@@ -193,9 +203,16 @@ def _plot_curves(records: list[dict], path: Path, pixels: int) -> dict:
     return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
 
 
-def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path,
-                cfg: CycleTrainConfig | None = None, resume: bool = False, progress: bool = True,
-                announce=None, swap_figure=None) -> CycleVAE:
+def train_cycle(
+    model_cfg: ModelConfig | None,
+    dataset: ImageDataset,
+    out: str | Path,
+    cfg: CycleTrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    announce=None,
+    swap_figure=None,
+) -> CycleVAE:
     """Train a `cycle-vae` on ``dataset``'s labelled train split (the label is the specified factor) into ``out``.
 
     ``out`` ends up a model folder plus checkpoint.pt, metrics.jsonl, loss_curve.png and swap_epochNNN.png.
@@ -208,15 +225,24 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     out = Path(out)
     cfg = cfg or CycleTrainConfig()
     if dataset.labels is None:
-        raise VaelabError(f"{dataset.name} has no labels; the cycle-consistent VAE needs the specified factor "
-                          "as labels (fashion-mnist, sprites, sprites-reed:PATH, a folder of class folders)")
+        raise VaelabError(
+            f"{dataset.name} has no labels; the cycle-consistent VAE needs the specified factor "
+            "as labels (fashion-mnist, sprites, sprites-reed:PATH, a folder of class folders)"
+        )
     ckpt = resumed = None
     if resume:
         # Checkpoints from before the schedule existed trained at a fixed rate: keep it so (lr_step_epochs 0).
         ckpt, _, model_cfg, resumed, cfg = resume_from(out, cfg, before={"lr_step_epochs": 0})
     elif model_cfg is None:
-        model_cfg = ModelConfig(kind="cycle-vae", channels=dataset.channels, height=dataset.size[0],
-                                width=dataset.size[1], latent_dim=32, specified_dim=16, likelihood="gaussian")
+        model_cfg = ModelConfig(
+            kind="cycle-vae",
+            channels=dataset.channels,
+            height=dataset.size[0],
+            width=dataset.size[1],
+            latent_dim=32,
+            specified_dim=16,
+            likelihood="gaussian",
+        )
     if not 0 <= cfg.shift < min(dataset.size):
         raise VaelabError(f"the random shift must be 0 to {min(dataset.size) - 1} pixels, not {cfg.shift}")
     check_resumable(ckpt, cfg.epochs, out)
@@ -228,8 +254,10 @@ def train_cycle(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str |
     # the same fixed validation images as `vaelab train` holds out (none at val_fraction 0: the old data order)
     train_idx, val_idx = training_split(dataset, cfg.val_fraction)
     if len(np.unique(dataset.labels[train_idx])) < 2:  # s would have nothing to tell apart
-        raise VaelabError(f"{dataset.name}'s training images are all of one class; the cycle-consistent VAE learns "
-                          "what tells classes apart, so it needs two or more")
+        raise VaelabError(
+            f"{dataset.name}'s training images are all of one class; the cycle-consistent VAE learns "
+            "what tells classes apart, so it needs two or more"
+        )
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
     out.mkdir(parents=True, exist_ok=True)
@@ -254,14 +282,24 @@ class CycleKind:
     remedy = "try a lower --lr"
     score_name, score_format, best_key = "validation score", ".5f", "best_val_score"
 
-    def __init__(self, model: CycleVAE, cfg: CycleTrainConfig, device: torch.device, dataset: ImageDataset,
-                 train_idx: np.ndarray, val_idx: np.ndarray, swap_figure=None):
+    def __init__(
+        self,
+        model: CycleVAE,
+        cfg: CycleTrainConfig,
+        device: torch.device,
+        dataset: ImageDataset,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        swap_figure=None,
+    ):
         self.model, self.cfg, self.device, self.swap_figure = model, cfg, device, swap_figure
         fused = device.type in ("cpu", "cuda")
         self.optimizers = {
             "optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused),
-            "optimizer_reverse": torch.optim.Adam(model.encoder_parameters(), lr=cfg.lr, betas=(0.9, 0.999),
-                                                  fused=fused)}
+            "optimizer_reverse": torch.optim.Adam(
+                model.encoder_parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused
+            ),
+        }
         self.images, self.labels, self.train_idx = images_tensor(dataset.images), dataset.labels, train_idx
         self.background = dataset.background / 255
         eval_idx = np.sort(np.random.default_rng(cfg.seed).permutation(dataset.split("test"))[: cfg.eval_images])
@@ -319,22 +357,34 @@ class CycleKind:
         images), as metrics.jsonl and the console show them."""
         cfg, model = self.cfg, self.model
         test = evaluate_cycle(model, self.eval_images, self.eval_labels, seed=cfg.seed)
-        record = {"test_recon_mse": test["recon_mse"], "test_swap_mse": test["swap_mse"], "test_kl": test["kl"],
-                  "epoch_seconds": seconds, "img_per_s": self.steps_per_epoch * cfg.batch_size / seconds,
-                  "lr": cfg.lr_at(epoch)}
+        record = {
+            "test_recon_mse": test["recon_mse"],
+            "test_swap_mse": test["swap_mse"],
+            "test_kl": test["kl"],
+            "epoch_seconds": seconds,
+            "img_per_s": self.steps_per_epoch * cfg.batch_size / seconds,
+            "lr": cfg.lr_at(epoch),
+        }
         line = ""
         val = evaluate_cycle(model, self.val_images, self.val_labels, seed=cfg.seed) if len(self.val_images) else None
         if val:
             record["val_score"] = val["score"] = cfg.validation_score(val, self.pixels)
             record["val_swap_mse"] = val["swap_mse"]
             line += f"validation score {val['score']:.5f}  "
-        line += (f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
-                 f"KL(z) {test['kl']:.2f} nats  [{self.steps_per_epoch / seconds:.1f} it/s]")
+        line += (
+            f"test MSE recon {test['recon_mse']:.5f}  swap {test['swap_mse']:.5f}  "
+            f"KL(z) {test['kl']:.2f} nats  [{self.steps_per_epoch / seconds:.1f} it/s]"
+        )
         return Scores(record, line, test, val, val["score"] if val else math.inf)
 
     def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
-        return {**asdict(self.cfg), "loop": "cycle", "epochs_done": epoch, "steps": step,
-                "train_seconds": round(seconds, 1)}
+        return {
+            **asdict(self.cfg),
+            "loop": "cycle",
+            "epochs_done": epoch,
+            "steps": step,
+            "train_seconds": round(seconds, 1),
+        }
 
     def plot_curves(self, records: list[dict], path: Path) -> None:
         _plot_curves(records, path, self.pixels)
@@ -344,7 +394,8 @@ class CycleKind:
         grid = self.grid_x.cpu().numpy()
         cells, path = swap_cells(self.model, self.grid_x), out / f"swap_epoch{epoch:03d}.png"
         if self.swap_figure is None:
-            save_png_atomic(image_grid(swap_picture(cells, grid), nrow=len(grid) + 1,
-                                       scale=max(1, 96 // grid.shape[-1])), path)
+            save_png_atomic(
+                image_grid(swap_picture(cells, grid), nrow=len(grid) + 1, scale=max(1, 96 // grid.shape[-1])), path
+            )
         else:
             self.swap_figure(grid, grid, cells, path, f"epoch {epoch}: style transfer on test images")

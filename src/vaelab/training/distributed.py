@@ -4,6 +4,7 @@ Each rank takes its contiguous slice of every global batch, so N processes with 
 path as one process with batch N·B: gradients are averaged, the shuffle uses the same seed everywhere, and
 the reparameterisation noise for the global batch is drawn identically on every rank and sliced.
 """
+
 from __future__ import annotations
 
 import os

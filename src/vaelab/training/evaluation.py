@@ -1,4 +1,5 @@
 """Test-set -ELBO of a model, batched, with its own seeded RNG so it never disturbs training's."""
+
 from __future__ import annotations
 
 import warnings
@@ -35,8 +36,10 @@ def unit_batch(images: np.ndarray, device) -> torch.Tensor:
         raise VaelabError(f"images must be integers 0..255, or floats in [0,1], not {images.dtype}")
     x = torch.tensor(images, dtype=torch.float32, device=device)
     if x.numel() and not (x.min() >= -FLOAT_SLACK and x.max() <= 1 + FLOAT_SLACK):  # NaN fails both
-        raise VaelabError("float images must lie in [0,1] (integer images are scaled by 1/255); these run from "
-                          f"{x.min().item():.3g} to {x.max().item():.3g}")
+        raise VaelabError(
+            "float images must lie in [0,1] (integer images are scaled by 1/255); these run from "
+            f"{x.min().item():.3g} to {x.max().item():.3g}"
+        )
     return x.clamp_(0, 1)
 
 
@@ -63,7 +66,7 @@ def evaluate_elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int =
     totals = np.zeros(2)
     with seeded_rng(seed, device):
         for i in range(0, len(images), batch_size):
-            out = model.loss(unit_batch(images[i:i + batch_size], device))
+            out = model.loss(unit_batch(images[i : i + batch_size], device))
             totals += [out.recon.sum().item(), out.kl.sum().item()]
     model.train(was_training)
     recon, kl = (float(v) for v in totals / len(images))  # plain floats: they go into checkpoints and JSON

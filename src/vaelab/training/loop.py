@@ -10,6 +10,7 @@ Jha et al. 2018.
 Read :func:`run_loop` from the top: :func:`run_epoch` steps through one epoch's batches, :func:`end_epoch` scores,
 logs, saves and draws, and :func:`save_model` and :func:`checkpoint` say what is saved.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,6 +46,7 @@ METRICS_NAME = "metrics.jsonl"
 
 
 # --- what a model kind brings -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Scores:
@@ -94,6 +96,7 @@ class Kind(Protocol):
 
 
 # --- the loop ---------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -149,22 +152,31 @@ def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
 def run_epoch(kind: Kind, run: Run, epoch: int, progress: bool) -> tuple[float, dict]:
     """Step through the epoch's batches: (its seconds, each step value's mean over it)."""
     batches = kind.epoch_batches(epoch)
-    bar = progress_bar(batches, desc=f"epoch {epoch}/{kind.cfg.epochs}", unit=kind.unit,
-                       show=progress and run.ddp.is_main, leave=False, dynamic_ncols=True)
+    bar = progress_bar(
+        batches,
+        desc=f"epoch {epoch}/{kind.cfg.epochs}",
+        unit=kind.unit,
+        show=progress and run.ddp.is_main,
+        leave=False,
+        dynamic_ncols=True,
+    )
     t0, running = time.perf_counter(), np.zeros(len(kind.step_keys))
     for batch in bar:
         values = kind.step(batch, run.step)
         if not np.isfinite(values).all():
-            raise TrainingDiverged(f"loss became {_plain(values)} at step {run.step + 1} (epoch {epoch}); stopped. "
-                                   f"{left_to_resume(epoch, run.out)}; {kind.remedy}")
+            raise TrainingDiverged(
+                f"loss became {_plain(values)} at step {run.step + 1} (epoch {epoch}); stopped. "
+                f"{left_to_resume(epoch, run.out)}; {kind.remedy}"
+            )
         run.step += 1
         running += values
         run.window += values
         run.window_steps += 1
         if run.step % kind.cfg.log_every == 0:  # the mean over the window: single batches are too noisy to read
             mean = run.window / run.window_steps
-            run.records.append({"kind": "step", "epoch": epoch, "step": run.step,
-                                **dict(zip(kind.step_keys, mean.tolist()))})
+            run.records.append(
+                {"kind": "step", "epoch": epoch, "step": run.step, **dict(zip(kind.step_keys, mean.tolist()))}
+            )
             bar.set_postfix(kind.progress(mean), refresh=False)
             run.window, run.window_steps = np.zeros(len(kind.step_keys)), 0
     seconds = time.perf_counter() - t0
@@ -187,25 +199,39 @@ def end_epoch(kind: Kind, run: Run, seconds: float, train: dict) -> bool:
     if draws_pictures(epoch, cfg.picture_every, cfg.epochs, stopping):
         kind.draw(run.out, epoch)
     if stopping:
-        tqdm.write(f"no better {kind.score_name} for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
-                   f"folder holds epoch {best.epoch} ({kind.score_name} {best.score:{kind.score_format}})")
+        tqdm.write(
+            f"no better {kind.score_name} for {cfg.patience} epochs: stopped after epoch {epoch}; the model "
+            f"folder holds epoch {best.epoch} ({kind.score_name} {best.score:{kind.score_format}})"
+        )
     return stopping
 
 
 def save_model(kind: Kind, run: Run, scores: Scores) -> None:
     """The model folder as of this epoch: config.json (with the training record and scores), the weights, ONNX."""
     best = run.best.saved_fields(run.n_val, run.train_seconds) if scores.val else {}
-    kind.model.save_pretrained(run.out, run.data_spec, onnx=kind.cfg.onnx,
-                               training={**kind.saved_training(run.epoch, run.step, run.train_seconds), **best},
-                               metrics={"test": scores.test, **({"validation": scores.val} if scores.val else {})})
+    kind.model.save_pretrained(
+        run.out,
+        run.data_spec,
+        onnx=kind.cfg.onnx,
+        training={**kind.saved_training(run.epoch, run.step, run.train_seconds), **best},
+        metrics={"test": scores.test, **({"validation": scores.val} if scores.val else {})},
+    )
 
 
 def checkpoint(kind: Kind, run: Run) -> dict:
     """checkpoint.pt's contents: all that an exact resume needs, the random state and the log window included."""
-    return {"model": kind.model.state_dict(), **{name: opt.state_dict() for name, opt in kind.optimizers.items()},
-            "epoch": run.epoch, "step": run.step, "train_seconds": run.train_seconds, "train_config": asdict(kind.cfg),
-            **rng_state(run.ddp.device), "best_epoch": run.best.epoch, kind.best_key: run.best.score,
-            "log_window": [_plain(run.window), run.window_steps]}
+    return {
+        "model": kind.model.state_dict(),
+        **{name: opt.state_dict() for name, opt in kind.optimizers.items()},
+        "epoch": run.epoch,
+        "step": run.step,
+        "train_seconds": run.train_seconds,
+        "train_config": asdict(kind.cfg),
+        **rng_state(run.ddp.device),
+        "best_epoch": run.best.epoch,
+        kind.best_key: run.best.score,
+        "log_window": [_plain(run.window), run.window_steps],
+    }
 
 
 def _plain(values: np.ndarray) -> float | list[float]:
@@ -234,6 +260,7 @@ def left_to_resume(epoch: int, out: Path) -> str:
 
 # --- validation and pictures ------------------------------------------------------------------------------------
 
+
 @dataclass
 class BestEpoch:
     """The validated epoch a model folder holds (lower score is better), and when patience runs out."""
@@ -255,8 +282,12 @@ class BestEpoch:
     def saved_fields(self, val_images: int, seconds: float) -> dict:
         """config.json's record of the best epoch as it is saved; epochs_run/run_seconds grow to the whole run
         at its end (``restore``)."""
-        return {"best_epoch": self.epoch, "val_images": val_images, "epochs_run": self.epoch,
-                "run_seconds": round(seconds, 3)}
+        return {
+            "best_epoch": self.epoch,
+            "val_images": val_images,
+            "epochs_run": self.epoch,
+            "run_seconds": round(seconds, 3),
+        }
 
     def restore(self, model: torch.nn.Module, out: Path, device, last_epoch: int, seconds: float) -> None:
         """After a run that went on past its best epoch: load that epoch's weights, as the model folder holds
@@ -287,6 +318,7 @@ def draws_pictures(epoch: int, every: int | None, last: int, stopping: bool = Fa
 
 # --- before a run writes anything: resuming, and the checks -----------------------------------------------------
 
+
 def resume_from(out: Path, cfg: TrainConfig | CycleTrainConfig, before: dict | None = None) -> tuple:
     """What the run in ``out`` goes on from: (its checkpoint, its config.json, its model config, the data spec it
     recorded, its training settings as ``cfg``'s class). The settings are :func:`resumed_settings`; ``before``
@@ -315,8 +347,10 @@ def planned_epochs(out: Path, default: int) -> int:
 def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
     """A resumed run must have epochs left to train; otherwise say so rather than do nothing."""
     if ckpt is not None and ckpt["epoch"] >= epochs:
-        raise VaelabError(f"the run in {out} has already trained {ckpt['epoch']} epochs; give --epochs above "
-                          f"{ckpt['epoch']} to train it longer")
+        raise VaelabError(
+            f"the run in {out} has already trained {ckpt['epoch']} epochs; give --epochs above "
+            f"{ckpt['epoch']} to train it longer"
+        )
 
 
 def pick_device(name: str) -> torch.device:
@@ -338,8 +372,10 @@ def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray
     check_fraction(fraction)
     n_val = round(len(train_idx) * fraction)
     if fraction and not 0 < n_val < len(train_idx):
-        raise VaelabError(f"a validation fraction of {fraction} of {len(train_idx)} training images leaves "
-                          f"{n_val} to validate on and {len(train_idx) - n_val} to train on; both need at least one")
+        raise VaelabError(
+            f"a validation fraction of {fraction} of {len(train_idx)} training images leaves "
+            f"{n_val} to validate on and {len(train_idx) - n_val} to train on; both need at least one"
+        )
     held = np.zeros(len(train_idx), bool)
     held[np.random.default_rng(0).permutation(len(train_idx))[:n_val]] = True
     return train_idx[~held], train_idx[held]
@@ -349,8 +385,10 @@ def training_split(dataset: ImageDataset, fraction: float) -> tuple[np.ndarray, 
     """(train, validation) of ``dataset``'s training images, as :func:`validation_split`; a set with no test
     image to score each epoch on (a folder of one image) is refused first."""
     if not len(dataset.split("test")):
-        raise VaelabError(f"{dataset.name} has no test images to score each epoch on ({len(dataset)} image"
-                          f"{'s' * (len(dataset) != 1)} in all); training needs at least two")
+        raise VaelabError(
+            f"{dataset.name} has no test images to score each epoch on ({len(dataset)} image"
+            f"{'s' * (len(dataset) != 1)} in all); training needs at least two"
+        )
     return validation_split(dataset.split("train"), fraction)
 
 
@@ -359,21 +397,28 @@ def check_run_data(model_cfg: ModelConfig, dataset: ImageDataset, out: Path, res
     go on with the data it started with: the same classes, the same benchmark-made split and the same limit.
     Data that moved is fine: only the name may change."""
     if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
-        raise VaelabError(f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
-                          f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}")
+        raise VaelabError(
+            f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
+            f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}"
+        )
     if resumed is None:
         return
     if "class_names" in resumed and resumed["class_names"] != dataset.class_names:
-        raise VaelabError(f"{out} trained on data with the classes {_names(resumed.get('class_names'))}; "
-                          f"{dataset.name} has {_names(dataset.class_names)}. A resumed run goes on with its own "
-                          "data (moved, perhaps), not with other data")
+        raise VaelabError(
+            f"{out} trained on data with the classes {_names(resumed.get('class_names'))}; "
+            f"{dataset.name} has {_names(dataset.class_names)}. A resumed run goes on with its own "
+            "data (moved, perhaps), not with other data"
+        )
     if resumed.get("split") != dataset.split_source:
-        raise VaelabError(f"{out} was trained on a split made by {resumed.get('split') or 'its loader'}, and this "
-                          f"data's split was made by {dataset.split_source or 'its loader'}")
+        raise VaelabError(
+            f"{out} was trained on a split made by {resumed.get('split') or 'its loader'}, and this "
+            f"data's split was made by {dataset.split_source or 'its loader'}"
+        )
     if "limit" in resumed and resumed["limit"] != dataset.train_limit:  # runs from before limits were recorded
         had = f"the first {resumed['limit']}" if resumed["limit"] else "all its"
-        raise VaelabError(f"{out} trained on {had} training images; this data keeps "
-                          f"{dataset.train_limit or 'all'} of them")
+        raise VaelabError(
+            f"{out} trained on {had} training images; this data keeps {dataset.train_limit or 'all'} of them"
+        )
 
 
 def _names(names) -> str:
@@ -387,7 +432,10 @@ def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
     """A one-line warning when a run (a small set at a large batch, or few epochs) takes few optimizer steps;
     it names the caller of the function that calls this one (train, train_cycle)."""
     if steps * epochs < FEW_STEPS:
-        warnings.warn(f"{n_train} training images make {steps} optimizer step{'s' * (steps != 1)} an epoch at batch "
-                      f"{batch}, only {steps * epochs} in all; under {FEW_STEPS} usually leave blurred "
-                      f"reconstructions: a smaller --batch-size or more --epochs trains more", VaelabWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{n_train} training images make {steps} optimizer step{'s' * (steps != 1)} an epoch at batch "
+            f"{batch}, only {steps * epochs} in all; under {FEW_STEPS} usually leave blurred "
+            f"reconstructions: a smaller --batch-size or more --epochs trains more",
+            VaelabWarning,
+            stacklevel=3,
+        )

@@ -16,6 +16,7 @@ other keys, each optional:
 
 A bool field that is on by default is a switch whose flag, ``--no-NAME``, turns it off.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -69,8 +70,9 @@ def kept_setting(config: type, f: Field) -> Callable[[dict], Any]:
     return stored
 
 
-def run_settings_on_resume(out: Path, resume: bool, given: Mapping[str, Any],
-                           kept: Mapping[str, Callable[[dict], Any]]) -> dict | None:
+def run_settings_on_resume(
+    out: Path, resume: bool, given: Mapping[str, Any], kept: Mapping[str, Callable[[dict], Any]]
+) -> dict | None:
     """On a resume: the run's config.json, after refusing every setting in ``given`` (flag → the value typed) whose
     value differs from the run's own, as ``kept`` (flag → its reader of config.json) reads it. A resumed run goes on
     with its own model and training settings; only --epochs, --device and --data may change. None when not resuming,
@@ -79,8 +81,10 @@ def run_settings_on_resume(out: Path, resume: bool, given: Mapping[str, Any],
     out = Path(out)
     check_model_folder(out, evaluator=False)  # an evaluator's folder: choose another, not --resume
     if not resume and (out / CONFIG_NAME).is_file():
-        raise VaelabError(f"{out} holds a trained model: --resume goes on with it, or choose another --out "
-                          "(a new run there would replace it)")
+        raise VaelabError(
+            f"{out} holds a trained model: --resume goes on with it, or choose another --out "
+            "(a new run there would replace it)"
+        )
     if not resume or not (out / CONFIG_NAME).is_file():
         return None
     doc = read_model_json(out)
@@ -93,14 +97,21 @@ def run_settings_on_resume(out: Path, resume: bool, given: Mapping[str, Any],
         if not same:
             changed.append(f"{flag} {_shown(value)} (the run's: {_shown(own)})")
     if changed:
-        raise VaelabError(f"--resume goes on with the run's own settings; only --epochs, --device and --data may "
-                          f"change, but {', '.join(changed)}")
+        raise VaelabError(
+            f"--resume goes on with the run's own settings; only --epochs, --device and --data may "
+            f"change, but {', '.join(changed)}"
+        )
     return doc
 
 
-def load_training_data(out: Path, data: str | None = None, channels: int | None = None,
-                       size: tuple[int, int] | None = None, limit: int | None = None,
-                       resume: bool = False) -> ImageDataset:
+def load_training_data(
+    out: Path,
+    data: str | None = None,
+    channels: int | None = None,
+    size: tuple[int, int] | None = None,
+    limit: int | None = None,
+    resume: bool = False,
+) -> ImageDataset:
     """The dataset a run in ``out`` trains on: ``data`` (default fashion-mnist), or on a resume without ``data``
     the data named in the run's config.json, so that a resumed run goes on with the images it started with.
     ``limit`` keeps the first N training images; the run records N, and a resume keeps it. ``channels`` and
@@ -112,35 +123,47 @@ def load_training_data(out: Path, data: str | None = None, channels: int | None 
     spec = None
     given_format = bool(channels or size)  # on a resume the others are the run's, not the user's
     if resume and out.is_dir() and not (out / CONFIG_NAME).is_file() and not (out / CHECKPOINT_NAME).is_file():
-        raise VaelabError(f"cannot resume: {out} holds no model or checkpoint, so no epoch of a run there finished; "
-                          "start it again without --resume")
+        raise VaelabError(
+            f"cannot resume: {out} holds no model or checkpoint, so no epoch of a run there finished; "
+            "start it again without --resume"
+        )
     # A run folder without config.json gets read_model_json's clear error when the data must come from it.
     if resume and (data is None or (out / CONFIG_NAME).is_file()):
         spec = read_model_json(out)["data"]
         if spec.get("split"):
-            raise VaelabError(f"{out} was trained on a split made by {spec['split']}, which --resume cannot "
-                              "rebuild; resume it with what made it")
+            raise VaelabError(
+                f"{out} was trained on a split made by {spec['split']}, which --resume cannot "
+                "rebuild; resume it with what made it"
+            )
         # The run's image format, also for data that moved (--data given anew).
         channels, size = channels or spec.get("channels"), size or spec.get("size")
         if "limit" in spec:  # runs from before limits were recorded lack it and take --limit as given
             stored = spec["limit"]
             if limit and limit != stored:
                 had = f"the first {stored}" if stored else "all its"
-                raise VaelabError(f"{out} trained on {had} training images; --limit {limit} would change its "
-                                  "data (leave --limit out to go on with the same images)")
+                raise VaelabError(
+                    f"{out} trained on {had} training images; --limit {limit} would change its "
+                    "data (leave --limit out to go on with the same images)"
+                )
             limit = stored
     try:
-        ds = load_dataset(data or spec and spec["name"] or "fashion-mnist", channels=channels, size=size,
-                          strict=given_format or spec is None)
+        ds = load_dataset(
+            data or spec and spec["name"] or "fashion-mnist",
+            channels=channels,
+            size=size,
+            strict=given_format or spec is None,
+        )
     except VaelabError as e:
         if spec is None or data is not None:
             raise
         raise VaelabError(f"{e} (if the run's data moved, give --data with its new place)") from e
     own_format = spec and spec.get("size") and (spec.get("channels"), *spec["size"])
     if own_format and not given_format and (ds.channels, *ds.size) != own_format:
-        raise VaelabError(f"{out} trained on {spec.get('channels')}×{'×'.join(map(str, spec['size']))} "
-                          f"images, and {ds.name} has {ds.channels}×{ds.size[0]}×{ds.size[1]} ones: a resumed run "
-                          "goes on with its own data")
+        raise VaelabError(
+            f"{out} trained on {spec.get('channels')}×{'×'.join(map(str, spec['size']))} "
+            f"images, and {ds.name} has {ds.channels}×{ds.size[0]}×{ds.size[1]} ones: a resumed run "
+            "goes on with its own data"
+        )
     if limit:
         ds.limit_train(limit)
     return ds

@@ -3,6 +3,7 @@ each epoch, and reconstruction and prior-sample grids. :func:`train` checks the 
 run around the step (resume, metrics.jsonl, validation, pictures, atomic saves, the NaN guard) is the scaffold
 that every training loop shares, :func:`vaelab.training.loop.run_loop`. Several processes launched by torchrun
 train together, each on its slice of every global batch (see ``distributed``)."""
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,15 @@ from vaelab.training.loop import (
 from vaelab.viz.training_curves import plot_loss_curve
 
 
-def train(model_cfg: ModelConfig | None, dataset: ImageDataset, out: str | Path, cfg: TrainConfig | None = None,
-          resume: bool = False, progress: bool = True, announce=None) -> LatentModel:
+def train(
+    model_cfg: ModelConfig | None,
+    dataset: ImageDataset,
+    out: str | Path,
+    cfg: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    announce=None,
+) -> LatentModel:
     """Train a model on ``dataset``'s train split and write everything into ``out``.
 
     ``out`` ends up a model folder (config.json + model.safetensors + ONNX files) plus checkpoint.pt,
@@ -98,8 +106,15 @@ class VAEKind:
     remedy = "try a lower --lr or a KL warm-up"
     score_name, score_format, best_key = "validation -ELBO", ".2f", "best_val_neg_elbo"
 
-    def __init__(self, model: LatentModel, cfg: TrainConfig, ddp: Dist, dataset: ImageDataset,
-                 train_idx: np.ndarray, val_idx: np.ndarray):
+    def __init__(
+        self,
+        model: LatentModel,
+        cfg: TrainConfig,
+        ddp: Dist,
+        dataset: ImageDataset,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+    ):
         self.model, self.cfg, self.ddp = model, cfg, ddp
         self.net = ddp.wrap(model)
         # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
@@ -123,7 +138,7 @@ class VAEKind:
         shuffle = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         order = self.train_idx[torch.randperm(len(self.train_idx), generator=shuffle)]
         size = self.global_batch
-        return [order[b * size:(b + 1) * size] for b in range(self.steps_per_epoch)]
+        return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
 
     def step(self, idx: torch.Tensor, step: int) -> np.ndarray:
         """One Adam step on this rank's slice of the global batch ``idx``; returns the objective, averaged over
@@ -134,8 +149,11 @@ class VAEKind:
         mine = ddp.my_slice(len(idx), cfg.batch_size)
         x = self.images[idx[mine]].to(device, non_blocking=True).float().div_(255)
         kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        capacity = cfg.capacity_max * min(1.0, step / cfg.capacity_steps if cfg.capacity_steps else 1.0) \
-            if cfg.capacity_max else None
+        capacity = (
+            cfg.capacity_max * min(1.0, step / cfg.capacity_steps if cfg.capacity_steps else 1.0)
+            if cfg.capacity_max
+            else None
+        )
         loss = self.net(x, kl_weight, None if eps is None else eps[mine], capacity).objective
         opt = self.optimizers["optimizer"]
         opt.zero_grad(set_to_none=True)
@@ -153,20 +171,34 @@ class VAEKind:
         model, cfg, device = self.model, self.cfg, self.ddp.device
         test = evaluate_elbo(model, self.test_images, seed=cfg.seed, device=device)
         val = evaluate_elbo(model, self.val_images, seed=cfg.seed, device=device) if len(self.val_images) else None
-        record = {"train_loss": train["loss"], "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"],
-                  "test_kl": test["kl"], "epoch_seconds": seconds, "img_per_s": self.images_per_epoch / seconds}
+        record = {
+            "train_loss": train["loss"],
+            "test_neg_elbo": test["neg_elbo"],
+            "test_recon": test["recon"],
+            "test_kl": test["kl"],
+            "epoch_seconds": seconds,
+            "img_per_s": self.images_per_epoch / seconds,
+        }
         line = f"train {train['loss']:.2f}  "
         if val:
             record["val_neg_elbo"] = val["neg_elbo"]
             line += f"validation -ELBO {val['neg_elbo']:.2f}  "
-        scores = (f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f})"
-                  if model.variational else f"test reconstruction {test['recon']:.2f}")  # an AE has no ELBO
+        scores = (
+            f"test -ELBO {test['neg_elbo']:.2f} (recon {test['recon']:.2f} + KL {test['kl']:.2f})"
+            if model.variational
+            else f"test reconstruction {test['recon']:.2f}"
+        )  # an AE has no ELBO
         line += f"{scores} nats/image  [{self.images_per_epoch / seconds:.0f} img/s]"
         return Scores(record, line, test, val, val["neg_elbo"] if val else math.inf)
 
     def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
-        return {**asdict(self.cfg), "processes": self.ddp.world, "epochs_done": epoch,
-                "train_seconds": round(seconds, 3), "steps": step}
+        return {
+            **asdict(self.cfg),
+            "processes": self.ddp.world,
+            "epochs_done": epoch,
+            "train_seconds": round(seconds, 3),
+            "steps": step,
+        }
 
     def plot_curves(self, records: list[dict], path: Path) -> None:
         plot_loss_curve(records, path, self.model.variational)
@@ -181,8 +213,10 @@ class VAEKind:
             samples = model.decode(self.prior_z).cpu().numpy()
         model.train(was_training)
         n, scale = len(grid_x), max(1, 96 // grid_x.shape[-1])
-        save_png_atomic(image_grid(np.concatenate([grid_x.cpu().numpy(), recon]), nrow=n, scale=scale),
-                        out / f"recon_epoch{epoch:03d}.png")
+        save_png_atomic(
+            image_grid(np.concatenate([grid_x.cpu().numpy(), recon]), nrow=n, scale=scale),
+            out / f"recon_epoch{epoch:03d}.png",
+        )
         save_png_atomic(image_grid(samples, nrow=8, scale=scale), out / f"samples_epoch{epoch:03d}.png")
 
 
@@ -200,6 +234,7 @@ def each_class_in_turn(labels: np.ndarray | None, n: int) -> np.ndarray:
 
 # --- the schedule, and the processes that train together ----------------------------------------------------------
 
+
 def epoch_steps(n_train: int, batch_size: int, world: int = 1) -> int:
     """Steps in an epoch of ``n_train`` images at ``batch_size`` per process on ``world`` processes. With several
     processes every rank needs a full slice, so a last, short global batch is dropped."""
@@ -213,8 +248,9 @@ def epoch_steps(n_train: int, batch_size: int, world: int = 1) -> int:
 SIZED_STEPS, SIZED_MAX_EPOCHS, SIZED_MIN_BATCH = 1000, 300, 16  # sized_schedule's aims and bounds
 
 
-def sized_schedule(n_train: int, batch_size: int | None = None, epochs: int | None = None,
-                   world: int = 1) -> tuple[int, int]:
+def sized_schedule(
+    n_train: int, batch_size: int | None = None, epochs: int | None = None, world: int = 1
+) -> tuple[int, int]:
     """The batch size and epochs of a run that was given neither (or one of them), sized to its data: on a large
     set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (a power of two down to 16, for 16 to 32
     steps an epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209
@@ -239,6 +275,8 @@ def check_same_processes(trained_with: int | None, processes: int, out: Path, ba
     recorded (None) are not checked."""
     if trained_with is not None and trained_with != processes:
         how = f"--nproc {trained_with}" if trained_with > 1 else "no --nproc"
-        raise VaelabError(f"the run in {out} trained on {trained_with} process(es), a global batch of "
-                          f"{trained_with * batch_size}; resume it with {how}, not {processes} process(es), or "
-                          "the batch would change half-way")
+        raise VaelabError(
+            f"the run in {out} trained on {trained_with} process(es), a global batch of "
+            f"{trained_with * batch_size}; resume it with {how}, not {processes} process(es), or "
+            "the batch would change half-way"
+        )

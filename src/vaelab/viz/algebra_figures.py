@@ -1,5 +1,6 @@
-"""Figures for latent algebra: the arithmetic equation (the vector-arithmetic blog post's figure), attribute strips, and the
-blend / k-means / eigen-image panels."""
+"""Figures for latent algebra: the arithmetic equation (the vector-arithmetic blog post's figure), attribute strips,
+and the blend / k-means / eigen-image panels."""
+
 from __future__ import annotations
 
 import textwrap
@@ -24,8 +25,9 @@ def _plt():
 def _show(ax, img: np.ndarray, title: str = "", fontsize: int = 9) -> None:
     """Show a (C, H, W) image in [0,1] or uint8 on an axis without ticks."""
     arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else np.clip(img, 0, 1)
-    ax.imshow(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -41,8 +43,9 @@ def _mosaic(images: np.ndarray, n: int = 9) -> np.ndarray:
 
 
 def _save(fig, path: Path) -> None:
-    from vaelab.data.images import save_png_atomic
     import io
+
+    from vaelab.data.images import save_png_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -71,8 +74,9 @@ def arithmetic_figure(result, path: Path) -> None:
     _show(axes[1, n], result.image, "= result", 10)
     axes[0, n].axis("off")
     axes[0, n].text(0.5, 0.5, f"|z| = {np.linalg.norm(result.vector):.2f}", ha="center", va="center", fontsize=9)
-    fig.suptitle("latent arithmetic: each term is the mean code of its images", fontsize=10,
-                 y=0.95 + 0.03 * lines)  # above the tallest column title
+    fig.suptitle(
+        "latent arithmetic: each term is the mean code of its images", fontsize=10, y=0.95 + 0.03 * lines
+    )  # above the tallest column title
     _save(fig, path)
 
 
@@ -85,7 +89,8 @@ def term_title(weight: float, concept, position: int, width: int) -> str:
 
 
 def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
-    """The vector-arithmetic blog post's "histogram of each latent vector": the D values of each term's mean code and of the result,
+    """The vector-arithmetic blog post's "histogram of each latent vector": the D values of each term's mean code and
+    of the result,
     over one shared range, with the N(0, 1) density a prior sample's values would follow. Returns the counts
     (terms + 1, bins)."""
     plt = _plt()
@@ -99,7 +104,7 @@ def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
     grid = np.linspace(-lim, lim, 200)
     for ax, c, title in zip(axes[0], counts, titles):
         ax.stairs(c / (c.sum() * np.diff(edges)), edges, fill=True, alpha=0.6)
-        ax.plot(grid, np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi), "k--", lw=0.8)
+        ax.plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), "k--", lw=0.8)
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0, 0].set_ylabel("density", fontsize=8)
@@ -108,8 +113,9 @@ def vector_histograms(result, path: Path, bins: int = 20) -> np.ndarray:
     return counts
 
 
-def strip_image(images: np.ndarray, strengths, scale: int = 2, original: np.ndarray | None = None,
-                title: str | None = None) -> Image.Image:
+def strip_image(
+    images: np.ndarray, strengths, scale: int = 2, original: np.ndarray | None = None, title: str | None = None
+) -> Image.Image:
     """A row of edited images with their strengths written under each; with ``original`` (C, H, W) the input
     first, set apart and captioned "input", and with ``title`` a line above."""
     h, w = images.shape[-2] * scale, images.shape[-1] * scale
@@ -135,11 +141,21 @@ def blend_figure(result, path: Path) -> None:
     fig, axes = plt.subplots(2, cols, figsize=(1.7 * cols, 4.2), squeeze=False)
     for j in range(cols):
         if j < K:
-            _show(axes[0, j], result.class_images[j], f"{short_label(result.class_names[j])}\nw={result.weights[j]:.2f}", 8)
+            _show(
+                axes[0, j],
+                result.class_images[j],
+                f"{short_label(result.class_names[j])}\nw={result.weights[j]:.2f}",
+                8,
+            )
         else:
             axes[0, j].axis("off")
-    for j, (img, title) in enumerate([(result.euclidean, "Euclidean centroid"), (result.spherical, "spherical mean"),
-                                      (result.pixel_pca, "pixel-PCA blend\n(no VAE)")]):
+    for j, (img, title) in enumerate(
+        [
+            (result.euclidean, "Euclidean centroid"),
+            (result.spherical, "spherical mean"),
+            (result.pixel_pca, "pixel-PCA blend\n(no VAE)"),
+        ]
+    ):
         _show(axes[1, j], img, title, 9)
     for j in range(3, cols):
         axes[1, j].axis("off")
@@ -158,8 +174,15 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], path: Path) 
     for i in range(k):
         for j in range(n):
             if confusion[i, j]:
-                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if confusion[i, j] > confusion.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(confusion[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if confusion[i, j] > confusion.max() / 2 else "black",
+                )
     ax.set_title("k-means clusters of the codes × classes", fontsize=10)
     _save(fig, path)
 
@@ -180,12 +203,20 @@ def tiles_figure(images: np.ndarray, titles: list[str], suptitle: str, path: Pat
 
 def eigen_figure(mean: np.ndarray, components: np.ndarray, explained: np.ndarray, path: Path) -> None:
     """The mean image and the principal components of the pixels (eigen-images)."""
-    tiles_figure(np.concatenate([mean[None], components]),
-                 ["mean", *(f"PC{i} ({e:.0%})" for i, e in enumerate(explained[:len(components)], start=1))],
-                 "eigen-images: PCA on the pixels", path)
+    tiles_figure(
+        np.concatenate([mean[None], components]),
+        ["mean", *(f"PC{i} ({e:.0%})" for i, e in enumerate(explained[: len(components)], start=1))],
+        "eigen-images: PCA on the pixels",
+        path,
+    )
 
 
 def centres_figure(centres: np.ndarray, sizes: np.ndarray, path: Path) -> None:
     """The decoded k-means centres, numbered as the rows of the cluster tables, with each cluster's size."""
-    tiles_figure(centres, [f"cluster {i} ({n})" for i, n in enumerate(sizes)],
-                 "k-means centres of the codes, decoded (images in each cluster)", path, cols=10)
+    tiles_figure(
+        centres,
+        [f"cluster {i} ({n})" for i, n in enumerate(sizes)],
+        "k-means centres of the codes, decoded (images in each cluster)",
+        path,
+        cols=10,
+    )

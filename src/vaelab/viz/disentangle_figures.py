@@ -1,5 +1,6 @@
 """Pictures of a split latent space: the cycle-consistent VAE's style-transfer grid and the s × z interpolation grid, as
 labelled PNGs. Images come in as (C, H, W) arrays, uint8 or float in [0, 1]."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,15 +28,14 @@ def swap_canvas(rows: np.ndarray, cols: np.ndarray, cells: np.ndarray, pad: int 
     if c == 1:
         top, left, body = top[..., None], left[..., None], body[..., None]
     canvas = np.ones((top.shape[0] + GAP + body.shape[0], left.shape[1] + GAP + body.shape[1], top.shape[2]))
-    canvas[: top.shape[0], left.shape[1] + GAP:] = top
-    canvas[top.shape[0] + GAP:, : left.shape[1]] = left
-    canvas[top.shape[0] + GAP:, left.shape[1] + GAP:] = body
+    canvas[: top.shape[0], left.shape[1] + GAP :] = top
+    canvas[top.shape[0] + GAP :, : left.shape[1]] = left
+    canvas[top.shape[0] + GAP :, left.shape[1] + GAP :] = body
     return canvas
 
 
 def _show(ax, canvas: np.ndarray) -> None:
-    ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -51,8 +51,9 @@ def _figure(canvas: np.ndarray, px: int):
     return fig, ax
 
 
-def swap_grid_figure(rows: np.ndarray, cols: np.ndarray, cells: np.ndarray, path: str | Path,
-                     title: str = "style transfer") -> Path:
+def swap_grid_figure(
+    rows: np.ndarray, cols: np.ndarray, cells: np.ndarray, path: str | Path, title: str = "style transfer"
+) -> Path:
     """The style-transfer grid as a PNG: cell (r, c) = Dec(z of the left image r, s of the top image c)."""
     canvas = swap_canvas(rows, cols, cells)
     px = max(1, 96 // cells.shape[-1])
@@ -63,8 +64,9 @@ def swap_grid_figure(rows: np.ndarray, cols: np.ndarray, cells: np.ndarray, path
     return save_figure(fig, path, dpi=100)
 
 
-def interpolation_figure(cells: np.ndarray, path: str | Path, pair: np.ndarray | None = None,
-                         title: str = "s × z interpolation") -> Path:
+def interpolation_figure(
+    cells: np.ndarray, path: str | Path, pair: np.ndarray | None = None, title: str = "s × z interpolation"
+) -> Path:
     """The (S, S) grid between two images as a PNG: z lerps down the rows, s across the columns; the
     top-left and bottom-right cells are the two images' reconstructions. ``pair`` (2, C, H, W), the input
     images A and B, are drawn beside those corners."""
@@ -76,14 +78,16 @@ def interpolation_figure(cells: np.ndarray, path: str | Path, pair: np.ndarray |
         a, b = (x[..., None] if x.ndim == 2 else x for x in (a, b))
         strip = a.shape[1] + GAP
         wide = np.ones((canvas.shape[0], canvas.shape[1] + 2 * strip, canvas.shape[2]))
-        wide[:, strip:strip + canvas.shape[1]] = canvas
+        wide[:, strip : strip + canvas.shape[1]] = canvas
         wide[: a.shape[0], : a.shape[1]] = a
-        wide[-b.shape[0]:, -b.shape[1]:] = b
+        wide[-b.shape[0] :, -b.shape[1] :] = b
         canvas = wide
     fig, ax = _figure(canvas, max(1, 96 // w))
     _show(ax, canvas)
-    ax.set_title(f"{title}\ns from image A to image B →" + ("  (A top left, B bottom right)" if pair is not None
-                 else ""), fontsize=9)
+    ax.set_title(
+        f"{title}\ns from image A to image B →" + ("  (A top left, B bottom right)" if pair is not None else ""),
+        fontsize=9,
+    )
     ax.set_ylabel("z from image A to image B →", fontsize=9)
     return save_figure(fig, path, dpi=100)
 
@@ -109,16 +113,19 @@ def probe_figure(probes: dict, path: str | Path, title: str = "leakage probes") 
     return save_figure(fig, path, dpi=100)
 
 
-def predictor_figure(examples: dict, predictors: dict, path: str | Path,
-                     title: str = "z→s and s→z predictors") -> Path:
-    """The cycle-consistent VAE re-implementation's original and regenerated batches as one picture: the input images, their reconstructions
+def predictor_figure(examples: dict, predictors: dict, path: str | Path, title: str = "z→s and s→z predictors") -> Path:
+    """The cycle-consistent VAE re-implementation's original and regenerated batches as one picture: the input images,
+    their reconstructions
     Dec(z, s), and the decodings with a predicted part in place of the true one, each row with its MSE.
     ``examples`` holds the n inputs ('input', uint8) and ``cross_predictors(..., examples=n)['examples']``'s
     decodings (``DisentangleResult.predictor_images``)."""
     originals = examples["input"]
-    rows = [("input", originals, None), ("Dec(z, s)", examples["reconstruction"], "reconstruction_mse"),
-            ("Dec(z, ŝ), ŝ from z", examples["z_to_s"], "z_to_s"),
-            ("Dec(ẑ, s), ẑ from s", examples["s_to_z"], "s_to_z")]
+    rows = [
+        ("input", originals, None),
+        ("Dec(z, s)", examples["reconstruction"], "reconstruction_mse"),
+        ("Dec(z, ŝ), ŝ from z", examples["z_to_s"], "z_to_s"),
+        ("Dec(ẑ, s), ẑ from s", examples["s_to_z"], "s_to_z"),
+    ]
     strips = []
     for _, images, _ in rows:
         strip = np.asarray(image_grid(_as_float(images), nrow=len(images))) / 255.0

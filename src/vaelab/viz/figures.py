@@ -1,4 +1,5 @@
 """Matplotlib plumbing shared by the figures: the Agg backend, class colours, atomic PNG saving."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,7 @@ def short_label(text: str, width: int = 20) -> str:
     if len(text) <= width:
         return text
     head = (width - 1) // 2
-    return f"{text[:head]}…{text[head + 1 - width:]}"
+    return f"{text[:head]}…{text[head + 1 - width :]}"
 
 
 def class_colors(n: int) -> list:

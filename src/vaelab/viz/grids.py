@@ -1,4 +1,5 @@
 """Image grids of a model's work: reconstructions (inputs above, decodings below) and prior samples."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,9 @@ from PIL import Image
 from vaelab.data.images import image_grid
 
 
-def reconstruction_grid(inputs: np.ndarray, recons: np.ndarray, ncols: int, scale: int = 1,
-                        gap: int = 8) -> Image.Image:
+def reconstruction_grid(
+    inputs: np.ndarray, recons: np.ndarray, ncols: int, scale: int = 1, gap: int = 8
+) -> Image.Image:
     """inputs, recons: (N, C, H, W) → blocks of ``ncols`` inputs over their decodings, ``gap`` px apart."""
     n = len(inputs)
     blocks = []
@@ -20,8 +22,11 @@ def reconstruction_grid(inputs: np.ndarray, recons: np.ndarray, ncols: int, scal
             blank = np.ones((fill, *a.shape[1:]), np.float32)
             a, b = np.concatenate([a, blank]), np.concatenate([b, blank])
         blocks.append(image_grid(np.concatenate([a, b]), nrow=ncols, scale=scale))
-    sheet = Image.new(blocks[0].mode, (blocks[0].width, sum(b.height for b in blocks) + gap * (len(blocks) - 1)),
-                      255 if blocks[0].mode == "L" else (255, 255, 255))
+    sheet = Image.new(
+        blocks[0].mode,
+        (blocks[0].width, sum(b.height for b in blocks) + gap * (len(blocks) - 1)),
+        255 if blocks[0].mode == "L" else (255, 255, 255),
+    )
     y = 0
     for block in blocks:
         sheet.paste(block, (0, y))
@@ -45,8 +50,13 @@ def side_by_side_figure(originals: np.ndarray, rows: list[tuple[str, np.ndarray,
 
     plt = pyplot()
     n, n_samples = len(originals), len(rows[0][2]) if rows else 0
-    fig, axes = plt.subplots(1 + len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [n, max(n_samples, 1)]},
-                             figsize=(1.6 + 0.62 * (n + n_samples), 0.75 * (1 + len(rows)) + 0.6))
+    fig, axes = plt.subplots(
+        1 + len(rows),
+        2,
+        squeeze=False,
+        gridspec_kw={"width_ratios": [n, max(n_samples, 1)]},
+        figsize=(1.6 + 0.62 * (n + n_samples), 0.75 * (1 + len(rows)) + 0.6),
+    )
     strips = [("test images", originals, None)] + list(rows)
     for (label, recon, samples), (left, right) in zip(strips, axes):
         for ax, images in ((left, recon), (right, samples)):

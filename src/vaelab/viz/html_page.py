@@ -1,5 +1,6 @@
 """The HTML report page: one self-contained file (figures as data URIs, plotly.js inline) that opens from
 disk with no server and no network. This module only lays out what it is given."""
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,10 @@ main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; background: #
 h1 { margin: 0 0 4px; font-size: 26px; } h2 { margin-top: 40px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 h3 { margin: 24px 0 6px; font-size: 17px; } .sub { color: #666; margin: 0 0 16px; }
 nav { font-size: 14px; margin: 12px 0 8px; } nav a { margin-right: 14px; color: #3b6ea8; }
-table { border-collapse: collapse; margin: 8px 24px 8px 0; font-size: 14px; vertical-align: top; display: inline-table; }
-th, td { text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid #eee; } th { color: #555; font-weight: 600; }
+table { border-collapse: collapse; margin: 8px 24px 8px 0; font-size: 14px; vertical-align: top;
+        display: inline-table; }
+th, td { text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid #eee; }
+th { color: #555; font-weight: 600; }
 caption { text-align: left; font-weight: 600; padding-bottom: 4px; }
 figure { margin: 12px 0 28px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 14px; max-width: 900px; margin-top: 4px; }
@@ -83,10 +86,12 @@ def render_report(title: str, subtitle: str, sections: list[Section]) -> str:
         body.append("".join(_table(cap, rows) for cap, rows in s.tables.items()))
         body.append("".join(_figure(f) for f in s.figures))
         body.append("</section>")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
-            f'<body><main><h1>{html.escape(title)}</h1><p class="sub">{html.escape(subtitle)}</p>'
-            f'<nav>{nav}</nav>{"".join(body)}</main></body></html>\n')
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
+        f'<body><main><h1>{html.escape(title)}</h1><p class="sub">{html.escape(subtitle)}</p>'
+        f"<nav>{nav}</nav>{''.join(body)}</main></body></html>\n"
+    )
 
 
 def write_report(page: str, path: str | Path) -> Path:

@@ -4,6 +4,7 @@ images on the projected plane, per-dimension histograms against N(0, 1), and the
 Inputs are arrays the caller computed: plot coordinates (N, k), integer labels (N,) or None, class names
 or None. Without labels every point has one colour and there is no legend.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,23 +22,44 @@ def format_nats(v: float) -> str:
 
 def _legend(ax, groups, markerscale: float = 3.0) -> None:
     if any(name is not None for _, name, _ in groups):
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=markerscale, frameon=False,
-                  title="class", fontsize=9, title_fontsize=10)
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            markerscale=markerscale,
+            frameon=False,
+            title="class",
+            fontsize=9,
+            title_fontsize=10,
+        )
 
 
 def _point_size(n: int) -> float:
     return float(np.clip(3000 / max(n, 1), 2.0, 30.0))
 
 
-def plot_scatter_2d(coords: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None,
-                    axis_labels: list[str], path: str | Path, title: str) -> Path:
+def plot_scatter_2d(
+    coords: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: list[str] | None,
+    axis_labels: list[str],
+    path: str | Path,
+    title: str,
+) -> Path:
     """Scatter of coords (N, 2), one colour per class, legend of class names outside the axes."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 6.5), layout="constrained")
     groups = class_groups(len(coords), labels, class_names)
     for idx, name, color in groups:
-        ax.scatter(coords[idx, 0], coords[idx, 1], s=_point_size(len(coords)), color=color, alpha=0.6,
-                   linewidths=0, label=name, rasterized=True)
+        ax.scatter(
+            coords[idx, 0],
+            coords[idx, 1],
+            s=_point_size(len(coords)),
+            color=color,
+            alpha=0.6,
+            linewidths=0,
+            label=name,
+            rasterized=True,
+        )
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     ax.set_title(title, fontsize=11)
@@ -46,16 +68,31 @@ def plot_scatter_2d(coords: np.ndarray, labels: np.ndarray | None, class_names: 
     return save_figure(fig, path)
 
 
-def plot_scatter_3d(coords: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None,
-                    axis_labels: list[str], path: str | Path, title: str) -> Path:
+def plot_scatter_3d(
+    coords: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: list[str] | None,
+    axis_labels: list[str],
+    path: str | Path,
+    title: str,
+) -> Path:
     """3-D scatter of coords (N, 3), one colour per class, legend of class names."""
     plt = pyplot()
     fig = plt.figure(figsize=(9, 7.5), layout="constrained")
     ax = fig.add_subplot(projection="3d")
     groups = class_groups(len(coords), labels, class_names)
     for idx, name, color in groups:
-        ax.scatter(coords[idx, 0], coords[idx, 1], coords[idx, 2], s=_point_size(len(coords)), color=color,
-                   alpha=0.6, linewidths=0, label=name, depthshade=False)
+        ax.scatter(
+            coords[idx, 0],
+            coords[idx, 1],
+            coords[idx, 2],
+            s=_point_size(len(coords)),
+            color=color,
+            alpha=0.6,
+            linewidths=0,
+            label=name,
+            depthshade=False,
+        )
     for set_label, text in zip((ax.set_xlabel, ax.set_ylabel, ax.set_zlabel), axis_labels):
         set_label(text, fontsize=9)
     ax.view_init(elev=22, azim=-58)
@@ -64,9 +101,16 @@ def plot_scatter_3d(coords: np.ndarray, labels: np.ndarray | None, class_names: 
     return save_figure(fig, path)
 
 
-def plot_decoded_map(coords: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None,
-                     axis_labels: list[str], grid: np.ndarray, images: np.ndarray, path: str | Path,
-                     title: str) -> Path:
+def plot_decoded_map(
+    coords: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: list[str] | None,
+    axis_labels: list[str],
+    grid: np.ndarray,
+    images: np.ndarray,
+    path: str | Path,
+    title: str,
+) -> Path:
     """The scatter of coords (N, 2) with the decoding of every lattice point laid over it.
 
     grid: (G, G, 2) plot coordinates, row 0 at the top; images: (G, G, C, H, W) in [0, 1], the decodings
@@ -77,8 +121,17 @@ def plot_decoded_map(coords: np.ndarray, labels: np.ndarray | None, class_names:
     fig, ax = plt.subplots(figsize=(10, 8.5), layout="constrained")
     groups = class_groups(len(coords), labels, class_names)
     for idx, name, color in groups:
-        ax.scatter(coords[idx, 0], coords[idx, 1], s=_point_size(len(coords)) * 2, color=color, alpha=0.7,
-                   linewidths=0, label=name, rasterized=True, zorder=1)
+        ax.scatter(
+            coords[idx, 0],
+            coords[idx, 1],
+            s=_point_size(len(coords)) * 2,
+            color=color,
+            alpha=0.7,
+            linewidths=0,
+            label=name,
+            rasterized=True,
+            zorder=1,
+        )
     xs, ys = grid[0, :, 0], grid[:, 0, 1]
     dx = (xs[-1] - xs[0]) / max(g_cols - 1, 1) or 1.0
     dy = (ys[0] - ys[-1]) / max(g_rows - 1, 1) or 1.0
@@ -88,8 +141,15 @@ def plot_decoded_map(coords: np.ndarray, labels: np.ndarray | None, class_names:
             img = images[r, c]
             arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
             x, y = grid[r, c]
-            ax.imshow(np.clip(arr, 0, 1), cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1,
-                      extent=(x - half_w, x + half_w, y - half_h, y + half_h), interpolation="nearest", zorder=2)
+            ax.imshow(
+                np.clip(arr, 0, 1),
+                cmap="gray" if img.shape[0] == 1 else None,
+                vmin=0,
+                vmax=1,
+                extent=(x - half_w, x + half_w, y - half_h, y + half_h),
+                interpolation="nearest",
+                zorder=2,
+            )
     ax.set_xlim(xs[0] - dx / 2, xs[-1] + dx / 2)
     ax.set_ylim(ys[-1] - dy / 2, ys[0] + dy / 2)
     ax.set_aspect("auto")
@@ -100,8 +160,15 @@ def plot_decoded_map(coords: np.ndarray, labels: np.ndarray | None, class_names:
     return save_figure(fig, path)
 
 
-def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, kl: np.ndarray | None = None,
-                    title: str = "", ncols: int = 8, prior: bool = True) -> Path:
+def plot_histograms(
+    hist: LatentHistograms,
+    dims: np.ndarray,
+    path: str | Path,
+    kl: np.ndarray | None = None,
+    title: str = "",
+    ncols: int = 8,
+    prior: bool = True,
+) -> Path:
     """One small histogram (density) per dimension in ``dims`` order, each against the N(0, 1) density (a VAE's
     prior; ``prior=False`` for a model without one for its whole code: a plain AE, the cycle-VAE's s)."""
     plt = pyplot()
@@ -109,9 +176,21 @@ def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, 
     ncols = min(ncols, len(dims))
     nrows = -(-len(dims) // ncols)
     # A fixed grid, not constrained layout: with 32 axes the layout solver costs more than the drawing.
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.0 * ncols + 0.6, 1.6 * nrows + 1.1), sharex=True,
-                             squeeze=False, gridspec_kw=dict(left=0.03, right=0.99, bottom=0.75 / (1.6 * nrows + 1.1),
-                                                            top=1 - 0.55 / (1.6 * nrows + 1.1), hspace=0.45, wspace=0.12))
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(2.0 * ncols + 0.6, 1.6 * nrows + 1.1),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw=dict(
+            left=0.03,
+            right=0.99,
+            bottom=0.75 / (1.6 * nrows + 1.1),
+            top=1 - 0.55 / (1.6 * nrows + 1.1),
+            hspace=0.45,
+            wspace=0.12,
+        ),
+    )
     x = np.linspace(hist.edges[0], hist.edges[-1], 200)
     density_n01 = standard_normal_pdf(x)
     for ax, d in zip(axes.flat, dims):
@@ -123,7 +202,7 @@ def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, 
         ax.set_title(f"z{d}" + (f" · KL {format_nats(kl[d])}" if kl is not None else ""), fontsize=9, pad=3)
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(dims):]:
+    for ax in list(axes.flat)[len(dims) :]:
         ax.set_visible(False)
     if prior:
         fig.supxlabel("latent mean value (bars: the data; dashed: the N(0, 1) prior)", fontsize=10)
@@ -134,8 +213,9 @@ def plot_histograms(hist: LatentHistograms, dims: np.ndarray, path: str | Path, 
     return save_figure(fig, path, dpi=100)
 
 
-def plot_class_histograms(hist: LatentHistograms, dims: np.ndarray, class_names: list[str],
-                          path: str | Path, title: str = "") -> Path:
+def plot_class_histograms(
+    hist: LatentHistograms, dims: np.ndarray, class_names: list[str], path: str | Path, title: str = ""
+) -> Path:
     """Ridgelines: one column per dimension in ``dims``, one ridge per class, each against N(0, 1) (dashed)."""
     plt = pyplot()
     if hist.per_class is None:
@@ -143,8 +223,9 @@ def plot_class_histograms(hist: LatentHistograms, dims: np.ndarray, class_names:
     dims = list(dims)
     k = hist.per_class.shape[0]
     colors = class_colors(k)
-    fig, axes = plt.subplots(1, len(dims), figsize=(2.4 * len(dims) + 1.6, 0.45 * k + 1.6), sharey=True,
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(dims), figsize=(2.4 * len(dims) + 1.6, 0.45 * k + 1.6), sharey=True, squeeze=False, layout="constrained"
+    )
     x = np.linspace(hist.edges[0], hist.edges[-1], 200)
     prior = standard_normal_pdf(x)
     for ax, d in zip(axes[0], dims):
@@ -154,13 +235,21 @@ def plot_class_histograms(hist: LatentHistograms, dims: np.ndarray, class_names:
         for row in range(k):
             base = k - 1 - row  # the first class on top
             ax.plot(x, base + prior * height, color="0.55", lw=0.7, ls="--", zorder=1)
-            ax.stairs(base + density[row] * height, hist.edges, baseline=base, fill=True, color=colors[row],
-                      alpha=0.75, zorder=2)
+            ax.stairs(
+                base + density[row] * height,
+                hist.edges,
+                baseline=base,
+                fill=True,
+                color=colors[row],
+                alpha=0.75,
+                zorder=2,
+            )
         ax.set_title(f"z{d}", fontsize=10)
         ax.tick_params(labelsize=8)
         ax.set_ylim(-0.2, k + 0.6)
-    axes[0, 0].set_yticks(np.arange(k)[::-1], [class_names[i] if i < len(class_names) else str(i) for i in range(k)],
-                          fontsize=9)
+    axes[0, 0].set_yticks(
+        np.arange(k)[::-1], [class_names[i] if i < len(class_names) else str(i) for i in range(k)], fontsize=9
+    )
     fig.supxlabel("latent mean value", fontsize=10)
     fig.suptitle(title or "Latent means per class, in the dimensions with the most KL (dashed: N(0, 1))", fontsize=12)
     return save_figure(fig, path, dpi=100)

@@ -1,4 +1,5 @@
 """A morph's media: the GIF, the MP4 and the contact sheet of its frames."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,9 @@ def write_gif(frames: list[Image.Image], path: Path, fps: float = 12, pingpong: 
     seq = frames + frames[-2:0:-1] if pingpong and len(frames) > 2 else frames
     seq = [f.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT) if f.mode != "L" else f for f in seq]
     delay_ms = GIF_MIN_DELAY_MS if fps >= 1000 / GIF_MIN_DELAY_MS else 10 * max(2, round(100 / fps))
-    seq[0].save(path, format="GIF", save_all=True, append_images=seq[1:], duration=delay_ms, loop=0,
-                optimize=False, disposal=2)
+    seq[0].save(
+        path, format="GIF", save_all=True, append_images=seq[1:], duration=delay_ms, loop=0, optimize=False, disposal=2
+    )
 
 
 def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
@@ -29,9 +31,17 @@ def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
 
     w, h = frames[0].size
     W, H = w + w % 2, h + h % 2
-    writer = imageio_ffmpeg.write_frames(str(path), (W, H), fps=fps, codec="libx264", pix_fmt_in="rgb24",
-                                         pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
-                                         ffmpeg_log_level="error")
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (W, H),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_in="rgb24",
+        pix_fmt_out="yuv420p",
+        macro_block_size=1,
+        quality=8,
+        ffmpeg_log_level="error",
+    )
     writer.send(None)
     try:
         for f in frames:
@@ -42,8 +52,14 @@ def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
         writer.close()
 
 
-def contact_sheet(inputs: list[Image.Image], recons: list[Image.Image], frames: list[Image.Image],
-                  labels: list[str] | None = None, pad: int = 4, per_row: int | None = None) -> Image.Image:
+def contact_sheet(
+    inputs: list[Image.Image],
+    recons: list[Image.Image],
+    frames: list[Image.Image],
+    labels: list[str] | None = None,
+    pad: int = 4,
+    per_row: int | None = None,
+) -> Image.Image:
     """Top row: each input beside its reconstruction (the input alone when ``recons`` is empty, as for decoded
     class centroids); below: every frame, left to right, ``per_row`` a row (default: rows of equal length, each
     fitting in about SHEET_WIDTH pixels, 4 to 24 frames)."""

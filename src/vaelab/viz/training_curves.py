@@ -1,5 +1,6 @@
 """Training curves drawn from a run's metrics.jsonl records: the loss-curve PNG a run writes as it trains,
 the cycle-VAE's panels, and the report's three panels."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,12 +53,21 @@ def loss_curve_figure(records: list[dict], variational: bool = True):
         ax.plot(*zip(*train), **train_line_style(len(train)), label="train objective")
     if epochs:
         ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", label=test)
-    validated = plot_validation(ax, epochs, "val_neg_elbo", "val_neg_elbo", "s-",
-                                "validation −ELBO" if variational else "validation reconstruction NLL")
+    validated = plot_validation(
+        ax,
+        epochs,
+        "val_neg_elbo",
+        "val_neg_elbo",
+        "s-",
+        "validation −ELBO" if variational else "validation reconstruction NLL",
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("nats / image")
-    values = ([y for _, y in train[len(train) // 10:]] + [r["test_neg_elbo"] for r in epochs]
-              + [r["val_neg_elbo"] for r in validated])
+    values = (
+        [y for _, y in train[len(train) // 10 :]]
+        + [r["test_neg_elbo"] for r in epochs]
+        + [r["val_neg_elbo"] for r in validated]
+    )
     if values:  # the first steps are far above the rest; keep the interesting range readable
         lo, hi = min(values), max(values)
         ax.set_ylim(lo - 0.05 * (hi - lo + 1), hi + 0.1 * (hi - lo + 1))
@@ -79,13 +89,16 @@ def plot_training_curves(records: list[dict], path: str | Path) -> Path:
         ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, alpha=0.7, label="train objective")
     if epochs:
         ax.plot([r["step"] for r in epochs], [r["test_neg_elbo"] for r in epochs], "o-", ms=3, label="test −ELBO")
-    values = [r["loss"] for r in steps[len(steps) // 10:]] + [r["test_neg_elbo"] for r in epochs]
+    values = [r["loss"] for r in steps[len(steps) // 10 :]] + [r["test_neg_elbo"] for r in epochs]
     if values:  # the first steps lie far above the rest; keep the interesting range readable
         lo, hi = min(values), max(values)
         ax.set_ylim(lo - 0.05 * (hi - lo + 1), hi + 0.1 * (hi - lo + 1))
     ax.set_title("loss (nats / image)")
     ax.legend(frameon=False)
-    for ax, key, name in ((axes[1], "test_recon", "test reconstruction −log p(x|z)"), (axes[2], "test_kl", "test KL(q(z|x) ‖ p(z))")):
+    for ax, key, name in (
+        (axes[1], "test_recon", "test reconstruction −log p(x|z)"),
+        (axes[2], "test_kl", "test KL(q(z|x) ‖ p(z))"),
+    ):
         pts = [(r["step"], r[key]) for r in epochs if key in r]
         if pts:
             ax.plot(*zip(*pts), "o-", ms=3, color="#d1495b" if key == "test_kl" else "#3b6ea8")

@@ -1,6 +1,7 @@
 """Latent traversals as pictures: a labelled PNG grid (one row per dimension, one column per step) and an
 animated GIF in which every dimension moves at once. Images come in as (K, S, C, H, W) in [0, 1]:
 K traversed dimensions, S steps."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vaelab.io.atomic import atomic_path
 from vaelab.data.images import image_grid
+from vaelab.io.atomic import atomic_path
 from vaelab.viz.figures import pyplot, save_figure
 
 PAD = 2
@@ -21,8 +22,15 @@ def traversal_grid(images: np.ndarray, pad: int = PAD, scale: int = 1) -> Image.
     return image_grid(images.reshape(k * s, *images.shape[2:]), nrow=s, pad=pad, scale=scale)
 
 
-def plot_traversals(images: np.ndarray, row_labels: list[str], offsets: np.ndarray, path: str | Path,
-                    title: str, px_per_pixel: int = 2, source: np.ndarray | None = None) -> Path:
+def plot_traversals(
+    images: np.ndarray,
+    row_labels: list[str],
+    offsets: np.ndarray,
+    path: str | Path,
+    title: str,
+    px_per_pixel: int = 2,
+    source: np.ndarray | None = None,
+) -> Path:
     """The grid with a label per row (the dimension) and per column (the offset in σ), as a PNG. With ``source``
     (C, H, W) in [0, 1], the image whose code is traversed comes first, in a column of its own at the top."""
     plt = pyplot()
@@ -41,8 +49,12 @@ def plot_traversals(images: np.ndarray, row_labels: list[str], offsets: np.ndarr
     ax = fig.add_axes((left / fig_w, bottom / fig_h, 1 - (left + 0.2) / fig_w, 1 - (top + bottom) / fig_h))
     ax.imshow(grid, interpolation="nearest")
     ax.set_yticks([PAD + r * (h + PAD) + h / 2 for r in range(k)], row_labels, fontsize=8)
-    ax.set_xticks([PAD + c * (w + PAD) + w / 2 for c in range(s)], column_labels, fontsize=8,
-                  rotation=90 if (w + PAD) * px_per_pixel < 44 else 0)
+    ax.set_xticks(
+        [PAD + c * (w + PAD) + w / 2 for c in range(s)],
+        column_labels,
+        fontsize=8,
+        rotation=90 if (w + PAD) * px_per_pixel < 44 else 0,
+    )
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     for spine in ax.spines.values():
@@ -79,8 +91,9 @@ def traversal_frames(images: np.ndarray, offsets: np.ndarray, scale: int = 2, nc
         tiles = image_grid(images[:, j], nrow=ncols, pad=PAD, scale=scale).convert(mode)
         frame = Image.new(mode, (tiles.width, tiles.height + 22), "white")
         frame.paste(tiles, (0, 22))
-        ImageDraw.Draw(frame).text((4, 3), f"every dimension at {_offset_text(offsets[j])} (rows: by KL)",
-                                   fill="black", font=font)
+        ImageDraw.Draw(frame).text(
+            (4, 3), f"every dimension at {_offset_text(offsets[j])} (rows: by KL)", fill="black", font=font
+        )
         frames.append(frame)
     return frames
 
@@ -94,8 +107,9 @@ def _posterize(frame: Image.Image) -> Image.Image:
     return frame.quantize(colors=64, method=Image.Quantize.MEDIANCUT)
 
 
-def write_traversal_gif(images: np.ndarray, offsets: np.ndarray, path: str | Path, fps: float = 12,
-                        scale: int = 2) -> Path:
+def write_traversal_gif(
+    images: np.ndarray, offsets: np.ndarray, path: str | Path, fps: float = 12, scale: int = 2
+) -> Path:
     """Animated GIF sweeping every dimension from -span to +span and back, written under a temp name."""
     path = Path(path)
     frames = traversal_frames(images, offsets, scale)
