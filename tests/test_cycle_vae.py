@@ -335,7 +335,7 @@ def test_train_cycle_needs_labels(tmp_path):
 def test_train_cycle_validation_keeps_the_best_epoch_and_stops_after_patience(toy_idx_dir, tmp_path, monkeypatch):
     import vaelab.training.cycle as cycle
     from vaelab.data.loaders import load_dataset
-    from vaelab.training.vae import validation_split
+    from vaelab.training.loop import validation_split
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:128]

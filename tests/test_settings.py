@@ -1,5 +1,6 @@
 """Settings are defined once: the flags of `vaelab train` and `vaelab train-cycle`, their --help and the settings a
-resumed run keeps are all made from the fields of ModelConfig, TrainConfig and CycleTrainConfig."""
+resumed run keeps are all made from the fields of ModelConfig, TrainConfig and CycleTrainConfig (and `vaelab sweep`'s
+flags from SweepConfig's)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ import pytest
 from vaelab.cli import build_parser, main
 from vaelab.errors import VaelabError
 from vaelab.models.config import ModelConfig, model_json
-from vaelab.training.config import CycleTrainConfig, TrainConfig
+from vaelab.training.config import CycleTrainConfig, SweepConfig, TrainConfig
 from vaelab.training.settings import cli_fields, flag_of, run_settings_on_resume
 
 # The command whose --help shows each config's settings.
-COMMANDS = {TrainConfig: ("train",), CycleTrainConfig: ("train-cycle",), ModelConfig: ("train", "train-cycle")}
+COMMANDS = {
+    TrainConfig: ("train",),
+    CycleTrainConfig: ("train-cycle",),
+    ModelConfig: ("train", "train-cycle"),
+    SweepConfig: ("sweep",),
+}
 FREE_ON_RESUME = {"--epochs", "--device", "--pictures-every"}  # the settings that a resumed run may change
 
 
@@ -153,3 +159,13 @@ def test_vaelab_refuses_a_resume_with_another_setting_naming_its_flag(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("vaelab: error: --resume goes on with the run's own settings") and refused in err
     assert err.count("\n") == 1
+
+
+def test_the_sweeps_flags_fill_its_config_and_take_the_training_defaults():
+    from vaelab.cli.args import config_args
+
+    args = build_parser().parse_args(["sweep", "--latent", "2,4", "--model", "vae-conv, ae-mlp", "--eval-images", "9"])
+    cfg = SweepConfig(**config_args(SweepConfig, args))
+    assert cfg.latents == (2, 4) and cfg.kinds == ("vae-conv", "ae-mlp") and cfg.eval_images == 9
+    trained = TrainConfig()
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed) == (trained.epochs, trained.batch_size, trained.lr, 0)

@@ -14,8 +14,9 @@ from vaelab.data.loaders import load_dataset
 from vaelab.models.config import ModelConfig
 from vaelab.training.config import TrainConfig
 from vaelab.training.evaluation import evaluate_elbo
-from vaelab.training.vae import METRICS_NAME as METRICS
-from vaelab.training.vae import TrainingDiverged, train
+from vaelab.training.loop import METRICS_NAME as METRICS
+from vaelab.training.loop import TrainingDiverged
+from vaelab.training.vae import train
 
 CFG = ModelConfig(latent_dim=4, widths=(4, 8))
 
@@ -188,7 +189,7 @@ def test_a_train_loss_record_spanning_two_epochs_is_their_mean(tmp_path, toy_idx
 
 def test_validation_split_is_fixed_disjoint_and_checked():
     from vaelab.errors import VaelabError
-    from vaelab.training.vae import validation_split
+    from vaelab.training.loop import validation_split
 
     idx = np.arange(100, 300)
     train_part, val = validation_split(idx, 0.1)
@@ -203,9 +204,10 @@ def test_validation_split_is_fixed_disjoint_and_checked():
 
 def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_idx_dir, monkeypatch):
     import vaelab.training.vae as trainer
+    from vaelab.training.loop import validation_split
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
-    n_val = len(trainer.validation_split(ds.split("train"), 0.25)[1])
+    n_val = len(validation_split(ds.split("train"), 0.25)[1])
     assert n_val != len(ds.split("test"))  # how the planted scores below tell the validation call apart
     scripted = iter([5.0, 3.0, 4.0, 6.0, 7.0, 8.0])
     real = trainer.evaluate_elbo
@@ -349,7 +351,7 @@ def test_pictures_are_drawn_every_n_epochs_and_after_the_last(tmp_path, toy_idx_
     train(None, ds, tmp_path / "run", TrainConfig(epochs=10, picture_every=3), resume=True, progress=False)
     assert drawn("recon") == [0, 2, 4, 5, 6, 8, 9, 10]  # and takes one that is
     # a run that stops early draws the epoch it stops at
-    from vaelab.training.vae import BestEpoch
+    from vaelab.training.loop import BestEpoch
 
     monkeypatch.setattr(BestEpoch, "exhausted", lambda self, epoch: epoch == 3)
     train(
@@ -465,7 +467,7 @@ def test_batch_size_and_epochs_are_sized_to_the_data_when_not_given():
 
 
 def test_pictures_are_drawn_about_twenty_times_in_a_long_run_by_default():
-    from vaelab.training.vae import draws_pictures
+    from vaelab.training.loop import draws_pictures
 
     assert [e for e in range(1, 11) if draws_pictures(e, None, 10)] == list(range(1, 11))  # every epoch
     assert [e for e in range(1, 101) if draws_pictures(e, None, 100)] == list(range(5, 101, 5))

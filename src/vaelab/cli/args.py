@@ -105,7 +105,12 @@ def seed(text: str) -> int:
 
 
 # The readers that a field's metadata["type"] names (see vaelab.training.settings).
-READERS = {"positive": positive, "positive_number": positive_number, "seed": seed, "ints": ints}
+def names(text: str) -> tuple[str, ...]:
+    """Comma-separated names, such as model kinds: 'vae-conv,ae-mlp'."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+READERS = {"positive": positive, "positive_number": positive_number, "seed": seed, "ints": ints, "names": names}
 
 
 def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:

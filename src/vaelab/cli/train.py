@@ -73,17 +73,8 @@ def cmd_train(args) -> None:
     import warnings
 
     from vaelab.models.registry import check_new_config
-    from vaelab.training.vae import (
-        check_run_data,
-        check_same_processes,
-        epoch_steps,
-        pick_device,
-        planned_epochs,
-        processes_now,
-        sized_schedule,
-        train,
-        training_split,
-    )
+    from vaelab.training.loop import check_run_data, pick_device, planned_epochs, training_split
+    from vaelab.training.vae import check_same_processes, epoch_steps, processes_now, sized_schedule, train
 
     run = run_settings_on_resume(args)
     if args.kind == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):

@@ -27,7 +27,7 @@ def style_of(doc: dict) -> int:
 def cmd_train_cycle(args) -> None:
     from vaelab.errors import VaelabError
     from vaelab.training.cycle import train_cycle
-    from vaelab.training.vae import planned_epochs
+    from vaelab.training.loop import planned_epochs
     from vaelab.viz.disentangle_figures import swap_grid_figure
 
     run = run_settings_on_resume(args)

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.likelihood import elbo
 from vaelab.models.config import CONFIG_NAME, ModelConfig, read_model_json
 from vaelab.models.registry import KL_NEUTRAL, MODELS
+from vaelab.training.config import SweepConfig
 from vaelab.viz.figures import save_figure
 from vaelab.viz.grids import side_by_side_figure
 
@@ -51,20 +52,6 @@ COLUMNS = [
     "train_seconds",
     "epochs",
 ]
-
-
-@dataclass
-class SweepConfig:
-    latents: tuple[int, ...] = (2, 8, 16, 32, 64, 128)
-    kinds: tuple[str, ...] = ("vae-conv",)
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    limit: int | None = None  # train on the first N training images only
-    eval_images: int | None = None  # measure on the first N test images (None = all)
-    prior_samples: int = 1000
-    device: str = "auto"
 
 
 def _folder_plan(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, dataset: ImageDataset) -> str:

@@ -224,3 +224,27 @@ class CycleTrainConfig:
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (1-based) ``epoch``: lr · gamma^⌊(epoch − 1) / step⌋."""
         return self.lr * self.lr_gamma ** ((epoch - 1) // self.lr_step_epochs) if self.lr_step_epochs else self.lr
+
+
+@dataclass
+class SweepConfig:
+    """The latent-size sweep's settings: which models it trains, each with TrainConfig's defaults unless given."""
+
+    latents: tuple[int, ...] = field(
+        default=(2, 8, 16, 32, 64, 128),
+        metadata=dict(flag="--latent", type="ints", help="sizes (default 2,8,16,32,64,128)"),
+    )
+    kinds: tuple[str, ...] = field(
+        default=("vae-conv",),
+        metadata=dict(flag="--model", type="names", help="kind, or kinds comma-separated: vae-conv,ae-mlp"),
+    )
+    epochs: int = field(default=TrainConfig.epochs, metadata=dict(type="positive", help=""))
+    batch_size: int = field(default=TrainConfig.batch_size, metadata=dict(type="positive", help=""))
+    lr: float = field(default=TrainConfig.lr, metadata=dict(type="positive_number", help=""))
+    seed: int = field(default=TrainConfig.seed, metadata=dict(type="seed", help=""))
+    limit: int | None = None  # train on the first N training images only
+    eval_images: int | None = field(
+        default=None, metadata=dict(type="positive", help="measure on the first N test images (default all)")
+    )
+    prior_samples: int = field(default=1000, metadata=dict(type="positive", help=""))
+    device: str = TrainConfig.device

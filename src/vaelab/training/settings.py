@@ -1,13 +1,13 @@
-"""The settings a training run is made with, defined once in the fields of ``ModelConfig``, ``TrainConfig`` and
-``CycleTrainConfig``: which of them a command line sets and under which flag, which of them a resumed run keeps,
-and the data a run trains on.
+"""The settings a training run is made with, defined once in the fields of ``ModelConfig``, ``TrainConfig``,
+``CycleTrainConfig`` and ``SweepConfig``: which of them a command line sets and under which flag, which of them a
+resumed run keeps, and the data a run trains on.
 
 A field is a command-line setting when its ``metadata`` has a ``"help"`` (the --help text, "" for none). The
 other keys, each optional:
 
 - ``"flag"``: the option, when it is not ``--`` and the field's name with dashes (``--latent`` for latent_dim);
-- ``"type"``: the name of the command line's reader of the value ("positive", "positive_number", "seed", "ints");
-  without it, the type of the default (int, float, str);
+- ``"type"``: the name of the command line's reader of the value ("positive", "positive_number", "seed", "ints",
+  "names"); without it, the type of the default (int, float, str);
 - ``"choices"`` and ``"metavar"``, as argparse takes them;
 - ``"cli_default"``: the default on the command line when it is not the field's (None where the command sizes the
   setting to the data, or, on --resume, takes the run's own);

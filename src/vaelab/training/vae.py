@@ -23,23 +23,15 @@ from vaelab.models.registry import build_model, check_new_config
 from vaelab.training.config import TrainConfig
 from vaelab.training.distributed import Dist, init_distributed
 from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
-
-# The names marked F401 are not used here: the CLI, the tasks and the tests import them from this module.
 from vaelab.training.loop import (
-    METRICS_NAME,  # noqa: F401
-    BestEpoch,  # noqa: F401
     Scores,
-    TrainingDiverged,  # noqa: F401
     check_resumable,
     check_run_data,
-    draws_pictures,  # noqa: F401
     pick_device,
-    planned_epochs,  # noqa: F401
     resume_from,
     run_loop,
     start_run,
     training_split,
-    validation_split,  # noqa: F401
     warn_few_steps,
 )
 from vaelab.viz.training_curves import plot_loss_curve
