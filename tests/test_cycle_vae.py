@@ -22,13 +22,13 @@ from vaelab.models.runtime import InferenceModel
 from vaelab.tasks.disentangle import interpolation_grid, swap_grid
 from vaelab.training.config import CycleTrainConfig
 from vaelab.training.cycle import (
-    _plot_curves,
     forward_cycle,
     other_same_class,
     reverse_cycle,
     same_class_partners,
     train_cycle,
 )
+from vaelab.viz.training_curves import plot_cycle_curves
 
 TINY = ModelConfig(kind="cycle-vae", latent_dim=6, specified_dim=2, widths=(4, 8), likelihood="gaussian")
 
@@ -140,7 +140,7 @@ def test_forward_cycle_is_the_papers_swap_loss():
     assert got["mse"].item() == pytest.approx(per_pixel.item(), rel=1e-5)
     # the loss curve shows KL(z) in nats per image, as the console and the test records do
     nats_per_image = (kl / 8).item()
-    lines = _plot_curves(
+    lines = plot_cycle_curves(
         [{"kind": "step", "epoch": 1, "step": 1, "mse": got["mse"].item(), "kl": got["kl"].item(), "reverse_l1": 0.5}],
         Path(tempfile.mkdtemp()) / "curve.png",
         pixels=28 * 28,
@@ -335,7 +335,7 @@ def test_train_cycle_needs_labels(tmp_path):
 def test_train_cycle_validation_keeps_the_best_epoch_and_stops_after_patience(toy_idx_dir, tmp_path, monkeypatch):
     import vaelab.training.cycle as cycle
     from vaelab.data.loaders import load_dataset
-    from vaelab.training.loop import validation_split
+    from vaelab.training.checks import validation_split
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     ds.train_idx = ds.train_idx[:128]

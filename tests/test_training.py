@@ -87,11 +87,13 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, to
         train(CFG, ds, fresh, TrainConfig(epochs=2, onnx=False), progress=False)
     import argparse
 
-    from vaelab.cli.args import load_training_data
+    from vaelab.cli.args import training_data_from_args
     from vaelab.errors import VaelabError
 
     with pytest.raises(VaelabError, match="holds no model or checkpoint, so no epoch of a run there finished"):
-        load_training_data(argparse.Namespace(data=None, channels=None, size=None, limit=None, resume=True, out=fresh))
+        training_data_from_args(
+            argparse.Namespace(data=None, channels=None, size=None, limit=None, resume=True, out=fresh)
+        )
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, toy_idx_dir):
@@ -134,7 +136,7 @@ def test_checkpoints_with_numpy_scalars_load_and_foreign_ones_are_refused_in_one
 def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_dir):
     import argparse
 
-    from vaelab.cli.args import load_training_data
+    from vaelab.cli.args import training_data_from_args
     from vaelab.errors import VaelabError
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
@@ -142,7 +144,7 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
     train(CFG, ds, out, TrainConfig(epochs=1, batch_size=64), progress=False)  # on every training image
 
     def resume_with(limit):
-        return load_training_data(
+        return training_data_from_args(
             argparse.Namespace(data=None, channels=None, size=None, limit=limit, resume=True, out=out)
         )
 
@@ -163,7 +165,7 @@ def test_resume_keeps_the_recorded_limit_and_refuses_another(tmp_path, toy_idx_d
 def test_resume_refuses_a_run_trained_on_a_split_the_loader_cannot_rebuild(tmp_path, toy_idx_dir):
     import argparse
 
-    from vaelab.cli.args import load_training_data
+    from vaelab.cli.args import training_data_from_args
     from vaelab.errors import VaelabError
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
@@ -173,7 +175,9 @@ def test_resume_refuses_a_run_trained_on_a_split_the_loader_cannot_rebuild(tmp_p
     train(CFG, ds, out, TrainConfig(epochs=1, batch_size=64, onnx=False), progress=False)
     assert json.loads((out / "config.json").read_text())["data"]["split"] == "my benchmark"
     with pytest.raises(VaelabError, match="split made by my benchmark, which --resume cannot rebuild"):
-        load_training_data(argparse.Namespace(data=None, channels=None, size=None, limit=None, resume=True, out=out))
+        training_data_from_args(
+            argparse.Namespace(data=None, channels=None, size=None, limit=None, resume=True, out=out)
+        )
 
 
 def test_a_train_loss_record_spanning_two_epochs_is_their_mean(tmp_path, toy_idx_dir):
@@ -189,7 +193,7 @@ def test_a_train_loss_record_spanning_two_epochs_is_their_mean(tmp_path, toy_idx
 
 def test_validation_split_is_fixed_disjoint_and_checked():
     from vaelab.errors import VaelabError
-    from vaelab.training.loop import validation_split
+    from vaelab.training.checks import validation_split
 
     idx = np.arange(100, 300)
     train_part, val = validation_split(idx, 0.1)
@@ -204,7 +208,7 @@ def test_validation_split_is_fixed_disjoint_and_checked():
 
 def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_idx_dir, monkeypatch):
     import vaelab.training.vae as trainer
-    from vaelab.training.loop import validation_split
+    from vaelab.training.checks import validation_split
 
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     n_val = len(validation_split(ds.split("train"), 0.25)[1])

@@ -104,12 +104,12 @@ def seed(text: str) -> int:
     return v
 
 
-# The readers that a field's metadata["type"] names (see vaelab.training.settings).
 def names(text: str) -> tuple[str, ...]:
     """Comma-separated names, such as model kinds: 'vae-conv,ae-mlp'."""
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+# The readers that a field's metadata["type"] names (see vaelab.training.settings).
 READERS = {"positive": positive, "positive_number": positive_number, "seed": seed, "ints": ints, "names": names}
 
 
@@ -190,7 +190,7 @@ def add_training_data_options(p: argparse.ArgumentParser, config: type | None = 
 
 
 def keep_run_settings(p: argparse.ArgumentParser, derived: dict[str, Callable[[dict], Any]] | None = None) -> None:
-    """Record, for ``run_settings_on_resume``, the settings that a resumed run keeps: each flag made from a field
+    """Record, for ``run_settings_from_args``, the settings that a resumed run keeps: each flag made from a field
     that is not free to change on a resume, and each flag of ``derived`` (flag → its value in a run's config.json)
     that no field holds. Each maps its flag → (the parsed value's name, its value in a run's config.json)."""
     derived, kept = derived or {}, {}
@@ -208,7 +208,7 @@ def given_flags(args) -> set[str]:
     return {a.split("=", 1)[0] for a in getattr(args, "argv", []) if a.startswith("--")}
 
 
-def run_settings_on_resume(args) -> dict | None:
+def run_settings_from_args(args) -> dict | None:
     """``training.settings.run_settings_on_resume`` for a training command: the run's config.json on --resume,
     after refusing each kept setting typed with another value than the run's own."""
     typed = given_flags(args)
@@ -217,7 +217,7 @@ def run_settings_on_resume(args) -> dict | None:
     return settings.run_settings_on_resume(Path(args.out), args.resume, given, kept)
 
 
-def load_training_data(args):
+def training_data_from_args(args):
     """``training.settings.load_training_data`` for a training command's --out, --data, --channels, --size,
     --limit and --resume."""
     return settings.load_training_data(

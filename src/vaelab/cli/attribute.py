@@ -15,7 +15,7 @@ def cmd_attribute(args) -> None:
     from vaelab.io.vectors import load_vector
     from vaelab.latent.arithmetic import parse_strengths
     from vaelab.models.runtime import open_model
-    from vaelab.tasks.attribute import attribute, file_slug, query_slug, write_attribute
+    from vaelab.tasks.attribute import attribute, attribute_strip, file_slug, query_slug, write_attribute
 
     if (args.attr is None) == (args.vector is None):
         raise VaelabError("give --attr to compute a vector, or --vector FILE to apply a saved one")
@@ -34,18 +34,11 @@ def cmd_attribute(args) -> None:
         balance = [b.strip() for b in args.balance_on.split(",") if b.strip()] if args.balance_on else None
         result = attribute(m, args.attr, data=args.data, balance_on=balance)
         vector, slug = result.vector, query_slug(args.attr)
+    strip = None
+    if image is not None:
+        strip = attribute_strip(m, image, args.apply.name, vector, strengths, along=args.attr or args.vector.name)
     write_attribute(
-        args.out,
-        m,
-        slug,
-        vector_result=result,
-        data=args.data or m.data_name or "",
-        image=image,
-        image_name=args.apply.name if args.apply else "",
-        vector=vector,
-        strengths=strengths,
-        upscale=args.upscale,
-        what=args.attr or args.vector.name,
+        args.out, slug, result, m.folder, data=args.data or m.data_name or "", strip=strip, upscale=args.upscale
     )
     if args.vector is not None:
         print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")

@@ -11,11 +11,11 @@ from vaelab.cli.args import (
     config_args,
     given_flags,
     keep_run_settings,
-    load_training_data,
     positive,
     resumed_banner,
-    run_settings_on_resume,
+    run_settings_from_args,
     training_banner,
+    training_data_from_args,
 )
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.config import ModelConfig, check_model_folder
@@ -73,10 +73,10 @@ def cmd_train(args) -> None:
     import warnings
 
     from vaelab.models.registry import check_new_config
-    from vaelab.training.loop import check_run_data, pick_device, planned_epochs, training_split
+    from vaelab.training.checks import check_run_data, pick_device, planned_epochs, training_split
     from vaelab.training.vae import check_same_processes, epoch_steps, processes_now, sized_schedule, train
 
-    run = run_settings_on_resume(args)
+    run = run_settings_from_args(args)
     if args.kind == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
         raise VaelabError(
             "the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
@@ -88,7 +88,7 @@ def cmd_train(args) -> None:
     with warnings.catch_warnings():
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
             warnings.simplefilter("ignore", VaelabWarning)
-        ds = load_training_data(args)
+        ds = training_data_from_args(args)
     sized = ""
     if args.resume:  # the model and training settings are the run's own; these may change
         epochs = args.epochs or planned_epochs(args.out, TrainConfig.epochs)  # default: as the run planned

@@ -9,11 +9,11 @@ from vaelab.cli.args import (
     add_training_data_options,
     config_args,
     keep_run_settings,
-    load_training_data,
     positive,
     resumed_banner,
-    run_settings_on_resume,
+    run_settings_from_args,
     training_banner,
+    training_data_from_args,
 )
 from vaelab.models.config import ModelConfig
 from vaelab.training.config import CycleTrainConfig
@@ -26,16 +26,16 @@ def style_of(doc: dict) -> int:
 
 def cmd_train_cycle(args) -> None:
     from vaelab.errors import VaelabError
+    from vaelab.training.checks import planned_epochs
     from vaelab.training.cycle import train_cycle
-    from vaelab.training.loop import planned_epochs
     from vaelab.viz.disentangle_figures import swap_grid_figure
 
-    run = run_settings_on_resume(args)
+    run = run_settings_from_args(args)
     if run and run["model"]["kind"] != "cycle-vae":
         raise VaelabError(
             f"the run in {args.out} is a {run['model']['kind']}, not a cycle-vae: resume it with vaelab train --resume"
         )
-    ds = load_training_data(args)
+    ds = training_data_from_args(args)
     if args.resume:  # the model and training settings are the run's own; these may change
         epochs = args.epochs or planned_epochs(args.out, CycleTrainConfig.epochs)  # default: as the run planned
         model_cfg, cfg = None, CycleTrainConfig(epochs=epochs, device=args.device, picture_every=args.picture_every)

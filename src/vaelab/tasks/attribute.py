@@ -12,10 +12,10 @@ import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.errors import VaelabError
-from vaelab.io import vectors as vector_files
+from vaelab.io import vectors
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import attribute_vector, balanced_cells
-from vaelab.models.runtime import InferenceModel, encode_batched, open_model
+from vaelab.models.runtime import encode_batched, open_model
 from vaelab.tasks.concepts import ConceptResolver
 from vaelab.tasks.encoding import prepare_images
 
@@ -83,7 +83,7 @@ def attribute(
 
 def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | None, data: str = "") -> Path:
     """Save an attribute vector as safetensors (key 'vector'), with its query, model and data in the metadata."""
-    return vector_files.save_vector(
+    return vectors.save_vector(
         path,
         result.vector,
         {
@@ -108,33 +108,50 @@ def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "au
     return m.decode((z[None] + np.asarray(strengths, np.float32)[:, None] * vector[None]).astype(np.float32))
 
 
+@dataclass
+class AttributeStrip:
+    """An image edited along a vector at several strengths, as `vaelab attribute --apply` draws it."""
+
+    image_name: str  # the image's file name: the strip's title and file name say it
+    edited: np.ndarray  # (S, C, H, W) in [0,1]: Dec(code(image) + s·vector) for each strength s
+    original: np.ndarray  # (C, H, W) in [0,1]: the image as the model sees it
+    strengths: np.ndarray  # (S,)
+    along: str  # what the vector is: its query, or the file it was saved in
+
+
+def attribute_strip(
+    model, image, image_name: str, vector: np.ndarray, strengths, along: str, backend: str = "auto"
+) -> AttributeStrip:
+    """``image`` (a path, PIL image or array) edited along ``vector`` at each strength: :func:`apply_vector`."""
+    m = open_model(model, backend)
+    return AttributeStrip(
+        image_name, apply_vector(m, image, vector, strengths), prepare_images(m, [image])[0], strengths, along
+    )
+
+
 def write_attribute(
     out: str | Path,
-    m: InferenceModel,
     slug: str,
-    vector: np.ndarray,
-    vector_result: AttributeResult | None = None,
+    result: AttributeResult | None = None,
+    model_folder: Path | None = None,
     data: str = "",
-    image=None,
-    image_name: str = "",
-    strengths=(),
+    strip: AttributeStrip | None = None,
     upscale: int = 2,
-    what: str = "",
 ) -> None:
-    """Write into ``out`` the vector file ``attribute_<slug>.safetensors`` of ``vector_result`` (when one was
-    computed), and, given an ``image``, the strip ``strip_<slug>_<image stem>.png`` of it edited along ``vector``
-    at each strength (one strip per image, so that strips of several images stay side by side)."""
+    """Write into ``out`` the vector file ``attribute_<slug>.safetensors`` of ``result`` (its metadata names
+    ``model_folder`` and ``data``), and the strip ``strip_<slug>_<image stem>.png`` of ``strip``: one strip per
+    image, so that strips of several images stay side by side."""
     from vaelab.viz.algebra_figures import strip_image
 
     with staged_folder(out) as tmp:
-        if vector_result is not None:
-            save_vector(tmp / f"attribute_{slug}.safetensors", vector_result, m.folder, data=data)
-        if image is not None:
-            edited = apply_vector(m, image, vector, strengths)
+        if result is not None:
+            save_vector(tmp / f"attribute_{slug}.safetensors", result, model_folder, data=data)
+        if strip is not None:
+            zero = " (strength 0: the reconstruction)" if 0 in strip.strengths else ""
             strip_image(
-                edited,
-                strengths,
+                strip.edited,
+                strip.strengths,
                 scale=upscale,
-                original=prepare_images(m, [image])[0],
-                title=f"{image_name} along {what}" + (" (strength 0: the reconstruction)" if 0 in strengths else ""),
-            ).save(tmp / f"strip_{slug}_{file_slug(Path(image_name).stem)}.png")
+                original=strip.original,
+                title=f"{strip.image_name} along {strip.along}{zero}",
+            ).save(tmp / f"strip_{slug}_{file_slug(Path(strip.image_name).stem)}.png")

@@ -1,1 +1,2 @@
-"""Training: the loop (`trainer`), test-set -ELBO (`evaluation`), checkpoints and the loss curve."""
+"""Training: the run scaffold every loop shares (`loop`), the VAE's and the cycle-VAE's steps (`vae`, `cycle`),
+the evaluator classifier (`classifier`), settings (`config`, `settings`), checkpoints and torchrun support."""

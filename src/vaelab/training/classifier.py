@@ -18,8 +18,8 @@ from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 from vaelab.models.config import check_model_folder
 from vaelab.progress import progress_bar
+from vaelab.training.checks import pick_device
 from vaelab.training.evaluation import images_tensor, unit_batch
-from vaelab.training.loop import pick_device
 
 
 @dataclass

@@ -35,21 +35,19 @@ from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
 from vaelab.training.augment import draw_shifts, shift_images
-from vaelab.training.config import CycleTrainConfig
-from vaelab.training.distributed import Dist
-from vaelab.training.evaluation import images_tensor, unit_batch
-from vaelab.training.loop import (
-    Scores,
+from vaelab.training.checks import (
     check_resumable,
     check_run_data,
     pick_device,
     resume_from,
-    run_loop,
-    start_run,
     training_split,
     warn_few_steps,
 )
-from vaelab.viz.training_curves import plot_validation, save_curve, train_line_style
+from vaelab.training.config import CycleTrainConfig
+from vaelab.training.distributed import Dist
+from vaelab.training.evaluation import images_tensor, unit_batch
+from vaelab.training.loop import Scores, run_loop, start_run
+from vaelab.viz.training_curves import plot_cycle_curves
 
 
 def _kl_sum(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -162,45 +160,6 @@ def swap_picture(cells: np.ndarray, x: np.ndarray) -> np.ndarray:
     grid = np.ones((n + 1, n + 1, *x.shape[1:]), np.float32)
     grid[0, 1:], grid[1:, 0], grid[1:, 1:] = x, x, cells
     return grid.reshape(-1, *x.shape[1:])
-
-
-def _plot_curves(records: list[dict], path: Path, pixels: int) -> dict:
-    """Forward MSE, KL and reverse L1 against the step, and the per-epoch test figures, as one PNG. KL(z) is shown
-    in nats per image, as the console prints it: a step record's 'kl' is the loss term, the KL summed over a
-    pair of batches and divided by one batch's pixels (B·C·H·W), so nats per image are kl · C·H·W / 2. Returns the
-    train lines as plotted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r for r in records if r["kind"] == "step"]
-    epochs = [r for r in records if r["kind"] == "epoch"]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
-    per_image = {"mse": 1.0, "kl": pixels / 2, "reverse_l1": 1.0}
-    for ax, key, title in zip(
-        axes, ("mse", "kl", "reverse_l1"), ("swap reconstruction MSE", "KL(z), nats per image", "reverse-cycle L1")
-    ):
-        ax.plot(
-            [r["step"] for r in steps],
-            [r[key] * per_image[key] for r in steps],
-            **train_line_style(len(steps)),
-            label="train",
-        )
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("step")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    if epochs:
-        axes[0].plot([r["step"] for r in epochs], [r["test_swap_mse"] for r in epochs], "o-", label="test swap")
-        axes[0].plot([r["step"] for r in epochs], [r["test_recon_mse"] for r in epochs], "s-", label="test recon")
-        plot_validation(axes[0], epochs, "val_swap_mse", "val_score", "^-", "validation swap")
-        axes[1].plot([r["step"] for r in epochs], [r["test_kl"] for r in epochs], "o-", label="test")
-        axes[1].legend(fontsize=8)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    save_curve(fig, path)
-    return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
 
 
 def train_cycle(
@@ -387,7 +346,7 @@ class CycleKind:
         }
 
     def plot_curves(self, records: list[dict], path: Path) -> None:
-        _plot_curves(records, path, self.pixels)
+        plot_cycle_curves(records, path, self.pixels)
 
     def draw(self, out: Path, epoch: int) -> None:
         """The swap grid of the first test images: cell (r, c) decodes z of image r with s of image c."""

@@ -1,4 +1,4 @@
-"""The run scaffold that every training loop shares, and the checks a run passes before it writes anything.
+"""The run scaffold that every training loop shares (the checks a run passes before it starts are in ``checks``).
 
 A run resumes from checkpoint.pt, trains epoch by epoch with a NaN guard, writes each epoch's record to
 metrics.jsonl, keeps the best validated epoch in the model folder (and stops once ``patience`` epochs bring no
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -26,20 +25,18 @@ import torch
 from tqdm import tqdm
 
 from vaelab.data.dataset import ImageDataset
-from vaelab.errors import VaelabError, VaelabWarning
+from vaelab.errors import VaelabError
 from vaelab.io.atomic import write_text_atomic
 from vaelab.models.base import LatentModel
-from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, read_model_json, write_json_atomic
+from vaelab.models.config import CONFIG_NAME, WEIGHTS_NAME, write_json_atomic
 from vaelab.progress import progress_bar
 from vaelab.training.checkpoint import (
-    CHECKPOINT_NAME,
-    load_checkpoint,
     restore_rng,
     restore_states,
     rng_state,
     save_checkpoint,
 )
-from vaelab.training.config import CycleTrainConfig, TrainConfig, check_fraction
+from vaelab.training.config import CycleTrainConfig, TrainConfig
 from vaelab.training.distributed import Dist
 
 METRICS_NAME = "metrics.jsonl"
@@ -128,7 +125,7 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
     run.best = BestEpoch(kind.cfg.patience, ckpt.get("best_epoch", 0), ckpt.get(kind.best_key, math.inf))
     restore_rng(ckpt, ddp.device)
     run.records = _read_metrics(out, run.epoch)
-    if "log_window" in ckpt:  # one number for one step value (as older VAE checkpoints hold it), else a list
+    if "log_window" in ckpt:  # one number for one step value (the VAE's objective), else a list (the cycle VAE's)
         run.window, run.window_steps = run.window + ckpt["log_window"][0], ckpt["log_window"][1]
     return run
 
@@ -150,7 +147,8 @@ def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
 
 
 def run_epoch(kind: Kind, run: Run, epoch: int, progress: bool) -> tuple[float, dict]:
-    """Step through the epoch's batches: (its seconds, each step value's mean over it)."""
+    """Step through the epoch's batches, then count the epoch as done in ``run``: (its seconds, each step value's
+    mean over it)."""
     batches = kind.epoch_batches(epoch)
     bar = progress_bar(
         batches,
@@ -314,128 +312,3 @@ def draws_pictures(epoch: int, every: int | None, last: int, stopping: bool = Fa
     PICTURES_PER_RUN, and about that many in a longer one), the ``last`` one, and one that ends a run early."""
     every = every or math.ceil(last / PICTURES_PER_RUN)
     return epoch % every == 0 or epoch == last or stopping
-
-
-# --- before a run writes anything: resuming, and the checks -----------------------------------------------------
-
-
-def resume_from(out: Path, cfg: TrainConfig | CycleTrainConfig, before: dict | None = None) -> tuple:
-    """What the run in ``out`` goes on from: (its checkpoint, its config.json, its model config, the data spec it
-    recorded, its training settings as ``cfg``'s class). The settings are :func:`resumed_settings`; ``before``
-    holds the values of settings that older checkpoints predate."""
-    ckpt = load_checkpoint(out)
-    doc = read_model_json(out)
-    settings = resumed_settings({**(before or {}), **ckpt["train_config"]}, cfg)
-    return ckpt, doc, ModelConfig.from_dict(doc["model"]), doc.get("data") or {}, type(cfg).from_dict(settings)
-
-
-def resumed_settings(saved: dict, cfg) -> dict:
-    """A resumed run's training settings: its own, with the epochs and device asked for now, and the pictures'
-    interval when one is given (otherwise the run keeps its own)."""
-    given = {"picture_every": cfg.picture_every} if cfg.picture_every is not None else {}
-    return {**saved, "epochs": cfg.epochs, "device": cfg.device, **given}
-
-
-def planned_epochs(out: Path, default: int) -> int:
-    """The epochs the run in ``out`` was set to train, from its checkpoint (config.json is rewritten only when a
-    validated epoch improves, so it may hold an older plan); ``default`` when there is no checkpoint."""
-    if not (Path(out) / CHECKPOINT_NAME).is_file():
-        return default  # the trainer then says there is nothing to resume
-    return int(load_checkpoint(out)["train_config"]["epochs"])
-
-
-def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
-    """A resumed run must have epochs left to train; otherwise say so rather than do nothing."""
-    if ckpt is not None and ckpt["epoch"] >= epochs:
-        raise VaelabError(
-            f"the run in {out} has already trained {ckpt['epoch']} epochs; give --epochs above "
-            f"{ckpt['epoch']} to train it longer"
-        )
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise VaelabError(f"unknown device {name!r}") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise VaelabError(f"--device {name}: this torch sees no CUDA GPU (use --device cpu, or auto)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise VaelabError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
-    return device
-
-
-def validation_split(train_idx: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation): a fixed random ``fraction`` of ``train_idx`` held out, the same for every seed."""
-    check_fraction(fraction)
-    n_val = round(len(train_idx) * fraction)
-    if fraction and not 0 < n_val < len(train_idx):
-        raise VaelabError(
-            f"a validation fraction of {fraction} of {len(train_idx)} training images leaves "
-            f"{n_val} to validate on and {len(train_idx) - n_val} to train on; both need at least one"
-        )
-    held = np.zeros(len(train_idx), bool)
-    held[np.random.default_rng(0).permutation(len(train_idx))[:n_val]] = True
-    return train_idx[~held], train_idx[held]
-
-
-def training_split(dataset: ImageDataset, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) of ``dataset``'s training images, as :func:`validation_split`; a set with no test
-    image to score each epoch on (a folder of one image) is refused first."""
-    if not len(dataset.split("test")):
-        raise VaelabError(
-            f"{dataset.name} has no test images to score each epoch on ({len(dataset)} image"
-            f"{'s' * (len(dataset) != 1)} in all); training needs at least two"
-        )
-    return validation_split(dataset.split("train"), fraction)
-
-
-def check_run_data(model_cfg: ModelConfig, dataset: ImageDataset, out: Path, resumed: dict | None = None) -> None:
-    """The data must fit the model; and a resumed run (``resumed``: the data spec its config.json recorded) must
-    go on with the data it started with: the same classes, the same benchmark-made split and the same limit.
-    Data that moved is fine: only the name may change."""
-    if (model_cfg.channels, model_cfg.height, model_cfg.width) != (dataset.channels, *dataset.size):
-        raise VaelabError(
-            f"model expects {model_cfg.channels}×{model_cfg.height}×{model_cfg.width} images, "
-            f"data has {dataset.channels}×{dataset.size[0]}×{dataset.size[1]}"
-        )
-    if resumed is None:
-        return
-    if "class_names" in resumed and resumed["class_names"] != dataset.class_names:
-        raise VaelabError(
-            f"{out} trained on data with the classes {_names(resumed.get('class_names'))}; "
-            f"{dataset.name} has {_names(dataset.class_names)}. A resumed run goes on with its own "
-            "data (moved, perhaps), not with other data"
-        )
-    if resumed.get("split") != dataset.split_source:
-        raise VaelabError(
-            f"{out} was trained on a split made by {resumed.get('split') or 'its loader'}, and this "
-            f"data's split was made by {dataset.split_source or 'its loader'}"
-        )
-    if "limit" in resumed and resumed["limit"] != dataset.train_limit:  # runs from before limits were recorded
-        had = f"the first {resumed['limit']}" if resumed["limit"] else "all its"
-        raise VaelabError(
-            f"{out} trained on {had} training images; this data keeps {dataset.train_limit or 'all'} of them"
-        )
-
-
-def _names(names) -> str:
-    return "none" if not names else ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
-
-
-FEW_STEPS = 500  # a run of fewer optimizer steps than this, in all, is worth a warning: its pictures stay blurred
-
-
-def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
-    """A one-line warning when a run (a small set at a large batch, or few epochs) takes few optimizer steps;
-    it names the caller of the function that calls this one (train, train_cycle)."""
-    if steps * epochs < FEW_STEPS:
-        warnings.warn(
-            f"{n_train} training images make {steps} optimizer step{'s' * (steps != 1)} an epoch at batch "
-            f"{batch}, only {steps * epochs} in all; under {FEW_STEPS} usually leave blurred "
-            f"reconstructions: a smaller --batch-size or more --epochs trains more",
-            VaelabWarning,
-            stacklevel=3,
-        )

@@ -20,20 +20,18 @@ from vaelab.errors import VaelabError
 from vaelab.models.base import LatentModel
 from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.registry import build_model, check_new_config
-from vaelab.training.config import TrainConfig
-from vaelab.training.distributed import Dist, init_distributed
-from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
-from vaelab.training.loop import (
-    Scores,
+from vaelab.training.checks import (
     check_resumable,
     check_run_data,
     pick_device,
     resume_from,
-    run_loop,
-    start_run,
     training_split,
     warn_few_steps,
 )
+from vaelab.training.config import TrainConfig
+from vaelab.training.distributed import Dist, init_distributed
+from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
+from vaelab.training.loop import Scores, run_loop, start_run
 from vaelab.viz.training_curves import plot_loss_curve
 
 
@@ -151,7 +149,8 @@ class VAEKind:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         value = ddp.mean(loss)
-        opt.step()
+        if math.isfinite(value):  # a NaN step is not taken: run_epoch stops the run on the value returned
+            opt.step()
         return np.array([value])
 
     def progress(self, mean: np.ndarray) -> dict:

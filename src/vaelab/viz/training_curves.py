@@ -107,3 +107,38 @@ def plot_training_curves(records: list[dict], path: str | Path) -> Path:
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def plot_cycle_curves(records: list[dict], path: Path, pixels: int) -> dict:
+    """Forward MSE, KL and reverse L1 against the step, and the per-epoch test figures, as one PNG. KL(z) is shown
+    in nats per image, as the console prints it: a step record's 'kl' is the loss term, the KL summed over a
+    pair of batches and divided by one batch's pixels (B·C·H·W), so nats per image are kl · C·H·W / 2. Returns the
+    train lines as plotted."""
+    plt = pyplot()
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=100)
+    per_image = {"mse": 1.0, "kl": pixels / 2, "reverse_l1": 1.0}
+    for ax, key, title in zip(
+        axes, ("mse", "kl", "reverse_l1"), ("swap reconstruction MSE", "KL(z), nats per image", "reverse-cycle L1")
+    ):
+        ax.plot(
+            [r["step"] for r in steps],
+            [r[key] * per_image[key] for r in steps],
+            **train_line_style(len(steps)),
+            label="train",
+        )
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if epochs:
+        axes[0].plot([r["step"] for r in epochs], [r["test_swap_mse"] for r in epochs], "o-", label="test swap")
+        axes[0].plot([r["step"] for r in epochs], [r["test_recon_mse"] for r in epochs], "s-", label="test recon")
+        plot_validation(axes[0], epochs, "val_swap_mse", "val_score", "^-", "validation swap")
+        axes[1].plot([r["step"] for r in epochs], [r["test_kl"] for r in epochs], "o-", label="test")
+        axes[1].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    save_curve(fig, path)
+    return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
