@@ -10,7 +10,8 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
   ``torchrun -m vaelab train ...`` trains on several processes.
 
 The package's layers, each importing only from those before it: errors/rng/progress → io → latent →
-data/models → viz → training → metrics → tasks (what a user does with a model) → cli.
+data/models → viz → training → metrics → tasks (what a user does with a model) → cli. The blog posts and papers
+that docstrings name are credited, by title, in docs/background.md.
 """
 
 from importlib import import_module

@@ -1,4 +1,4 @@
-"""Class centroids in latent space: the mean code of each class (the metamorphosis blog post's λ·"dog" +
+"""Class centroids in latent space: the mean code of each class (the Metamorph VAE blog post's λ·"dog" +
 (1-λ)·"bird")."""
 
 from __future__ import annotations

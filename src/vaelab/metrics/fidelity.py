@@ -1,4 +1,4 @@
-"""Semantic fidelity, judged by the evaluator classifier instead of by eye (the metamorphosis blog post's "87% human
+"""Semantic fidelity, judged by the evaluator classifier instead of by eye (the Metamorph VAE blog post's "87% human
 accuracy").
 
 - fidelity: the evaluator's accuracy on reconstructions ÷ its accuracy on the originals (1.0 = the
@@ -78,7 +78,7 @@ def prior_sample_quality(
     """The evaluator's judgement of n decoded prior samples z ~ N(0, I): confidence, coverage, histogram.
 
     A VAE is trained to decode such codes; a plain autoencoder never saw them, and its decodings of random
-    vectors are the poor images the AE-vs-VAE blog post describes, which shows as low confidence.
+    vectors are the poor images the latent-space interpolation blog post describes, which shows as low confidence.
 
     A cycle-VAE's s has no prior: each sample then takes z ~ N(0, I) and the s of an image drawn at random from
     ``images`` (N, C, H, W), as its swap grid does (the result says 's_from': 'images').

@@ -1,4 +1,4 @@
-"""`ae-mlp`: the plain autoencoder of the metamorphosis blog post's first step: a few Linear layers and a deterministic
+"""`ae-mlp`: the plain autoencoder of the Metamorph VAE blog post's first step: a few Linear layers and a deterministic
 code."""
 
 from __future__ import annotations

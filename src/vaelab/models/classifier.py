@@ -1,4 +1,4 @@
-"""The evaluator: a small CNN classifier that judges decoded images, replacing the metamorphosis blog post's "87% human
+"""The evaluator: a small CNN classifier that judges decoded images, replacing the Metamorph VAE blog post's "87% human
 accuracy (my own classification of 100 decoded samples)" with a measurement anyone can rerun.
 
 It is saved the way models are saved: a folder with config.json and model.safetensors, no pickle.

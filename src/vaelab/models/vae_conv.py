@@ -1,4 +1,4 @@
-"""`vae-conv`: the metamorphosis blog post's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any
+"""`vae-conv`: the Metamorph VAE blog post's pseudo-architecture, generalised to any H×W, 1 or 3 channels and any
 latent size.
 
 Conv(stride 2)+ReLU stack → Flatten+Linear → (mu, logvar) → reparameterise → Linear+Unflatten+ReLU →

@@ -34,7 +34,7 @@ OUTPUTS = (
 @dataclass
 class BlendResult:
     """Data without classes has no blend: its class fields are empty and its blends None, and k-means and the
-    eigen-images still come (the many-class blending question: find the clusters first)."""
+    eigen-images still come (the many-class blending Q&A thread: find the clusters first)."""
 
     class_names: list[str]  # the blended classes
     weights: np.ndarray  # (K,) normalised to sum 1

@@ -1,7 +1,6 @@
-"""The cycle-consistent VAE's look at a latent space, for any model: style-transfer (swap) grids and s × z
-interpolation for a
-cycle-VAE, latent traversals for a (β-)VAE, leakage probes and z↔s predictors, and the disentanglement metrics
-when the data has ground-truth factors (`sprites`).
+"""How a model splits its latent space, for any model: style-transfer (swap) grids and s × z interpolation for a
+cycle-VAE, latent traversals for a (β-)VAE, leakage probes and z↔s predictors, and the disentanglement metrics when
+the data has ground-truth factors (`sprites`).
 
 Everything runs on numpy through `open_model` (onnxruntime when the model folder has ONNX files): a cycle-VAE's
 code is [z | s], so swapping parts is slicing codes (`vaelab.latent.partition`).

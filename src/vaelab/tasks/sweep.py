@@ -1,7 +1,7 @@
-"""The latent-size sweep of the AE-vs-VAE blog post ("Experiments with variational autoencoders and latent space
-interpolation"), measured instead of looked at: train one model per (kind, latent size) with vaelab's trainer, then
-report per size the -ELBO, KL, active units, semantic fidelity, the evaluator's confidence on prior samples and the
-training time, as a markdown table, a CSV and a figure.
+"""The latent-size sweep of the latent-space interpolation blog post ("Experiments with variational autoencoders and
+latent space interpolation"), measured instead of looked at: train one model per (kind, latent size) with vaelab's
+trainer, then report per size the -ELBO, KL, active units, semantic fidelity, the evaluator's confidence on prior
+samples and the training time, as a markdown table, a CSV and a figure.
 
 Sweeping ``ae-mlp`` beside ``vae-conv`` gives the AE-vs-VAE comparison: decoded random vectors of a plain
 autoencoder are poor images, which shows as low evaluator confidence on its prior samples.
