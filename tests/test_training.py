@@ -597,3 +597,30 @@ def test_the_reconstruction_grid_shows_a_class_the_first_test_images_lack(tmp_pa
     inputs, decodings = grid[: grid.shape[0] // 2], grid[grid.shape[0] // 2 :]
     tile = (grid.shape[1] // 16) ** 2 // 2  # half a tile's pixels, enlarged as the grid draws them
     assert (inputs == 255).sum() - (decodings == 255).sum() > tile  # the inputs' row holds the white image
+
+
+def test_a_step_whose_loss_is_nan_is_not_taken(tmp_path, toy_idx_dir, monkeypatch):
+    """The optimizer never applies the gradient of a NaN loss: the model in memory stays as the last good step left
+    it when the run stops."""
+    import torch
+
+    from vaelab.models.vae_conv import ConvVAE
+
+    ds = load_dataset(f"mnist:{toy_idx_dir}")
+    real_decode, calls, taken = ConvVAE.decode_logits, {"n": 0}, []
+    real_step = torch.optim.Adam.step
+
+    def poisoned(self, z):  # the third training step's decoding is NaN
+        calls["n"] += self.training
+        out_ = real_decode(self, z)
+        return out_ * float("nan") if self.training and calls["n"] == 3 else out_
+
+    def counted(self, *a, **k):
+        taken.append(calls["n"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(ConvVAE, "decode_logits", poisoned)
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 3"):
+        train(CFG, ds, tmp_path / "run", TrainConfig(epochs=1, batch_size=32, onnx=False), progress=False)
+    assert taken == [1, 2]
