@@ -112,3 +112,10 @@ def test_the_layer_test_catches_an_upward_import(tmp_path):
 def test_the_package_has_at_most_five_loose_modules():
     loose = sorted(p.name for p in SRC.glob("*.py"))
     assert len(loose) <= 5, loose
+
+
+def test_every_folder_of_modules_is_a_package():
+    """A folder of modules without __init__.py is a namespace package, which setuptools' find_packages leaves out of
+    a wheel: only an editable install would find it."""
+    folders = {p.parent for p in SOURCES}
+    assert not sorted(str(f.relative_to(SRC)) for f in folders if not (f / "__init__.py").is_file())
