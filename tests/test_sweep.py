@@ -162,7 +162,7 @@ def test_more_epochs_train_a_swept_model_on_exactly_as_one_longer_run(tmp_path, 
 
 @pytest.mark.parametrize("kind", ["vae-transformer", "cycle-vae"])  # the cycle-VAE has its own loop and labels
 def test_a_kind_the_sweep_cannot_train_is_a_clear_error(tmp_path, toy_idx_dir, kind):
-    with pytest.raises(VaelabError, match=f"the sweep trains vae-conv or ae-mlp, not '{kind}'"):
+    with pytest.raises(VaelabError, match=f"the sweep trains vae-conv or vae-res or ae-mlp, not '{kind}'"):
         run_sweep(load_dataset(f"mnist:{toy_idx_dir}"), tmp_path, None, SweepConfig(kinds=(kind,)))
     assert not any(tmp_path.iterdir())
 

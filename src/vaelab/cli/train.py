@@ -53,19 +53,28 @@ def _launch_torchrun(args) -> None:
 
 
 # Fields that shape one kind of model only: given for another, they would be silently ignored.
-ONLY_FOR = {"widths": "vae-conv", "kernel_size": "vae-conv", "fc": "vae-conv", "hidden": "ae-mlp"}
+SIGMA_LIKELIHOODS = ("gaussian", "gaussian-learned")  # the likelihoods --sigma sets (gaussian-optimal finds its own)
+ONLY_FOR = {
+    "widths": ("vae-conv", "vae-res"),
+    "kernel_size": ("vae-conv",),
+    "fc": ("vae-conv",),
+    "attention": ("vae-res",),
+    "hidden": ("ae-mlp",),
+}
 
 
 def refuse_unused_options(args) -> None:
     """A new run's options that its model would ignore are refused, not dropped: --fc for ae-mlp, --hidden for
     vae-conv, --sigma without the Gaussian likelihood (each given at other than its default)."""
     given, defaults, by_name = given_flags(args), ModelConfig(), {f.name: f for f in fields(ModelConfig)}
-    for name, kind in ONLY_FOR.items():
+    for name, kinds in ONLY_FOR.items():
         flag = flag_of(by_name[name])
-        if flag in given and args.kind != kind and getattr(args, name) != getattr(defaults, name):
-            raise VaelabError(f"{flag} shapes a {kind} model; {args.kind!r} does not use it")
-    if "--sigma" in given and args.likelihood != "gaussian" and args.sigma != defaults.sigma:
-        raise VaelabError("--sigma is the Gaussian likelihood's; give --likelihood gaussian with it")
+        if flag in given and args.kind not in kinds and getattr(args, name) != getattr(defaults, name):
+            raise VaelabError(f"{flag} shapes a {' or '.join(kinds)} model; {args.kind!r} does not use it")
+    if "--sigma" in given and args.likelihood not in SIGMA_LIKELIHOODS and args.sigma != defaults.sigma:
+        raise VaelabError(
+            "--sigma is the Gaussian likelihood's; give --likelihood gaussian or gaussian-learned with it"
+        )
 
 
 def cmd_train(args) -> None:
@@ -175,6 +184,7 @@ def add(sub) -> None:
             "widths",
             "kernel_size",
             "fc",
+            "attention",
             "hidden",
         ],
     )

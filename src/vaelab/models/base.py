@@ -27,6 +27,7 @@ from vaelab.models.config import (
 )
 
 LOG_2PI = math.log(2 * math.pi)
+MIN_LOG_SIGMA = -6.0  # a learned or optimal sigma stays above e^-6 ≈ 0.0025: a perfect fit would send it to 0
 
 
 @dataclass
@@ -65,6 +66,8 @@ class LatentModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        if cfg.likelihood == "gaussian-learned":  # one sigma for every pixel, trained with the weights
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(cfg.sigma)))
 
     # --- the interface every model has -------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -87,10 +90,22 @@ class LatentModel(nn.Module):
         """-log p(x | logits) per image (B,), under the configured likelihood."""
         if self.cfg.likelihood == "bernoulli":
             nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        else:
+        elif self.cfg.likelihood == "gaussian":
             s = self.cfg.sigma
             nll = 0.5 * ((x - torch.sigmoid(logits)) / s) ** 2 + math.log(s) + 0.5 * LOG_2PI
+        else:
+            sq = (x - torch.sigmoid(logits)) ** 2
+            log_s = self.log_sigma_for(sq)
+            nll = 0.5 * sq * torch.exp(-2 * log_s) + log_s + 0.5 * LOG_2PI
         return nll.flatten(1).sum(1)
+
+    def log_sigma_for(self, sq: torch.Tensor) -> torch.Tensor:
+        """log σ of a Gaussian likelihood whose σ is not fixed, for squared errors ``sq`` (B, C, H, W): the learned
+        σ, or the optimum, σ² = the batch's mean squared error, where −log p(x|z) = (C·H·W / 2)·log(MSE) + const (Rybkin
+        et al. 2021, "Simple and Effective VAE Training with Calibrated Decoders"). Gradients flow through it, as
+        in their objective. Either is kept at or above e^MIN_LOG_SIGMA."""
+        raw = self.log_sigma if self.cfg.likelihood == "gaussian-learned" else 0.5 * torch.log(sq.mean())
+        return raw.clamp(min=MIN_LOG_SIGMA)
 
     def loss(
         self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None, capacity: float | None = None

@@ -20,10 +20,12 @@ EVALUATOR_KIND = "evaluator-cnn"  # config.json's "kind" of an evaluator classif
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-vae"  # the shipped VAE
 MAX_LAYER = 65536  # widths and code sizes past this only run out of memory
 MAX_KERNEL = 31  # a wider conv kernel only makes training crawl
+MAX_ATTENTION = 8  # self-attention blocks each side of the code; more only slow a model of small images down
 MAX_FREE_BITS = 100.0  # nats a code unit; a free allowance past this leaves no KL term at all
 
 
-LIKELIHOODS = ("bernoulli", "gaussian")  # BCE with logits, or a Gaussian of fixed sigma
+# BCE with logits; a Gaussian of fixed sigma; of a sigma learned with the weights; of the optimal sigma (σ-VAE)
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "gaussian-optimal")
 
 
 @dataclass
@@ -38,8 +40,9 @@ class ModelConfig:
         default="vae-conv",
         metadata=dict(
             flag="--model",
-            choices=("vae-conv", "ae-mlp", "cycle-vae"),
-            help="vae-conv | ae-mlp (cycle-vae trains with vaelab train-cycle)",
+            choices=("vae-conv", "vae-res", "ae-mlp", "cycle-vae"),
+            help="vae-conv (the blog post's conv VAE) | vae-res (residual blocks, GroupNorm, no checkerboard) | "
+            "ae-mlp (cycle-vae trains with vaelab train-cycle)",
         ),
     )
     channels: int = 1  # image channels, 1 or 3
@@ -48,9 +51,13 @@ class ModelConfig:
     latent_dim: int = field(default=32, metadata=dict(flag="--latent", type="positive", help="latent size"))
     widths: tuple[int, ...] = field(
         default=(32, 64, 128),
-        metadata=dict(  # vae-conv and cycle-vae
+        metadata=dict(  # vae-conv, vae-res and cycle-vae
             type="ints", help="conv widths; each conv halves H and W"
         ),
+    )
+    # vae-res: self-attention blocks at the lowest resolution, each side of the code
+    attention: int = field(
+        default=0, metadata=dict(metavar="BLOCKS", help="self-attention blocks at the lowest resolution (vae-res)")
     )
     kernel_size: int = field(default=3, metadata=dict(flag="--kernel", type="positive", help="conv kernel size"))
     # vae-conv and cycle-vae: a hidden Linear between the convs and the code, both ways
@@ -63,9 +70,19 @@ class ModelConfig:
         ),
     )
     hidden: tuple[int, ...] = field(default=(512, 256), metadata=dict(type="ints", help="Linear widths (ae-mlp)"))
-    likelihood: str = field(default="bernoulli", metadata=dict(choices=LIKELIHOODS, help=""))
+    likelihood: str = field(
+        default="bernoulli",
+        metadata=dict(
+            choices=LIKELIHOODS,
+            help="bernoulli | gaussian (of a fixed --sigma) | gaussian-learned (its sigma trained with the weights, "
+            "from --sigma) | gaussian-optimal (sigma set to its optimum, the batch's RMS error: the calibrated "
+            "decoder of Rybkin et al. 2021, the sigma-VAE)",
+        ),
+    )
     # in [0,1] pixel units
-    sigma: float = field(default=0.1, metadata=dict(help="fixed sigma of the Gaussian likelihood"))
+    sigma: float = field(
+        default=0.1, metadata=dict(help="sigma of the Gaussian likelihood (gaussian-learned: where it starts)")
+    )
     beta: float = field(default=1.0, metadata=dict(help="KL weight (beta-VAE when > 1)"))
     # 0 = off
     free_bits: float = field(default=0.0, metadata=dict(help="nats per latent dim not pushed down"))
@@ -86,7 +103,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.widths, self.hidden = tuple(self.widths), tuple(self.hidden)
         if self.likelihood not in LIKELIHOODS:
-            raise VaelabError(f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
+            raise VaelabError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {self.likelihood!r}")
         if self.channels not in (1, 3):
             raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
         if self.fc < 0:
@@ -103,6 +120,8 @@ class ModelConfig:
             )
         if not math.isfinite(self.tc_beta) or self.tc_beta < 0:
             raise VaelabError(f"the total-correlation weight must be 0 or more (1 = off), not {self.tc_beta}")
+        if not 0 <= self.attention <= MAX_ATTENTION:
+            raise VaelabError(f"the attention blocks must be from 0 to {MAX_ATTENTION}, not {self.attention}")
         if self.latent_dim < 1:
             raise VaelabError(f"latent size must be at least 1, not {self.latent_dim}")
         sizes = {

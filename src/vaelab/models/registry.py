@@ -13,9 +13,11 @@ from vaelab.models.base import LatentModel
 from vaelab.models.config import DEFAULT_MODEL, WEIGHTS_NAME, ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.vae_conv import ConvVAE
+from vaelab.models.vae_res import ResVAE
 
 MODELS: dict[str, type[LatentModel]] = {
     "vae-conv": ConvVAE,
+    "vae-res": ResVAE,
     "ae-mlp": MLPAutoencoder,
     "cycle-vae": CycleVAE,
 }

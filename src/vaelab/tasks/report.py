@@ -85,10 +85,14 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
     arch = {"kind": m["kind"], "latent size": m["latent_dim"]}
     if m["kind"] == "vae-conv":
         arch.update({"conv widths": ", ".join(map(str, m["widths"])), "kernel": m["kernel_size"]})
+    elif m["kind"] == "vae-res":
+        arch.update({"level widths": ", ".join(map(str, m["widths"])), "attention blocks": m.get("attention", 0)})
     else:
         arch["hidden widths"] = ", ".join(map(str, m["hidden"]))
     arch["likelihood"] = m["likelihood"] + (f" (σ = {m['sigma']})" if m["likelihood"] == "gaussian" else "")
-    variational = m["kind"] == "vae-conv"
+    if m["likelihood"] == "gaussian-optimal":
+        arch["likelihood"] += " (σ² = the batch's mean squared error, the σ-VAE)"
+    variational = m["kind"] in ("vae-conv", "vae-res")
     if variational:  # a plain autoencoder has no KL term to weigh, and the cycle-VAE weighs it with --kl-coef
         arch.update({"β (KL weight)": m["beta"], "free bits (nats/dim)": m["free_bits"]})
     if variational and m.get("tc_beta", 1.0) != 1.0:
