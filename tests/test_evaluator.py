@@ -169,7 +169,8 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
         == 0
     )
     table = capsys.readouterr().out
-    for words in ("-ELBO", "-IWAE, k=20", "PSNR", "SSIM", "semantic fidelity", "prior samples", "slerp", "cdf"):
+    for words in ("-ELBO", "-IWAE, k=20", "PSNR", "SSIM", "semantic fidelity", "prior samples", "slerp", "cdf",
+                  "sharpness", "KID, reconstructions", "KID, midpoints"):  # fmt: skip
         assert words in table
     report = json.loads((out / "eval.json").read_text())
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
@@ -180,6 +181,14 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
     assert report["iwae"]["neg_iwae"] < report["iwae"]["neg_elbo_same_images"]
     assert 0 < report["fidelity"]["fidelity"] <= 1.5
     assert set(report["prior_samples"]["histogram"]) == {"0", "1", "2"}
+    realism = report["realism"]  # in the evaluator's hidden features, against the test images
+    assert realism["features"] == 128 and realism["prior_samples"]["n"] == 50
+    # a toy VAE of three epochs decodes images far from the data, in every set
+    assert all(
+        realism[k]["kid"] > 0.1 and realism[k]["fd"] > 1 for k in ("reconstructions", "prior_samples", "midpoints")
+    )
+    assert realism["prior_samples"]["subset_size"] == 50  # each subset takes every one of the 50 samples
+    assert 0 < report["reconstruction"]["sharpness"] < float("inf")  # the toy's flat shapes hold little detail
     slerp = report["interpolation"]["slerp"]
     assert len(slerp["target_prob_curve"]) == 5 and slerp["target_prob_mid"] == pytest.approx(
         slerp["target_prob_curve"][2]

@@ -17,6 +17,7 @@ from vaelab.metrics.activity import active_units
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.interpolation import METHODS, interpolation_metrics
 from vaelab.metrics.likelihood import elbo, iwae_bound
+from vaelab.metrics.realism import realism_metrics
 from vaelab.metrics.reconstruction import reconstruction_metrics
 
 
@@ -123,6 +124,10 @@ def evaluate_model(
             dataset.class_names,
             images=images,
         )
+    if evaluator is not None:
+        report["realism"] = timed(
+            "realism", realism_metrics, model, evaluator, images, cfg.prior_samples, cfg.pairs, cfg.seed
+        )
     report["interpolation"] = timed(
         "interpolation",
         interpolation_metrics,
@@ -177,6 +182,7 @@ def format_report(report: dict) -> str:
     row("reconstruction MSE", _fmt(r["mse"], 5))
     row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else "")
     row("reconstruction SSIM", _fmt(r["ssim"], 4))
+    row("reconstruction sharpness", _fmt(r["sharpness"], 3), "mean squared Laplacian ÷ the originals' (1 = as crisp)")
     a = report["active_units"]
     row(
         "active units (Var of μ > 0.01)",
@@ -201,6 +207,15 @@ def format_report(report: dict) -> str:
             + ("; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"),
         )
         lines.append("    class histogram: " + ", ".join(f"{k} {v:.1%}" for k, v in p["histogram"].items()))
+    if "realism" in report:
+        q = report["realism"]
+        lines.append(
+            f"  realism against the {q['test_images']} test images, in the evaluator's {q['features']} standardised "
+            "features (0 = alike):"
+        )
+        for name in ("reconstructions", "prior_samples", "midpoints"):
+            k = q[name]
+            row(f"  KID, {name.replace('_', ' ')}", _fmt(k["kid"], 4), f"± {k['kid_std']:.4f}; FD {k['fd']:.2f}")
     it = report["interpolation"]
     lines.append(f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):")
     lines.append(

@@ -1,4 +1,5 @@
-"""Reconstruction quality: MSE, PSNR and SSIM (scikit-image's implementations) of x against decode(embed(x)).
+"""Reconstruction quality: MSE, PSNR and SSIM (scikit-image's implementations) of x against decode(embed(x)), and
+how sharp the reconstructions are beside the originals.
 
 PSNR is infinite for an exact reconstruction. Such images are counted (``exact``) and left out of the PSNR
 mean, so that one perfect image cannot turn the mean into ∞; when every image is exact, the PSNR is ∞.
@@ -10,6 +11,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.ndimage import laplace
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
 from vaelab.training.evaluation import unit_batch
@@ -22,10 +24,25 @@ def _ssim_window(h: int, w: int) -> int | None:
     return side if side >= 3 else None
 
 
+def laplacian_energy(images: np.ndarray) -> float:
+    """The mean squared Laplacian of float images (N, C, H, W): how much fine detail, edges and texture, they hold."""
+    a = np.asarray(images, np.float64)
+    return float(np.mean([np.mean(laplace(channel, mode="nearest") ** 2) for image in a for channel in image]))
+
+
+def sharpness_ratio(originals: np.ndarray, reconstructions: np.ndarray) -> float:
+    """The reconstructions' mean squared Laplacian ÷ the originals': 1 = as crisp as the data, below 1 = blurred
+    (a decoder that averages away detail), above 1 = noisier than the data. ∞ for detail made from flat images."""
+    detail = laplacian_energy(originals)
+    made = laplacian_energy(reconstructions)
+    return made / detail if detail > 0 else (1.0 if made == 0 else math.inf)
+
+
 def image_scores(originals: np.ndarray, reconstructions: np.ndarray) -> dict:
     """Mean MSE, PSNR (dB) and SSIM of float images (N, C, H, W) in [0,1] against their reconstructions.
 
-    Returns mse, psnr, ssim (None for images under 3×3), exact (how many are identical) and n.
+    Returns mse, psnr, ssim (None for images under 3×3), sharpness (:func:`sharpness_ratio`), exact (how many are
+    identical) and n.
     """
     if originals.shape != reconstructions.shape:
         raise ValueError(f"shapes differ: {originals.shape} vs {reconstructions.shape}")
@@ -45,6 +62,7 @@ def image_scores(originals: np.ndarray, reconstructions: np.ndarray) -> dict:
         "mse": float(np.mean(mses)),
         "psnr": float(np.mean(psnrs)) if psnrs else math.inf,
         "ssim": float(np.mean(ssims)) if ssims else None,
+        "sharpness": sharpness_ratio(a, b),
         "exact": exact,
         "n": len(a),
     }
