@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from vaelab.errors import VaelabError
 
 RECON_LOSSES = ("mse", "bce")  # the forward cycle's reconstruction term: the paper's, or cross-entropy
+LR_SCHEDULES = ("constant", "cosine")  # TrainConfig.lr_at draws each
 
 # Settings both loops take, with the same meaning and the same --help.
 DEVICE = dict(help="auto (CUDA when present) | cpu | cuda | cuda:N", free_on_resume=True)
@@ -52,6 +53,25 @@ class TrainConfig:
         ),
     )
     lr: float = field(default=1e-3, metadata=dict(type="positive_number", help=""))
+    lr_schedule: str = field(
+        default="constant",
+        metadata=dict(
+            choices=LR_SCHEDULES,
+            help="constant: --lr throughout; cosine: a half cosine from --lr down to 0 at the run's last step",
+        ),
+    )
+    warmup_steps: int = field(
+        default=0,
+        metadata=dict(metavar="STEPS", help="raise the learning rate linearly from 0 over this many steps first"),
+    )
+    ema: float = field(
+        default=0.0,
+        metadata=dict(
+            metavar="DECAY",
+            help="score, draw and save an exponential moving average of the weights with this decay, e.g. 0.999 "
+            "(0 = off); training goes on with the weights themselves",
+        ),
+    )
     seed: int = field(default=0, metadata=dict(type="seed", help=""))
     # the KL weight rises linearly from 0 to 1 over this many steps (0 = off)
     kl_warmup_steps: int = field(default=0, metadata=dict(flag="--kl-warmup", help="steps of linear KL warm-up"))
@@ -93,8 +113,27 @@ class TrainConfig:
             raise VaelabError(f"the capacity must be 0 (off) or more nats, not {self.capacity_max}")
         if self.capacity_steps and not self.capacity_max:
             raise VaelabError("capacity steps without a capacity do nothing: give --capacity-max too")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise VaelabError(
+                f"the learning-rate schedule is one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}"
+            )
+        if self.warmup_steps < 0:
+            raise VaelabError(f"the learning-rate warm-up is 0 or more steps, not {self.warmup_steps}")
+        if not 0 <= self.ema < 1:  # NaN fails too
+            raise VaelabError(f"the EMA decay must be at least 0 (off) and below 1, such as 0.999, not {self.ema}")
         check_validation_settings(self.val_fraction, self.patience)
         check_picture_every(self.picture_every)
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate of the step taken after ``step`` steps of a run of ``total_steps``: lr · (step + 1) / W
+        over the first W = warmup_steps, then lr (constant), or lr · ½(1 + cos(π · (step − W) / (total_steps − W)))
+        (cosine), which falls to about 0 at the last step."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        progress = min(1.0, (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps))
+        return self.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

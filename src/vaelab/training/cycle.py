@@ -240,6 +240,7 @@ class CycleKind:
     unit = "it"
     remedy = "try a lower --lr"
     score_name, score_format, best_key = "validation score", ".5f", "best_val_score"
+    ema = None  # no moving average: the folder saves the trained weights
 
     def __init__(
         self,

@@ -60,7 +60,8 @@ class Kind(Protocol):
     """What one kind of model brings to :func:`run_loop`; everything else about a run is the same for every kind."""
 
     cfg: TrainConfig | CycleTrainConfig
-    model: LatentModel
+    model: LatentModel  # the weights that the optimizers train
+    ema: LatentModel | None  # their moving average, which is scored, drawn and saved instead; None: off
     optimizers: dict[str, torch.optim.Optimizer]  # each saved under its name in checkpoint.pt
     step_keys: tuple[str, ...]  # the values step() returns, as metrics.jsonl's step records name them
     unit: str  # what the progress bar counts
@@ -120,7 +121,7 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
         if ddp.is_main:
             (out / METRICS_NAME).unlink(missing_ok=True)
         return run
-    restore_states(ckpt, out, model=kind.model, **kind.optimizers)
+    restore_states(ckpt, out, **stateful(kind))
     run.epoch, run.step, run.train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
     run.best = BestEpoch(kind.cfg.patience, ckpt.get("best_epoch", 0), ckpt.get(kind.best_key, math.inf))
     restore_rng(ckpt, ddp.device)
@@ -142,7 +143,7 @@ def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
             break
     ddp.close()
     if run.n_val and ddp.is_main:
-        run.best.restore(kind.model, run.out, ddp.device, run.epoch, run.train_seconds)
+        run.best.restore(saved_model(kind), run.out, ddp.device, run.epoch, run.train_seconds)
     kind.model.eval()
 
 
@@ -205,9 +206,10 @@ def end_epoch(kind: Kind, run: Run, seconds: float, train: dict) -> bool:
 
 
 def save_model(kind: Kind, run: Run, scores: Scores) -> None:
-    """The model folder as of this epoch: config.json (with the training record and scores), the weights, ONNX."""
+    """The model folder as of this epoch: config.json (with the training record and scores), the weights (the
+    moving average's, with one), ONNX."""
     best = run.best.saved_fields(run.n_val, run.train_seconds) if scores.val else {}
-    kind.model.save_pretrained(
+    saved_model(kind).save_pretrained(
         run.out,
         run.data_spec,
         onnx=kind.cfg.onnx,
@@ -217,10 +219,10 @@ def save_model(kind: Kind, run: Run, scores: Scores) -> None:
 
 
 def checkpoint(kind: Kind, run: Run) -> dict:
-    """checkpoint.pt's contents: all that an exact resume needs, the random state and the log window included."""
+    """checkpoint.pt's contents: all that an exact resume needs, the random state and the log window included. The
+    model is the trained weights, to go on training; the moving average, with one, is beside it."""
     return {
-        "model": kind.model.state_dict(),
-        **{name: opt.state_dict() for name, opt in kind.optimizers.items()},
+        **{name: part.state_dict() for name, part in stateful(kind).items()},
         "epoch": run.epoch,
         "step": run.step,
         "train_seconds": run.train_seconds,
@@ -230,6 +232,18 @@ def checkpoint(kind: Kind, run: Run) -> dict:
         kind.best_key: run.best.score,
         "log_window": [_plain(run.window), run.window_steps],
     }
+
+
+def stateful(kind: Kind) -> dict:
+    """The parts of a run whose state dicts checkpoint.pt holds, by their entries: the model, its moving average
+    (with one) and the optimizers."""
+    return {"model": kind.model, **({"ema": kind.ema} if kind.ema is not None else {}), **kind.optimizers}
+
+
+def saved_model(kind: Kind) -> LatentModel:
+    """The weights that an epoch is scored and drawn with and the model folder holds: the moving average, with one;
+    else the trained weights themselves."""
+    return kind.ema if kind.ema is not None else kind.model
 
 
 def _plain(values: np.ndarray) -> float | list[float]:

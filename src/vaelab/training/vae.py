@@ -6,6 +6,7 @@ train together, each on its slice of every global batch (see ``distributed``).""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import asdict
@@ -31,7 +32,7 @@ from vaelab.training.checks import (
 from vaelab.training.config import TrainConfig
 from vaelab.training.distributed import Dist, init_distributed
 from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
-from vaelab.training.loop import Scores, run_loop, start_run
+from vaelab.training.loop import Scores, run_loop, saved_model, start_run
 from vaelab.viz.training_curves import plot_loss_curve
 
 
@@ -84,6 +85,7 @@ def train(
         warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
         kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
     run_loop(kind, run, progress)
+    model = saved_model(kind)  # with --ema, the moving average: the weights the model folder holds
     model.data_spec = run.data_spec
     return model
 
@@ -106,6 +108,7 @@ class VAEKind:
         val_idx: np.ndarray,
     ):
         self.model, self.cfg, self.ddp = model, cfg, ddp
+        self.ema = averaged_copy(model) if cfg.ema else None  # copied before DDP hooks into the model
         self.net = ddp.wrap(model)
         # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
         fused = ddp.device.type in ("cpu", "cuda")
@@ -117,6 +120,7 @@ class VAEKind:
         self.global_batch = cfg.batch_size * ddp.world
         self.steps_per_epoch = epoch_steps(len(train_idx), cfg.batch_size, ddp.world)
         self.images_per_epoch = min(len(train_idx), self.steps_per_epoch * self.global_batch)
+        self.total_steps = self.steps_per_epoch * cfg.epochs  # where a cosine schedule reaches 0
         test_labels = dataset.labels[test_idx] if dataset.labels is not None else None
         grid = each_class_in_turn(test_labels, len(self.test_images))[: cfg.grid_images]
         self.grid_x = unit_batch(self.test_images[grid], ddp.device)
@@ -150,7 +154,12 @@ class VAEKind:
         loss.backward()
         value = ddp.mean(loss)
         if math.isfinite(value):  # a NaN step is not taken: run_epoch stops the run on the value returned
+            # from the step count alone, so that a resumed run needs no saved scheduler
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(step, self.total_steps)
             opt.step()
+            if self.ema is not None:
+                update_ema(self.ema, self.model, cfg.ema)
         return np.array([value])
 
     def progress(self, mean: np.ndarray) -> dict:
@@ -159,7 +168,7 @@ class VAEKind:
     def evaluate(self, epoch: int, seconds: float, train: dict) -> Scores:
         """The test −ELBO (and the validation −ELBO, with validation images), as metrics.jsonl and the console
         show them."""
-        model, cfg, device = self.model, self.cfg, self.ddp.device
+        model, cfg, device = saved_model(self), self.cfg, self.ddp.device
         test = evaluate_elbo(model, self.test_images, seed=cfg.seed, device=device)
         val = evaluate_elbo(model, self.val_images, seed=cfg.seed, device=device) if len(self.val_images) else None
         record = {
@@ -196,7 +205,7 @@ class VAEKind:
 
     def draw(self, out: Path, epoch: int) -> None:
         """Reconstruction grid (inputs above, decodings below) and prior-sample grid for this epoch."""
-        model, grid_x = self.model, self.grid_x
+        model, grid_x = saved_model(self), self.grid_x
         was_training = model.training
         model.eval()
         with torch.no_grad():
@@ -209,6 +218,22 @@ class VAEKind:
             out / f"recon_epoch{epoch:03d}.png",
         )
         save_png_atomic(image_grid(samples, nrow=8, scale=scale), out / f"samples_epoch{epoch:03d}.png")
+
+
+def averaged_copy(model: LatentModel) -> LatentModel:
+    """A copy of ``model`` to hold the moving average of its weights: not trained itself, and in eval mode."""
+    ema = copy.deepcopy(model).eval()
+    return ema.requires_grad_(False)
+
+
+@torch.no_grad()
+def update_ema(ema: LatentModel, model: LatentModel, decay: float) -> None:
+    """After an optimizer step: ema ← decay · ema + (1 − decay) · weights for the parameters. Buffers (such as a
+    normalisation layer's running statistics) are not trained, so they are copied as they are."""
+    for averaged, weight in zip(ema.parameters(), model.parameters()):
+        averaged.lerp_(weight, 1 - decay)
+    for averaged, buffer in zip(ema.buffers(), model.buffers()):
+        averaged.copy_(buffer)
 
 
 def each_class_in_turn(labels: np.ndarray | None, n: int) -> np.ndarray:
