@@ -255,6 +255,20 @@ def test_model_card_names_a_validated_runs_saved_epoch_and_whole_run_and_the_tc_
     assert model_card(doc, None)["Model"]["β_TC (the objective adds (β_TC − 1)·TC)"] == 6.0
 
 
+def test_model_card_names_the_learning_rate_schedule_the_moving_average_and_a_residual_model(tiny_model_dir):
+    from vaelab.tasks.report import model_card
+
+    doc = json.loads((tiny_model_dir / "config.json").read_text())
+    assert "weights" not in model_card(doc, None)["Training"]
+    doc["training"].update(lr=0.002, lr_schedule="cosine", warmup_steps=200, ema=0.999)
+    doc["model"].update(kind="vae-res", attention=1, likelihood="gaussian-optimal")
+    card = model_card(doc, None)
+    assert card["Training"]["learning rate"] == "0.002 (cosine, 200 warm-up steps)"
+    assert card["Training"]["weights"] == "moving average, decay 0.999"
+    assert card["Model"]["attention blocks"] == 1 and "β (KL weight)" in card["Model"]
+    assert card["Model"]["likelihood"].startswith("gaussian-optimal (σ² = the batch's mean squared error")
+
+
 def test_morph_pair_is_the_most_typical_images_of_the_two_farthest_classes():
     rng = np.random.default_rng(0)
     centers = np.array([[0.0, 0.0], [10.0, 0.0], [1.0, 1.0]])

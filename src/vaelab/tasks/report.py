@@ -113,6 +113,12 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
         "seed": t.get("seed", "—"),
         "training time": _duration(t.get("train_seconds")),
     }
+    if t.get("lr_schedule", "constant") != "constant" or t.get("warmup_steps"):
+        train["learning rate"] = (
+            f"{t['lr']} ({t.get('lr_schedule', 'constant')}, {t.get('warmup_steps', 0)} warm-up steps)"
+        )
+    if t.get("ema"):
+        train["weights"] = f"moving average, decay {t['ema']}"
     if variational:
         train["KL warm-up steps"] = t.get("kl_warmup_steps", "—")
     if "best_epoch" in t:  # validated: the folder holds the best epoch, and the run went on past it
