@@ -19,8 +19,7 @@ import torch
 
 from vaelab.latent.interpolate import interpolate
 from vaelab.metrics.interpolation import random_pairs
-from vaelab.metrics.reconstruction import reconstruct
-from vaelab.models.runtime import decode_batched, open_model
+from vaelab.models.runtime import decode_batched, encode_batched, open_model
 from vaelab.training.evaluation import unit_batch
 
 
@@ -84,7 +83,7 @@ def realism_metrics(
     of them, each against ``images`` themselves."""
     rng = np.random.default_rng(seed)
     net = open_model(model)
-    z = net.embed(unit_batch(images, "cpu").numpy())
+    z = encode_batched(net, images, progress=False)  # encoded once: the reconstructions and the midpoints decode it
     pair_idx = random_pairs(len(images), pairs, rng)
     midpoints = interpolate(z[pair_idx[:, 0]], z[pair_idx[:, 1]], np.array([0.5]), "slerp")[0]
     prior = rng.standard_normal((samples, net.latent_dim)).astype(np.float32)
@@ -92,7 +91,7 @@ def realism_metrics(
     if s_dim:  # a cycle-VAE's s has no prior: each sample takes the s of a random test image, as evaluate's do
         prior[:, -s_dim:] = z[rng.choice(len(z), samples), -s_dim:]
     decoded = {
-        "reconstructions": reconstruct(model, images),
+        "reconstructions": decode_batched(net, z),
         "prior_samples": decode_batched(net, prior),
         "midpoints": decode_batched(net, midpoints),
     }

@@ -27,14 +27,9 @@ def train_line_style(n_points: int) -> dict:
     return {"lw": 1, "alpha": 0.7, **({"marker": ".", "ms": 5} if n_points < FEW_POINTS else {})}
 
 
-def save_curve(fig, path: Path) -> None:
-    """Save a training figure as PNG at the figure's own dpi (see :func:`save_figure`)."""
-    save_figure(fig, path, dpi="figure")
-
-
 def plot_loss_curve(records: list[dict], path: Path, variational: bool = True) -> None:
     """:func:`loss_curve_figure` saved as a PNG."""
-    save_curve(loss_curve_figure(records, variational), path)
+    save_figure(loss_curve_figure(records, variational), path, dpi="figure")  # at the figure's own dpi
 
 
 def loss_curve_figure(records: list[dict], variational: bool = True):
@@ -140,5 +135,5 @@ def plot_cycle_curves(records: list[dict], path: Path, pixels: int) -> dict:
         axes[1].legend(fontsize=8)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    save_curve(fig, path)
+    save_figure(fig, path, dpi="figure")
     return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
