@@ -113,9 +113,26 @@ def names(text: str) -> tuple[str, ...]:
 READERS = {"positive": positive, "positive_number": positive_number, "seed": seed, "ints": ints, "names": names}
 
 
+def model_arg(text: str) -> Path:
+    """An argparse type: a model folder, or a shipped model's name (``vaelab models`` lists them) → its folder."""
+    from vaelab.errors import VaelabError
+    from vaelab.models.shipped import model_folder
+
+    try:
+        return model_folder(text)
+    except VaelabError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
     """--model (default: the shipped model) and, for commands that run it, --backend."""
-    p.add_argument("--model", type=Path, help="model folder (default: the shipped Fashion-MNIST VAE)")
+    p.add_argument(
+        "--model",
+        type=model_arg,
+        metavar="MODEL",
+        help="model folder, or a shipped model's name such as fashion-mnist (see vaelab models; "
+        "default: the shipped Fashion-MNIST VAE)",
+    )
     p.set_defaults(model_defaults_to_shipped=True)  # main() says so when --model is left out
     if backend:
         p.add_argument(
@@ -140,7 +157,7 @@ def add_fields_to_parser(
     for name in only:
         config, f = by_name[name]
         meta, flag = f.metadata, flag_of(f)
-        if is_switch(f):
+        if isinstance(f.default, bool):  # a switch turns its field off; a bool field off by default, on
             action = parser.add_argument(flag, dest=_dest(f), action="store_true", help=meta["help"] or None)
         else:
             # named after the option (KL_WARMUP), not after the field as argparse would (KL_WARMUP_STEPS)

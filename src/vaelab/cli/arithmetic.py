@@ -23,7 +23,8 @@ def add(sub) -> None:
         "arithmetic",
         help="vector arithmetic on concepts: 'class:A - class:B + class:C'",
         description="Each term is a concept: class:NAME, attr:KEY=VALUE[,KEY=VALUE], a file, a folder, "
-        "or a bracketed file list [a.png b.png]; its vector is the mean code of its images. "
+        "one dataset image (fashion-mnist:test/17, emoji:dog face), or a bracketed file list [a.png b.png]; its "
+        "vector is the mean code of its images. "
         "A .safetensors file that vaelab attribute saved is taken as the vector itself. "
         "Put spaces around + and -; a term may carry a weight, e.g. 0.5*class:Bag.",
     )

@@ -9,7 +9,7 @@ from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
 
 
 def cmd_attribute(args) -> None:
-    from vaelab.data.images import open_image
+    from vaelab.data.inputs import image_label, open_input
     from vaelab.errors import VaelabError
     from vaelab.io.staging import check_out_folder
     from vaelab.io.vectors import load_vector
@@ -25,7 +25,7 @@ def cmd_attribute(args) -> None:
         )
     strengths = parse_strengths(args.strengths)  # these are checked before the slow part
     check_out_folder(args.out)
-    image = open_image(args.apply) if args.apply else None
+    image = open_input(args.apply) if args.apply else None
     m = open_model(args.model, args.backend)
     result = None
     if args.vector is not None:
@@ -36,7 +36,9 @@ def cmd_attribute(args) -> None:
         vector, slug = result.vector, query_slug(args.attr)
     strip = None
     if image is not None:
-        strip = attribute_strip(m, image, args.apply.name, vector, strengths, along=args.attr or args.vector.name)
+        strip = attribute_strip(
+            m, image, image_label(args.apply), vector, strengths, along=args.attr or args.vector.name
+        )
     write_attribute(
         args.out, slug, result, m.folder, data=args.data or m.data_name or "", strip=strip, upscale=args.upscale
     )
@@ -67,7 +69,12 @@ def add(sub) -> None:
     add_model_options(p)
     p.add_argument("--data", help="data with the attribute table (default: the model's training data)")
     p.add_argument("--balance-on", help="attributes to balance, e.g. skin,group (plat's --balanced)")
-    p.add_argument("--apply", type=Path, metavar="IMAGE", help="write a strip of IMAGE edited along the vector")
+    p.add_argument(
+        "--apply",
+        type=Path,
+        metavar="IMAGE",
+        help="write a strip of IMAGE (a file, or a dataset image such as emoji:dog face) edited along the vector",
+    )
     p.add_argument("--strengths", default="-2:2:9", help="START:STOP:COUNT or a list (default -2:2:9)")
     p.add_argument("--upscale", type=at_most(MAX_UPSCALE), default=2, help="enlarge the strip's images K times")
     p.add_argument("--out", type=Path, default=Path("out/attribute"))

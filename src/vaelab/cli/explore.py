@@ -67,7 +67,8 @@ def add(sub) -> None:
     )
     p.add_argument(
         "--center",
-        help="traversal centre: origin, mean, an index into the images, or an image file (default: "
+        help="traversal centre: origin, mean, an index into the images, an image file, or a dataset image such "
+        "as fashion-mnist:test/17 (default: "
         "origin for a VAE, whose prior is centred there; mean for a plain AE)",
     )
     p.add_argument("--grid", type=at_most(64), default=8, help="reconstruction/sample grids are GRID wide (default 8)")

@@ -33,7 +33,13 @@ def add(sub) -> None:
         description="Encode the images, walk the latent path between them, decode every frame. "
         "Writes frames/, morph.gif, morph.mp4 and contact_sheet.png.",
     )
-    p.add_argument("images", nargs="*", type=Path, help="two or more image files (any format Pillow reads)")
+    p.add_argument(
+        "images",
+        nargs="*",
+        type=Path,
+        help="two or more image files (any format Pillow reads), or dataset images: DATA:SPLIT/INDEX such as "
+        "fashion-mnist:test/17, or DATA:NAME such as 'emoji:dog face'",
+    )
     p.add_argument(
         "--class",
         dest="classes",

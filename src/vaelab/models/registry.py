@@ -10,8 +10,9 @@ from safetensors.torch import load_file
 from vaelab.errors import VaelabError
 from vaelab.models.ae_mlp import MLPAutoencoder
 from vaelab.models.base import LatentModel
-from vaelab.models.config import DEFAULT_MODEL, WEIGHTS_NAME, ModelConfig, read_model_json
+from vaelab.models.config import WEIGHTS_NAME, ModelConfig, read_model_json
 from vaelab.models.cycle_vae import CycleVAE
+from vaelab.models.shipped import model_folder
 from vaelab.models.vae_conv import ConvVAE
 from vaelab.models.vae_res import ResVAE
 
@@ -50,9 +51,9 @@ def build_model(cfg: ModelConfig) -> LatentModel:
 
 
 def load(folder: str | Path | None = None, map_location: str = "cpu") -> LatentModel:
-    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode); None loads the
-    shipped Fashion-MNIST VAE, as everywhere else in the API."""
-    folder = Path(folder) if folder is not None else DEFAULT_MODEL
+    """Rebuild a model from a folder's config.json and model.safetensors alone (eval mode); a shipped model's name
+    ("fashion-mnist") loads that one, and None the shipped Fashion-MNIST VAE, as everywhere else in the API."""
+    folder = model_folder(folder)
     doc = read_model_json(folder)
     model = build_model(ModelConfig.from_dict(doc["model"]))
     weights = folder / WEIGHTS_NAME

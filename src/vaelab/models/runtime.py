@@ -1,7 +1,7 @@
 """Inference on numpy arrays with one of two backends: onnxruntime (fast start, no torch) or torch.
 
-`open_model` is what morph, encode_images and decode_latents use. It takes a model folder, a loaded torch
-model, or nothing (the shipped Fashion-MNIST VAE).
+`open_model` is what morph, encode_images and decode_latents use. It takes a model folder, a shipped model's
+name ("fashion-mnist"), a loaded torch model, or nothing (the shipped Fashion-MNIST VAE).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import DECODER_ONNX, DEFAULT_MODEL, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
+from vaelab.models.config import DECODER_ONNX, ENCODER_ONNX, WEIGHTS_NAME, file_sha256, read_model_json
+from vaelab.models.shipped import model_folder
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -131,7 +132,8 @@ def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 1000)
 
 
 def open_model(model=None, backend: str = "auto") -> InferenceModel:
-    """A folder path, a torch model, an InferenceModel, or None (the shipped default) → InferenceModel.
+    """A folder path, a shipped model's name, a torch model, an InferenceModel, or None (the shipped default) →
+    InferenceModel.
 
     ``auto`` uses onnxruntime when the folder has encoder.onnx and decoder.onnx, else torch.
     """
@@ -143,7 +145,7 @@ def open_model(model=None, backend: str = "auto") -> InferenceModel:
         if backend == "onnx":
             raise VaelabError("a model already loaded in torch runs on the torch backend; pass its folder for onnx")
         return TorchModel(model)
-    folder = DEFAULT_MODEL if model is None else Path(model).expanduser()
+    folder = model_folder(model)
     if model is None and not (folder / "config.json").is_file():
         raise VaelabError(f"the shipped default model is missing from {folder}; reinstall vaelab or pass --model")
     doc = read_model_json(folder)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
+from vaelab.data.inputs import image_stem
 from vaelab.errors import VaelabError
 from vaelab.io import vectors
 from vaelab.io.staging import staged_folder
@@ -112,7 +113,7 @@ def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "au
 class AttributeStrip:
     """An image edited along a vector at several strengths, as `vaelab attribute --apply` draws it."""
 
-    image_name: str  # the image's file name: the strip's title and file name say it
+    image_name: str  # the image's file name (or dataset image): the strip's title and file name say it
     edited: np.ndarray  # (S, C, H, W) in [0,1]: Dec(code(image) + s·vector) for each strength s
     original: np.ndarray  # (C, H, W) in [0,1]: the image as the model sees it
     strengths: np.ndarray  # (S,)
@@ -154,4 +155,4 @@ def write_attribute(
                 scale=upscale,
                 original=strip.original,
                 title=f"{strip.image_name} along {strip.along}{zero}",
-            ).save(tmp / f"strip_{slug}_{file_slug(Path(strip.image_name).stem)}.png")
+            ).save(tmp / f"strip_{slug}_{file_slug(image_stem(strip.image_name))}.png")

@@ -5,8 +5,9 @@ several faces per term).
 A concept is written as:
 - ``class:Sneaker``: the images of a class of the data;
 - ``attr:gender=woman,skin=none``: the images whose attributes match (``a=x|y`` for either value);
-- ``[a.png b.png]``: a bracketed list of files;
-- a file or a folder path.
+- ``[a.png b.png]``: a bracketed list of files (or dataset images);
+- a file or a folder path;
+- one image of a dataset, ``fashion-mnist:test/17`` or ``emoji:dog face`` (:mod:`vaelab.data.inputs`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.data.dataset import ImageDataset, query_mask
-from vaelab.data.images import image_files, load_image, read_images
+from vaelab.data.images import image_files, read_images
+from vaelab.data.inputs import image_label, load_input, parse_dataset_image
 from vaelab.errors import VaelabError
 from vaelab.io.vectors import VECTOR_SUFFIX, load_vector
 from vaelab.models.runtime import InferenceModel, encode_batched
@@ -44,8 +46,8 @@ class Concept:
         if self.label.startswith(("class:", "attr:")):
             return self.label
         if self.label.startswith("[") and self.label.endswith("]"):
-            return "[" + ",".join(Path(p).name for p in shlex.split(self.label[1:-1])) + "]"
-        return Path(self.label).name or self.label
+            return "[" + ",".join(image_label(p) for p in shlex.split(self.label[1:-1])) + "]"
+        return image_label(self.label) or self.label
 
 
 class ConceptResolver:
@@ -82,7 +84,7 @@ class ConceptResolver:
         else:
             named, found = self._files(token)
             fmt = (self.m.channels, self.m.size, self.m.background)
-            parts = [np.stack([load_image(f, *fmt) for f in named])] if named else []
+            parts = [np.stack([load_input(f, *fmt) for f in named])] if named else []
             if found:  # a folder's images: one that cannot be read is left out with a warning
                 parts.append(read_images(found, *fmt)[0])
             images = np.concatenate(parts)
@@ -98,7 +100,7 @@ class ConceptResolver:
         found: list[Path] = []
         paths: list[Path] = []
         for part in parts:  # a pattern the shell did not expand (it sat inside the quoted expression)
-            if not Path(part).exists() and ("*" in part or "?" in part):
+            if not Path(part).exists() and ("*" in part or "?" in part) and not parse_dataset_image(part):
                 matched = [Path(m) for m in sorted(glob.glob(os.path.expanduser(part)))]
                 if not matched:
                     raise VaelabError(f"concept {token!r}: the pattern {part} matches no files")
@@ -112,13 +114,13 @@ class ConceptResolver:
                 if not below:
                     raise VaelabError(f"concept folder {p} holds no images")
                 found += below
-            elif p.exists():
+            elif p.exists() or parse_dataset_image(p):
                 named.append(p)
             else:
                 glued = " (put spaces around + and -)" if re.search(r"\S[+-]", str(p)) else ""
                 raise VaelabError(
                     f"concept {token!r}: {p} is neither a file nor a folder{glued} "
-                    "(for data, write class:NAME or attr:NAME=VALUE)"
+                    "(for data, write class:NAME or attr:NAME=VALUE; for one image of it, DATA:SPLIT/INDEX)"
                 )
         if not named and not found:
             raise VaelabError(f"concept {token!r} is empty")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.data.images import load_image
+from vaelab.data.inputs import load_input
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.atomic import atomic_path
 from vaelab.latent.centroids import centroids_with_fallback
@@ -22,12 +22,13 @@ CENTROIDS_VERSION = "3"  # 2: a class with no training images takes its test ima
 
 
 def prepare_images(m: InferenceModel, images) -> np.ndarray:
-    """Paths / PIL images / arrays → float32 (B, C, H, W) in [0,1], preprocessed like the model's data."""
+    """Paths (or dataset images such as ``fashion-mnist:test/17``) / PIL images / arrays → float32 (B, C, H, W) in
+    [0,1], preprocessed like the model's data."""
     if isinstance(images, (str, Path)) or not hasattr(images, "__len__"):
         images = [images]
     if len(images) == 0:
         raise VaelabError("no images given")
-    arr = np.stack([load_image(src, m.channels, m.size, m.background) for src in images])
+    arr = np.stack([load_input(src, m.channels, m.size, m.background) for src in images])
     return arr.astype(np.float32) / 255.0
 
 

@@ -107,12 +107,16 @@ def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
                 f"or -1 … -{len(latents)} from the end)"
             )
         return latents[i].astype(np.float64), f"image #{i % len(latents)}"
-    from vaelab.data.images import load_image
+    from vaelab.data.inputs import image_label, load_input, parse_dataset_image
 
-    if not Path(text).expanduser().exists():
-        raise VaelabError(f"--center {text!r}: give origin, mean, an index into the images, or an image file")
-    x = load_image(Path(text).expanduser(), m.channels, m.size, m.background)[None].astype(np.float32) / 255.0
-    return m.embed(x)[0].astype(np.float64), Path(text).name
+    source = text if parse_dataset_image(text) else Path(text).expanduser()
+    if not (isinstance(source, str) or source.exists()):
+        raise VaelabError(
+            f"--center {text!r}: give origin, mean, an index into the images, an image file, or a dataset image "
+            "such as fashion-mnist:test/17"
+        )
+    x = load_input(source, m.channels, m.size, m.background)[None].astype(np.float32) / 255.0
+    return m.embed(x)[0].astype(np.float64), image_label(source)
 
 
 def _strip_axis(labels: np.ndarray | None, n: int, seed: int) -> tuple[np.ndarray, str]:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from vaelab.data.images import MAX_ENLARGED_SIDE, enlarge, to_pil
+from vaelab.data.inputs import image_label
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.staging import staged_folder
 from vaelab.latent.interpolate import METHODS, path
@@ -119,7 +120,7 @@ def run_morph(
         x = prepare_images(m, list(images))
         x = 1.0 - x if invert else x
         points, shown = m.embed(x), x
-        labels = [Path(s).name if isinstance(s, (str, Path)) else f"image {i + 1}" for i, s in enumerate(images)]
+        labels = [image_label(s) or f"image {i + 1}" for i, s in enumerate(images)]
     recon = [] if classes else m.decode(points)  # a centroid's input already is its decoding
     if not classes and not invert:
         warn_if_negative(m, shown, recon, labels)

@@ -119,6 +119,24 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
         )
     if t.get("ema"):
         train["weights"] = f"moving average, decay {t['ema']}"
+    added = [
+        *([f"focal frequency loss × {t['freq_loss']}"] if t.get("freq_loss") else []),
+        *(
+            [f"PatchGAN hinge loss × {t['adversarial']} × adaptive weight, from step {t.get('adversarial_start', 0)}"]
+            if t.get("adversarial")
+            else []
+        ),
+    ]
+    if added:
+        train["objective"] = "−ELBO + " + " + ".join(added) + " (not an ELBO; the −ELBO shown is its likelihood part)"
+    augment = [
+        *([f"shifts of up to {t['shift']} pixels"] if t.get("shift") else []),
+        *(["left-right mirror images"] if t.get("flip") else []),
+    ]
+    if augment:
+        train["augmentation"] = ", ".join(augment)
+    if t.get("minutes"):
+        train["time budget"] = f"{t['minutes']:g} minutes"
     if variational:
         train["KL warm-up steps"] = t.get("kl_warmup_steps", "—")
     if "best_epoch" in t:  # validated: the folder holds the best epoch, and the run went on past it
@@ -222,7 +240,8 @@ def build_report(
 ) -> Path:
     """Write the report of the model folder ``model`` (None: the shipped model) to the HTML file ``out``
     (default out/reports/MODEL.html). Returns its path."""
-    from vaelab.models.config import DEFAULT_MODEL, read_model_json
+    from vaelab.models.config import read_model_json
+    from vaelab.models.shipped import model_folder
     from vaelab.tasks.explore import (
         CLASS_HISTOGRAMS,
         DECODED_MAP,
@@ -242,7 +261,7 @@ def build_report(
     from vaelab.viz.media import contact_sheet
     from vaelab.viz.training_curves import plot_training_curves
 
-    folder = DEFAULT_MODEL if model is None else Path(model).expanduser()
+    folder = model_folder(model)
     doc = read_model_json(folder)
     if frames < 2:
         raise VaelabError(f"--frames must be at least 2, got {frames}")
