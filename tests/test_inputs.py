@@ -220,3 +220,21 @@ def test_vaelab_images_refuses_what_selects_nothing_before_writing(toy_data, tmp
     assert not out.exists()
     (tmp_path / "file").write_text("x")
     _one_line_failure(_vaelab("images", "--data", "emoji", "--out", str(tmp_path / "file")), capsys, "not a folder")
+
+
+def test_a_morph_of_ones_own_colour_pictures_through_a_shipped_model_says_how_to_train_on_them(
+    tmp_path, tiny_model_dir
+):
+    from PIL import Image
+
+    from vaelab.tasks.morph import run_morph
+
+    rng = np.random.default_rng(0)
+    colour, grey = tmp_path / "photo.png", tmp_path / "grey.png"
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(colour)
+    Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(grey)
+    note = run_morph(None, images=[colour, grey], frames=3).note
+    assert "shipped fashion-mnist model learned from fashion-mnist only" in note
+    assert "vaelab train --data folder:PATH --minutes 10" in note
+    assert run_morph(None, images=[grey, grey], frames=3).note == ""  # grey pictures: nothing to say
+    assert run_morph(tiny_model_dir, images=[colour, grey], frames=3).note == ""  # the user's own model

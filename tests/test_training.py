@@ -543,6 +543,7 @@ def test_a_small_set_at_a_large_batch_warns_that_it_trains_few_steps(tmp_path, t
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", VaelabWarning)  # n // 5 steps an epoch, over 500 in all: no warning
+        warnings.filterwarnings("ignore", "[0-9]+ training images are few", VaelabWarning)  # the toy set is small
         train(
             CFG, ds, tmp_path / "b", TrainConfig(epochs=-(-500 // (n // 5)), batch_size=5, onnx=False), progress=False
         )

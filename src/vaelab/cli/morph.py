@@ -24,6 +24,8 @@ def cmd_morph(args) -> None:
     )
     written = write_morph_outputs(result, args.out, fps=args.fps, pingpong=args.pingpong, mp4=not args.no_mp4)
     print(f"{len(result.frames)} frames ({args.method}) written to {args.out}: " + ", ".join(sorted(written)))
+    if result.note:
+        print(result.note)
 
 
 def add(sub) -> None:

@@ -77,6 +77,25 @@ def refuse_unused_options(args) -> None:
         )
 
 
+def apply_recipe(args, channels: int) -> str:
+    """Set each setting of the data's recipe (``training.recipe``) that the command line leaves out; returns the
+    banner's line that names them, or ""."""
+    from vaelab.training.recipe import recipe_for
+
+    given, by_name = given_flags(args), {f.name: f for config in (ModelConfig, TrainConfig) for f in fields(config)}
+    taken = {}
+    for name, value in recipe_for(channels).items():
+        if flag_of(by_name[name]) not in given:
+            setattr(args, name, value)
+            taken[flag_of(by_name[name])] = value
+    if not taken:
+        return ""
+    shown = " ".join(
+        f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}" for flag, value in taken.items()
+    )
+    return f"\nthe colour recipe: {shown} (give a flag to choose otherwise)"
+
+
 def cmd_train(args) -> None:
     import os
     import warnings
@@ -93,6 +112,8 @@ def cmd_train(args) -> None:
         )
     if not args.resume:
         refuse_unused_options(args)  # before the data is read: a large folder takes a while
+        if args.minutes and args.epochs:
+            raise VaelabError("give either --epochs or --minutes: a time budget fits the epochs to the time")
     launcher = args.nproc > 1 and "WORLD_SIZE" not in os.environ
     with warnings.catch_warnings():
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
@@ -103,6 +124,7 @@ def cmd_train(args) -> None:
         epochs = args.epochs or planned_epochs(args.out, TrainConfig.epochs)  # default: as the run planned
         model_cfg, cfg = None, TrainConfig(epochs=epochs, device=args.device, picture_every=args.picture_every)
     else:
+        sized = apply_recipe(args, ds.channels)
         model_cfg = ModelConfig(
             channels=ds.channels, height=ds.size[0], width=ds.size[1], **config_args(ModelConfig, args)
         )
@@ -113,12 +135,16 @@ def cmd_train(args) -> None:
             f"batch {batch_size}" if args.batch_size is None and batch_size != TrainConfig.batch_size else "",
             f"{epochs} epochs" if args.epochs is None and epochs != TrainConfig.epochs else "",
         ]
+        if args.minutes:  # the epochs are fitted to the time as the run goes
+            chosen[1] = ""
         if any(chosen):  # say what was sized away from the usual 128 and 10
             steps = epoch_steps(n_train, batch_size, world) * epochs
-            sized = (
+            sized += (
                 f"\n{' and '.join(filter(None, chosen))}: sized to {n_train} training images, {steps} optimizer "
                 "steps in all (--batch-size and --epochs choose others)"
             )
+        if args.minutes:
+            sized += f"\ntraining for about {args.minutes:g} minutes: the epochs are fitted to the time as it goes"
         cfg = TrainConfig(**{**config_args(TrainConfig, args), "epochs": epochs, "batch_size": batch_size})
     if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
         pick_device(args.device)
@@ -176,6 +202,12 @@ def add(sub) -> None:
             "lr_schedule",
             "warmup_steps",
             "ema",
+            "minutes",
+            "freq_loss",
+            "adversarial",
+            "adversarial_start",
+            "shift",
+            "flip",
             "beta",
             "tc_beta",
             "free_bits",

@@ -38,6 +38,7 @@ class LossOutput:
     recon: torch.Tensor  # -log p(x|z) per image
     kl: torch.Tensor  # KL(q(z|x) || N(0, I)) per image; zeros for a plain autoencoder
     z: torch.Tensor  # the latent used for the reconstruction (B, D)
+    logits: torch.Tensor | None = None  # the decoder's pixel logits of z (B, C, H, W)
 
     @property
     def neg_elbo(self) -> torch.Tensor:
@@ -122,7 +123,8 @@ class LatentModel(nn.Module):
             # Sampled in eval mode too: the ELBO is an expectation over q(z|x), not a value at its mean.
             z = mu + torch.exp(0.5 * logvar) * (torch.randn_like(mu) if eps is None else eps)
             kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-        recon = self.recon_nll(self.decode_logits(z), x)
+        logits = self.decode_logits(z)
+        recon = self.recon_nll(logits, x)
         kl = kl_dims.sum(1)
         kl_term = kl_dims.mean(0).clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl.mean()
         if capacity is not None:  # the KL is held near C rather than pushed to 0; training raises C
@@ -132,7 +134,7 @@ class LatentModel(nn.Module):
         # terms alone, and the B × B × D estimate would cost it most of its time and memory.
         if self.cfg.tc_beta != 1.0 and logvar is not None and torch.is_grad_enabled():
             objective = objective + (self.cfg.tc_beta - 1.0) * kl_weight * total_correlation(z, mu, logvar)
-        return LossOutput(objective=objective, recon=recon, kl=kl, z=z)
+        return LossOutput(objective=objective, recon=recon, kl=kl, z=z, logits=logits)
 
     def forward(
         self, x: torch.Tensor, kl_weight: float = 1.0, eps: torch.Tensor | None = None, capacity: float | None = None

@@ -28,6 +28,7 @@ class MorphResult:
     inputs: list[Image.Image]  # the inputs as the model saw them (preprocessed), or decoded centroids
     reconstructions: list[Image.Image]  # each input image's decoding; empty for a class morph (its input is one)
     labels: list[str]  # a caption per input: file name or class name
+    note: str = ""  # what to do next, when the inputs are the user's own colour pictures and the model is shipped
 
 
 NEGATIVE_RATIO, NEGATIVE_MIN_ERROR = 0.5, 0.02  # the shipped model: 0.009 on its test images, 0.114 on their negatives
@@ -64,6 +65,44 @@ def warn_if_negative(m: InferenceModel, x: np.ndarray, recon: np.ndarray, labels
             VaelabWarning,
             stacklevel=3,
         )
+
+
+OWN_PICTURES_NOTE = (
+    "note: {model} learned from {data} only, so it draws your pictures as {data}. To morph pictures like these, "
+    "train on a folder of them (a few thousand make a latent space; a few hundred are learned by heart): "
+    "vaelab train --data folder:PATH --minutes 10 --out runs/mine, then vaelab morph ... --model runs/mine. "
+    "{expect}"
+)
+# what a user can expect of such a run, from the recipe study (docs/benchmarks/colour-recipe.md)
+EXPECT_AFTER_10_MINUTES = (
+    "Ten minutes on a laptop's CPU give recognisable, somewhat soft pictures at 64 × 64; more minutes sharpen them."
+)
+COLOUR_SPREAD = 8.0  # mean |R − G| + |G − B| (0–255) above which a picture counts as colour, not grey
+
+
+def own_pictures_note(m: InferenceModel, images) -> str:
+    """The note for a morph of the user's own colour pictures (files, not dataset images) through a shipped model:
+    how to train on such pictures, and what to expect; "" otherwise."""
+    from vaelab.data.inputs import parse_dataset_image
+    from vaelab.models.shipped import shipped_models
+
+    shipped = {folder.resolve(): name for name, folder in shipped_models().items()}
+    name = shipped.get(Path(m.folder).resolve()) if m.folder else None
+    if name is None:
+        return ""
+    for item in images:
+        if isinstance(item, (str, Path)) and parse_dataset_image(item) is None and Path(item).is_file():
+            try:
+                with Image.open(item) as im:
+                    rgb = np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.float32)
+            except OSError:
+                continue
+            spread = np.abs(np.diff(rgb, axis=2)).sum(axis=2).mean()
+            if spread > COLOUR_SPREAD:
+                data = (m.doc.get("data") or {}).get("name", name)
+                return OWN_PICTURES_NOTE.format(model=f"the shipped {name} model", data=data,
+                                                expect=EXPECT_AFTER_10_MINUTES)  # fmt: skip
+    return ""
 
 
 def run_morph(
@@ -126,7 +165,8 @@ def run_morph(
         warn_if_negative(m, shown, recon, labels)
     out_frames, z = _frames_from(m, points, frames, method, closed, upscale, resample)
     as_pil = [enlarge(to_pil(a), upscale, resample) for a in shown]
-    return MorphResult(out_frames, z, as_pil, [enlarge(to_pil(r), upscale, resample) for r in recon], labels)
+    note = "" if classes else own_pictures_note(m, images)
+    return MorphResult(out_frames, z, as_pil, [enlarge(to_pil(r), upscale, resample) for r in recon], labels, note)
 
 
 def morph(

@@ -1,4 +1,4 @@
-"""Training-time augmentation: random integer translations of an image batch.
+"""Training-time augmentation: random integer translations of an image batch, and mirror images.
 
 The shifts are drawn by the caller (from the epoch's numpy Generator), so a resumed run draws the same ones.
 """
@@ -15,13 +15,22 @@ def draw_shifts(rng: np.random.Generator, shape: tuple[int, ...], max_shift: int
     return rng.integers(-max_shift, max_shift + 1, size=(*shape, 2))
 
 
-def shift_images(x: torch.Tensor, shifts: np.ndarray, fill: float = 0.0) -> torch.Tensor:
+def shift_images(x: torch.Tensor, shifts: np.ndarray, fill: float | None = 0.0) -> torch.Tensor:
     """Images x (B, C, H, W), each moved down by dy and right by dx pixels for shifts (B, 2) = (dy, dx).
 
-    Pixels that move in take ``fill`` (the data's background); pixels that move out are lost."""
+    Pixels that move in take ``fill`` (the data's background), or with ``fill=None`` repeat the image's edge;
+    pixels that move out are lost."""
     k = int(np.abs(shifts).max(initial=0))
     if k == 0:
         return x
     h, w = x.shape[-2:]
-    padded = F.pad(x, (k, k, k, k), value=fill)
+    padded = F.pad(x, (k, k, k, k), mode="replicate") if fill is None else F.pad(x, (k, k, k, k), value=fill)
     return torch.stack([padded[i, :, k - dy : k - dy + h, k - dx : k - dx + w] for i, (dy, dx) in enumerate(shifts)])
+
+
+def flip_images(x: torch.Tensor, flips: np.ndarray) -> torch.Tensor:
+    """Images x (B, C, H, W) with those where ``flips`` (B,) is True mirrored left to right."""
+    if not flips.any():
+        return x
+    mask = torch.from_numpy(flips).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(mask, x.flip(-1), x)

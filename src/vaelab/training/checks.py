@@ -137,3 +137,19 @@ def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
             VaelabWarning,
             stacklevel=3,
         )
+
+
+FEW_IMAGES = 500  # fewer training images than this make a VAE learn them by heart rather than a latent space
+
+
+def warn_small_set(n_train: int) -> None:
+    """A one-line warning, before a run on fewer than FEW_IMAGES images, of what such a run gives."""
+    if n_train < FEW_IMAGES:
+        warnings.warn(
+            f"{n_train} training image{'s are' if n_train != 1 else ' is'} few for a VAE: it will learn them by heart "
+            "(sharp reconstructions of these, blur or noise between them and on new images) rather than a latent "
+            "space; a few thousand images make one, and --shift (and --flip where mirror images are valid) "
+            "stretch a small set",
+            VaelabWarning,
+            stacklevel=3,
+        )

@@ -72,6 +72,47 @@ class TrainConfig:
             "(0 = off); training goes on with the weights themselves",
         ),
     )
+    freq_loss: float = field(
+        default=0.0,
+        metadata=dict(
+            metavar="WEIGHT",
+            help="add the focal frequency loss (Jiang et al. 2021) of the reconstructions at this weight, e.g. 1: it "
+            "pulls towards the fine detail a VAE blurs away (0 = off; 1 pulls as hard as the Gaussian likelihood)",
+        ),
+    )
+    adversarial: float = field(
+        default=0.0,
+        metadata=dict(
+            metavar="WEIGHT",
+            help="add a PatchGAN discriminator's hinge loss on the reconstructions, at this multiple of VQGAN's "
+            "adaptive weight, e.g. 0.1 (0 = off); the objective is then no longer an ELBO",
+        ),
+    )
+    adversarial_start: int = field(
+        default=500,
+        metadata=dict(metavar="STEPS", help="with --adversarial: train without it for this many steps first"),
+    )
+    shift: int = field(
+        default=0,
+        metadata=dict(
+            metavar="PIXELS", help="augmentation: move each training image by up to this many pixels (0 = off)"
+        ),
+    )
+    flip: bool = field(
+        default=False,
+        metadata=dict(
+            help="augmentation: mirror half the training images left to right; only for data whose mirror images "
+            "are as valid (clothes, faces; not emoji, letters or digits)"
+        ),
+    )
+    minutes: float = field(
+        default=0.0,
+        metadata=dict(
+            metavar="N",
+            help="train for about N minutes of wall-clock time instead of a number of epochs: the epochs, and with "
+            "it a cosine schedule, are fitted to the time after each epoch, and the run ends on time",
+        ),
+    )
     seed: int = field(default=0, metadata=dict(type="seed", help=""))
     # the KL weight rises linearly from 0 to 1 over this many steps (0 = off)
     kl_warmup_steps: int = field(default=0, metadata=dict(flag="--kl-warmup", help="steps of linear KL warm-up"))
@@ -121,8 +162,23 @@ class TrainConfig:
             raise VaelabError(f"the learning-rate warm-up is 0 or more steps, not {self.warmup_steps}")
         if not 0 <= self.ema < 1:  # NaN fails too
             raise VaelabError(f"the EMA decay must be at least 0 (off) and below 1, such as 0.999, not {self.ema}")
+        for name, value in (("frequency loss", self.freq_loss), ("adversarial", self.adversarial)):
+            if not (math.isfinite(value) and value >= 0):
+                raise VaelabError(f"the {name} weight must be 0 (off) or more, not {value}")
+        if self.adversarial_start < 0 or self.shift < 0:
+            raise VaelabError(
+                f"the adversarial start and the shift must be 0 or more, not {self.adversarial_start} and {self.shift}"
+            )
+        if not (math.isfinite(self.minutes) and self.minutes >= 0):
+            raise VaelabError(f"the time budget must be 0 (off) or more minutes, not {self.minutes}")
         check_validation_settings(self.val_fraction, self.patience)
         check_picture_every(self.picture_every)
+
+    @property
+    def elbo_objective(self) -> bool:
+        """Whether the training objective is an ELBO (up to β and the KL schedule): not with a frequency or an
+        adversarial term added."""
+        return not (self.freq_loss or self.adversarial)
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate of the step taken after ``step`` steps of a run of ``total_steps``: lr · (step + 1) / W

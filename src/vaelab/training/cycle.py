@@ -253,6 +253,7 @@ class CycleKind:
         swap_figure=None,
     ):
         self.model, self.cfg, self.device, self.swap_figure = model, cfg, device, swap_figure
+        self.parts = {}  # nothing trained beside the model
         fused = device.type in ("cpu", "cuda")
         self.optimizers = {
             "optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=fused),

@@ -63,6 +63,7 @@ class Kind(Protocol):
     model: LatentModel  # the weights that the optimizers train
     ema: LatentModel | None  # their moving average, which is scored, drawn and saved instead; None: off
     optimizers: dict[str, torch.optim.Optimizer]  # each saved under its name in checkpoint.pt
+    parts: dict[str, torch.nn.Module]  # networks trained beside the model (a discriminator), saved alike
     step_keys: tuple[str, ...]  # the values step() returns, as metrics.jsonl's step records name them
     unit: str  # what the progress bar counts
     remedy: str  # what to try when the loss diverges
@@ -133,12 +134,19 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
 
 def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
     """Train from where ``run`` stands to the last epoch, or until patience runs out. With validation the model
-    folder, and ``kind.model``, end up holding the best validated epoch."""
+    folder, and ``kind.model``, end up holding the best validated epoch. A fresh run with a time budget
+    (``cfg.minutes``) refits its last epoch to the time after each epoch (see :class:`TimeBudget`)."""
     cfg, ddp = kind.cfg, run.ddp
+    minutes = getattr(cfg, "minutes", 0.0)
+    budget = TimeBudget(minutes * 60) if minutes and run.epoch == 0 else None  # a resumed run keeps its plan
     kind.model.train()
-    for epoch in range(run.epoch + 1, cfg.epochs + 1):
-        seconds, train = run_epoch(kind, run, epoch, progress)
+    while run.epoch < cfg.epochs:
+        seconds, train = run_epoch(kind, run, run.epoch + 1, progress)
+        if budget is not None:  # before the epoch is scored: its pictures and console line know if it is the last
+            cfg.epochs = budget.fitted_epochs(run.epoch, ddp)
         stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
+        if budget is not None:
+            budget.epoch_ended()
         if cfg.patience and ddp.mean(torch.tensor(float(stop), device=ddp.device)):  # every rank stops together
             break
     ddp.close()
@@ -236,8 +244,13 @@ def checkpoint(kind: Kind, run: Run) -> dict:
 
 def stateful(kind: Kind) -> dict:
     """The parts of a run whose state dicts checkpoint.pt holds, by their entries: the model, its moving average
-    (with one) and the optimizers."""
-    return {"model": kind.model, **({"ema": kind.ema} if kind.ema is not None else {}), **kind.optimizers}
+    (with one), the networks trained beside it and the optimizers."""
+    return {
+        "model": kind.model,
+        **({"ema": kind.ema} if kind.ema is not None else {}),
+        **kind.parts,
+        **kind.optimizers,
+    }
 
 
 def saved_model(kind: Kind) -> LatentModel:
@@ -268,6 +281,31 @@ def left_to_resume(epoch: int, out: Path) -> str:
     if epoch <= 1:
         return f"No epoch had finished, so {out} holds no checkpoint to resume; start it again"
     return f"The last good checkpoint (epoch {epoch - 1}) in {out} is intact"
+
+
+class TimeBudget:
+    """A run of about ``seconds`` of wall-clock time, counted from its first step: after each epoch's steps, the
+    run's last epoch is set to the last one that fits, from the mean time an epoch has taken so far (its steps,
+    and the scoring, saving and drawing after it). A cosine learning rate follows, since it runs to the last step
+    of the planned epochs; the first epoch runs on the epochs planned before."""
+
+    clock = staticmethod(time.perf_counter)
+
+    def __init__(self, seconds: float):
+        self.seconds, self.start = seconds, self.clock()
+        self.last_end = 0.0  # seconds that the scoring, saving and drawing after the latest epoch took
+
+    def fitted_epochs(self, done: int, ddp: Dist) -> int:
+        """The run's last epoch, ``done`` epochs in, their steps timed but the last one not yet scored: every rank
+        gets the same number."""
+        elapsed = self.clock() - self.start
+        per_epoch = (elapsed + self.last_end) / done  # the epoch about to be scored takes about as long as the last
+        left = max(0.0, (self.seconds - elapsed - self.last_end) // per_epoch)
+        self.scored = self.clock()
+        return done + round(ddp.mean(torch.tensor(left, device=ddp.device)))
+
+    def epoch_ended(self) -> None:
+        self.last_end = self.clock() - self.scored
 
 
 # --- validation and pictures ------------------------------------------------------------------------------------

@@ -21,6 +21,14 @@ from vaelab.errors import VaelabError
 from vaelab.models.base import LatentModel
 from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.registry import build_model, check_new_config
+from vaelab.training.adversarial import (
+    PatchDiscriminator,
+    adaptive_weight,
+    discriminator_loss,
+    generator_loss,
+    last_decoder_weight,
+)
+from vaelab.training.augment import draw_shifts, flip_images, shift_images
 from vaelab.training.checks import (
     check_resumable,
     check_run_data,
@@ -28,10 +36,12 @@ from vaelab.training.checks import (
     resume_from,
     training_split,
     warn_few_steps,
+    warn_small_set,
 )
 from vaelab.training.config import TrainConfig
 from vaelab.training.distributed import Dist, init_distributed
 from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
+from vaelab.training.frequency import frequency_term
 from vaelab.training.loop import Scores, run_loop, saved_model, start_run
 from vaelab.viz.training_curves import plot_loss_curve
 
@@ -82,6 +92,7 @@ def train(
     kind = VAEKind(model.to(ddp.device), cfg, ddp, dataset, train_idx, val_idx)
     run = start_run(kind, out, dataset, len(val_idx), ddp, ckpt)
     if ckpt is None and ddp.is_main:
+        warn_small_set(len(train_idx))
         warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
         kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
     run_loop(kind, run, progress)
@@ -93,7 +104,6 @@ def train(
 class VAEKind:
     """The VAE's part of a run (see :class:`vaelab.training.loop.Kind`): its step, scores and pictures."""
 
-    step_keys = ("loss",)
     unit = "batch"
     remedy = "try a lower --lr or a KL warm-up"
     score_name, score_format, best_key = "validation -ELBO", ".2f", "best_val_neg_elbo"
@@ -113,6 +123,19 @@ class VAEKind:
         # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
         fused = ddp.device.type in ("cpu", "cuda")
         self.optimizers = {"optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused)}
+        # the objective; with an adversarial term also the decoder's and the discriminator's hinge losses
+        self.step_keys = ("loss", "adversarial", "discriminator") if cfg.adversarial else ("loss",)
+        self.parts, self.disc = {}, None  # trained beside the model, and saved in checkpoint.pt with it
+        if cfg.adversarial:
+            if ddp.world > 1:
+                raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
+            self.disc = PatchDiscriminator(model.cfg.channels).to(ddp.device)
+            self.parts["discriminator"] = self.disc
+            # VQGAN's discriminator optimizer: Adam with a low beta1
+            self.optimizers["discriminator_optimizer"] = torch.optim.Adam(
+                self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9), fused=fused
+            )
+            self.last_layer = last_decoder_weight(model)
         self.images = images_tensor(dataset.images)  # uint8, converted per batch: no float copy of the whole set
         self.train_idx, self.val_images = torch.from_numpy(train_idx), dataset.images[val_idx]
         test_idx = dataset.split("test")
@@ -120,50 +143,98 @@ class VAEKind:
         self.global_batch = cfg.batch_size * ddp.world
         self.steps_per_epoch = epoch_steps(len(train_idx), cfg.batch_size, ddp.world)
         self.images_per_epoch = min(len(train_idx), self.steps_per_epoch * self.global_batch)
-        self.total_steps = self.steps_per_epoch * cfg.epochs  # where a cosine schedule reaches 0
         test_labels = dataset.labels[test_idx] if dataset.labels is not None else None
         grid = each_class_in_turn(test_labels, len(self.test_images))[: cfg.grid_images]
         self.grid_x = unit_batch(self.test_images[grid], ddp.device)
         prior = torch.Generator().manual_seed(cfg.seed)  # its own generator: the pictures draw nothing from training's
         self.prior_z = torch.randn(64, model.cfg.latent_dim, generator=prior).to(ddp.device)
 
-    def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
-        """The epoch's global batches of training indices, shuffled by a generator seeded by (seed, epoch)."""
-        shuffle = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
-        order = self.train_idx[torch.randperm(len(self.train_idx), generator=shuffle)]
-        size = self.global_batch
-        return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
+    @property
+    def total_steps(self) -> int:
+        """Where a cosine schedule reaches 0: the run's last step (a --minutes run refits its epochs as it goes)."""
+        return self.steps_per_epoch * self.cfg.epochs
 
-    def step(self, idx: torch.Tensor, step: int) -> np.ndarray:
-        """One Adam step on this rank's slice of the global batch ``idx``; returns the objective, averaged over
-        the ranks."""
+    def epoch_batches(self, epoch: int) -> list[tuple]:
+        """The epoch's global batches: (training indices, shifts, flips), shuffled by a generator seeded by
+        (seed, epoch); the augmentation (None when off) is drawn from a generator of its own, seeded alike."""
+        cfg, size = self.cfg, self.global_batch
+        shuffle = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = self.train_idx[torch.randperm(len(self.train_idx), generator=shuffle)]
+        batches = [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
+        augment = np.random.default_rng([cfg.seed, epoch, 1])
+        shifts = [draw_shifts(augment, (len(b),), cfg.shift) if cfg.shift else None for b in batches]
+        flips = [augment.random(len(b)) < 0.5 if cfg.flip else None for b in batches]
+        return list(zip(batches, shifts, flips))
+
+    def step(self, batch: tuple, step: int) -> np.ndarray:
+        """One Adam step on this rank's slice of the global batch (its training indices and their augmentation);
+        returns the objective (and the adversarial losses), averaged over the ranks."""
+        idx, shifts, flips = batch
         cfg, ddp, device = self.cfg, self.ddp, self.ddp.device
         # Noise for the whole global batch, drawn the same on every rank (one process: as randn_like).
         eps = torch.randn(len(idx), self.model.cfg.latent_dim, device=device) if self.model.variational else None
         mine = ddp.my_slice(len(idx), cfg.batch_size)
         x = self.images[idx[mine]].to(device, non_blocking=True).float().div_(255)
+        if shifts is not None:
+            x = shift_images(x, shifts[mine], fill=None)  # the edge pixels move in: the data's own background
+        if flips is not None:
+            x = flip_images(x, flips[mine])
         kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
         capacity = (
             cfg.capacity_max * min(1.0, step / cfg.capacity_steps if cfg.capacity_steps else 1.0)
             if cfg.capacity_max
             else None
         )
-        loss = self.net(x, kl_weight, None if eps is None else eps[mine], capacity).objective
+        out = self.net(x, kl_weight, None if eps is None else eps[mine], capacity)
+        loss, adversarial = out.objective, self.disc is not None and step >= cfg.adversarial_start
+        recon = torch.sigmoid(out.logits) if cfg.freq_loss or adversarial else None
+        if cfg.freq_loss:
+            loss = loss + cfg.freq_loss * frequency_term(recon, x)
+        extra = []
+        if self.disc is not None:
+            g_loss = torch.zeros((), device=device)
+            if adversarial:
+                self.disc.requires_grad_(False)  # the decoder's step: no gradient into the discriminator
+                g_loss = generator_loss(self.disc(recon))
+                weight = adaptive_weight(out.recon.mean(), g_loss, self.last_layer)
+                loss = loss + cfg.adversarial * weight * g_loss
+            extra = [g_loss.detach()]
         opt = self.optimizers["optimizer"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         value = ddp.mean(loss)
         if math.isfinite(value):  # a NaN step is not taken: run_epoch stops the run on the value returned
             # from the step count alone, so that a resumed run needs no saved scheduler
+            lr = cfg.lr_at(step, self.total_steps)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr_at(step, self.total_steps)
+                group["lr"] = lr
             opt.step()
             if self.ema is not None:
                 update_ema(self.ema, self.model, cfg.ema)
-        return np.array([value])
+            if adversarial:
+                extra.append(self.discriminator_step(x, recon.detach(), lr))
+        if self.disc is not None and len(extra) < 2:
+            extra.append(torch.zeros(()))
+        return np.array([value, *(float(e) for e in extra)])
+
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, lr: float) -> torch.Tensor:
+        """One Adam step of the discriminator on a batch of real images and their reconstructions, at the
+        model's learning rate; returns its hinge loss."""
+        self.disc.requires_grad_(True)
+        opt = self.optimizers["discriminator_optimizer"]
+        d_loss = discriminator_loss(self.disc(real), self.disc(fake))
+        opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.step()
+        return d_loss.detach()
 
     def progress(self, mean: np.ndarray) -> dict:
-        return {"loss": f"{mean[0]:.1f}"}
+        shown = {"loss": f"{mean[0]:.1f}"}
+        if len(mean) > 1:
+            shown.update(adv=f"{mean[1]:.2f}", disc=f"{mean[2]:.2f}")
+        return shown
 
     def evaluate(self, epoch: int, seconds: float, train: dict) -> Scores:
         """The test −ELBO (and the validation −ELBO, with validation images), as metrics.jsonl and the console
@@ -179,7 +250,8 @@ class VAEKind:
             "epoch_seconds": seconds,
             "img_per_s": self.images_per_epoch / seconds,
         }
-        line = f"train {train['loss']:.2f}  "
+        # with a frequency or adversarial term the objective is not an ELBO: the test's −ELBO is its likelihood part
+        line = f"train {train['loss']:.2f}{'' if cfg.elbo_objective else ' (not an ELBO)'}  "
         if val:
             record["val_neg_elbo"] = val["neg_elbo"]
             line += f"validation -ELBO {val['neg_elbo']:.2f}  "

@@ -1,0 +1,196 @@
+"""The recipe study: each training option alone, and combinations, against today's default at an equal wall-clock
+budget, every run made by `vaelab train --minutes N` as a user would make it, then measured by `vaelab evaluate`
+on the test images the runs never trained on.
+
+Run: .venv/bin/python benchmarks/recipe.py --data emoji --minutes 2 --evaluator EVAL --out runs/recipe-2min \
+        [--recipes default,sigma,freq,...] [--limit N]
+
+Prints one table row a recipe (PSNR, SSIM, sharpness, KID and FD of reconstructions, prior samples and slerp
+midpoints in the evaluator's standardised features, fidelity, test −ELBO where the objective is an ELBO, epochs
+and img/s), each with its ratio to the default measured in the same run, and draws OUT/recipes.png: for each
+recipe the reconstructions of the same test images and a slerp morph between two of them, so that the table
+can be checked by eye. Runs already in OUT are measured again, not retrained (delete one to train it again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# Today's default, written out: `vaelab train` now takes a recipe by the data where a flag is left out, so every
+# row but "recipe" starts from these and changes only its own flags (the last of a repeated flag wins).
+TODAY = ["--likelihood", "bernoulli", "--freq-loss", "0", "--adversarial", "0", "--ema", "0",
+         "--lr-schedule", "constant", "--shift", "0"]  # fmt: skip
+# Each recipe's flags to `vaelab train`, beside --data and --minutes. "old-best" is the best a user could get
+# before the sharp-model options: a Gaussian of σ 0.1, a latent of 64 and a hidden Linear layer of 256.
+RECIPES = {
+    "default": [],
+    "old-best": ["--likelihood", "gaussian", "--sigma", "0.1", "--latent", "64", "--fc", "256"],
+    "sigma": ["--likelihood", "gaussian-optimal"],
+    "latent64": ["--latent", "64"],
+    "freq": ["--freq-loss", "1"],
+    "adversarial": ["--adversarial", "0.1"],
+    "ema": ["--ema", "0.995"],
+    "cosine": ["--lr-schedule", "cosine", "--warmup-steps", "100"],
+    "shift": ["--shift", "2"],
+    "vae-res": ["--model", "vae-res", "--widths", "16,32,64,128"],
+    "sigma+freq": ["--likelihood", "gaussian-optimal", "--freq-loss", "1"],
+    "sigma+freq+ema+cosine": [
+        "--likelihood",
+        "gaussian-optimal",
+        "--freq-loss",
+        "1",
+        "--ema",
+        "0.995",
+        "--lr-schedule",
+        "cosine",
+        "--warmup-steps",
+        "100",
+    ],  # fmt: skip
+    "sigma+freq+adv+ema+cosine": [
+        "--likelihood",
+        "gaussian-optimal",
+        "--freq-loss",
+        "1",
+        "--adversarial",
+        "0.1",
+        "--ema",
+        "0.995",
+        "--lr-schedule",
+        "cosine",
+        "--warmup-steps",
+        "100",
+    ],  # fmt: skip
+    "recipe": [],  # `vaelab train` with no flags: the recipe it takes for the data
+}
+COLUMNS = [  # (heading, path in eval.json, digits, lower is better)
+    ("PSNR", ("reconstruction", "psnr"), 2, False),
+    ("SSIM", ("reconstruction", "ssim"), 3, False),
+    ("sharpness", ("reconstruction", "sharpness"), 3, False),
+    ("KID recon", ("realism", "reconstructions", "kid"), 4, True),
+    ("KID prior", ("realism", "prior_samples", "kid"), 4, True),
+    ("KID midpoints", ("realism", "midpoints", "kid"), 4, True),
+    ("FD prior", ("realism", "prior_samples", "fd"), 1, True),
+    ("fidelity", ("fidelity", "fidelity"), 3, False),
+    ("−ELBO", ("elbo", "neg_elbo"), 1, True),
+]
+
+
+def vaelab(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "vaelab", *args], check=True)
+
+
+def dig(doc: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc
+
+
+def train_and_evaluate(name: str, args, out: Path) -> dict:
+    run = out / name
+    if not (run / "config.json").is_file():
+        extra = ["--limit", str(args.limit)] if args.limit else []
+        vaelab("train", "--data", args.data, "--minutes", str(args.minutes), "--out", str(run), "--quiet",
+               "--seed", str(args.seed), *extra, *([] if name == "recipe" else TODAY), *RECIPES[name])  # fmt: skip
+    if not (run / "eval" / "eval.json").is_file():
+        vaelab("evaluate", "--model", str(run), "--evaluator", args.evaluator, "--k", "10", "--iwae-images", "20",
+               "--pairs", str(args.pairs), "--out", str(run / "eval"), "--quiet")  # fmt: skip
+    doc = json.loads((run / "eval" / "eval.json").read_text())
+    training = json.loads((run / "config.json").read_text())["training"]
+    doc["epochs"], doc["steps"] = training.get("epochs_done"), training.get("steps")
+    doc["img_per_s"] = training.get("steps", 0) * training["batch_size"] / max(training.get("train_seconds", 1), 1e-9)
+    doc["elbo_objective"] = not (training.get("freq_loss") or training.get("adversarial"))
+    return doc
+
+
+def table(results: dict[str, dict]) -> str:
+    base = results.get("default")
+    head = ["recipe", "epochs", "img/s"] + [c[0] for c in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, doc in results.items():
+        cells = [f"`{name}`", str(doc["epochs"]), f"{doc['img_per_s']:.0f}"]
+        for heading, path, digits, _ in COLUMNS:
+            value = dig(doc, path)
+            if heading == "−ELBO" and not doc["elbo_objective"]:
+                value = None  # the objective added other terms: its −ELBO is not what it minimised
+            cell = "—" if value is None else f"{value:.{digits}f}"
+            ref = dig(base, path) if base else None
+            if value is not None and ref and name != "default" and heading not in ("−ELBO",) and abs(ref) > 1e-3:
+                cell += f" ({value / ref:.2f}×)"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def contact_sheet(names: list[str], out: Path, data: str, n_recon: int = 8, frames: int = 8) -> Path:
+    """For each recipe, one row: the reconstructions of the same test images, then a slerp morph between the
+    first two of them; the test images themselves on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vaelab.data.images import image_grid
+    from vaelab.data.loaders import load_dataset
+    from vaelab.latent.interpolate import interpolate
+    from vaelab.models.registry import load
+    from vaelab.models.runtime import decode_batched, encode_batched
+
+    ds = load_dataset(data, progress=False)
+    test = ds.images[ds.split("test")]
+    pick = np.random.default_rng(0).choice(len(test), n_recon, replace=False)
+    x = test[pick]
+    rows = [("test images", image_grid(x, nrow=n_recon))]
+    for name in names:
+        model = load(out / name)
+        z = encode_batched(model, x, progress=False)
+        path = interpolate(z[0], z[1], np.linspace(0, 1, frames), "slerp")
+        row = np.concatenate([decode_batched(model, z), decode_batched(model, path)])
+        rows.append((name, image_grid(row, nrow=len(row))))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(16, 1.25 * len(rows)), squeeze=False)
+    for ax, (label, picture) in zip(axes[:, 0], rows):
+        ax.imshow(picture)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    axes[0, 0].set_title(
+        f"reconstructions of {n_recon} test images, then a slerp morph between the first two", fontsize=9
+    )
+    fig.tight_layout()
+    target = out / "recipes.png"
+    fig.savefig(target, dpi=80)
+    plt.close(fig)
+    return target
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="emoji")
+    p.add_argument("--minutes", type=float, default=2.0)
+    p.add_argument("--evaluator", required=True, help="evaluator folder for KID, FD and fidelity")
+    p.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated names of RECIPES")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--limit", type=int, help="train on the first N training images (a quick check)")
+    p.add_argument("--pairs", type=int, default=100, help="test pairs for the midpoints and interpolation metrics")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    names = args.recipes.split(",")
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        p.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
+    results = {name: train_and_evaluate(name, args, args.out) for name in names}
+    text = table(results)
+    print(f"{args.data}, {args.minutes:g} minutes of `vaelab train` each (ratios: against `default`)\n\n{text}")
+    (args.out / "table.md").write_text(text + "\n")
+    print(f"\nthe contact sheet: {contact_sheet(names, args.out, args.data)}")
+
+
+if __name__ == "__main__":
+    main()
