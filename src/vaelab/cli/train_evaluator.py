@@ -16,6 +16,8 @@ def cmd_train_evaluator(args) -> None:
     ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
     if args.limit:
         ds.limit_train(args.limit)
+    if args.label:  # after the limit: a class needs its training images among those that train
+        ds = ds.labelled_by(args.label)
     cfg = ClassifierTrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -26,13 +28,23 @@ def cmd_train_evaluator(args) -> None:
     )
     print(
         f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
-        f"{len(ds.class_names or [])} classes"
+        f"{len(ds.class_names or [])} classes" + (f" of {args.label}" if args.label else "") + _others(ds)
     )
     _, history = train_classifier(ds, args.out, cfg, progress=not args.quiet)
     print(
         f"test accuracy {history['test_accuracy']:.4f} after {cfg.epochs} epochs "
         f"({history['train_seconds']:.0f} s); evaluator saved to {args.out}"
     )
+
+
+def _others(ds) -> str:
+    """How many images the rare values of a --label column left in the shared class, if any."""
+    from vaelab.data.dataset import OTHER_CLASS
+
+    if ds.label_source is None or OTHER_CLASS not in ds.class_names:
+        return ""
+    n = int((ds.labels == ds.class_names.index(OTHER_CLASS)).sum())
+    return f" ({n} images of rare values share the class {OTHER_CLASS})"
 
 
 def add(sub) -> None:
@@ -48,6 +60,13 @@ def add(sub) -> None:
     p.add_argument("--epochs", type=positive, default=8)
     p.add_argument("--batch-size", type=positive, default=128)
     p.add_argument("--lr", type=positive_number, default=2e-3)
+    p.add_argument(  # the 8 is MIN_CLASS_TRAIN of vaelab.data.dataset, not imported so that parsing needs no numpy
+        "--label",
+        metavar="COLUMN",
+        help="label the images by this column of the data's attribute table, such as subgroup for emoji "
+        "(default: the data's own labels); values with fewer than 8 training images or no test image "
+        "share one class, (other)",
+    )
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     add_training_data_options(p)
     p.add_argument("--seed", type=seed, default=0)

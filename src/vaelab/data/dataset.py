@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from vaelab.errors import VaelabError
+
+MIN_CLASS_TRAIN = 8  # training images a value needs to become a class of its own in labelled_by
+OTHER_CLASS = "(other)"  # the class labelled_by gives the rarer values
 
 
 @dataclass
@@ -30,6 +34,7 @@ class ImageDataset:
     train_limit: int | None = None  # set by limit_train: training used only the first N training images
     split_source: str | None = None  # who made a split that loading ``name`` does not give (see use_split)
     dropped: np.ndarray | None = None  # the training images limit_train left out
+    label_source: str | None = None  # the attribute column the labels come from (see labelled_by); None: the loader's
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -127,7 +132,59 @@ class ImageDataset:
             "class_names": self.class_names,
             "limit": self.train_limit,  # None: every training image
             "split": self.split_source,  # None: the loader's own split
+            "label": self.label_source,  # None: the loader's own labels
         }
+
+    def labelled_by(
+        self, column: str, min_train: int = MIN_CLASS_TRAIN, classes: list[str] | None = None
+    ) -> ImageDataset:
+        """A copy whose labels are the values of attribute ``column`` (images, attributes and split shared).
+
+        The classes are the column's values, numbers in ascending order and text in the order it first occurs.
+        A value becomes a class when at least ``min_train`` training images and one test image hold it: a
+        classifier cannot learn a class of a few images, nor be scored on one the test split lacks. The rarer
+        values share the last class, OTHER_CLASS, so that every image keeps a label and the test split stays
+        whole. ``classes`` (an evaluator's recorded class names) fixes the classes instead.
+        """
+        col = self.attribute_column(column)
+        values = col.astype(str)
+        if classes is None:
+            kept, counts = np.unique(values[self.train_idx], return_counts=True)
+            kept = set(kept[counts >= min_train]) & set(values[self.test_idx])
+            # numbers (a factor's index) in their order, text (emoji's subgroups) in the data's
+            order = np.unique(col).astype(str).tolist() if col.dtype.kind in "biuf" else list(dict.fromkeys(values))
+            classes = [v for v in order if v in kept]
+            if len(classes) < len(order):
+                classes.append(OTHER_CLASS)
+        if len(classes) < 2:
+            raise VaelabError(
+                f"{column!r} gives {self.name} fewer than 2 classes (a class needs {min_train} training images "
+                "and a test image); label by a column with more common values"
+            )
+        index = {name: i for i, name in enumerate(classes)}
+        other = index.get(OTHER_CLASS)
+        unknown = sorted(set(values.tolist()) - set(index)) if other is None else []
+        if unknown:
+            raise VaelabError(
+                f"{self.name}'s {column} {unknown[0]!r} is none of the classes {_short(classes)}, which were made "
+                "from other data"
+            )
+        labels = np.array([index.get(v, other) for v in values.tolist()], np.int64)
+        return replace(self, labels=labels, class_names=list(classes), label_source=column)
+
+    def attribute_column(self, column: str) -> np.ndarray:
+        """The attribute table's column (N,); the error names the columns there are, and the likeliest meant."""
+        if column in self.attributes:
+            return self.attributes[column]
+        if not self.attributes:
+            raise VaelabError(f"{self.name} has no attribute table, so it has no column {column!r} to label by")
+        guess = difflib.get_close_matches(column, list(self.attributes), n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        raise VaelabError(f"{self.name} has no attribute column {column!r}{hint}; it has: {', '.join(self.attributes)}")
+
+
+def _short(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
 
 
 def _matches(column: np.ndarray, value: str) -> np.ndarray:

@@ -66,6 +66,21 @@ def check_evaluator(evaluator, dataset: ImageDataset) -> None:
         )
 
 
+def labelled_for(evaluator, dataset: ImageDataset) -> ImageDataset:
+    """The dataset labelled the way the evaluator was trained: by the attribute column its config records (the
+    Unicode subgroup of emoji, say), onto its recorded classes; unchanged for one trained on the data's own labels."""
+    spec = getattr(evaluator, "data_spec", {}) or {}
+    label = spec.get("label")
+    if not label or label == dataset.label_source:
+        return dataset
+    if label not in dataset.attributes:
+        raise VaelabError(
+            f"the evaluator was trained on the labels {label!r}, a column {dataset.name} lacks; "
+            "train one on this data with `vaelab train-evaluator`"
+        )
+    return dataset.labelled_by(label, classes=spec.get("class_names"))
+
+
 def evaluate_model(
     model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig | None = None, progress: bool = False
 ) -> dict:
@@ -74,6 +89,7 @@ def evaluate_model(
     cfg = cfg or EvalConfig()
     check_compatible(model, dataset)
     if evaluator is not None:
+        dataset = labelled_for(evaluator, dataset)
         check_evaluator(evaluator, dataset)
     test = dataset.split("test")[: cfg.limit] if cfg.limit else dataset.split("test")
     if len(test) < 2:  # the interpolations need a pair; say so before the slow IWAE
@@ -90,7 +106,7 @@ def evaluate_model(
             "variational": bool(model.variational),
             "specified_dim": model.cfg.specified_dim,
         },
-        "data": {"name": dataset.name, "test_images": int(len(images))},
+        "data": {"name": dataset.name, "test_images": int(len(images)), "label": dataset.label_source},
         "config": asdict(cfg),
     }
     timings = {}
@@ -156,6 +172,7 @@ def format_report(report: dict) -> str:
     lines = [
         f"{report['model']['kind']} (latent {report['model']['latent_dim']}) on {report['data']['name']}, "
         f"{report['data']['test_images']} test images"
+        + (f", labelled by {report['data']['label']} as the evaluator was" if report["data"].get("label") else "")
     ]
 
     def row(name, value, note=""):
