@@ -114,3 +114,14 @@ def test_train_evaluator_refuses_an_unknown_column_in_one_line(tmp_path, capsys)
     assert len(err.splitlines()) == 1 and err.startswith("vaelab: error:") and "Traceback" not in err
     assert "no attribute column 'colr' (did you mean 'colour'?)" in err
     assert not out.exists()
+
+
+def test_the_shipped_emoji_evaluator_is_emojis_default_and_judges_its_subgroups():
+    from vaelab.models.classifier import default_evaluator_for
+
+    evaluator = default_evaluator_for("emoji")
+    assert evaluator is not None and evaluator.data_spec["label"] == "subgroup"
+    names = evaluator.data_spec["class_names"]
+    assert len(names) == evaluator.cfg.num_classes > 9 and names[-1] == "(other)"  # finer than the 9 groups
+    assert (evaluator.cfg.height, evaluator.cfg.width) == (64, 64)
+    assert default_evaluator_for("emoji:32") is None and default_evaluator_for(None) is None

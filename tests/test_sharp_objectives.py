@@ -306,3 +306,13 @@ def test_a_colour_run_takes_the_colour_recipe_where_no_flag_is_given_and_a_flag_
     assert "recipe" not in capsys.readouterr().out
     doc = json.loads((tmp_path / "c" / "config.json").read_text())
     assert doc["model"]["likelihood"] == "bernoulli" and doc["training"]["freq_loss"] == 0.0
+
+
+def test_a_colour_set_is_sized_to_a_batch_of_at_most_64_and_a_small_one_still_smaller():
+    from vaelab.training.recipe import largest_batch_for
+    from vaelab.training.vae import sized_schedule
+
+    assert sized_schedule(3410, largest=largest_batch_for(3))[0] == 64  # emoji: 128 without the cap
+    assert sized_schedule(3410, largest=largest_batch_for(1))[0] == 128
+    assert sized_schedule(209, largest=largest_batch_for(3))[0] == 16
+    assert sized_schedule(3410, batch_size=128, largest=64)[0] == 128  # a batch given is kept

@@ -19,7 +19,7 @@ from vaelab.training import loop
 from vaelab.training.checkpoint import load_checkpoint
 from vaelab.training.config import TrainConfig
 from vaelab.training.evaluation import evaluate_elbo
-from vaelab.training.vae import epoch_steps, train, update_ema
+from vaelab.training.vae import ema_decay_at, epoch_steps, train, update_ema
 
 CFG = ModelConfig(latent_dim=4, widths=(4, 8))
 
@@ -119,6 +119,15 @@ def test_update_ema_moves_each_parameter_towards_the_weights_and_copies_the_buff
     torch.testing.assert_close(ema.weight, torch.tensor([0.19, 0.38, 0.57]))  # 0.9 · 0.1w + 0.1 · w
     assert torch.equal(ema.running_mean, model.running_mean)
     assert torch.equal(model.weight, torch.tensor([1.0, 2.0, 3.0]))  # the weights themselves are not touched
+
+
+def test_the_average_follows_the_weights_closely_at_first_and_reaches_its_decay_later():
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)  # the first step: mostly the new weights
+    assert ema_decay_at(0.999, 80) == pytest.approx(0.9)
+    assert ema_decay_at(0.999, 10_000) == 0.999  # a long run ends at the decay asked for
+    assert ema_decay_at(0.5, 0) == pytest.approx(0.1) and ema_decay_at(0.5, 20) == 0.5
+    steps = [ema_decay_at(0.999, s) for s in range(2000)]
+    assert steps == sorted(steps)
 
 
 def test_an_ema_run_trains_the_raw_weights_and_scores_draws_and_saves_their_average(tmp_path, toy_idx_dir):

@@ -64,7 +64,7 @@ def add(sub) -> None:
     p.add_argument(
         "--evaluator",
         type=Path,
-        help="evaluator folder from `vaelab train-evaluator` (default: the shipped one for fashion-mnist; "
+        help="evaluator folder from `vaelab train-evaluator` (default: the shipped one for fashion-mnist or emoji; "
         "none: no evaluator)",
     )
     p.add_argument("--k", type=at_most(100_000), default=1000, help="IWAE importance samples per image (default 1000)")

@@ -39,7 +39,7 @@ def add(sub) -> None:
     p.add_argument(
         "--evaluator",
         type=Path,
-        help="evaluator folder (default: the shipped one for fashion-mnist; none: no fidelity)",
+        help="evaluator folder (default: the shipped one for fashion-mnist or emoji; none: no fidelity)",
     )
     p.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output folder (default runs/sweep)")
     add_fields_to_parser(p, SweepConfig, only=["batch_size", "lr"])

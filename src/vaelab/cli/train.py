@@ -102,6 +102,7 @@ def cmd_train(args) -> None:
 
     from vaelab.models.registry import check_new_config
     from vaelab.training.checks import check_run_data, pick_device, planned_epochs, training_split
+    from vaelab.training.recipe import largest_batch_for
     from vaelab.training.vae import check_same_processes, epoch_steps, processes_now, sized_schedule, train
 
     run = run_settings_from_args(args)
@@ -130,7 +131,8 @@ def cmd_train(args) -> None:
         )
         n_train = len(training_split(ds, args.val_fraction)[0])
         world = args.nproc if launcher else processes_now()
-        batch_size, epochs = sized_schedule(n_train, args.batch_size, args.epochs, world)
+        largest = largest_batch_for(ds.channels)
+        batch_size, epochs = sized_schedule(n_train, args.batch_size, args.epochs, world, largest)
         chosen = [
             f"batch {batch_size}" if args.batch_size is None and batch_size != TrainConfig.batch_size else "",
             f"{epochs} epochs" if args.epochs is None and epochs != TrainConfig.epochs else "",

@@ -112,10 +112,16 @@ class EvaluatorCNN(nn.Module):
         return folder
 
 
+# the data each shipped evaluator judges, by the name the data records → its folder
+SHIPPED_EVALUATORS = {"fashion-mnist": DEFAULT_EVALUATOR, "emoji": DEFAULT_EVALUATOR.parent / "emoji-evaluator"}
+
+
 def default_evaluator_for(data_name: str | None) -> EvaluatorCNN | None:
-    """The shipped evaluator when the data is Fashion-MNIST and it is installed, else None."""
-    if data_name == "fashion-mnist" and (DEFAULT_EVALUATOR / CONFIG_NAME).is_file():
-        return load_evaluator(DEFAULT_EVALUATOR)
+    """The shipped evaluator of the data (Fashion-MNIST; emoji at 64 × 64, by its Unicode subgroups) when it is
+    installed, else None."""
+    folder = SHIPPED_EVALUATORS.get(data_name or "")
+    if folder is not None and (folder / CONFIG_NAME).is_file():
+        return load_evaluator(folder)
     return None
 
 

@@ -23,7 +23,7 @@ from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.io.atomic import write_text_atomic
 from vaelab.metrics.activity import active_units
-from vaelab.metrics.evaluate import check_evaluator, json_safe
+from vaelab.metrics.evaluate import check_evaluator, json_safe, labelled_for
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.likelihood import elbo
 from vaelab.models.config import CONFIG_NAME, ModelConfig, read_model_json
@@ -153,6 +153,7 @@ def run_sweep(
         if twice:
             raise VaelabError(f"{what} names {', '.join(twice)} more than once; each would train the same model")
     if evaluator is not None:
+        dataset = labelled_for(evaluator, dataset)  # as the evaluator was trained: emoji's by their subgroups
         check_evaluator(evaluator, dataset)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

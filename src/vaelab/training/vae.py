@@ -210,7 +210,7 @@ class VAEKind:
                 group["lr"] = lr
             opt.step()
             if self.ema is not None:
-                update_ema(self.ema, self.model, cfg.ema)
+                update_ema(self.ema, self.model, ema_decay_at(cfg.ema, step))
             if adversarial:
                 extra.append(self.discriminator_step(x, recon.detach(), lr))
         if self.disc is not None and len(extra) < 2:
@@ -298,6 +298,14 @@ def averaged_copy(model: LatentModel) -> LatentModel:
     return ema.requires_grad_(False)
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """The moving average's decay at the step taken after ``step`` steps: min(decay, (1 + step) / (10 + step)), so
+    that early on it follows the weights closely (0.1 at the first step, 0.9 at step 80, 0.99 at step 890) rather
+    than remember the untrained start for 1/(1 − decay) steps, as TensorFlow's ExponentialMovingAverage does with
+    num_updates. A long run ends at ``decay`` itself."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: LatentModel, model: LatentModel, decay: float) -> None:
     """After an optimizer step: ema ← decay · ema + (1 − decay) · weights for the parameters. Buffers (such as a
@@ -337,15 +345,16 @@ SIZED_STEPS, SIZED_MAX_EPOCHS, SIZED_MIN_BATCH = 1000, 300, 16  # sized_schedule
 
 
 def sized_schedule(
-    n_train: int, batch_size: int | None = None, epochs: int | None = None, world: int = 1
+    n_train: int, batch_size: int | None = None, epochs: int | None = None, world: int = 1, largest: int | None = None
 ) -> tuple[int, int]:
     """The batch size and epochs of a run that was given neither (or one of them), sized to its data: on a large
     set TrainConfig's 128 and 10 epochs; on a small one a smaller batch (a power of two down to 16, for 16 to 32
     steps an epoch) and enough epochs for about SIZED_STEPS optimizer steps (at most SIZED_MAX_EPOCHS). 209
-    training images get batch 16 and 72 epochs; from about 12,700, 128 and 10."""
+    training images get batch 16 and 72 epochs; from about 12,700, 128 and 10. ``largest`` (default 128) caps the
+    sized batch, as a recipe may (see ``training.recipe``)."""
     if batch_size is None:
         power = 2 ** math.floor(math.log2(max(n_train / (16 * world), 1)))
-        batch_size = min(TrainConfig.batch_size, max(SIZED_MIN_BATCH, power))
+        batch_size = min(largest or TrainConfig.batch_size, max(SIZED_MIN_BATCH, power))
     if epochs is None:
         steps = epoch_steps(n_train, batch_size, world)
         epochs = min(SIZED_MAX_EPOCHS, max(TrainConfig.epochs, math.ceil(SIZED_STEPS / steps)))
