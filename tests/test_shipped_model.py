@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import vaelab
-from conftest import fashion_mnist_available
+from conftest import emoji_font_available, fashion_mnist_available
 from vaelab.models.config import DEFAULT_MODEL
+from vaelab.models.shipped import shipped_models
 
 
 def test_shipped_model_is_complete_and_small():
@@ -100,10 +101,14 @@ def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_i
     assert {name: ds.class_names[ds.labels[test[i]]] for name, i in DEMO_TEST_IMAGES.items()} == DEMO_CLASSES
     lines = []
     written = run_demo(tmp_path / "demo", frames=4, log=lines.append)
-    assert sorted(written) == ["class-morph", "morph", "path"]
+    emoji = ["emoji-arithmetic", "emoji-morph"] if "emoji" in shipped_models() and emoji_font_available() else []
+    assert sorted(written) == sorted(["class-morph", "morph", "path", *emoji])
     assert sorted(p.name for p in (tmp_path / "demo" / "inputs").iterdir()) == sorted(f"{n}.png" for n in DEMO_CLASSES)
-    for folder in written.values():
-        assert (folder / "morph.gif").is_file() and (folder / "contact_sheet.png").is_file()
+    for name, folder in written.items():
+        if name == "emoji-arithmetic":
+            assert (folder / "arithmetic.png").is_file() and (folder / "result.png").is_file()
+        else:
+            assert (folder / "morph.gif").is_file() and (folder / "contact_sheet.png").is_file()
     assert lines[-1].startswith("demo outputs are in")
     (tmp_path / "afile").write_text("x")
     with pytest.raises(vaelab.VaelabError, match="not a folder"):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vaelab.data.emoji import FONT_PATH
 from vaelab.data.images import to_pil
 from vaelab.io.staging import check_out_folder, staged_folder
+from vaelab.models.shipped import shipped_models
+from vaelab.tasks.arithmetic import arithmetic, write_arithmetic
 from vaelab.tasks.morph import run_morph, write_morph_outputs
 from vaelab.viz.media import GIF_NAME, SHEET_NAME
 
@@ -20,8 +23,14 @@ DEMO_CLASSES = {
 }
 
 
+# With the shipped emoji model: the metamorphosis blog post's dog → bird, and "man cook − man + woman"
+EMOJI_MORPH = ("emoji:dog face", "emoji:bird")
+EMOJI_ARITHMETIC = "emoji:man cook - emoji:man + emoji:woman"
+
+
 def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[str, Path]:
-    """Write a two-image morph, a class-to-class morph and a closed multi-point path under ``out``."""
+    """Write a two-image morph, a class-to-class morph and a closed multi-point path under ``out``; with the shipped
+    emoji model, also a dog → bird morph and the arithmetic "man cook − man + woman" through it."""
     from vaelab.data.loaders import load_dataset
 
     out = Path(out)
@@ -32,7 +41,9 @@ def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[
         "class-morph": dict(classes=["Sneaker", "Ankle boot"]),
         "path": dict(images=[pngs["sneaker"], pngs["bag"], pngs["ankle-boot"]], closed=True),
     }
-    for folder in (out, inputs, *(out / name for name in jobs)):  # all of them before the first is written
+    emoji = "emoji" in shipped_models() and FONT_PATH.is_file()  # the emoji images are rendered from the font
+    colour = ["emoji-morph", "emoji-arithmetic"] if emoji else []
+    for folder in (out, inputs, *(out / name for name in [*jobs, *colour])):  # all before the first is written
         check_out_folder(folder)
     ds = load_dataset("fashion-mnist")
     test = ds.split("test")
@@ -45,5 +56,13 @@ def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[
         write_morph_outputs(result, out / name, fps=12, pingpong=name != "path", log=log)
         written[name] = out / name
         log(f"{name:12s} {out / name / GIF_NAME}  {out / name / SHEET_NAME}")
+    if emoji:
+        result = run_morph("emoji", images=list(EMOJI_MORPH), frames=frames, upscale=2)
+        write_morph_outputs(result, out / "emoji-morph", fps=12, pingpong=True, log=log)
+        written["emoji-morph"] = out / "emoji-morph"
+        log(f"{'emoji-morph':12s} {out / 'emoji-morph' / GIF_NAME}  {out / 'emoji-morph' / SHEET_NAME}")
+        write_arithmetic(arithmetic("emoji", EMOJI_ARITHMETIC), out / "emoji-arithmetic", upscale=2)
+        written["emoji-arithmetic"] = out / "emoji-arithmetic"
+        log(f"{'emoji-arith':12s} {out / 'emoji-arithmetic' / 'arithmetic.png'}  ({EMOJI_ARITHMETIC})")
     log(f"demo outputs are in {out.resolve()}")
     return written
