@@ -316,3 +316,24 @@ def test_a_colour_set_is_sized_to_a_batch_of_at_most_64_and_a_small_one_still_sm
     assert sized_schedule(3410, largest=largest_batch_for(1))[0] == 128
     assert sized_schedule(209, largest=largest_batch_for(3))[0] == 16
     assert sized_schedule(3410, batch_size=128, largest=64)[0] == 128  # a batch given is kept
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--adversarial-start", "100"],
+            "--adversarial-start says when the adversarial term starts; give --adversarial",
+        ),
+        (["--adversarial", "0.1", "--nproc", "2"], "--adversarial trains on one process for now"),
+        (["--shift", "28"], "--shift 28 would move 28×28 images out of the frame"),
+    ],
+)
+def test_the_cli_refuses_options_a_run_would_ignore_or_could_not_use_in_one_line(
+    tmp_path, toy_idx_dir, capsys, flags, message
+):
+    out = tmp_path / "run"
+    assert main(["train", "--data", f"mnist:{toy_idx_dir}", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()

@@ -71,6 +71,8 @@ def refuse_unused_options(args) -> None:
         flag = flag_of(by_name[name])
         if flag in given and args.kind not in kinds and getattr(args, name) != getattr(defaults, name):
             raise VaelabError(f"{flag} shapes a {' or '.join(kinds)} model; {args.kind!r} does not use it")
+    if "--adversarial-start" in given and not args.adversarial:
+        raise VaelabError("--adversarial-start says when the adversarial term starts; give --adversarial too")
     if "--sigma" in given and args.likelihood not in SIGMA_LIKELIHOODS and args.sigma != defaults.sigma:
         raise VaelabError(
             "--sigma is the Gaussian likelihood's; give --likelihood gaussian or gaussian-learned with it"
@@ -115,6 +117,8 @@ def cmd_train(args) -> None:
         refuse_unused_options(args)  # before the data is read: a large folder takes a while
         if args.minutes and args.epochs:
             raise VaelabError("give either --epochs or --minutes: a time budget fits the epochs to the time")
+        if args.adversarial and args.nproc > 1:  # here, before torchrun starts: one line, not one per rank
+            raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
     launcher = args.nproc > 1 and "WORLD_SIZE" not in os.environ
     with warnings.catch_warnings():
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
@@ -139,7 +143,9 @@ def cmd_train(args) -> None:
         ]
         if args.minutes:  # the epochs are fitted to the time as the run goes
             chosen[1] = ""
-        if any(chosen):  # say what was sized away from the usual 128 and 10
+        if any(chosen) and args.minutes:  # the epochs, and so the steps, come from the time
+            sized += f"\n{chosen[0]}: sized to {n_train} training images (--batch-size chooses another)"
+        elif any(chosen):  # say what was sized away from the usual 128 and 10
             steps = epoch_steps(n_train, batch_size, world) * epochs
             sized += (
                 f"\n{' and '.join(filter(None, chosen))}: sized to {n_train} training images, {steps} optimizer "

@@ -15,7 +15,7 @@ MAX_ADAPTIVE_WEIGHT = 1e4  # as VQGAN: the weight is clamped, so that a vanishin
 
 class PatchDiscriminator(nn.Module):
     """Images (B, C, H, W) in [0, 1] → a map of real/fake logits (B, 1, H/8, W/8), one per overlapping patch
-    (each sees about 22 × 22 pixels). Strided 4 × 4 convolutions with LeakyReLU, as in pix2pix's PatchGAN, without
+    (each sees 38 × 38 pixels). Strided 4 × 4 convolutions with LeakyReLU, as in pix2pix's PatchGAN, without
     its normalisation layers (a hinge-loss discriminator this small trains stably without them)."""
 
     def __init__(self, channels: int, width: int = DISC_WIDTH):

@@ -109,8 +109,9 @@ class TrainConfig:
         default=0.0,
         metadata=dict(
             metavar="N",
-            help="train for about N minutes of wall-clock time instead of a number of epochs: the epochs, and with "
-            "it a cosine schedule, are fitted to the time after each epoch, and the run ends on time",
+            help="train for about N minutes of wall-clock time instead of a number of epochs: the last epoch is "
+            "refitted to the time after each one (and with --lr-schedule cosine, the schedule with it); the first "
+            "epoch always runs in full",
         ),
     )
     seed: int = field(default=0, metadata=dict(type="seed", help=""))

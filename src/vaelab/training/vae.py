@@ -82,6 +82,10 @@ def train(
     check_model_folder(out, evaluator=False)
     requested_device = pick_device(cfg.device)
     train_idx, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
+    if cfg.shift >= min(dataset.size):
+        raise VaelabError(f"--shift {cfg.shift} would move {dataset.size[0]}×{dataset.size[1]} images out of the frame")
+    if cfg.adversarial and processes_now() > 1:
+        raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
     check_run_data(model_cfg, dataset, out, resumed)
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
@@ -93,7 +97,8 @@ def train(
     run = start_run(kind, out, dataset, len(val_idx), ddp, ckpt)
     if ckpt is None and ddp.is_main:
         warn_small_set(len(train_idx))
-        warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
+        if not cfg.minutes:  # a time budget fits its own epochs
+            warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
         kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
     run_loop(kind, run, progress)
     model = saved_model(kind)  # with --ema, the moving average: the weights the model folder holds
@@ -127,8 +132,6 @@ class VAEKind:
         self.step_keys = ("loss", "adversarial", "discriminator") if cfg.adversarial else ("loss",)
         self.parts, self.disc = {}, None  # trained beside the model, and saved in checkpoint.pt with it
         if cfg.adversarial:
-            if ddp.world > 1:
-                raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
             self.disc = PatchDiscriminator(model.cfg.channels).to(ddp.device)
             self.parts["discriminator"] = self.disc
             # VQGAN's discriminator optimizer: Adam with a low beta1
