@@ -125,3 +125,15 @@ def test_the_shipped_emoji_evaluator_is_emojis_default_and_judges_its_subgroups(
     assert len(names) == evaluator.cfg.num_classes > 9 and names[-1] == "(other)"  # finer than the 9 groups
     assert (evaluator.cfg.height, evaluator.cfg.width) == (64, 64)
     assert default_evaluator_for("emoji:32") is None and default_evaluator_for(None) is None
+
+
+def test_the_histogram_line_names_every_class_of_a_small_set_and_the_commonest_of_a_large_one():
+    from vaelab.metrics.evaluate import HISTOGRAM_SHOWN, histogram_line
+
+    small = {"Bag": 0.25, "Shirt": 0.75}
+    assert histogram_line(small) == "Bag 25.0%, Shirt 75.0%"  # in the classes' own order
+    large = {f"c{i}": (i + 1) / sum(range(1, 31)) for i in range(30)}
+    line = histogram_line(large)
+    assert line.startswith("c29 ") and line.count("%,") == HISTOGRAM_SHOWN - 1
+    shown = sum(large[f"c{i}"] for i in range(30 - HISTOGRAM_SHOWN, 30))
+    assert line.endswith(f"the other {30 - HISTOGRAM_SHOWN} classes {1 - shown:.1%} (eval.json has each)")

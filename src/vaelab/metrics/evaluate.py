@@ -159,6 +159,20 @@ def evaluate_model(
     return report
 
 
+HISTOGRAM_SHOWN = 12  # classes the table's histogram line names; eval.json holds them all
+
+
+def histogram_line(histogram: dict[str, float]) -> str:
+    """The prior samples' class shares for the table: every class of a small set in its order; of a larger one
+    (emoji's 61 subgroups) the HISTOGRAM_SHOWN commonest, then how many others share the rest."""
+    if len(histogram) <= HISTOGRAM_SHOWN:
+        return ", ".join(f"{k} {v:.1%}" for k, v in histogram.items())
+    top = sorted(histogram.items(), key=lambda kv: -kv[1])[:HISTOGRAM_SHOWN]
+    rest = 1.0 - sum(v for _, v in top)
+    others = len(histogram) - HISTOGRAM_SHOWN
+    return ", ".join(f"{k} {v:.1%}" for k, v in top) + f"; the other {others} classes {rest:.1%} (eval.json has each)"
+
+
 def _fmt(v, digits: int = 3) -> str:
     if v is None:
         return "n/a"
@@ -223,7 +237,7 @@ def format_report(report: dict) -> str:
             f"over {len(p['histogram'])} classes ({p['n']} samples"
             + ("; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"),
         )
-        lines.append("    class histogram: " + ", ".join(f"{k} {v:.1%}" for k, v in p["histogram"].items()))
+        lines.append("    class histogram: " + histogram_line(p["histogram"]))
     if "realism" in report:
         q = report["realism"]
         lines.append(
