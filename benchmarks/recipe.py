@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vaelab.training.config import TrainConfig
+
 # Today's default, written out: `vaelab train` now takes a recipe by the data where a flag is left out, so every
 # row but "recipe" starts from these and changes only its own flags (the last of a repeated flag wins).
 TODAY = ["--likelihood", "bernoulli", "--freq-loss", "0", "--adversarial", "0", "--ema", "0",
@@ -131,7 +133,7 @@ def train_and_evaluate(name: str, args, out: Path) -> dict:
     training = json.loads((run / "config.json").read_text())["training"]
     doc["epochs"], doc["steps"] = training.get("epochs_done"), training.get("steps")
     doc["img_per_s"] = training.get("steps", 0) * training["batch_size"] / max(training.get("train_seconds", 1), 1e-9)
-    doc["elbo_objective"] = not (training.get("freq_loss") or training.get("adversarial"))
+    doc["elbo_objective"] = TrainConfig.from_dict(training).elbo_objective
     return doc
 
 

@@ -13,7 +13,7 @@ def cmd_evaluate(args) -> None:
     from vaelab.io.staging import check_out_folder
     from vaelab.metrics.evaluate import EvalConfig, evaluate_model, format_report, write_report
     from vaelab.models.classifier import evaluator_for
-    from vaelab.models.config import DEFAULT_MODEL, weights_id
+    from vaelab.models.config import DEFAULT_MODEL, EVAL_JSON, weights_id
     from vaelab.models.registry import load
 
     check_out_folder(args.out)  # a file there is refused now, not after every metric
@@ -47,7 +47,7 @@ def cmd_evaluate(args) -> None:
             "test_accuracy": evaluator.info.get("metrics", {}).get("test_accuracy"),
         }
     print(format_report(report))
-    print(f"written to {write_report(report, args.out / 'eval.json')}")
+    print(f"written to {write_report(report, args.out / EVAL_JSON)}")
 
 
 def add(sub) -> None:

@@ -87,9 +87,10 @@ def apply_recipe(args, channels: int) -> str:
     given, by_name = given_flags(args), {f.name: f for config in (ModelConfig, TrainConfig) for f in fields(config)}
     taken = {}
     for name, value in recipe_for(channels).items():
-        if flag_of(by_name[name]) not in given:
+        flag = flag_of(by_name[name])
+        if flag not in given:
             setattr(args, name, value)
-            taken[flag_of(by_name[name])] = value
+            taken[flag] = value
     if not taken:
         return ""
     shown = " ".join(
@@ -103,7 +104,13 @@ def cmd_train(args) -> None:
     import warnings
 
     from vaelab.models.registry import check_new_config
-    from vaelab.training.checks import check_run_data, pick_device, planned_epochs, training_split
+    from vaelab.training.checks import (
+        check_adversarial_processes,
+        check_run_data,
+        pick_device,
+        planned_epochs,
+        training_split,
+    )
     from vaelab.training.recipe import largest_batch_for
     from vaelab.training.vae import check_same_processes, epoch_steps, processes_now, sized_schedule, train
 
@@ -117,8 +124,7 @@ def cmd_train(args) -> None:
         refuse_unused_options(args)  # before the data is read: a large folder takes a while
         if args.minutes and args.epochs:
             raise VaelabError("give either --epochs or --minutes: a time budget fits the epochs to the time")
-        if args.adversarial and args.nproc > 1:  # here, before torchrun starts: one line, not one per rank
-            raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
+        check_adversarial_processes(args.adversarial, args.nproc)  # before torchrun: one line, not one per rank
     launcher = args.nproc > 1 and "WORLD_SIZE" not in os.environ
     with warnings.catch_warnings():
         if launcher:  # rank 0 loads the data again and says what it left out: once is enough
@@ -141,18 +147,16 @@ def cmd_train(args) -> None:
             f"batch {batch_size}" if args.batch_size is None and batch_size != TrainConfig.batch_size else "",
             f"{epochs} epochs" if args.epochs is None and epochs != TrainConfig.epochs else "",
         ]
-        if args.minutes:  # the epochs are fitted to the time as the run goes
-            chosen[1] = ""
-        if any(chosen) and args.minutes:  # the epochs, and so the steps, come from the time
-            sized += f"\n{chosen[0]}: sized to {n_train} training images (--batch-size chooses another)"
+        if args.minutes:  # the epochs, and so the steps, come from the time as the run goes
+            if chosen[0]:
+                sized += f"\n{chosen[0]}: sized to {n_train} training images (--batch-size chooses another)"
+            sized += f"\ntraining for about {args.minutes:g} minutes: the epochs are fitted to the time as it goes"
         elif any(chosen):  # say what was sized away from the usual 128 and 10
             steps = epoch_steps(n_train, batch_size, world) * epochs
             sized += (
                 f"\n{' and '.join(filter(None, chosen))}: sized to {n_train} training images, {steps} optimizer "
                 "steps in all (--batch-size and --epochs choose others)"
             )
-        if args.minutes:
-            sized += f"\ntraining for about {args.minutes:g} minutes: the epochs are fitted to the time as it goes"
         cfg = TrainConfig(**{**config_args(TrainConfig, args), "epochs": epochs, "batch_size": batch_size})
     if launcher:  # checked here, so that bad input gets one line, not one per rank and a torchrun traceback
         pick_device(args.device)

@@ -15,6 +15,7 @@ from vaelab.io.staging import check_out_folder
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
+EVAL_JSON = "eval.json"  # what `vaelab evaluate --out FOLDER` writes; report and `vaelab models` read a model folder's
 FORMAT_VERSION = 1
 EVALUATOR_KIND = "evaluator-cnn"  # config.json's "kind" of an evaluator classifier
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-vae"  # the shipped VAE

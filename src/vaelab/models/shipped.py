@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import CONFIG_NAME, DEFAULT_MODEL, read_model_json
+from vaelab.models.config import CONFIG_NAME, DEFAULT_MODEL, EVAL_JSON, read_model_json
 
 PRETRAINED = DEFAULT_MODEL.parent
 # name → folder; a model is shipped when its folder holds a config.json (see shipped_models)
@@ -64,7 +64,6 @@ FIGURES = (
     ("ssim", "SSIM", 3),
     ("sharpness", "sharpness", 3),
 )
-EVAL_JSON = "eval.json"  # what `vaelab evaluate --out FOLDER` writes; vaelab report reads it from a model folder too
 
 
 @dataclass

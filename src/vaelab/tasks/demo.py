@@ -42,9 +42,10 @@ def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[
         "path": dict(images=[pngs["sneaker"], pngs["bag"], pngs["ankle-boot"]], closed=True),
     }
     emoji = "emoji" in shipped_models() and FONT_PATH.is_file()  # the emoji images are rendered from the font
-    colour = ["emoji-morph", "emoji-arithmetic"] if emoji else []
-    for folder in (out, inputs, *(out / name for name in [*jobs, *colour])):  # all before the first is written
-        check_out_folder(folder)
+    if emoji:
+        jobs["emoji-morph"] = dict(model="emoji", images=list(EMOJI_MORPH), upscale=2)
+    for folder in (out, inputs, *(out / name for name in [*jobs, *["emoji-arithmetic"] * emoji])):
+        check_out_folder(folder)  # all of them before the first is written
     ds = load_dataset("fashion-mnist")
     test = ds.split("test")
     with staged_folder(inputs) as tmp:  # saved as files first, so the demo reads them as a user would
@@ -52,15 +53,12 @@ def run_demo(out: str | Path = "out/demo", frames: int = 24, log=print) -> dict[
             to_pil(ds.images[test[i]]).save(tmp / pngs[name].name)
     written = {}
     for name, kw in jobs.items():
-        result = run_morph(None, frames=frames if name != "path" else 2 * frames, upscale=4, **kw)
+        kw = {"model": None, "upscale": 4, **kw}  # the shipped Fashion-MNIST model, unless the job names another
+        result = run_morph(frames=frames if name != "path" else 2 * frames, **kw)
         write_morph_outputs(result, out / name, fps=12, pingpong=name != "path", log=log)
         written[name] = out / name
         log(f"{name:12s} {out / name / GIF_NAME}  {out / name / SHEET_NAME}")
     if emoji:
-        result = run_morph("emoji", images=list(EMOJI_MORPH), frames=frames, upscale=2)
-        write_morph_outputs(result, out / "emoji-morph", fps=12, pingpong=True, log=log)
-        written["emoji-morph"] = out / "emoji-morph"
-        log(f"{'emoji-morph':12s} {out / 'emoji-morph' / GIF_NAME}  {out / 'emoji-morph' / SHEET_NAME}")
         write_arithmetic(arithmetic("emoji", EMOJI_ARITHMETIC), out / "emoji-arithmetic", upscale=2)
         written["emoji-arithmetic"] = out / "emoji-arithmetic"
         log(f"{'emoji-arith':12s} {out / 'emoji-arithmetic' / 'arithmetic.png'}  ({EMOJI_ARITHMETIC})")

@@ -15,9 +15,9 @@ import numpy as np
 
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.staging import check_writable
-from vaelab.models.config import weights_id
+from vaelab.models.config import EVAL_JSON, weights_id
 
-METRICS_JSONL, EVAL_JSON = "metrics.jsonl", "eval.json"
+METRICS_JSONL = "metrics.jsonl"
 
 
 def parameter_count(folder: Path) -> int | None:

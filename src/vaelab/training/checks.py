@@ -139,6 +139,12 @@ def warn_few_steps(n_train: int, steps: int, batch: int, epochs: int) -> None:
         )
 
 
+def check_adversarial_processes(adversarial: float, processes: int) -> None:
+    """The adversarial term trains its discriminator in one process only."""
+    if adversarial and processes > 1:
+        raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
+
+
 FEW_IMAGES = 500  # fewer training images than this make a VAE learn them by heart rather than a latent space
 
 

@@ -293,6 +293,7 @@ class TimeBudget:
 
     def __init__(self, seconds: float):
         self.seconds, self.start = seconds, self.clock()
+        self.scored = self.start  # when the latest epoch's steps ended and its scoring began
         self.last_end = 0.0  # seconds that the scoring, saving and drawing after the latest epoch took
 
     def fitted_epochs(self, done: int, ddp: Dist) -> int:

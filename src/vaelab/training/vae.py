@@ -30,6 +30,7 @@ from vaelab.training.adversarial import (
 )
 from vaelab.training.augment import draw_shifts, flip_images, shift_images
 from vaelab.training.checks import (
+    check_adversarial_processes,
     check_resumable,
     check_run_data,
     pick_device,
@@ -84,8 +85,7 @@ def train(
     train_idx, val_idx = training_split(dataset, cfg.val_fraction)  # checked before out exists
     if cfg.shift >= min(dataset.size):
         raise VaelabError(f"--shift {cfg.shift} would move {dataset.size[0]}×{dataset.size[1]} images out of the frame")
-    if cfg.adversarial and processes_now() > 1:
-        raise VaelabError("--adversarial trains on one process for now: leave out --nproc")
+    check_adversarial_processes(cfg.adversarial, processes_now())
     check_run_data(model_cfg, dataset, out, resumed)
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
@@ -193,15 +193,12 @@ class VAEKind:
         recon = torch.sigmoid(out.logits) if cfg.freq_loss or adversarial else None
         if cfg.freq_loss:
             loss = loss + cfg.freq_loss * frequency_term(recon, x)
-        extra = []
-        if self.disc is not None:
-            g_loss = torch.zeros((), device=device)
-            if adversarial:
-                self.disc.requires_grad_(False)  # the decoder's step: no gradient into the discriminator
-                g_loss = generator_loss(self.disc(recon))
-                weight = adaptive_weight(out.recon.mean(), g_loss, self.last_layer)
-                loss = loss + cfg.adversarial * weight * g_loss
-            extra = [g_loss.detach()]
+        g_loss = d_loss = torch.zeros(())  # the decoder's and the discriminator's hinge losses (0 before the start)
+        if adversarial:
+            self.disc.requires_grad_(False)  # the decoder's step: no gradient into the discriminator
+            g_loss = generator_loss(self.disc(recon))
+            weight = adaptive_weight(out.recon.mean(), g_loss, self.last_layer)
+            loss = loss + cfg.adversarial * weight * g_loss
         opt = self.optimizers["optimizer"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -215,10 +212,8 @@ class VAEKind:
             if self.ema is not None:
                 update_ema(self.ema, self.model, ema_decay_at(cfg.ema, step))
             if adversarial:
-                extra.append(self.discriminator_step(x, recon.detach(), lr))
-        if self.disc is not None and len(extra) < 2:
-            extra.append(torch.zeros(()))
-        return np.array([value, *(float(e) for e in extra)])
+                d_loss = self.discriminator_step(x, recon.detach(), lr)
+        return np.array([value, g_loss.item(), d_loss.item()] if self.disc is not None else [value])
 
     def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, lr: float) -> torch.Tensor:
         """One Adam step of the discriminator on a batch of real images and their reconstructions, at the
