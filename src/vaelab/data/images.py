@@ -11,6 +11,7 @@ Preprocessing, shared by the folder loader and by every encode of a user's file,
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -78,18 +79,29 @@ def open_image(path: str | Path) -> Image.Image:
         raise VaelabError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise VaelabError(f"{path}: empty file (0 bytes), not an image")
+    return _decode(path, str(path))
+
+
+def image_from_bytes(data: bytes, label: str = "upload") -> Image.Image:
+    """:func:`open_image` for an image held in memory (an upload): the same checks, the same one-line errors."""
+    if not data:
+        raise VaelabError(f"{label}: empty file (0 bytes), not an image")
+    return _decode(io.BytesIO(data), label)
+
+
+def _decode(source, label: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse the whole range.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(source)
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise VaelabError(f"{path}: refused as a decompression bomb ({e})") from e
+        raise VaelabError(f"{label}: refused as a decompression bomb ({e})") from e
     except UnidentifiedImageError as e:
-        raise VaelabError(f"{path}: not an image Pillow can read") from e
+        raise VaelabError(f"{label}: not an image Pillow can read") from e
     except (OSError, SyntaxError, ValueError) as e:
-        raise VaelabError(f"{path}: cannot decode image ({e}); is it truncated or corrupt?") from e
+        raise VaelabError(f"{label}: cannot decode image ({e}); is it truncated or corrupt?") from e
     return img
 
 

@@ -26,3 +26,16 @@ def order_by(values: np.ndarray) -> np.ndarray:
     """Dimension indices sorted by value, largest first (ties by index, so the order is stable)."""
     values = np.asarray(values, np.float64)
     return np.lexsort((np.arange(len(values)), -values))
+
+
+def moved_code(center: np.ndarray, dims, offsets, sigma=1.0) -> np.ndarray:
+    """The code (D,) at ``center`` with each dimension dims[i] moved by offsets[i]·σ (a scalar or per-dimension
+    (D,) scale, as in :func:`traversal_codes`): several traversals at once, as a set of sliders sets them."""
+    code = np.array(center, np.float64)
+    dims = np.asarray(list(dims), np.int64)
+    offsets = np.asarray(offsets, np.float64)
+    if offsets.shape != dims.shape:
+        raise ValueError(f"{len(dims)} dimensions need {len(dims)} offsets, got {offsets.size}")
+    scale = np.broadcast_to(np.asarray(sigma, np.float64), code.shape)
+    code[dims] += offsets * scale[dims]
+    return code

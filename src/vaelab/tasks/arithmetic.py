@@ -10,9 +10,10 @@ import numpy as np
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import enlarge, to_pil
+from vaelab.errors import VaelabError
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import combine, parse_expression
-from vaelab.models.runtime import open_model
+from vaelab.models.runtime import InferenceModel, open_model
 from vaelab.tasks.concepts import Concept, ConceptResolver
 from vaelab.viz.algebra_figures import arithmetic_figure, vector_histograms
 
@@ -31,14 +32,26 @@ def arithmetic(
     data: str | ImageDataset | None = None,
     rescale: bool = False,
     backend: str = "auto",
+    strength: float = 1.0,
 ) -> ArithmeticResult:
-    """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images."""
+    """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images.
+    ``strength`` scales the offset that the terms after the first add to it."""
     terms = parse_expression(expression)
     m = open_model(model, backend)
     resolver = ConceptResolver(m, data)
-    concepts = [(t.weight, resolver.resolve(t.concept)) for t in terms]
+    return combine_concepts(m, [(t.weight, resolver.resolve(t.concept)) for t in terms], rescale, strength)
+
+
+def combine_concepts(
+    m: InferenceModel, concepts: list[tuple[float, Concept]], rescale: bool = False, strength: float = 1.0
+) -> ArithmeticResult:
+    """Σ wᵢ·vᵢ over resolved concepts, decoded with each term's own vector. The terms after the first are scaled
+    by ``strength``: ``A − B + C`` at strength s is A + s·(C − B), so 0 gives A and 1 the plain sum."""
+    if not np.isfinite(strength):
+        raise VaelabError(f"the strength must be a finite number, not {strength}")
     vectors = np.stack([c.vector for _, c in concepts])
-    result = combine(vectors, [w for w, _ in concepts], rescale=rescale).astype(np.float32)
+    weights = [w * (strength if i else 1.0) for i, (w, _) in enumerate(concepts)]
+    result = combine(vectors, weights, rescale=rescale).astype(np.float32)
     decoded = m.decode(np.concatenate([vectors, result[None]]).astype(np.float32))
     return ArithmeticResult(concepts, result, decoded[-1], list(decoded[:-1]))
 

@@ -15,7 +15,7 @@ from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
 from vaelab.latent.centroids import centroids_with_fallback
-from vaelab.models.runtime import encode_batched, open_model
+from vaelab.models.runtime import InferenceModel, encode_batched, open_model
 from vaelab.tasks.concepts import ConceptResolver
 from vaelab.tasks.encoding import cached_class_centroids, class_centroids_of
 
@@ -172,19 +172,28 @@ def blend(
         lambda rows: _pixels(ds.images[rows]), ds.labels, idx, len(ds.class_names), pixels
     )[chosen]
     pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
-    decoded = m.decode(
-        np.concatenate([cents, weighted_centroid(cents, w)[None], spherical_mean(cents, w)[None]]).astype(np.float32)
-    )
-    K = len(chosen)
+    decoded = m.decode(cents.astype(np.float32))
     return BlendResult(
         class_names=[ds.class_names[c] for c in chosen],
         weights=w,
-        class_images=decoded[:K],
-        euclidean=decoded[K],
-        spherical=decoded[K + 1],
+        class_images=decoded,
+        euclidean=blend_centroids(m, cents, w, "euclidean"),
+        spherical=blend_centroids(m, cents, w, "spherical"),
         pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape),
         **common,
     )
+
+
+BLEND_MEANS = ("euclidean", "spherical")
+
+
+def blend_centroids(m: InferenceModel, centroids: np.ndarray, weights, mean: str = "euclidean") -> np.ndarray:
+    """The decoded blend (C, H, W) of class centroids (K, D) with ``weights`` (K,): their weighted Euclidean mean,
+    or their spherical mean (the mean direction at the mean norm, which stays where the codes live)."""
+    if mean not in BLEND_MEANS:
+        raise VaelabError(f"unknown mean {mean!r}; choose one of: {', '.join(BLEND_MEANS)}")
+    code = (weighted_centroid if mean == "euclidean" else spherical_mean)(centroids, weights)
+    return m.decode(code[None].astype(np.float32))[0]
 
 
 def write_blend(r: BlendResult, out: str | Path) -> None:

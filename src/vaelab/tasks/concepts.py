@@ -79,15 +79,26 @@ class ConceptResolver:
             vector = load_vector(token, self.m.latent_dim)
             return Concept(token, np.zeros((0, self.m.channels, *self.m.size), np.uint8), vector[None])
         if token.startswith(("class:", "attr:")):
-            rows = np.flatnonzero(self.mask(token))
-            images = self.dataset.images[rows]
-        else:
-            named, found = self._files(token)
-            fmt = (self.m.channels, self.m.size, self.m.background)
-            parts = [np.stack([load_input(f, *fmt) for f in named])] if named else []
-            if found:  # a folder's images: one that cannot be read is left out with a warning
-                parts.append(read_images(found, *fmt)[0])
-            images = np.concatenate(parts)
+            return self.of_data(token)
+        named, found = self._files(token)
+        fmt = (self.m.channels, self.m.size, self.m.background)
+        parts = [np.stack([load_input(f, *fmt) for f in named])] if named else []
+        if found:  # a folder's images: one that cannot be read is left out with a warning
+            parts.append(read_images(found, *fmt)[0])
+        return self._concept(token, np.concatenate(parts))
+
+    def of_data(self, token: str) -> Concept:
+        """The concept of a ``class:`` or ``attr:`` token: the data's images it selects (never a file)."""
+        if not token.startswith(("class:", "attr:")):
+            raise VaelabError(f"concept {token!r}: write class:NAME or attr:NAME=VALUE")
+        return self._concept(token, self.dataset.images[np.flatnonzero(self.mask(token))])
+
+    def of_images(self, label: str, images) -> Concept:
+        """The concept of images given as pixels (PIL images or arrays, e.g. uploads), named ``label``."""
+        fmt = (self.m.channels, self.m.size, self.m.background)
+        return self._concept(label, np.stack([load_input(im, *fmt) for im in images]) if len(images) else [])
+
+    def _concept(self, token: str, images) -> Concept:
         if len(images) == 0:
             raise VaelabError(f"concept {token!r} matches no images")
         return Concept(token, images, encode_batched(self.m, images))

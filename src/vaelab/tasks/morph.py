@@ -32,6 +32,7 @@ class MorphResult:
 
 
 NEGATIVE_RATIO, NEGATIVE_MIN_ERROR = 0.5, 0.02  # the shipped model: 0.009 on its test images, 0.114 on their negatives
+DEFAULT_UPSCALE = 4  # `vaelab morph --upscale`'s default (a test keeps them equal), and the studio's downloads
 MAX_FRAMES = 2000  # over a minute of video at 30 fps; more is a typo that would run for hours
 MAX_FRAME_BYTES = 2**31  # all the enlarged frames together, as RGB: past 2 GiB they only fill the memory
 
@@ -116,12 +117,19 @@ def run_morph(
     resample: str = "nearest",
     backend: str = "auto",
     invert: bool = False,
+    codes=None,
+    labels: list[str] | None = None,
 ) -> MorphResult:
-    """Morph through images (paths, PIL images, arrays) or through class centroids (class names). ``invert``
-    inverts the images first (a dark object on white, for a model of light objects on black)."""
+    """Morph through images (paths, PIL images, arrays), through class centroids (class names), or through
+    latent codes (K, D) (points picked on a latent map). ``invert`` inverts the images first (a dark object on
+    white, for a model of light objects on black). ``labels`` captions the inputs in place of their names."""
     _check(frames, method)
-    if bool(images) == bool(classes):
-        raise VaelabError("give either two or more images or two or more classes")
+    given = [bool(len(images)), bool(len(classes)), codes is not None]
+    if sum(given) != 1:
+        raise VaelabError("give either two or more images, two or more classes, or two or more codes")
+    n_inputs = len(images) or len(classes) or (0 if codes is None else len(codes))
+    if labels is not None and len(labels) != n_inputs:
+        raise VaelabError("give one label per input")
     if invert and classes:
         raise VaelabError("--invert inverts input images; a class morph has none (its ends are decoded centroids)")
     m = open_model(model, backend)
@@ -133,7 +141,13 @@ def run_morph(
             f"{frames * frame_bytes / 2**30:.1f} GiB; the most is "
             f"{MAX_FRAME_BYTES / 2**30:g} GiB: fewer --frames or a smaller --upscale"
         )
-    if classes:
+    if codes is not None:
+        points = np.asarray(codes, np.float32)
+        if points.ndim != 2 or len(points) < 2 or points.shape[1] != m.latent_dim or not np.isfinite(points).all():
+            raise VaelabError(f"a morph through codes needs two or more finite codes of {m.latent_dim} numbers")
+        shown = m.decode(points)
+        names = [f"code {i + 1}" for i in range(len(points))]
+    elif classes:
         if len(classes) < 2:
             raise VaelabError("a class morph needs at least two --class names")
         names = m.class_names or []
@@ -152,20 +166,22 @@ def run_morph(
         empty = [names[i] for i, row in zip(idx, points) if not np.isfinite(row).all()]
         if empty:
             raise VaelabError(f"class {empty[0]!r} has no images in the model's data, so it has no centroid")
-        shown, labels = m.decode(points), [f"{names[i]} (centroid)" for i in idx]
+        shown, names = m.decode(points), [f"{names[i]} (centroid)" for i in idx]
     else:
         if len(images) < 2:
             raise VaelabError("a morph needs at least two images")
         x = prepare_images(m, list(images))
         x = 1.0 - x if invert else x
         points, shown = m.embed(x), x
-        labels = [image_label(s) or f"image {i + 1}" for i, s in enumerate(images)]
-    recon = [] if classes else m.decode(points)  # a centroid's input already is its decoding
-    if not classes and not invert:
+        names = [image_label(s) or f"image {i + 1}" for i, s in enumerate(images)]
+    labels = list(labels) if labels is not None else names
+    from_images = bool(len(images))
+    recon = m.decode(points) if from_images else []  # a centroid's or a code's input already is its decoding
+    if from_images and not invert:
         warn_if_negative(m, shown, recon, labels)
     out_frames, z = _frames_from(m, points, frames, method, closed, upscale, resample)
     as_pil = [enlarge(to_pil(a), upscale, resample) for a in shown]
-    note = "" if classes else own_pictures_note(m, images)
+    note = own_pictures_note(m, images) if from_images else ""
     return MorphResult(out_frames, z, as_pil, [enlarge(to_pil(r), upscale, resample) for r in recon], labels, note)
 
 

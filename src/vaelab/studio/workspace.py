@@ -1,0 +1,323 @@
+"""One model as the studio works with it: opened once on onnxruntime, with what its panels reuse (its data, class
+centroids, the latent map, resolved concepts) computed on first use and kept. Every answer comes from the task and
+latent functions the CLI calls; this module only turns a client's choices into their arguments.
+
+A client names an input as a *source*, a small dict:
+
+- ``{"kind": "upload", "id": ID}``: an image it uploaded (see :class:`vaelab.studio.uploads.Uploads`);
+- ``{"kind": "dataset", "ref": "test/17"}`` or ``{"ref": "dog face"}``: an image of the model's own data, by
+  SPLIT/INDEX or by name, as ``vaelab morph fashion-mnist:test/17`` takes it;
+- ``{"kind": "class", "name": "Sneaker"}``: a class (its centroid, or its images' mean code);
+- ``{"kind": "attr", "query": "gender=woman"}``: the images whose attributes match (arithmetic);
+- ``{"kind": "point", "x": X, "y": Y}``: a point on the latent map's plane.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from vaelab.data.inputs import DatasetImageRef, dataset_row
+from vaelab.errors import VaelabError
+from vaelab.latent.projection import Projection, fit_projection
+from vaelab.latent.traversal import moved_code, order_by
+from vaelab.models.runtime import InferenceModel, encode_batched, open_model
+from vaelab.studio.catalog import Entry
+from vaelab.tasks.arithmetic import ArithmeticResult, combine_concepts
+from vaelab.tasks.blend import blend_centroids
+from vaelab.tasks.concepts import Concept, ConceptResolver
+from vaelab.tasks.encoding import cached_class_centroids, load_model_dataset
+from vaelab.tasks.morph import MorphResult, run_morph
+
+MAP_POINTS = 2000  # images on the latent map: enough to see the classes, few enough to hover over
+TRAVERSAL_DIMS = 8  # sliders in the traversal panel
+TRAVERSAL_SPAN = 3.0  # each slider runs ±3 σ, as `vaelab explore`'s traversals do
+MAX_STUDIO_FRAMES = 120
+MAX_INPUTS = 12
+CACHE_ITEMS = 256  # resolved concepts and codes kept per model
+IMAGE_KINDS = ("upload", "dataset")
+PLAIN_AUTOENCODERS = ("ae-mlp",)  # no prior: a traversal steps by the codes' own spread
+
+
+@dataclass
+class LatentMap:
+    """The model's data on the PCA plane of its codes: a seeded sample of up to MAP_POINTS images."""
+
+    rows: np.ndarray  # (N,) the sampled rows of the dataset
+    latents: np.ndarray  # (N, D) their posterior means
+    coords: np.ndarray  # (N, 2) on the plane
+    projection: Projection
+    order: np.ndarray  # (D,) dimensions by the variance of the codes, largest first
+    spread: np.ndarray  # (D,) that variance
+    sigma: np.ndarray  # (D,) a traversal's unit step: the prior's 1, or the codes' spread for an autoencoder
+
+
+class Workspace:
+    """A model and what its panels reuse. Thread-safe: the server answers requests on a thread pool."""
+
+    def __init__(self, entry: Entry, uploads):
+        self.entry, self.uploads = entry, uploads
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
+
+    # --- what is computed once ---------------------------------------------------------------------------------
+    @cached_property
+    def model(self) -> InferenceModel:
+        return open_model(self.entry.folder, "onnx")
+
+    @property
+    def dataset(self):
+        with self._lock:
+            if "dataset" not in self.__dict__:
+                self.__dict__["dataset"] = load_model_dataset(self.model)
+            return self.__dict__["dataset"]
+
+    @property
+    def centroids(self) -> np.ndarray:
+        with self._lock:
+            if "centroids" not in self.__dict__:
+                self.__dict__["centroids"] = cached_class_centroids(self.model, progress=False)
+            return self.__dict__["centroids"]
+
+    @property
+    def latent_map(self) -> LatentMap:
+        with self._lock:
+            if "latent_map" not in self.__dict__:
+                self.__dict__["latent_map"] = self._survey()
+            return self.__dict__["latent_map"]
+
+    def _survey(self) -> LatentMap:
+        ds, m = self.dataset, self.model
+        rows = ds.split("test")
+        rows = rows if len(rows) >= 200 else np.arange(len(ds))
+        if len(rows) < 3:
+            raise VaelabError(f"{ds.name} holds {len(rows)} images; a latent map needs at least 3")
+        if len(rows) > MAP_POINTS:
+            rows = np.sort(np.random.default_rng(0).choice(rows, MAP_POINTS, replace=False))
+        z = encode_batched(m, ds.images[rows], progress=False)
+        proj = fit_projection(z, 2, seed=0)
+        spread = z.var(0).astype(np.float64)
+        plain = m.doc["model"]["kind"] in PLAIN_AUTOENCODERS
+        sigma = np.sqrt(spread) if plain else np.ones(m.latent_dim)
+        return LatentMap(rows, z, proj.transform(z), proj, order_by(spread), spread, sigma)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.model.class_names or [])
+
+    def attributes(self) -> dict[str, list[str]]:
+        """The data's attribute columns with up to 50 of their values, for the page's attribute chips."""
+        out = {}
+        for key, col in self.dataset.attributes.items():
+            if key == "name":
+                continue
+            values = sorted({str(v) for v in np.asarray(col).ravel().tolist()})
+            out[key] = values[:50]
+        return out
+
+    def _remember(self, key: tuple, make):
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = make()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > CACHE_ITEMS:
+                self._cache.popitem(last=False)
+        return value
+
+    # --- sources -----------------------------------------------------------------------------------------------
+    def _class_index(self, name) -> int:
+        names = self.class_names
+        if not names:
+            raise VaelabError("this model's data has no classes")
+        lowered = [n.lower() for n in names]
+        if not isinstance(name, str) or name.lower() not in lowered:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise VaelabError(f"unknown class {str(name)[:80]!r}{hint}")
+        return lowered.index(name.lower())
+
+    def _dataset_image(self, ref) -> tuple[np.ndarray, str]:
+        if not isinstance(ref, str) or not ref.strip() or len(ref) > 200:
+            raise VaelabError("a dataset image is SPLIT/INDEX (test/17) or an image's name, up to 200 characters")
+        ref = ref.strip()
+        data = self.dataset.name
+        split, _, index = ref.partition("/")
+        if split in ("train", "test", "all") and index.lstrip("-").isdigit() and len(index) < 10:
+            parsed = DatasetImageRef(data, split=split, index=int(index))
+        else:
+            parsed = DatasetImageRef(data, name=ref)
+        return self.dataset.images[dataset_row(self.dataset, parsed)], str(parsed)
+
+    def image_of(self, source: dict):
+        """An image source → (the image as a client gave it: a PIL image or a uint8 array, its label)."""
+        kind = source.get("kind")
+        if kind == "upload":
+            return self.uploads.image(source.get("id"))
+        if kind == "dataset":
+            return self._dataset_image(source.get("ref"))
+        raise VaelabError(f"{kind!r} is not an image; give an upload or a dataset image")
+
+    def code_of(self, source: dict) -> tuple[np.ndarray, str]:
+        """Any source → (its code (D,), its label): an image's posterior mean, a class centroid, an attribute
+        query's mean code, or a map point's place on the plane."""
+        kind = source.get("kind")
+        if kind == "class":
+            i = self._class_index(source.get("name"))
+            row = self.centroids[i]
+            if not np.isfinite(row).all():
+                raise VaelabError(f"class {self.class_names[i]!r} has no images, so it has no centroid")
+            return row.astype(np.float64), f"{self.class_names[i]} (centroid)"
+        if kind == "point":
+            x, y = _number(source.get("x"), "x"), _number(source.get("y"), "y")
+            code = self.latent_map.projection.to_latent(np.array([[x, y]]))[0]
+            return code, f"point ({x:.2f}, {y:.2f})"
+        if kind == "attr":
+            c = self.concept_of(source)
+            return c.vector.astype(np.float64), c.label
+        key = _source_key(source)
+        return self._remember(("code", *key), lambda: self._encode(source))
+
+    def _encode(self, source: dict) -> tuple[np.ndarray, str]:
+        image, label = self.image_of(source)
+        return ConceptResolver(self.model).of_images(label, [image]).vector.astype(np.float64), label
+
+    def concept_of(self, source: dict) -> Concept:
+        """A source as arithmetic's term: a class's or an attribute query's images, or one image or point."""
+        kind = source.get("kind")
+        resolver = ConceptResolver(self.model, self.dataset if kind in ("class", "attr") else None)
+        if kind == "class":
+            name = self.class_names[self._class_index(source.get("name"))]
+            return self._remember(("concept", "class", name), lambda: resolver.of_data(f"class:{name}"))
+        if kind == "attr":
+            query = source.get("query")
+            if not isinstance(query, str) or not query.strip() or len(query) > 200:
+                raise VaelabError("an attribute query is name=value (gender=woman), up to 200 characters")
+            return self._remember(("concept", "attr", query.strip()), lambda: resolver.of_data(f"attr:{query}"))
+        code, label = self.code_of(source)
+        return Concept(label, np.zeros((0, self.model.channels, *self.model.size), np.uint8), code[None])
+
+    # --- the panels --------------------------------------------------------------------------------------------
+    def morph(self, sources: list[dict], method: str = "slerp", frames: int = 24) -> tuple[MorphResult, list[str]]:
+        """The morph through the sources (images, classes, or any mix, through their codes), and the warnings it
+        gave, as lines."""
+        sources = _source_list(sources, 2)
+        frames = _integer(frames, "frames")
+        if frames > MAX_STUDIO_FRAMES:
+            raise VaelabError(f"the studio morphs through at most {MAX_STUDIO_FRAMES} frames; got {frames}")
+        kinds = {s.get("kind") for s in sources}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if kinds <= set(IMAGE_KINDS):
+                images, labels = zip(*(self.image_of(s) for s in sources))
+                result = run_morph(self.model, images=list(images), frames=frames, method=method, labels=labels)
+            elif kinds == {"class"}:
+                names = [self.class_names[self._class_index(s.get("name"))] for s in sources]
+                result = run_morph(self.model, classes=names, frames=frames, method=method)
+            else:
+                codes, labels = zip(*(self.code_of(s) for s in sources))
+                result = run_morph(self.model, codes=np.stack(codes), frames=frames, method=method, labels=labels)
+        return result, [str(w.message) for w in caught]
+
+    def arithmetic(self, terms: list[dict], strength: float = 1.0) -> ArithmeticResult:
+        """``terms``: [{"sign": +1 or -1, "source": SOURCE}, ...]; the first is the base that the others move."""
+        if not isinstance(terms, list) or not 1 <= len(terms) <= MAX_INPUTS:
+            raise VaelabError(f"give from 1 to {MAX_INPUTS} terms")
+        concepts = []
+        for t in terms:
+            sign = t.get("sign", 1) if isinstance(t, dict) else None
+            if sign not in (1, -1) or not isinstance(t.get("source"), dict):
+                raise VaelabError('each term is {"sign": 1 or -1, "source": {...}}')
+            concepts.append((float(sign), self.concept_of(t["source"])))
+        return combine_concepts(self.model, concepts, strength=_number(strength, "strength"))
+
+    def map_points(self) -> dict:
+        """The latent map as the page plots it."""
+        lm, ds = self.latent_map, self.dataset
+        labels = ds.labels[lm.rows].tolist() if ds.labels is not None else None
+        return {
+            "x": lm.coords[:, 0].round(4).tolist(),
+            "y": lm.coords[:, 1].round(4).tolist(),
+            "labels": labels,
+            "class_names": list(ds.class_names or []),
+            "axis_labels": lm.projection.axis_labels,
+            "data": ds.name,
+        }
+
+    def map_image(self, i) -> np.ndarray:
+        """The i-th image on the map, as its dataset holds it."""
+        lm = self.latent_map
+        i = _integer(i, "i")
+        if not 0 <= i < len(lm.rows):
+            raise VaelabError(f"the map holds {len(lm.rows)} images; i runs from 0 to {len(lm.rows) - 1}")
+        return self.dataset.images[lm.rows[i]]
+
+    def decode_point(self, x, y) -> np.ndarray:
+        code, _ = self.code_of({"kind": "point", "x": x, "y": y})
+        return self.model.decode(code[None].astype(np.float32))[0]
+
+    def traversal_dims(self) -> list[dict]:
+        """The dimensions the traversal sliders move: the most active, by the variance of the codes."""
+        lm = self.latent_map
+        return [{"dim": int(d), "spread": round(float(lm.spread[d]), 4)} for d in lm.order[:TRAVERSAL_DIMS]]
+
+    def traverse(self, source: dict, offsets) -> np.ndarray:
+        """The source's code with the traversal dimensions moved by ``offsets`` (in σ, each within ±span)."""
+        lm = self.latent_map
+        dims = lm.order[:TRAVERSAL_DIMS]
+        if not isinstance(offsets, list) or len(offsets) != len(dims):
+            raise VaelabError(f"give {len(dims)} offsets, one per slider")
+        values = np.array([_number(v, "offset") for v in offsets])
+        if (np.abs(values) > TRAVERSAL_SPAN).any():
+            raise VaelabError(f"each offset lies within ±{TRAVERSAL_SPAN:g} σ")
+        center, _ = self.code_of(source)
+        code = moved_code(center, dims, values, lm.sigma)
+        return self.model.decode(code[None].astype(np.float32))[0]
+
+    def blend(self, weights: dict, mean: str = "euclidean") -> np.ndarray:
+        """The decoded blend of the classes' centroids with ``weights`` ({class: weight}; the rest weigh 0)."""
+        if not isinstance(weights, dict) or not weights:
+            raise VaelabError("give a weight for at least one class")
+        idx = [self._class_index(name) for name in weights]
+        w = np.array([_number(v, "weight") for v in weights.values()])
+        if (w < 0).any() or w.sum() <= 0:
+            raise VaelabError("weights are non-negative, and not all 0")
+        cents = self.centroids[idx]
+        if not np.isfinite(cents[w > 0]).all():
+            raise VaelabError("a weighted class has no images, so it has no centroid")
+        keep = w > 0
+        return blend_centroids(self.model, cents[keep], w[keep], mean)
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise VaelabError(f"{name} must be a finite number")
+    return float(value)
+
+
+def _integer(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VaelabError(f"{name} must be a whole number")
+    return value
+
+
+def _source_key(source: dict) -> tuple:
+    kind = source.get("kind")
+    return (kind, str(source.get("id") if kind == "upload" else source.get("ref")))
+
+
+def _source_list(sources, least: int) -> list[dict]:
+    if not isinstance(sources, list) or not least <= len(sources) <= MAX_INPUTS:
+        raise VaelabError(f"give from {least} to {MAX_INPUTS} inputs")
+    if not all(isinstance(s, dict) for s in sources):
+        raise VaelabError('each input is an object such as {"kind": "dataset", "ref": "test/0"}')
+    return sources
