@@ -231,3 +231,40 @@ def test_a_save_without_onnx_removes_the_old_onnx_files_that_no_longer_match(tmp
     m.save_pretrained(tmp_path / "m", spec, onnx=False)
     assert not (tmp_path / "m" / "encoder.onnx").exists() and not (tmp_path / "m" / "decoder.onnx").exists()
     assert open_model(tmp_path / "m").backend == "torch"
+
+
+def test_the_onnx_encoder_gives_the_posterior_log_variance_that_torch_gives(tiny_model_dir):
+    from vaelab.models.runtime import open_model, posterior_kl
+
+    onnx, torch_m = open_model(tiny_model_dir, "onnx"), open_model(tiny_model_dir, "torch")
+    images = np.random.default_rng(0).integers(0, 256, (40, 1, 28, 28), dtype=np.uint8)
+    x = images.astype(np.float32) / 255.0
+    (mu_o, lv_o), (mu_t, lv_t) = onnx.posterior(x), torch_m.posterior(x)
+    np.testing.assert_allclose(mu_o, mu_t, atol=1e-4)
+    np.testing.assert_allclose(lv_o, lv_t, atol=1e-4)
+    np.testing.assert_allclose(mu_o, onnx.embed(x), atol=1e-6)
+    kl = posterior_kl(onnx, images)
+    np.testing.assert_allclose(kl, posterior_kl(torch_m, images), rtol=1e-3, atol=1e-5)
+    assert (kl >= 0).all() and kl.sum() > 0
+
+
+def test_an_onnx_encoder_without_the_log_variance_still_encodes_and_gives_no_kl(tmp_path, tiny_model_dir):
+    """ONNX files saved before the encoder gave the log-variance: the code is the same, the KL is unknown."""
+    import shutil
+
+    import onnx
+
+    from vaelab.models.runtime import open_model, posterior_kl
+
+    folder = tmp_path / "old"
+    shutil.copytree(tiny_model_dir, folder)
+    proto = onnx.load(str(folder / "encoder.onnx"))
+    assert [o.name for o in proto.graph.output] == ["z", "logvar"]
+    del proto.graph.output[1]
+    onnx.save(proto, str(folder / "encoder.onnx"))
+    x = np.random.default_rng(1).random((5, 1, 28, 28), dtype=np.float32)
+    old, new = open_model(folder, "onnx"), open_model(tiny_model_dir, "onnx")
+    mu, logvar = old.posterior(x)
+    assert logvar is None
+    np.testing.assert_allclose(mu, new.embed(x), atol=1e-6)
+    assert posterior_kl(old, (x * 255).astype(np.uint8)) is None

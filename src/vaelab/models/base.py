@@ -83,6 +83,12 @@ class LatentModel(nn.Module):
         """The deterministic code of x: the posterior mean (B, D), never a sample."""
         return self.encode(x)[0]
 
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the code as ``embed`` gives it, the posterior's log-variance or None for a plain AE), encoding once
+        where ``embed`` is the posterior mean."""
+        mu, logvar = self.encode(x)
+        return (mu if type(self).embed is LatentModel.embed else self.embed(x)), logvar
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, D) → images (B, C, H, W) in [0,1] (the likelihood's mean)."""
         return torch.sigmoid(self.decode_logits(z))

@@ -34,6 +34,11 @@ class InferenceModel:
     def embed(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B,C,H,W) → the posterior's (mean, log-variance), each (B,D); the log-variance is None for a plain
+        autoencoder, and for ONNX files exported before they held it."""
+        raise NotImplementedError
+
     def decode(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -74,7 +79,12 @@ class OnnxModel(InferenceModel):
             )
 
     def embed(self, x: np.ndarray) -> np.ndarray:
-        return self._enc.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return self._enc.run(["z"], {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        names = [o.name for o in self._enc.get_outputs()]
+        out = self._enc.run(names, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+        return out[0], (out[1] if len(out) > 1 else None)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         return self._dec.run(None, {"z": np.ascontiguousarray(z, dtype=np.float32)})[0]
@@ -102,6 +112,11 @@ class TorchModel(InferenceModel):
     def embed(self, x: np.ndarray) -> np.ndarray:
         return self._run(self.module.embed, x)
 
+    def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.module.variational:
+            return self.embed(x), None
+        return self._run(lambda t: self.module.posterior(t)[0], x), self._run(lambda t: self.module.posterior(t)[1], x)
+
     def decode(self, z: np.ndarray) -> np.ndarray:
         return self._run(self.module.decode, z)
 
@@ -122,6 +137,22 @@ def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = 2000
         batch = images[i : i + batch_size].astype(np.float32)
         out[i : i + batch_size] = m.embed(batch / 255.0 if images.dtype == np.uint8 else batch)
     return out
+
+
+def posterior_kl(m: InferenceModel, images: np.ndarray, batch_size: int = 2000) -> np.ndarray | None:
+    """The mean KL to the prior per dimension (D,) over images (N, C, H, W), uint8 or float in [0,1]; None when the
+    model gives no posterior variance (a plain autoencoder, or ONNX files exported without it)."""
+    from vaelab.latent.stats import kl_per_dimension
+
+    mus, logvars = [], []
+    for i in range(0, len(images), batch_size):
+        batch = images[i : i + batch_size].astype(np.float32)
+        mu, logvar = m.posterior(batch / 255.0 if images.dtype == np.uint8 else batch)
+        if logvar is None:
+            return None
+        mus.append(mu)
+        logvars.append(logvar)
+    return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))
 
 
 def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 1000) -> np.ndarray:

@@ -72,24 +72,11 @@ class ExploreResult:
 
 def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray | None:
     """Mean KL to the prior per dimension (D,) over uint8 images (N, C, H, W); None for a plain autoencoder.
+    ``net``: the torch model (the KL needs the posterior's variance, which ONNX files exported before they held it
+    lack)."""
+    from vaelab.models import runtime
 
-    It needs the posterior's variance, which only the torch model gives (the ONNX encoder outputs the mean).
-    """
-    import torch
-
-    from vaelab.latent.stats import kl_per_dimension
-    from vaelab.training.evaluation import unit_batch
-
-    if not net.variational:
-        return None
-    device = next(net.parameters()).device
-    mus, logvars = [], []
-    with torch.inference_mode():
-        for i in range(0, len(images), batch_size):
-            mu, logvar = net.encode(unit_batch(images[i : i + batch_size], device))
-            mus.append(mu.float().cpu().numpy())
-            logvars.append(logvar.float().cpu().numpy())
-    return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))
+    return runtime.posterior_kl(runtime.TorchModel(net), images, batch_size)
 
 
 def traversal_center(center, latents: np.ndarray, m) -> tuple[np.ndarray, str]:
