@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data browser demo lint test bench clean
+.PHONY: setup data browser demo studio lint test bench clean
 
 setup: $(STAMP) data
 
@@ -20,12 +20,18 @@ data:
 	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \
 		fonts-noto-color-emoji /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
-# Debian's chromium: tests/test_report.py opens the HTML report in it, headless
+# Debian's chromium: tests/test_report.py opens the HTML report in it, and the studio's browser tests drive it
+# through Playwright (never `playwright install`, which would download a browser)
 browser:
 	@scripts/ensure-apt.sh chromium /usr/bin/chromium
 
 demo: setup
 	$(BIN)/vaelab demo --out out/demo
+	@echo "to try them in the browser: make studio (or $(BIN)/vaelab studio)"
+
+# the browser studio on the shipped models and ./runs; Ctrl-C stops it
+studio: setup
+	$(BIN)/vaelab studio
 
 # ruff: the lint rules and the formatting in pyproject.toml; `$(BIN)/ruff format src tests benchmarks` applies it
 lint: setup
@@ -36,7 +42,7 @@ test: setup browser lint
 	$(BIN)/python -m pytest -q
 
 # Every figure in BENCHMARKS.md; the long ones (emoji, disentanglement) train models for several minutes.
-bench: setup
+bench: setup browser
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/train_throughput.py --attempts
 	$(BIN)/python benchmarks/morph_latency.py
@@ -44,6 +50,8 @@ bench: setup
 	$(BIN)/python benchmarks/peers.py
 	$(BIN)/python benchmarks/emoji_arithmetic.py
 	$(BIN)/python benchmarks/disentanglement.py
+	$(BIN)/python benchmarks/studio_latency.py
+	$(BIN)/python benchmarks/studio_load.py --memory
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

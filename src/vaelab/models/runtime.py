@@ -46,12 +46,14 @@ class InferenceModel:
 class OnnxModel(InferenceModel):
     backend = "onnx"
 
-    def __init__(self, folder: Path, doc: dict):
+    def __init__(self, folder: Path, doc: dict, spinning: bool = True):
         super().__init__(folder, doc)
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if not spinning:  # the threads sleep between runs instead of spinning for the next one
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._enc = ort.InferenceSession(str(folder / ENCODER_ONNX), opts, providers=["CPUExecutionProvider"])
             self._dec = ort.InferenceSession(str(folder / DECODER_ONNX), opts, providers=["CPUExecutionProvider"])
@@ -121,9 +123,15 @@ class TorchModel(InferenceModel):
         return self._run(self.module.decode, z)
 
 
-def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = 2000, progress: bool = True) -> np.ndarray:
+# Batches of 256: faster than 2000 on a CPU (3000 emoji images: 0.20 s against 0.29-0.58 s), and onnxruntime's
+# memory arena, which keeps the largest batch's buffers, stays small (about 0.7 GB after one 2000-image colour batch).
+BATCH = 256
+PROGRESS_IMAGES = 8000  # a set larger than this gets a progress bar (about a second of encoding, or more)
+
+
+def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = BATCH, progress: bool = True) -> np.ndarray:
     """Images (N, C, H, W), uint8 or float in [0,1] → posterior means (N, D) float32, ``batch_size`` at a time,
-    with a progress bar on sets of more than four batches (unless ``progress`` is false)."""
+    with a progress bar on sets of more than PROGRESS_IMAGES images (unless ``progress`` is false)."""
     from vaelab.progress import progress_bar
 
     out = np.empty((len(images), m.latent_dim), np.float32)
@@ -131,7 +139,7 @@ def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = 2000
         range(0, len(images), batch_size),
         desc="encoding",
         unit="batch",
-        show=progress and len(images) > 4 * batch_size,
+        show=progress and len(images) > PROGRESS_IMAGES,
         leave=False,
     ):
         batch = images[i : i + batch_size].astype(np.float32)
@@ -139,7 +147,7 @@ def encode_batched(m: InferenceModel, images: np.ndarray, batch_size: int = 2000
     return out
 
 
-def posterior_kl(m: InferenceModel, images: np.ndarray, batch_size: int = 2000) -> np.ndarray | None:
+def posterior_kl(m: InferenceModel, images: np.ndarray, batch_size: int = BATCH) -> np.ndarray | None:
     """The mean KL to the prior per dimension (D,) over images (N, C, H, W), uint8 or float in [0,1]; None when the
     model gives no posterior variance (a plain autoencoder, or ONNX files exported without it)."""
     from vaelab.latent.stats import kl_per_dimension
@@ -155,18 +163,20 @@ def posterior_kl(m: InferenceModel, images: np.ndarray, batch_size: int = 2000) 
     return kl_per_dimension(np.concatenate(mus), np.concatenate(logvars))
 
 
-def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def decode_batched(m: InferenceModel, codes: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
     """Codes (..., D) → images (..., C, H, W) float32 in [0, 1], decoded ``batch_size`` at a time."""
     flat = np.ascontiguousarray(codes, np.float32).reshape(-1, codes.shape[-1])
     out = np.concatenate([m.decode(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)])
     return out.reshape(*codes.shape[:-1], *out.shape[1:])
 
 
-def open_model(model=None, backend: str = "auto") -> InferenceModel:
+def open_model(model=None, backend: str = "auto", spinning: bool = True) -> InferenceModel:
     """A folder path, a shipped model's name, a torch model, an InferenceModel, or None (the shipped default) →
     InferenceModel.
 
-    ``auto`` uses onnxruntime when the folder has encoder.onnx and decoder.onnx, else torch.
+    ``auto`` uses onnxruntime when the folder has encoder.onnx and decoder.onnx, else torch. ``spinning=False``
+    lets onnxruntime's threads sleep between runs: what a server answering many small requests at once wants
+    (the studio measured 535 requests/s with it against 320 without).
     """
     if backend not in BACKENDS:
         raise VaelabError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
@@ -184,7 +194,7 @@ def open_model(model=None, backend: str = "auto") -> InferenceModel:
     if backend == "onnx" and not has_onnx:
         raise VaelabError(f"{folder}: no {ENCODER_ONNX}/{DECODER_ONNX}; use --backend torch")
     if backend == "onnx" or (backend == "auto" and has_onnx):
-        return OnnxModel(folder, doc)
+        return OnnxModel(folder, doc, spinning)
     from vaelab.models.registry import load
 
     return TorchModel(load(folder), folder, doc)

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -124,7 +125,7 @@ class Studio:
 # --- request helpers -------------------------------------------------------------------------------------------
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
         raise HTTPProblem(413, f"the request is larger than {limit / 2**20:g} MB")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -141,7 +142,7 @@ async def _json(request: Request) -> dict:
         raise HTTPProblem(415, "send the request as application/json")
     try:
         doc = json.loads(await _body(request, MAX_JSON_BYTES))
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
         raise HTTPProblem(400, f"the request is not valid JSON ({str(e)[:80]})") from e
     if not isinstance(doc, dict):
         raise HTTPProblem(400, "the request must be a JSON object")
@@ -218,13 +219,16 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
         ws = studio.space(doc.get("model"))
 
         def work():
-            result, notes = ws.morph(doc.get("inputs"), doc.get("method", "slerp"), doc.get("frames", 24))
+            method = doc.get("method", "slerp")
+            method = method if isinstance(method, str) else ""  # a list or an object: "unknown method"
+            result, notes = ws.morph(doc.get("inputs"), method, doc.get("frames", 24))
             size = sum(f.width * f.height * len(f.getbands()) for f in result.frames)
-            token = studio.morphs.put({"result": result, "files": {}}, size)
+            token = studio.morphs.put({"result": result, "files": {}, "size": size}, size)
             return {
                 "token": token,
                 "frames": [data_url(f) for f in result.frames],
                 "inputs": [data_url(f) for f in result.inputs],
+                "reconstructions": [data_url(f) for f in result.reconstructions],
                 "labels": result.labels,
                 "notes": notes + ([result.note] if result.note else []),
                 "downloads": {name: f"api/morph/{token}/{name}" for name in DOWNLOADS},
@@ -238,6 +242,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
         if held is None or name not in DOWNLOADS:
             raise HTTPProblem(404, "that morph is no longer held; make it again")
         body = await run_in_threadpool(_download, held, name)
+        studio.morphs.resize(token, held["size"] + sum(len(f) for f in held["files"].values()))
         headers = {"content-disposition": f'attachment; filename="{name}"'}
         return Response(body, media_type=DOWNLOADS[name], headers=headers)
 
@@ -259,7 +264,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
     async def map_image(request: Request):
         ws = studio.space(request.query_params.get("model"))
         i = request.query_params.get("i", "")
-        if not i.isdigit():
+        if not (i.isascii() and i.isdigit()):  # "²".isdigit(), but int("²") fails
             raise HTTPProblem(400, "i must be a whole number")
         image = await run_in_threadpool(ws.map_image, int(i))
         return Response(png_bytes(image), media_type="image/png", headers={"cache-control": "max-age=3600"})
@@ -311,7 +316,10 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
             threading.Thread(target=studio.warm, daemon=True, name="vaelab-studio-warm").start()
         yield
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def starlette_error(request: Request, exc: HTTPException):  # e.g. 405 on OPTIONS: JSON, as the rest
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: starlette_error})
     app.state.studio = studio
     return _Guard(app, allowed_hosts)
 
@@ -368,3 +376,16 @@ def _download(held: dict, name: str) -> bytes:
         if name not in files:
             raise HTTPProblem(404, f"no {name}: this machine cannot write it (imageio-ffmpeg is missing)")
     return files[name]
+
+
+def app_from_environment():
+    """The studio's app for a server started elsewhere, e.g. ``uvicorn --factory vaelab.studio.app:app_from_environment
+    --workers 4``: the shipped models, those listed in VAELAB_STUDIO_MODELS (folders or shipped names, separated by
+    the path separator, ``:``), and the runs under VAELAB_STUDIO_RUNS (default ./runs). It answers any Host header:
+    put it behind a proxy that checks them (docs/deploy.md)."""
+    import os
+
+    from vaelab.studio.catalog import find_models
+
+    given = [m for m in os.environ.get("VAELAB_STUDIO_MODELS", "").split(os.pathsep) if m]
+    return create_app(find_models(given, Path(os.environ.get("VAELAB_STUDIO_RUNS", "runs"))))

@@ -99,5 +99,5 @@ def find_models(given=(), runs: Path | None = None) -> list[Entry]:
         add(folder.name, folder, "given")
     if runs is not None and runs.is_dir():
         for folder in run_folders(runs):
-            add("run:" + "/".join(folder.relative_to(runs).parts), folder, "run")
+            add("run-" + "-".join(folder.relative_to(runs).parts), folder, "run")  # runs/a/b → run-a-b
     return entries

@@ -23,10 +23,26 @@ class LRUStore:
         with self._lock:
             self._items[key] = (item, size)
             self._bytes += size
-            while len(self._items) > 1 and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
-                _, (_, old) = self._items.popitem(last=False)
-                self._bytes -= old
+            self._evict(keep=key)
         return key
+
+    def _evict(self, keep: str) -> None:
+        """Drop the least recently used items (never ``keep``) until the bounds hold; the lock is held."""
+        for key in list(self._items):
+            if len(self._items) <= self.max_items and self._bytes <= self.max_bytes:
+                break
+            if key != keep:
+                self._bytes -= self._items.pop(key)[1]
+
+    def resize(self, key: str, size: int) -> None:
+        """Count the item under ``key`` as ``size`` bytes from now on (it grew), evicting older items to make room."""
+        with self._lock:
+            if key not in self._items:
+                return
+            item, old = self._items[key]
+            self._items[key] = (item, size)
+            self._bytes += size - old
+            self._evict(keep=key)
 
     def get(self, key: str):
         """The item under ``key`` (now the most recently used), or None when there is none or it was evicted."""

@@ -5,7 +5,7 @@ latent functions the CLI calls; this module only turns a client's choices into t
 A client names an input as a *source*, a small dict:
 
 - ``{"kind": "upload", "id": ID}``: an image it uploaded (see :class:`vaelab.studio.uploads.Uploads`);
-- ``{"kind": "dataset", "ref": "test/17"}`` or ``{"ref": "dog face"}``: an image of the model's own data, by
+- ``{"kind": "dataset", "ref": "test/17"}`` or ``"ref": "dog face"``: an image of the model's own data, by
   SPLIT/INDEX or by name, as ``vaelab morph fashion-mnist:test/17`` takes it;
 - ``{"kind": "class", "name": "Sneaker"}``: a class (its centroid, or its images' mean code);
 - ``{"kind": "attr", "query": "gender=woman"}``: the images whose attributes match (arithmetic);
@@ -26,7 +26,7 @@ from vaelab.data.inputs import DatasetImageRef, dataset_row
 from vaelab.errors import VaelabError
 from vaelab.latent.projection import Projection, fit_projection
 from vaelab.latent.traversal import moved_code, order_by
-from vaelab.models.runtime import InferenceModel, encode_batched, open_model
+from vaelab.models.runtime import InferenceModel, encode_batched, open_model, posterior_kl
 from vaelab.studio.catalog import Entry
 from vaelab.tasks.arithmetic import ArithmeticResult, combine_concepts
 from vaelab.tasks.blend import blend_centroids
@@ -52,8 +52,9 @@ class LatentMap:
     latents: np.ndarray  # (N, D) their posterior means
     coords: np.ndarray  # (N, 2) on the plane
     projection: Projection
-    order: np.ndarray  # (D,) dimensions by the variance of the codes, largest first
-    spread: np.ndarray  # (D,) that variance
+    order: np.ndarray  # (D,) dimensions by their KL to the prior (or the variance of the codes), largest first
+    activity: np.ndarray  # (D,) that KL in nats, or that variance
+    measure: str  # "kl" or "variance": what ``activity`` holds
     sigma: np.ndarray  # (D,) a traversal's unit step: the prior's 1, or the codes' spread for an autoencoder
 
 
@@ -64,11 +65,12 @@ class Workspace:
         self.entry, self.uploads = entry, uploads
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple, object] = OrderedDict()
+        self._making: dict[tuple, threading.Lock] = {}  # key → the lock of the one thread computing it
 
     # --- what is computed once ---------------------------------------------------------------------------------
     @cached_property
     def model(self) -> InferenceModel:
-        return open_model(self.entry.folder, "onnx")
+        return open_model(self.entry.folder, "onnx", spinning=False)
 
     @property
     def dataset(self):
@@ -104,7 +106,9 @@ class Workspace:
         spread = z.var(0).astype(np.float64)
         plain = m.doc["model"]["kind"] in PLAIN_AUTOENCODERS
         sigma = np.sqrt(spread) if plain else np.ones(m.latent_dim)
-        return LatentMap(rows, z, proj.transform(z), proj, order_by(spread), spread, sigma)
+        kl = None if plain else posterior_kl(m, ds.images[rows])  # None: ONNX files without the log-variance
+        activity, measure = (spread, "variance") if kl is None else (kl, "kl")
+        return LatentMap(rows, z, proj.transform(z), proj, order_by(activity), activity, measure, sigma)
 
     @property
     def class_names(self) -> list[str]:
@@ -121,15 +125,29 @@ class Workspace:
         return out
 
     def _remember(self, key: tuple, make):
+        """The value under ``key``, made once: requests that ask for it while one thread makes it wait for that one
+        (20 pages opening at once would otherwise each encode a class's thousands of images, all at the same time)."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        value = make()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > CACHE_ITEMS:
-                self._cache.popitem(last=False)
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                if key in self._cache:  # made while this thread waited
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+            try:
+                value = make()
+            except BaseException:
+                with self._lock:
+                    self._making.pop(key, None)
+                raise
+            with self._lock:
+                self._cache[key] = value
+                self._making.pop(key, None)
+                while len(self._cache) > CACHE_ITEMS:
+                    self._cache.popitem(last=False)
         return value
 
     # --- sources -----------------------------------------------------------------------------------------------
@@ -152,7 +170,7 @@ class Workspace:
         ref = ref.strip()
         data = self.dataset.name
         split, _, index = ref.partition("/")
-        if split in ("train", "test", "all") and index.lstrip("-").isdigit() and len(index) < 10:
+        if split in ("train", "test", "all") and index.isascii() and index.lstrip("-").isdigit() and len(index) < 10:
             parsed = DatasetImageRef(data, split=split, index=int(index))
         else:
             parsed = DatasetImageRef(data, name=ref)
@@ -266,9 +284,11 @@ class Workspace:
         return self.model.decode(code[None].astype(np.float32))[0]
 
     def traversal_dims(self) -> list[dict]:
-        """The dimensions the traversal sliders move: the most active, by the variance of the codes."""
+        """The dimensions the traversal sliders move: the most active, by their mean KL to the prior over the map's
+        images (or, for a plain autoencoder or ONNX files without the posterior's variance, by the variance of
+        the codes)."""
         lm = self.latent_map
-        return [{"dim": int(d), "spread": round(float(lm.spread[d]), 4)} for d in lm.order[:TRAVERSAL_DIMS]]
+        return [{"dim": int(d), lm.measure: round(float(lm.activity[d]), 4)} for d in lm.order[:TRAVERSAL_DIMS]]
 
     def traverse(self, source: dict, offsets) -> np.ndarray:
         """The source's code with the traversal dimensions moved by ``offsets`` (in σ, each within ±span)."""
@@ -298,9 +318,14 @@ class Workspace:
         return blend_centroids(self.model, cents[keep], w[keep], mean)
 
 
+MAX_MAGNITUDE = 1e4  # a map point, strength or weight past this is a typo: its code would decode to noise or overflow
+
+
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
         raise VaelabError(f"{name} must be a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise VaelabError(f"{name} must lie within ±{MAX_MAGNITUDE:g}, got {value:g}")
     return float(value)
 
 

@@ -109,6 +109,8 @@ function makePicker(root, opts) {
   }
   function add(list, since) {
     for (const item of list) {
+      // the examples a model starts with make way for the first input a person adds
+      if (!item.example) for (let k = items.length - 1; k >= 0; k--) if (items[k].example) items.splice(k, 1);
       item.sign = item.sign || (opts.signs && items.length ? -1 : 1);
       if (opts.single) items.length = 0;
       items.push(item);
@@ -197,6 +199,11 @@ const runMorph = live("morph", async () => {
     el("a", { href: doc.downloads["morph.mp4"], download: "morph.mp4", text: "MP4" }),
     el("a", { href: doc.downloads["contact_sheet.png"], download: "contact_sheet.png", text: "contact sheet" }));
   $("morph-notes").replaceChildren(...doc.notes.map((t) => el("li", { text: t })));
+  // each input as the model takes it, beside its reconstruction (a class centroid or a code is its own decoding)
+  $("morph-inputs").replaceChildren(...doc.inputs.map((src, k) => el("figure", {},
+    el("img", { src, alt: `input: ${doc.labels[k]}` }),
+    ...(doc.reconstructions[k] ? [el("img", { src: doc.reconstructions[k], alt: `reconstruction of ${doc.labels[k]}` })] : []),
+    el("figcaption", { text: doc.reconstructions[k] ? `${doc.labels[k]}: input, reconstruction` : doc.labels[k] }))));
   const i = Math.min(Number(scrub.value), doc.frames.length - 1);
   const last = $("morph-strip").lastChild;
   await paint($("morph-frame"), doc.frames[i]);
@@ -305,6 +312,7 @@ async function mapClick(ev) {
   try {
     const doc = await request("api/map/decode", { model: state.model, x, y });
     $("map-decoded-caption").textContent = `(${x.toFixed(2)}, ${y.toFixed(2)})`;
+    Object.assign($("map-decoded").dataset, { x, y });
     await paint($("map-decoded"), doc.image);
     record("map", since);
     if (clicks.length === 2) clicks.length = 0;
@@ -337,7 +345,8 @@ function buildTraversalSliders(dims) {
       out.textContent = `${Number(slider.value).toFixed(1)} σ`;
       runTraversal(ev.timeStamp);
     });
-    grid.append(el("label", { for: id, text: `z${d.dim} (variance ${d.spread.toFixed(2)})` }), slider, out);
+    const measure = d.kl !== undefined ? `KL ${d.kl.toFixed(2)} nats` : `variance ${d.variance.toFixed(2)}`;
+    grid.append(el("label", { for: id, text: `z${d.dim} (${measure})` }), slider, out);
   }
 }
 $("trav-reset").addEventListener("click", (ev) => {
@@ -412,11 +421,11 @@ async function selectModel(id) {
     buildTraversalSliders(info.traversal_dims);
     buildBlendSliders(classes);
     $("tab-blend").disabled = classes.length < 2;
-    const first = (ref) => ({ source: { kind: "dataset", ref }, label: ref });
+    const first = (ref) => ({ source: { kind: "dataset", ref }, label: ref, example: true });
     morphPicker.set([first("test/0"), first("test/1")]);
     travPicker.set([first("test/0")]);
     arithPicker.set(classes.length >= 3 ? [0, 1, 2].map((k) => ({
-      source: { kind: "class", name: classes[k] }, label: classes[k], sign: k === 1 ? -1 : 1 })) : []);
+      source: { kind: "class", name: classes[k] }, label: classes[k], sign: k === 1 ? -1 : 1, example: true })) : []);
     runBlend();
     if (!$("panel-map").hidden) showMap();
     showError(null);
