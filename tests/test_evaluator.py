@@ -52,7 +52,7 @@ def test_evaluator_training_is_seeded(toy):
 
 def test_evaluator_saves_like_a_model_and_loads_back_the_same(trained, toy):
     out, model, history = trained
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]  # no pickle, no temp files
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "features.onnx", "model.safetensors"]  # no pickle
     doc = json.loads((out / "config.json").read_text())
     assert doc["kind"] == "evaluator-cnn" and doc["evaluator"]["num_classes"] == 3
     assert doc["metrics"]["test_accuracy"] == history["test_accuracy"]
@@ -60,6 +60,13 @@ def test_evaluator_saves_like_a_model_and_loads_back_the_same(trained, toy):
     x = torch.from_numpy(toy.images[:16]).float() / 255
     assert torch.equal(loaded.predict_proba(x), model.predict_proba(x))
     assert loaded.data_spec["class_names"] == toy.class_names
+    # features.onnx: the hidden layer standardised by the test images, as the realism numbers compute it
+    from vaelab.metrics.realism import evaluator_features, standardise
+    from vaelab.models.perceptual import FeatureSpace
+
+    test = toy.images[toy.split("test")]
+    want = standardise(evaluator_features(model, test), evaluator_features(model, toy.images[:16]))[1]
+    np.testing.assert_allclose(FeatureSpace(out).features(toy.images[:16]), want, atol=1e-4)
 
 
 def test_a_vae_folder_is_not_an_evaluator(tiny_model_dir):
@@ -266,7 +273,7 @@ def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_di
 
 
 def test_random_pairs_are_distinct_and_no_more_than_there_are():
-    from vaelab.metrics.interpolation import random_pairs
+    from vaelab.metrics.paths import random_pairs
 
     few = random_pairs(5, 100, np.random.default_rng(0))
     assert len(few) == 10 and len({tuple(sorted(p)) for p in few.tolist()}) == 10 and (few[:, 0] != few[:, 1]).all()

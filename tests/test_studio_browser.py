@@ -303,11 +303,18 @@ def test_the_colour_model_morphs_dog_into_bird_by_name(page):
     page.tab("morph")
     before = page.timings("morph")
     page.page.select_option("#model", "emoji")
-    page.wait_for_timing("morph", before + 1)  # the emoji model's example morph
+    page.wait_for_timing("morph", before + 1)  # the uploads stay, and morph through the emoji model now
+    page.settle("morph")
+    chips = page.page.locator("#morph-picker .chip span").all_inner_texts()
+    assert chips == ["upload-0.png", "upload-1.png"], chips
+    for _ in chips:
+        page.page.click("#morph-picker .chip button[aria-label^='remove']")
+    assert page.page.locator("#morph-strip img").count() == 0  # fewer than two inputs: no stale morph
+    before = page.timings("morph")
     for name in ("dog face", "bird"):
         page.page.fill("#morph-picker input[type=text]", name)
         page.page.keyboard.press("Enter")
-    page.wait_for_timing("morph", before + 3)
+    page.wait_for_timing("morph", before + 2)
     page.settle("morph")
     assert page.page.locator("#morph-picker .chip span").all_inner_texts() == ["dog face", "bird"]
     expected = run_morph("emoji", images=["emoji:dog face", "emoji:bird"], frames=24).frames
@@ -317,3 +324,20 @@ def test_the_colour_model_morphs_dog_into_bird_by_name(page):
     assert close(page.shown("#morph-frame", (64, 64)), rgb(expected[10]))
     page.screenshot("emoji-morph")
     page.check_clean()
+
+
+def test_a_refused_input_is_taken_back_and_the_morph_stays(page):
+    page.tab("morph")
+    page.page.wait_for_selector("#morph-strip img:nth-child(24)")
+    chips = page.page.locator("#morph-picker .chip span").all_inner_texts()
+    page.page.fill("#morph-picker input[type=text]", "test/99999")
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_selector("#error:not([hidden])")
+    assert "test/99999" in page.page.inner_text("#error") and "give an index from 0" in page.page.inner_text("#error")
+    for _ in range(100):
+        if page.page.locator("#morph-picker .chip span").all_inner_texts() == chips:
+            break
+        page.page.wait_for_timeout(30)
+    assert page.page.locator("#morph-picker .chip span").all_inner_texts() == chips  # the bad one is gone
+    assert page.page.locator("#morph-strip img").count() == 24  # and the morph before it stays
+    page.errors[:] = [e for e in page.errors if "400" not in e]  # the browser logs the refused request itself

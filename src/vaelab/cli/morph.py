@@ -21,9 +21,11 @@ def cmd_morph(args) -> None:
         resample=args.resample,
         backend=args.backend,
         invert=args.invert,
+        spacing=args.spacing,
     )
     written = write_morph_outputs(result, args.out, fps=args.fps, pingpong=args.pingpong, mp4=not args.no_mp4)
-    print(f"{len(result.frames)} frames ({args.method}) written to {args.out}: " + ", ".join(sorted(written)))
+    spaced = f", {result.spacing}" if args.spacing != "latent" else ""
+    print(f"{len(result.frames)} frames ({args.method}{spaced}) written to {args.out}: " + ", ".join(sorted(written)))
     if result.note:
         print(result.note)
 
@@ -52,6 +54,13 @@ def add(sub) -> None:
     add_model_options(p)
     p.add_argument("--frames", type=int, default=24, help="frames including both ends, 2 to 2000 (default 24)")
     p.add_argument("--method", choices=["slerp", "lerp", "cdf"], default="slerp")
+    p.add_argument(
+        "--spacing",
+        choices=["latent", "even"],
+        default="latent",
+        help="latent: frames evenly along the latent path; even: re-timed so that each step changes the picture "
+        "by the same perceptual distance (the evaluator's features; pixels for data without one)",
+    )
     p.add_argument(
         "--invert",
         action="store_true",

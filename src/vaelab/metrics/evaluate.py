@@ -15,7 +15,7 @@ from vaelab.errors import VaelabError
 from vaelab.io.atomic import write_text_atomic
 from vaelab.metrics.activity import active_units
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
-from vaelab.metrics.interpolation import METHODS, interpolation_metrics
+from vaelab.metrics.interpolation import COMPARED, METHODS, interpolation_metrics
 from vaelab.metrics.likelihood import elbo, iwae_bound
 from vaelab.metrics.realism import realism_metrics
 from vaelab.metrics.reconstruction import reconstruction_metrics
@@ -263,6 +263,19 @@ def format_report(report: dict) -> str:
             f"{_fmt(s.get('target_prob_mid')):>13s} "
             f"{_fmt(s.get('monotonic_fraction')):>8s}"
         )
+    if any("path_length" in it.get(m, {}) for m in COMPARED):
+        lines.append(
+            "  morph quality, in the evaluator's standardised features (path: Σ of the steps; deviation: their spread "
+            "÷ mean, 0 = even; frame KID: the frames between the ends against the test images, 0 = alike):"
+        )
+        lines.append(f"    {'path':15s} {'length':>8s} {'deviation':>9s} {'frame KID':>9s} {'monotone':>8s}")
+        for m in COMPARED:
+            s = it.get(m, {})
+            if "path_length" in s:
+                lines.append(
+                    f"    {m:15s} {s['path_length']:8.1f} {s['step_deviation']:9.3f} {s['frame_kid']:9.4f} "
+                    f"{_fmt(s.get('monotonic_fraction')):>8s}"
+                )
     first = next((it[m] for m in METHODS if m in it), None)
     if first:
         lines.append(f"    (a prior sample has norm/√d ≈ 1 and log N(z) ≈ {first['prior_log_density']:.1f})")

@@ -4,7 +4,13 @@
   N(0, I). lerp's midpoint dips towards √(1/2) of the endpoints' norm; slerp and cdf should not dip;
 - smoothness: the largest frame-to-frame pixel step ÷ the mean step (1.0 = even steps, larger = a jump);
 - target class: for pairs of different classes, the evaluator's probability of the end image's class along
-  the path, and how often it rises monotonically.
+  the path, and how often it rises monotonically;
+- with an evaluator, the morph metrics of image-morphing work (MorphBench's), in its standardised features
+  (:mod:`vaelab.metrics.paths`): the perceptual path length, the deviation of the perceptual steps (0 = even),
+  and the realism of the frames between the ends (KID against the test images). They are measured for slerp with
+  even perceptual spacing too (``vaelab morph --spacing even``), and for two baselines a morph must beat: the
+  pixel cross-fade of the two images, and the cross-fade of their reconstructions (which separates what the
+  decoder does from what the latent path does).
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import torch
 
 from vaelab.latent.interpolate import interpolate
 from vaelab.metrics.fidelity import evaluator_probabilities
+from vaelab.metrics.paths import random_pairs
 from vaelab.models.runtime import decode_batched, open_model
 from vaelab.training.evaluation import unit_batch
 
 METHODS = ("lerp", "slerp", "cdf")
+EVEN, PIXEL_FADE, RECON_FADE = "slerp-even", "pixel-crossfade", "recon-crossfade"
+COMPARED = (*METHODS, EVEN, PIXEL_FADE, RECON_FADE)  # the rows of the morph-quality table
 
 
 def prior_log_density(z: np.ndarray) -> np.ndarray:
@@ -60,26 +69,6 @@ def rises_monotonically(p: np.ndarray, tol: float = 0.01) -> bool:
     return bool(np.all(np.diff(p) >= -tol) and p[-1] > p[0])
 
 
-def random_pairs(n: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``pairs`` index pairs (P, 2) of distinct items among n: disjoint pairs where n allows, else
-    distinct pairs, and at most the n(n-1)/2 there are (5 images give 10 pairs, not 100 with repeats)."""
-    if n < 2:
-        raise ValueError("interpolation needs at least two images")
-    if 2 * pairs <= n:
-        return rng.permutation(n)[: 2 * pairs].reshape(pairs, 2)
-    if n * (n - 1) // 2 <= 4 * pairs:  # few pairs exist: list them all and take some
-        a, b = np.triu_indices(n, k=1)
-        pick = rng.permutation(len(a))[:pairs]
-        return np.stack([a[pick], b[pick]], 1)
-    found = np.zeros((0, 2), np.int64)  # many exist: draw, and keep the first draw of each
-    while len(found) < pairs:
-        drawn = np.sort(rng.integers(0, n, (2 * pairs, 2)), axis=1)
-        both = np.concatenate([found, drawn[drawn[:, 0] != drawn[:, 1]]])
-        _, first = np.unique(both, axis=0, return_index=True)
-        found = both[np.sort(first)]
-    return found[:pairs]
-
-
 @torch.no_grad()
 def interpolation_metrics(
     model,
@@ -105,11 +94,26 @@ def interpolation_metrics(
     t = np.linspace(0.0, 1.0, frames)
     differ = None if labels is None else labels[pair_idx[:, 0]] != labels[pair_idx[:, 1]]
     result: dict = {"pairs": int(len(pair_idx)), "frames": int(frames)}
-    for method in methods:
-        paths = np.swapaxes(interpolate(z[:, 0], z[:, 1], t, method), 0, 1)  # (P, T, D)
-        decoded = decode_batched(net, paths, batch_size)  # (P, T, C, H, W)
+    features_of = real = None
+    if evaluator is not None:
+        from vaelab.metrics.realism import evaluator_features  # realism itself draws pairs from metrics.paths
+
+        ref = evaluator_features(evaluator, images, batch_size)
+        mean, std = ref.mean(0), np.where(ref.std(0) > 1e-8, ref.std(0), 1.0)
+        real = (ref - mean) / std
+
+        def features_of(x):  # (a stand-in decoder, a test's identity, may overshoot [0, 1] on slerp's arc)
+            return (evaluator_features(evaluator, np.clip(x, 0.0, 1.0), batch_size) - mean) / std
+
+    ends = images[pair_idx.reshape(-1)].astype(np.float32)
+    ends = (ends / 255.0 if images.dtype == np.uint8 else ends).reshape(len(pair_idx), 2, *images.shape[1:])
+    for method in (*methods, *((EVEN, PIXEL_FADE, RECON_FADE) if evaluator is not None else ())):
+        decoded, paths = compared_paths(method, net, z, ends, t, features_of, batch_size)
+        m = {} if paths is None else dict(prior_typicality(paths))
         smooth = np.array([path_smoothness(f) for f in decoded])
-        m = {**prior_typicality(paths), "smoothness_mean": float(smooth.mean()), "smoothness_max": float(smooth.max())}
+        m.update({"smoothness_mean": float(smooth.mean()), "smoothness_max": float(smooth.max())})
+        if features_of is not None:
+            m.update(_perceptual(features_of, real, decoded, differ, seed))
         if evaluator is not None and differ is not None and differ.any():
             probs = evaluator_probabilities(evaluator, decoded[differ].reshape(-1, *images.shape[1:]), batch_size)
             probs = probs.reshape(int(differ.sum()), frames, -1)
@@ -127,3 +131,47 @@ def interpolation_metrics(
         result[method] = m
     model.train(was_training)
     return result
+
+
+def crossfade(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The pixel mixtures (1 − t)·a + t·b of image batches a, b (P, C, H, W) at each t (T,) → (P, T, C, H, W)."""
+    t = np.asarray(t, np.float64)[None, :, None, None, None]
+    return ((1.0 - t) * a[:, None] + t * b[:, None]).astype(np.float32)
+
+
+def compared_paths(method, net, z, ends, t, features_of, batch_size) -> tuple[np.ndarray, np.ndarray | None]:
+    """(decoded frames (P, T, C, H, W), their codes (P, T, D) or None for a cross-fade) of one compared row."""
+    from vaelab.metrics.paths import even_codes
+
+    if method == PIXEL_FADE:
+        return crossfade(ends[:, 0], ends[:, 1], t), None
+    if method == RECON_FADE:
+        recon = decode_batched(net, z.reshape(-1, z.shape[-1])).reshape(ends.shape)
+        return crossfade(recon[:, 0], recon[:, 1], t), None
+    if method == EVEN:  # as `vaelab morph --spacing even` spaces slerp: measured at as many points as frames
+        codes = [even_codes(net, interpolate(a, b, t, "slerp"), len(t), features_of)[0] for a, b in z]
+        paths = np.stack(codes)
+    else:
+        paths = np.swapaxes(interpolate(z[:, 0], z[:, 1], t, method), 0, 1)  # (P, T, D)
+    return np.clip(decode_batched(net, paths, batch_size), 0.0, 1.0), paths  # (a no-op for a real decoder)
+
+
+def _perceptual(features_of, real, decoded, differ, seed) -> dict:
+    """Path length and step deviation (means over the paths, and over those between different classes) and the KID
+    of the frames between the ends against the test images, in the evaluator's standardised features."""
+    from vaelab.metrics.paths import path_length, step_deviation
+    from vaelab.metrics.realism import kid
+
+    p, n = decoded.shape[:2]
+    feats = features_of(decoded.reshape(-1, *decoded.shape[2:])).reshape(p, n, -1)
+    length = np.array([path_length(f) for f in feats])
+    deviation = np.array([step_deviation(f) for f in feats])
+    out = {
+        "path_length": float(length.mean()),
+        "step_deviation": float(deviation.mean()),
+        "frame_kid": kid(real, feats[:, 1:-1].reshape(-1, feats.shape[-1]), seed=seed)["kid"],
+    }
+    if differ is not None and differ.any():
+        out["path_length_class_pairs"] = float(length[differ].mean())
+        out["step_deviation_class_pairs"] = float(deviation[differ].mean())
+    return out

@@ -18,7 +18,7 @@ import scipy.linalg
 import torch
 
 from vaelab.latent.interpolate import interpolate
-from vaelab.metrics.interpolation import random_pairs
+from vaelab.metrics.paths import random_pairs
 from vaelab.models.runtime import decode_batched, encode_batched, open_model
 from vaelab.training.evaluation import unit_batch
 

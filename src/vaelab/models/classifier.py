@@ -25,8 +25,9 @@ from vaelab.models.config import (
     strict_from_dict,
     write_json_atomic,
 )
+from vaelab.models.shipped import SHIPPED_EVALUATORS
 
-DEFAULT_EVALUATOR = Path(__file__).resolve().parent.parent / "pretrained" / "fashion-mnist-evaluator"
+DEFAULT_EVALUATOR = SHIPPED_EVALUATORS["fashion-mnist"]
 
 
 @dataclass
@@ -93,13 +94,23 @@ class EvaluatorCNN(nn.Module):
                 "train one on the same data with `vaelab train-evaluator`"
             )
 
-    def save_pretrained(self, folder: str | Path, data_spec: dict, **extra) -> Path:
-        """Write config.json and model.safetensors into ``folder``, each to a temp name renamed into place."""
+    def save_pretrained(self, folder: str | Path, data_spec: dict, reference=None, **extra) -> Path:
+        """Write config.json and model.safetensors into ``folder``, each to a temp name renamed into place; with
+        ``reference`` images (uint8 (N, C, H, W): the data's test images), also features.onnx, the features that
+        perceptual distances use, standardised by those images."""
+        from vaelab.models.config import FEATURES_ONNX, file_sha256
+        from vaelab.models.onnx_export import export_features_onnx
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         with atomic_path(folder / WEIGHTS_NAME) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt"})
+        if reference is not None and len(reference):
+            with atomic_path(folder / FEATURES_ONNX) as tmp:
+                export_features_onnx(self, tmp, reference, file_sha256(folder / WEIGHTS_NAME))
+        else:  # features of other weights would no longer match
+            (folder / FEATURES_ONNX).unlink(missing_ok=True)
         doc = {
             "format": "vaelab",
             "format_version": FORMAT_VERSION,
@@ -110,10 +121,6 @@ class EvaluatorCNN(nn.Module):
         }
         write_json_atomic(folder / CONFIG_NAME, doc)
         return folder
-
-
-# the data each shipped evaluator judges, by the name the data records → its folder
-SHIPPED_EVALUATORS = {"fashion-mnist": DEFAULT_EVALUATOR, "emoji": DEFAULT_EVALUATOR.parent / "emoji-evaluator"}
 
 
 def default_evaluator_for(data_name: str | None) -> EvaluatorCNN | None:

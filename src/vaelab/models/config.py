@@ -15,6 +15,7 @@ from vaelab.io.staging import check_out_folder
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 ENCODER_ONNX, DECODER_ONNX = "encoder.onnx", "decoder.onnx"
+FEATURES_ONNX = "features.onnx"  # an evaluator's standardised features, for perceptual distances without torch
 EVAL_JSON = "eval.json"  # what `vaelab evaluate --out FOLDER` writes; report and `vaelab models` read a model folder's
 FORMAT_VERSION = 1
 EVALUATOR_KIND = "evaluator-cnn"  # config.json's "kind" of an evaluator classifier

@@ -16,6 +16,11 @@ from vaelab.errors import VaelabError
 from vaelab.models.config import CONFIG_NAME, DEFAULT_MODEL, EVAL_JSON, read_model_json
 
 PRETRAINED = DEFAULT_MODEL.parent
+# the data each shipped evaluator judges, by the name the data records → its folder
+SHIPPED_EVALUATORS: dict[str, Path] = {
+    "fashion-mnist": PRETRAINED / "fashion-mnist-evaluator",
+    "emoji": PRETRAINED / "emoji-evaluator",
+}
 # name → folder; a model is shipped when its folder holds a config.json (see shipped_models)
 SHIPPED: dict[str, Path] = {
     "fashion-mnist": DEFAULT_MODEL,

@@ -175,7 +175,10 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
     (the loopback names when it listens on 127.0.0.1, which keeps other sites' pages from reaching it through
     DNS rebinding); None answers any. ``warm`` opens the first model in the background at start-up."""
     studio = Studio(entries)
-    page = resources.files("vaelab.studio").joinpath("static", "index.html").read_bytes()
+    # the page and its files, read once: a package upgraded under a running studio keeps serving one version
+    static_dir = resources.files("vaelab.studio").joinpath("static")
+    page = static_dir.joinpath("index.html").read_bytes()
+    files = {name: static_dir.joinpath(name).read_bytes() for name in STATIC}
 
     async def index(request: Request):
         return Response(page, media_type="text/html; charset=utf-8")
@@ -187,8 +190,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
                             headers={"cache-control": "max-age=86400"})  # fmt: skip
         if name not in STATIC:
             raise HTTPProblem(404, "no such file")
-        body = resources.files("vaelab.studio").joinpath("static", name).read_bytes()
-        return Response(body, media_type=STATIC[name])
+        return Response(files[name], media_type=STATIC[name])
 
     async def models(request: Request):
         cards = [e.card() for e in studio.entries.values()]
@@ -221,7 +223,9 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
         def work():
             method = doc.get("method", "slerp")
             method = method if isinstance(method, str) else ""  # a list or an object: "unknown method"
-            result, notes = ws.morph(doc.get("inputs"), method, doc.get("frames", 24))
+            spacing = doc.get("spacing", "latent")
+            spacing = spacing if isinstance(spacing, str) else ""  # not a string: "unknown spacing"
+            result, notes = ws.morph(doc.get("inputs"), method, doc.get("frames", 24), spacing)
             size = sum(f.width * f.height * len(f.getbands()) for f in result.frames)
             token = studio.morphs.put({"result": result, "files": {}, "size": size}, size)
             return {

@@ -38,6 +38,7 @@ class Entry:
             "latent_dim": c.latent_dim,
             "likelihood": c.likelihood,
             "figures": c.figures,
+            "folder": str(self.folder),
         }
 
 

@@ -39,7 +39,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         if e.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
             raise VaelabError(f"port {port} on {host} is in use; give another with --port (or --port 0 for any)") from e
-        raise VaelabError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        hint = "; ports below 1024 need root: give another with --port" if 0 < port < 1024 else ""
+        raise VaelabError(f"cannot listen on {host}:{port}: {e.strerror or e}{hint}") from e
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -70,7 +71,8 @@ def serve(
             log(f"vaelab: note: not serving {e.id}: {e.problem}", file=sys.stderr)
     loopback = is_loopback(host)
     sock = bind(host, port)
-    shown_host = f"[{host}]" if ":" in host else host
+    everywhere = host in ("0.0.0.0", "::")  # every interface: this machine browses to it as 127.0.0.1
+    shown_host = "127.0.0.1" if everywhere else f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{sock.getsockname()[1]}/"
     if not loopback:
         log(
@@ -79,7 +81,11 @@ def serve(
             file=sys.stderr,
         )
     served = [e.id for e in entries if not e.problem]
-    log(f"vaelab studio: {url}  ({len(served)} model{'s' * (len(served) != 1)}: {', '.join(served)}; Ctrl-C stops it)")
+    where = f" (listening on every interface: other machines use this one's address, port {url.rsplit(':', 1)[1][:-1]})"
+    log(
+        f"vaelab studio: {url}  ({len(served)} model{'s' * (len(served) != 1)}: {', '.join(served)}; Ctrl-C stops it)"
+        + (where if everywhere else "")
+    )
     sys.stdout.flush()
     app = create_app(entries, allowed_hosts=LOOPBACK_NAMES if loopback else None)
     if open_browser and _can_open_browser():

@@ -225,25 +225,29 @@ class Workspace:
         return Concept(label, np.zeros((0, self.model.channels, *self.model.size), np.uint8), code[None])
 
     # --- the panels --------------------------------------------------------------------------------------------
-    def morph(self, sources: list[dict], method: str = "slerp", frames: int = 24) -> tuple[MorphResult, list[str]]:
+    def morph(
+        self, sources: list[dict], method: str = "slerp", frames: int = 24, spacing: str = "latent"
+    ) -> tuple[MorphResult, list[str]]:
         """The morph through the sources (images, classes, or any mix, through their codes), and the warnings it
         gave, as lines."""
         sources = _source_list(sources, 2)
         frames = _integer(frames, "frames")
-        if frames > MAX_STUDIO_FRAMES:
-            raise VaelabError(f"the studio morphs through at most {MAX_STUDIO_FRAMES} frames; got {frames}")
+        if not 2 <= frames <= MAX_STUDIO_FRAMES:
+            raise VaelabError(f"frames must be from 2 (the two ends) to {MAX_STUDIO_FRAMES}, not {frames}")
         kinds = {s.get("kind") for s in sources}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if kinds <= set(IMAGE_KINDS):
                 images, labels = zip(*(self.image_of(s) for s in sources))
-                result = run_morph(self.model, images=list(images), frames=frames, method=method, labels=labels)
+                result = run_morph(self.model, images=list(images), frames=frames, method=method, labels=labels,
+                                   spacing=spacing)  # fmt: skip
             elif kinds == {"class"}:
                 names = [self.class_names[self._class_index(s.get("name"))] for s in sources]
-                result = run_morph(self.model, classes=names, frames=frames, method=method)
+                result = run_morph(self.model, classes=names, frames=frames, method=method, spacing=spacing)
             else:
                 codes, labels = zip(*(self.code_of(s) for s in sources))
-                result = run_morph(self.model, codes=np.stack(codes), frames=frames, method=method, labels=labels)
+                result = run_morph(self.model, codes=np.stack(codes), frames=frames, method=method, labels=labels,
+                                   spacing=spacing)  # fmt: skip
         return result, [str(w.message) for w in caught]
 
     def arithmetic(self, terms: list[dict], strength: float = 1.0) -> ArithmeticResult:

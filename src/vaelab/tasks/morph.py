@@ -16,7 +16,7 @@ from vaelab.data.inputs import image_label
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.staging import staged_folder
 from vaelab.latent.interpolate import METHODS, path
-from vaelab.models.runtime import InferenceModel, open_model
+from vaelab.models.runtime import InferenceModel, decode_batched, open_model
 from vaelab.tasks.encoding import cached_class_centroids, prepare_images
 from vaelab.viz.media import FRAMES_DIR, GIF_NAME, MP4_NAME, SHEET_NAME, contact_sheet, write_gif, write_mp4
 
@@ -29,6 +29,7 @@ class MorphResult:
     reconstructions: list[Image.Image]  # each input image's decoding; empty for a class morph (its input is one)
     labels: list[str]  # a caption per input: file name or class name
     note: str = ""  # what to do next, when the inputs are the user's own colour pictures and the model is shipped
+    spacing: str = ""  # how the frames are spaced: "even steps in the latent path" or "... in the evaluator's features"
 
 
 NEGATIVE_RATIO, NEGATIVE_MIN_ERROR = 0.5, 0.02  # the shipped model: 0.009 on its test images, 0.114 on their negatives
@@ -37,19 +38,51 @@ MAX_FRAMES = 2000  # over a minute of video at 30 fps; more is a typo that would
 MAX_FRAME_BYTES = 2**31  # all the enlarged frames together, as RGB: past 2 GiB they only fill the memory
 
 
-def _check(frames: int, method: str) -> None:
+def _check(frames: int, method: str, spacing: str = "latent") -> None:
     if not 2 <= frames <= MAX_FRAMES:
         raise VaelabError(f"--frames must be from 2 (the two endpoints) to {MAX_FRAMES}, got {frames}")
     if method not in METHODS:
         raise VaelabError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    if spacing not in SPACINGS:
+        raise VaelabError(f"unknown spacing {spacing!r}; choose one of: {', '.join(SPACINGS)}")
+
+
+SPACINGS = ("latent", "even")
+# An even spacing measures the latent path at as many points as it has frames (at least 16), then re-times: over
+# 20 test pairs of each shipped model, 4× as many points lowered the steps' deviation only from 0.055 to 0.035
+# (Fashion-MNIST) and 0.031 to 0.021 (emoji), for 3-4× the time.
+DENSE_PER_FRAME, MIN_DENSE = 1, 16
+
+
+def perceptual_features(m: InferenceModel):
+    """The function that maps the model's decoded images to the features perceptual distances are measured in:
+    the shipped evaluator's for its data, or None (then pixels) for data without one."""
+    from vaelab.models.perceptual import feature_space_for
+
+    space = feature_space_for(m.data_name)
+    return space.features if space is not None and space.shape == (m.channels, *m.size) else None
 
 
 def _frames_from(
-    m: InferenceModel, points: np.ndarray, frames: int, method: str, closed: bool, upscale: int, resample: str
-) -> tuple[list[Image.Image], np.ndarray]:
-    z = path(points, frames, method, closed).astype(np.float32)
-    decoded = m.decode(z)
-    return [enlarge(to_pil(d), upscale, resample) for d in decoded], z
+    m: InferenceModel,
+    points: np.ndarray,
+    frames: int,
+    method: str,
+    closed: bool,
+    upscale: int,
+    resample: str,
+    spacing: str = "latent",
+) -> tuple[list[Image.Image], np.ndarray, str]:
+    if spacing == "even":
+        from vaelab.metrics.paths import even_codes
+
+        dense = path(points, max(MIN_DENSE, DENSE_PER_FRAME * frames), method, closed)
+        z, measured = even_codes(m, dense, frames, perceptual_features(m))
+        z, spaced = z.astype(np.float32), f"even steps in {measured}"
+    else:
+        z, spaced = path(points, frames, method, closed).astype(np.float32), "even steps in the latent path"
+    decoded = decode_batched(m, z)
+    return [enlarge(to_pil(d), upscale, resample) for d in decoded], z, spaced
 
 
 def warn_if_negative(m: InferenceModel, x: np.ndarray, recon: np.ndarray, labels: list[str]) -> None:
@@ -119,11 +152,14 @@ def run_morph(
     invert: bool = False,
     codes=None,
     labels: list[str] | None = None,
+    spacing: str = "latent",
 ) -> MorphResult:
     """Morph through images (paths, PIL images, arrays), through class centroids (class names), or through
     latent codes (K, D) (points picked on a latent map). ``invert`` inverts the images first (a dark object on
-    white, for a model of light objects on black). ``labels`` captions the inputs in place of their names."""
-    _check(frames, method)
+    white, for a model of light objects on black). ``labels`` captions the inputs in place of their names.
+    ``spacing="even"`` re-times the frames so that each step covers the same perceptual distance (in the features
+    of the shipped evaluator for the model's data, else in pixels); "latent" spaces them evenly along the path."""
+    _check(frames, method, spacing)
     given = [bool(len(images)), bool(len(classes)), codes is not None]
     if sum(given) != 1:
         raise VaelabError("give either two or more images, two or more classes, or two or more codes")
@@ -179,10 +215,11 @@ def run_morph(
     recon = m.decode(points) if from_images else []  # a centroid's or a code's input already is its decoding
     if from_images and not invert:
         warn_if_negative(m, shown, recon, labels)
-    out_frames, z = _frames_from(m, points, frames, method, closed, upscale, resample)
+    out_frames, z, spaced = _frames_from(m, points, frames, method, closed, upscale, resample, spacing)
     as_pil = [enlarge(to_pil(a), upscale, resample) for a in shown]
     note = own_pictures_note(m, images) if from_images else ""
-    return MorphResult(out_frames, z, as_pil, [enlarge(to_pil(r), upscale, resample) for r in recon], labels, note)
+    recon_pil = [enlarge(to_pil(r), upscale, resample) for r in recon]
+    return MorphResult(out_frames, z, as_pil, recon_pil, labels, note, spaced)
 
 
 def morph(
@@ -195,9 +232,10 @@ def morph(
     resample: str = "nearest",
     backend: str = "auto",
     invert: bool = False,
+    spacing: str = "latent",
 ) -> list[Image.Image]:
     """Frames of the metamorphosis through two or more images; ``model`` is a folder, a loaded model, or
-    None for the shipped Fashion-MNIST VAE."""
+    None for the shipped Fashion-MNIST VAE. ``spacing="even"``: even perceptual steps (see run_morph)."""
     return run_morph(
         model,
         images=list(images_or_paths),
@@ -208,6 +246,7 @@ def morph(
         resample=resample,
         backend=backend,
         invert=invert,
+        spacing=spacing,
     ).frames
 
 
@@ -220,6 +259,7 @@ def class_morph(
     upscale: int = 1,
     resample: str = "nearest",
     backend: str = "auto",
+    spacing: str = "latent",
 ) -> list[Image.Image]:
     """Frames between the latent centroids of the named classes of the model's training data."""
     return run_morph(
@@ -231,6 +271,7 @@ def class_morph(
         upscale=upscale,
         resample=resample,
         backend=backend,
+        spacing=spacing,
     ).frames
 
 

@@ -133,6 +133,7 @@ def train_classifier(
         model.save_pretrained(
             out,
             dataset.spec(),
+            reference=dataset.images[test_idx],
             training=asdict(cfg),
             metrics={"test_accuracy": history["test_accuracy"], "train_seconds": round(history["train_seconds"], 1)},
         )

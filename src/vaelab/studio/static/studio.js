@@ -39,7 +39,7 @@ function record(panel, since) {
 }
 
 // A request that follows a slider: one in flight at a time, and the latest input wins.
-function live(panel, run) {
+function live(panel, run, onError) {
   let busy = false, pending = null;
   async function go(since) {
     busy = true;
@@ -47,7 +47,10 @@ function live(panel, run) {
       await run();
       record(panel, since);
       showError(null);
-    } catch (e) { showError(e); }
+    } catch (e) {
+      showError(e);
+      if (onError) onError(e);
+    }
     busy = false;
     if (pending !== null) { const p = pending; pending = null; go(p); }
   }
@@ -69,15 +72,22 @@ function el(tag, attrs = {}, ...children) {
 }
 
 // --- sources: the inputs a panel takes (uploads, dataset images, classes, attribute queries) -------------------
+// Upload files one by one: the good ones come back as inputs, and a bad one is named in the error line.
 async function uploadFiles(files) {
-  const out = [];
+  const out = [], failed = [];
   for (const file of files) {
-    const doc = await request("api/upload", file, {
-      "content-type": file.type || "application/octet-stream",
-      "x-filename": encodeURIComponent(file.name || "upload"),
-    });
-    out.push({ source: { kind: "upload", id: doc.id }, label: doc.label, thumb: URL.createObjectURL(file) });
+    try {
+      const doc = await request("api/upload", file, {
+        // the server checks the content itself; a file without a type is offered as an image for it to check
+        "content-type": (file.type || "").startsWith("image/") ? file.type : "image/unknown",
+        "x-filename": encodeURIComponent(file.name || "upload"),
+      });
+      out.push({ source: { kind: "upload", id: doc.id }, label: doc.label, thumb: URL.createObjectURL(file) });
+    } catch (e) {
+      failed.push(e.message.startsWith(file.name) ? e.message : `${file.name}: ${e.message}`);
+    }
   }
+  showError(failed.length ? new Error(failed.join("; ")) : null);
   return out;
 }
 
@@ -111,17 +121,20 @@ function makePicker(root, opts) {
     for (const item of list) {
       // the examples a model starts with make way for the first input a person adds
       if (!item.example) for (let k = items.length - 1; k >= 0; k--) if (items[k].example) items.splice(k, 1);
-      item.sign = item.sign || (opts.signs && items.length ? -1 : 1);
+      item.sign = item.sign || 1;
       if (opts.single) items.length = 0;
       items.push(item);
     }
+    lastAdded = list;
     render();
     changed(since);
   }
+  let lastAdded = [];
   const file = el("input", { type: "file", accept: "image/*", id: `file-${n}`, multiple: "" });
   file.addEventListener("change", async (ev) => {
     const since = ev.timeStamp;
-    try { add(await uploadFiles([...file.files]), since); showError(null); } catch (e) { showError(e); }
+    const added = await uploadFiles([...file.files]);
+    if (added.length) add(added, since);
     file.value = "";
   });
   const ref = el("input", { type: "text", id: `ref-${n}`, placeholder: "test/17, or a name" });
@@ -161,14 +174,33 @@ function makePicker(root, opts) {
     ev.preventDefault();
     root.classList.remove("dragging");
     const since = ev.timeStamp;
-    try { add(await uploadFiles([...ev.dataTransfer.files]), since); showError(null); } catch (e) { showError(e); }
+    const added = await uploadFiles([...ev.dataTransfer.files]);
+    if (added.length) add(added, since);
   });
   return {
     items,
     set(list) { items.length = 0; add(list); },
-    setClasses(names) {
+    // a new model: the uploads stay (they are pictures, not the old model's data); the examples fill the rest
+    reset(examples) {
+      const uploads = items.filter((i) => i.source.kind === "upload");
+      items.length = 0;
+      add(uploads.length >= (opts.single ? 1 : 2) ? uploads : [...examples, ...uploads]);
+    },
+    // the inputs added since the server last answered, taken back when it refuses them (the error line says why)
+    commit() { lastAdded = []; },
+    rollback() {
+      for (const item of lastAdded) {
+        const k = items.indexOf(item);
+        if (k >= 0) items.splice(k, 1);
+      }
+      lastAdded = [];
+      render();
+    },
+    setClasses(names, attributes) {
       cls.replaceChildren(...names.map((c) => el("option", { value: c, text: c })));
-      attr.placeholder = opts.attrHint || attr.placeholder;
+      const first = Object.entries(attributes || {})[0];
+      attr.placeholder = first ? `${first[0]}=${first[1][0]}` : "";
+      attr.disabled = !first;
     },
     sources: () => items.map((i) => i.source),
   };
@@ -179,16 +211,25 @@ const morph = { frames: [], timer: null, dir: 1 };
 function showFrame(i) {
   const scrub = $("morph-scrub");
   scrub.value = i;
-  $("morph-pos").textContent = i;
+  $("morph-pos").textContent = `${i} of ${Math.max(0, morph.frames.length - 1)}`;
   $("morph-frame").src = morph.frames[i] || "";
   [...$("morph-strip").children].forEach((img, k) => img.classList.toggle("current", k === i));
 }
+function clearMorph() {
+  morph.frames = [];
+  $("morph-scrub").max = 0;
+  $("morph-frame").removeAttribute("src");
+  for (const id of ["morph-strip", "morph-downloads", "morph-notes", "morph-inputs"]) $(id).replaceChildren();
+  $("morph-pos").textContent = "–";
+}
 const runMorph = live("morph", async () => {
   const inputs = morphPicker.sources();
-  if (inputs.length < 2) return;
+  if (inputs.length < 2) { clearMorph(); return; }
   const doc = await request("api/morph", {
     model: state.model, inputs, method: $("morph-method").value, frames: Number($("morph-frames").value),
+    spacing: $("morph-spacing").value,
   });
+  morphPicker.commit();
   morph.frames = doc.frames;
   const scrub = $("morph-scrub");
   scrub.max = doc.frames.length - 1;
@@ -209,7 +250,7 @@ const runMorph = live("morph", async () => {
   await paint($("morph-frame"), doc.frames[i]);
   if (last) { try { await last.decode(); } catch (e) { /* replaced */ } }
   showFrame(i);
-});
+}, () => morphPicker.rollback());  // (called after the pickers exist)
 const morphPicker = makePicker($("morph-picker"), { kinds: ["class"], onchange: (t) => runMorph(t) });
 $("morph-scrub").addEventListener("input", (ev) => {
   const since = ev.timeStamp;
@@ -217,6 +258,7 @@ $("morph-scrub").addEventListener("input", (ev) => {
   paint($("morph-frame"), $("morph-frame").src).then(() => record("scrub", since));
 });
 $("morph-method").addEventListener("change", (ev) => runMorph(ev.timeStamp));
+$("morph-spacing").addEventListener("change", (ev) => runMorph(ev.timeStamp));
 $("morph-frames").addEventListener("change", (ev) => runMorph(ev.timeStamp));
 $("morph-play").addEventListener("click", () => {
   if (morph.timer) {
@@ -241,6 +283,7 @@ const runArithmetic = live("arithmetic", async () => {
   const doc = await request("api/arithmetic", {
     model: state.model, terms, strength: Number($("arith-strength").value),
   });
+  arithPicker.commit();
   const parts = [];
   doc.terms.forEach((src, k) => {
     if (k) parts.push(el("span", { class: "op", text: terms[k].sign > 0 ? "+" : "−" }));
@@ -253,7 +296,7 @@ const runArithmetic = live("arithmetic", async () => {
     el("figure", {}, result, el("figcaption", { text: `result (strength ${Number($("arith-strength").value).toFixed(2)})` })));
   $("arith-equation").replaceChildren(...parts);
   await paint(result, doc.result);
-});
+}, () => arithPicker.rollback());
 const arithPicker = makePicker($("arith-picker"), {
   kinds: ["class", "attr"], signs: true, onchange: (t) => runArithmetic(t), attrHint: "gender=woman",
 });
@@ -328,11 +371,12 @@ async function mapClick(ev) {
 // --- traversals ------------------------------------------------------------------------------------------------
 const runTraversal = live("traversal", async () => {
   const source = travPicker.sources()[0];
-  if (!source) return;
+  if (!source) { $("trav-image").removeAttribute("src"); return; }
   const offsets = [...$("trav-sliders").querySelectorAll("input")].map((s) => Number(s.value));
   const doc = await request("api/traversal", { model: state.model, source, offsets });
+  travPicker.commit();
   await paint($("trav-image"), doc.image);
-});
+}, () => travPicker.rollback());
 const travPicker = makePicker($("trav-picker"), { kinds: [], single: true, onchange: (t) => runTraversal(t) });
 function buildTraversalSliders(dims) {
   const grid = $("trav-sliders");
@@ -358,7 +402,7 @@ $("trav-reset").addEventListener("click", (ev) => {
 const runBlend = live("blend", async () => {
   const weights = {};
   $("blend-sliders").querySelectorAll("input").forEach((s) => { weights[s.dataset.name] = Number(s.value); });
-  if (!Object.values(weights).some((w) => w > 0)) return;
+  if (!Object.values(weights).some((w) => w > 0)) { $("blend-image").removeAttribute("src"); return; }
   const doc = await request("api/blend", { model: state.model, weights, mean: $("blend-mean").value });
   await paint($("blend-image"), doc.image);
 });
@@ -398,11 +442,15 @@ document.querySelector("nav").addEventListener("keydown", (ev) => {
   selectTab(next);
 });
 
+const FIGURE_NAMES = {
+  neg_elbo: "test −ELBO (nats per image; lower is better)", bits_per_dim: "bits per dimension",
+  psnr: "PSNR of reconstructions (dB)", ssim: "SSIM of reconstructions", sharpness: "sharpness (1 = as crisp as the data)",
+};
 function showCard(card, info) {
-  const fig = Object.entries(card.figures || {}).map(([k, v]) => el("tr", {}, el("th", { text: k }),
+  const fig = Object.entries(card.figures || {}).map(([k, v]) => el("tr", {}, el("th", { text: FIGURE_NAMES[k] || k }),
     el("td", { text: Number(v).toFixed(3) })));
   const facts = [["data", card.data], ["image", (card.shape || []).join("×")], ["kind", card.kind],
-    ["likelihood", card.likelihood], ["latent", card.latent_dim], ["source", card.source]];
+    ["likelihood", card.likelihood], ["latent", card.latent_dim], ["source", card.source], ["folder", card.folder]];
   $("card-body").replaceChildren(
     el("table", {}, ...facts.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: String(v) }))), ...fig),
     el("pre", { text: JSON.stringify(info.config, null, 2) }));
@@ -411,19 +459,23 @@ function showCard(card, info) {
 async function selectModel(id) {
   state.model = id;
   state.mapLoaded = null;
+  clicks.length = 0;  // points of the old model's plane mean nothing on the new one
+  for (const img of ["map-hover", "map-decoded"]) $(img).removeAttribute("src");
+  $("map-strip").replaceChildren();
+  $("map-decoded-caption").textContent = "click the map";
   try {
     const info = await request(`api/model?model=${encodeURIComponent(id)}`);
     if (state.model !== id) return;
     state.info = info;
     showCard(state.cards[id], info);
     const classes = info.classes || [];
-    for (const p of [morphPicker, arithPicker]) p.setClasses(classes);
+    for (const p of [morphPicker, arithPicker]) p.setClasses(classes, info.attributes);
     buildTraversalSliders(info.traversal_dims);
     buildBlendSliders(classes);
     $("tab-blend").disabled = classes.length < 2;
     const first = (ref) => ({ source: { kind: "dataset", ref }, label: ref, example: true });
-    morphPicker.set([first("test/0"), first("test/1")]);
-    travPicker.set([first("test/0")]);
+    morphPicker.reset([first("test/0"), first("test/1")]);
+    travPicker.reset([first("test/0")]);
     arithPicker.set(classes.length >= 3 ? [0, 1, 2].map((k) => ({
       source: { kind: "class", name: classes[k] }, label: classes[k], sign: k === 1 ? -1 : 1, example: true })) : []);
     runBlend();
@@ -438,7 +490,8 @@ async function start() {
     const select = $("model");
     for (const card of doc.models) {
       state.cards[card.id] = card;
-      const text = card.problem ? `${card.name} (unavailable)` : `${card.name} — ${card.data}, ${card.shape.join("×")}`;
+      const about = card.data === card.name ? card.shape.join("×") : `${card.data}, ${card.shape.join("×")}`;
+      const text = card.problem ? `${card.name} (unavailable)` : `${card.name} (${about})`;
       const option = el("option", { value: card.id, text });
       if (card.problem) { option.disabled = true; option.title = card.problem; }
       select.append(option);
