@@ -46,6 +46,7 @@ bench: setup browser
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/train_throughput.py --attempts
 	$(BIN)/python benchmarks/morph_latency.py
+	$(BIN)/python benchmarks/morph_quality.py
 	$(BIN)/python benchmarks/explore_speed.py
 	$(BIN)/python benchmarks/peers.py
 	$(BIN)/python benchmarks/emoji_arithmetic.py

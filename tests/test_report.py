@@ -293,6 +293,13 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     page = out.read_text(encoding="utf-8")
     assert "no metrics.jsonl" in page and "Training curves" not in page
     assert "iwae.nll</th><td>123.4560</td>" in page and "active_units.count</th><td>5</td>" in page
+    assert "Morph quality" not in page  # that eval.json has no morph-quality rows
+    rows = {"slerp": {"path_length": 18.1, "step_deviation": 0.47, "frame_kid": 0.12},
+            "pixel-crossfade": {"path_length": 17.2, "step_deviation": 0.61, "frame_kid": 0.13}}  # fmt: skip
+    (folder / "eval.json").write_text(json.dumps({"interpolation": {"pairs": 9, "frames": 5, **rows}}))
+    page = build_report(folder, out=tmp_path / "q.html", max_points=50, frames=4, progress=False,
+                        log=lambda *a, **k: None).read_text(encoding="utf-8")  # fmt: skip
+    assert "Morph quality" in page and "over 9 random test pairs of 5 frames" in page
     with pytest.raises(VaelabError, match="is a folder"):
         build_report(folder, out=tmp_path, progress=False)
     with pytest.raises(VaelabError, match="is a folder"):

@@ -225,6 +225,15 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
     return tables
 
 
+def morph_quality_of(values) -> dict | None:
+    """The "interpolation" entry of an eval.json when it holds the morph-quality rows (an evaluation with an
+    evaluator), else None."""
+    it = values.get("interpolation") if isinstance(values, dict) else None
+    if isinstance(it, dict) and any(isinstance(v, dict) and "path_length" in v for v in it.values()):
+        return it
+    return None
+
+
 def build_report(
     model=None,
     out: str | Path | None = None,
@@ -411,6 +420,21 @@ def build_report(
                 )
             ],
         )
+        quality = next((q for q in (morph_quality_of(d) for _, d in extra) if q), None)
+        if quality is not None:
+            from vaelab.metrics.interpolation import COMPARED
+            from vaelab.viz.morph_figures import morph_quality_figure
+
+            bars = morph_quality_figure(quality, work / "morph_quality.png", COMPARED)
+            morph.figures.append(
+                Figure(
+                    "Morph quality",
+                    f"From vaelab evaluate, over {quality['pairs']} random test pairs of {quality['frames']} frames, "
+                    "in the evaluator's features: how evenly each path's steps change the picture, and how much its "
+                    "frames look like test images. Grey: the cross-fades a morph must beat.",
+                    bars,
+                )
+            )
         card = Section("Model card", tables=model_card(doc, parameter_count(folder)))
         scores = Section("Metrics", tables=metric_tables(doc, s, extra))
         sub = (

@@ -1,0 +1,36 @@
+"""The morph-quality figure: each compared path's step deviation and frame KID (vaelab evaluate's table), as bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def morph_quality_figure(interpolation: dict, path: str | Path, rows: tuple[str, ...]) -> Path | None:
+    """Two bar charts from eval.json's "interpolation" entry, one bar per path in ``rows`` that it measured: the
+    deviation of the perceptual steps (0 = even) and the KID of the frames against the test images (0 = alike).
+    None when it holds no morph-quality figures (an evaluation without an evaluator)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if "path_length" in interpolation.get(r, {})]
+    if not shown:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    colours = ["#9aa5b8" if "crossfade" in r else "#2456c7" for r in shown]
+    for ax, key, title in (
+        (axes[0], "step_deviation", "deviation of the perceptual steps (0 = even)"),
+        (axes[1], "frame_kid", "KID of the frames against the test images (0 = alike)"),
+    ):
+        values = [interpolation[r][key] for r in shown]
+        ax.bar(range(len(shown)), values, color=colours)
+        ax.set_xticks(range(len(shown)), shown, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        for x, v in enumerate(values):
+            ax.text(x, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
