@@ -375,7 +375,10 @@ def _vaelab(capsys, *args) -> tuple[int, str, str]:
     from vaelab.cli import main
 
     capsys.readouterr()
-    code = main([str(a) for a in args])
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # a usage error, which argparse reports and exits on
+        code = e.code
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -422,9 +425,9 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
     )
     assert code == 2 and "--kl-coef 9.0 (the run's: 3.0)" in err and "--style" not in err and err.count("\n") == 1
     code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "1")
-    assert code == 2 and "already trained 1 epochs" in err
+    assert code == 2 and "already trained 1 epoch;" in err
     code, _, err = _vaelab(capsys, "train", "--out", run, "--resume", "--epochs", "2")  # the other loop
-    assert code == 2 and "train-cycle --resume" in err and not (run / "recon_epoch001.png").exists()
+    assert code == 2 and f"vaelab train-cycle --out {run} --resume" in err and not (run / "recon_epoch001.png").exists()
     out = tmp_path / "dis"
     code, stdout, err = _vaelab(
         capsys,

@@ -6,6 +6,8 @@ Each command lives in its own module here with an ``add(subparsers)`` function; 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import re
 import sys
 import warnings
@@ -63,6 +65,17 @@ class OneLineErrors(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"vaelab: error: {message} (see {self.prog} --help)\n")
 
+    def _check_value(self, action, value):
+        """argparse's check of a value against its choices (a command, --model, --method …), with the likeliest
+        choice meant beside the list (argparse before Python 3.14 suggests none)."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as e:
+            close = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=1)
+            if not close:
+                raise
+            raise argparse.ArgumentError(action, f"{e.message}; did you mean {close[0]!r}?") from None
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(prog="vaelab", description=__import__("vaelab").__doc__.splitlines()[0])
@@ -73,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     parser.commands = dict(sub.choices)  # name → subparser: an unknown option is reported against its command
     for command in parser.commands.values():
+        if "--data" in command._option_string_actions:  # mnist, cifar10, ... download on first use
+            command.add_argument(
+                "--no-download", action="store_true", help="never download a dataset (as VAELAB_NO_DOWNLOAD=1)"
+            )
         _show_defaults(command)
     return parser
 
@@ -157,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:  # argparse would name the top-level command and its --help
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = argv  # for commands that re-launch themselves (train --nproc)
+    if getattr(args, "no_download", False):
+        os.environ["VAELAB_NO_DOWNLOAD"] = "1"  # read where a dataset is loaded; kept by processes it starts
     shown, warnings.showwarning = warnings.showwarning, _one_line_warnings
     try:
         return _run(args)
@@ -178,8 +197,8 @@ def _run(args) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"vaelab: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vaelab: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a training command's says what was saved and how to go on
+        print(f"vaelab: interrupted; {e}" if str(e) else "vaelab: interrupted", file=sys.stderr)
         return 130
     if getattr(args, "model_defaults_to_shipped", False) and args.model is None:  # after it: errors stay one line
         print(

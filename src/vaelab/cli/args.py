@@ -4,6 +4,8 @@ made from the fields of their config dataclasses (``add_fields_to_parser``), nev
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,19 @@ def model_arg(text: str) -> Path:
         return model_folder(text)
     except VaelabError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def data_arg(text: str) -> str:
+    """An argparse type: a --data spec (``vaelab.load_dataset``'s); a folder that exists, given without its
+    ``folder:``, is read as folder:PATH, with a note."""
+    if not Path(text).expanduser().is_dir():
+        return text
+    from vaelab.data.loaders import LOADERS  # numpy and the image readers: only for a folder's name
+
+    if text.partition(":")[0] in LOADERS:  # a folder named like a dataset: the dataset is meant
+        return text
+    print(f"vaelab: note: {text} is a folder, so --data reads it as folder:{text}", file=sys.stderr)
+    return f"folder:{text}"
 
 
 def add_model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
@@ -255,3 +270,12 @@ def training_banner(what: str, ds, val_fraction: float) -> str:
 def resumed_banner(run: dict, out, what: str) -> tuple[str, float]:
     """What a resumed run is, for the first line a training command prints, and its validation fraction."""
     return f"the run in {out} ({what})", run["training"].get("val_fraction", 0.0)
+
+
+def interrupted(e, command: str, args) -> KeyboardInterrupt:
+    """Ctrl-C during a training command (``e``: a ``training.loop.TrainingInterrupted``): what the run saved, and
+    the command that goes on from there, for the CLI's "interrupted" line."""
+    if not e.saved_epoch:
+        return KeyboardInterrupt(str(e))
+    nproc = f" --nproc {args.nproc}" if getattr(args, "nproc", 1) > 1 else ""
+    return KeyboardInterrupt(f"{e}; go on with: vaelab {command} --out {shlex.quote(str(args.out))} --resume{nproc}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
+from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, data_arg
 
 
 def cmd_arithmetic(args) -> None:
@@ -30,7 +30,7 @@ def add(sub) -> None:
     )
     p.add_argument("expression")
     add_model_options(p)
-    p.add_argument("--data", help="data for class:/attr: terms (default: the model's training data)")
+    p.add_argument("--data", type=data_arg, help="data for class:/attr: terms (default: the model's training data)")
     p.add_argument("--rescale", action="store_true", help="give the result the terms' mean norm (plat's rule)")
     p.add_argument("--out", type=Path, default=Path("out/arithmetic"))
     p.add_argument("--upscale", type=at_most(MAX_UPSCALE), default=4, help="enlarge result.png K times")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most
+from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, data_arg
+from vaelab.progress import counted
 
 
 def cmd_attribute(args) -> None:
@@ -43,18 +44,25 @@ def cmd_attribute(args) -> None:
         args.out, slug, result, m.folder, data=args.data or m.data_name or "", strip=strip, upscale=args.upscale
     )
     if args.vector is not None:
-        print(f"{args.vector} applied to {args.apply} at {len(strengths)} strengths; written to {args.out}")
+        print(f"{args.vector} applied to {args.apply} at {counted(len(strengths), 'strength')}; written to {args.out}")
         return
-    print(
-        f"{args.attr}: {result.n_with} images with, {result.n_without} without"
-        + (f", balanced on {', '.join(balance)}" if balance else "")
-        + (
-            f" ({result.n_left_out} left out: their {'/'.join(balance)} occurs on one side only)"
-            if result.n_left_out
-            else ""
-        )
-        + f"; |v| = {float((vector**2).sum() ** 0.5):.3f}; written to {args.out}"
+    print(summary(args.attr, result, float((vector**2).sum() ** 0.5), args.out))
+
+
+def summary(attr: str, result, length: float, out: Path) -> str:
+    """The sentence that says what went into an attribute vector, and where it was written."""
+    said = (
+        f"{attr}: the vector runs from the mean code of {counted(result.n_without, 'image')} without it to that of "
+        f"{counted(result.n_with, 'image')} with it"
     )
+    if result.balance_on:
+        said += f", balanced on {' and '.join(result.balance_on)}"
+        if result.n_left_out:
+            said += (
+                f", which left out {counted(result.n_left_out, 'image')} whose {'/'.join(result.balance_on)} "
+                "occurs on one side only"
+            )
+    return f"{said}; its length is {length:.3f}, and it is written to {out}"
 
 
 def add(sub) -> None:
@@ -67,7 +75,7 @@ def add(sub) -> None:
     p.add_argument("--attr", help="e.g. gender=woman or gender=woman,skin=none (a=x|y for either)")
     p.add_argument("--vector", type=Path, metavar="FILE", help="a vector this command saved before (with --apply)")
     add_model_options(p)
-    p.add_argument("--data", help="data with the attribute table (default: the model's training data)")
+    p.add_argument("--data", type=data_arg, help="data with the attribute table (default: the model's training data)")
     p.add_argument("--balance-on", help="attributes to balance, e.g. skin,group (plat's --balanced)")
     p.add_argument(
         "--apply",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, at_most, seed
+from vaelab.cli.args import add_model_options, at_most, data_arg, seed
 
 
 def _floats(text: str) -> list[float]:
@@ -63,7 +63,7 @@ def add(sub) -> None:
     p.add_argument("--classes", default="all", help="'all' or a comma list of class names")
     p.add_argument("--weights", type=_floats, help="one weight per class (default equal)")
     add_model_options(p)
-    p.add_argument("--data", help="data (default: the model's training data)")
+    p.add_argument("--data", type=data_arg, help="data (default: the model's training data)")
     p.add_argument(
         "--k", type=at_most(1000), help="k-means clusters (default: the number of classes; 8 without classes)"
     )

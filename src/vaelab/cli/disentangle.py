@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, at_most, seed
+from vaelab.cli.args import add_model_options, at_most, data_arg, seed
 
 FEW_PROBE_TEST = 200  # test codes below which a probe's accuracy is too noisy to read without a warning
 
@@ -15,7 +15,7 @@ def _summary_lines(r) -> list[str]:
     if r.probes:
         lines.append(
             f"leakage probes on {r.probe_source} (MLP, {r.probes['n_train']} train / {r.probes['n_test']} "
-            f"test codes; chance {r.probes['chance']:.1%}):"
+            f"test codes; chance {r.probes['chance']:.1%} = the largest class's share):"
         )
         parts = [name for name, v in r.probes.items() if isinstance(v, dict)]
         width = max(map(len, parts))
@@ -92,7 +92,9 @@ def add(sub) -> None:
         "FactorVAE, DCI and SAP too.",
     )
     add_model_options(p)
-    p.add_argument("--data", help="data (default: the model's training data); sprites[:N] adds the metrics")
+    p.add_argument(
+        "--data", type=data_arg, help="data (default: the model's training data); sprites[:N] adds the metrics"
+    )
     p.add_argument("--out", type=Path, default=Path("out/disentangle"))
     p.add_argument("--grid", type=at_most(64), default=8, help="test images along each side of the swap grid")
     p.add_argument("--steps", type=at_most(64), default=8, help="steps along each side of the interpolation grid")

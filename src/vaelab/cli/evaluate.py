@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, at_most, positive, seed
+from vaelab.cli.args import add_model_options, at_most, data_arg, positive, seed
 from vaelab.errors import VaelabError
 
 
@@ -60,7 +60,7 @@ def add(sub) -> None:
         "interpolation metrics.",
     )
     add_model_options(p, backend=False)
-    p.add_argument("--data", help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data", type=data_arg, help="dataset (default: the one the model was trained on)")
     p.add_argument(
         "--evaluator",
         type=Path,

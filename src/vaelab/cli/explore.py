@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, number_in, positive, seed
+from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, data_arg, number_in, positive, seed
 
 
 def cmd_explore(args) -> None:
@@ -46,7 +46,9 @@ def add(sub) -> None:
         "reconstruction and prior-sample grids, and summary.json.",
     )
     add_model_options(p)
-    p.add_argument("--data", help="fashion-mnist | mnist:PATH | folder:PATH (default: the model's training data)")
+    p.add_argument(
+        "--data", type=data_arg, help="fashion-mnist | mnist:PATH | folder:PATH (default: the model's training data)"
+    )
     p.add_argument("--split", choices=["all", "train", "test"], default="all", help="which images (default all)")
     p.add_argument("--out", type=Path, default=Path("out/explore"), help="output folder (default out/explore)")
     p.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.cli.args import at_most, number_in
+from vaelab.progress import counted
 
 
 def cmd_faces(args) -> None:
@@ -18,17 +19,13 @@ def cmd_faces(args) -> None:
         if report.unreadable:
             (tmp / "unreadable.txt").write_text("".join(f"{line}\n" for line in report.unreadable))
     print(
-        f"{len(report.written)} face crops of {args.size}×{args.size} written to {args.dst}; "
-        f"{len(report.no_face)} image{'' if len(report.no_face) == 1 else 's'} held no face"
-        + (" (listed in no_face.txt)" if report.no_face else "")
+        f"{counted(len(report.written), 'face crop')} of {args.size}×{args.size} written to {args.dst}; "
+        f"{counted(len(report.no_face), 'image')} held no face" + (" (listed in no_face.txt)" if report.no_face else "")
     )
     for p in report.no_face[:10]:
         print(f"  no face: {p}")
     if report.unreadable:
-        print(
-            f"{len(report.unreadable)} file{'' if len(report.unreadable) == 1 else 's'} could not be read (listed "
-            "in unreadable.txt):"
-        )
+        print(f"{counted(len(report.unreadable), 'file')} could not be read (listed in unreadable.txt):")
         for line in report.unreadable[:10]:
             print(f"  {line}")
 

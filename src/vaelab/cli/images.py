@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import positive
+from vaelab.cli.args import data_arg, positive
 
 
 def cmd_images(args) -> None:
@@ -27,7 +27,9 @@ def add(sub) -> None:
         "test-17_Sneaker.png is fashion-mnist:test/17, and dog_face.png is 'emoji:dog face', which every command "
         "that takes an image file also takes.",
     )
-    p.add_argument("--data", required=True, help="the dataset, e.g. fashion-mnist, emoji, mnist:PATH, folder:PATH")
+    p.add_argument(
+        "--data", type=data_arg, required=True, help="the dataset, e.g. fashion-mnist, emoji, mnist:PATH, folder:PATH"
+    )
     p.add_argument("--query", help="attributes the images must have, e.g. 'name=dog face' or gender=woman,skin=none")
     p.add_argument("--split", choices=["train", "test", "all"], default="all", help="the split to take images from")
     p.add_argument("--class", dest="class_name", metavar="NAME", help="only images of this class")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_model_options, positive, seed
+from vaelab.cli.args import add_model_options, data_arg, positive, seed
 
 
 def cmd_report(args) -> None:
@@ -37,7 +37,9 @@ def add(sub) -> None:
     )
     add_model_options(p)
     p.add_argument("--out", type=Path, help="the HTML file (default out/reports/MODEL.html)")
-    p.add_argument("--data", help="fashion-mnist | mnist:PATH | folder:PATH (default: the model's training data)")
+    p.add_argument(
+        "--data", type=data_arg, help="fashion-mnist | mnist:PATH | folder:PATH (default: the model's training data)"
+    )
     p.add_argument("--split", choices=["all", "train", "test"], default="all", help="which images (default all)")
     p.add_argument("--max-points", type=positive, default=5000, help="points in the scatters (default 5000)")
     p.add_argument("--frames", type=positive, default=12, help="frames in the morph strip (default 12)")

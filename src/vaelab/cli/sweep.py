@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_fields_to_parser, add_training_data_options, config_args
+from vaelab.cli.args import add_fields_to_parser, add_training_data_options, config_args, data_arg
 from vaelab.training.config import SweepConfig
 
 
@@ -35,7 +35,7 @@ def add(sub) -> None:
         "confidence, training time. Writes sweep.md, sweep.csv, sweep.json, sweep.png.",
     )
     add_fields_to_parser(p, SweepConfig, only=["latents", "kinds", "epochs"])
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH")
+    p.add_argument("--data", type=data_arg, default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH")
     p.add_argument(
         "--evaluator",
         type=Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import fields
 from pathlib import Path
 
@@ -9,7 +10,9 @@ from vaelab.cli.args import (
     add_fields_to_parser,
     add_training_data_options,
     config_args,
+    data_arg,
     given_flags,
+    interrupted,
     keep_run_settings,
     positive,
     resumed_banner,
@@ -50,6 +53,19 @@ def _launch_torchrun(args) -> None:
     code = subprocess.run(cmd).returncode
     if code:
         raise VaelabError(f"distributed training stopped with exit code {code}; the messages above say why")
+
+
+# Model kinds that another command trains (the cycle-consistent VAE has its own loop).
+OWN_COMMAND = {"cycle-vae": "train-cycle"}
+
+
+def trained_kind(text: str) -> str:
+    """An argparse type: --model of `vaelab train`; a kind with its own command points to it."""
+    if text in OWN_COMMAND:
+        raise argparse.ArgumentTypeError(
+            f"{text} trains with its own command: vaelab {OWN_COMMAND[text]} --data ... --out ..."
+        )
+    return text
 
 
 # Fields that shape one kind of model only: given for another, they would be silently ignored.
@@ -111,14 +127,16 @@ def cmd_train(args) -> None:
         planned_epochs,
         training_split,
     )
+    from vaelab.training.loop import TrainingInterrupted
     from vaelab.training.recipe import largest_batch_for
     from vaelab.training.vae import check_same_processes, epoch_steps, processes_now, sized_schedule, train
 
     run = run_settings_from_args(args)
-    if args.kind == "cycle-vae" or (run and run["model"]["kind"] == "cycle-vae"):
+    if run and run["model"]["kind"] in OWN_COMMAND:
+        kind = run["model"]["kind"]
         raise VaelabError(
-            "the cycle-consistent VAE has its own loop: vaelab train-cycle --data ... --out ... "
-            "(and vaelab train-cycle --resume to go on with one)"
+            f"the run in {args.out} is a {kind}, which has its own command: "
+            f"vaelab {OWN_COMMAND[kind]} --out {args.out} --resume"
         )
     if not args.resume:
         refuse_unused_options(args)  # before the data is read: a large folder takes a while
@@ -177,15 +195,18 @@ def cmd_train(args) -> None:
     # the settings in use (on --resume the run's own), printed once the trainer's checks have passed
     what, val = resumed_banner(run, args.out, run["model"]["kind"]) if run else (args.kind, args.val_fraction)
     banner = training_banner(what, ds, val) + sized
-    train(
-        model_cfg,
-        ds,
-        args.out,
-        cfg,
-        resume=args.resume,
-        progress=not args.quiet,
-        announce=(lambda: print(banner)) if main_rank else None,
-    )
+    try:
+        train(
+            model_cfg,
+            ds,
+            args.out,
+            cfg,
+            resume=args.resume,
+            progress=not args.quiet,
+            announce=(lambda: print(banner)) if main_rank else None,
+        )
+    except TrainingInterrupted as e:
+        raise interrupted(e, "train", args) from None
     if main_rank:
         print(f"model, checkpoint, metrics.jsonl, loss_curve.png and grids are in {args.out}")
 
@@ -198,10 +219,13 @@ def add(sub) -> None:
     )
     p.add_argument(
         "--data",
+        type=data_arg,
         help="fashion-mnist (default) | mnist:PATH | folder:PATH | emoji | sprites[:N] | …; "
         "--resume without it goes on with the run's own data",
     )
     add_fields_to_parser(p, ModelConfig, only=["kind"])
+    kind = p._option_string_actions["--model"]  # offer only the kinds this command trains
+    kind.choices, kind.type = [k for k in kind.choices if k not in OWN_COMMAND], trained_kind
     p.add_argument("--out", required=True, type=Path, help="run folder (model, checkpoint, metrics, pictures)")
     add_fields_to_parser(
         p,

@@ -8,6 +8,8 @@ from vaelab.cli.args import (
     add_fields_to_parser,
     add_training_data_options,
     config_args,
+    data_arg,
+    interrupted,
     keep_run_settings,
     positive,
     resumed_banner,
@@ -28,6 +30,7 @@ def cmd_train_cycle(args) -> None:
     from vaelab.errors import VaelabError
     from vaelab.training.checks import planned_epochs
     from vaelab.training.cycle import train_cycle
+    from vaelab.training.loop import TrainingInterrupted
     from vaelab.viz.disentangle_figures import swap_grid_figure
 
     run = run_settings_from_args(args)
@@ -59,16 +62,19 @@ def cmd_train_cycle(args) -> None:
             run, args.out, f"cycle-vae, z {m['latent_dim'] - m['specified_dim']}, s {m['specified_dim']}"
         )
     banner = training_banner(what, ds, val)
-    train_cycle(
-        model_cfg,
-        ds,
-        args.out,
-        cfg,
-        resume=args.resume,
-        progress=not args.quiet,
-        announce=lambda: print(banner),
-        swap_figure=swap_grid_figure,
-    )
+    try:
+        train_cycle(
+            model_cfg,
+            ds,
+            args.out,
+            cfg,
+            resume=args.resume,
+            progress=not args.quiet,
+            announce=lambda: print(banner),
+            swap_figure=swap_grid_figure,
+        )
+    except TrainingInterrupted as e:
+        raise interrupted(e, "train-cycle", args) from None
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")
 
 
@@ -81,6 +87,7 @@ def add(sub) -> None:
     )
     p.add_argument(
         "--data",
+        type=data_arg,
         help="labelled data: fashion-mnist (default) | sprites[:N] | sprites-reed:PATH | "
         "mnist:PATH | folder:PATH; --resume without it goes on with the run's own data",
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, positive, positive_number, seed
+from vaelab.cli.args import add_training_data_options, data_arg, positive, positive_number, seed
+from vaelab.progress import counted
 
 
 def cmd_train_evaluator(args) -> None:
@@ -28,11 +29,13 @@ def cmd_train_evaluator(args) -> None:
     )
     print(
         f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
-        f"{len(ds.class_names or [])} classes" + (f" of {args.label}" if args.label else "") + _others(ds)
+        + counted(len(ds.class_names or []), "class", "classes")
+        + (f" of {args.label}" if args.label else "")
+        + _others(ds)
     )
     _, history = train_classifier(ds, args.out, cfg, progress=not args.quiet)
     print(
-        f"test accuracy {history['test_accuracy']:.4f} after {cfg.epochs} epochs "
+        f"test accuracy {history['test_accuracy']:.4f} after {counted(cfg.epochs, 'epoch')} "
         f"({history['train_seconds']:.0f} s); evaluator saved to {args.out}"
     )
 
@@ -55,7 +58,9 @@ def add(sub) -> None:
         "config.json + model.safetensors; `vaelab evaluate --evaluator` uses it to "
         "judge reconstructions and prior samples.",
     )
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH (labelled)")
+    p.add_argument(
+        "--data", type=data_arg, default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH (labelled)"
+    )
     p.add_argument("--out", type=Path, default=Path("runs/evaluator"), help="folder (default runs/evaluator)")
     p.add_argument("--epochs", type=positive, default=8)
     p.add_argument("--batch-size", type=positive, default=128)

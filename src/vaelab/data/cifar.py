@@ -1,5 +1,6 @@
-"""CIFAR-10 / CIFAR-100 as their authors distribute them: python pickle batches, read with a restricted
-unpickler that only rebuilds plain numpy arrays, lists, dicts, strings and numbers."""
+"""CIFAR-10 / CIFAR-100 as their authors distribute them: the binary version (fixed-size records and text files of
+class names, no pickle: what ``cifar10``/``cifar100`` download), or the python version's pickle batches, read with
+a restricted unpickler that only rebuilds plain numpy arrays, lists, dicts, strings and numbers."""
 
 from __future__ import annotations
 
@@ -58,8 +59,65 @@ def _images(batch: dict, path: Path) -> np.ndarray:
     return data.astype(np.uint8).reshape(-1, 3, 32, 32)
 
 
+BINARY_PARTS = {
+    False: ([f"data_batch_{i}.bin" for i in range(1, 6)], ["test_batch.bin"], ["batches.meta.txt"]),
+    True: (["train.bin"], ["test.bin"], ["fine_label_names.txt", "coarse_label_names.txt"]),
+}
+
+
+def _text_names(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_cifar_binary(folder: Path, hundred: bool, name: str | None = None) -> ImageDataset:
+    """The binary version: records of a label byte (CIFAR-100: coarse, then fine) and 3072 bytes of R, G, B planes
+    of 32×32, in ``data_batch_1..5.bin``/``test_batch.bin`` with ``batches.meta.txt``, or ``train.bin``/``test.bin``
+    with ``fine_label_names.txt``/``coarse_label_names.txt``."""
+    train_files, test_files, meta_files = BINARY_PARTS[hundred]
+    missing = [f for f in train_files + test_files + meta_files if not (folder / f).is_file()]
+    if missing:
+        raise VaelabError(f"{folder}: missing {', '.join(missing)} (expected the binary version of CIFAR)")
+    n_labels = 2 if hundred else 1
+    record = n_labels + 3072
+    imgs, labels, coarse, is_test = [], [], [], []
+    for f in train_files + test_files:
+        raw = np.fromfile(folder / f, dtype=np.uint8)
+        if len(raw) == 0 or len(raw) % record:
+            raise VaelabError(f"{folder / f}: {len(raw)} bytes is not a whole number of {record}-byte CIFAR records")
+        rows = raw.reshape(-1, record)
+        imgs.append(rows[:, n_labels:].reshape(-1, 3, 32, 32))
+        labels.append(rows[:, n_labels - 1].astype(np.int64))
+        if hundred:
+            coarse.append(rows[:, 0].astype(np.int64))
+        is_test.append(np.full(len(rows), f in test_files))
+    names = _text_names(folder / meta_files[0])
+    labels = np.concatenate(labels)
+    if labels.max() >= len(names):
+        raise VaelabError(f"{folder / meta_files[0]}: {len(names)} class names, but a label is {labels.max()}")
+    attrs = {}
+    if hundred:
+        coarse_names, c = _text_names(folder / meta_files[1]), np.concatenate(coarse)
+        if c.max() >= len(coarse_names):
+            raise VaelabError(f"{folder / meta_files[1]}: {len(coarse_names)} names, but a coarse label is {c.max()}")
+        attrs["coarse"] = np.array(coarse_names)[c]
+    is_test = np.concatenate(is_test)
+    return ImageDataset(
+        images=np.concatenate(imgs),
+        labels=labels,
+        class_names=names,
+        attributes=attrs,
+        train_idx=np.flatnonzero(~is_test),
+        test_idx=np.flatnonzero(is_test),
+        name=name or f"{'cifar100' if hundred else 'cifar10'}:{folder}",
+        background=255,
+    )
+
+
 def load_cifar(folder: Path, hundred: bool) -> ImageDataset:
-    """``cifar10:PATH`` (data_batch_1..5, test_batch, batches.meta) or ``cifar100:PATH`` (train, test, meta)."""
+    """``cifar10:PATH`` (data_batch_1..5, test_batch, batches.meta) or ``cifar100:PATH`` (train, test, meta); a
+    folder of the binary version (see :func:`load_cifar_binary`) works too."""
+    if (folder / BINARY_PARTS[hundred][0][0]).is_file():
+        return load_cifar_binary(folder, hundred)
     if hundred:
         parts, meta_name, key = [("train", "train"), ("test", "test")], "meta", "fine_labels"
     else:
@@ -67,7 +125,9 @@ def load_cifar(folder: Path, hundred: bool) -> ImageDataset:
         meta_name, key = "batches.meta", "labels"
     missing = [p for p, _ in parts + [(meta_name, "")] if not (folder / p).is_file()]
     if missing:
-        raise VaelabError(f"{folder}: missing {', '.join(missing)} (expected the python version of CIFAR)")
+        raise VaelabError(
+            f"{folder}: missing {', '.join(missing)} (expected the python or the binary version of CIFAR)"
+        )
     meta = read_batch(folder / meta_name)
     names = _names(meta["fine_label_names" if hundred else "label_names"])
     imgs, labels, coarse, is_test = [], [], [], []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, did_you_mean
 
 MIN_CLASS_TRAIN = 8  # training images a value needs to become a class of its own in labelled_by
 OTHER_CLASS = "(other)"  # the class labelled_by gives the rarer values
@@ -112,7 +112,10 @@ class ImageDataset:
         lowered = [c.lower() for c in self.class_names]
         if name.lower() in lowered:
             return lowered.index(name.lower())
-        raise VaelabError(f"unknown class {name!r}; {self.name} has: {', '.join(self.class_names)}")
+        raise VaelabError(
+            f"unknown class {name!r}{did_you_mean(name, self.class_names)}; {self.name} has: "
+            + ", ".join(self.class_names)
+        )
 
     def limit_train(self, n: int) -> None:
         """Keep the first ``n`` training images only; spec() records n, so that a resumed run keeps it too."""

@@ -1,10 +1,8 @@
-"""The dataset names a user can give (`fashion-mnist`, `mnist:PATH`, `folder:PATH`) and their loaders."""
+"""The dataset names a user can give (`fashion-mnist`, `mnist`, `mnist:PATH`, `folder:PATH`) and their loaders."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +12,7 @@ from vaelab.data.cache import cache_dir
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.idx import find_idx_pair, read_idx
 from vaelab.data.images import IMAGE_SUFFIXES, image_files, read_images
-from vaelab.errors import VaelabError
-from vaelab.io.atomic import atomic_path
+from vaelab.errors import VaelabError, did_you_mean
 
 FASHION_MNIST_CLASSES = [
     "T-shirt/top",
@@ -30,13 +27,6 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_IDX_FILES = [
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-]
 
 
 def _idx_dataset(folder: Path, name: str, class_names: list[str] | None) -> ImageDataset:
@@ -66,16 +56,11 @@ def _idx_dataset(folder: Path, name: str, class_names: list[str] | None) -> Imag
 
 
 def _download_fashion_mnist(dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for fname in _IDX_FILES:
-        if (dest / fname).is_file():
-            continue
-        with (
-            atomic_path(dest / fname) as tmp,
-            open(tmp, "wb") as out,
-            urllib.request.urlopen(FASHION_MNIST_URL + fname, timeout=20) as resp,
-        ):
-            shutil.copyfileobj(resp, out)  # a failed download leaves no partial file behind
+    """The four files from Zalando's bucket, each checked against its pinned sha256 (see vaelab.data.downloads)."""
+    from vaelab.data.downloads import DOWNLOADS, download_file
+
+    for remote in DOWNLOADS["fashion-mnist"]:
+        download_file(remote, dest, desc=f"downloading fashion-mnist {remote.name}")
 
 
 def load_fashion_mnist(arg: str | None = None) -> ImageDataset:
@@ -90,8 +75,10 @@ def load_fashion_mnist(arg: str | None = None) -> ImageDataset:
         tried.append("$VAELAB_DATA/fashion-mnist ($VAELAB_DATA is not set)")
     cached = cache_dir() / "fashion-mnist"
     if not (find_idx_pair(cached, "train") and find_idx_pair(cached, "t10k")):
-        if os.environ.get("VAELAB_NO_DOWNLOAD"):
-            tried.append(f"{cached} (download disabled by VAELAB_NO_DOWNLOAD)")
+        from vaelab.data.downloads import downloads_enabled
+
+        if not downloads_enabled():
+            tried.append(f"{cached} (downloads are off: VAELAB_NO_DOWNLOAD or --no-download)")
         else:
             try:
                 _download_fashion_mnist(cached)
@@ -107,7 +94,12 @@ def load_fashion_mnist(arg: str | None = None) -> ImageDataset:
 
 
 def load_mnist_folder(arg: str | None) -> ImageDataset:
-    """``mnist:PATH``: any folder of IDX files in the MNIST naming (train-/t10k-, gz or not)."""
+    """``mnist:PATH``: any folder of IDX files in the MNIST naming (train-/t10k-, gz or not); ``mnist`` alone:
+    MNIST itself, downloaded into the user cache on first use."""
+    if not arg:
+        from vaelab.data.downloads import ensure_downloaded
+
+        return _idx_dataset(ensure_downloaded("mnist"), "mnist", [str(d) for d in range(10)])
     folder = _existing_folder(arg, "mnist")
     return _idx_dataset(folder, f"mnist:{folder}", None)
 
@@ -179,15 +171,24 @@ def _emoji(arg, channels, size):
 
 
 def _cifar10(arg, channels, size):
-    from vaelab.data.cifar import load_cifar
-
-    return load_cifar(_existing_folder(arg, "cifar10"), hundred=False)
+    return _cifar(arg, hundred=False)
 
 
 def _cifar100(arg, channels, size):
-    from vaelab.data.cifar import load_cifar
+    return _cifar(arg, hundred=True)
 
-    return load_cifar(_existing_folder(arg, "cifar100"), hundred=True)
+
+def _cifar(arg: str | None, hundred: bool) -> ImageDataset:
+    """``cifar10``/``cifar100`` alone: the binary version, downloaded into the user cache on first use;
+    with ``:PATH``, a folder of the python or the binary version."""
+    from vaelab.data.cifar import load_cifar, load_cifar_binary
+
+    kind = "cifar100" if hundred else "cifar10"
+    if not arg:
+        from vaelab.data.downloads import ensure_downloaded
+
+        return load_cifar_binary(ensure_downloaded(kind), hundred, name=kind)
+    return load_cifar(_existing_folder(arg, kind), hundred)
 
 
 def _tiny_imagenet(arg, channels, size):
@@ -223,6 +224,12 @@ def _sprites_reed(arg, channels, size):
     return load_sprites_reed(arg)
 
 
+def _hf(arg, channels, size):
+    from vaelab.data.hf import load_hf  # the optional datasets package
+
+    return load_hf(arg, channels, size)
+
+
 LOADERS: dict[str, Callable[..., ImageDataset]] = {
     "fashion-mnist": _fashion_mnist,
     "mnist": _mnist,
@@ -235,17 +242,27 @@ LOADERS: dict[str, Callable[..., ImageDataset]] = {
     "omniglot": _omniglot,
     "sprites": _sprites,
     "sprites-reed": _sprites_reed,
+    "hf": _hf,
 }
 
 
-_SPEC_FORMS = {"fashion-mnist": "fashion-mnist", "emoji": "emoji[:SIZE]", "sprites": "sprites[:N]"}
+_SPEC_FORMS = {
+    "fashion-mnist": "fashion-mnist",
+    "mnist": "mnist[:PATH]",
+    "cifar10": "cifar10[:PATH]",
+    "cifar100": "cifar100[:PATH]",
+    "emoji": "emoji[:SIZE]",
+    "sprites": "sprites[:N]",
+    "hf": "hf:OWNER/NAME[:SPLIT]",
+}
 
 
 def load_dataset(
     spec: str, channels: int | None = None, size: tuple[int, int] | None = None, strict: bool = False
 ) -> ImageDataset:
-    """Load a dataset by name, e.g. ``fashion-mnist``, ``mnist:PATH``, ``folder:PATH``, ``emoji[:SIZE]``,
-    ``cifar10:PATH``, ``celeba:PATH`` (the keys of LOADERS).
+    """Load a dataset by name, e.g. ``fashion-mnist``, ``mnist[:PATH]``, ``folder:PATH``, ``emoji[:SIZE]``,
+    ``cifar10[:PATH]``, ``celeba:PATH`` (the keys of LOADERS). ``mnist``, ``cifar10`` and ``cifar100`` without a
+    PATH download into the user cache on first use (see :mod:`vaelab.data.downloads`).
 
     ``channels`` and ``size`` apply where the format leaves them open (image folders: 3 and 64×64;
     emoji, Tiny ImageNet, CelebA: 64×64; Omniglot: 28×28); IDX and CIFAR data keep their own. With ``strict``
@@ -255,7 +272,8 @@ def load_dataset(
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
         raise VaelabError(
-            f"unknown dataset {spec!r}; choose one of: " + ", ".join(_SPEC_FORMS.get(k, f"{k}:PATH") for k in LOADERS)
+            f"unknown dataset {spec!r}{did_you_mean(kind, LOADERS)}; choose one of: "
+            + ", ".join(_SPEC_FORMS.get(k, f"{k}:PATH") for k in LOADERS)
         )
     try:
         ds = LOADERS[kind](arg or None, channels, tuple(size) if size else None)

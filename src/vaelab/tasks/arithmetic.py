@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import enlarge, to_pil
@@ -24,6 +25,16 @@ class ArithmeticResult:
     vector: np.ndarray  # (D,) the result code
     image: np.ndarray  # (C, H, W) in [0,1], its decoding
     concept_images: list[np.ndarray] = field(default_factory=list)  # each term's decoded mean vector
+
+    @property
+    def picture(self) -> Image.Image:
+        """``image`` as a PIL image at the model's size (L or RGB)."""
+        return to_pil(self.image)
+
+    @property
+    def concept_pictures(self) -> list[Image.Image]:
+        """``concept_images`` as PIL images."""
+        return [to_pil(im) for im in self.concept_images]
 
 
 def arithmetic(

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vaelab.data.dataset import ImageDataset, query_mask
+from vaelab.data.images import to_pil
 from vaelab.data.inputs import image_stem
 from vaelab.errors import VaelabError
 from vaelab.io import vectors
@@ -118,6 +120,16 @@ class AttributeStrip:
     original: np.ndarray  # (C, H, W) in [0,1]: the image as the model sees it
     strengths: np.ndarray  # (S,)
     along: str  # what the vector is: its query, or the file it was saved in
+
+    @property
+    def pictures(self) -> list[Image.Image]:
+        """``edited`` as PIL images at the model's size, one per strength."""
+        return [to_pil(im) for im in self.edited]
+
+    @property
+    def original_picture(self) -> Image.Image:
+        """``original`` as a PIL image."""
+        return to_pil(self.original)
 
 
 def attribute_strip(

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vaelab.data.dataset import ImageDataset
+from vaelab.data.images import to_pil
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import spherical_mean, weighted_centroid
@@ -49,6 +51,22 @@ class BlendResult:
     eigen_mean: np.ndarray  # (C, H, W) the mean image
     eigen_images: np.ndarray  # (n, C, H, W) principal components scaled to [0,1] for viewing
     explained: np.ndarray  # (n,) explained variance ratio of each component
+
+    @property
+    def pictures(self) -> dict[str, Image.Image]:
+        """The blends there are (euclidean, spherical, pixel_pca) as PIL images at the model's size, by name."""
+        blends = {"euclidean": self.euclidean, "spherical": self.spherical, "pixel_pca": self.pixel_pca}
+        return {name: to_pil(im) for name, im in blends.items() if im is not None}
+
+    @property
+    def class_pictures(self) -> list[Image.Image]:
+        """``class_images``, the decoded class centroids, as PIL images."""
+        return [to_pil(im) for im in self.class_images]
+
+    @property
+    def kmeans_pictures(self) -> list[Image.Image]:
+        """``kmeans_centres``, decoded, as PIL images."""
+        return [to_pil(im) for im in self.kmeans_centres]
 
 
 UNLABELLED_K = 8  # k-means clusters for data without classes, unless k is given

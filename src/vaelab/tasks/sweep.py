@@ -28,6 +28,7 @@ from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.likelihood import elbo
 from vaelab.models.config import CONFIG_NAME, ModelConfig, read_model_json
 from vaelab.models.registry import KL_NEUTRAL, MODELS
+from vaelab.progress import counted
 from vaelab.training.config import SweepConfig
 from vaelab.viz.figures import save_figure
 from vaelab.viz.grids import side_by_side_figure
@@ -86,12 +87,13 @@ def _folder_plan(folder: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, d
         )
     if done > train_cfg.epochs:
         raise VaelabError(
-            f"{folder} holds a model trained for {done} epochs; give --epochs {done} or more to "
+            f"{folder} holds a model trained for {counted(done, 'epoch')}; give --epochs {done} or more to "
             "reuse it, or another --out"
         )
     if done < train_cfg.epochs and not (folder / CHECKPOINT_NAME).is_file():
         raise VaelabError(
-            f"{folder} holds a model trained for {done} epochs and no checkpoint to go on from; give another --out"
+            f"{folder} holds a model trained for {counted(done, 'epoch')} and no checkpoint to go on from; "
+            "give another --out"
         )
     return "reuse" if done == train_cfg.epochs else "extend"
 

@@ -13,6 +13,7 @@ import torch
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.config import ModelConfig, read_model_json
+from vaelab.progress import counted
 from vaelab.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from vaelab.training.config import CycleTrainConfig, TrainConfig, check_fraction
 
@@ -46,7 +47,7 @@ def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:
     """A resumed run must have epochs left to train; otherwise say so rather than do nothing."""
     if ckpt is not None and ckpt["epoch"] >= epochs:
         raise VaelabError(
-            f"the run in {out} has already trained {ckpt['epoch']} epochs; give --epochs above "
+            f"the run in {out} has already trained {counted(ckpt['epoch'], 'epoch')}; give --epochs above "
             f"{ckpt['epoch']} to train it longer"
         )
 
@@ -152,9 +153,9 @@ def warn_small_set(n_train: int) -> None:
     """A one-line warning, before a run on fewer than FEW_IMAGES images, of what such a run gives."""
     if n_train < FEW_IMAGES:
         warnings.warn(
-            f"{n_train} training image{'s are' if n_train != 1 else ' is'} few for a VAE: it will learn them by heart "
-            "(sharp reconstructions of these, blur or noise between them and on new images) rather than a latent "
-            "space; a few thousand images make one, and --shift (and --flip where mirror images are valid) "
+            f"{counted(n_train, 'training image')} {'is' if n_train == 1 else 'are'} few for a VAE: it will learn them "
+            "by heart (sharp reconstructions of these, blur or noise between them and on new images) rather than a "
+            "latent space; a few thousand images make one, and --shift (and --flip where mirror images are valid) "
             "stretch a small set",
             VaelabWarning,
             stacklevel=3,

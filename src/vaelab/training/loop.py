@@ -109,6 +109,7 @@ class Run:
     window: np.ndarray  # the step values summed since the last step record; it may span an epoch's end
     window_steps: int = 0
     epoch: int = 0  # epochs done
+    saved_epoch: int = 0  # the epoch checkpoint.pt holds (0: none yet)
     step: int = 0  # optimizer steps done
     train_seconds: float = 0.0
     records: list[dict] = field(default_factory=list)  # metrics.jsonl, as far as the run has got
@@ -124,6 +125,7 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
         return run
     restore_states(ckpt, out, **stateful(kind))
     run.epoch, run.step, run.train_seconds = ckpt["epoch"], ckpt["step"], ckpt.get("train_seconds", 0.0)
+    run.saved_epoch = run.epoch
     run.best = BestEpoch(kind.cfg.patience, ckpt.get("best_epoch", 0), ckpt.get(kind.best_key, math.inf))
     restore_rng(ckpt, ddp.device)
     run.records = _read_metrics(out, run.epoch)
@@ -135,20 +137,24 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
 def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
     """Train from where ``run`` stands to the last epoch, or until patience runs out. With validation the model
     folder, and ``kind.model``, end up holding the best validated epoch. A fresh run with a time budget
-    (``cfg.minutes``) refits its last epoch to the time after each epoch (see :class:`TimeBudget`)."""
+    (``cfg.minutes``) refits its last epoch to the time after each epoch (see :class:`TimeBudget`). Ctrl-C
+    raises :class:`TrainingInterrupted`, which says which epoch checkpoint.pt holds."""
     cfg, ddp = kind.cfg, run.ddp
     minutes = getattr(cfg, "minutes", 0.0)
     budget = TimeBudget(minutes * 60) if minutes and run.epoch == 0 else None  # a resumed run keeps its plan
     kind.model.train()
-    while run.epoch < cfg.epochs:
-        seconds, train = run_epoch(kind, run, run.epoch + 1, progress)
-        if budget is not None:  # before the epoch is scored: its pictures and console line know if it is the last
-            cfg.epochs = budget.fitted_epochs(run.epoch, ddp)
-        stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
-        if budget is not None:
-            budget.epoch_ended()
-        if cfg.patience and ddp.mean(torch.tensor(float(stop), device=ddp.device)):  # every rank stops together
-            break
+    try:
+        while run.epoch < cfg.epochs:
+            seconds, train = run_epoch(kind, run, run.epoch + 1, progress)
+            if budget is not None:  # before the epoch is scored: its pictures and console line know if it is last
+                cfg.epochs = budget.fitted_epochs(run.epoch, ddp)
+            stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
+            if budget is not None:
+                budget.epoch_ended()
+            if cfg.patience and ddp.mean(torch.tensor(float(stop), device=ddp.device)):  # every rank stops together
+                break
+    except KeyboardInterrupt:  # the files are written atomically: each is the last whole one
+        raise TrainingInterrupted(run.out, run.saved_epoch) from None
     ddp.close()
     if run.n_val and ddp.is_main:
         run.best.restore(saved_model(kind), run.out, ddp.device, run.epoch, run.train_seconds)
@@ -202,6 +208,7 @@ def end_epoch(kind: Kind, run: Run, seconds: float, train: dict) -> bool:
     if scores.val is None or best.improved(epoch, scores.val_score):  # with validation: the best validated epoch
         save_model(kind, run, scores)
     save_checkpoint(run.out, checkpoint(kind, run))
+    run.saved_epoch = epoch
     stopping = best.exhausted(epoch)
     if draws_pictures(epoch, cfg.picture_every, cfg.epochs, stopping):
         kind.draw(run.out, epoch)
@@ -274,6 +281,18 @@ def _read_metrics(out: Path, upto_epoch: int) -> list[dict]:
 
 class TrainingDiverged(VaelabError):
     """The loss became NaN or infinite; the last good checkpoint was left as it was."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; ``saved_epoch`` is the epoch its checkpoint.pt in ``out`` holds (0: none)."""
+
+    def __init__(self, out: Path, saved_epoch: int):
+        self.out, self.saved_epoch = Path(out), saved_epoch
+        if saved_epoch:
+            said = f"the checkpoint in {out} holds epoch {saved_epoch}, the last one saved"
+        else:
+            said = f"no epoch had finished, so {out} holds no checkpoint to resume; start it again"
+        super().__init__(said)
 
 
 def left_to_resume(epoch: int, out: Path) -> str:
