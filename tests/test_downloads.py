@@ -286,6 +286,10 @@ class _FakeDatasets:
 
     class Split(list):
         features: dict
+        _fingerprint: str
+
+        def __getitem__(self, key):  # a column by name, as a datasets.Dataset gives it
+            return [row[key] for row in self] if isinstance(key, str) else super().__getitem__(key)
 
     def __init__(self, sizes: dict[str, int]):
         from PIL import Image
@@ -296,6 +300,7 @@ class _FakeDatasets:
             rows = _FakeDatasets.Split(
                 {"img": Image.new("L", (12, 10), 40 * i), "label": i % 2, "note": "x"} for i in range(n)
             )
+            rows._fingerprint = f"fake-{name}-{n}"
             rows.features = {
                 "note": object(),
                 "img": _FakeDatasets.Image(),
@@ -308,8 +313,10 @@ class _FakeDatasets:
         return self.splits[split] if split else self.splits
 
 
-def test_hf_spec_reads_images_labels_and_the_official_split(monkeypatch):
+def test_hf_spec_reads_images_labels_and_the_official_split(monkeypatch, tmp_path):
     import sys
+
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path))
 
     for name in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):  # set by the loader with downloads off: undone after
         monkeypatch.delenv(name, raising=False)
@@ -332,3 +339,34 @@ def test_hf_spec_without_the_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # import fails
     with pytest.raises(VaelabError, match=r"pip install 'vaelab\[hf\]'"):
         load_dataset("hf:someone/shapes")
+
+
+def test_hf_reads_a_dataset_that_datasets_saved_on_disk_and_decodes_it_once(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")  # the dev extra installs it; for users it is the hf extra
+    from PIL import Image as PILImage
+
+    monkeypatch.setenv("VAELAB_CACHE", str(tmp_path / "cache"))
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["dark", "light"])})
+
+    def part(n, seed):
+        labels = np.random.default_rng(seed).integers(0, 2, n)
+        pics = [PILImage.fromarray(np.full((12, 10), 40 + 170 * v, np.uint8)) for v in labels]
+        return datasets.Dataset.from_dict({"image": pics, "label": labels.tolist()}, features=features), labels
+
+    (train, y_train), (test, y_test) = part(30, 1), part(8, 2)
+    saved = tmp_path / "shapes"
+    datasets.DatasetDict({"train": train, "test": test}).save_to_disk(str(saved))
+    ds = load_dataset(f"hf:{saved}", size=(8, 8))
+    assert ds.images.shape == (38, 1, 8, 8) and ds.class_names == ["dark", "light"]
+    np.testing.assert_array_equal(ds.labels[ds.split("train")], y_train)
+    np.testing.assert_array_equal(ds.labels[ds.split("test")], y_test)
+    assert (ds.images[ds.labels == 1] > 150).all() and (ds.images[ds.labels == 0] < 100).all()
+    cached = list((tmp_path / "cache").glob("hf-*.npy"))
+    assert len(cached) == 1 and isinstance(ds.images, np.memmap)
+    import vaelab.data.cache as cache
+
+    monkeypatch.setattr(cache, "load_image", lambda *a, **k: pytest.fail("decoded again"))
+    again = load_dataset(f"hf:{saved}", size=(8, 8))  # from the cache: nothing decoded
+    np.testing.assert_array_equal(again.images, ds.images)
+    with pytest.raises(VaelabError, match="has no split 'valid'"):
+        load_dataset(f"hf:{saved}:valid")

@@ -55,27 +55,49 @@ def decode_cached(
     }
     key = fingerprint(root, files, settings)
     path = cache_dir() / f"{kind}-{key}.npy"
-    if path.is_file():
-        try:
-            images = _open(path)
-            if images.shape == (len(files), channels, *size) and images.dtype == np.uint8:
-                return images
-            raise ValueError(f"it holds {images.dtype} {images.shape}")
-        except (OSError, ValueError) as e:  # a damaged cache (a full disk, a copy cut short) is decoded again
-            warn_damaged_cache(path, e)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), channels, *size))
-        for i, f in enumerate(progress_bar(files, desc=f"decoding {kind} (once)", unit="img", show=len(files) >= 200)):
-            src = f
-            if prepare is not None:
+    cached = open_cached(path, (len(files), channels, *size))
+    if cached is not None:
+        return cached
+
+    def sources():
+        for f in files:
+            if prepare is None:
+                yield f
+            else:
                 from vaelab.data.images import open_image
 
-                src = prepare(open_image(f))
+                yield prepare(open_image(f))
+
+    return write_cached(path, kind, sources(), len(files), channels, size, background)
+
+
+def write_cached(path: Path, kind: str, sources, n: int, channels: int, size: tuple[int, int], background: int):
+    """Decode ``n`` images (paths or PIL images, from the iterable ``sources``) with :func:`load_image` into the
+    .npy ``path``, written atomically, with a progress bar; return its read-only memory map."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, channels, *size))
+        for i, src in enumerate(progress_bar(sources, desc=f"decoding {kind} (once)", unit="img", show=n >= 200,
+                                             total=n)):  # fmt: skip
             out[i] = load_image(src, channels, size, background)
         out.flush()
         del out
     return _open(path)
+
+
+def open_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cache ``path`` as a read-only map when it holds uint8 images of ``shape``; None when there is none, and
+    (with a warning) when it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        images = _open(path)
+        if images.shape == tuple(shape) and images.dtype == np.uint8:
+            return images
+        raise ValueError(f"it holds {images.dtype} {images.shape}")
+    except (OSError, ValueError) as e:  # a damaged cache (a full disk, a copy cut short) is decoded again
+        warn_damaged_cache(path, e)
+        return None
 
 
 def warn_damaged_cache(path: Path, error: Exception) -> None:
