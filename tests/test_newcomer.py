@@ -228,3 +228,19 @@ def test_a_mistyped_dataset_gets_the_likeliest_one():
 
     with pytest.raises(vaelab.VaelabError, match=r"unknown dataset 'fashon-mnist'.*did you mean 'fashion-mnist'"):
         load_dataset("fashon-mnist")
+
+
+def test_the_disentangle_result_gives_its_grids_as_pil_images():
+    from vaelab.tasks.disentangle import DisentangleResult
+
+    rng = np.random.default_rng(0)
+    swap = rng.random((2, 3, 3, 4, 4)).astype(np.float32)
+    r = DisentangleResult("cycle-vae", "toy", 2, np.zeros((2, 3, 4, 4), np.uint8), np.zeros((3, 3, 4, 4), np.uint8),
+                          swap=swap)  # fmt: skip
+    pics = r.pictures
+    assert list(pics) == ["swap"] and len(pics["swap"]) == 2 and len(pics["swap"][0]) == 3
+    cell = pics["swap"][1][2]
+    assert cell.mode == "RGB" and cell.size == (4, 4)
+    np.testing.assert_array_equal(
+        np.asarray(cell), (np.clip(swap[1, 2], 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+    )

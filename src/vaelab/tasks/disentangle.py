@@ -45,6 +45,15 @@ class DisentangleResult:
     metrics: dict | None = None  # MIG, BetaVAE, FactorVAE, DCI, SAP when the data has ground truth
     probe_source: str = ""  # which images the probe codes come from: the test split, unless it is tiny
 
+    @property
+    def pictures(self) -> dict[str, list[list]]:
+        """The decoded grids as PIL images, row by row, by name: "swap" (R × K), "interpolation" (S × S) and
+        "traversal" (K × S), those this result holds; the arrays stay in their fields."""
+        from vaelab.data.images import to_pil
+
+        grids = {"swap": self.swap, "interpolation": self.interpolation, "traversal": self.traversal}
+        return {name: [[to_pil(cell) for cell in row] for row in g] for name, g in grids.items() if g is not None}
+
 
 OUTPUTS = (
     "swap_grid.png",
