@@ -316,9 +316,13 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        warming = None
         if warm and studio.default_id:
-            threading.Thread(target=studio.warm, daemon=True, name="vaelab-studio-warm").start()
+            warming = threading.Thread(target=studio.warm, daemon=True, name="vaelab-studio-warm")
+            warming.start()
         yield
+        if warming is not None:  # a stop during the warm-up waits for it: onnxruntime aborts the process when the
+            await run_in_threadpool(warming.join)  # interpreter exits under a thread that is still running it
 
     async def starlette_error(request: Request, exc: HTTPException):  # e.g. 405 on OPTIONS: JSON, as the rest
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
