@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_wall  # noqa: E402
 from vaelab.data.loaders import load_dataset  # noqa: E402
+from vaelab.metrics.evaluate import labelled_for  # noqa: E402
 from vaelab.metrics.interpolation import COMPARED, compared_paths, interpolation_metrics  # noqa: E402
 from vaelab.metrics.paths import random_pairs, step_deviation, step_distances  # noqa: E402
 from vaelab.models.classifier import default_evaluator_for  # noqa: E402
@@ -120,7 +121,7 @@ def main() -> None:
     for name in args.models.split(","):
         model, m = load(name), open_model(name)
         evaluator = default_evaluator_for(name)
-        ds = load_dataset(name)
+        ds = labelled_for(evaluator, load_dataset(name))  # the evaluator's classes (emoji: its subgroups)
         test = ds.split("test")
         images, labels = ds.images[test], ds.labels[test]
         r = interpolation_metrics(model, images, labels, evaluator, pairs=args.pairs, frames=args.frames)

@@ -324,9 +324,12 @@ def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_pa
     mine.write_text(json.dumps({"model": {"folder": str(folder), "weights": weights_id(folder)}}))
     import warnings
 
+    moved = tmp_path / "moved.json"  # measured where the model was made (the shipped ones): the same weights
+    moved.write_text(json.dumps({"model": {"folder": "/elsewhere/emoji-vae", "weights": weights_id(folder)}}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", VaelabWarning)
         read_metrics([mine], folder)
+        read_metrics([moved], folder)
     older = tmp_path / "older.json"  # the same folder, measured before it trained further
     older.write_text(json.dumps({"model": {"folder": str(folder), "weights": "0123456789abcdef"}}))
     with pytest.warns(VaelabWarning, match="measured other weights than .* holds now"):

@@ -169,7 +169,14 @@ def read_metrics(paths: list[Path], folder: Path | None = None) -> list[tuple[Pa
             raise VaelabError(f"{path}: cannot read metrics ({e})") from e
         model = (values.get("model") or {}) if isinstance(values, dict) else {}
         named, measured = model.get("folder"), model.get("weights")
-        if folder is not None and isinstance(named, str) and Path(named).resolve() != Path(folder).resolve():
+        same_weights = bool(folder is not None and measured and measured == weights_id(folder))
+        # a model measured elsewhere (the shipped one, before it was installed here) is the same model: its weights
+        if (
+            folder is not None
+            and isinstance(named, str)
+            and Path(named).resolve() != Path(folder).resolve()
+            and not same_weights
+        ):
             warnings.warn(
                 f"{path} holds the metrics of {named}, not of {folder}; the report shows them anyway",
                 VaelabWarning,
