@@ -96,14 +96,14 @@ def interpolation_metrics(
     result: dict = {"pairs": int(len(pair_idx)), "frames": int(frames)}
     features_of = real = None
     if evaluator is not None:
-        from vaelab.metrics.realism import evaluator_features  # realism itself draws pairs from metrics.paths
+        from vaelab.metrics.realism import evaluator_features, standardiser  # realism draws its pairs from paths
 
         ref = evaluator_features(evaluator, images, batch_size)
-        mean, std = ref.mean(0), np.where(ref.std(0) > 1e-8, ref.std(0), 1.0)
-        real = (ref - mean) / std
+        scale = standardiser(ref)
+        real = scale(ref)
 
         def features_of(x):  # (a stand-in decoder, a test's identity, may overshoot [0, 1] on slerp's arc)
-            return (evaluator_features(evaluator, np.clip(x, 0.0, 1.0), batch_size) - mean) / std
+            return scale(evaluator_features(evaluator, np.clip(x, 0.0, 1.0), batch_size))
 
     ends = images[pair_idx.reshape(-1)].astype(np.float32)
     ends = (ends / 255.0 if images.dtype == np.uint8 else ends).reshape(len(pair_idx), 2, *images.shape[1:])

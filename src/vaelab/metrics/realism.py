@@ -37,12 +37,18 @@ def evaluator_features(evaluator, images: np.ndarray, batch_size: int = 1000) ->
     return np.concatenate(out).astype(np.float64)
 
 
-def standardise(reference: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Each feature set minus the reference's mean, over the reference's spread (features that never vary
-    there are divided by 1)."""
+def standardiser(reference: np.ndarray):
+    """The function that takes a feature set to the reference's standard: minus its mean, over its spread
+    (features that never vary there are divided by 1)."""
     mean, std = reference.mean(0), reference.std(0)
     std = np.where(std > 1e-8, std, 1.0)
-    return [(f - mean) / std for f in (reference, *others)]
+    return lambda features: (features - mean) / std
+
+
+def standardise(reference: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Each feature set, the reference's included, in the reference's standard (:func:`standardiser`)."""
+    scale = standardiser(reference)
+    return [scale(f) for f in (reference, *others)]
 
 
 def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0) -> dict:

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.errors import VaelabError
 from vaelab.models.config import FEATURES_ONNX
+from vaelab.models.runtime import BATCH, onnx_session
 from vaelab.models.shipped import SHIPPED_EVALUATORS
-
-BATCH = 256
 
 
 class FeatureSpace:
@@ -21,16 +19,8 @@ class FeatureSpace:
     (N, F) float64, where each feature has mean 0 and spread 1 over the data's test images."""
 
     def __init__(self, folder: str | Path):
-        import onnxruntime as ort
-
         self.folder = Path(folder)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(self.folder / FEATURES_ONNX), opts,
-                                                 providers=["CPUExecutionProvider"])  # fmt: skip
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise VaelabError(f"{self.folder / FEATURES_ONNX}: cannot load ({str(e).splitlines()[0]})") from e
+        self._session = onnx_session(self.folder / FEATURES_ONNX)
         shape = self._session.get_inputs()[0].shape
         self.shape = tuple(shape[1:])
 

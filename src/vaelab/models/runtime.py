@@ -31,6 +31,20 @@ class InferenceModel:
         self.class_names: list[str] | None = d.get("class_names")
         self.data_name: str | None = d.get("name")
 
+    def class_index(self, name) -> int:
+        """The index of the class ``name`` (case aside) among the model's classes; an unknown one is a one-line
+        error with the likeliest name and the list."""
+        from vaelab.errors import did_you_mean
+
+        names = self.class_names or []
+        lowered = [n.lower() for n in names]
+        if not isinstance(name, str) or name.lower() not in lowered:
+            shown = str(name)[:80]
+            raise VaelabError(
+                f"unknown class {shown!r}{did_you_mean(shown, names)}; this model knows: {', '.join(names)}"
+            )
+        return lowered.index(name.lower())
+
     def embed(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -43,24 +57,32 @@ class InferenceModel:
         raise NotImplementedError
 
 
+def onnx_session(path: Path, spinning: bool = True):
+    """An onnxruntime session of ``path`` on the CPU, quiet; a file it cannot load is a one-line VaelabError.
+    ``spinning=False``: its threads sleep between runs instead of spinning for the next one."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise VaelabError(f"{path}: cannot load ({str(e).splitlines()[0]})") from e
+
+
 class OnnxModel(InferenceModel):
     backend = "onnx"
 
     def __init__(self, folder: Path, doc: dict, spinning: bool = True):
         super().__init__(folder, doc)
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if not spinning:  # the threads sleep between runs instead of spinning for the next one
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._enc = ort.InferenceSession(str(folder / ENCODER_ONNX), opts, providers=["CPUExecutionProvider"])
-            self._dec = ort.InferenceSession(str(folder / DECODER_ONNX), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise VaelabError(
-                f"{folder}: cannot load ONNX files ({str(e).splitlines()[0]}); try --backend torch"
-            ) from e
+            self._enc = onnx_session(folder / ENCODER_ONNX, spinning)
+            self._dec = onnx_session(folder / DECODER_ONNX, spinning)
+        except VaelabError as e:
+            raise VaelabError(f"{e}; try --backend torch") from e
+        self._enc_outputs = [o.name for o in self._enc.get_outputs()]
         self._check_weights(folder)
 
     def _check_weights(self, folder: Path) -> None:
@@ -84,8 +106,7 @@ class OnnxModel(InferenceModel):
         return self._enc.run(["z"], {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        names = [o.name for o in self._enc.get_outputs()]
-        out = self._enc.run(names, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+        out = self._enc.run(self._enc_outputs, {"x": np.ascontiguousarray(x, dtype=np.float32)})
         return out[0], (out[1] if len(out) > 1 else None)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
@@ -117,7 +138,10 @@ class TorchModel(InferenceModel):
     def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.module.variational:
             return self.embed(x), None
-        return self._run(lambda t: self.module.posterior(t)[0], x), self._run(lambda t: self.module.posterior(t)[1], x)
+        torch = self._torch
+        with torch.inference_mode():
+            mu, logvar = self.module.posterior(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self._device))
+        return mu.float().cpu().numpy(), logvar.float().cpu().numpy()
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         return self._run(self.module.decode, z)

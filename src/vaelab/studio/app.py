@@ -8,6 +8,7 @@ Content-Security-Policy that lets the page load nothing from outside its own ori
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -78,11 +79,12 @@ def data_url(image) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
-def plotly_js() -> Path:
-    """plotly.min.js as the installed plotly package ships it: the page loads nothing from elsewhere."""
+@functools.lru_cache(maxsize=1)
+def plotly_js() -> bytes:
+    """plotly.min.js as the installed plotly package ships it (the page loads nothing from elsewhere), read once."""
     import plotly
 
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
 
 
 class Studio:
@@ -186,7 +188,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
     async def static(request: Request):
         name = request.path_params["name"]
         if name == "plotly.min.js":
-            return Response(plotly_js().read_bytes(), media_type="text/javascript",
+            return Response(plotly_js(), media_type="text/javascript",
                             headers={"cache-control": "max-age=86400"})  # fmt: skip
         if name not in STATIC:
             raise HTTPProblem(404, "no such file")

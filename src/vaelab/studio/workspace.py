@@ -66,32 +66,31 @@ class Workspace:
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple, object] = OrderedDict()
         self._making: dict[tuple, threading.Lock] = {}  # key → the lock of the one thread computing it
+        self._kept: dict[str, object] = {}  # what _once made: the data, the centroids, the latent map
 
     # --- what is computed once ---------------------------------------------------------------------------------
     @cached_property
     def model(self) -> InferenceModel:
         return open_model(self.entry.folder, "onnx", spinning=False)
 
+    def _once(self, name: str, make):
+        """The value ``make()`` gives, made by the first request that asks and kept (never evicted)."""
+        with self._lock:
+            if name not in self._kept:
+                self._kept[name] = make()
+            return self._kept[name]
+
     @property
     def dataset(self):
-        with self._lock:
-            if "dataset" not in self.__dict__:
-                self.__dict__["dataset"] = load_model_dataset(self.model)
-            return self.__dict__["dataset"]
+        return self._once("dataset", lambda: load_model_dataset(self.model))
 
     @property
     def centroids(self) -> np.ndarray:
-        with self._lock:
-            if "centroids" not in self.__dict__:
-                self.__dict__["centroids"] = cached_class_centroids(self.model, progress=False)
-            return self.__dict__["centroids"]
+        return self._once("centroids", lambda: cached_class_centroids(self.model, progress=False))
 
     @property
     def latent_map(self) -> LatentMap:
-        with self._lock:
-            if "latent_map" not in self.__dict__:
-                self.__dict__["latent_map"] = self._survey()
-            return self.__dict__["latent_map"]
+        return self._once("latent_map", self._survey)
 
     def _survey(self) -> LatentMap:
         ds, m = self.dataset, self.model
@@ -152,17 +151,9 @@ class Workspace:
 
     # --- sources -----------------------------------------------------------------------------------------------
     def _class_index(self, name) -> int:
-        names = self.class_names
-        if not names:
+        if not self.class_names:
             raise VaelabError("this model's data has no classes")
-        lowered = [n.lower() for n in names]
-        if not isinstance(name, str) or name.lower() not in lowered:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise VaelabError(f"unknown class {str(name)[:80]!r}{hint}")
-        return lowered.index(name.lower())
+        return self.model.class_index(name)
 
     def _dataset_image(self, ref) -> tuple[np.ndarray, str]:
         if not isinstance(ref, str) or not ref.strip() or len(ref) > 200:

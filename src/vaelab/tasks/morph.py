@@ -13,7 +13,7 @@ from PIL import Image
 
 from vaelab.data.images import MAX_ENLARGED_SIDE, enlarge, to_pil
 from vaelab.data.inputs import image_label
-from vaelab.errors import VaelabError, VaelabWarning, did_you_mean
+from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.io.staging import staged_folder
 from vaelab.latent.interpolate import METHODS, path
 from vaelab.models.runtime import InferenceModel, decode_batched, open_model
@@ -192,12 +192,7 @@ def run_morph(
                 "this model's training data had no classes (an image folder without class "
                 "subfolders), so there is nothing for --class to name; morph image files instead"
             )
-        lowered = [n.lower() for n in names]
-        idx = []
-        for c in classes:
-            if c.lower() not in lowered:
-                raise VaelabError(f"unknown class {c!r}{did_you_mean(c, names)}; this model knows: {', '.join(names)}")
-            idx.append(lowered.index(c.lower()))
+        idx = [m.class_index(c) for c in classes]
         points = cached_class_centroids(m)[idx]
         empty = [names[i] for i, row in zip(idx, points) if not np.isfinite(row).all()]
         if empty:
