@@ -52,7 +52,15 @@ def test_evaluator_training_is_seeded(toy):
 
 def test_evaluator_saves_like_a_model_and_loads_back_the_same(trained, toy):
     out, model, history = trained
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "features.onnx", "model.safetensors"]  # no pickle
+    # the evaluator's folder, and the run's files beside it; the checkpoint loads with weights_only (no pickle)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "config.json",
+        "features.onnx",
+        "loss_curve.png",
+        "metrics.jsonl",
+        "model.safetensors",
+    ]
     doc = json.loads((out / "config.json").read_text())
     assert doc["kind"] == "evaluator-cnn" and doc["evaluator"]["num_classes"] == 3
     assert doc["metrics"]["test_accuracy"] == history["test_accuracy"]

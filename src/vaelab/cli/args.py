@@ -208,8 +208,8 @@ def _dest(f) -> str:
 
 
 def add_training_data_options(p: argparse.ArgumentParser, config: type | None = None) -> None:
-    """The image format for folder data, a training subset, and the device (``config``'s, default TrainConfig's):
-    shared by every training command."""
+    """The image format for folder data, a training subset, and the device and how to compute on it (``config``'s
+    fields, default TrainConfig's): shared by every training command."""
     p.add_argument("--channels", type=int, choices=[1, 3], help="image channels for folder data (default 3)")
     p.add_argument(
         "--size",
@@ -218,7 +218,7 @@ def add_training_data_options(p: argparse.ArgumentParser, config: type | None = 
         "64x48, which is 64 high and 48 wide (default 64)",
     )
     p.add_argument("--limit", type=positive, help="train on the first N training images only")
-    add_fields_to_parser(p, config or TrainConfig, only=["device"])
+    add_fields_to_parser(p, config or TrainConfig, only=["device", "precision", "compile"])
 
 
 def keep_run_settings(p: argparse.ArgumentParser, derived: dict[str, Callable[[dict], Any]] | None = None) -> None:
@@ -240,13 +240,13 @@ def given_flags(args) -> set[str]:
     return {a.split("=", 1)[0] for a in getattr(args, "argv", []) if a.startswith("--")}
 
 
-def run_settings_from_args(args) -> dict | None:
+def run_settings_from_args(args, evaluator: bool = False) -> dict | None:
     """``training.settings.run_settings_on_resume`` for a training command: the run's config.json on --resume,
     after refusing each kept setting typed with another value than the run's own."""
     typed = given_flags(args)
     given = {flag: getattr(args, dest) for flag, (dest, _) in args.run_settings.items() if flag in typed}
     kept = {flag: stored for flag, (_, stored) in args.run_settings.items()}
-    return settings.run_settings_on_resume(Path(args.out), args.resume, given, kept)
+    return settings.run_settings_on_resume(Path(args.out), args.resume, given, kept, evaluator)
 
 
 def training_data_from_args(args):

@@ -203,7 +203,7 @@ def cmd_train(args) -> None:
             cfg,
             resume=args.resume,
             progress=not args.quiet,
-            announce=(lambda: print(banner)) if main_rank else None,
+            announce=(lambda compute: print(f"{banner}\n{compute}")) if main_rank else None,
         )
     except TrainingInterrupted as e:
         raise interrupted(e, "train", args) from None

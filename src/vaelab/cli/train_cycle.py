@@ -70,7 +70,7 @@ def cmd_train_cycle(args) -> None:
             cfg,
             resume=args.resume,
             progress=not args.quiet,
-            announce=lambda: print(banner),
+            announce=lambda compute: print(f"{banner}\n{compute}"),
             swap_figure=swap_grid_figure,
         )
     except TrainingInterrupted as e:

@@ -4,39 +4,59 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab.cli.args import add_training_data_options, data_arg, positive, positive_number, seed
+from vaelab.cli.args import (
+    add_fields_to_parser,
+    add_training_data_options,
+    config_args,
+    data_arg,
+    given_flags,
+    interrupted,
+    keep_run_settings,
+    run_settings_from_args,
+)
 from vaelab.progress import counted
+from vaelab.training.config import ClassifierTrainConfig
 
 
 def cmd_train_evaluator(args) -> None:
     from vaelab.data.loaders import load_dataset
-    from vaelab.models.config import check_model_folder
-    from vaelab.training.classifier import ClassifierTrainConfig, train_classifier
+    from vaelab.training.checks import planned_epochs
+    from vaelab.training.classifier import train_classifier
+    from vaelab.training.loop import TrainingInterrupted
 
-    check_model_folder(args.out, evaluator=True)  # before the banner and the data: an --out that cannot be written
+    run = run_settings_from_args(args, evaluator=True)  # before the banner and the data: an --out to refuse
+    if run:  # a resumed run goes on with its own data, labels and training subset unless they are given
+        own, given = run.get("data") or {}, given_flags(args)
+        args.data = args.data if "--data" in given else own.get("name", args.data)
+        args.label = args.label if "--label" in given else own.get("label")
+        args.limit = args.limit or own.get("limit")
     ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
     if args.limit:
         ds.limit_train(args.limit)
     if args.label:  # after the limit: a class needs its training images among those that train
         ds = ds.labelled_by(args.label)
-    cfg = ClassifierTrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-        flip=not args.no_flip,
-    )
-    print(
+    epochs = args.epochs or (planned_epochs(args.out, ClassifierTrainConfig.epochs) if args.resume else None)
+    cfg = ClassifierTrainConfig(**{**config_args(ClassifierTrainConfig, args), "epochs": epochs or 8})
+    banner = (
         f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
         + counted(len(ds.class_names or []), "class", "classes")
         + (f" of {args.label}" if args.label else "")
         + _others(ds)
     )
-    _, history = train_classifier(ds, args.out, cfg, progress=not args.quiet)
+    try:
+        _, history = train_classifier(
+            ds,
+            args.out,
+            cfg,
+            progress=not args.quiet,
+            resume=args.resume,
+            announce=lambda compute: print(f"{banner}\n{compute}"),
+        )
+    except TrainingInterrupted as e:
+        raise interrupted(e, "train-evaluator", args) from None
     print(
-        f"test accuracy {history['test_accuracy']:.4f} after {counted(cfg.epochs, 'epoch')} "
-        f"({history['train_seconds']:.0f} s); evaluator saved to {args.out}"
+        f"test accuracy {history['test_accuracy']:.4f} after {counted(len(history['epochs']), 'epoch')} "
+        f"({history['train_seconds']:.0f} s of training); evaluator saved to {args.out}"
     )
 
 
@@ -62,9 +82,7 @@ def add(sub) -> None:
         "--data", type=data_arg, default="fashion-mnist", help="fashion-mnist | mnist:PATH | folder:PATH (labelled)"
     )
     p.add_argument("--out", type=Path, default=Path("runs/evaluator"), help="folder (default runs/evaluator)")
-    p.add_argument("--epochs", type=positive, default=8)
-    p.add_argument("--batch-size", type=positive, default=128)
-    p.add_argument("--lr", type=positive_number, default=2e-3)
+    add_fields_to_parser(p, ClassifierTrainConfig, only=["epochs", "batch_size", "lr", "minutes"])
     p.add_argument(  # the 8 is MIN_CLASS_TRAIN of vaelab.data.dataset, not imported so that parsing needs no numpy
         "--label",
         metavar="COLUMN",
@@ -72,8 +90,10 @@ def add(sub) -> None:
         "(default: the data's own labels); values with fewer than 8 training images or no test image "
         "share one class, (other)",
     )
-    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-    add_training_data_options(p)
-    p.add_argument("--seed", type=seed, default=0)
+    add_fields_to_parser(p, ClassifierTrainConfig, only=["flip"])
+    add_training_data_options(p, ClassifierTrainConfig)
+    add_fields_to_parser(p, ClassifierTrainConfig, only=["seed"])
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    keep_run_settings(p)
     p.set_defaults(func=cmd_train_evaluator)

@@ -46,6 +46,18 @@ class LossOutput:
         return self.recon + self.kl
 
 
+def full_precision(x: torch.Tensor):
+    """A context in which autocast is off on ``x``'s device, for the sums that form an objective."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
+def fp32(tensors):
+    """A network's output (a tensor, or a tuple of tensors and Nones) as fp32: unchanged when it already is."""
+    if isinstance(tensors, tuple):
+        return tuple(None if t is None else t.float() for t in tensors)
+    return tensors.float()
+
+
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z) || Π_d q(z_d)) in nats, estimated on a batch as Chen et al. do: q(z_i) is the mean of
     q(z_i | x_j) over the batch's images j, and likewise for each dimension; z, mu, logvar are (B, D).
@@ -121,15 +133,27 @@ class LatentModel(nn.Module):
         reparameterisation noise (drawn here when not given); ``capacity`` C (nats) makes the KL term
         β·|KL − C|, Burgess et al.'s capacity annealing. With a total-correlation weight the objective adds
         (tc_beta − 1)·TC while gradients are on (training); under ``torch.no_grad`` it leaves that term out."""
-        mu, logvar = self.encode(x)
+        # Under a bf16 autocast the networks compute in bf16; the code, the KL and the likelihood are formed from
+        # their outputs cast back to fp32, so that the objective's sums keep fp32's precision.
+        mu, logvar = fp32(self.encode(x))
+        with full_precision(x):
+            z, kl_dims = self.sample_code(mu, logvar, eps)
+        logits = self.decode_logits(z).float()
+        with full_precision(x):
+            return self._terms(x, mu, logvar, z, kl_dims, logits, kl_weight, capacity)
+
+    @staticmethod
+    def sample_code(mu: torch.Tensor, logvar: torch.Tensor | None, eps: torch.Tensor | None):
+        """(z, the KL of each dimension) for the posterior (mu, logvar), each (B, D), with noise ``eps`` (drawn when
+        None); a plain autoencoder's z is mu, with no KL. Sampled in eval mode too: the ELBO is an expectation over
+        q(z|x), not a value at its mean."""
         if logvar is None:
-            z = mu
-            kl_dims = torch.zeros_like(mu)
-        else:
-            # Sampled in eval mode too: the ELBO is an expectation over q(z|x), not a value at its mean.
-            z = mu + torch.exp(0.5 * logvar) * (torch.randn_like(mu) if eps is None else eps)
-            kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-        logits = self.decode_logits(z)
+            return mu, torch.zeros_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * (torch.randn_like(mu) if eps is None else eps)
+        return z, 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+    def _terms(self, x, mu, logvar, z, kl_dims, logits, kl_weight, capacity) -> LossOutput:
+        """:meth:`loss`'s terms from the networks' outputs, all fp32."""
         recon = self.recon_nll(logits, x)
         kl = kl_dims.sum(1)
         kl_term = kl_dims.mean(0).clamp(min=self.cfg.free_bits).sum() if self.cfg.free_bits > 0 else kl.mean()

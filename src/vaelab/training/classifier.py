@@ -1,36 +1,31 @@
-"""Training the evaluator classifier: a plain seeded loop (cross-entropy, Adam with a cosine learning-rate
-decay, random horizontal flips), then its test accuracy."""
+"""Training the evaluator classifier: cross-entropy, Adam with a cosine learning-rate decay to 0 at the run's last
+step, random horizontal flips, and its test accuracy after each epoch. The run around the step (resume, --minutes,
+Ctrl-C, metrics.jsonl, atomic saves, the NaN guard, bf16) is the scaffold that every training loop shares,
+:func:`vaelab.training.loop.run_loop`."""
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
-from vaelab.models.config import check_model_folder
-from vaelab.progress import progress_bar
-from vaelab.training.checks import pick_device
+from vaelab.models.config import CONFIG_NAME, check_model_folder, read_config_doc
+from vaelab.training.checkpoint import load_checkpoint
+from vaelab.training.checks import check_resumable, pick_device, resumed_settings
+from vaelab.training.compute import Compute, plan_compute
+from vaelab.training.config import ClassifierTrainConfig
+from vaelab.training.distributed import Dist
 from vaelab.training.evaluation import images_tensor, unit_batch
-
-
-@dataclass
-class ClassifierTrainConfig:
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 2e-3
-    seed: int = 0
-    device: str = "auto"
-    flip: bool = True  # random horizontal flips; clothes, digits aside, look alike mirrored
-    log_every: int = 50  # steps per train-loss record in the history
+from vaelab.training.loop import Scores, run_loop, start_run
+from vaelab.viz.training_curves import plot_classifier_curve
 
 
 @torch.no_grad()
@@ -49,92 +44,196 @@ def train_classifier(
     out: str | Path | None = None,
     cfg: ClassifierTrainConfig | None = None,
     progress: bool = True,
+    resume: bool = False,
+    announce=None,
 ) -> tuple[EvaluatorCNN, dict]:
-    """Train an evaluator on ``dataset``'s labelled train split; save it to ``out`` when given.
+    """Train an evaluator on ``dataset``'s labelled train split into the folder ``out`` (None: a temporary one,
+    for a model kept in memory only).
 
-    Returns the model (eval mode) and a history: train-loss windows, per-epoch loss and test accuracy.
+    ``out`` ends up an evaluator folder (config.json, model.safetensors, features.onnx) plus checkpoint.pt,
+    metrics.jsonl and loss_curve.png; with ``resume`` the run goes on from its checkpoint, and ``cfg.epochs`` may be
+    raised to train longer. ``announce(line)`` is called once every check has passed, with the line that says how
+    the run computes. Returns the model (eval mode) and a history: train-loss windows, per-epoch loss and test
+    accuracy, seconds of training.
     """
     cfg = cfg or ClassifierTrainConfig()
+    check_labelled(dataset)
+    if out is None:
+        if resume:
+            raise VaelabError("resuming needs the run's folder")
+        with tempfile.TemporaryDirectory(prefix="vaelab-evaluator-") as tmp:
+            return train_classifier(dataset, Path(tmp) / "evaluator", cfg, progress, announce=announce)
+    out = Path(out)
+    check_model_folder(out, evaluator=True)
+    ckpt, model_cfg = None, evaluator_config(dataset)
+    if resume:
+        ckpt, model_cfg, cfg = resume_evaluator(out, cfg, dataset)
+    check_resumable(ckpt, cfg.epochs, out)
+    device = pick_device(cfg.device)
+    compute = plan_compute(cfg.precision, cfg.compile, device)
+    out.mkdir(parents=True, exist_ok=True)
+    if announce is not None:
+        announce(compute.line)
+    torch.manual_seed(cfg.seed)
+    kind = ClassifierKind(compute.prepare(EvaluatorCNN(model_cfg).to(device)), cfg, device, dataset, compute)
+    run = start_run(kind, out, dataset, 0, Dist(device=device), ckpt)
+    run_loop(kind, run, progress)
+    kind.model.data_spec = dataset.spec()
+    return kind.model, history_of(run.records, run.train_seconds)
+
+
+def check_labelled(dataset: ImageDataset) -> None:
+    """An evaluator learns classes: the data must have them, in its test split as in its training split."""
     if dataset.labels is None or not dataset.class_names:
         raise VaelabError(
             f"dataset {dataset.name!r} has no labels; an evaluator needs class labels "
             "(use fashion-mnist, mnist:PATH, or a folder with class subfolders)"
         )
-    if out is not None:
-        check_model_folder(Path(out), evaluator=True)
     if dataset.split_by_class():
         raise VaelabError(
             f"{dataset.name} is split by class: its test classes never occur in training, so a "
             "classifier trained on it cannot be tested; use a set whose test split shares its classes"
         )
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    model = EvaluatorCNN(
-        EvaluatorConfig(
-            channels=dataset.channels,
-            height=dataset.size[0],
-            width=dataset.size[1],
-            num_classes=len(dataset.class_names),
+
+
+def evaluator_config(dataset: ImageDataset) -> EvaluatorConfig:
+    return EvaluatorConfig(
+        channels=dataset.channels, height=dataset.size[0], width=dataset.size[1], num_classes=len(dataset.class_names)
+    )
+
+
+def resume_evaluator(out: Path, cfg: ClassifierTrainConfig, dataset: ImageDataset) -> tuple:
+    """(checkpoint, model config, training settings) of the evaluator run in ``out``: its own settings, with the
+    epochs and device asked for now; data of another format or other classes is refused."""
+    ckpt = load_checkpoint(out)
+    if not (out / CONFIG_NAME).is_file():
+        raise VaelabError(f"cannot resume: {out} has no {CONFIG_NAME} beside its checkpoint")
+    model_cfg = EvaluatorConfig.from_dict(read_config_doc(out)["evaluator"])
+    own, now = (
+        (model_cfg.num_classes, model_cfg.channels, model_cfg.height, model_cfg.width),
+        (
+            len(dataset.class_names),
+            dataset.channels,
+            *dataset.size,
+        ),
+    )
+    if own != now:
+        raise VaelabError(
+            f"{out} holds an evaluator of {model_cfg.num_classes} classes of {model_cfg.channels}×{model_cfg.height}"
+            f"×{model_cfg.width} images, and {dataset.name} has {len(dataset.class_names)} of {dataset.channels}×"
+            f"{dataset.size[0]}×{dataset.size[1]}: a resumed run goes on with its own data"
         )
-    ).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    images = images_tensor(dataset.images)
-    labels = torch.from_numpy(dataset.labels.astype(np.int64))
-    train_idx = torch.from_numpy(dataset.split("train"))
-    test_idx = dataset.split("test")
-    n = len(train_idx)
-    steps = math.ceil(n / cfg.batch_size)
-    # With a constant rate (1e-3, no flips) the accuracy stalled at 89.9% after 5 epochs; decaying the rate to
-    # zero, with flips, reached 92.1% in 8 (BENCHMARKS.md).
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps))
-    history: dict = {"step_loss": [], "epochs": []}
-    t_start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
+    settings = ClassifierTrainConfig.from_dict(resumed_settings(ckpt["train_config"], cfg))
+    return ckpt, model_cfg, settings
+
+
+def history_of(records: list[dict], seconds: float) -> dict:
+    """train_classifier's history from the run's metrics.jsonl records."""
+    epochs = [
+        {"epoch": r["epoch"], "train_loss": r["train_loss"], "test_accuracy": r["test_accuracy"]}
+        for r in records
+        if r["kind"] == "epoch"
+    ]
+    return {
+        "step_loss": [r["loss"] for r in records if r["kind"] == "step"],
+        "epochs": epochs,
+        "train_seconds": seconds,
+        "test_accuracy": epochs[-1]["test_accuracy"] if epochs else None,
+    }
+
+
+class ClassifierKind:
+    """The evaluator's part of a run (see :class:`vaelab.training.loop.Kind`): a cross-entropy step, the test
+    accuracy, and its own model folder."""
+
+    step_keys = ("loss",)
+    unit = "batch"
+    remedy = "try a lower --lr"
+    score_name, score_format, best_key = "validation loss", ".4f", "best_val_loss"  # no validation: never used
+    ema = None  # no moving average: the folder saves the trained weights
+
+    def __init__(
+        self, model: EvaluatorCNN, cfg: ClassifierTrainConfig, device, dataset: ImageDataset, compute: Compute
+    ):
+        self.model, self.cfg, self.device, self.compute = model, cfg, device, compute
+        self.net, self.parts = compute.compile(model), {}  # nothing trained beside the model
+        self.optimizers = {"optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr)}
+        self.images = images_tensor(dataset.images)
+        self.labels = torch.from_numpy(dataset.labels.astype(np.int64))
+        self.train_idx = torch.from_numpy(dataset.split("train"))
+        test_idx = dataset.split("test")
+        self.test_images, self.test_labels = dataset.images[test_idx], dataset.labels[test_idx]
+        self.steps_per_epoch = math.ceil(len(self.train_idx) / cfg.batch_size)
+
+    def epoch_batches(self, epoch: int) -> list[tuple]:
+        """The epoch's batches: (training indices, which images to mirror or None), from a generator seeded by
+        (seed, epoch)."""
+        cfg, size = self.cfg, self.cfg.batch_size
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = train_idx[torch.randperm(n, generator=gen)]
-        total, window = 0.0, 0.0
-        bar = progress_bar(
-            range(steps),
-            desc=f"evaluator epoch {epoch}/{cfg.epochs}",
-            unit="batch",
-            show=progress,
-            leave=False,
-            dynamic_ncols=True,
-        )
-        for b in bar:
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = images[idx].float().div_(255)
-            if cfg.flip:
-                x = torch.where(torch.rand(len(x), 1, 1, 1, generator=gen) < 0.5, x.flip(-1), x)
-            x = x.to(device)
-            loss = F.cross_entropy(model(x), labels[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+        order = self.train_idx[torch.randperm(len(self.train_idx), generator=gen)]
+        batches = []
+        for b in range(self.steps_per_epoch):
+            idx = order[b * size : (b + 1) * size]
+            batches.append((idx, torch.rand(len(idx), 1, 1, 1, generator=gen) < 0.5 if cfg.flip else None))
+        return batches
+
+    def step(self, batch: tuple, step: int) -> np.ndarray:
+        """One Adam step on the batch's cross-entropy; returns it."""
+        idx, flips = batch
+        x = self.images[idx].float().div_(255)
+        if flips is not None:
+            x = torch.where(flips, x.flip(-1), x)
+        x = self.compute.images(x.to(self.device))
+        with self.compute.autocast():  # bf16 needs no gradient scaler: it has fp32's range
+            logits = self.net(x)
+        loss = F.cross_entropy(logits.float(), self.labels[idx].to(self.device))  # the sum in fp32
+        opt = self.optimizers["optimizer"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        value = loss.item()
+        if math.isfinite(value):  # a NaN step is not taken: run_epoch stops the run on the value returned
+            for group in opt.param_groups:  # from the step count alone, so that a resumed run needs no scheduler
+                group["lr"] = self.cfg.lr_at(step, self.steps_per_epoch * self.cfg.epochs)
             opt.step()
-            sched.step()
-            value = loss.item()
-            total += value
-            window += value
-            if (b + 1) % cfg.log_every == 0:
-                history["step_loss"].append(window / cfg.log_every)
-                bar.set_postfix(loss=f"{window / cfg.log_every:.3f}", refresh=False)
-                window = 0.0
-        model.eval()
-        acc = classifier_accuracy(model, dataset.images[test_idx], dataset.labels[test_idx])
-        history["epochs"].append({"epoch": epoch, "train_loss": total / steps, "test_accuracy": acc})
-        if progress:
-            tqdm.write(f"evaluator epoch {epoch}: train loss {total / steps:.4f}  test accuracy {acc:.4f}")
-    history["train_seconds"] = time.perf_counter() - t_start
-    history["test_accuracy"] = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
-    model.eval()
-    model.data_spec = dataset.spec()
-    if out is not None:
-        model.save_pretrained(
+        return np.array([value])
+
+    def progress(self, mean: np.ndarray) -> dict:
+        return {"loss": f"{mean[0]:.3f}"}
+
+    def evaluate(self, epoch: int, seconds: float, train: dict) -> Scores:
+        acc = classifier_accuracy(self.model, self.test_images, self.test_labels)
+        images_per_s = len(self.train_idx) / seconds
+        record = {
+            "train_loss": train["loss"],
+            "test_accuracy": acc,
+            "epoch_seconds": seconds,
+            "img_per_s": images_per_s,
+        }
+        line = f"train loss {train['loss']:.4f}  test accuracy {acc:.4f}  [{images_per_s:.0f} img/s]"
+        return Scores(record, line, {"accuracy": acc})
+
+    def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
+        return {
+            **asdict(self.cfg),
+            **self.compute.record(),
+            "epochs_done": epoch,
+            "steps": step,
+            "train_seconds": round(seconds, 1),
+        }
+
+    def save(self, out: Path, data_spec: dict, training: dict, metrics: dict) -> None:
+        """The evaluator's folder: config.json with its test accuracy, the weights, and features.onnx standardised
+        by the test images."""
+        self.model.save_pretrained(
             out,
-            dataset.spec(),
-            reference=dataset.images[test_idx],
-            training=asdict(cfg),
-            metrics={"test_accuracy": history["test_accuracy"], "train_seconds": round(history["train_seconds"], 1)},
+            data_spec,
+            reference=self.test_images,
+            training=training,
+            metrics={"test_accuracy": metrics["test"]["accuracy"], "train_seconds": training["train_seconds"]},
         )
-    return model, history
+
+    def plot_curves(self, records: list[dict], path: Path) -> None:
+        plot_classifier_curve(records, path)
+
+    def draw(self, out: Path, epoch: int) -> None:
+        """An evaluator draws no pictures."""

@@ -30,6 +30,22 @@ PICTURES_HELP = (
     "up to 20, about 20 in all in a longer one; on --resume, the run's own setting)"
 )
 PICTURE_EVERY = dict(flag="--pictures-every", type="positive", metavar="EPOCHS", free_on_resume=True)
+PRECISIONS = ("auto", "bf16", "fp32")  # training.compute.plan_compute reads each
+PRECISION = dict(
+    choices=PRECISIONS,
+    help="the training forward pass's number format. auto (default): bf16 where the device computes it natively "
+    "(a CPU with AMX or AVX512-BF16, a CUDA GPU of compute capability 8.0 or later), else fp32; the weights, the "
+    "objective's sums and the saved model stay fp32 either way",
+)
+COMPILE = dict(
+    help="run the training step's model under torch.compile: a warm-up of half a minute or more, then faster steps "
+    "where it pays (measured in docs/benchmarks/training-throughput.md)"
+)
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise VaelabError(f"the precision is one of {', '.join(PRECISIONS)}, not {precision!r}")
 
 
 @dataclass
@@ -127,6 +143,8 @@ class TrainConfig:
     # 0 with a capacity: C fixed at the max from the start
     capacity_steps: int = field(default=0, metadata=dict(help="steps over which C rises from 0 to --capacity-max"))
     device: str = field(default="auto", metadata=DEVICE)
+    precision: str = field(default="auto", metadata=PRECISION)
+    compile: bool = field(default=False, metadata=COMPILE)
     log_every: int = 50  # steps between train-loss records in metrics.jsonl
     grid_images: int = 16  # test images in the reconstruction grid
     onnx: bool = field(default=True, metadata=dict(help="skip the ONNX export (morph then uses torch)"))
@@ -174,6 +192,7 @@ class TrainConfig:
             raise VaelabError(f"the time budget must be 0 (off) or more minutes, not {self.minutes}")
         check_validation_settings(self.val_fraction, self.patience)
         check_picture_every(self.picture_every)
+        check_precision(self.precision)
 
     @property
     def elbo_objective(self) -> bool:
@@ -265,6 +284,8 @@ class CycleTrainConfig:
     )
     seed: int = field(default=0, metadata=dict(type="seed", help=""))
     device: str = field(default="auto", metadata=DEVICE)
+    precision: str = field(default="auto", metadata=PRECISION)
+    compile: bool = field(default=False, metadata=COMPILE)
     log_every: int = 50  # steps between train-loss records in metrics.jsonl
     grid_images: int = 8  # test images along each side of the per-epoch swap grid
     eval_images: int = 2000  # test images for the per-epoch numbers
@@ -306,6 +327,7 @@ class CycleTrainConfig:
             )
         check_validation_settings(self.val_fraction, self.patience)
         check_picture_every(self.picture_every)
+        check_precision(self.precision)
 
     def validation_score(self, scores: dict, pixels: int) -> float:
         """The forward cycle's loss on held-out images, at the posterior mean and with MSE (lower is better):
@@ -344,3 +366,53 @@ class SweepConfig:
     )
     prior_samples: int = field(default=1000, metadata=dict(type="positive", help=""))
     device: str = TrainConfig.device
+
+
+@dataclass
+class ClassifierTrainConfig:
+    epochs: int = field(
+        default=8,
+        metadata=dict(
+            type="positive", cli_default=None, free_on_resume=True, help="default 8; on --resume, the run's plan"
+        ),
+    )
+    batch_size: int = field(default=128, metadata=dict(type="positive", help=""))
+    lr: float = field(
+        default=2e-3, metadata=dict(type="positive_number", help="Adam's learning rate, decayed to 0 by a cosine")
+    )
+    # With a constant rate (1e-3, no flips) the accuracy stalled at 89.9% after 5 epochs; decaying the rate to
+    # zero, with flips, reached 92.1% in 8 (BENCHMARKS.md).
+    flip: bool = field(default=True, metadata=dict(help="no random horizontal flips"))
+    minutes: float = field(
+        default=0.0,
+        metadata=dict(
+            metavar="N",
+            help="train for about N minutes instead of a number of epochs: the last epoch, and the cosine decay "
+            "with it, are refitted to the time after each one",
+        ),
+    )
+    seed: int = field(default=0, metadata=dict(type="seed", help=""))
+    device: str = field(default="auto", metadata=DEVICE)
+    precision: str = field(default="auto", metadata=PRECISION)
+    compile: bool = field(default=False, metadata=COMPILE)
+    log_every: int = 50  # steps per train-loss record in metrics.jsonl and the history
+    patience: int = 0  # the scaffold's early stop: an evaluator has no validation images
+    picture_every: int | None = None  # and draws no pictures
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise VaelabError(f"epochs and batch size must be at least 1, not {self.epochs} and {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise VaelabError(f"the learning rate must be above 0, not {self.lr}")
+        if not (math.isfinite(self.minutes) and self.minutes >= 0):
+            raise VaelabError(f"the time budget must be 0 (off) or more minutes, not {self.minutes}")
+        check_precision(self.precision)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassifierTrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate of the step taken after ``step`` steps: lr · ½(1 + cos(π · step / total_steps))."""
+        return self.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total_steps))))

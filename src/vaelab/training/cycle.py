@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
+from vaelab.models.base import fp32, full_precision
 from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.cycle_vae import CycleVAE
 from vaelab.models.registry import build_model
@@ -43,6 +44,7 @@ from vaelab.training.checks import (
     training_split,
     warn_few_steps,
 )
+from vaelab.training.compute import Compute, plan_compute
 from vaelab.training.config import CycleTrainConfig
 from vaelab.training.distributed import Dist
 from vaelab.training.evaluation import images_tensor, unit_batch
@@ -91,16 +93,19 @@ def forward_cycle(model: CycleVAE, x1: torch.Tensor, x2: torch.Tensor, cfg: Cycl
     With ``cfg.recon_loss == "bce"`` the reconstruction term is the per-pixel binary cross-entropy instead of
     the MSE, normalised the same way (a mean per pixel, times 2); 'mse' is the swap MSE per pixel either way,
     for the logs."""
-    mu, logvar, s = model.encode_parts(torch.cat([x1, x2]))
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    s1, s2 = s.chunk(2)
-    logits = model.decode_logits(torch.cat([z, torch.cat([s2, s1])], dim=1))  # x̂1 = Dec(z1, s2), x̂2 = Dec(z2, s1)
     x = torch.cat([x1, x2])
-    mse = F.mse_loss(torch.sigmoid(logits), x)  # per pixel, like the test MSE it is plotted beside
-    # Two per-batch means, as in the official code: the mean over both batches at once is half their sum.
-    recon = 2 * (mse if cfg.recon_loss == "mse" else F.binary_cross_entropy_with_logits(logits, x))
-    kl = _kl_sum(mu, logvar) / x1.numel()
-    return {"loss": cfg.reconstruction_coef * recon + cfg.kl_coef * kl, "mse": mse, "kl": kl}
+    mu, logvar, s = fp32(model.encode_parts(x))  # under a bf16 autocast: the networks' outputs, back in fp32
+    with full_precision(x):
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        s1, s2 = s.chunk(2)
+    # x̂1 = Dec(z1, s2), x̂2 = Dec(z2, s1)
+    logits = model.decode_logits(torch.cat([z, torch.cat([s2, s1])], dim=1)).float()
+    with full_precision(x):  # the objective's sums in fp32
+        mse = F.mse_loss(torch.sigmoid(logits), x)  # per pixel, like the test MSE it is plotted beside
+        # Two per-batch means, as in the official code: the mean over both batches at once is half their sum.
+        recon = 2 * (mse if cfg.recon_loss == "mse" else F.binary_cross_entropy_with_logits(logits, x))
+        kl = _kl_sum(mu, logvar) / x1.numel()
+        return {"loss": cfg.reconstruction_coef * recon + cfg.kl_coef * kl, "mse": mse, "kl": kl}
 
 
 def reverse_cycle(model: CycleVAE, xa: torch.Tensor, xb: torch.Tensor, cfg: CycleTrainConfig) -> dict:
@@ -109,9 +114,10 @@ def reverse_cycle(model: CycleVAE, xa: torch.Tensor, xb: torch.Tensor, cfg: Cycl
         s = model.encode_parts(torch.cat([xa, xb]))[2]
         z = torch.randn(len(xa), model.z_dim, device=xa.device)
         decoded = model.decode_parts(torch.cat([z, z]), s)
-    mu_a, mu_b = model.encode_parts(decoded)[0].chunk(2)
-    l1 = F.l1_loss(mu_a, mu_b)
-    return {"loss": cfg.reverse_coef * l1, "l1": l1}
+    mu_a, mu_b = model.encode_parts(decoded)[0].float().chunk(2)
+    with full_precision(xa):
+        l1 = F.l1_loss(mu_a, mu_b)
+        return {"loss": cfg.reverse_coef * l1, "l1": l1}
 
 
 @torch.no_grad()
@@ -179,7 +185,8 @@ def train_cycle(
     figure of ``vaelab.viz``); without it the grid is a plain picture, inputs along the top and the left.
     With ``resume`` the config and state come from ``out``; ``cfg.epochs`` may be raised to train longer.
     ``cfg.val_fraction`` and ``cfg.patience`` validate and stop early as :func:`vaelab.training.vae.train` does,
-    on :meth:`CycleTrainConfig.validation_score`. ``announce()`` is called once every check has passed.
+    on :meth:`CycleTrainConfig.validation_score`. ``announce(line)`` is called once every check has passed, with the
+    line that says how the run computes (see ``training.compute``).
     """
     out = Path(out)
     cfg = cfg or CycleTrainConfig()
@@ -219,11 +226,13 @@ def train_cycle(
         )
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
+    compute = plan_compute(cfg.precision, cfg.compile, device, model_cfg.kind)
     out.mkdir(parents=True, exist_ok=True)
     if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
-        announce()
+        announce(compute.line)
     torch.manual_seed(cfg.seed)
-    kind = CycleKind(build_model(model_cfg).to(device), cfg, device, dataset, train_idx, val_idx, swap_figure)
+    model = compute.prepare(build_model(model_cfg).to(device))
+    kind = CycleKind(model, cfg, device, dataset, train_idx, val_idx, compute, swap_figure)
     run = start_run(kind, out, dataset, len(val_idx), Dist(device=device), ckpt)  # one process: no torchrun here
     if ckpt is None:
         warn_few_steps(len(train_idx), kind.steps_per_epoch, cfg.batch_size, cfg.epochs)
@@ -250,9 +259,13 @@ class CycleKind:
         dataset: ImageDataset,
         train_idx: np.ndarray,
         val_idx: np.ndarray,
+        compute: Compute,
         swap_figure=None,
     ):
         self.model, self.cfg, self.device, self.swap_figure = model, cfg, device, swap_figure
+        # the two cycles' passes call the model's parts, not its forward: compiled as functions
+        self.compute = compute
+        self.forward_cycle, self.reverse_cycle = compute.compile(forward_cycle), compute.compile(reverse_cycle)
         self.parts = {}  # nothing trained beside the model
         fused = device.type in ("cpu", "cuda")
         self.optimizers = {
@@ -292,12 +305,14 @@ class CycleKind:
     def step(self, batch: tuple, step: int) -> np.ndarray:
         """A forward-cycle step, then a reverse-cycle step; returns the swap MSE, the KL term and the reverse L1."""
         idx1, idx2, (shift1, shift2), (idx_a, idx_b) = batch
-        fwd = forward_cycle(self.model, self.batch(idx1, shift1), self.batch(idx2, shift2), self.cfg)
+        with self.compute.autocast():  # the losses come back in fp32 (see forward_cycle); bf16 needs no grad scaler
+            fwd = self.forward_cycle(self.model, self.batch(idx1, shift1), self.batch(idx2, shift2), self.cfg)
         opt = self.optimizers["optimizer"]
         opt.zero_grad(set_to_none=True)
         fwd["loss"].backward()
         opt.step()
-        rev = reverse_cycle(self.model, self.batch(idx_a), self.batch(idx_b), self.cfg)
+        with self.compute.autocast():
+            rev = self.reverse_cycle(self.model, self.batch(idx_a), self.batch(idx_b), self.cfg)
         opt = self.optimizers["optimizer_reverse"]
         opt.zero_grad(set_to_none=True)
         rev["loss"].backward()
@@ -307,7 +322,7 @@ class CycleKind:
     def batch(self, idx: np.ndarray, shifts: np.ndarray | None = None) -> torch.Tensor:
         """Training images ``idx`` as floats in [0,1] on the device, each moved by its shift (if given)."""
         x = self.images[torch.from_numpy(idx)].to(self.device, non_blocking=True).float().div_(255)
-        return x if shifts is None else shift_images(x, shifts, self.background)
+        return self.compute.images(x if shifts is None else shift_images(x, shifts, self.background))
 
     def progress(self, mean: np.ndarray) -> dict:
         mse, _, l1 = mean
@@ -341,6 +356,7 @@ class CycleKind:
     def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
         return {
             **asdict(self.cfg),
+            **self.compute.record(),
             "loop": "cycle",
             "epochs_done": epoch,
             "steps": step,

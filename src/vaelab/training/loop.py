@@ -93,6 +93,9 @@ class Kind(Protocol):
     def draw(self, out: Path, epoch: int) -> None:
         """Write the epoch's pictures into ``out``."""
 
+    # Optional: save(out, data_spec, training=..., metrics=...) writes the model folder, for a model that is not a
+    # LatentModel (the evaluator classifier); without it the folder is saved_model(kind).save_pretrained's.
+
 
 # --- the loop ---------------------------------------------------------------------------------------------------
 
@@ -224,13 +227,14 @@ def save_model(kind: Kind, run: Run, scores: Scores) -> None:
     """The model folder as of this epoch: config.json (with the training record and scores), the weights (the
     moving average's, with one), ONNX."""
     best = run.best.saved_fields(run.n_val, run.train_seconds) if scores.val else {}
-    saved_model(kind).save_pretrained(
-        run.out,
-        run.data_spec,
-        onnx=kind.cfg.onnx,
+    record = dict(
         training={**kind.saved_training(run.epoch, run.step, run.train_seconds), **best},
         metrics={"test": scores.test, **({"validation": scores.val} if scores.val else {})},
     )
+    if hasattr(kind, "save"):  # a model that is not a LatentModel writes its own folder
+        kind.save(run.out, run.data_spec, **record)
+    else:
+        saved_model(kind).save_pretrained(run.out, run.data_spec, onnx=kind.cfg.onnx, **record)
 
 
 def checkpoint(kind: Kind, run: Run) -> dict:

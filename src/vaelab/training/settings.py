@@ -25,14 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaelab.errors import VaelabError
-from vaelab.models.config import CONFIG_NAME, ModelConfig, check_model_folder, read_model_json
-from vaelab.training.config import CycleTrainConfig, TrainConfig
+from vaelab.models.config import CONFIG_NAME, ModelConfig, check_model_folder, read_config_doc, read_model_json
+from vaelab.training.config import ClassifierTrainConfig, CycleTrainConfig, TrainConfig
 
 if TYPE_CHECKING:
     from vaelab.data.dataset import ImageDataset
 
 # The section of a run's config.json that holds each dataclass's fields, under their own names.
-SECTION = {ModelConfig: "model", TrainConfig: "training", CycleTrainConfig: "training"}
+SECTION = {
+    ModelConfig: "model",
+    TrainConfig: "training",
+    CycleTrainConfig: "training",
+    ClassifierTrainConfig: "training",
+}
 
 
 def cli_fields(config: type) -> list[Field]:
@@ -71,23 +76,27 @@ def kept_setting(config: type, f: Field) -> Callable[[dict], Any]:
 
 
 def run_settings_on_resume(
-    out: Path, resume: bool, given: Mapping[str, Any], kept: Mapping[str, Callable[[dict], Any]]
+    out: Path,
+    resume: bool,
+    given: Mapping[str, Any],
+    kept: Mapping[str, Callable[[dict], Any]],
+    evaluator: bool = False,
 ) -> dict | None:
     """On a resume: the run's config.json, after refusing every setting in ``given`` (flag → the value typed) whose
     value differs from the run's own, as ``kept`` (flag → its reader of config.json) reads it. A resumed run goes on
     with its own model and training settings; only --epochs, --device and --data may change. None when not resuming,
     or when there is no config.json (the trainer then says there is nothing to resume). Without ``resume``, an
-    ``out`` that holds a model is refused."""
+    ``out`` that holds a model is refused; one that holds an ``evaluator`` is replaced, as it always was."""
     out = Path(out)
-    check_model_folder(out, evaluator=False)  # an evaluator's folder: choose another, not --resume
-    if not resume and (out / CONFIG_NAME).is_file():
+    check_model_folder(out, evaluator=evaluator)  # the other kind's folder: choose another, not --resume
+    if not resume and not evaluator and (out / CONFIG_NAME).is_file():
         raise VaelabError(
             f"{out} holds a trained model: --resume goes on with it, or choose another --out "
             "(a new run there would replace it)"
         )
     if not resume or not (out / CONFIG_NAME).is_file():
         return None
-    doc = read_model_json(out)
+    doc = read_config_doc(out) if evaluator else read_model_json(out)
     changed = []
     for flag, stored in kept.items():
         if flag not in given:

@@ -39,6 +39,7 @@ from vaelab.training.checks import (
     warn_few_steps,
     warn_small_set,
 )
+from vaelab.training.compute import Compute, plan_compute
 from vaelab.training.config import TrainConfig
 from vaelab.training.distributed import Dist, init_distributed
 from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
@@ -66,7 +67,8 @@ def train(
     With ``cfg.val_fraction`` a fixed part of the training images is held out and scored every epoch; the model
     folder then holds the epoch with the best validation −ELBO (checkpoint.pt still holds the latest, to
     resume), and ``cfg.patience`` stops the run once that many epochs have passed without a better one.
-    ``announce()`` is called once every check has passed, just before training starts.
+    ``announce(line)`` is called once every check has passed, just before training starts, with the line that says
+    how the run computes (``cfg.precision``, ``cfg.compile``; see ``training.compute``).
     """
     out = Path(out)
     cfg = cfg or TrainConfig()
@@ -89,11 +91,12 @@ def train(
     check_run_data(model_cfg, dataset, out, resumed)
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
+    compute = plan_compute(cfg.precision, cfg.compile, requested_device, model_cfg.kind)
     out.mkdir(parents=True, exist_ok=True)
     if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
-        announce()
+        announce(compute.line)
     ddp = init_distributed(requested_device)
-    kind = VAEKind(model.to(ddp.device), cfg, ddp, dataset, train_idx, val_idx)
+    kind = VAEKind(model.to(ddp.device), cfg, ddp, dataset, train_idx, val_idx, compute)
     run = start_run(kind, out, dataset, len(val_idx), ddp, ckpt)
     if ckpt is None and ddp.is_main:
         warn_small_set(len(train_idx))
@@ -121,10 +124,12 @@ class VAEKind:
         dataset: ImageDataset,
         train_idx: np.ndarray,
         val_idx: np.ndarray,
+        compute: Compute,
     ):
-        self.model, self.cfg, self.ddp = model, cfg, ddp
+        self.cfg, self.ddp, self.compute = cfg, ddp, compute
+        self.model = model = compute.prepare(model)
         self.ema = averaged_copy(model) if cfg.ema else None  # copied before DDP hooks into the model
-        self.net = ddp.wrap(model)
+        self.net = compute.compile(ddp.wrap(model))
         # The fused Adam kernel measured a few per cent faster than the default foreach one here (BENCHMARKS.md).
         fused = ddp.device.type in ("cpu", "cuda")
         self.optimizers = {"optimizer": torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused)}
@@ -132,7 +137,7 @@ class VAEKind:
         self.step_keys = ("loss", "adversarial", "discriminator") if cfg.adversarial else ("loss",)
         self.parts, self.disc = {}, None  # trained beside the model, and saved in checkpoint.pt with it
         if cfg.adversarial:
-            self.disc = PatchDiscriminator(model.cfg.channels).to(ddp.device)
+            self.disc = compute.prepare(PatchDiscriminator(model.cfg.channels).to(ddp.device))
             self.parts["discriminator"] = self.disc
             # VQGAN's discriminator optimizer: Adam with a low beta1
             self.optimizers["discriminator_optimizer"] = torch.optim.Adam(
@@ -182,13 +187,16 @@ class VAEKind:
             x = shift_images(x, shifts[mine], fill=None)  # the edge pixels move in: the data's own background
         if flips is not None:
             x = flip_images(x, flips[mine])
+        x = self.compute.images(x)
         kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
         capacity = (
             cfg.capacity_max * min(1.0, step / cfg.capacity_steps if cfg.capacity_steps else 1.0)
             if cfg.capacity_max
             else None
         )
-        out = self.net(x, kl_weight, None if eps is None else eps[mine], capacity)
+        with self.compute.autocast():  # no gradient scaler: bf16 has fp32's range, so gradients do not underflow
+            out = self.net(x, kl_weight, None if eps is None else eps[mine], capacity)
+        # The model returns its objective and logits in fp32 (see LatentModel.loss); the terms added here are fp32 too.
         loss, adversarial = out.objective, self.disc is not None and step >= cfg.adversarial_start
         recon = torch.sigmoid(out.logits) if cfg.freq_loss or adversarial else None
         if cfg.freq_loss:
@@ -196,7 +204,9 @@ class VAEKind:
         g_loss = d_loss = torch.zeros(())  # the decoder's and the discriminator's hinge losses (0 before the start)
         if adversarial:
             self.disc.requires_grad_(False)  # the decoder's step: no gradient into the discriminator
-            g_loss = generator_loss(self.disc(recon))
+            with self.compute.autocast():
+                fake_logits = self.disc(recon)
+            g_loss = generator_loss(fake_logits.float())
             weight = adaptive_weight(out.recon.mean(), g_loss, self.last_layer)
             loss = loss + cfg.adversarial * weight * g_loss
         opt = self.optimizers["optimizer"]
@@ -220,7 +230,9 @@ class VAEKind:
         model's learning rate; returns its hinge loss."""
         self.disc.requires_grad_(True)
         opt = self.optimizers["discriminator_optimizer"]
-        d_loss = discriminator_loss(self.disc(real), self.disc(fake))
+        with self.compute.autocast():
+            real_logits, fake_logits = self.disc(real), self.disc(fake)
+        d_loss = discriminator_loss(real_logits.float(), fake_logits.float())
         opt.zero_grad(set_to_none=True)
         d_loss.backward()
         for group in opt.param_groups:
@@ -264,6 +276,7 @@ class VAEKind:
     def saved_training(self, epoch: int, step: int, seconds: float) -> dict:
         return {
             **asdict(self.cfg),
+            **self.compute.record(),
             "processes": self.ddp.world,
             "epochs_done": epoch,
             "train_seconds": round(seconds, 3),

@@ -137,3 +137,23 @@ def plot_cycle_curves(records: list[dict], path: Path, pixels: int) -> dict:
     fig.tight_layout()
     save_figure(fig, path, dpi="figure")
     return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
+
+
+def plot_classifier_curve(records: list[dict], path: Path) -> None:
+    """An evaluator's run as one PNG: the train cross-entropy (every logged step, else each epoch's mean) and the
+    test accuracy after each epoch, against the step."""
+    plt = pyplot()
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+    train = [(r["step"], r["loss"]) for r in steps] or [(r["step"], r["train_loss"]) for r in epochs]
+    if train:
+        loss_ax.plot(*zip(*train), **train_line_style(len(train)), label="train")
+    if epochs:
+        acc_ax.plot([r["step"] for r in epochs], [r["test_accuracy"] for r in epochs], "o-", label="test")
+    for ax, title in ((loss_ax, "cross-entropy (nats)"), (acc_ax, "test accuracy")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path, dpi="figure")
