@@ -14,10 +14,11 @@ data/models → viz → training → metrics → tasks (what a user does with a 
 that docstrings name are credited, by title, in docs/background.md.
 """
 
-from importlib import import_module
+from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
+# name → the module that defines it, or "module:attribute" where the module calls it otherwise.
 _LAZY = {
     "load": "vaelab.models.registry",
     "open_model": "vaelab.models.runtime",
@@ -30,6 +31,19 @@ _LAZY = {
     "run_morph": "vaelab.tasks.morph",
     "encode_images": "vaelab.tasks.encoding",
     "decode_latents": "vaelab.tasks.encoding",
+    # one task per command, each with the function that writes its files as the command does
+    "arithmetic": "vaelab.tasks.arithmetic",
+    "write_arithmetic": "vaelab.tasks.arithmetic",
+    "attribute": "vaelab.tasks.attribute",
+    "write_attribute": "vaelab.tasks.attribute",
+    "blend": "vaelab.tasks.blend",
+    "write_blend": "vaelab.tasks.blend",
+    "disentangle": "vaelab.tasks.disentangle",
+    "write_disentangle": "vaelab.tasks.disentangle",
+    "evaluate": "vaelab.metrics.evaluate:evaluate_model",
+    "write_evaluation": "vaelab.metrics.evaluate:write_report",
+    "sweep": "vaelab.tasks.sweep:run_sweep",
+    "write_sweep": "vaelab.tasks.sweep:write_sweep_outputs",
     "VaelabError": "vaelab.errors",
 }
 
@@ -38,5 +52,11 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        module, _, attribute = _LAZY[name].partition(":")
+        return getattr(_import_module(module), attribute or name)
     raise AttributeError(f"module 'vaelab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, for tab completion: the lazy ones are not in the module until first used."""
+    return sorted([*_LAZY, "__version__"])
