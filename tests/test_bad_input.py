@@ -385,7 +385,8 @@ def test_disentangle_refuses_an_out_file_before_any_work(tmp_path, tiny_model_di
 
 def test_a_misspelt_option_points_to_its_commands_help():
     proc = _vaelab("disentangle", "--metric-scale", "0.1")
-    _assert_clean_failure(proc, "unrecognized arguments: --metric-scale 0.1 (see vaelab disentangle --help)")
+    said = "unrecognized arguments: --metric-scale 0.1; did you mean --metrics-scale? (see vaelab disentangle --help)"
+    _assert_clean_failure(proc, said)
 
 
 def test_resuming_from_another_models_checkpoint_is_one_line(tmp_path, tiny_model_dir):

@@ -108,6 +108,18 @@ def test_a_mistyped_choice_gets_the_likeliest_one(capsys):
     assert code == 2 and "did you mean 'slerp'?" in err
 
 
+def test_a_mistyped_flag_gets_the_likeliest_one_in_one_line(capsys):
+    code, _, err = _vaelab(capsys, "morph", "--fames", "10")
+    assert code == 2 and "did you mean --frames?" in err and err.count("\n") == 1
+    code, _, err = _vaelab(capsys, "explore", "--max-point=9")
+    assert code == 2 and "did you mean --max-points?" in err
+
+
+def test_a_flag_like_none_gets_no_suggestion(capsys):
+    code, _, err = _vaelab(capsys, "morph", "--zebra", "1")
+    assert code == 2 and "--zebra" in err and "did you mean" not in err
+
+
 def test_a_mistyped_class_gets_the_likeliest_one_beside_the_list():
     with pytest.raises(vaelab.VaelabError, match=r"did you mean 'Sneaker'\?.*Ankle boot"):
         vaelab.run_morph(None, classes=["Sneakr", "Bag"], frames=2)

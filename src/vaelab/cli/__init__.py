@@ -71,10 +71,25 @@ class OneLineErrors(argparse.ArgumentParser):
         try:
             super()._check_value(action, value)
         except argparse.ArgumentError as e:
-            close = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=1)
-            if not close:
+            meant = likeliest(str(value), action.choices)
+            if meant is None:
                 raise
-            raise argparse.ArgumentError(action, f"{e.message}; did you mean {close[0]!r}?") from None
+            raise argparse.ArgumentError(action, f"{e.message}; did you mean {meant!r}?") from None
+
+
+def likeliest(typed: str, choices) -> str | None:
+    """The choice closest to what was typed (a command, a choice, a flag), or None when none is close."""
+    close = difflib.get_close_matches(typed, [str(c) for c in choices], n=1)
+    return close[0] if close else None
+
+
+def unknown_flags_error(parser: argparse.ArgumentParser, command: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """The one-line error for arguments a command does not take, with the flag likeliest meant by the first
+    unknown one: "--fames 10" → "did you mean --frames?"."""
+    flags = [o for p in (command, parser) for o in p._option_string_actions if o.startswith("--")]
+    typed = [a.split("=", 1)[0] for a in unknown if a.startswith("--")]
+    meant = next((m for t in typed if (m := likeliest(t, flags)) is not None), None)
+    return f"unrecognized arguments: {' '.join(unknown)}" + (f"; did you mean {meant}?" if meant else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vaelab: error: an empty {name}; give it a value", file=sys.stderr)
             return 2
     args, unknown = parser.parse_known_args(argv)
-    if unknown:  # argparse would name the top-level command and its --help
-        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # argparse would name the top-level command and its --help, and suggest no flag
+        command = parser.commands[args.command]
+        command.error(unknown_flags_error(parser, command, unknown))
     args.argv = argv  # for commands that re-launch themselves (train --nproc)
     if getattr(args, "no_download", False):
         os.environ["VAELAB_NO_DOWNLOAD"] = "1"  # read where a dataset is loaded; kept by processes it starts
