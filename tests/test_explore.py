@@ -196,6 +196,24 @@ def test_explore_writes_every_figure_and_its_kl_matches_the_training_evaluation(
     assert not re.search(r"""<script[^>]*\ssrc=""", page)  # plotly.js is inline, not from its CDN
 
 
+def test_explore_computes_without_writing_and_write_explore_writes_what_explore_with_an_out_folder_does(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from vaelab.tasks.explore import write_explore
+
+    monkeypatch.chdir(tmp_path)
+    kw = dict(split="test", max_points=40, steps=3, grid=2, map_size=3, seed=3, log=_quiet, progress=False)
+    result = explore(tiny_model_dir, **kw)
+    assert list(tmp_path.iterdir()) == [] and result.out is None and result.files == {}
+    assert result.pictures.traversals.shape[:2] == (8, 3) and result.pictures.decoded_map.shape[:2] == (3, 3)
+    files = write_explore(result, tmp_path / "later")
+    assert sorted(files) == sorted(OUTPUT_NAMES) and result.files == files and result.out == tmp_path / "later"
+    assert json.loads((tmp_path / "later" / SUMMARY).read_text()) == json.loads(json.dumps(result.summary))
+    explore(tiny_model_dir, out=tmp_path / "at-once", **kw)
+    for name in ("reconstructions.png", "samples.png", "traversals.gif", TRAVERSALS):
+        assert (tmp_path / "later" / name).read_bytes() == (tmp_path / "at-once" / name).read_bytes(), name
+
+
 def test_explore_cli_prints_where_the_files_went(tiny_model_dir, tmp_path):
     out = tmp_path / "cli"
     proc = _vaelab(

@@ -22,6 +22,8 @@ TASKS = {
     "write_blend": ("vaelab.tasks.blend", "write_blend"),
     "disentangle": ("vaelab.tasks.disentangle", "disentangle"),
     "write_disentangle": ("vaelab.tasks.disentangle", "write_disentangle"),
+    "explore": ("vaelab.tasks.explore", "explore"),
+    "write_explore": ("vaelab.tasks.explore", "write_explore"),
     "evaluate": ("vaelab.metrics.evaluate", "evaluate_model"),
     "write_evaluation": ("vaelab.metrics.evaluate", "write_report"),
     "sweep": ("vaelab.tasks.sweep", "run_sweep"),
@@ -62,7 +64,7 @@ def test_importing_vaelab_imports_no_task_and_no_torch_until_a_task_is_used():
 def test_dir_lists_every_public_name_and_no_helper():
     names = dir(vaelab)
     assert set(vaelab.__all__) <= set(names) and "__version__" in names
-    assert {"morph", "arithmetic", "write_blend", "evaluate"} <= set(names)
+    assert {"morph", "explore", "write_explore", "evaluate"} <= set(names)
     assert not [n for n in names if n.startswith("_") and n != "__version__"]
     assert "import_module" not in names
 

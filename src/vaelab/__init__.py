@@ -40,6 +40,8 @@ _LAZY = {
     "write_blend": "vaelab.tasks.blend",
     "disentangle": "vaelab.tasks.disentangle",
     "write_disentangle": "vaelab.tasks.disentangle",
+    "explore": "vaelab.tasks.explore",
+    "write_explore": "vaelab.tasks.explore",
     "evaluate": "vaelab.metrics.evaluate:evaluate_model",
     "write_evaluation": "vaelab.metrics.evaluate:write_report",
     "sweep": "vaelab.tasks.sweep:run_sweep",

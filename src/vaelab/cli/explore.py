@@ -8,12 +8,13 @@ from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, data_arg, n
 
 
 def cmd_explore(args) -> None:
-    from vaelab.tasks.explore import explore
+    from vaelab.io.staging import check_out_folder
+    from vaelab.tasks.explore import explore, write_explore
 
+    check_out_folder(args.out)  # before the encoding, not after it
     result = explore(
         args.model,
         data=args.data,
-        out=args.out,
         split=args.split,
         max_points=args.max_points,
         seed=args.seed,
@@ -28,6 +29,7 @@ def cmd_explore(args) -> None:
         progress=not args.quiet,
         log=lambda *a, **k: None,
     )
+    write_explore(result, args.out)
     s = result.summary
     kl = f"; {s['active_units']} of {s['latent_dim']} dimensions active" if s["variational"] else ""
     print(

@@ -1,6 +1,7 @@
 """`vaelab explore`: encode a dataset with a model, then draw its latent space. PCA scatters (2-D, 3-D and
 interactive), decoded images on the PCA plane, histograms against N(0, 1), KL per dimension, traversals, and
-reconstruction and sample grids, all into one folder.
+reconstruction and sample grids. :func:`explore` computes them, and :func:`write_explore` draws them into one
+folder.
 
 The whole set is encoded (onnxruntime when the model has ONNX files); its means feed the PCA fit and the
 histograms. ``max_points`` of them, drawn with a fixed seed, are plotted. The KL per dimension needs the
@@ -62,12 +63,48 @@ class LatentSurvey:
 
 
 @dataclass
+class LatentPictures:
+    """The arrays that explore's figures draw, all computed before any figure is drawn: images are (C, H, W)
+    floats in [0, 1], stacked as each figure lays them out."""
+
+    where: str  # "MODEL on DATA (split, N images)": what the figures' titles say they show
+    method: str  # how the 2-D maps project: "PCA" or "raw axes"
+    shown: str  # "M of N points" as the scatters' titles give it
+    labels: np.ndarray | None  # (M,) classes of the plotted points
+    class_names: list[str] | None
+    coords2: np.ndarray  # (M, 2) the plotted points on the 2-D map
+    axes2: list[str]
+    coords3: np.ndarray | None  # (M, 3) the plotted points in 3-D; None below three latent dimensions
+    axes3: list[str] | None
+    method3: str | None
+    lattice: np.ndarray  # (S, S, 2) a lattice on the 2-D map
+    decoded_map: np.ndarray  # (S, S, C, H, W) its decodings
+    histograms: object  # latent_histograms of every mean
+    shown_dims: np.ndarray  # dimensions in the traversals and histograms, largest KL (or variance) first
+    class_histogram_dims: np.ndarray
+    traversals: np.ndarray  # (dims, steps, C, H, W)
+    traversal_rows: list[str]
+    traversal_values: np.ndarray  # (steps,) offsets in σ
+    traversal_title: str
+    traversal_gif: np.ndarray  # (dims, GIF_STEPS, C, H, W)
+    gif_values: np.ndarray
+    tile_scale: int  # traversal tiles of about 56 px
+    reconstruction_inputs: np.ndarray  # (R, C, H, W) uint8
+    reconstructions: np.ndarray  # (R, C, H, W)
+    samples: np.ndarray  # (grid², C, H, W) decoded prior (or fitted Gaussian) samples
+    grid: int
+    grid_scale: int
+
+
+@dataclass
 class ExploreResult:
-    out: Path
-    files: dict[str, Path]  # output name → path
     summary: dict  # what summary.json holds
     survey: LatentSurvey
+    pictures: LatentPictures = field(repr=False)
     figure: object = field(repr=False, default=None)  # the interactive plotly Figure
+    out: Path | None = None  # the folder write_explore wrote; None until it has
+    files: dict[str, Path] = field(default_factory=dict)  # output name → path, once written
+    stage: dict = field(repr=False, default_factory=dict)  # seconds per stage, the drawing added as it is done
 
 
 def posterior_kl(net, images: np.ndarray, batch_size: int = 2500) -> np.ndarray | None:
@@ -154,7 +191,7 @@ def survey_latents(
 def explore(
     model=None,
     data: str | None = None,
-    out: str | Path = "out/explore",
+    out: str | Path | None = None,
     split: str = "all",
     max_points: int = 5000,
     seed: int = 0,
@@ -169,11 +206,11 @@ def explore(
     progress: bool = True,
     log=print,
 ) -> ExploreResult:
-    """Encode ``data`` (default: the model's training data) and write every latent-space figure into ``out``.
+    """Encode ``data`` (default: the model's training data) and compute every latent-space figure's arrays.
 
-    ``model``: a folder, a loaded torch model, or None for the shipped one. The files are written into a
-    temp folder beside ``out`` and moved in at the end, so a failure leaves ``out`` as it was. Returns the
-    paths, the summary (also in summary.json) and the computed survey.
+    ``model``: a folder, a loaded torch model, or None for the shipped one. Returns the survey, the summary (what
+    summary.json holds), the figures' arrays and the interactive figure; :func:`write_explore` draws them into a
+    folder. With ``out``, explore writes them there too, as `vaelab explore` does.
     """
     from vaelab.latent.projection import fit_projection
     from vaelab.models.runtime import open_model, torch_module
@@ -190,7 +227,8 @@ def explore(
     ):
         if value < least:
             raise VaelabError(f"--{name} must be at least {least}, got {value}")
-    check_out_folder(Path(out))  # before the encoding, not after it
+    if out is not None:
+        check_out_folder(Path(out))  # before the encoding, not after it
     stage = _Stopwatch()
     with stage("load"):
         m = open_model(model, backend)
@@ -212,36 +250,34 @@ def explore(
         proj3 = fit_projection(sv.latents, 3, seed)
         proj2 = proj3.leading(2) if proj3.pca is not None else fit_projection(sv.latents, 2, seed)
 
-    out = Path(out)
-    with staged_folder(out, replace=OUTPUT_NAMES) as tmp:
-        where = f"{m.folder.name if m.folder else 'model'} on {ds.name} ({split}, {len(idx)} images)"
-        fig, c_text = _write_figures(
-            tmp,
-            m,
-            sv,
-            proj2,
-            proj3,
-            where,
-            stage,
-            seed=seed,
-            max_dims=max_dims,
-            steps=steps,
-            span=span,
-            center=center,
-            grid=grid,
-            scale=scale or max(1, 96 // m.size[0]),
-            map_size=map_size,
-        )
-        summary = _summary(m, ds.name, split, sv, proj2, proj3, c_text, max_dims, steps, span, seed, stage)
-        (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-        names = [p.name for p in tmp.iterdir()]
-    files = {name: out / name for name in names}
-    log(f"explored {where}: {len(files)} files in {out}")
-    return ExploreResult(out, files, summary, sv, fig)
+    where = f"{m.folder.name if m.folder else 'model'} on {ds.name} ({split}, {len(idx)} images)"
+    pictures, fig, c_text = _compute_pictures(
+        m,
+        sv,
+        proj2,
+        proj3,
+        where,
+        stage,
+        seed=seed,
+        max_dims=max_dims,
+        steps=steps,
+        span=span,
+        center=center,
+        grid=grid,
+        scale=scale or max(1, 96 // m.size[0]),
+        map_size=map_size,
+    )
+    summary = _summary(m, ds.name, split, sv, proj2, proj3, c_text, max_dims, steps, span, seed, stage)
+    result = ExploreResult(summary, sv, pictures, fig, stage=stage)
+    if out is None:
+        log(f"explored {where}")
+        return result
+    write_explore(result, out)
+    log(f"explored {where}: {len(result.files)} files in {result.out}")
+    return result
 
 
-def _write_figures(
-    tmp: Path,
+def _compute_pictures(
     m,
     sv: LatentSurvey,
     proj2,
@@ -257,19 +293,18 @@ def _write_figures(
     scale: int,
     map_size: int,
 ):
-    """Every figure of explore into ``tmp``; returns the plotly figure and the traversal centre's description."""
-    from vaelab.data.images import save_png_atomic
+    """The arrays of every figure of explore; returns them, the plotly figure and the traversal centre's
+    description."""
     from vaelab.latent.projection import plane_grid
     from vaelab.latent.stats import latent_histograms
     from vaelab.latent.traversal import traversal_codes
-    from vaelab.viz import grids, interactive, latent_maps, traversals
+    from vaelab.viz import interactive, latent_maps
 
     mu, kl, n, d = sv.latents, sv.kl, len(sv.latents), sv.latents.shape[1]
     labels = sv.labels[sv.plotted] if sv.labels is not None else None
     names = sv.class_names
     method = "PCA" if proj2.pca is not None else "raw axes"
     shown = f"{len(sv.plotted)} of {n} points" if len(sv.plotted) < n else f"{n} points"
-    px = max(1, 56 // m.size[0])  # traversal tiles of about 56 px
     rng = np.random.default_rng(seed + 1)
 
     with stage("scatters"):
@@ -277,52 +312,26 @@ def _write_figures(
         if coords2.shape[1] == 1:
             strip, strip_label = _strip_axis(labels, len(sv.plotted), seed)
             coords2, axes2 = np.column_stack([coords2[:, 0], strip]), axes2 + [strip_label]
-        latent_maps.plot_scatter_2d(
-            coords2, labels, names, axes2, tmp / SCATTER_2D, f"Latent means, {method} 2-D: {shown}\n{where}"
-        )
-        coords_i, axes_i = coords2, axes2  # the interactive figure: 3-D when the latent has 3 dimensions or more
+        coords3 = axes3 = method3 = None  # the interactive figure: 3-D when the latent has 3 dimensions or more
         if proj3.n_axes == 3:
-            coords_i, axes_i = proj3.transform(mu[sv.plotted]), proj3.axis_labels
-            latent_maps.plot_scatter_3d(
-                coords_i,
-                labels,
-                names,
-                axes_i,
-                tmp / SCATTER_3D,
-                f"Latent means, {'PCA' if proj3.pca else 'raw axes'} 3-D: {shown}\n{where}",
-            )
+            coords3, axes3 = proj3.transform(mu[sv.plotted]), proj3.axis_labels
+            method3 = "PCA" if proj3.pca else "raw axes"
     with stage("interactive"):
         fig = interactive.interactive_scatter(
-            coords_i,
+            coords3 if coords3 is not None else coords2,
             labels,
             names,
-            axes_i,
+            axes3 if coords3 is not None else axes2,
             interactive.thumbnail_uris(sv.images[sv.plotted]),
             f"Latent means ({method}), {where}: hover a point to see its image",
         )
-        interactive.write_interactive_html(fig, tmp / INTERACTIVE)
     with stage("decoded_map"):
         lattice = plane_grid(coords2, map_size)
         decoded = decode_batched(m, proj2.to_latent(lattice.reshape(-1, 2)[:, : proj2.n_axes]))
-        latent_maps.plot_decoded_map(
-            coords2,
-            labels,
-            names,
-            axes2,
-            lattice,
-            decoded.reshape(map_size, map_size, *decoded.shape[1:]),
-            tmp / DECODED_MAP,
-            f"Decodings of a {map_size}×{map_size} lattice on the {method} plane, over the latent means\n{where}",
-        )
     with stage("histograms"):
         shown_dims = sv.order[: min(max_dims, d)]
         n_classes = max(len(names), int(sv.labels.max()) + 1) if sv.labels is not None else 0
         hist = latent_histograms(mu, sv.labels, n_classes)
-        latent_maps.plot_histograms(hist, shown_dims, tmp / HISTOGRAMS, kl, prior=kl is not None)
-        if sv.labels is not None:
-            latent_maps.plot_class_histograms(hist, sv.order[:CLASS_HISTOGRAM_DIMS], names, tmp / CLASS_HISTOGRAMS)
-        if kl is not None:
-            latent_maps.plot_kl_bars(kl, tmp / KL_BARS)
     with stage("traversals"):
         # A VAE's codes are centred on its prior's mean, the origin; a plain AE's codes may lie anywhere.
         c, c_text = traversal_center(center if center is not None else "origin" if kl is not None else "mean", mu, m)
@@ -331,35 +340,121 @@ def _write_figures(
         sigma = 1.0 if kl is not None else mu.std(0)
         rank, rank_name = (kl, "KL") if kl is not None else (mu.var(0), "var")
         trav = decode_batched(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
-        traversals.plot_traversals(
-            trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
-            [f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
-            np.linspace(-span, span, steps),
-            tmp / TRAVERSALS,
-            f"Traversals around {c_text}, in units of "
-            f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
-            px_per_pixel=px,
-        )
         gif = decode_batched(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
-        traversals.write_traversal_gif(
-            gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
-            np.linspace(-span, span, GIF_STEPS),
-            tmp / TRAVERSAL_GIF,
-            scale=px,
-        )
     with stage("grids"):
         n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
         picks = np.sort(rng.choice(n, n_recon, replace=False))
-        save_png_atomic(
-            grids.reconstruction_grid(sv.images[picks], decode_batched(m, mu[picks]), grid, scale),
-            tmp / RECONSTRUCTIONS,
-        )
         if kl is not None:
             z = rng.standard_normal((grid * grid, d))
         else:  # no prior to sample: a Gaussian fitted to the codes stands in for it
             z = rng.multivariate_normal(mu.mean(0), np.atleast_2d(np.cov(mu, rowvar=False)), grid * grid)
-        save_png_atomic(grids.sample_grid(decode_batched(m, z), grid, scale), tmp / SAMPLES)
-    return fig, c_text
+        recons, samples = decode_batched(m, mu[picks]), decode_batched(m, z)
+    pictures = LatentPictures(
+        where=where,
+        method=method,
+        shown=shown,
+        labels=labels,
+        class_names=names,
+        coords2=coords2,
+        axes2=axes2,
+        coords3=coords3,
+        axes3=axes3,
+        method3=method3,
+        lattice=lattice,
+        decoded_map=decoded.reshape(map_size, map_size, *decoded.shape[1:]),
+        histograms=hist,
+        shown_dims=shown_dims,
+        class_histogram_dims=sv.order[:CLASS_HISTOGRAM_DIMS],
+        traversals=trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
+        traversal_rows=[f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
+        traversal_values=np.linspace(-span, span, steps),
+        traversal_title=f"Traversals around {c_text}, in units of "
+        f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
+        traversal_gif=gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
+        gif_values=np.linspace(-span, span, GIF_STEPS),
+        tile_scale=max(1, 56 // m.size[0]),
+        reconstruction_inputs=sv.images[picks],
+        reconstructions=recons,
+        samples=samples,
+        grid=grid,
+        grid_scale=scale,
+    )
+    return pictures, fig, c_text
+
+
+def write_explore(result: ExploreResult, out: str | Path) -> dict[str, Path]:
+    """Draw every figure of ``result`` into the folder ``out``, with summary.json, as `vaelab explore` does.
+
+    The files are written into a temp folder beside ``out`` and moved in at the end, so a failure leaves ``out``
+    as it was, and figures of an earlier run that this one does not make are removed. The drawing time is added
+    to the summary's seconds. Returns the paths by name (also in ``result.files``)."""
+    from vaelab.data.images import save_png_atomic
+    from vaelab.viz import grids, interactive, latent_maps, traversals
+
+    p, sv, stage, out = result.pictures, result.survey, result.stage, Path(out)
+    stage = stage if isinstance(stage, _Stopwatch) else _Stopwatch(stage)
+    kl, labels, names = sv.kl, p.labels, p.class_names
+    with staged_folder(out, replace=OUTPUT_NAMES) as tmp:
+        with stage("scatters"):
+            latent_maps.plot_scatter_2d(
+                p.coords2,
+                labels,
+                names,
+                p.axes2,
+                tmp / SCATTER_2D,
+                f"Latent means, {p.method} 2-D: {p.shown}\n{p.where}",
+            )
+            if p.coords3 is not None:
+                latent_maps.plot_scatter_3d(
+                    p.coords3,
+                    labels,
+                    names,
+                    p.axes3,
+                    tmp / SCATTER_3D,
+                    f"Latent means, {p.method3} 3-D: {p.shown}\n{p.where}",
+                )
+        with stage("interactive"):
+            interactive.write_interactive_html(result.figure, tmp / INTERACTIVE)
+        with stage("decoded_map"):
+            size = len(p.lattice)
+            latent_maps.plot_decoded_map(
+                p.coords2,
+                labels,
+                names,
+                p.axes2,
+                p.lattice,
+                p.decoded_map,
+                tmp / DECODED_MAP,
+                f"Decodings of a {size}×{size} lattice on the {p.method} plane, over the latent means\n{p.where}",
+            )
+        with stage("histograms"):
+            latent_maps.plot_histograms(p.histograms, p.shown_dims, tmp / HISTOGRAMS, kl, prior=kl is not None)
+            if sv.labels is not None:
+                latent_maps.plot_class_histograms(p.histograms, p.class_histogram_dims, names, tmp / CLASS_HISTOGRAMS)
+            if kl is not None:
+                latent_maps.plot_kl_bars(kl, tmp / KL_BARS)
+        with stage("traversals"):
+            traversals.plot_traversals(
+                p.traversals,
+                p.traversal_rows,
+                p.traversal_values,
+                tmp / TRAVERSALS,
+                p.traversal_title,
+                px_per_pixel=p.tile_scale,
+            )
+            traversals.write_traversal_gif(p.traversal_gif, p.gif_values, tmp / TRAVERSAL_GIF, scale=p.tile_scale)
+        with stage("grids"):
+            save_png_atomic(
+                grids.reconstruction_grid(p.reconstruction_inputs, p.reconstructions, p.grid, p.grid_scale),
+                tmp / RECONSTRUCTIONS,
+            )
+            save_png_atomic(grids.sample_grid(p.samples, p.grid, p.grid_scale), tmp / SAMPLES)
+        result.summary["seconds"] = dict(stage)
+        (tmp / SUMMARY).write_text(json.dumps(result.summary, indent=2) + "\n")
+        names_written = [f.name for f in tmp.iterdir()]
+    result.stage, result.out = stage, out
+    result.files = {name: out / name for name in names_written}
+    return result.files
 
 
 def _summary(
