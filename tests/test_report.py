@@ -281,6 +281,23 @@ def test_morph_pair_is_the_most_typical_images_of_the_two_farthest_classes():
     assert np.linalg.norm(z[j] - z[i]) == pytest.approx(np.linalg.norm(z - z[i], axis=1).max())
 
 
+def test_report_builds_the_page_without_writing_and_write_report_puts_it_at_the_models_default_path(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    from vaelab.errors import VaelabError
+    from vaelab.tasks.report import report, write_report
+
+    monkeypatch.chdir(tmp_path)
+    result = report(tiny_model_dir, max_points=40, frames=3, progress=False)
+    assert list(tmp_path.iterdir()) == [] and result.folder == tiny_model_dir
+    assert result.page.startswith("<!DOCTYPE html>") and f"vaelab report: {tiny_model_dir.name}" in result.page
+    out = write_report(result)
+    assert out == Path("out") / "reports" / f"{tiny_model_dir.resolve().name}.html"
+    assert out.read_text(encoding="utf-8") == result.page
+    with pytest.raises(VaelabError, match="is a folder"):
+        write_report(result, tmp_path)
+
+
 def test_report_without_curves_adds_eval_json_and_refuses_a_folder_as_out(tmp_path, tiny_model_dir):
     from vaelab.errors import VaelabError
 

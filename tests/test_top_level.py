@@ -24,6 +24,8 @@ TASKS = {
     "write_disentangle": ("vaelab.tasks.disentangle", "write_disentangle"),
     "explore": ("vaelab.tasks.explore", "explore"),
     "write_explore": ("vaelab.tasks.explore", "write_explore"),
+    "report": ("vaelab.tasks.report", "report"),
+    "write_report": ("vaelab.tasks.report", "write_report"),
     "evaluate": ("vaelab.metrics.evaluate", "evaluate_model"),
     "write_evaluation": ("vaelab.metrics.evaluate", "write_report"),
     "sweep": ("vaelab.tasks.sweep", "run_sweep"),

@@ -42,6 +42,8 @@ _LAZY = {
     "write_disentangle": "vaelab.tasks.disentangle",
     "explore": "vaelab.tasks.explore",
     "write_explore": "vaelab.tasks.explore",
+    "report": "vaelab.tasks.report",
+    "write_report": "vaelab.tasks.report",
     "evaluate": "vaelab.metrics.evaluate:evaluate_model",
     "write_evaluation": "vaelab.metrics.evaluate:write_report",
     "sweep": "vaelab.tasks.sweep:run_sweep",

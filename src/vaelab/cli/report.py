@@ -8,11 +8,11 @@ from vaelab.cli.args import add_model_options, data_arg, positive, seed
 
 
 def cmd_report(args) -> None:
-    from vaelab.tasks.report import build_report
+    from vaelab.tasks.report import report, report_path, write_report
 
-    out = build_report(
+    out = report_path(args.model, args.out)  # a folder or a non-HTML file is refused before the page is built
+    result = report(
         args.model,
-        out=args.out,
         data=args.data,
         split=args.split,
         max_points=args.max_points,
@@ -21,8 +21,8 @@ def cmd_report(args) -> None:
         metrics=tuple(args.metrics or ()),
         backend=args.backend,
         progress=not args.quiet,
-        log=lambda *a, **k: None,
     )
+    write_report(result, out)
     print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
 
 

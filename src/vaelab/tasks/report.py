@@ -9,6 +9,7 @@ import math
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,37 @@ def morph_quality_of(values) -> dict | None:
     return None
 
 
+@dataclass
+class ReportResult:
+    """A model's report page, built and not yet written."""
+
+    page: str  # the self-contained HTML, every image embedded
+    folder: Path  # the model folder it is about
+    summary: dict  # what explore found, as its summary.json holds it
+
+
+def report_path(model=None, out: str | Path | None = None) -> Path:
+    """Where the report of ``model`` goes: ``out``, an HTML file name (default out/reports/MODEL.html). A folder, or
+    an existing file that is not HTML, is refused before any work."""
+    from vaelab.models.shipped import model_folder
+
+    if out is not None and (str(out).endswith(("/", os.sep)) or Path(out).is_dir()):
+        raise VaelabError(f"--out {out} is a folder; give the report's file name, e.g. {Path(out) / 'report.html'}")
+    out = Path(out) if out is not None else Path("out") / "reports" / f"{model_folder(model).resolve().name}.html"
+    if out.exists() and out.suffix.lower() not in (".html", ".htm"):
+        raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
+    check_writable(out)  # before the page is built, not after it
+    return out
+
+
+def write_report(result: ReportResult, out: str | Path | None = None) -> Path:
+    """Write the page of ``result`` to the HTML file ``out`` (default out/reports/MODEL.html), under a temp name
+    renamed into place. Returns its path."""
+    from vaelab.viz.html_page import write_report as write_page
+
+    return write_page(result.page, report_path(result.folder, out))
+
+
 def build_report(
     model=None,
     out: str | Path | None = None,
@@ -254,8 +286,31 @@ def build_report(
     progress: bool = True,
     log=print,
 ) -> Path:
-    """Write the report of the model folder ``model`` (None: the shipped model) to the HTML file ``out``
-    (default out/reports/MODEL.html). Returns its path."""
+    """Build the report of the model folder ``model`` (None: the shipped model) and write it to the HTML file
+    ``out`` (default out/reports/MODEL.html), as `vaelab report` does. Returns its path."""
+    from vaelab.models.shipped import model_folder
+
+    out = report_path(model, out)
+    result = report(model, data, split, max_points, seed, frames, metrics, backend, progress)
+    write_report(result, out)
+    log(f"report of {model_folder(model).name} written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    return out
+
+
+def report(
+    model=None,
+    data: str | None = None,
+    split: str = "all",
+    max_points: int = 5000,
+    seed: int = 0,
+    frames: int = 12,
+    metrics: tuple = (),
+    backend: str = "auto",
+    progress: bool = True,
+) -> ReportResult:
+    """The report page of the model folder ``model`` (None: the shipped model): the model card, the training
+    curves, every figure of explore, a morph strip and the metrics there are (``metrics``: more metrics files
+    beside the folder's own eval.json). :func:`write_report` writes it."""
     from vaelab.models.config import read_model_json
     from vaelab.models.shipped import model_folder
     from vaelab.tasks.explore import (
@@ -272,7 +327,7 @@ def build_report(
         explore,
     )
     from vaelab.tasks.morph import run_morph
-    from vaelab.viz.html_page import Figure, Section, render_report, write_report
+    from vaelab.viz.html_page import Figure, Section, render_report
     from vaelab.viz.interactive import figure_div
     from vaelab.viz.media import contact_sheet
     from vaelab.viz.training_curves import plot_training_curves
@@ -281,12 +336,6 @@ def build_report(
     doc = read_model_json(folder)
     if frames < 2:
         raise VaelabError(f"--frames must be at least 2, got {frames}")
-    if out is not None and (str(out).endswith(("/", os.sep)) or Path(out).is_dir()):
-        raise VaelabError(f"--out {out} is a folder; give the report's file name, e.g. {Path(out) / 'report.html'}")
-    out = Path(out) if out is not None else Path("out") / "reports" / f"{folder.resolve().name}.html"
-    if out.exists() and out.suffix.lower() not in (".html", ".htm"):
-        raise VaelabError(f"--out {out} exists and is not an .html file; give the report a new file name")
-    check_writable(out)  # before the page is built, not after it
     extra = read_metrics(
         [Path(p) for p in metrics] + ([folder / EVAL_JSON] if (folder / EVAL_JSON).is_file() else []), folder
     )
@@ -451,6 +500,4 @@ def build_report(
         page = render_report(
             f"vaelab report: {folder.name}", sub, [card, scores, training, latent, dims, trav, grids, morph]
         )
-    write_report(page, out)
-    log(f"report of {folder.name} written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
-    return out
+    return ReportResult(page, folder, s)
