@@ -50,6 +50,19 @@ def test_cli_faces_writes_crops_and_reports_images_without_a_face(tmp_path, phot
     assert "1 image held no face" in p.stdout
 
 
+def test_faces_returns_the_crops_as_pictures_and_write_faces_saves_them_with_the_photos_left_out(tmp_path, photos):
+    from vaelab.tasks.faces import faces, write_faces
+
+    result = faces(photos, size=40, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # nothing written yet
+    assert list(result.crops) == ["astronaut.png"] and result.crops["astronaut.png"].size == (40, 40)
+    assert [p.name for p in result.no_face] == ["coffee.jpg"] and result.unreadable == []
+    written = write_faces(result, tmp_path / "crops")
+    assert written == [tmp_path / "crops" / "astronaut.png"]
+    assert sorted(f.name for f in (tmp_path / "crops").iterdir()) == ["astronaut.png", "no_face.txt"]
+    assert np.array_equal(np.asarray(Image.open(written[0])), np.asarray(result.crops["astronaut.png"]))
+
+
 def test_faces_on_a_missing_folder_is_a_clear_error(tmp_path):
     p = subprocess.run(
         [sys.executable, "-m", "vaelab.cli", "faces", str(tmp_path / "nope"), str(tmp_path / "o")],

@@ -26,6 +26,8 @@ TASKS = {
     "write_explore": ("vaelab.tasks.explore", "write_explore"),
     "report": ("vaelab.tasks.report", "report"),
     "write_report": ("vaelab.tasks.report", "write_report"),
+    "faces": ("vaelab.tasks.faces", "faces"),
+    "write_faces": ("vaelab.tasks.faces", "write_faces"),
     "evaluate": ("vaelab.metrics.evaluate", "evaluate_model"),
     "write_evaluation": ("vaelab.metrics.evaluate", "write_report"),
     "sweep": ("vaelab.tasks.sweep", "run_sweep"),

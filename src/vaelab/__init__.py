@@ -44,6 +44,8 @@ _LAZY = {
     "write_explore": "vaelab.tasks.explore",
     "report": "vaelab.tasks.report",
     "write_report": "vaelab.tasks.report",
+    "faces": "vaelab.tasks.faces",
+    "write_faces": "vaelab.tasks.faces",
     "evaluate": "vaelab.metrics.evaluate:evaluate_model",
     "write_evaluation": "vaelab.metrics.evaluate:write_report",
     "sweep": "vaelab.tasks.sweep:run_sweep",

@@ -9,17 +9,14 @@ from vaelab.progress import counted
 
 
 def cmd_faces(args) -> None:
-    from vaelab.data.faces import crop_folder
-    from vaelab.io.staging import staged_folder
+    from vaelab.io.staging import check_out_folder
+    from vaelab.tasks.faces import faces, write_faces
 
-    with staged_folder(args.dst) as tmp:
-        report = crop_folder(args.src, tmp, size=args.size, margin=args.margin, all_faces=args.all, skip=args.dst)
-        if report.no_face:
-            (tmp / "no_face.txt").write_text("".join(f"{p}\n" for p in report.no_face))
-        if report.unreadable:
-            (tmp / "unreadable.txt").write_text("".join(f"{line}\n" for line in report.unreadable))
+    check_out_folder(args.dst)  # before the photos are read, not after
+    report = faces(args.src, size=args.size, margin=args.margin, all_faces=args.all, skip=args.dst)
+    written = write_faces(report, args.dst)
     print(
-        f"{counted(len(report.written), 'face crop')} of {args.size}×{args.size} written to {args.dst}; "
+        f"{counted(len(written), 'face crop')} of {args.size}×{args.size} written to {args.dst}; "
         f"{counted(len(report.no_face), 'image')} held no face" + (" (listed in no_face.txt)" if report.no_face else "")
     )
     for p in report.no_face[:10]:

@@ -51,27 +51,36 @@ def crop_face(img: Image.Image, box: tuple[int, int, int, int], size: int, margi
 
 
 @dataclass
+class FaceCrops:
+    """The square face crops of a set of photos, by the PNG name each is saved under, and the photos left out."""
+
+    crops: dict[str, Image.Image] = field(default_factory=dict)  # "x.png", "x_face1.png", ...
+    no_face: list[Path] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "path: why", for files Pillow could not read
+
+
+@dataclass
 class FaceReport:
     written: list[Path] = field(default_factory=list)
     no_face: list[Path] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # "path: why", for files Pillow could not read
 
 
-def crop_folder(
+def crop_faces(
     src: str | Path,
-    dst: Path,
     size: int = 64,
     margin: float = 0.25,
     all_faces: bool = False,
     progress: bool = True,
     skip: Path | None = None,
-) -> FaceReport:
-    """Crop the largest face (or every face) of each image under ``src`` into PNGs in ``dst``.
+) -> FaceCrops:
+    """Crop the largest face (or every face) of each image under ``src`` (a folder, searched recursively, or one
+    image) into size × size squares.
 
     Each crop is named after its image's path under ``src``; two images that would share a name (x.jpg and
-    x.png) keep both, the second named with its extension. Images under ``skip`` (the final output folder,
-    when it lies inside ``src``) are left out, and a file Pillow cannot read is listed, not fatal, when it is
-    one of a folder's images."""
+    x.png) keep both, the second named with its extension. Images under ``skip`` (the output folder, when it
+    lies inside ``src``) are left out, and a file Pillow cannot read is listed, not fatal, when it is one of a
+    folder's images."""
     from vaelab.progress import progress_bar
 
     src = Path(src)
@@ -85,18 +94,18 @@ def crop_folder(
         raise VaelabError(f"{src}: no such file or folder")
     if not files:
         raise VaelabError(f"{src}: no images found")
-    report, used = FaceReport(), set()
+    found, used = FaceCrops(), set()
     for f in progress_bar(files, desc="finding faces", unit="img", show=progress and len(files) >= 20):
         try:
             img = open_image(f)
         except VaelabError as e:
             if src.is_file():
                 raise
-            report.unreadable.append(str(e))
+            found.unreadable.append(str(e))
             continue
         boxes = detect_faces(img)
         if not boxes:
-            report.no_face.append(f)
+            found.no_face.append(f)
             continue
         stem = f.relative_to(src).with_suffix("").as_posix().replace("/", "__") if src.is_dir() else f.stem
         if stem in used:  # x.png after x.jpg
@@ -105,7 +114,23 @@ def crop_folder(
             stem += "_"
         used.add(stem)
         for k, box in enumerate(boxes if all_faces else boxes[:1]):
-            out = dst / (f"{stem}.png" if k == 0 else f"{stem}_face{k}.png")
-            crop_face(img, box, size, margin).save(out)
-            report.written.append(out)
-    return report
+            found.crops[f"{stem}.png" if k == 0 else f"{stem}_face{k}.png"] = crop_face(img, box, size, margin)
+    return found
+
+
+def crop_folder(
+    src: str | Path,
+    dst: Path,
+    size: int = 64,
+    margin: float = 0.25,
+    all_faces: bool = False,
+    progress: bool = True,
+    skip: Path | None = None,
+) -> FaceReport:
+    """:func:`crop_faces`, each crop saved as a PNG in ``dst``."""
+    found = crop_faces(src, size, margin, all_faces, progress, skip)
+    written = []
+    for name, crop in found.crops.items():
+        crop.save(Path(dst) / name)
+        written.append(Path(dst) / name)
+    return FaceReport(written, found.no_face, found.unreadable)
