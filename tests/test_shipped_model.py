@@ -120,6 +120,30 @@ def test_demo_inputs_are_the_garments_they_are_named_after_and_the_demo_writes_i
     assert sorted(p.name for p in (tmp_path / "d2").iterdir()) == ["path"]
 
 
+@pytest.mark.skipif(
+    not fashion_mnist_available(), reason="needs Debian's dataset-fashion-mnist (make test installs it)"
+)
+def test_demo_computes_its_morphs_without_writing_and_write_demo_writes_them_with_their_inputs(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from vaelab.tasks.demo import DEMO_TEST_IMAGES, demo, write_demo
+
+    monkeypatch.chdir(tmp_path)
+    result = demo(frames=3)
+    assert list(tmp_path.iterdir()) == []
+    assert [len(result.morphs[name].frames) for name in ("morph", "class-morph")] == [3, 3]
+    assert result.morphs["morph"].labels == ["tshirt.png", "dress.png"]  # read from files, as a user's would be
+    ds = vaelab.load_dataset("fashion-mnist")
+    boot = ds.images[ds.split("test")[DEMO_TEST_IMAGES["ankle-boot"]]][0]
+    assert np.array_equal(np.asarray(result.inputs["ankle-boot.png"]), boot)
+    lines = []
+    written = write_demo(result, tmp_path / "d", log=lines.append)
+    assert sorted(written) == sorted([*result.morphs, *["emoji-arithmetic"] * (result.arithmetic is not None)])
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d" / "inputs" / "ankle-boot.png")), boot)
+    assert len(list((written["path"] / "frames").iterdir())) == len(result.morphs["path"].frames)
+    assert lines[-1] == f"demo outputs are in {(tmp_path / 'd').resolve()}"
+
+
 def test_a_command_without_model_says_it_used_the_shipped_one_and_with_one_does_not(tmp_path, capsys):
     from PIL import Image
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 
 def cmd_demo(args) -> None:
-    from vaelab.tasks.demo import run_demo
+    from vaelab.tasks.demo import check_demo_out, demo, write_demo
 
-    run_demo(args.out)
+    check_demo_out(args.out)  # before the morphs are computed
+    write_demo(demo(), args.out)
 
 
 def add(sub) -> None:
