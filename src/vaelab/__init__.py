@@ -6,6 +6,9 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
 - ``vaelab.open_model(folder_or_model, backend=...)`` → numpy-in/numpy-out inference (onnxruntime or torch);
 - ``vaelab.morph(model, images_or_paths, frames=..., method=...)`` → list of PIL images;
 - ``vaelab.encode_images`` / ``vaelab.decode_latents``;
+- one task per command, each returning its Result, beside the ``write_…`` function that writes the command's files:
+  ``vaelab.arithmetic``, ``attribute``, ``blend``, ``explore``, ``report``, ``evaluate``, ``sweep``,
+  ``disentangle``, ``faces`` (``dir(vaelab)`` lists them all);
 - ``vaelab.load_dataset(spec)``; training is ``vaelab.training.vae.train`` (``vaelab.TrainConfig``), and
   ``torchrun -m vaelab train ...`` trains on several processes.
 
