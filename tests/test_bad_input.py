@@ -198,6 +198,10 @@ def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir,
             ["--fc shapes a vae-conv model; 'ae-mlp' does not use it"],
         ),
         (["train", "--data", "mnist:{idx}", "--hidden", "64", "--out", "{tmp}/r"], ["--hidden shapes a ae-mlp model"]),
+        (
+            ["train", "--data", "mnist:{idx}", "--model", "vae-res", "--upsample", "resize", "--out", "{tmp}/r"],
+            ["--upsample shapes a vae-conv model; 'vae-res' does not use it"],
+        ),
         (["train", "--data", "mnist:{idx}", "--sigma", "0.5", "--out", "{tmp}/r"], ["--likelihood gaussian"]),
         (
             ["sweep", "--data", "mnist:{idx}", "--model", ",", "--evaluator", "none", "--out", "{tmp}/r"],

@@ -74,6 +74,7 @@ ONLY_FOR = {
     "widths": ("vae-conv", "vae-res"),
     "kernel_size": ("vae-conv",),
     "fc": ("vae-conv",),
+    "upsample": ("vae-conv",),
     "attention": ("vae-res",),
     "hidden": ("ae-mlp",),
 }
@@ -255,6 +256,7 @@ def add(sub) -> None:
             "widths",
             "kernel_size",
             "fc",
+            "upsample",
             "attention",
             "hidden",
         ],

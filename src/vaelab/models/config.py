@@ -28,6 +28,8 @@ MAX_FREE_BITS = 100.0  # nats a code unit; a free allowance past this leaves no 
 
 # BCE with logits; a Gaussian of fixed sigma; of a sigma learned with the weights; of the optimal sigma (σ-VAE)
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "gaussian-optimal")
+# how vae-conv's decoder doubles H and W (models.vae_conv.UPSAMPLERS builds each, and says what each is)
+UPSAMPLES = ("transpose", "resize", "transpose-conv", "resize-last", "pixelshuffle")
 
 
 @dataclass
@@ -71,6 +73,18 @@ class ModelConfig:
             "disentanglement_lib: 256)",
         ),
     )
+    # vae-conv and cycle-vae: how each decoder layer doubles H and W; folders saved before it was a setting hold
+    # "transpose", which is what they were built with
+    upsample: str = field(
+        default="transpose",
+        metadata=dict(
+            choices=UPSAMPLES,
+            help="how the decoder doubles H and W (vae-conv): transpose (a transposed conv, the blog post's; prints a "
+            "faint checkerboard) | resize (nearest-neighbour resize, then a conv: Odena et al. 2016) | "
+            "transpose-conv (a transposed conv, then a 3x3 conv) | resize-last (resize in the last layer only) | "
+            "pixelshuffle (a conv to 4x the channels, then sub-pixel shuffling, ICNR-initialised: Aitken et al. 2017)",
+        ),
+    )
     hidden: tuple[int, ...] = field(default=(512, 256), metadata=dict(type="ints", help="Linear widths (ae-mlp)"))
     likelihood: str = field(
         default="bernoulli",
@@ -106,6 +120,8 @@ class ModelConfig:
         self.widths, self.hidden = tuple(self.widths), tuple(self.hidden)
         if self.likelihood not in LIKELIHOODS:
             raise VaelabError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {self.likelihood!r}")
+        if self.upsample not in UPSAMPLES:
+            raise VaelabError(f"upsample must be one of {', '.join(UPSAMPLES)}, not {self.upsample!r}")
         if self.channels not in (1, 3):
             raise VaelabError(f"channels must be 1 or 3, not {self.channels}")
         if self.fc < 0:
