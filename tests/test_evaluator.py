@@ -185,7 +185,7 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
     )
     table = capsys.readouterr().out
     for words in ("-ELBO", "-IWAE, k=20", "PSNR", "SSIM", "semantic fidelity", "prior samples", "slerp", "cdf",
-                  "sharpness", "KID, reconstructions", "KID, midpoints"):  # fmt: skip
+                  "sharpness", "edge fidelity", "KID, reconstructions", "KID, midpoints"):  # fmt: skip
         assert words in table
     report = json.loads((out / "eval.json").read_text())
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
@@ -204,6 +204,12 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
     )
     assert realism["prior_samples"]["subset_size"] == 50  # each subset takes every one of the 50 samples
     assert 0 < report["reconstruction"]["sharpness"] < float("inf")  # the toy's flat shapes hold little detail
+    assert 0 < report["reconstruction"]["edge_fidelity"] < 1
+    from vaelab.metrics.evaluate import format_report
+
+    del report["reconstruction"]["edge_fidelity"]  # as an eval.json written before it was measured
+    older = next(line for line in format_report(report).splitlines() if "edge fidelity" in line)
+    assert older.split()[3] == "—"
     slerp = report["interpolation"]["slerp"]
     assert len(slerp["target_prob_curve"]) == 5 and slerp["target_prob_mid"] == pytest.approx(
         slerp["target_prob_curve"][2]

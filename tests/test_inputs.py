@@ -5,6 +5,7 @@ image of a dataset wherever an image file goes (`fashion-mnist:test/17`, `emoji:
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -100,6 +101,22 @@ def test_vaelab_models_lists_the_shipped_models_there_are_with_their_figures(tmp
     assert {"name", "fashion-mnist", "emoji"} <= set(rows) and "PSNR" in rows["name"]
     assert all(w in rows["emoji"] for w in ("3×64×64", "gaussian-optimal", "-5123.40", "21.95", "0.510"))
     assert model_folder("emoji") == tmp_path / "emoji-vae"
+
+
+def test_vaelab_models_shows_edge_fidelity_beside_sharpness_and_a_dash_for_an_evaluation_without_it(
+    tmp_path, monkeypatch, capsys
+):
+    for name, reconstruction in (("newer", {"sharpness": 0.51, "edge_fidelity": 0.42}), ("older", {"sharpness": 0.48})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text((DEFAULT_MODEL / "config.json").read_text())
+        (tmp_path / name / "eval.json").write_text(json.dumps({"reconstruction": reconstruction}))
+        monkeypatch.setitem(SHIPPED, name, tmp_path / name)
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in capsys.readouterr().out.splitlines()}
+    column = rows["name"].index("edge fidelity")
+    assert rows["name"][column - 1] == "sharpness"
+    assert (rows["newer"][column - 1], rows["newer"][column]) == ("0.510", "0.420")
+    assert (rows["older"][column - 1], rows["older"][column]) == ("0.480", "—")
 
 
 # --- dataset images as inputs ---

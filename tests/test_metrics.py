@@ -107,6 +107,7 @@ def test_identical_images_give_zero_mse_full_ssim_and_an_infinite_psnr_that_json
     x = np.random.default_rng(0).random((3, 1, 28, 28))
     s = image_scores(x, x.copy())
     assert s["mse"] == 0.0 and s["ssim"] == pytest.approx(1.0) and s["exact"] == 3
+    assert s["sharpness"] == pytest.approx(1.0) and s["edge_fidelity"] == pytest.approx(1.0)
     assert s["psnr"] == math.inf
     path = write_report({"reconstruction": s}, tmp_path / "eval.json")
     assert (

@@ -9,7 +9,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from vaelab.metrics.realism import frechet_distance, kid, standardise
-from vaelab.metrics.reconstruction import sharpness_ratio
+from vaelab.metrics.reconstruction import edge_fidelity, sharpness_ratio
 
 
 def _textured(n: int = 6, seed: int = 0) -> np.ndarray:
@@ -28,6 +28,28 @@ def test_sharpness_is_one_for_identical_images_and_falls_with_blur():
 def test_sharpness_of_flat_images():
     flat = np.full((2, 1, 8, 8), 0.5)
     assert sharpness_ratio(flat, flat) == 1.0 and sharpness_ratio(flat, _textured(2)[:, :1, :8, :8]) == math.inf
+
+
+def test_edge_fidelity_is_one_for_identical_images_and_falls_with_blur():
+    x = _textured()
+    assert edge_fidelity(x, x.copy()) == pytest.approx(1.0)
+    slightly = gaussian_filter(x, sigma=(0, 0, 0.7, 0.7))
+    much = gaussian_filter(x, sigma=(0, 0, 2.0, 2.0))
+    assert 1 > edge_fidelity(x, slightly) > edge_fidelity(x, much) > 0
+    assert edge_fidelity(x, np.full_like(x, 0.5)) == 0.0  # no edges at all
+    assert math.isnan(edge_fidelity(np.full((2, 1, 8, 8), 0.5), x[:2, :1, :8, :8]))  # no edges to carry
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_edge_fidelity_is_not_raised_by_zero_mean_noise_while_sharpness_is(seed):
+    """Noise that does not follow the originals' edges adds to their Laplacian's energy (sharpness) but only its
+    chance correlation with their edges to edge fidelity: about 0 over 10,000 pixels."""
+    x = _textured()
+    blurred = gaussian_filter(x, sigma=(0, 0, 0.6, 0.6))  # keeps about 0.28 of the edges
+    noisy = blurred + np.random.default_rng(seed).normal(0, 0.15, x.shape)
+    assert sharpness_ratio(x, noisy) > 3 * sharpness_ratio(x, blurred)
+    assert edge_fidelity(x, noisy) == pytest.approx(edge_fidelity(x, blurred), abs=0.03)
+    assert 0.2 < edge_fidelity(x, blurred) < 0.4
 
 
 def test_kid_is_about_zero_for_one_distribution_and_clearly_above_for_a_shifted_one():

@@ -37,6 +37,7 @@ def test_the_emoji_model_scores_its_recorded_reconstruction_figures_on_the_test_
     assert abs(measured["psnr"] - recorded["psnr"]) <= 0.05, (measured, recorded)
     assert abs(measured["ssim"] - recorded["ssim"]) <= 0.002
     assert abs(measured["sharpness"] - recorded["sharpness"]) <= 0.005
+    assert abs(measured["edge_fidelity"] - recorded["edge_fidelity"]) <= 0.005
 
 
 @needs_font

@@ -19,7 +19,7 @@ def add(sub) -> None:
         "models",
         help="list the shipped models, which --model takes by name",
         description="List the models that ship inside the package: their data, image size, kind, latent size and "
-        "the test figures their folders record (-ELBO in nats per image; PSNR, SSIM and sharpness where an "
-        "evaluation was saved with them), and where each folder is.",
+        "the test figures their folders record (-ELBO in nats per image; PSNR, SSIM, sharpness and edge fidelity "
+        "where an evaluation was saved with them; — where a folder does not record one), and where each folder is.",
     )
     p.set_defaults(func=cmd_models)

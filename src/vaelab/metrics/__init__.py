@@ -2,7 +2,8 @@
 dict, in the shape of disentanglement_lib's metrics:
 
 - `likelihood`: the test -ELBO and the IWAE bound with k importance samples;
-- `reconstruction`: MSE, PSNR and SSIM of reconstructions (scikit-image), and their sharpness against the data;
+- `reconstruction`: MSE, PSNR and SSIM of reconstructions (scikit-image), their sharpness against the data, and
+  the share of the data's edges they carry (edge fidelity);
 - `realism`: KID and FD of reconstructions, prior samples and slerp midpoints against test images, in the features
   of the data's evaluator;
 - `fidelity`: the evaluator's accuracy on reconstructions vs originals, and its judgement of prior samples;

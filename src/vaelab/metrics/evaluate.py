@@ -214,6 +214,11 @@ def format_report(report: dict) -> str:
     row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else "")
     row("reconstruction SSIM", _fmt(r["ssim"], 4))
     row("reconstruction sharpness", _fmt(r["sharpness"], 3), "mean squared Laplacian ÷ the originals' (1 = as crisp)")
+    row(  # an eval.json written before edge fidelity was measured has none
+        "reconstruction edge fidelity",
+        _fmt(r["edge_fidelity"], 3) if "edge_fidelity" in r else "—",
+        "share of the originals' edges the reconstructions carry (1 = all; noise adds nothing)",
+    )
     a = report["active_units"]
     row(
         "active units (Var of μ > 0.01)",

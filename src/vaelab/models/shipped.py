@@ -68,6 +68,7 @@ FIGURES = (
     ("psnr", "PSNR dB", 2),
     ("ssim", "SSIM", 3),
     ("sharpness", "sharpness", 3),
+    ("edge_fidelity", "edge fidelity", 3),
 )
 
 

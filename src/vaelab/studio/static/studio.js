@@ -445,6 +445,7 @@ document.querySelector("nav").addEventListener("keydown", (ev) => {
 const FIGURE_NAMES = {
   neg_elbo: "test −ELBO (nats per image; lower is better)", bits_per_dim: "bits per dimension",
   psnr: "PSNR of reconstructions (dB)", ssim: "SSIM of reconstructions", sharpness: "sharpness (1 = as crisp as the data)",
+  edge_fidelity: "edge fidelity (share of the data's edges kept; 1 = all)",
 };
 function showCard(card, info) {
   const fig = Object.entries(card.figures || {}).map(([k, v]) => el("tr", {}, el("th", { text: FIGURE_NAMES[k] || k }),
