@@ -57,7 +57,7 @@ def resize_up(c_in: int, c_out: int, size_in: Size, size_out: Size, k: int) -> l
 
 
 def transpose_conv_up(c_in: int, c_out: int, size_in: Size, size_out: Size, k: int) -> list[nn.Module]:
-    """A transposed conv at the input's width, then a 3×3 conv that can smooth its uneven overlaps away."""
+    """A transposed conv at the input's width, a ReLU, then a 3×3 conv that can smooth its uneven overlaps away."""
     return [
         *transpose_up(c_in, c_in, size_in, size_out, k),
         nn.ReLU(inplace=True),
