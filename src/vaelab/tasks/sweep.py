@@ -22,6 +22,7 @@ import numpy as np
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
 from vaelab.io.atomic import write_text_atomic
+from vaelab.io.run_lock import run_folder_lock
 from vaelab.metrics.activity import active_units
 from vaelab.metrics.evaluate import check_evaluator, json_safe, labelled_for
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
@@ -187,28 +188,29 @@ def run_sweep(
     originals = dataset.images[
         test[each_class_in_turn(None if dataset.labels is None else dataset.labels[test], len(test))[:PICTURE_IMAGES]]
     ]
-    for model_cfg, folder, plan in plans:
-        kind, d = model_cfg.kind, model_cfg.latent_dim
-        if plan == "reuse":
-            tqdm.write(f"{folder}: already trained for {cfg.epochs} epochs; measuring it again")
-            model = load(folder)
-        elif plan == "extend":
-            tqdm.write(f"{folder}: training {kind} with latent {d} on to {cfg.epochs} epochs")
-            model = train(None, dataset, folder, train_cfg, resume=True, progress=progress)
-        else:
-            tqdm.write(f"training {kind} with latent {d} for {cfg.epochs} epochs → {folder}")
-            model = train(model_cfg, dataset, folder, train_cfg, progress=progress)
-        t = time.perf_counter()
-        row = sweep_row(model, dataset, evaluator, cfg)
-        training = read_model_json(folder).get("training", {})
-        row.update(train_seconds=training.get("train_seconds"), epochs=training.get("epochs_done"))
-        row["measure_seconds"] = round(time.perf_counter() - t, 1)
-        rows.append(row)
-        examples.append((f"{kind} z={d}", *model_examples(model, originals, PICTURE_IMAGES, cfg.seed)))
-        write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
-        save_figure(
-            side_by_side_figure(originals, examples, f"latent-size sweep on {dataset.name}"), out / PICTURES_NAME
-        )
+    with run_folder_lock(out):  # one sweep per folder: a second one given the same --out is refused
+        for model_cfg, folder, plan in plans:
+            kind, d = model_cfg.kind, model_cfg.latent_dim
+            if plan == "reuse":
+                tqdm.write(f"{folder}: already trained for {cfg.epochs} epochs; measuring it again")
+                model = load(folder)
+            elif plan == "extend":
+                tqdm.write(f"{folder}: training {kind} with latent {d} on to {cfg.epochs} epochs")
+                model = train(None, dataset, folder, train_cfg, resume=True, progress=progress)
+            else:
+                tqdm.write(f"training {kind} with latent {d} for {cfg.epochs} epochs → {folder}")
+                model = train(model_cfg, dataset, folder, train_cfg, progress=progress)
+            t = time.perf_counter()
+            row = sweep_row(model, dataset, evaluator, cfg)
+            training = read_model_json(folder).get("training", {})
+            row.update(train_seconds=training.get("train_seconds"), epochs=training.get("epochs_done"))
+            row["measure_seconds"] = round(time.perf_counter() - t, 1)
+            rows.append(row)
+            examples.append((f"{kind} z={d}", *model_examples(model, originals, PICTURE_IMAGES, cfg.seed)))
+            write_sweep_outputs(rows, out)  # after every size, so an interrupted sweep keeps what it has
+            save_figure(
+                side_by_side_figure(originals, examples, f"latent-size sweep on {dataset.name}"), out / PICTURES_NAME
+            )
     return rows
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from vaelab.data.dataset import ImageDataset
 from vaelab.errors import VaelabError
+from vaelab.io.run_lock import run_folder_lock
 from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 from vaelab.models.config import CONFIG_NAME, check_model_folder, read_config_doc
 from vaelab.training.checkpoint import load_checkpoint
@@ -71,13 +72,13 @@ def train_classifier(
     check_resumable(ckpt, cfg.epochs, out)
     device = pick_device(cfg.device)
     compute = plan_compute(cfg.precision, cfg.compile, device)
-    out.mkdir(parents=True, exist_ok=True)
-    if announce is not None:
-        announce(compute.line)
-    torch.manual_seed(cfg.seed)
-    kind = ClassifierKind(compute.prepare(EvaluatorCNN(model_cfg).to(device)), cfg, device, dataset, compute)
-    run = start_run(kind, out, dataset, 0, Dist(device=device), ckpt)
-    run_loop(kind, run, progress)
+    with run_folder_lock(out):  # one writer per run folder: a second run given the same --out is refused
+        if announce is not None:
+            announce(compute.line)
+        torch.manual_seed(cfg.seed)
+        kind = ClassifierKind(compute.prepare(EvaluatorCNN(model_cfg).to(device)), cfg, device, dataset, compute)
+        run = start_run(kind, out, dataset, 0, Dist(device=device), ckpt)
+        run_loop(kind, run, progress)
     kind.model.data_spec = dataset.spec()
     return kind.model, history_of(run.records, run.train_seconds)
 

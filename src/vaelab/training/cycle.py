@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
+from vaelab.io.run_lock import run_folder_lock
 from vaelab.models.base import fp32, full_precision
 from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.cycle_vae import CycleVAE
@@ -227,16 +228,16 @@ def train_cycle(
     if len(train_idx) < cfg.batch_size:
         raise VaelabError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
     compute = plan_compute(cfg.precision, cfg.compile, device, model_cfg.kind)
-    out.mkdir(parents=True, exist_ok=True)
-    if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
-        announce(compute.line)
-    torch.manual_seed(cfg.seed)
-    model = compute.prepare(build_model(model_cfg).to(device))
-    kind = CycleKind(model, cfg, device, dataset, train_idx, val_idx, compute, swap_figure)
-    run = start_run(kind, out, dataset, len(val_idx), Dist(device=device), ckpt)  # one process: no torchrun here
-    if ckpt is None:
-        warn_few_steps(len(train_idx), kind.steps_per_epoch, cfg.batch_size, cfg.epochs)
-    run_loop(kind, run, progress)
+    with run_folder_lock(out):  # one writer per run folder: a second run given the same --out is refused
+        if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
+            announce(compute.line)
+        torch.manual_seed(cfg.seed)
+        model = compute.prepare(build_model(model_cfg).to(device))
+        kind = CycleKind(model, cfg, device, dataset, train_idx, val_idx, compute, swap_figure)
+        run = start_run(kind, out, dataset, len(val_idx), Dist(device=device), ckpt)  # one process: no torchrun here
+        if ckpt is None:
+            warn_few_steps(len(train_idx), kind.steps_per_epoch, cfg.batch_size, cfg.epochs)
+        run_loop(kind, run, progress)
     kind.model.data_spec = run.data_spec
     return kind.model
 

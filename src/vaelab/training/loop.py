@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -140,28 +144,54 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
 def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
     """Train from where ``run`` stands to the last epoch, or until patience runs out. With validation the model
     folder, and ``kind.model``, end up holding the best validated epoch. A fresh run with a time budget
-    (``cfg.minutes``) refits its last epoch to the time after each epoch (see :class:`TimeBudget`). Ctrl-C
-    raises :class:`TrainingInterrupted`, which says which epoch checkpoint.pt holds."""
+    (``cfg.minutes``) refits its last epoch to the time after each epoch (see :class:`TimeBudget`). Ctrl-C (or
+    SIGTERM) raises :class:`TrainingInterrupted`, which says which epoch checkpoint.pt holds."""
     cfg, ddp = kind.cfg, run.ddp
     minutes = getattr(cfg, "minutes", 0.0)
     budget = TimeBudget(minutes * 60) if minutes and run.epoch == 0 else None  # a resumed run keeps its plan
     kind.model.train()
     try:
-        while run.epoch < cfg.epochs:
-            seconds, train = run_epoch(kind, run, run.epoch + 1, progress)
-            if budget is not None:  # before the epoch is scored: its pictures and console line know if it is last
-                cfg.epochs = budget.fitted_epochs(run.epoch, ddp)
-            stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
-            if budget is not None:
-                budget.epoch_ended()
-            if cfg.patience and ddp.mean(torch.tensor(float(stop), device=ddp.device)):  # every rank stops together
-                break
+        with sigterm_as_ctrl_c():
+            run_epochs(kind, run, budget, progress)
     except KeyboardInterrupt:  # the files are written atomically: each is the last whole one
         raise TrainingInterrupted(run.out, run.saved_epoch) from None
     ddp.close()
     if run.n_val and ddp.is_main:
         run.best.restore(saved_model(kind), run.out, ddp.device, run.epoch, run.train_seconds)
     kind.model.eval()
+
+
+def run_epochs(kind: Kind, run: Run, budget: TimeBudget | None, progress: bool) -> None:
+    """Train epoch after epoch to the last, or until patience runs out."""
+    cfg, ddp = kind.cfg, run.ddp
+    while run.epoch < cfg.epochs:
+        seconds, train = run_epoch(kind, run, run.epoch + 1, progress)
+        if budget is not None:  # before the epoch is scored: its pictures and console line know if it is last
+            cfg.epochs = budget.fitted_epochs(run.epoch, ddp)
+        stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
+        if budget is not None:
+            budget.epoch_ended()
+        if cfg.patience and ddp.mean(torch.tensor(float(stop), device=ddp.device)):  # every rank stops together
+            break
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """While the block runs, SIGTERM (from `timeout`, a scheduler, `kill`) stops a run as Ctrl-C does: the save in
+    progress cleans up after itself, and the run says which epoch it can resume from. Only the main thread can
+    take signals; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_epoch(kind: Kind, run: Run, epoch: int, progress: bool) -> tuple[float, dict]:

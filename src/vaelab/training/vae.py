@@ -6,6 +6,7 @@ train together, each on its slice of every global batch (see ``distributed``).""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -18,6 +19,7 @@ import torch
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.images import image_grid, save_png_atomic
 from vaelab.errors import VaelabError
+from vaelab.io.run_lock import run_folder_lock
 from vaelab.models.base import LatentModel
 from vaelab.models.config import ModelConfig, check_model_folder
 from vaelab.models.registry import build_model, check_new_config
@@ -92,18 +94,19 @@ def train(
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)  # before the run folder exists: a config it refuses leaves nothing behind
     compute = plan_compute(cfg.precision, cfg.compile, requested_device, model_cfg.kind)
-    out.mkdir(parents=True, exist_ok=True)
-    if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
-        announce(compute.line)
-    ddp = init_distributed(requested_device)
-    kind = VAEKind(model.to(ddp.device), cfg, ddp, dataset, train_idx, val_idx, compute)
-    run = start_run(kind, out, dataset, len(val_idx), ddp, ckpt)
-    if ckpt is None and ddp.is_main:
-        warn_small_set(len(train_idx))
-        if not cfg.minutes:  # a time budget fits its own epochs
-            warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
-        kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
-    run_loop(kind, run, progress)
+    # one writer per run folder (rank 0 writes for every process); a second run given the same --out is refused
+    with run_folder_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+        if announce is not None:  # every check has passed: a banner printed now is not followed by an error line
+            announce(compute.line)
+        ddp = init_distributed(requested_device)
+        kind = VAEKind(model.to(ddp.device), cfg, ddp, dataset, train_idx, val_idx, compute)
+        run = start_run(kind, out, dataset, len(val_idx), ddp, ckpt)
+        if ckpt is None and ddp.is_main:
+            warn_small_set(len(train_idx))
+            if not cfg.minutes:  # a time budget fits its own epochs
+                warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
+            kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
+        run_loop(kind, run, progress)
     model = saved_model(kind)  # with --ema, the moving average: the weights the model folder holds
     model.data_spec = run.data_spec
     return model
