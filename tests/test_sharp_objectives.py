@@ -212,9 +212,12 @@ def test_a_run_with_minutes_ends_on_time_with_its_cosine_fitted(tmp_path, toy_id
     ds = load_dataset(f"mnist:{toy_idx_dir}")
     clock, real = _Clock(), loop.run_epoch
 
-    def timed_epoch(kind, run, epoch, progress):
+    labels = []
+
+    def timed_epoch(kind, run, epoch, progress, label=None):
+        labels.append(label)
         clock.now += 6.0  # every epoch's steps take 6 s on this clock
-        return real(kind, run, epoch, progress)
+        return real(kind, run, epoch, progress, label)
 
     monkeypatch.setattr(loop.TimeBudget, "clock", staticmethod(clock))
     monkeypatch.setattr(loop, "run_epoch", timed_epoch)
@@ -231,6 +234,8 @@ def test_a_run_with_minutes_ends_on_time_with_its_cosine_fitted(tmp_path, toy_id
     assert saved["epochs_done"] == saved["epochs"] == 5  # 30 s of 6-second epochs
     assert taken[-1] < 0.1 * cfg.lr  # the cosine reached about 0 at the last step of the fitted run
     assert (tmp_path / "run" / "recon_epoch005.png").is_file()
+    # the bar shows the time left, not an epoch total that moves as the run is refitted
+    assert labels[:3] == ["epoch 1 (0:30 left)", "epoch 2 (0:24 left)", "epoch 3 (0:18 left)"]
 
 
 def test_the_cli_refuses_epochs_and_minutes_together_in_one_line(tmp_path, toy_idx_dir, capsys):

@@ -165,7 +165,8 @@ def run_epochs(kind: Kind, run: Run, budget: TimeBudget | None, progress: bool) 
     """Train epoch after epoch to the last, or until patience runs out."""
     cfg, ddp = kind.cfg, run.ddp
     while run.epoch < cfg.epochs:
-        seconds, train = run_epoch(kind, run, run.epoch + 1, progress)
+        label = f"epoch {run.epoch + 1}" + (budget.left() if budget else f"/{cfg.epochs}")
+        seconds, train = run_epoch(kind, run, run.epoch + 1, progress, label)
         if budget is not None:  # before the epoch is scored: its pictures and console line know if it is last
             cfg.epochs = budget.fitted_epochs(run.epoch, ddp)
         stop = end_epoch(kind, run, seconds, train) if ddp.is_main else False  # rank 0 alone scores and saves
@@ -194,13 +195,13 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_epoch(kind: Kind, run: Run, epoch: int, progress: bool) -> tuple[float, dict]:
+def run_epoch(kind: Kind, run: Run, epoch: int, progress: bool, label: str | None = None) -> tuple[float, dict]:
     """Step through the epoch's batches, then count the epoch as done in ``run``: (its seconds, each step value's
-    mean over it)."""
+    mean over it). ``label`` heads the progress bar (default "epoch N/EPOCHS")."""
     batches = kind.epoch_batches(epoch)
     bar = progress_bar(
         batches,
-        desc=f"epoch {epoch}/{kind.cfg.epochs}",
+        desc=label or f"epoch {epoch}/{kind.cfg.epochs}",
         unit=kind.unit,
         show=progress and run.ddp.is_main,
         leave=False,
@@ -360,6 +361,12 @@ class TimeBudget:
 
     def epoch_ended(self) -> None:
         self.last_end = self.clock() - self.scored
+
+    def left(self) -> str:
+        """The progress bar's note of the time left, such as " (4:05 left)": a budgeted run's epoch count moves as
+        it is refitted, so the bar shows the time instead."""
+        seconds = max(0, round(self.seconds - (self.clock() - self.start)))
+        return f" ({seconds // 60}:{seconds % 60:02d} left)"
 
 
 # --- validation and pictures ------------------------------------------------------------------------------------
