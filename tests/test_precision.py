@@ -22,6 +22,7 @@ from vaelab.data.loaders import load_dataset
 from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.config import ModelConfig
 from vaelab.models.registry import build_model
+from vaelab.models.runtime import open_model
 from vaelab.training import compute
 from vaelab.training.classifier import ClassifierKind, train_classifier
 from vaelab.training.compute import plan_compute
@@ -143,6 +144,10 @@ def test_a_bf16_run_saves_fp32_weights_and_records_how_it_computed(tmp_path, toy
     assert (training["precision"], training["computed_in"], training["channels_last"]) == ("auto", "bf16", True)
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["optimizer"]["state"]
     assert {t.dtype for s in state.values() for k, t in s.items() if k != "step"} == {torch.float32}
+    # the ONNX export of a model trained in channels_last decodes as the saved weights do
+    z = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    onnx, torch_model = open_model(tmp_path / "run", backend="onnx"), open_model(tmp_path / "run", backend="torch")
+    np.testing.assert_allclose(onnx.decode(z), torch_model.decode(z), atol=1e-5)
 
 
 KILL_AT_STEP = """
