@@ -8,7 +8,9 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
 - ``vaelab.encode_images`` / ``vaelab.decode_latents``;
 - one task per command, each returning its Result, beside the ``write_…`` function that writes the command's files:
   ``vaelab.arithmetic``, ``attribute``, ``blend``, ``explore``, ``report``, ``evaluate``, ``sweep``,
-  ``disentangle``, ``faces`` (``dir(vaelab)`` lists them all);
+  ``disentangle``, ``faces``, ``fit_density`` (``dir(vaelab)`` lists them all);
+- ``vaelab.open_model(folder).sample(n, seed=...)`` → decoded samples, from the density ``fit_density`` fitted to the
+  codes where the folder has one, else from N(0, I);
 - ``vaelab.load_dataset(spec)``; training is ``vaelab.training.vae.train`` (``vaelab.TrainConfig``), and
   ``torchrun -m vaelab train ...`` trains on several processes.
 
@@ -49,6 +51,8 @@ _LAZY = {
     "write_report": "vaelab.tasks.report",
     "faces": "vaelab.tasks.faces",
     "write_faces": "vaelab.tasks.faces",
+    "fit_density": "vaelab.tasks.density",
+    "write_density": "vaelab.tasks.density",
     "evaluate": "vaelab.metrics.evaluate:evaluate_model",
     "write_evaluation": "vaelab.metrics.evaluate:write_report",
     "sweep": "vaelab.tasks.sweep:run_sweep",

@@ -21,6 +21,7 @@ from vaelab.cli import (
     evaluate,
     explore,
     faces,
+    fit_density,
     images,
     models,
     morph,
@@ -51,6 +52,7 @@ COMMANDS = [
     report.add,
     train_cycle.add,
     disentangle.add,
+    fit_density.add,
 ]
 
 

@@ -1,0 +1,142 @@
+"""The fitted code density: choosing its components, its file, sampling from it, and the novelty of samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaelab.errors import VaelabError
+from vaelab.latent.density import GaussianMixture, choose_mixture, sample_mixture
+from vaelab.metrics.novelty import novelty
+from vaelab.models.density import DENSITY_NAME, read_density, save_density
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def blob(n: int, d: int = 4, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, d))
+
+
+def clusters(n: int, k: int = 8, d: int = 4, seed: int = 0) -> np.ndarray:
+    """n codes in k tight, well-separated clusters."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, d)) * 10
+    return centres[rng.integers(k, size=n)] + 0.1 * rng.standard_normal((n, d))
+
+
+def some_mixture(d: int = 3) -> GaussianMixture:
+    return GaussianMixture(
+        np.array([0.25, 0.75]), np.array([[5.0] * d, [-5.0] * d]), np.stack([np.eye(d) * 0.01, np.eye(d) * 0.04])
+    )
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path) -> Path:
+    """A copy of the tiny model folder, which a test may give a density."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+def test_clustered_codes_get_more_components_than_one_gaussian_blob():
+    candidates = (1, 4, 8)
+    assert choose_mixture(blob(400), candidates, seed=0).n_components == 1
+    assert choose_mixture(clusters(400), candidates, seed=0).n_components == 8
+
+
+def test_component_counts_past_the_codes_are_not_tried():
+    choice = choose_mixture(blob(20), (1, 10, 50), seed=0)
+    assert sorted(choice.held_out_log_likelihood) == [1]  # 16 fitting codes give 10 components under 2 each
+
+
+def test_mixture_samples_are_seeded_and_follow_the_weights():
+    mixture = some_mixture()
+    a, b = sample_mixture(mixture, 2000, seed=3), sample_mixture(mixture, 2000, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, sample_mixture(mixture, 2000, seed=4))
+    near_first = (a[:, 0] > 0).mean()
+    assert 0.22 < near_first < 0.28  # the first component weighs 1/4
+    np.testing.assert_allclose(a[a[:, 0] > 0].std(0), 0.1, rtol=0.15)
+
+
+def test_density_round_trips_through_its_file(model_copy):
+    mixture = some_mixture(8)
+    save_density(model_copy, mixture, {"data": "toy", "components": 2})
+    read, header = read_density(model_copy)
+    for name in ("weights", "means", "covariances"):
+        np.testing.assert_array_equal(getattr(read, name), getattr(mixture, name))
+    assert header["data"] == "toy" and header["components"] == 2
+    assert not list(model_copy.glob(f".{DENSITY_NAME}*"))  # no temp file left behind
+
+
+def test_a_density_fitted_on_other_weights_is_refused_in_one_line(model_copy):
+    save_density(model_copy, some_mixture(8), {"data": "toy"})
+    weights = model_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")  # another training state of the model
+    with pytest.raises(VaelabError, match="other weights.*vaelab fit-density") as e:
+        read_density(model_copy)
+    assert "\n" not in str(e.value)
+
+
+def test_a_density_file_is_not_pickle(model_copy):
+    save_density(model_copy, some_mixture(8), {"data": "toy"})
+    raw = (model_copy / DENSITY_NAME).read_bytes()
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    assert json.loads(header["__metadata__"]["vaelab"])["weights_id"]
+
+
+def test_asking_for_density_samples_without_a_density_names_fit_density(model_copy):
+    from vaelab.models.runtime import open_model
+
+    m = open_model(model_copy, "onnx")
+    assert m.sample_source() == "prior"
+    with pytest.raises(VaelabError, match="vaelab fit-density"):
+        m.sample(4, source="density")
+
+
+def test_fit_density_chooses_writes_and_makes_density_the_default_source(model_copy, toy_idx_dir):
+    from vaelab.models.runtime import open_model
+    from vaelab.tasks.density import fit_density, write_density
+
+    result = fit_density(model_copy, data=f"mnist:{toy_idx_dir}", candidates=(1, 3), seed=0, progress=False)
+    write_density(result)
+    assert set(result.choice.held_out_log_likelihood) == {1, 3}
+    m = open_model(model_copy, "onnx")
+    assert m.sample_source() == "density"
+    images = m.sample(6, seed=1)
+    assert images.shape == (6, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+def test_sampling_is_seeded_and_runs_on_onnx_without_torch(model_copy):
+    save_density(model_copy, some_mixture(8), {"data": "toy"})
+    script = f"""
+import sys, numpy as np, vaelab
+m = vaelab.open_model({str(model_copy)!r}, backend="onnx")
+a, b = m.sample(5, seed=7), m.sample(5, seed=7)
+prior = m.sample(5, seed=7, source="prior")
+assert a.shape == (5, 1, 28, 28) and np.array_equal(a, b) and not np.array_equal(a, prior)
+assert not np.array_equal(a, m.sample(5, seed=8))
+print("torch" in sys.modules, "sklearn" in sys.modules)
+"""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_novelty_flags_a_density_that_copies_the_training_codes():
+    rng = np.random.default_rng(0)
+    train, test = rng.standard_normal((500, 8)), rng.standard_normal((200, 8))
+    d = train.shape[1]
+    copier = GaussianMixture(np.full(len(train), 1 / len(train)), train, np.tile(np.eye(d) * 1e-6, (len(train), 1, 1)))
+    honest = GaussianMixture(np.ones(1), train.mean(0, keepdims=True), np.cov(train, rowvar=False)[None])
+    copied = novelty(sample_mixture(copier, 200, seed=1), train, test)
+    fresh = novelty(sample_mixture(honest, 200, seed=1), train, test)
+    assert copied["ratio"] < 0.05
+    assert 0.8 < fresh["ratio"] < 1.25
