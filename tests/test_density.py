@@ -140,3 +140,67 @@ def test_novelty_flags_a_density_that_copies_the_training_codes():
     fresh = novelty(sample_mixture(honest, 200, seed=1), train, test)
     assert copied["ratio"] < 0.05
     assert 0.8 < fresh["ratio"] < 1.25
+
+
+def copying_density(model_dir: Path, data: str) -> np.ndarray:
+    """Give the folder a density with a tiny component on every training code (one that only copies); returns the
+    codes."""
+    from vaelab.data.loaders import load_dataset
+    from vaelab.models.runtime import encode_batched, open_model
+
+    ds = load_dataset(data)
+    codes = encode_batched(open_model(model_dir, "onnx"), ds.images[ds.split("train")], progress=False)
+    n, d = codes.shape
+    save_density(model_dir, GaussianMixture(np.full(n, 1 / n), codes, np.tile(np.eye(d) * 1e-8, (n, 1, 1))), {})
+    return codes
+
+
+def speckled_toy_data(folder: Path) -> str:
+    """The toy shapes, with test images speckled so that none repeats a training image (the plain toy test split
+    repeats most of them, which leaves test codes no distance to measure against)."""
+    from conftest import toy_images, write_idx
+
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for prefix, n, seed in (("train", 300, 0), ("t10k", 60, 1)):
+        x, y = toy_images(n, 28, seed)
+        if prefix == "t10k":
+            x = np.maximum(x, rng.integers(0, 2, x.shape, dtype=np.uint8) * 255 * (rng.random(x.shape) < 0.05))
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", x.astype(np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", y)
+    return f"mnist:{folder}"
+
+
+def test_evaluate_reports_the_novelty_of_prior_and_density_samples(model_copy, tmp_path):
+    from vaelab.data.loaders import load_dataset
+    from vaelab.metrics.evaluate import EvalConfig, evaluate_model, format_report
+    from vaelab.models.registry import load
+
+    data = speckled_toy_data(tmp_path / "speckled")
+    copying_density(model_copy, data)
+    cfg = EvalConfig(k=2, iwae_images=4, pairs=4, frames=3, prior_samples=40)
+    report = evaluate_model(load(model_copy), load_dataset(data), None, cfg, folder=model_copy)
+    novelty = report["novelty"]
+    assert set(novelty) == {"prior", "density"}
+    assert novelty["density"]["ratio"] < 0.05 < novelty["prior"]["ratio"]
+    assert novelty["density"]["train_codes"] == 300 and novelty["density"]["test_codes"] == 40
+    assert "density samples" in format_report(report)
+
+
+def test_explore_draws_its_sample_grid_from_the_density_unless_told_prior(model_copy, toy_idx_dir):
+    from vaelab.tasks.explore import explore
+
+    data = f"mnist:{toy_idx_dir}"
+    codes = copying_density(model_copy, data)
+    kw = dict(data=data, split="test", max_points=50, max_dims=2, steps=3, grid=3, map_size=2, progress=False)
+    dense = explore(model_copy, log=lambda *a: None, **kw)
+    prior = explore(model_copy, log=lambda *a: None, sample_source="prior", **kw)
+    assert dense.summary["samples"] == "density" and prior.summary["samples"] == "prior"
+    assert dense.pictures.samples.shape == (9, 1, 28, 28)
+    # the copying density's samples decode the training codes themselves
+    from vaelab.models.runtime import open_model
+
+    m = open_model(model_copy, "onnx")
+    drawn = m.sample_codes(9, seed=0)
+    assert np.abs(drawn[:, None] - codes[None]).max(-1).min(1).max() < 1e-3
+    np.testing.assert_allclose(dense.pictures.samples, m.decode(drawn), atol=1e-5)

@@ -38,7 +38,7 @@ def cmd_evaluate(args) -> None:
         prior_samples=args.prior_samples,
         seed=args.seed,
     )
-    report = evaluate_model(model, ds, evaluator, cfg, progress=not args.quiet)
+    report = evaluate_model(model, ds, evaluator, cfg, progress=not args.quiet, folder=args.model or DEFAULT_MODEL)
     report["model"]["folder"] = str(args.model or DEFAULT_MODEL)
     report["model"]["weights"] = weights  # so that report can tell a later epoch's weights
     if evaluator is not None:
@@ -56,8 +56,9 @@ def add(sub) -> None:
         help="measure a model: -ELBO, IWAE, PSNR/SSIM, fidelity, interpolation",
         description="Measure a model on its test set and write eval.json: the -ELBO and an IWAE "
         "bound, reconstruction MSE/PSNR/SSIM, active units, semantic fidelity and "
-        "prior-sample confidence under an evaluator classifier, and lerp/slerp/cdf "
-        "interpolation metrics.",
+        "prior-sample confidence under an evaluator classifier, the realism (KID, FD) and novelty of samples "
+        "(of the prior, and of the density `vaelab fit-density` fitted, where the folder has one), and "
+        "lerp/slerp/cdf interpolation metrics.",
     )
     add_model_options(p, backend=False)
     p.add_argument("--data", type=data_arg, help="dataset (default: the one the model was trained on)")

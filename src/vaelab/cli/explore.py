@@ -27,6 +27,7 @@ def cmd_explore(args) -> None:
         map_size=args.map_size,
         backend=args.backend,
         progress=not args.quiet,
+        sample_source=args.samples,
         log=lambda *a, **k: None,
     )
     write_explore(result, args.out)
@@ -78,6 +79,12 @@ def add(sub) -> None:
     p.add_argument("--grid", type=at_most(64), default=8, help="reconstruction/sample grids are GRID wide (default 8)")
     p.add_argument("--scale", type=at_most(MAX_UPSCALE), help="enlarge grid images K times (default: to about 96 px)")
     p.add_argument("--map-size", type=at_most(64), default=12, help="decoded map lattice, N×N (default 12)")
+    p.add_argument(
+        "--samples",
+        choices=["prior", "density"],
+        help="what the sample grid draws from: prior (N(0, I)) or density (the one `vaelab fit-density` fitted; "
+        "the default where the model folder has one)",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_explore)

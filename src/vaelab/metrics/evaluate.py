@@ -17,8 +17,10 @@ from vaelab.metrics.activity import active_units
 from vaelab.metrics.fidelity import prior_sample_quality, semantic_fidelity
 from vaelab.metrics.interpolation import COMPARED, METHODS, interpolation_metrics
 from vaelab.metrics.likelihood import elbo, iwae_bound
+from vaelab.metrics.novelty import novelty
 from vaelab.metrics.realism import realism_metrics
 from vaelab.metrics.reconstruction import reconstruction_metrics
+from vaelab.models.runtime import encode_batched, open_model
 
 
 @dataclass
@@ -81,11 +83,28 @@ def labelled_for(evaluator, dataset: ImageDataset) -> ImageDataset:
     return dataset.labelled_by(label, classes=spec.get("class_names"))
 
 
+def sample_novelty(model, dataset: ImageDataset, test_images: np.ndarray, n: int, seed: int = 0, folder=None) -> dict:
+    """:func:`~vaelab.metrics.novelty.novelty` of ``n`` prior samples, and of ``n`` samples of the fitted density
+    where the model ``folder`` has one, against the codes of ``dataset``'s training images and of (the first ``n``
+    of) ``test_images``. Keyed by source: "prior", "density"."""
+    net = open_model(model, folder=folder)
+    train = encode_batched(net, dataset.images[dataset.split("train")], progress=False)
+    test = encode_batched(net, test_images[:n], progress=False)
+    sources = ["prior"] + (["density"] if net.density() is not None else [])
+    return {source: novelty(net.sample_codes(n, seed, source), train, test) for source in sources}
+
+
 def evaluate_model(
-    model, dataset: ImageDataset, evaluator=None, cfg: EvalConfig | None = None, progress: bool = False
+    model,
+    dataset: ImageDataset,
+    evaluator=None,
+    cfg: EvalConfig | None = None,
+    progress: bool = False,
+    folder=None,
 ) -> dict:
     """Every metric of a torch model on ``dataset``'s test split; fidelity and the interpolations' target
-    class need ``evaluator`` (and labels), and the IWAE bound a variational model."""
+    class need ``evaluator`` (and labels), and the IWAE bound a variational model. ``folder``: the model's folder,
+    whose fitted density (`vaelab fit-density`) is then measured beside the prior."""
     cfg = cfg or EvalConfig()
     check_compatible(model, dataset)
     if evaluator is not None:
@@ -142,7 +161,11 @@ def evaluate_model(
         )
     if evaluator is not None:
         report["realism"] = timed(
-            "realism", realism_metrics, model, evaluator, images, cfg.prior_samples, cfg.pairs, cfg.seed
+            "realism", realism_metrics, model, evaluator, images, cfg.prior_samples, cfg.pairs, cfg.seed, folder=folder
+        )
+    if len(dataset.split("train")):
+        report["novelty"] = timed(
+            "novelty", sample_novelty, model, dataset, images, cfg.prior_samples, cfg.seed, folder=folder
         )
     report["interpolation"] = timed(
         "interpolation",
@@ -249,9 +272,21 @@ def format_report(report: dict) -> str:
             f"  realism against the {q['test_images']} test images, in the evaluator's {q['features']} standardised "
             "features (0 = alike):"
         )
-        for name in ("reconstructions", "prior_samples", "midpoints"):
-            k = q[name]
-            row(f"  KID, {name.replace('_', ' ')}", _fmt(k["kid"], 4), f"± {k['kid_std']:.4f}; FD {k['fd']:.2f}")
+        for name in ("reconstructions", "prior_samples", "density_samples", "midpoints"):
+            if name in q:
+                k = q[name]
+                row(f"  KID, {name.replace('_', ' ')}", _fmt(k["kid"], 4), f"± {k['kid_std']:.4f}; FD {k['fd']:.2f}")
+    if "novelty" in report:
+        lines.append(
+            "  novelty: samples' distance to the nearest training code ÷ test codes' (1 = as new as unseen images; "
+            "near 0 = copies):"
+        )
+        for source, v in report["novelty"].items():
+            row(
+                f"  {source} samples",
+                _fmt(v["ratio"], 3),
+                f"mean {v['sample_distance']:.3f} against {v['test_distance']:.3f} ({v['samples']} samples)",
+            )
     it = report["interpolation"]
     lines.append(f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):")
     lines.append(

@@ -7,8 +7,8 @@ every feature counts alike and the numbers of two models on the same test images
 squared MMD with the cubic polynomial kernel k(x, y) = (x·y / d + 1)³, averaged over random subsets; it is about 0
 for two samples of one distribution, and unlike FD it has no bias that depends on the number of images.
 
-- ``realism_metrics``: KID and FD of a model's reconstructions, prior samples and slerp midpoints of random test
-  pairs, each against the test images.
+- ``realism_metrics``: KID and FD of a model's reconstructions, prior samples (and samples of its fitted density,
+  where the folder has one) and slerp midpoints of random test pairs, each against the test images.
 """
 
 from __future__ import annotations
@@ -82,17 +82,25 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
 
 
 def realism_metrics(
-    model, evaluator, images: np.ndarray, samples: int = 1000, pairs: int = 500, seed: int = 0, subsets: int = 50
+    model,
+    evaluator,
+    images: np.ndarray,
+    samples: int = 1000,
+    pairs: int = 500,
+    seed: int = 0,
+    subsets: int = 50,
+    folder=None,
 ) -> dict:
     """KID and FD, in the evaluator's standardised features, of the reconstructions of ``images`` (test images,
-    uint8 or float), of ``samples`` decoded prior samples and of the slerp midpoints of ``pairs`` random pairs
-    of them, each against ``images`` themselves."""
+    uint8 or float), of ``samples`` decoded prior samples, of as many samples of the fitted density where the model
+    ``folder`` has one (``density_samples``), and of the slerp midpoints of ``pairs`` random pairs of them, each
+    against ``images`` themselves."""
     rng = np.random.default_rng(seed)
-    net = open_model(model)
+    net = open_model(model, folder=folder)
     z = encode_batched(net, images, progress=False)  # encoded once: the reconstructions and the midpoints decode it
     pair_idx = random_pairs(len(images), pairs, rng)
     midpoints = interpolate(z[pair_idx[:, 0]], z[pair_idx[:, 1]], np.array([0.5]), "slerp")[0]
-    prior = rng.standard_normal((samples, net.latent_dim)).astype(np.float32)
+    prior = net.sample_codes(samples, seed, "prior")
     s_dim = int(net.doc["model"].get("specified_dim", 0))
     if s_dim:  # a cycle-VAE's s has no prior: each sample takes the s of a random test image, as evaluate's do
         prior[:, -s_dim:] = z[rng.choice(len(z), samples), -s_dim:]
@@ -101,6 +109,8 @@ def realism_metrics(
         "prior_samples": decode_batched(net, prior),
         "midpoints": decode_batched(net, midpoints),
     }
+    if net.density() is not None:
+        decoded["density_samples"] = net.sample(samples, seed, "density")
     real, *fakes = standardise(evaluator_features(evaluator, images), *(evaluator_features(evaluator, d)
                                                                         for d in decoded.values()))  # fmt: skip
     out = {"features": int(real.shape[1]), "test_images": int(len(images))}

@@ -91,7 +91,8 @@ class LatentPictures:
     tile_scale: int  # traversal tiles of about 56 px
     reconstruction_inputs: np.ndarray  # (R, C, H, W) uint8
     reconstructions: np.ndarray  # (R, C, H, W)
-    samples: np.ndarray  # (grid², C, H, W) decoded prior (or fitted Gaussian) samples
+    samples: np.ndarray  # (grid², C, H, W) decoded samples
+    samples_source: str  # what they are samples of: "prior", "density" (fitted), or "codes" (an AE's Gaussian)
     grid: int
     grid_scale: int
 
@@ -205,12 +206,14 @@ def explore(
     backend: str = "auto",
     progress: bool = True,
     log=print,
+    sample_source: str | None = None,
 ) -> ExploreResult:
     """Encode ``data`` (default: the model's training data) and compute every latent-space figure's arrays.
 
     ``model``: a folder, a loaded torch model, or None for the shipped one. Returns the survey, the summary (what
     summary.json holds), the figures' arrays and the interactive figure; :func:`write_explore` draws them into a
-    folder. With ``out``, explore writes them there too, as `vaelab explore` does.
+    folder. With ``out``, explore writes them there too, as `vaelab explore` does. ``sample_source``: the sample grid's
+    source, "prior" or "density" (default: the fitted density where the folder has one, else the prior).
     """
     from vaelab.latent.projection import fit_projection
     from vaelab.models.runtime import open_model, torch_module
@@ -266,8 +269,10 @@ def explore(
         grid=grid,
         scale=scale or max(1, 96 // m.size[0]),
         map_size=map_size,
+        sample_source=sample_source,
     )
     summary = _summary(m, ds.name, split, sv, proj2, proj3, c_text, max_dims, steps, span, seed, stage)
+    summary["samples"] = pictures.samples_source
     result = ExploreResult(summary, sv, pictures, fig, stage=stage)
     if out is None:
         log(f"explored {where}")
@@ -292,6 +297,7 @@ def _compute_pictures(
     grid: int,
     scale: int,
     map_size: int,
+    sample_source: str | None = None,
 ):
     """The arrays of every figure of explore; returns them, the plotly figure and the traversal centre's
     description."""
@@ -344,9 +350,11 @@ def _compute_pictures(
     with stage("grids"):
         n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
         picks = np.sort(rng.choice(n, n_recon, replace=False))
-        if kl is not None:
-            z = rng.standard_normal((grid * grid, d))
-        else:  # no prior to sample: a Gaussian fitted to the codes stands in for it
+        if kl is not None or sample_source is not None or m.density() is not None:
+            source = m.sample_source(sample_source)
+            z = m.sample_codes(grid * grid, seed, source)
+        else:  # no prior to sample, and no fitted density: a Gaussian fitted to the codes stands in for it
+            source = "codes"
             z = rng.multivariate_normal(mu.mean(0), np.atleast_2d(np.cov(mu, rowvar=False)), grid * grid)
         recons, samples = decode_batched(m, mu[picks]), decode_batched(m, z)
     pictures = LatentPictures(
@@ -376,6 +384,7 @@ def _compute_pictures(
         reconstruction_inputs=sv.images[picks],
         reconstructions=recons,
         samples=samples,
+        samples_source=source,
         grid=grid,
         grid_scale=scale,
     )

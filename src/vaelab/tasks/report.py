@@ -65,6 +65,19 @@ def pick_morph_pair(latents: np.ndarray, labels: np.ndarray | None) -> tuple[int
     return i, int(np.argmax(np.linalg.norm(latents - latents[i], axis=1)))
 
 
+def _samples_caption(summary: dict) -> tuple[str, str]:
+    """The sample grid's title and caption, by what explore drew its codes from (its summary's "samples"; a summary
+    written before it recorded one drew from the prior, or, for a plain autoencoder, from a Gaussian of the codes)."""
+    source = summary.get("samples") or ("prior" if summary.get("variational") else "codes")
+    if source == "density":
+        return "Density samples", (
+            "Decodings of codes drawn from the Gaussian mixture `vaelab fit-density` fitted to the training codes."
+        )
+    if source == "prior":
+        return "Prior samples", "Decodings of z ~ N(0, I)."
+    return "Samples", "Decodings of samples from a Gaussian fitted to the codes (a plain autoencoder has no prior)."
+
+
 def _duration(seconds) -> str:
     if not isinstance(seconds, (int, float)):
         return "—"
@@ -454,14 +467,7 @@ def report(
             "Reconstructions and samples",
             [
                 Figure("Reconstructions", "Inputs, each row over its decodings.", f[RECONSTRUCTIONS], pixelated=True),
-                Figure(
-                    "Prior samples",
-                    "Decodings of z ~ N(0, I)."
-                    if s["variational"]
-                    else "Decodings of samples from a Gaussian fitted to the codes (a plain autoencoder has no prior).",
-                    f[SAMPLES],
-                    pixelated=True,
-                ),
+                Figure(*_samples_caption(s), f[SAMPLES], pixelated=True),
             ],
         )
         morph = Section(
