@@ -204,3 +204,14 @@ def test_explore_draws_its_sample_grid_from_the_density_unless_told_prior(model_
     drawn = m.sample_codes(9, seed=0)
     assert np.abs(drawn[:, None] - codes[None]).max(-1).min(1).max() < 1e-3
     np.testing.assert_allclose(dense.pictures.samples, m.decode(drawn), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist", "emoji"])
+def test_the_shipped_models_carry_a_density_of_their_own_weights(name):
+    from vaelab.models.runtime import open_model
+
+    m = open_model(name, "onnx")
+    assert m.sample_source() == "density"
+    mixture, header = read_density(m.folder)
+    assert header["data"] == name and mixture.n_components == header["components"] > 1
+    assert m.sample_codes(3, seed=0).shape == (3, m.latent_dim)
