@@ -203,6 +203,10 @@ CORPUS = [
     ("point-not-number", "POST", "/api/map/decode", {"json": {"model": M, "x": "1", "y": 0}}, 400, ["x must be"]),
     ("point-far-out", "POST", "/api/map/decode", {"json": {"model": M, "x": 1e300, "y": 0}}, 400, ["x must lie"]),
     ("weight-huge", "POST", "/api/blend", {"json": {"model": M, "weights": {"Bag": 1e308}}}, 400, ["weight must lie"]),
+    ("seed-string", "POST", "/api/samples", {"json": {"model": M, "seed": "1"}}, 400, ["seed must be a whole number"]),
+    ("seed-negative", "POST", "/api/samples", {"json": {"model": M, "seed": -1}}, 400, ["seed must be"]),
+    ("unknown-source", "POST", "/api/samples", {"json": {"model": M, "source": "posterior"}}, 400,
+     ["unknown sample source", "density"]),
     ("map-index-unicode", "GET", "/api/map/image?model=fashion-mnist&i=%C2%B2", {}, 400, ["whole number"]),
     pytest.param("map-index-past-end", "GET", "/api/map/image?model=fashion-mnist&i=99999", {}, 400,
                  ["the map holds"], marks=needs_data),
@@ -327,6 +331,19 @@ def test_blend_equals_blend_centroids(client, fm, mean):
     names = m.class_names
     cents = cached_class_centroids(m, progress=False)[[names.index("Sneaker"), names.index("Bag")]]
     _close(r.json()["image"], blend_centroids(m, cents, [1.0, 3.0], mean))
+
+
+@pytest.mark.parametrize("source", [None, "prior"])
+def test_samples_equal_the_models_seeded_samples(client, fm, source):
+    m, _, _ = fm
+    info = client.get(f"/api/model?model={M}").json()["samples"]
+    assert info == {"default": "density", "sources": ["density", "prior"]}  # the shipped model has a density
+    r = client.post("/api/samples", json={"model": M, "seed": 3, **({"source": source} if source else {})})
+    assert r.status_code == 200, r.text
+    assert r.json()["source"] == (source or "density") and len(r.json()["images"]) == 16
+    expected = m.sample(16, seed=3, source=source)
+    _close(r.json()["images"][0], expected[0])
+    _close(r.json()["images"][-1], expected[-1])
 
 
 def test_traversal_equals_the_decoded_moved_code(client, fm):

@@ -206,6 +206,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
             info = {"config": doc, "classes": ws.class_names, "channels": ws.model.channels, "size": ws.model.size}
             info["attributes"] = ws.attributes()
             info["traversal_dims"] = ws.traversal_dims()
+            info["samples"] = ws.sample_sources()
             return info
 
         return JSONResponse(await run_in_threadpool(work))
@@ -296,6 +297,17 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
         image = await run_in_threadpool(ws.blend, doc.get("weights"), mean if isinstance(mean, str) else "")
         return JSONResponse({"image": data_url(image)})
 
+    async def samples(request: Request):
+        doc = await _json(request)
+        ws = studio.space(doc.get("model"))
+
+        def work():
+            source = doc.get("source")
+            images = ws.samples(doc.get("seed", 0), source)
+            return {"images": [data_url(i) for i in images], "source": source or ws.model.sample_source()}
+
+        return JSONResponse(await run_in_threadpool(work))
+
     async def not_found(request: Request):
         raise HTTPProblem(404, f"no such page: {request.url.path[:80]}")
 
@@ -313,6 +325,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
         Route("/api/map/decode", _endpoint(map_decode), methods=["POST"]),
         Route("/api/traversal", _endpoint(traversal), methods=["POST"]),
         Route("/api/blend", _endpoint(blend), methods=["POST"]),
+        Route("/api/samples", _endpoint(samples), methods=["POST"]),
         Route("/{path:path}", _endpoint(not_found), methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
 

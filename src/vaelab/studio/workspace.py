@@ -26,7 +26,7 @@ from vaelab.data.inputs import DatasetImageRef, dataset_row
 from vaelab.errors import VaelabError
 from vaelab.latent.projection import Projection, fit_projection
 from vaelab.latent.traversal import moved_code, order_by
-from vaelab.models.runtime import InferenceModel, encode_batched, open_model, posterior_kl
+from vaelab.models.runtime import SOURCES, InferenceModel, encode_batched, open_model, posterior_kl
 from vaelab.studio.catalog import Entry
 from vaelab.tasks.arithmetic import ArithmeticResult, combine_concepts
 from vaelab.tasks.blend import blend_centroids
@@ -37,6 +37,7 @@ from vaelab.tasks.morph import MorphResult, run_morph
 MAP_POINTS = 2000  # images on the latent map: enough to see the classes, few enough to hover over
 TRAVERSAL_DIMS = 8  # sliders in the traversal panel
 TRAVERSAL_SPAN = 3.0  # each slider runs ±3 σ, as `vaelab explore`'s traversals do
+SAMPLES = 16  # the samples panel's grid, 4×4
 MAX_STUDIO_FRAMES = 120
 MAX_INPUTS = 12
 CACHE_ITEMS = 256  # resolved concepts and codes kept per model
@@ -311,6 +312,20 @@ class Workspace:
             raise VaelabError("a weighted class has no images, so it has no centroid")
         keep = w > 0
         return blend_centroids(self.model, cents[keep], w[keep], mean)
+
+    def sample_sources(self) -> dict:
+        """The sources the samples panel offers, the default first: the fitted density where the folder has one."""
+        default = self.model.sample_source()
+        return {"default": default, "sources": [default] + [s for s in SOURCES if s != default]}
+
+    def samples(self, seed, source=None, n: int = SAMPLES) -> np.ndarray:
+        """``n`` decoded samples (n, C, H, W), seeded, from ``source`` ("prior", "density"; default as the model's)."""
+        seed = _integer(seed, "seed")
+        if not 0 <= seed < 2**32:
+            raise VaelabError("seed must be a whole number from 0 to 2**32 - 1")
+        if source is not None and not isinstance(source, str):
+            raise VaelabError(f"source must be one of: {', '.join(SOURCES)}")
+        return self.model.sample(n, seed, source)
 
 
 MAX_MAGNITUDE = 1e4  # a map point, strength or weight past this is a typo: its code would decode to noise or overflow

@@ -423,6 +423,23 @@ function buildBlendSliders(names) {
 }
 $("blend-mean").addEventListener("change", (ev) => runBlend(ev.timeStamp));
 
+// --- samples ---------------------------------------------------------------------------------------------------
+state.sampleSeed = 0;
+const runSamples = live("samples", async () => {
+  const doc = await request("api/samples", { model: state.model, seed: state.sampleSeed,
+    source: $("samples-source").value || undefined });
+  const grid = $("samples-grid");
+  const imgs = doc.images.map((src, k) => el("img", { alt: `sample ${k + 1} (${doc.source})` }));
+  grid.replaceChildren(...imgs);
+  await Promise.all(imgs.map((img, k) => paint(img, doc.images[k])));
+});
+function buildSampleSources(samples) {
+  const about = { density: "the fitted density", prior: "the prior, N(0, I)" };
+  $("samples-source").replaceChildren(...samples.sources.map((s) => el("option", { value: s, text: about[s] || s })));
+}
+$("samples-again").addEventListener("click", (ev) => { state.sampleSeed += 1; runSamples(ev.timeStamp); });
+$("samples-source").addEventListener("change", (ev) => runSamples(ev.timeStamp));
+
 // --- tabs, models ----------------------------------------------------------------------------------------------
 function selectTab(tab) {
   document.querySelectorAll("nav [role=tab]").forEach((t) => {
@@ -473,6 +490,8 @@ async function selectModel(id) {
     for (const p of [morphPicker, arithPicker]) p.setClasses(classes, info.attributes);
     buildTraversalSliders(info.traversal_dims);
     buildBlendSliders(classes);
+    buildSampleSources(info.samples);
+    state.sampleSeed = 0;
     $("tab-blend").disabled = classes.length < 2;
     const first = (ref) => ({ source: { kind: "dataset", ref }, label: ref, example: true });
     morphPicker.reset([first("test/0"), first("test/1")]);
@@ -480,6 +499,7 @@ async function selectModel(id) {
     arithPicker.set(classes.length >= 3 ? [0, 1, 2].map((k) => ({
       source: { kind: "class", name: classes[k] }, label: classes[k], sign: k === 1 ? -1 : 1, example: true })) : []);
     runBlend();
+    runSamples();
     if (!$("panel-map").hidden) showMap();
     showError(null);
   } catch (e) { showError(e); }
