@@ -215,3 +215,15 @@ def test_the_shipped_models_carry_a_density_of_their_own_weights(name):
     mixture, header = read_density(m.folder)
     assert header["data"] == name and mixture.n_components == header["components"] > 1
     assert m.sample_codes(3, seed=0).shape == (3, m.latent_dim)
+
+
+def test_fit_density_command_prints_each_count_and_the_choice(model_copy, toy_idx_dir, capsys):
+    from vaelab.cli import main
+
+    args = ["fit-density", str(model_copy), "--data", f"mnist:{toy_idx_dir}", "--components", "1,3,500", "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "← chosen" in out and "skipped 500" in out and (model_copy / DENSITY_NAME).is_file()
+    with pytest.raises(SystemExit) as e:
+        main(["fit-density", str(model_copy), "--components", "0"])
+    assert e.value.code == 2 and "component counts" in capsys.readouterr().err
