@@ -227,3 +227,17 @@ def test_fit_density_command_prints_each_count_and_the_choice(model_copy, toy_id
     with pytest.raises(SystemExit) as e:
         main(["fit-density", str(model_copy), "--components", "0"])
     assert e.value.code == 2 and "component counts" in capsys.readouterr().err
+
+
+def test_the_studio_offers_the_prior_and_says_why_when_a_density_is_of_other_weights(model_copy):
+    from safetensors.numpy import save_file
+
+    from vaelab.studio.catalog import Entry
+    from vaelab.studio.workspace import Workspace
+
+    save_density(model_copy, some_mixture(8), {"data": "toy"})
+    assert Workspace(Entry("m", model_copy, "given"), uploads=None).sample_sources()["sources"] == ["density", "prior"]
+    arrays = {k: getattr(some_mixture(8), k) for k in ("weights", "means", "covariances")}
+    save_file(arrays, str(model_copy / DENSITY_NAME), metadata={"vaelab": json.dumps({"weights_id": "0" * 16})})
+    stale = Workspace(Entry("m", model_copy, "given"), uploads=None).sample_sources()
+    assert stale["sources"] == ["prior"] and "vaelab fit-density" in stale["problem"]

@@ -314,8 +314,13 @@ class Workspace:
         return blend_centroids(self.model, cents[keep], w[keep], mean)
 
     def sample_sources(self) -> dict:
-        """The sources the samples panel offers, the default first: the fitted density where the folder has one."""
-        default = self.model.sample_source()
+        """The sources the samples panel offers, the default first: the fitted density where the folder has one. A
+        density of other weights (the run trained on since it was fitted) leaves the prior, and says why, rather
+        than the whole model's panels failing."""
+        try:
+            default = self.model.sample_source()
+        except VaelabError as e:
+            return {"default": "prior", "sources": ["prior"], "problem": str(e)}
         return {"default": default, "sources": [default] + [s for s in SOURCES if s != default]}
 
     def samples(self, seed, source=None, n: int = SAMPLES) -> np.ndarray:

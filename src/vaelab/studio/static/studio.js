@@ -436,6 +436,8 @@ const runSamples = live("samples", async () => {
 function buildSampleSources(samples) {
   const about = { density: "the fitted density", prior: "the prior, N(0, I)" };
   $("samples-source").replaceChildren(...samples.sources.map((s) => el("option", { value: s, text: about[s] || s })));
+  $("samples-note").textContent = samples.problem || "";  // a density of other weights: why only the prior is offered
+  $("samples-note").hidden = !samples.problem;
 }
 $("samples-again").addEventListener("click", (ev) => { state.sampleSeed += 1; runSamples(ev.timeStamp); });
 $("samples-source").addEventListener("change", (ev) => runSamples(ev.timeStamp));
