@@ -222,7 +222,8 @@ def add_training_data_options(p: argparse.ArgumentParser, config: type | None = 
 
 
 def keep_run_settings(p: argparse.ArgumentParser, derived: dict[str, Callable[[dict], Any]] | None = None) -> None:
-    """Record, for ``run_settings_from_args``, the settings that a resumed run keeps: each flag made from a field
+    """Record on the parser the command's resume table, the settings that a resumed run keeps (``training.plan``
+    refuses another value of each): each flag made from a field
     that is not free to change on a resume, and each flag of ``derived`` (flag → its value in a run's config.json)
     that no field holds. Each maps its flag → (the parsed value's name, its value in a run's config.json)."""
     derived, kept = derived or {}, {}
@@ -240,13 +241,10 @@ def given_flags(args) -> set[str]:
     return {a.split("=", 1)[0] for a in getattr(args, "argv", []) if a.startswith("--")}
 
 
-def run_settings_from_args(args, evaluator: bool = False) -> dict | None:
-    """``training.settings.run_settings_on_resume`` for a training command: the run's config.json on --resume,
-    after refusing each kept setting typed with another value than the run's own."""
+def given_settings(args, *configs: type) -> set[str]:
+    """The fields of ``configs`` whose flags were written on the command line: the settings the user chose."""
     typed = given_flags(args)
-    given = {flag: getattr(args, dest) for flag, (dest, _) in args.run_settings.items() if flag in typed}
-    kept = {flag: stored for flag, (_, stored) in args.run_settings.items()}
-    return settings.run_settings_on_resume(Path(args.out), args.resume, given, kept, evaluator)
+    return {f.name for config in configs for f in cli_fields(config) if flag_of(f) in typed}
 
 
 def training_data_from_args(args):
@@ -255,21 +253,6 @@ def training_data_from_args(args):
     return settings.load_training_data(
         Path(args.out), data=args.data, channels=args.channels, size=args.size, limit=args.limit, resume=args.resume
     )
-
-
-def training_banner(what: str, ds, val_fraction: float) -> str:
-    """The first line a training command prints: the model, the data and how its images are split."""
-    n_train, n_val = len(ds.train_idx), round(len(ds.train_idx) * val_fraction)
-    split = f"{n_train - n_val} train + {n_val} validation" if n_val else f"{n_train} train"
-    return (
-        f"training {what} on {ds.name}: {split} / {len(ds.test_idx)} test images of "
-        f"{ds.channels}×{ds.size[0]}×{ds.size[1]}"
-    )
-
-
-def resumed_banner(run: dict, out, what: str) -> tuple[str, float]:
-    """What a resumed run is, for the first line a training command prints, and its validation fraction."""
-    return f"the run in {out} ({what})", run["training"].get("val_fraction", 0.0)
 
 
 def interrupted(e, command: str, args) -> KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""`vaelab train-cycle`: train the cycle-consistent VAE (z: style, s: the class); the run folder is a model folder."""
+"""`vaelab train-cycle`: train the cycle-consistent VAE (z: style, s: the class); the run folder is a model folder.
+The run is planned by ``training.plan``, as ``vaelab.train_cycle`` plans it from Python."""
 
 from __future__ import annotations
 
@@ -9,70 +10,35 @@ from vaelab.cli.args import (
     add_training_data_options,
     config_args,
     data_arg,
+    given_flags,
+    given_settings,
     interrupted,
     keep_run_settings,
     positive,
-    resumed_banner,
-    run_settings_from_args,
-    training_banner,
-    training_data_from_args,
 )
 from vaelab.models.config import ModelConfig
 from vaelab.training.config import CycleTrainConfig
-
-
-def style_of(doc: dict) -> int:
-    """--style, which no field holds, as a run's config.json keeps it: the code's size less s's."""
-    return doc["model"]["latent_dim"] - doc["model"]["specified_dim"]
+from vaelab.training.settings import style_of
 
 
 def cmd_train_cycle(args) -> None:
-    from vaelab.errors import VaelabError
-    from vaelab.training.checks import planned_epochs
-    from vaelab.training.cycle import train_cycle
     from vaelab.training.loop import TrainingInterrupted
-    from vaelab.viz.disentangle_figures import swap_grid_figure
+    from vaelab.training.plan import plan_cycle_run, train_planned
 
-    run = run_settings_from_args(args)
-    if run and run["model"]["kind"] != "cycle-vae":
-        raise VaelabError(
-            f"the run in {args.out} is a {run['model']['kind']}, not a cycle-vae: resume it with vaelab train --resume"
-        )
-    ds = training_data_from_args(args)
-    if args.resume:  # the model and training settings are the run's own; these may change
-        epochs = args.epochs or planned_epochs(args.out, CycleTrainConfig.epochs)  # default: as the run planned
-        model_cfg, cfg = None, CycleTrainConfig(epochs=epochs, device=args.device, picture_every=args.picture_every)
-    else:
-        model_cfg = ModelConfig(
-            kind="cycle-vae",
-            channels=ds.channels,
-            height=ds.size[0],
-            width=ds.size[1],
-            latent_dim=args.style + args.specified_dim,
-            likelihood="gaussian",
-            **config_args(ModelConfig, args),
-        )
-        cfg = CycleTrainConfig(
-            **{**config_args(CycleTrainConfig, args), "epochs": args.epochs or CycleTrainConfig.epochs}
-        )
-    what, val = f"cycle-vae (z {args.style}, s {args.specified_dim})", args.val_fraction
-    if run:  # the settings in use: the run's own
-        m = run["model"]
-        what, val = resumed_banner(
-            run, args.out, f"cycle-vae, z {m['latent_dim'] - m['specified_dim']}, s {m['specified_dim']}"
-        )
-    banner = training_banner(what, ds, val)
+    style = {"style"} if "--style" in given_flags(args) else set()  # z's size, which no field holds on its own
+    plan = plan_cycle_run(
+        args.data,
+        args.out,
+        {**config_args(ModelConfig, args), **config_args(CycleTrainConfig, args)},
+        given_settings(args, ModelConfig, CycleTrainConfig) | style,
+        style=args.style,
+        resume=args.resume,
+        channels=args.channels,
+        size=args.size,
+        limit=args.limit,
+    )
     try:
-        train_cycle(
-            model_cfg,
-            ds,
-            args.out,
-            cfg,
-            resume=args.resume,
-            progress=not args.quiet,
-            announce=lambda compute: print(f"{banner}\n{compute}"),
-            swap_figure=swap_grid_figure,
-        )
+        train_planned(plan, progress=not args.quiet)
     except TrainingInterrupted as e:
         raise interrupted(e, "train-cycle", args) from None
     print(f"model, checkpoint, metrics.jsonl, loss_curve.png and swap grids are in {args.out}")

@@ -10,64 +10,38 @@ from vaelab.cli.args import (
     config_args,
     data_arg,
     given_flags,
+    given_settings,
     interrupted,
     keep_run_settings,
-    run_settings_from_args,
 )
 from vaelab.progress import counted
 from vaelab.training.config import ClassifierTrainConfig
 
 
 def cmd_train_evaluator(args) -> None:
-    from vaelab.data.loaders import load_dataset
-    from vaelab.training.checks import planned_epochs
-    from vaelab.training.classifier import train_classifier
     from vaelab.training.loop import TrainingInterrupted
+    from vaelab.training.plan import plan_evaluator_run, train_planned
 
-    run = run_settings_from_args(args, evaluator=True)  # before the banner and the data: an --out to refuse
-    if run:  # a resumed run goes on with its own data, labels and training subset unless they are given
-        own, given = run.get("data") or {}, given_flags(args)
-        args.data = args.data if "--data" in given else own.get("name", args.data)
-        args.label = args.label if "--label" in given else own.get("label")
-        args.limit = args.limit or own.get("limit")
-    ds = load_dataset(args.data, channels=args.channels, size=args.size, strict=True)
-    if args.limit:
-        ds.limit_train(args.limit)
-    if args.label:  # after the limit: a class needs its training images among those that train
-        ds = ds.labelled_by(args.label)
-    epochs = args.epochs or (planned_epochs(args.out, ClassifierTrainConfig.epochs) if args.resume else None)
-    cfg = ClassifierTrainConfig(**{**config_args(ClassifierTrainConfig, args), "epochs": epochs or 8})
-    banner = (
-        f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
-        + counted(len(ds.class_names or []), "class", "classes")
-        + (f" of {args.label}" if args.label else "")
-        + _others(ds)
+    typed = given_flags(args)  # on --resume, the run's own data, labels and subset unless given
+    plan = plan_evaluator_run(
+        args.data if "--data" in typed else None,
+        args.out,
+        config_args(ClassifierTrainConfig, args),
+        given_settings(args, ClassifierTrainConfig),
+        label=args.label,
+        resume=args.resume,
+        channels=args.channels,
+        size=args.size,
+        limit=args.limit,
     )
     try:
-        _, history = train_classifier(
-            ds,
-            args.out,
-            cfg,
-            progress=not args.quiet,
-            resume=args.resume,
-            announce=lambda compute: print(f"{banner}\n{compute}"),
-        )
+        _, history = train_planned(plan, progress=not args.quiet)
     except TrainingInterrupted as e:
         raise interrupted(e, "train-evaluator", args) from None
     print(
         f"test accuracy {history['test_accuracy']:.4f} after {counted(len(history['epochs']), 'epoch')} "
         f"({history['train_seconds']:.0f} s of training); evaluator saved to {args.out}"
     )
-
-
-def _others(ds) -> str:
-    """How many images the rare values of a --label column left in the shared class, if any."""
-    from vaelab.data.dataset import OTHER_CLASS
-
-    if ds.label_source is None or OTHER_CLASS not in ds.class_names:
-        return ""
-    n = int((ds.labels == ds.class_names.index(OTHER_CLASS)).sum())
-    return f" ({n} images of rare values share the class {OTHER_CLASS})"
 
 
 def add(sub) -> None:

@@ -31,6 +31,9 @@ from vaelab.training.config import ClassifierTrainConfig, CycleTrainConfig, Trai
 if TYPE_CHECKING:
     from vaelab.data.dataset import ImageDataset
 
+# Model kinds that another command than `vaelab train` trains (the cycle-consistent VAE has its own loop).
+OWN_COMMAND = {"cycle-vae": "train-cycle"}
+
 # The section of a run's config.json that holds each dataclass's fields, under their own names.
 SECTION = {
     ModelConfig: "model",
@@ -73,6 +76,11 @@ def kept_setting(config: type, f: Field) -> Callable[[dict], Any]:
         return not value if is_switch(f) else value
 
     return stored
+
+
+def style_of(doc: dict) -> int:
+    """A cycle-vae run's --style, which no field holds, as its config.json keeps it: the code's size less s's."""
+    return doc["model"]["latent_dim"] - doc["model"]["specified_dim"]
 
 
 def run_settings_on_resume(
