@@ -11,7 +11,8 @@ The top-level names load lazily, so that `vaelab.morph` on an ONNX model never i
   ``disentangle``, ``faces``, ``fit_density`` (``dir(vaelab)`` lists them all);
 - ``vaelab.open_model(folder).sample(n, seed=...)`` → decoded samples, from the density ``fit_density`` fitted to the
   codes where the folder has one, else from N(0, I);
-- ``vaelab.load_dataset(spec)``; training is ``vaelab.training.vae.train`` (``vaelab.TrainConfig``), and
+- ``vaelab.load_dataset(spec)``; ``vaelab.train(data, out, minutes=10, latent_dim=16)`` trains as ``vaelab train``
+  does (the same recipe, sizing and checks), as do ``vaelab.train_cycle`` and ``vaelab.train_evaluator``, and
   ``torchrun -m vaelab train ...`` trains on several processes.
 
 The package's layers, each importing only from those before it: errors/rng/progress → io → latent →
@@ -57,6 +58,11 @@ _LAZY = {
     "write_evaluation": "vaelab.metrics.evaluate:write_report",
     "sweep": "vaelab.tasks.sweep:run_sweep",
     "write_sweep": "vaelab.tasks.sweep:write_sweep_outputs",
+    # training, as the command line trains: the same plan, recipe, sizing and checks
+    "train": "vaelab.tasks.train",
+    "train_cycle": "vaelab.tasks.train",
+    "train_evaluator": "vaelab.tasks.train",
+    "TrainResult": "vaelab.tasks.train",
     "VaelabError": "vaelab.errors",
 }
 

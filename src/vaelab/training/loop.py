@@ -319,12 +319,14 @@ class TrainingDiverged(VaelabError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a run; ``saved_epoch`` is the epoch its checkpoint.pt in ``out`` holds (0: none)."""
+    """Ctrl-C stopped a run; ``saved_epoch`` is the epoch its checkpoint.pt in ``out`` holds (0: none), and
+    ``go_on`` the call or command that resumes it, said when there is a checkpoint to resume from."""
 
-    def __init__(self, out: Path, saved_epoch: int):
+    def __init__(self, out: Path, saved_epoch: int, go_on: str = ""):
         self.out, self.saved_epoch = Path(out), saved_epoch
         if saved_epoch:
             said = f"the checkpoint in {out} holds epoch {saved_epoch}, the last one saved"
+            said += f"; go on with: {go_on}" if go_on else ""
         else:
             said = f"no epoch had finished, so {out} holds no checkpoint to resume; start it again"
         super().__init__(said)
