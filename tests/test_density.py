@@ -241,3 +241,19 @@ def test_the_studio_offers_the_prior_and_says_why_when_a_density_is_of_other_wei
     save_file(arrays, str(model_copy / DENSITY_NAME), metadata={"vaelab": json.dumps({"weights_id": "0" * 16})})
     stale = Workspace(Entry("m", model_copy, "given"), uploads=None).sample_sources()
     assert stale["sources"] == ["prior"] and "vaelab fit-density" in stale["problem"]
+
+
+def test_saving_new_weights_drops_a_density_of_the_old_ones_and_keeps_a_matching_one(model_copy):
+    import torch
+
+    from vaelab.models.registry import load
+
+    model = load(model_copy)
+    data = json.loads((model_copy / "config.json").read_text())["data"]
+    save_density(model_copy, some_mixture(8), {"data": "toy"})
+    model.save_pretrained(model_copy, data, onnx=False)  # the same weights saved again: the density still fits
+    assert read_density(model_copy)[0].means.shape == (2, 8)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)  # as a resumed run trains on
+    model.save_pretrained(model_copy, data, onnx=False)
+    assert not (model_copy / DENSITY_NAME).exists()  # explore and evaluate then sample the prior, not refuse

@@ -25,6 +25,7 @@ from vaelab.models.config import (
     file_sha256,
     model_json,
 )
+from vaelab.models.density import drop_stale_density
 
 LOG_2PI = math.log(2 * math.pi)
 MIN_LOG_SIGMA = -6.0  # a learned or optimal sigma stays above e^-6 ≈ 0.0025: a perfect fit would send it to 0
@@ -194,6 +195,7 @@ class LatentModel(nn.Module):
             if not onnx:  # stale ONNX files from an earlier save would no longer match the weights
                 for name in (ENCODER_ONNX, DECODER_ONNX):
                     (folder / name).unlink(missing_ok=True)
+            drop_stale_density(folder)  # a density of older weights: `vaelab fit-density` fits one anew
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         return folder

@@ -70,3 +70,23 @@ def read_density(folder: str | Path) -> tuple[GaussianMixture, dict]:
     if mixture.weights.shape != (k,) or mixture.covariances.shape != (k, d, d):
         raise VaelabError(f"{path}: its arrays do not fit together; fit it again with `vaelab fit-density`")
     return mixture, header
+
+
+def drop_stale_density(folder: str | Path) -> bool:
+    """Remove the folder's density when it was fitted on other weights than the folder now holds, as after a run
+    trains on in the folder: its samples would come from another model's codes, and every command would refuse it.
+    Returns whether one was removed."""
+    from safetensors import SafetensorError, safe_open
+
+    path = density_path(folder)
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), "np") as f:
+            fitted_on = json.loads((f.metadata() or {}).get("vaelab", "{}")).get("weights_id")
+    except (SafetensorError, OSError, ValueError, AttributeError):
+        fitted_on = None
+    if fitted_on == weights_id(folder):
+        return False
+    path.unlink(missing_ok=True)
+    return True
