@@ -61,7 +61,7 @@ def test_arithmetic_on_planted_latents_gives_the_exact_vector():
     from vaelab.tasks.arithmetic import arithmetic
 
     m, ds, table, labels = _planted()
-    r = arithmetic(m, "class:a - class:b + 0.5*attr:colour=red", data=ds)
+    r = arithmetic(m, "class:a - class:b + 0.5*attr:colour=red", data=ds, correction="none")
     red = ds.attributes["colour"] == "red"
     expected = table[labels == 0].mean(0) - table[labels == 1].mean(0) + 0.5 * table[red].mean(0)
     np.testing.assert_allclose(r.vector, expected, rtol=1e-5)
@@ -477,8 +477,10 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     )
     assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1_img.png", "strip_class=1_other.png"]
     # as a term: img.png + 1·vector decodes code(img) + vector, which apply_vector gives at strength 1
-    r = arithmetic(tiny_model_dir, f"{image} + {saved}")
-    np.testing.assert_allclose(r.image, apply_vector(tiny_model_dir, image, vector, [1.0])[0], atol=1e-5)
+    r = arithmetic(tiny_model_dir, f"{image} + {saved}", correction="none")
+    np.testing.assert_allclose(
+        r.image, apply_vector(tiny_model_dir, image, vector, [1.0], correction="none")[0], atol=1e-5
+    )
     assert len(r.terms[1][1].images) == 0
     p = _cli("arithmetic", f"{image} - 2*{saved}", "--model", tiny_model_dir, "--out", tmp_path / "a")
     assert p.returncode == 0 and f"-2·{saved} (vector)" in p.stdout, p.stderr

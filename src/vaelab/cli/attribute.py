@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, data_arg
+from vaelab.latent.landing import CORRECTIONS
 from vaelab.progress import counted
 
 
@@ -38,7 +39,13 @@ def cmd_attribute(args) -> None:
     strip = None
     if image is not None:
         strip = attribute_strip(
-            m, image, image_label(args.apply), vector, strengths, along=args.attr or args.vector.name
+            m,
+            image,
+            image_label(args.apply),
+            vector,
+            strengths,
+            along=args.attr or args.vector.name,
+            correction=args.correction,
         )
     write_attribute(
         args.out, slug, result, m.folder, data=args.data or m.data_name or "", strip=strip, upscale=args.upscale
@@ -84,6 +91,14 @@ def add(sub) -> None:
         help="write a strip of IMAGE (a file, or a dataset image such as emoji:dog face) edited along the vector",
     )
     p.add_argument("--strengths", default="-2:2:9", help="START:STOP:COUNT or a list (default -2:2:9)")
+    p.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        default="norm",
+        help="with --apply: bring each edited code back to the model's codes before decoding it: norm (keep the "
+        "image's code norm, the default), density (climb the fitted code density; needs `vaelab fit-density`), "
+        "none (decode the plain sum)",
+    )
     p.add_argument("--upscale", type=at_most(MAX_UPSCALE), default=2, help="enlarge the strip's images K times")
     p.add_argument("--out", type=Path, default=Path("out/attribute"))
     p.set_defaults(func=cmd_attribute)

@@ -18,10 +18,17 @@ from vaelab.errors import VaelabError
 from vaelab.io import vectors
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import attribute_vector, balanced_cells
+from vaelab.latent.landing import land_on_norm
 from vaelab.models.runtime import encode_batched, open_model
+from vaelab.tasks.arithmetic import check_correction, land
 from vaelab.tasks.concepts import ConceptResolver
 from vaelab.tasks.encoding import prepare_images
 
+CORRECTION_NOTES = {
+    "norm": "each code rescaled to the image's code norm",
+    "density": "each code landed on the code density",
+    "none": "codes not corrected",
+}
 MAX_SLUG = 80  # bytes of a query kept in a file name; file systems allow 255
 
 
@@ -101,14 +108,26 @@ def save_vector(path: str | Path, result: AttributeResult, model_folder: Path | 
     )
 
 
-def apply_vector(model, image, vector: np.ndarray, strengths, backend: str = "auto") -> np.ndarray:
-    """Decode code(image) + s·vector for each strength s → (S, C, H, W) in [0,1]; s = 0 is the reconstruction."""
+def apply_vector(
+    model, image, vector: np.ndarray, strengths, backend: str = "auto", correction: str = "norm"
+) -> np.ndarray:
+    """Decode code(image) + s·vector for each strength s → (S, C, H, W) in [0,1]; s = 0 is the reconstruction.
+
+    ``correction`` brings each edited code back to the codes before it is decoded, so that a large strength
+    does not run off into noise: "norm" (the default) keeps the image's own code norm, "density" climbs the
+    model's fitted code density until the code is as likely as a typical one, "none" decodes the plain sum."""
+    check_correction(correction)
     m = open_model(model, backend)
     vector = np.asarray(vector, np.float32)
     if vector.shape != (m.latent_dim,):
         raise VaelabError(f"the vector has shape {vector.shape}, the model's latent is ({m.latent_dim},)")
     z = m.embed(prepare_images(m, [image]))[0]
-    return m.decode((z[None] + np.asarray(strengths, np.float32)[:, None] * vector[None]).astype(np.float32))
+    edited = z[None] + np.asarray(strengths, np.float32)[:, None] * vector[None]
+    if correction == "norm":
+        edited = np.stack([land_on_norm(e, float(np.linalg.norm(z))).code for e in edited])
+    elif correction == "density":
+        edited = np.stack([land(m, e, "density").code for e in edited])
+    return m.decode(edited.astype(np.float32))
 
 
 @dataclass
@@ -120,6 +139,7 @@ class AttributeStrip:
     original: np.ndarray  # (C, H, W) in [0,1]: the image as the model sees it
     strengths: np.ndarray  # (S,)
     along: str  # what the vector is: its query, or the file it was saved in
+    correction: str = "norm"  # how each edited code was brought back to the codes: "norm", "density" or "none"
 
     @property
     def pictures(self) -> list[Image.Image]:
@@ -133,13 +153,19 @@ class AttributeStrip:
 
 
 def attribute_strip(
-    model, image, image_name: str, vector: np.ndarray, strengths, along: str, backend: str = "auto"
+    model,
+    image,
+    image_name: str,
+    vector: np.ndarray,
+    strengths,
+    along: str,
+    backend: str = "auto",
+    correction: str = "norm",
 ) -> AttributeStrip:
     """``image`` (a path, PIL image or array) edited along ``vector`` at each strength: :func:`apply_vector`."""
     m = open_model(model, backend)
-    return AttributeStrip(
-        image_name, apply_vector(m, image, vector, strengths), prepare_images(m, [image])[0], strengths, along
-    )
+    edited = apply_vector(m, image, vector, strengths, correction=correction)
+    return AttributeStrip(image_name, edited, prepare_images(m, [image])[0], strengths, along, correction)
 
 
 def write_attribute(
@@ -166,5 +192,5 @@ def write_attribute(
                 strip.strengths,
                 scale=upscale,
                 original=strip.original,
-                title=f"{strip.image_name} along {strip.along}{zero}",
+                title=f"{strip.image_name} along {strip.along}{zero}; {CORRECTION_NOTES[strip.correction]}",
             ).save(tmp / f"strip_{slug}_{file_slug(image_stem(strip.image_name))}.png")

@@ -73,7 +73,11 @@ def arithmetic_figure(result, path: Path) -> None:
         _show(axes[1, j], decoded, "decoded mean" if n_img else "decoded vector", 8)
     _show(axes[1, n], result.image, "= result", 10)
     axes[0, n].axis("off")
-    axes[0, n].text(0.5, 0.5, f"|z| = {np.linalg.norm(result.vector):.2f}", ha="center", va="center", fontsize=9)
+    landing = getattr(result, "landing", None)
+    note = "\n".join(textwrap.wrap(landing.describe(), 22)) if landing is not None else ""
+    axes[0, n].text(
+        0.5, 0.5, f"|z| = {np.linalg.norm(result.vector):.2f}\n{note}".strip(), ha="center", va="center", fontsize=8
+    )
     fig.suptitle(
         "latent arithmetic: each term is the mean code of its images", fontsize=10, y=0.95 + 0.03 * lines
     )  # above the tallest column title
