@@ -27,9 +27,12 @@ DEMO_CLASSES = {
 }
 
 
-# With the shipped emoji model: the metamorphosis blog post's dog → bird, and "man cook − man + woman"
+# With the shipped emoji model: the metamorphosis blog post's dog → bird, and "man cook − man + woman". Taken with
+# one image per term, "woman − man" is the difference of two faces (mostly hair), and man cook plus it decodes to
+# colour noise even when brought back to the codes. So man and woman are the sets of man and woman professions,
+# whose mean difference is what they share: it is shorter than one pair's, hence the weight 2.
 EMOJI_MORPH = ("emoji:dog face", "emoji:bird")
-EMOJI_ARITHMETIC = "emoji:man cook - emoji:man + emoji:woman"
+EMOJI_ARITHMETIC = "emoji:man cook - 2*attr:gender=man,subgroup=person-role + 2*attr:gender=woman,subgroup=person-role"
 JOBS, INPUTS = ("morph", "class-morph", "path"), "inputs"
 
 
