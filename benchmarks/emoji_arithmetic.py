@@ -75,6 +75,13 @@ def main() -> None:
         help="deal the pairs into this many folds and hold out one (default: hold out half)",
     )
     ap.add_argument("--fold", type=int, default=0, help="with --folds: the fold to hold out, 0 to folds - 1")
+    ap.add_argument(
+        "--correction",
+        choices=("none", "norm", "density"),
+        default="none",
+        help="bring each predicted code back to the training codes before decoding it (vaelab.latent.landing): "
+        "norm (their mean norm), density (a mixture fitted to them); results go to analogy_results_<correction>.json",
+    )
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
     ap.add_argument(
         "--pool",
@@ -165,6 +172,7 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     """Print and save the hit-rates; professions are the Unicode subgroup 'person-role'."""
     z = encode_batched(m, ds.images)
     x = ds.images.astype(np.float32) / 255.0
+    land = landing(args.correction, z[ds.train_idx])
     # The model's own settings, not this command's flags: with --skip-training they may differ.
     doc = json.loads((args.out / "config.json").read_text())
     mc, epochs = doc["model"], doc["training"]["epochs_done"]  # with validation: the best validated epoch
@@ -203,16 +211,20 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
             key = f"{label}, {which}"
             results[key] = {}
             for offset in OFFSETS:
-                r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=used, offset=offset)
+                r = analogy_hit_rate(
+                    z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=used, offset=offset, land=land
+                )
                 results[key][offset] = {k: v for k, v in r.items() if k not in ("hits", "predictions")}
                 if label.startswith("professions") and which == "held out":
                     shown[offset] = r
                 print_row(key, offset, r)
     key = TONES_KEY
-    results[key] = every_tone(ds, z, x, m, {gp[i][0] for i in jobs[0][2]}, {gp[i][0] for i in jobs[0][3]})
+    results[key] = every_tone(ds, z, x, m, {gp[i][0] for i in jobs[0][2]}, {gp[i][0] for i in jobs[0][3]}, land)
     for offset, r in results[key].items():
         print_row(key, offset, r)
-    (args.out / "analogy_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    results["correction"] = args.correction
+    name = "analogy_results.json" if args.correction == "none" else f"analogy_results_{args.correction}.json"
+    (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
     held = jobs[0][2]
     picture(
         x[[gp[p][1] for p in held]],
@@ -221,10 +233,26 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
         [names_of(ds, gp[p][1]) for p in held],
         args.out / "analogies_professions.png",
     )
-    print(f"results in {args.out / 'analogy_results.json'}, picture {args.out / 'analogies_professions.png'}")
+    print(f"results in {args.out / name}, picture {args.out / 'analogies_professions.png'}")
 
 
-def every_tone(ds, z, x, m, held: set[str], used: set[str]) -> dict:
+def landing(correction: str, train_codes: np.ndarray):
+    """The correction of predicted codes (N, D) → (N, D): None for "none", else each code brought back to the
+    training codes by vaelab's arithmetic correction, with their mean norm or a mixture fitted to them."""
+    from vaelab.latent.density import choose_mixture
+    from vaelab.latent.landing import land_on_density, land_on_norm, typical_log_density, typical_norm
+
+    if correction == "none":
+        return None
+    if correction == "norm":
+        norm = typical_norm(train_codes)
+        return lambda codes: np.stack([land_on_norm(c, norm).code for c in codes])
+    mixture = choose_mixture(train_codes).mixture
+    target = typical_log_density(mixture)
+    return lambda codes: np.stack([land_on_density(c, mixture, target).code for c in codes])
+
+
+def every_tone(ds, z, x, m, held: set[str], used: set[str], land=None) -> dict:
     """The held-out professions scored in each of the six skin tones (none + 5), each tone's offset from the
     same tone's in-sample professions, pooled: 6× the analogies of the untoned rule, so a steadier rate."""
     rates: dict = {}
@@ -235,7 +263,7 @@ def every_tone(ds, z, x, m, held: set[str], used: set[str]) -> dict:
         evaluate = np.array([q for q, p in enumerate(pairs) if p[0] in held])
         use = np.array([q for q, p in enumerate(pairs) if p[0] in used])
         for offset in OFFSETS:
-            r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=use, offset=offset)
+            r = analogy_hit_rate(z[a], z[b], x[a], x[b], m.decode, evaluate=evaluate, use=use, offset=offset, land=land)
             tally = rates.setdefault(offset, {**dict.fromkeys((*RATES, "n"), 0), "analogies": []})
             for k in RATES:
                 tally[k] += r[k] * r["n"]

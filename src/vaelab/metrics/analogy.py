@@ -44,13 +44,15 @@ def analogy_hit_rate(
     evaluate: np.ndarray | None = None,
     use: np.ndarray | None = None,
     offset: str = "mean",
+    land: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict:
     """Score pairs p = (a_p, b_p) with codes z_a, z_b (P, D) and images x_a, x_b (P, C, H, W) in [0,1]
     (uint8 images are scaled to it).
 
     For each p in ``evaluate`` (default all), the offset is the mean of z_b[q] − z_a[q] over q in ``use``
     (default all), q ≠ p (``offset="spherical"``: their spherical mean); the prediction is a hit when
-    decode(z_a[p] + offset) has a lower pixel MSE to x_b[p] than to x_a[p]. Returns hit_rate and the 'zero'
+    decode(z_a[p] + offset) has a lower pixel MSE to x_b[p] than to x_a[p]; ``land`` (codes (N, D) → (N, D)), when
+    given, brings each predicted code back to the model's codes before it is decoded. Returns hit_rate and the 'zero'
     and 'pixel' baselines, each in [0, 1], n, and per evaluated pair its 'hits' (bool) and the decoded
     'predictions' (images in [0,1]).
     """
@@ -74,7 +76,8 @@ def analogy_hit_rate(
     def hits(pred_images: np.ndarray) -> np.ndarray:
         return _mse(pred_images, xb) < _mse(pred_images, xa)
 
-    predictions = decode((za + offsets).astype(np.float32))
+    predicted = za + offsets
+    predictions = decode((predicted if land is None else land(predicted)).astype(np.float32))
     model_hits = hits(predictions)
     zero_hits = hits(decode(za.astype(np.float32)))
     pixel_hits = hits(np.clip(xa + pix_offsets, 0, 1))
