@@ -206,65 +206,89 @@ def _fmt(v, digits: int = 3) -> str:
 
 def format_report(report: dict) -> str:
     """The report as a plain-text table for the terminal."""
-    lines = [
+    title = (
         f"{report['model']['kind']} (latent {report['model']['latent_dim']}) on {report['data']['name']}, "
         f"{report['data']['test_images']} test images"
         + (f", labelled by {report['data']['label']} as the evaluator was" if report["data"].get("label") else "")
-    ]
+    )
+    lines = [title, *_likelihood_rows(report), *_reconstruction_rows(report), *_sample_rows(report)]
+    lines += _interpolation_lines(report["interpolation"], bool(report["model"].get("specified_dim")))
+    return "\n".join(lines)
 
-    def row(name, value, note=""):
-        lines.append(f"  {name:34s} {value:>12s}  {note}")
 
+def _row(name: str, value: str, note: str = "") -> str:
+    return f"  {name:34s} {value:>12s}  {note}"
+
+
+def _likelihood_rows(report: dict) -> list[str]:
+    """The −ELBO (a plain AE: its reconstruction NLL) and the −IWAE where it was measured."""
     e = report["elbo"]
     if report["model"]["variational"]:
-        row(
-            "-ELBO (nats/image)",
-            _fmt(e["neg_elbo"], 2),
-            f"recon {e['recon']:.2f} + KL {e['kl']:.2f}; {e['bits_per_dim']:.4f} bits/dim",
-        )
+        note = f"recon {e['recon']:.2f} + KL {e['kl']:.2f}; {e['bits_per_dim']:.4f} bits/dim"
+        lines = [_row("-ELBO (nats/image)", _fmt(e["neg_elbo"], 2), note)]
     else:
-        row("reconstruction NLL (nats/image)", _fmt(e["recon"], 2), "a plain AE has no ELBO")
+        lines = [_row("reconstruction NLL (nats/image)", _fmt(e["recon"], 2), "a plain AE has no ELBO")]
     if "iwae" in report:
         w = report["iwae"]
-        row(
-            f"-IWAE, k={w['k']} (nats/image)",
-            _fmt(w["neg_iwae"], 2),
-            f"on the first {w['n']} images, whose -ELBO is {w['neg_elbo_same_images']:.2f}; "
-            f"{w['bits_per_dim']:.4f} bits/dim",
+        lines.append(
+            _row(
+                f"-IWAE, k={w['k']} (nats/image)",
+                _fmt(w["neg_iwae"], 2),
+                f"on the first {w['n']} images, whose -ELBO is {w['neg_elbo_same_images']:.2f}; "
+                f"{w['bits_per_dim']:.4f} bits/dim",
+            )
         )
+    return lines
+
+
+def _reconstruction_rows(report: dict) -> list[str]:
+    """The reconstructions' errors and sharpness, the active units and the semantic fidelity."""
     r = report["reconstruction"]
-    row("reconstruction MSE", _fmt(r["mse"], 5))
-    row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else "")
-    row("reconstruction SSIM", _fmt(r["ssim"], 4))
-    row("reconstruction sharpness", _fmt(r["sharpness"], 3), "mean squared Laplacian ÷ the originals' (1 = as crisp)")
-    row(  # an eval.json written before edge fidelity was measured has none
-        "reconstruction edge fidelity",
-        _fmt(r["edge_fidelity"], 3) if "edge_fidelity" in r else "—",
-        "share of the originals' edges the reconstructions carry (1 = all; noise adds nothing)",
-    )
+    lines = [
+        _row("reconstruction MSE", _fmt(r["mse"], 5)),
+        _row("reconstruction PSNR (dB)", _fmt(r["psnr"], 2), f"{r['exact']} exact" if r["exact"] else ""),
+        _row("reconstruction SSIM", _fmt(r["ssim"], 4)),
+        _row(
+            "reconstruction sharpness",
+            _fmt(r["sharpness"], 3),
+            "mean squared Laplacian ÷ the originals' (1 = as crisp)",
+        ),
+        _row(  # an eval.json written before edge fidelity was measured has none
+            "reconstruction edge fidelity",
+            _fmt(r["edge_fidelity"], 3) if "edge_fidelity" in r else "—",
+            "share of the originals' edges the reconstructions carry (1 = all; noise adds nothing)",
+        ),
+    ]
     a = report["active_units"]
-    row(
-        "active units (Var of μ > 0.01)",
-        f"{a['active']}/{a['latent_dim']}",
-        "Burda et al.; explore counts KL > 0.01 nats instead",
+    lines.append(
+        _row(
+            "active units (Var of μ > 0.01)",
+            f"{a['active']}/{a['latent_dim']}",
+            "Burda et al.; explore counts KL > 0.01 nats instead",
+        )
     )
     if "fidelity" in report:
         f = report["fidelity"]
-        row(
-            "semantic fidelity",
-            _fmt(f["fidelity"], 4),
-            f"evaluator accuracy {f['accuracy_reconstruction']:.4f} on "
-            f"reconstructions / {f['accuracy_original']:.4f} on originals",
+        lines.append(
+            _row(
+                "semantic fidelity",
+                _fmt(f["fidelity"], 4),
+                f"evaluator accuracy {f['accuracy_reconstruction']:.4f} on "
+                f"reconstructions / {f['accuracy_original']:.4f} on originals",
+            )
         )
+    return lines
+
+
+def _sample_rows(report: dict) -> list[str]:
+    """What the evaluator makes of prior samples, the realism (KID) rows and the novelty rows, where measured."""
+    lines = []
     if "prior_samples" in report:
         p = report["prior_samples"]
-        row(
-            "prior samples: evaluator confidence",
-            _fmt(p["confidence"], 4),
-            f"coverage {p['coverage']:.3f} "
-            f"over {len(p['histogram'])} classes ({p['n']} samples"
-            + ("; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"),
+        note = f"coverage {p['coverage']:.3f} over {len(p['histogram'])} classes ({p['n']} samples" + (
+            "; z ~ N(0, I), s of a random test image)" if p.get("s_from") else ")"
         )
+        lines.append(_row("prior samples: evaluator confidence", _fmt(p["confidence"], 4), note))
         lines.append("    class histogram: " + histogram_line(p["histogram"]))
     if "realism" in report:
         q = report["realism"]
@@ -275,24 +299,26 @@ def format_report(report: dict) -> str:
         for name in ("reconstructions", "prior_samples", "density_samples", "midpoints"):
             if name in q:
                 k = q[name]
-                row(f"  KID, {name.replace('_', ' ')}", _fmt(k["kid"], 4), f"± {k['kid_std']:.4f}; FD {k['fd']:.2f}")
+                note = f"± {k['kid_std']:.4f}; FD {k['fd']:.2f}"
+                lines.append(_row(f"  KID, {name.replace('_', ' ')}", _fmt(k["kid"], 4), note))
     if "novelty" in report:
         lines.append(
             "  novelty: samples' distance to the nearest training code ÷ test codes' (1 = as new as unseen images; "
             "near 0 = copies):"
         )
         for source, v in report["novelty"].items():
-            row(
-                f"  {source} samples",
-                _fmt(v["ratio"], 3),
-                f"mean {v['sample_distance']:.3f} against {v['test_distance']:.3f} ({v['samples']} samples)",
-            )
-    it = report["interpolation"]
-    lines.append(f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):")
-    lines.append(
+            note = f"mean {v['sample_distance']:.3f} against {v['test_distance']:.3f} ({v['samples']} samples)"
+            lines.append(_row(f"  {source} samples", _fmt(v["ratio"], 3), note))
+    return lines
+
+
+def _interpolation_lines(it: dict, cycle: bool) -> list[str]:
+    """The interpolation table (one row per method) and the morph-quality table, where measured."""
+    lines = [
+        f"  interpolation ({it['pairs']} test pairs, {it['frames']} frames):",
         f"    {'method':7s} {'norm/√d mean':>12s} {'min':>6s} {'log N(z) mean':>13s} {'min':>8s} "
-        f"{'smooth':>7s} {'p(target) mid':>13s} {'monotone':>8s}"
-    )
+        f"{'smooth':>7s} {'p(target) mid':>13s} {'monotone':>8s}",
+    ]
     for m in METHODS:
         if m not in it:
             continue
@@ -319,12 +345,12 @@ def format_report(report: dict) -> str:
     first = next((it[m] for m in METHODS if m in it), None)
     if first:
         lines.append(f"    (a prior sample has norm/√d ≈ 1 and log N(z) ≈ {first['prior_log_density']:.1f})")
-    if report["model"].get("specified_dim"):
+    if cycle:
         lines.append(
             "    (the code is [z | s] and s has no prior, so the norm and log N(z) columns mean little "
             "for this cycle-VAE)"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def json_safe(obj):

@@ -177,157 +177,7 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
     (the loopback names when it listens on 127.0.0.1, which keeps other sites' pages from reaching it through
     DNS rebinding); None answers any. ``warm`` opens the first model in the background at start-up."""
     studio = Studio(entries)
-    # the page and its files, read once: a package upgraded under a running studio keeps serving one version
-    static_dir = resources.files("vaelab.studio").joinpath("static")
-    page = static_dir.joinpath("index.html").read_bytes()
-    files = {name: static_dir.joinpath(name).read_bytes() for name in STATIC}
-
-    async def index(request: Request):
-        return Response(page, media_type="text/html; charset=utf-8")
-
-    async def static(request: Request):
-        name = request.path_params["name"]
-        if name == "plotly.min.js":
-            return Response(plotly_js(), media_type="text/javascript",
-                            headers={"cache-control": "max-age=86400"})  # fmt: skip
-        if name not in STATIC:
-            raise HTTPProblem(404, "no such file")
-        return Response(files[name], media_type=STATIC[name])
-
-    async def models(request: Request):
-        cards = [e.card() for e in studio.entries.values()]
-        return JSONResponse({"models": cards, "default": studio.default_id})
-
-    async def model(request: Request):
-        ws = studio.space(request.query_params.get("model"))
-
-        def work():
-            doc = dict(ws.model.doc)
-            info = {"config": doc, "classes": ws.class_names, "channels": ws.model.channels, "size": ws.model.size}
-            info["attributes"] = ws.attributes()
-            info["traversal_dims"] = ws.traversal_dims()
-            info["samples"] = ws.sample_sources()
-            return info
-
-        return JSONResponse(await run_in_threadpool(work))
-
-    async def upload(request: Request):
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if not kind.startswith("image/"):
-            raise HTTPProblem(415, f"upload an image file (image/png, image/jpeg, ...), not {kind or 'no type'}")
-        data = await _body(request, MAX_UPLOAD_BYTES)
-        name = unquote(request.headers.get("x-filename", ""))
-        return JSONResponse(await run_in_threadpool(studio.uploads.add, data, name))
-
-    async def morph(request: Request):
-        doc = await _json(request)
-        ws = studio.space(doc.get("model"))
-
-        def work():
-            method = doc.get("method", "slerp")
-            method = method if isinstance(method, str) else ""  # a list or an object: "unknown method"
-            spacing = doc.get("spacing", "latent")
-            spacing = spacing if isinstance(spacing, str) else ""  # not a string: "unknown spacing"
-            result, notes = ws.morph(doc.get("inputs"), method, doc.get("frames", 24), spacing)
-            size = sum(f.width * f.height * len(f.getbands()) for f in result.frames)
-            token = studio.morphs.put({"result": result, "files": {}, "size": size}, size)
-            return {
-                "token": token,
-                "frames": [data_url(f) for f in result.frames],
-                "inputs": [data_url(f) for f in result.inputs],
-                "reconstructions": [data_url(f) for f in result.reconstructions],
-                "labels": result.labels,
-                "notes": notes + ([result.note] if result.note else []),
-                "downloads": {name: f"api/morph/{token}/{name}" for name in DOWNLOADS},
-            }
-
-        return JSONResponse(await run_in_threadpool(work))
-
-    async def morph_file(request: Request):
-        token, name = request.path_params["token"], request.path_params["name"]
-        held = studio.morphs.get(token)
-        if held is None or name not in DOWNLOADS:
-            raise HTTPProblem(404, "that morph is no longer held; make it again")
-        body = await run_in_threadpool(_download, held, name)
-        studio.morphs.resize(token, held["size"] + sum(len(f) for f in held["files"].values()))
-        headers = {"content-disposition": f'attachment; filename="{name}"'}
-        return Response(body, media_type=DOWNLOADS[name], headers=headers)
-
-    async def arithmetic(request: Request):
-        doc = await _json(request)
-        ws = studio.space(doc.get("model"))
-
-        def work():
-            r = ws.arithmetic(doc.get("terms"), doc.get("strength", 1.0))
-            return {"terms": [data_url(i) for i in r.concept_images], "labels": [c.name for _, c in r.terms],
-                    "result": data_url(r.image)}  # fmt: skip
-
-        return JSONResponse(await run_in_threadpool(work))
-
-    async def latent_map(request: Request):
-        ws = studio.space(request.query_params.get("model"))
-        return JSONResponse(await run_in_threadpool(ws.map_points))
-
-    async def map_image(request: Request):
-        ws = studio.space(request.query_params.get("model"))
-        i = request.query_params.get("i", "")
-        if not (i.isascii() and i.isdigit()):  # "²".isdigit(), but int("²") fails
-            raise HTTPProblem(400, "i must be a whole number")
-        image = await run_in_threadpool(ws.map_image, int(i))
-        return Response(png_bytes(image), media_type="image/png", headers={"cache-control": "max-age=3600"})
-
-    async def map_decode(request: Request):
-        doc = await _json(request)
-        ws = studio.space(doc.get("model"))
-        image = await run_in_threadpool(ws.decode_point, doc.get("x"), doc.get("y"))
-        return JSONResponse({"image": data_url(image)})
-
-    async def traversal(request: Request):
-        doc = await _json(request)
-        ws = studio.space(doc.get("model"))
-        if not isinstance(doc.get("source"), dict):
-            raise HTTPProblem(400, 'give the image to traverse as "source"')
-        image = await run_in_threadpool(ws.traverse, doc["source"], doc.get("offsets"))
-        return JSONResponse({"image": data_url(image)})
-
-    async def blend(request: Request):
-        doc = await _json(request)
-        ws = studio.space(doc.get("model"))
-        mean = doc.get("mean", "euclidean")
-        image = await run_in_threadpool(ws.blend, doc.get("weights"), mean if isinstance(mean, str) else "")
-        return JSONResponse({"image": data_url(image)})
-
-    async def samples(request: Request):
-        doc = await _json(request)
-        ws = studio.space(doc.get("model"))
-
-        def work():
-            source = doc.get("source")
-            images = ws.samples(doc.get("seed", 0), source)
-            return {"images": [data_url(i) for i in images], "source": source or ws.model.sample_source()}
-
-        return JSONResponse(await run_in_threadpool(work))
-
-    async def not_found(request: Request):
-        raise HTTPProblem(404, f"no such page: {request.url.path[:80]}")
-
-    routes = [
-        Route("/", _endpoint(index)),
-        Route("/static/{name}", _endpoint(static)),
-        Route("/api/models", _endpoint(models)),
-        Route("/api/model", _endpoint(model)),
-        Route("/api/upload", _endpoint(upload), methods=["POST"]),
-        Route("/api/morph", _endpoint(morph), methods=["POST"]),
-        Route("/api/morph/{token}/{name}", _endpoint(morph_file)),
-        Route("/api/arithmetic", _endpoint(arithmetic), methods=["POST"]),
-        Route("/api/map", _endpoint(latent_map)),
-        Route("/api/map/image", _endpoint(map_image)),
-        Route("/api/map/decode", _endpoint(map_decode), methods=["POST"]),
-        Route("/api/traversal", _endpoint(traversal), methods=["POST"]),
-        Route("/api/blend", _endpoint(blend), methods=["POST"]),
-        Route("/api/samples", _endpoint(samples), methods=["POST"]),
-        Route("/{path:path}", _endpoint(not_found), methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
-    ]
+    api = _Api(studio)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -342,9 +192,169 @@ def create_app(entries: list[Entry], allowed_hosts: list[str] | None = None, war
     async def starlette_error(request: Request, exc: HTTPException):  # e.g. 405 on OPTIONS: JSON, as the rest
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: starlette_error})
+    app = Starlette(routes=api.routes(), lifespan=lifespan, exception_handlers={HTTPException: starlette_error})
     app.state.studio = studio
     return _Guard(app, allowed_hosts)
+
+
+class _Api:
+    """The page, its files and the JSON API of one studio: one method per route, each parsing its request, calling
+    the workspace on a thread and answering with JSON (or an image or a download)."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        # the page and its files, read once: a package upgraded under a running studio keeps serving one version
+        static_dir = resources.files("vaelab.studio").joinpath("static")
+        self.page = static_dir.joinpath("index.html").read_bytes()
+        self.files = {name: static_dir.joinpath(name).read_bytes() for name in STATIC}
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", _endpoint(self.index)),
+            Route("/static/{name}", _endpoint(self.static)),
+            Route("/api/models", _endpoint(self.models)),
+            Route("/api/model", _endpoint(self.model)),
+            Route("/api/upload", _endpoint(self.upload), methods=["POST"]),
+            Route("/api/morph", _endpoint(self.morph), methods=["POST"]),
+            Route("/api/morph/{token}/{name}", _endpoint(self.morph_file)),
+            Route("/api/arithmetic", _endpoint(self.arithmetic), methods=["POST"]),
+            Route("/api/map", _endpoint(self.latent_map)),
+            Route("/api/map/image", _endpoint(self.map_image)),
+            Route("/api/map/decode", _endpoint(self.map_decode), methods=["POST"]),
+            Route("/api/traversal", _endpoint(self.traversal), methods=["POST"]),
+            Route("/api/blend", _endpoint(self.blend), methods=["POST"]),
+            Route("/api/samples", _endpoint(self.samples), methods=["POST"]),
+            Route("/{path:path}", _endpoint(self.not_found), methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        ]
+
+    async def index(self, request: Request):
+        return Response(self.page, media_type="text/html; charset=utf-8")
+
+    async def static(self, request: Request):
+        name = request.path_params["name"]
+        if name == "plotly.min.js":
+            return Response(plotly_js(), media_type="text/javascript",
+                            headers={"cache-control": "max-age=86400"})  # fmt: skip
+        if name not in STATIC:
+            raise HTTPProblem(404, "no such file")
+        return Response(self.files[name], media_type=STATIC[name])
+
+    async def models(self, request: Request):
+        cards = [e.card() for e in self.studio.entries.values()]
+        return JSONResponse({"models": cards, "default": self.studio.default_id})
+
+    async def model(self, request: Request):
+        ws = self.studio.space(request.query_params.get("model"))
+
+        def work():
+            doc = dict(ws.model.doc)
+            info = {"config": doc, "classes": ws.class_names, "channels": ws.model.channels, "size": ws.model.size}
+            info["attributes"] = ws.attributes()
+            info["traversal_dims"] = ws.traversal_dims()
+            info["samples"] = ws.sample_sources()
+            return info
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def upload(self, request: Request):
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not kind.startswith("image/"):
+            raise HTTPProblem(415, f"upload an image file (image/png, image/jpeg, ...), not {kind or 'no type'}")
+        data = await _body(request, MAX_UPLOAD_BYTES)
+        name = unquote(request.headers.get("x-filename", ""))
+        return JSONResponse(await run_in_threadpool(self.studio.uploads.add, data, name))
+
+    async def morph(self, request: Request):
+        doc = await _json(request)
+        ws = self.studio.space(doc.get("model"))
+
+        def work():
+            method = doc.get("method", "slerp")
+            method = method if isinstance(method, str) else ""  # a list or an object: "unknown method"
+            spacing = doc.get("spacing", "latent")
+            spacing = spacing if isinstance(spacing, str) else ""  # not a string: "unknown spacing"
+            result, notes = ws.morph(doc.get("inputs"), method, doc.get("frames", 24), spacing)
+            size = sum(f.width * f.height * len(f.getbands()) for f in result.frames)
+            token = self.studio.morphs.put({"result": result, "files": {}, "size": size}, size)
+            return {
+                "token": token,
+                "frames": [data_url(f) for f in result.frames],
+                "inputs": [data_url(f) for f in result.inputs],
+                "reconstructions": [data_url(f) for f in result.reconstructions],
+                "labels": result.labels,
+                "notes": notes + ([result.note] if result.note else []),
+                "downloads": {name: f"api/morph/{token}/{name}" for name in DOWNLOADS},
+            }
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def morph_file(self, request: Request):
+        token, name = request.path_params["token"], request.path_params["name"]
+        held = self.studio.morphs.get(token)
+        if held is None or name not in DOWNLOADS:
+            raise HTTPProblem(404, "that morph is no longer held; make it again")
+        body = await run_in_threadpool(_download, held, name)
+        self.studio.morphs.resize(token, held["size"] + sum(len(f) for f in held["files"].values()))
+        headers = {"content-disposition": f'attachment; filename="{name}"'}
+        return Response(body, media_type=DOWNLOADS[name], headers=headers)
+
+    async def arithmetic(self, request: Request):
+        doc = await _json(request)
+        ws = self.studio.space(doc.get("model"))
+
+        def work():
+            r = ws.arithmetic(doc.get("terms"), doc.get("strength", 1.0))
+            return {"terms": [data_url(i) for i in r.concept_images], "labels": [c.name for _, c in r.terms],
+                    "result": data_url(r.image)}  # fmt: skip
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def latent_map(self, request: Request):
+        ws = self.studio.space(request.query_params.get("model"))
+        return JSONResponse(await run_in_threadpool(ws.map_points))
+
+    async def map_image(self, request: Request):
+        ws = self.studio.space(request.query_params.get("model"))
+        i = request.query_params.get("i", "")
+        if not (i.isascii() and i.isdigit()):  # "²".isdigit(), but int("²") fails
+            raise HTTPProblem(400, "i must be a whole number")
+        image = await run_in_threadpool(ws.map_image, int(i))
+        return Response(png_bytes(image), media_type="image/png", headers={"cache-control": "max-age=3600"})
+
+    async def map_decode(self, request: Request):
+        doc = await _json(request)
+        ws = self.studio.space(doc.get("model"))
+        image = await run_in_threadpool(ws.decode_point, doc.get("x"), doc.get("y"))
+        return JSONResponse({"image": data_url(image)})
+
+    async def traversal(self, request: Request):
+        doc = await _json(request)
+        ws = self.studio.space(doc.get("model"))
+        if not isinstance(doc.get("source"), dict):
+            raise HTTPProblem(400, 'give the image to traverse as "source"')
+        image = await run_in_threadpool(ws.traverse, doc["source"], doc.get("offsets"))
+        return JSONResponse({"image": data_url(image)})
+
+    async def blend(self, request: Request):
+        doc = await _json(request)
+        ws = self.studio.space(doc.get("model"))
+        mean = doc.get("mean", "euclidean")
+        image = await run_in_threadpool(ws.blend, doc.get("weights"), mean if isinstance(mean, str) else "")
+        return JSONResponse({"image": data_url(image)})
+
+    async def samples(self, request: Request):
+        doc = await _json(request)
+        ws = self.studio.space(doc.get("model"))
+
+        def work():
+            source = doc.get("source")
+            images = ws.samples(doc.get("seed", 0), source)
+            return {"images": [data_url(i) for i in images], "source": source or ws.model.sample_source()}
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def not_found(self, request: Request):
+        raise HTTPProblem(404, f"no such page: {request.url.path[:80]}")
 
 
 class _Guard:

@@ -110,33 +110,74 @@ def blend(
     """Blend the chosen classes' centroids (weights default to equal); k-means with k clusters (default: the
     number of classes among the training codes, or 8 for data without classes) on up to ``max_points`` of them;
     pixel PCA with ``eigen`` components. Data without classes gets k-means and PCA only."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.exceptions import ConvergenceWarning
-
     m = open_model(model, backend)
     ds = ConceptResolver(m, data).dataset
     chosen = _pick_classes(ds, classes, weights)
-    w = np.ones(len(chosen)) if weights is None else np.asarray(weights, np.float64)
-    if chosen and (w.shape != (len(chosen),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0):
-        shown = ",".join(f"{v:g}" for v in np.atleast_1d(w).ravel())
-        raise VaelabError(f"give {len(chosen)} finite, non-negative --weights (one per class, not all 0), not {shown}")
-    w = w / w.sum() if chosen else w
+    w = _blend_weights(chosen, weights)
     idx = ds.split("train")
-    rng = np.random.default_rng(seed)
     if len(idx) > max_points:
-        idx = np.sort(rng.choice(idx, max_points, replace=False))
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_points, replace=False))
     z = encode_batched(m, ds.images[idx])
     if chosen:
-        labels = ds.labels[idx]
         # the model's own data: morph --class's centroids, over every training image; other data: these codes'
         own = data is None and m.folder is not None and m.class_names == ds.class_names
         cents = (cached_class_centroids(m) if own else class_centroids_of(m, ds, idx, z=z))[chosen]
         empty = [ds.class_names[c] for c, row in zip(chosen, cents) if np.isnan(row).any()]
         if empty:
             raise VaelabError(f"{', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}: no images to blend")
-    # k: the classes there are among these codes (Omniglot's test alphabets are not), or a fixed few without classes
-    k = k or (len(np.unique(labels)) if chosen else min(UNLABELLED_K, len(z)))
+    labels = ds.labels[idx] if chosen else None
+    km = _fit_kmeans(z, labels, k, max_points, seed)
+    confusion = np.zeros((km.n_clusters, len(ds.class_names or [])), np.int64)
+    if chosen:
+        np.add.at(confusion, (km.labels_, labels), 1)
+    pixels = _pixels(ds.images[idx])
+    pca, eigen_images = _fit_pixel_pca(pixels, eigen, seed, ds.images.shape[1:])
+    shape = ds.images.shape[1:]
+    common = dict(
+        kmeans_centres=m.decode(km.cluster_centers_.astype(np.float32)),
+        confusion=confusion,
+        all_class_names=list(ds.class_names or []),
+        cluster_sizes=np.bincount(km.labels_, minlength=km.n_clusters),
+        eigen_mean=pca.mean_.reshape(shape),
+        eigen_images=eigen_images,
+        explained=np.nan_to_num(pca.explained_variance_ratio_),
+    )  # nan when the pixels never vary
+    if not chosen:
+        none = np.zeros((0, *shape), np.float32)
+        return BlendResult([], w, none, euclidean=None, spherical=None, pixel_pca=None, **common)
+    # The pixel side of the same centroids: a class with no image drawn takes all its images, as its code does.
+    class_pixel_means = centroids_with_fallback(
+        lambda rows: _pixels(ds.images[rows]), ds.labels, idx, len(ds.class_names), pixels
+    )[chosen]
+    pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
+    return BlendResult(
+        class_names=[ds.class_names[c] for c in chosen],
+        weights=w,
+        class_images=m.decode(cents.astype(np.float32)),
+        euclidean=blend_centroids(m, cents, w, "euclidean"),
+        spherical=blend_centroids(m, cents, w, "spherical"),
+        pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape),
+        **common,
+    )
+
+
+def _blend_weights(chosen: list[int], weights) -> np.ndarray:
+    """The weights of the chosen classes, summing to 1 (equal by default); refused unless finite, non-negative and
+    one per class."""
+    w = np.ones(len(chosen)) if weights is None else np.asarray(weights, np.float64)
+    if chosen and (w.shape != (len(chosen),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0):
+        shown = ",".join(f"{v:g}" for v in np.atleast_1d(w).ravel())
+        raise VaelabError(f"give {len(chosen)} finite, non-negative --weights (one per class, not all 0), not {shown}")
+    return w / w.sum() if chosen else w
+
+
+def _fit_kmeans(z: np.ndarray, labels: np.ndarray | None, k: int | None, max_points: int, seed: int):
+    """k-means on the codes ``z: (N, D)``. k defaults to the classes there are among these codes' ``labels``
+    (Omniglot's test alphabets are not), or a fixed few without classes."""
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    k = k or (len(np.unique(labels)) if labels is not None else min(UNLABELLED_K, len(z)))
     if not 1 <= k <= len(z):
         raise VaelabError(
             f"--k {k} is more than the {len(z)} training codes k-means runs on (at most --max-points "
@@ -150,56 +191,24 @@ def blend(
             f"the {len(z)} codes hold only {distinct} distinct ones, so {k - distinct} of the {k} k-means "
             "clusters stay empty; give a smaller --k",
             VaelabWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
-    confusion = np.zeros((k, len(ds.class_names or [])), np.int64)
-    if chosen:
-        np.add.at(confusion, (km.labels_, labels), 1)
+        return KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
 
-    pixels = _pixels(ds.images[idx])
-    n_comp = max(1, min(eigen, len(idx) - 1, pixels.shape[1]))
+
+def _fit_pixel_pca(pixels: np.ndarray, eigen: int, seed: int, shape: tuple):
+    """PCA of the flattened ``pixels: (N, C·H·W)`` with up to ``eigen`` components; returns it and its components
+    as images of ``shape``, each stretched to [0, 1]."""
+    from sklearn.decomposition import PCA
+
+    n_comp = max(1, min(eigen, len(pixels) - 1, pixels.shape[1]))
     with np.errstate(invalid="ignore", divide="ignore"):  # pixels that never vary: a ratio of 0/0, set to 0 below
         pca = PCA(n_components=n_comp, random_state=seed).fit(pixels)
-    shape = ds.images.shape[1:]
     comps = pca.components_
     lo, hi = comps.min(1, keepdims=True), comps.max(1, keepdims=True)
-    common = dict(
-        kmeans_centres=m.decode(km.cluster_centers_.astype(np.float32)),
-        confusion=confusion,
-        all_class_names=list(ds.class_names or []),
-        cluster_sizes=np.bincount(km.labels_, minlength=k),
-        eigen_mean=pca.mean_.reshape(shape),
-        eigen_images=((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape),
-        explained=np.nan_to_num(pca.explained_variance_ratio_),
-    )  # nan when the pixels never vary
-    if not chosen:
-        return BlendResult(
-            class_names=[],
-            weights=w,
-            class_images=np.zeros((0, *shape), np.float32),
-            euclidean=None,
-            spherical=None,
-            pixel_pca=None,
-            **common,
-        )
-    # The pixel side of the same centroids: a class with no image drawn takes all its images, as its code does.
-    class_pixel_means = centroids_with_fallback(
-        lambda rows: _pixels(ds.images[rows]), ds.labels, idx, len(ds.class_names), pixels
-    )[chosen]
-    pixel_blend = pca.inverse_transform((w @ pca.transform(class_pixel_means))[None])[0]
-    decoded = m.decode(cents.astype(np.float32))
-    return BlendResult(
-        class_names=[ds.class_names[c] for c in chosen],
-        weights=w,
-        class_images=decoded,
-        euclidean=blend_centroids(m, cents, w, "euclidean"),
-        spherical=blend_centroids(m, cents, w, "spherical"),
-        pixel_pca=np.clip(pixel_blend, 0, 1).reshape(shape),
-        **common,
-    )
+    return pca, ((comps - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *shape)
 
 
 BLEND_MEANS = ("euclidean", "spherical")

@@ -153,7 +153,7 @@ def disentangle(
     sizes (1 = theirs, slow on a CPU).
     """
     from vaelab.metrics.disentanglement import check_scale
-    from vaelab.metrics.probes import cross_predictors, leakage_probes
+    from vaelab.metrics.probes import leakage_probes
 
     check_scale(metrics_scale)  # before the slow parts, not after them
     if steps < 2:
@@ -165,10 +165,7 @@ def disentangle(
     # one generator for the pictures' images and another for the probes, so that --grid does not move the probes
     rng, probe_rng = (np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(2))
     sd = specified_dim_of(m)
-    test = ds.split("test") if len(ds.split("test")) >= 2 * grid else ds.split("all")
-    cols = _pick_columns(ds.labels, test, grid, rng)
-    others = np.setdiff1d(test, cols)
-    rows = rng.choice(others, grid, replace=False) if len(others) >= grid else rng.choice(test, grid)
+    rows, cols = _pick_grid_images(ds, grid, rng)
     result = DisentangleResult(
         model_kind=m.doc["model"].get("kind", "?"),
         data_name=ds.name,
@@ -177,22 +174,7 @@ def disentangle(
         cols=ds.images[cols],
     )
 
-    # Codes of images the model trained on can be more separable than the rest: probe the test split.
-    pool = ds.split("test")
-    result.probe_source = f"{min(probe_images, len(pool))} of the {len(pool)} test images"
-    if len(pool) < MIN_PROBE_TEST:
-        pool = ds.split("all")
-        result.probe_source = (
-            f"{min(probe_images, len(pool))} images, test and training (the test split has only "
-            f"{len(ds.split('test'))})"
-        )
-    if min(probe_images, len(pool)) < MIN_PROBE_IMAGES:  # a fifth of them score the probes: fewer say nothing
-        raise VaelabError(
-            f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}"
-            if probe_images < MIN_PROBE_IMAGES
-            else f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}"
-        )
-    probe_idx = np.sort(probe_rng.choice(pool, min(probe_images, len(pool)), replace=False))
+    probe_idx, result.probe_source = _pick_probe_images(ds, probe_images, probe_rng)
     say(f"encoding {len(probe_idx)} images")
     codes = encode_batched(m, ds.images[probe_idx], progress=False)
     if sd:
@@ -211,31 +193,73 @@ def disentangle(
         result.probes = leakage_probes(parts, ds.labels[probe_idx], probe_rng)
     if sd:
         say("z→s and s→z predictors")
-        result.predictors = cross_predictors(
-            z,
-            s,
-            probe_rng,
-            decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
-            images=ds.images[probe_idx],
-            examples=PREDICTOR_EXAMPLES,
-        )
-        examples = result.predictors.pop("examples")  # pictures, not figures for disentangle.json
-        result.predictor_images = {"input": ds.images[probe_idx[examples.pop("index")]], **examples}
+        result.predictors, result.predictor_images = _predictors(m, z, s, ds.images[probe_idx], probe_rng)
     if ds.name == "sprites" or ds.name.startswith("sprites:"):
-        from vaelab.data.sprites import Sprites
-        from vaelab.metrics.disentanglement import all_metrics, model_representation
-
         say("disentanglement metrics")
-        # a generator of their own, so that all_metrics(model_representation(m), Sprites(), seed, scale) in Python
-        # gives the same figures, whatever the grids and probes drew before
-        result.metrics = all_metrics(
-            model_representation(m),
-            Sprites(),
-            np.random.default_rng(seed),
-            scale=metrics_scale,
-            progress=lambda name: say(f"  {name}"),
-        )
+        result.metrics = _sprites_metrics(m, seed, metrics_scale, say)
     return result
+
+
+def _pick_grid_images(ds: ImageDataset, grid: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the swap grid's ``grid`` rows and ``grid`` columns, from the test split where it has enough."""
+    test = ds.split("test") if len(ds.split("test")) >= 2 * grid else ds.split("all")
+    cols = _pick_columns(ds.labels, test, grid, rng)
+    others = np.setdiff1d(test, cols)
+    rows = rng.choice(others, grid, replace=False) if len(others) >= grid else rng.choice(test, grid)
+    return rows, cols
+
+
+def _predictors(m, z: np.ndarray, s: np.ndarray, images: np.ndarray, rng: np.random.Generator):
+    """A cycle-VAE's z→s and s→z predictors of the codes ``z: (N, Dz)`` and ``s: (N, Ds)`` of ``images``; returns
+    their figures and their example pictures (kept apart: pictures are not figures for disentangle.json)."""
+    from vaelab.metrics.probes import cross_predictors
+
+    predictors = cross_predictors(
+        z,
+        s,
+        rng,
+        decode=lambda zz, ss: decode_batched(m, join_code(zz, ss)),
+        images=images,
+        examples=PREDICTOR_EXAMPLES,
+    )
+    examples = predictors.pop("examples")
+    return predictors, {"input": images[examples.pop("index")], **examples}
+
+
+def _pick_probe_images(ds: ImageDataset, probe_images: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """The images the probes and predictors encode, and a line saying where they come from: the test split, as
+    codes of images the model trained on can be more separable than the rest; all images when it is too small."""
+    pool = ds.split("test")
+    source = f"{min(probe_images, len(pool))} of the {len(pool)} test images"
+    if len(pool) < MIN_PROBE_TEST:
+        pool = ds.split("all")
+        source = (
+            f"{min(probe_images, len(pool))} images, test and training (the test split has only "
+            f"{len(ds.split('test'))})"
+        )
+    if min(probe_images, len(pool)) < MIN_PROBE_IMAGES:  # a fifth of them score the probes: fewer say nothing
+        raise VaelabError(
+            f"--probe-images must be at least {MIN_PROBE_IMAGES}, got {probe_images}"
+            if probe_images < MIN_PROBE_IMAGES
+            else f"{ds.name} has {len(pool)} images to probe; the probes need at least {MIN_PROBE_IMAGES}"
+        )
+    return np.sort(rng.choice(pool, min(probe_images, len(pool)), replace=False)), source
+
+
+def _sprites_metrics(m, seed: int, metrics_scale: float, say: Callable[[str], None]) -> dict:
+    """disentanglement_lib's metrics of the model's codes on the sprites' ground-truth factors."""
+    from vaelab.data.sprites import Sprites
+    from vaelab.metrics.disentanglement import all_metrics, model_representation
+
+    # a generator of their own, so that all_metrics(model_representation(m), Sprites(), seed, scale) in Python
+    # gives the same figures, whatever the grids and probes drew before
+    return all_metrics(
+        model_representation(m),
+        Sprites(),
+        np.random.default_rng(seed),
+        scale=metrics_scale,
+        progress=lambda name: say(f"  {name}"),
+    )
 
 
 def write_disentangle(r: DisentangleResult, out: str | Path, model=None, seed: int = 0) -> None:

@@ -219,17 +219,7 @@ def explore(
     from vaelab.models.runtime import open_model, torch_module
     from vaelab.tasks.encoding import load_model_dataset
 
-    if split not in SPLITS:
-        raise VaelabError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    for name, value, least in (
-        ("max-points", max_points, 1),
-        ("dims", max_dims, 1),
-        ("steps", steps, 2),
-        ("grid", grid, 1),
-        ("map-size", map_size, 2),
-    ):
-        if value < least:
-            raise VaelabError(f"--{name} must be at least {least}, got {value}")
+    _check_settings(split, max_points=max_points, dims=max_dims, steps=steps, grid=grid, map_size=map_size)
     if out is not None:
         check_out_folder(Path(out))  # before the encoding, not after it
     stage = _Stopwatch()
@@ -237,17 +227,7 @@ def explore(
         m = open_model(model, backend)
         net = torch_module(m, model)
         ds = load_model_dataset(m, data)
-    idx = ds.split(split)
-    if len(idx) < MIN_IMAGES:
-        more = "; try --split all" if split != "all" and len(ds) >= MIN_IMAGES else ""
-        raise VaelabError(
-            f"{ds.name}: the {split} split holds {len(idx)} image{'s' * (len(idx) != 1)}, and explore "
-            f"needs at least {MIN_IMAGES} to fit its maps{more}"
-        )
-    labels = ds.labels[idx].astype(np.int64) if ds.labels is not None else None
-    class_names = ds.class_names or m.class_names
-    if labels is not None and not class_names:
-        class_names = [str(k) for k in range(int(labels.max()) + 1)]
+    idx, labels, class_names = _explored_split(m, ds, split)
     sv = survey_latents(m, net, ds.images[idx], labels, class_names, max_points, seed, progress, stage)
     with stage("pca"):
         proj3 = fit_projection(sv.latents, 3, seed)
@@ -282,6 +262,32 @@ def explore(
     return result
 
 
+def _check_settings(split: str, **least_of) -> None:
+    """Refuse an unknown split, or a size below what explore can draw, before anything is encoded."""
+    if split not in SPLITS:
+        raise VaelabError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    least = {"max_points": 1, "dims": 1, "steps": 2, "grid": 1, "map_size": 2}
+    for name, value in least_of.items():
+        if value < least[name]:
+            raise VaelabError(f"--{name.replace('_', '-')} must be at least {least[name]}, got {value}")
+
+
+def _explored_split(m, ds, split: str):
+    """The indices of ``split`` (refused when too few to fit the maps), their labels and the class names."""
+    idx = ds.split(split)
+    if len(idx) < MIN_IMAGES:
+        more = "; try --split all" if split != "all" and len(ds) >= MIN_IMAGES else ""
+        raise VaelabError(
+            f"{ds.name}: the {split} split holds {len(idx)} image{'s' * (len(idx) != 1)}, and explore "
+            f"needs at least {MIN_IMAGES} to fit its maps{more}"
+        )
+    labels = ds.labels[idx].astype(np.int64) if ds.labels is not None else None
+    class_names = ds.class_names or m.class_names
+    if labels is not None and not class_names:
+        class_names = [str(k) for k in range(int(labels.max()) + 1)]
+    return idx, labels, class_names
+
+
 def _compute_pictures(
     m,
     sv: LatentSurvey,
@@ -303,76 +309,84 @@ def _compute_pictures(
     description."""
     from vaelab.latent.projection import plane_grid
     from vaelab.latent.stats import latent_histograms
-    from vaelab.latent.traversal import traversal_codes
-    from vaelab.viz import interactive, latent_maps
+    from vaelab.viz import interactive
 
-    mu, kl, n, d = sv.latents, sv.kl, len(sv.latents), sv.latents.shape[1]
     labels = sv.labels[sv.plotted] if sv.labels is not None else None
     names = sv.class_names
     method = "PCA" if proj2.pca is not None else "raw axes"
+    n = len(sv.latents)
     shown = f"{len(sv.plotted)} of {n} points" if len(sv.plotted) < n else f"{n} points"
-    rng = np.random.default_rng(seed + 1)
 
     with stage("scatters"):
-        coords2, axes2 = proj2.transform(mu[sv.plotted]), proj2.axis_labels
-        if coords2.shape[1] == 1:
-            strip, strip_label = _strip_axis(labels, len(sv.plotted), seed)
-            coords2, axes2 = np.column_stack([coords2[:, 0], strip]), axes2 + [strip_label]
-        coords3 = axes3 = method3 = None  # the interactive figure: 3-D when the latent has 3 dimensions or more
-        if proj3.n_axes == 3:
-            coords3, axes3 = proj3.transform(mu[sv.plotted]), proj3.axis_labels
-            method3 = "PCA" if proj3.pca else "raw axes"
-    with stage("interactive"):
-        fig = interactive.interactive_scatter(
-            coords3 if coords3 is not None else coords2,
-            labels,
-            names,
-            axes3 if coords3 is not None else axes2,
-            interactive.thumbnail_uris(sv.images[sv.plotted]),
-            f"Latent means ({method}), {where}: hover a point to see its image",
-        )
+        scatters = _scatter_coords(sv, labels, proj2, proj3, seed)
+    with stage("interactive"):  # 3-D when the latent has 3 dimensions or more
+        three_d = scatters["coords3"] is not None
+        coords, axes = (scatters["coords3"], scatters["axes3"]) if three_d else (scatters["coords2"], scatters["axes2"])
+        thumbnails = interactive.thumbnail_uris(sv.images[sv.plotted])
+        title = f"Latent means ({method}), {where}: hover a point to see its image"
+        fig = interactive.interactive_scatter(coords, labels, names, axes, thumbnails, title)
     with stage("decoded_map"):
-        lattice = plane_grid(coords2, map_size)
+        lattice = plane_grid(scatters["coords2"], map_size)
         decoded = decode_batched(m, proj2.to_latent(lattice.reshape(-1, 2)[:, : proj2.n_axes]))
     with stage("histograms"):
-        shown_dims = sv.order[: min(max_dims, d)]
+        shown_dims = sv.order[: min(max_dims, sv.latents.shape[1])]
         n_classes = max(len(names), int(sv.labels.max()) + 1) if sv.labels is not None else 0
-        hist = latent_histograms(mu, sv.labels, n_classes)
+        hist = latent_histograms(sv.latents, sv.labels, n_classes)
     with stage("traversals"):
-        # A VAE's codes are centred on its prior's mean, the origin; a plain AE's codes may lie anywhere.
-        c, c_text = traversal_center(center if center is not None else "origin" if kl is not None else "mean", mu, m)
-        # A VAE's dimensions are pulled towards N(0, 1), so the prior's σ = 1 is the natural unit; a plain
-        # autoencoder has no prior, and its codes' own spread stands in for it.
-        sigma = 1.0 if kl is not None else mu.std(0)
-        rank, rank_name = (kl, "KL") if kl is not None else (mu.var(0), "var")
-        trav = decode_batched(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
-        gif = decode_batched(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
+        traversal, c_text = _traversal_arrays(m, sv, center, shown_dims, steps, span)
     with stage("grids"):
-        n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
-        picks = np.sort(rng.choice(n, n_recon, replace=False))
-        if kl is not None or sample_source is not None or m.density() is not None:
-            source = m.sample_source(sample_source)
-            z = m.sample_codes(grid * grid, seed, source)
-        else:  # no prior to sample, and no fitted density: a Gaussian fitted to the codes stands in for it
-            source = "codes"
-            z = rng.multivariate_normal(mu.mean(0), np.atleast_2d(np.cov(mu, rowvar=False)), grid * grid)
-        recons, samples = decode_batched(m, mu[picks]), decode_batched(m, z)
+        grids = _grid_arrays(m, sv, grid, seed, sample_source)
     pictures = LatentPictures(
         where=where,
         method=method,
         shown=shown,
         labels=labels,
         class_names=names,
-        coords2=coords2,
-        axes2=axes2,
-        coords3=coords3,
-        axes3=axes3,
-        method3=method3,
+        **scatters,
         lattice=lattice,
         decoded_map=decoded.reshape(map_size, map_size, *decoded.shape[1:]),
         histograms=hist,
         shown_dims=shown_dims,
         class_histogram_dims=sv.order[:CLASS_HISTOGRAM_DIMS],
+        **traversal,
+        tile_scale=max(1, 56 // m.size[0]),
+        **grids,
+        grid=grid,
+        grid_scale=scale,
+    )
+    return pictures, fig, c_text
+
+
+def _scatter_coords(sv: LatentSurvey, labels, proj2, proj3, seed: int) -> dict:
+    """The plotted means on the 2-D plane (a 1-D latent gets a strip axis), and in 3-D where the latent has 3
+    dimensions or more (else None)."""
+    coords2, axes2 = proj2.transform(sv.latents[sv.plotted]), proj2.axis_labels
+    if coords2.shape[1] == 1:
+        strip, strip_label = _strip_axis(labels, len(sv.plotted), seed)
+        coords2, axes2 = np.column_stack([coords2[:, 0], strip]), axes2 + [strip_label]
+    coords3 = axes3 = method3 = None
+    if proj3.n_axes == 3:
+        coords3, axes3 = proj3.transform(sv.latents[sv.plotted]), proj3.axis_labels
+        method3 = "PCA" if proj3.pca else "raw axes"
+    return dict(coords2=coords2, axes2=axes2, coords3=coords3, axes3=axes3, method3=method3)
+
+
+def _traversal_arrays(m, sv: LatentSurvey, center, shown_dims, steps: int, span: float) -> tuple[dict, str]:
+    """The decoded traversal grid and animation of ``shown_dims`` around the centre, with their row labels and
+    title; and the centre's description."""
+    from vaelab.latent.traversal import traversal_codes
+    from vaelab.viz import latent_maps
+
+    mu, kl, d = sv.latents, sv.kl, sv.latents.shape[1]
+    # A VAE's codes are centred on its prior's mean, the origin; a plain AE's codes may lie anywhere.
+    c, c_text = traversal_center(center if center is not None else "origin" if kl is not None else "mean", mu, m)
+    # A VAE's dimensions are pulled towards N(0, 1), so the prior's σ = 1 is the natural unit; a plain
+    # autoencoder has no prior, and its codes' own spread stands in for it.
+    sigma = 1.0 if kl is not None else mu.std(0)
+    rank, rank_name = (kl, "KL") if kl is not None else (mu.var(0), "var")
+    trav = decode_batched(m, traversal_codes(c, shown_dims, steps, span, sigma).reshape(-1, d))
+    gif = decode_batched(m, traversal_codes(c, shown_dims, GIF_STEPS, span, sigma).reshape(-1, d))
+    arrays = dict(
         traversals=trav.reshape(len(shown_dims), steps, *trav.shape[1:]),
         traversal_rows=[f"z{k} · {rank_name} {latent_maps.format_nats(rank[k])}" for k in shown_dims],
         traversal_values=np.linspace(-span, span, steps),
@@ -380,15 +394,28 @@ def _compute_pictures(
         f"{'the prior σ = 1' if kl is not None else 'each code’s σ'}; rows by {rank_name}",
         traversal_gif=gif.reshape(len(shown_dims), GIF_STEPS, *gif.shape[1:]),
         gif_values=np.linspace(-span, span, GIF_STEPS),
-        tile_scale=max(1, 56 // m.size[0]),
-        reconstruction_inputs=sv.images[picks],
-        reconstructions=recons,
-        samples=samples,
-        samples_source=source,
-        grid=grid,
-        grid_scale=scale,
     )
-    return pictures, fig, c_text
+    return arrays, c_text
+
+
+def _grid_arrays(m, sv: LatentSurvey, grid: int, seed: int, sample_source: str | None) -> dict:
+    """Reconstructions of a random pick of the images, and grid × grid samples with their source."""
+    mu, kl, n = sv.latents, sv.kl, len(sv.latents)
+    rng = np.random.default_rng(seed + 1)
+    n_recon = min(n, grid * max(1, grid // 2))  # grid//2 pairs of rows of grid images: a square picture
+    picks = np.sort(rng.choice(n, n_recon, replace=False))
+    if kl is not None or sample_source is not None or m.density() is not None:
+        source = m.sample_source(sample_source)
+        z = m.sample_codes(grid * grid, seed, source)
+    else:  # no prior to sample, and no fitted density: a Gaussian fitted to the codes stands in for it
+        source = "codes"
+        z = rng.multivariate_normal(mu.mean(0), np.atleast_2d(np.cov(mu, rowvar=False)), grid * grid)
+    return dict(
+        reconstruction_inputs=sv.images[picks],
+        reconstructions=decode_batched(m, mu[picks]),
+        samples=decode_batched(m, z),
+        samples_source=source,
+    )
 
 
 def write_explore(result: ExploreResult, out: str | Path) -> dict[str, Path]:
@@ -398,50 +425,19 @@ def write_explore(result: ExploreResult, out: str | Path) -> dict[str, Path]:
     as it was, and figures of an earlier run that this one does not make are removed. The drawing time is added
     to the summary's seconds. Returns the paths by name (also in ``result.files``)."""
     from vaelab.data.images import save_png_atomic
-    from vaelab.viz import grids, interactive, latent_maps, traversals
+    from vaelab.viz import grids, interactive, traversals
 
-    p, sv, stage, out = result.pictures, result.survey, result.stage, Path(out)
+    p, stage, out = result.pictures, result.stage, Path(out)
     stage = stage if isinstance(stage, _Stopwatch) else _Stopwatch(stage)
-    kl, labels, names = sv.kl, p.labels, p.class_names
     with staged_folder(out, replace=OUTPUT_NAMES) as tmp:
         with stage("scatters"):
-            latent_maps.plot_scatter_2d(
-                p.coords2,
-                labels,
-                names,
-                p.axes2,
-                tmp / SCATTER_2D,
-                f"Latent means, {p.method} 2-D: {p.shown}\n{p.where}",
-            )
-            if p.coords3 is not None:
-                latent_maps.plot_scatter_3d(
-                    p.coords3,
-                    labels,
-                    names,
-                    p.axes3,
-                    tmp / SCATTER_3D,
-                    f"Latent means, {p.method3} 3-D: {p.shown}\n{p.where}",
-                )
+            _draw_scatters(p, tmp)
         with stage("interactive"):
             interactive.write_interactive_html(result.figure, tmp / INTERACTIVE)
         with stage("decoded_map"):
-            size = len(p.lattice)
-            latent_maps.plot_decoded_map(
-                p.coords2,
-                labels,
-                names,
-                p.axes2,
-                p.lattice,
-                p.decoded_map,
-                tmp / DECODED_MAP,
-                f"Decodings of a {size}×{size} lattice on the {p.method} plane, over the latent means\n{p.where}",
-            )
+            _draw_decoded_map(p, tmp)
         with stage("histograms"):
-            latent_maps.plot_histograms(p.histograms, p.shown_dims, tmp / HISTOGRAMS, kl, prior=kl is not None)
-            if sv.labels is not None:
-                latent_maps.plot_class_histograms(p.histograms, p.class_histogram_dims, names, tmp / CLASS_HISTOGRAMS)
-            if kl is not None:
-                latent_maps.plot_kl_bars(kl, tmp / KL_BARS)
+            _draw_histograms(p, result.survey, tmp)
         with stage("traversals"):
             traversals.plot_traversals(
                 p.traversals,
@@ -453,10 +449,8 @@ def write_explore(result: ExploreResult, out: str | Path) -> dict[str, Path]:
             )
             traversals.write_traversal_gif(p.traversal_gif, p.gif_values, tmp / TRAVERSAL_GIF, scale=p.tile_scale)
         with stage("grids"):
-            save_png_atomic(
-                grids.reconstruction_grid(p.reconstruction_inputs, p.reconstructions, p.grid, p.grid_scale),
-                tmp / RECONSTRUCTIONS,
-            )
+            recons = grids.reconstruction_grid(p.reconstruction_inputs, p.reconstructions, p.grid, p.grid_scale)
+            save_png_atomic(recons, tmp / RECONSTRUCTIONS)
             save_png_atomic(grids.sample_grid(p.samples, p.grid, p.grid_scale), tmp / SAMPLES)
         result.summary["seconds"] = dict(stage)
         (tmp / SUMMARY).write_text(json.dumps(result.summary, indent=2) + "\n")
@@ -464,6 +458,46 @@ def write_explore(result: ExploreResult, out: str | Path) -> dict[str, Path]:
     result.stage, result.out = stage, out
     result.files = {name: out / name for name in names_written}
     return result.files
+
+
+def _draw_scatters(p: LatentPictures, tmp: Path) -> None:
+    """The 2-D scatter of the latent means, and the 3-D one where there is one."""
+    from vaelab.viz import latent_maps
+
+    title = f"Latent means, {p.method} 2-D: {p.shown}\n{p.where}"
+    latent_maps.plot_scatter_2d(p.coords2, p.labels, p.class_names, p.axes2, tmp / SCATTER_2D, title)
+    if p.coords3 is not None:
+        title = f"Latent means, {p.method3} 3-D: {p.shown}\n{p.where}"
+        latent_maps.plot_scatter_3d(p.coords3, p.labels, p.class_names, p.axes3, tmp / SCATTER_3D, title)
+
+
+def _draw_decoded_map(p: LatentPictures, tmp: Path) -> None:
+    """The decoded lattice laid over the 2-D scatter."""
+    from vaelab.viz import latent_maps
+
+    size = len(p.lattice)
+    latent_maps.plot_decoded_map(
+        p.coords2,
+        p.labels,
+        p.class_names,
+        p.axes2,
+        p.lattice,
+        p.decoded_map,
+        tmp / DECODED_MAP,
+        f"Decodings of a {size}×{size} lattice on the {p.method} plane, over the latent means\n{p.where}",
+    )
+
+
+def _draw_histograms(p: LatentPictures, sv: LatentSurvey, tmp: Path) -> None:
+    """The histograms of the latent means, per class where there are labels, and the KL bars of a VAE."""
+    from vaelab.viz import latent_maps
+
+    kl = sv.kl
+    latent_maps.plot_histograms(p.histograms, p.shown_dims, tmp / HISTOGRAMS, kl, prior=kl is not None)
+    if sv.labels is not None:
+        latent_maps.plot_class_histograms(p.histograms, p.class_histogram_dims, p.class_names, tmp / CLASS_HISTOGRAMS)
+    if kl is not None:
+        latent_maps.plot_kl_bars(kl, tmp / KL_BARS)
 
 
 def _summary(

@@ -326,24 +326,8 @@ def report(
     beside the folder's own eval.json). :func:`write_report` writes it."""
     from vaelab.models.config import read_model_json
     from vaelab.models.shipped import model_folder
-    from vaelab.tasks.explore import (
-        CLASS_HISTOGRAMS,
-        DECODED_MAP,
-        HISTOGRAMS,
-        KL_BARS,
-        RECONSTRUCTIONS,
-        SAMPLES,
-        SCATTER_2D,
-        SCATTER_3D,
-        TRAVERSAL_GIF,
-        TRAVERSALS,
-        explore,
-    )
-    from vaelab.tasks.morph import run_morph
-    from vaelab.viz.html_page import Figure, Section, render_report
-    from vaelab.viz.interactive import figure_div
-    from vaelab.viz.media import contact_sheet
-    from vaelab.viz.training_curves import plot_training_curves
+    from vaelab.tasks.explore import explore
+    from vaelab.viz.html_page import Section, render_report
 
     folder = model_folder(model)
     doc = read_model_json(folder)
@@ -366,144 +350,183 @@ def report(
             progress=progress,
             log=lambda *a, **k: None,
         )
-        f, s = ex.files, ex.summary
-        sv = ex.survey
-
-        records = read_records(folder / METRICS_JSONL)
-        training = Section("Training", note="" if records else f"no {METRICS_JSONL} in {folder}: no curves to draw")
-        if records:
-            training.figures.append(
-                Figure(
-                    "Training curves",
-                    "The train objective (mean of every 50 steps) and the "
-                    "test −ELBO per epoch; then the test −ELBO's two terms.",
-                    plot_training_curves(records, work / "curves.png"),
-                )
-            )
-
-        i, j = pick_morph_pair(sv.latents, sv.labels)
-        names = sv.class_names
-        what = f"{names[sv.labels[i]]} → {names[sv.labels[j]]}" if sv.labels is not None else f"image #{i} → image #{j}"
-        scale = max(1, 84 // doc["model"]["height"])
-        result = run_morph(folder, images=[sv.images[i], sv.images[j]], frames=frames, upscale=scale, backend=backend)
-        strip = work / "morph.png"
-        contact_sheet(result.inputs, result.reconstructions, result.frames, [f"#{i}", f"#{j}"], per_row=frames).save(
-            strip
-        )
-
-        latent = Section(
-            "Latent space",
-            [
-                Figure(
-                    "PCA of the latent means, 2-D",
-                    "Each point is one image's posterior mean, projected on the "
-                    "two principal components of all the means; colour is the class.",
-                    f[SCATTER_2D],
-                ),
-                Figure(
-                    "Interactive 3-D scatter",
-                    "Drag to turn, scroll to zoom, click a class in the legend to hide it; "
-                    "hovering a point shows its image in the bottom-left corner.",
-                    html=figure_div(ex.figure),
-                ),
-                Figure(
-                    "Decoded map",
-                    "The decodings of a lattice of points on the same plane (the other components at "
-                    "their mean), laid over the scatter: what the decoder makes of each region.",
-                    f[DECODED_MAP],
-                ),
-            ],
-        )
-        if SCATTER_3D in f:
-            latent.figures.insert(1, Figure("PCA of the latent means, 3-D", "", f[SCATTER_3D]))
-        dims = Section("Dimensions")
-        if KL_BARS in f:
-            dims.figures.append(
-                Figure(
-                    "KL per dimension",
-                    "The mean KL(q(z|x) ‖ N(0, 1)) of each dimension; a "
-                    "dimension above 0.01 nats is counted as active.",
-                    f[KL_BARS],
-                )
-            )
-        vae = s["variational"]
-        rank = "KL" if vae else "variance"
-        against = ", against the N(0, 1) prior." if vae else " (no N(0, 1) prior to compare with)."
-        dims.figures.append(
-            Figure(
-                "Histograms of the latent means" if vae else "Histograms of the codes",
-                f"Every dimension, ordered by {rank}{against}",
-                f[HISTOGRAMS],
-            )
-        )
-        if CLASS_HISTOGRAMS in f:
-            dims.figures.append(
-                Figure(
-                    "Histograms per class",
-                    f"The dimensions with the most {rank}, one ridge per class.",
-                    f[CLASS_HISTOGRAMS],
-                )
-            )
-        unit = "σ" if vae else "σ of its codes"
-        trav = Section(
-            "Traversals",
-            [
-                Figure(
-                    "Traversal grid",
-                    f"One row per dimension (most {rank} first); each column moves that dimension "
-                    f"alone from −{s['traversal']['span']:g}{unit} to +{s['traversal']['span']:g}{unit} around "
-                    f"{s['traversal']['center']}.",
-                    f[TRAVERSALS],
-                ),
-                Figure(
-                    "Traversal animation",
-                    "Every dimension at once, sweeping back and forth.",
-                    f[TRAVERSAL_GIF],
-                    pixelated=True,
-                ),
-            ],
-        )
-        grids = Section(
-            "Reconstructions and samples",
-            [
-                Figure("Reconstructions", "Inputs, each row over its decodings.", f[RECONSTRUCTIONS], pixelated=True),
-                Figure(*_samples_caption(s), f[SAMPLES], pixelated=True),
-            ],
-        )
-        morph = Section(
-            "Morph",
-            [
-                Figure(
-                    f"Morph: {what}",
-                    f"{frames} slerp frames between the two images' codes; "
-                    "the top row shows each input beside its reconstruction.",
-                    strip,
-                    pixelated=True,
-                )
-            ],
-        )
-        quality = next((q for q in (morph_quality_of(d) for _, d in extra) if q), None)
-        if quality is not None:
-            from vaelab.metrics.interpolation import COMPARED
-            from vaelab.viz.morph_figures import morph_quality_figure
-
-            bars = morph_quality_figure(quality, work / "morph_quality.png", COMPARED)
-            morph.figures.append(
-                Figure(
-                    "Morph quality",
-                    f"From vaelab evaluate, over {quality['pairs']} random test pairs of {quality['frames']} frames, "
-                    "in the evaluator's features: how evenly each path's steps change the picture, and how much its "
-                    "frames look like test images. Grey: the cross-fades a morph must beat.",
-                    bars,
-                )
-            )
+        s = ex.summary
+        training = _training_section(folder, work)
+        morph = _morph_section(folder, doc, ex.survey, frames, backend, extra, work)
         card = Section("Model card", tables=model_card(doc, parameter_count(folder)))
         scores = Section("Metrics", tables=metric_tables(doc, s, extra))
         sub = (
             f"{folder.name}: {doc['model']['kind']}, latent {doc['model']['latent_dim']}; figures from "
             f"{s['encoded']:,} {s['data']} images ({s['split']} split), {s['plotted']:,} of them plotted"
         )
-        page = render_report(
-            f"vaelab report: {folder.name}", sub, [card, scores, training, latent, dims, trav, grids, morph]
-        )
+        sections = [card, scores, training, *_explore_sections(ex), morph]
+        page = render_report(f"vaelab report: {folder.name}", sub, sections)
     return ReportResult(page, folder, s)
+
+
+def _training_section(folder: Path, work: Path):
+    """The training curves drawn from the folder's metrics.jsonl, or a note that there are none."""
+    from vaelab.viz.html_page import Figure, Section
+    from vaelab.viz.training_curves import plot_training_curves
+
+    records = read_records(folder / METRICS_JSONL)
+    training = Section("Training", note="" if records else f"no {METRICS_JSONL} in {folder}: no curves to draw")
+    if records:
+        training.figures.append(
+            Figure(
+                "Training curves",
+                "The train objective (mean of every 50 steps) and the "
+                "test −ELBO per epoch; then the test −ELBO's two terms.",
+                plot_training_curves(records, work / "curves.png"),
+            )
+        )
+    return training
+
+
+def _explore_sections(ex) -> list:
+    """explore's figures, as the report's sections: the latent space, the dimensions, the traversals, and the
+    reconstructions and samples."""
+    from vaelab.tasks.explore import RECONSTRUCTIONS, SAMPLES
+    from vaelab.viz.html_page import Figure, Section
+
+    f, s = ex.files, ex.summary
+    grids = Section(
+        "Reconstructions and samples",
+        [
+            Figure("Reconstructions", "Inputs, each row over its decodings.", f[RECONSTRUCTIONS], pixelated=True),
+            Figure(*_samples_caption(s), f[SAMPLES], pixelated=True),
+        ],
+    )
+    return [_latent_section(ex), *_dimension_sections(f, s), grids]
+
+
+def _latent_section(ex):
+    """The scatters of the latent means, the interactive 3-D scatter and the decoded map."""
+    from vaelab.tasks.explore import DECODED_MAP, SCATTER_2D, SCATTER_3D
+    from vaelab.viz.html_page import Figure, Section
+    from vaelab.viz.interactive import figure_div
+
+    f = ex.files
+    latent = Section(
+        "Latent space",
+        [
+            Figure(
+                "PCA of the latent means, 2-D",
+                "Each point is one image's posterior mean, projected on the "
+                "two principal components of all the means; colour is the class.",
+                f[SCATTER_2D],
+            ),
+            Figure(
+                "Interactive 3-D scatter",
+                "Drag to turn, scroll to zoom, click a class in the legend to hide it; "
+                "hovering a point shows its image in the bottom-left corner.",
+                html=figure_div(ex.figure),
+            ),
+            Figure(
+                "Decoded map",
+                "The decodings of a lattice of points on the same plane (the other components at "
+                "their mean), laid over the scatter: what the decoder makes of each region.",
+                f[DECODED_MAP],
+            ),
+        ],
+    )
+    if SCATTER_3D in f:
+        latent.figures.insert(1, Figure("PCA of the latent means, 3-D", "", f[SCATTER_3D]))
+    return latent
+
+
+def _dimension_sections(f: dict, s: dict) -> list:
+    """The "Dimensions" section (KL bars and histograms) and the "Traversals" section."""
+    from vaelab.tasks.explore import CLASS_HISTOGRAMS, HISTOGRAMS, KL_BARS, TRAVERSAL_GIF, TRAVERSALS
+    from vaelab.viz.html_page import Figure, Section
+
+    dims = Section("Dimensions")
+    if KL_BARS in f:
+        dims.figures.append(
+            Figure(
+                "KL per dimension",
+                "The mean KL(q(z|x) ‖ N(0, 1)) of each dimension; a dimension above 0.01 nats is counted as active.",
+                f[KL_BARS],
+            )
+        )
+    vae = s["variational"]
+    rank = "KL" if vae else "variance"
+    against = ", against the N(0, 1) prior." if vae else " (no N(0, 1) prior to compare with)."
+    dims.figures.append(
+        Figure(
+            "Histograms of the latent means" if vae else "Histograms of the codes",
+            f"Every dimension, ordered by {rank}{against}",
+            f[HISTOGRAMS],
+        )
+    )
+    if CLASS_HISTOGRAMS in f:
+        dims.figures.append(
+            Figure(
+                "Histograms per class",
+                f"The dimensions with the most {rank}, one ridge per class.",
+                f[CLASS_HISTOGRAMS],
+            )
+        )
+    unit = "σ" if vae else "σ of its codes"
+    span = s["traversal"]["span"]
+    trav = Section(
+        "Traversals",
+        [
+            Figure(
+                "Traversal grid",
+                f"One row per dimension (most {rank} first); each column moves that dimension "
+                f"alone from −{span:g}{unit} to +{span:g}{unit} around {s['traversal']['center']}.",
+                f[TRAVERSALS],
+            ),
+            Figure(
+                "Traversal animation",
+                "Every dimension at once, sweeping back and forth.",
+                f[TRAVERSAL_GIF],
+                pixelated=True,
+            ),
+        ],
+    )
+    return [dims, trav]
+
+
+def _morph_section(folder: Path, doc: dict, sv, frames: int, backend: str, extra, work: Path):
+    """A slerp morph strip between two distant images, and the morph-quality bars where evaluate measured them."""
+    from vaelab.tasks.morph import run_morph
+    from vaelab.viz.html_page import Figure, Section
+    from vaelab.viz.media import contact_sheet
+
+    i, j = pick_morph_pair(sv.latents, sv.labels)
+    names = sv.class_names
+    what = f"{names[sv.labels[i]]} → {names[sv.labels[j]]}" if sv.labels is not None else f"image #{i} → image #{j}"
+    scale = max(1, 84 // doc["model"]["height"])
+    result = run_morph(folder, images=[sv.images[i], sv.images[j]], frames=frames, upscale=scale, backend=backend)
+    strip = work / "morph.png"
+    contact_sheet(result.inputs, result.reconstructions, result.frames, [f"#{i}", f"#{j}"], per_row=frames).save(strip)
+    morph = Section(
+        "Morph",
+        [
+            Figure(
+                f"Morph: {what}",
+                f"{frames} slerp frames between the two images' codes; "
+                "the top row shows each input beside its reconstruction.",
+                strip,
+                pixelated=True,
+            )
+        ],
+    )
+    quality = next((q for q in (morph_quality_of(d) for _, d in extra) if q), None)
+    if quality is not None:
+        from vaelab.metrics.interpolation import COMPARED
+        from vaelab.viz.morph_figures import morph_quality_figure
+
+        bars = morph_quality_figure(quality, work / "morph_quality.png", COMPARED)
+        morph.figures.append(
+            Figure(
+                "Morph quality",
+                f"From vaelab evaluate, over {quality['pairs']} random test pairs of {quality['frames']} frames, "
+                "in the evaluator's features: how evenly each path's steps change the picture, and how much its "
+                "frames look like test images. Grey: the cross-fades a morph must beat.",
+                bars,
+            )
+        )
+    return morph
