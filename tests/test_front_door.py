@@ -139,3 +139,24 @@ def test_the_training_names_load_lazily():
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == [[], True, True, True, True]
     assert {"train", "train_cycle", "train_evaluator", "TrainResult"} <= set(dir(vaelab))
+
+
+def test_a_colour_run_leads_its_epoch_line_with_psnr_and_records_it(tmp_path, colour_folder, toy_idx_dir, capsys):
+    colour, grey = tmp_path / "colour", tmp_path / "grey"
+    assert main(["train", "--data", f"folder:{colour_folder}", "--size", "16", "--out", str(colour), "--epochs", "1",
+                 "--quiet", *SMALL_FLAGS]) == 0  # fmt: skip
+    assert main(["train", "--data", f"mnist:{toy_idx_dir}", "--out", str(grey), "--epochs", "1", "--quiet",
+                 *SMALL_FLAGS]) == 0  # fmt: skip
+    colour_line, grey_line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:")]
+    assert colour_line.startswith("epoch 1: test PSNR ") and " dB " in colour_line and "-ELBO" in colour_line
+    assert "PSNR" not in grey_line and "test -ELBO" in grey_line  # Bernoulli: the −ELBO is readable as it is
+    epoch = [r for r in map(json.loads, (colour / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "epoch"]
+    psnr = json.loads((colour / "config.json").read_text())["metrics"]["test"]["psnr"]
+    assert 0 < psnr < 60 and epoch[-1]["test_psnr"] == psnr
+    assert "psnr" not in json.loads((grey / "config.json").read_text())["metrics"]["test"]
+    from vaelab.tasks.report import metric_tables
+
+    doc = json.loads((colour / "config.json").read_text())
+    card = metric_tables(doc, {"encoded": 40, "latent_dim": 4}, [])["Test set, at the end of training (nats / image)"]
+    assert list(card)[0] == "reconstruction PSNR (dB, not nats)"  # the model card leads with it too
+

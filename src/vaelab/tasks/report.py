@@ -217,6 +217,8 @@ def metric_tables(doc: dict, summary: dict, extra: list[tuple[Path, dict]]) -> d
             figures = {"reconstruction NLL (a plain AE has no ELBO)": _number(test.get("recon"))}
         else:
             figures = {
+                # a continuous likelihood's −ELBO is a density, often negative: the PSNR is what a reader can judge
+                **({"reconstruction PSNR (dB, not nats)": _number(test["psnr"])} if "psnr" in test else {}),
                 "−ELBO": _number(test.get("neg_elbo")),
                 "reconstruction": _number(test.get("recon")),
                 "KL": _number(test.get("kl")),

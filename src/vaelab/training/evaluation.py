@@ -54,6 +54,26 @@ def seeded_rng(seed: int, device):
         yield
 
 
+PSNR_IMAGES = 500  # the first test images: enough for a steady figure, cheap at every epoch
+
+
+def evaluate_psnr(model, images: np.ndarray, n: int = PSNR_IMAGES, batch_size: int = 500, device=None) -> float:
+    """Mean PSNR (dB) of the first ``n`` of images (N, C, H, W) against their reconstructions decode(embed(x)).
+
+    An exact reconstruction (PSNR +∞) is left out of the mean, as `vaelab evaluate` does; all exact gives ∞."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    psnrs = []
+    with torch.no_grad():
+        for i in range(0, min(n, len(images)), batch_size):
+            x = unit_batch(images[i : min(i + batch_size, n)], device)
+            mse = ((model.decode(model.embed(x)).float() - x.float()) ** 2).flatten(1).mean(1)
+            psnrs += (10 * torch.log10(1 / mse[mse > 0])).tolist()
+    model.train(was_training)
+    return float(np.mean(psnrs)) if psnrs else float("inf")
+
+
 @torch.no_grad()
 def evaluate_elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int = 0, device=None) -> dict:
     """Mean per-image -ELBO, reconstruction NLL and KL (nats) over images (N, C, H, W): uint8, or float in [0,1].

@@ -44,7 +44,7 @@ from vaelab.training.checks import (
 from vaelab.training.compute import Compute, plan_compute
 from vaelab.training.config import TrainConfig
 from vaelab.training.distributed import Dist, init_distributed
-from vaelab.training.evaluation import evaluate_elbo, images_tensor, unit_batch
+from vaelab.training.evaluation import evaluate_elbo, evaluate_psnr, images_tensor, unit_batch
 from vaelab.training.frequency import frequency_term
 from vaelab.training.loop import Scores, run_loop, saved_model, start_run
 from vaelab.viz.training_curves import plot_loss_curve
@@ -265,6 +265,11 @@ class VAEKind:
         }
         # with a frequency or adversarial term the objective is not an ELBO: the test's −ELBO is its likelihood part
         line = f"train {train['loss']:.2f}{'' if cfg.elbo_objective else ' (not an ELBO)'}  "
+        if model.cfg.likelihood != "bernoulli":
+            # a continuous likelihood's −ELBO is a density, often below 0, and says little of whether training
+            # helped: lead with the reconstructions' PSNR, which a reader can judge
+            test["psnr"] = record["test_psnr"] = evaluate_psnr(model, self.test_images, device=device)
+            line = f"test PSNR {test['psnr']:.2f} dB  " + line
         if val:
             record["val_neg_elbo"] = val["neg_elbo"]
             line += f"validation -ELBO {val['neg_elbo']:.2f}  "
