@@ -160,3 +160,11 @@ def test_a_colour_run_leads_its_epoch_line_with_psnr_and_records_it(tmp_path, co
     card = metric_tables(doc, {"encoded": 40, "latent_dim": 4}, [])["Test set, at the end of training (nats / image)"]
     assert list(card)[0] == "reconstruction PSNR (dB, not nats)"  # the model card leads with it too
 
+
+def test_progress_false_from_python_is_silent_but_the_clis_quiet_keeps_the_epoch_lines(tmp_path, toy_idx_dir, capsys):
+    data = f"mnist:{toy_idx_dir}"
+    vaelab.train(data, tmp_path / "py", epochs=1, progress=False, **SMALL)
+    assert not [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:")]
+    cli = ["train", "--data", data, "--out", str(tmp_path / "cli"), "--epochs", "1", "--quiet", *SMALL_FLAGS]
+    assert main(cli) == 0
+    assert [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch 1:")]  # --quiet: no bar only

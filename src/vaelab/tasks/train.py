@@ -56,13 +56,14 @@ def train(
     by name (``latent_dim=16``, ``kind="vae-res"``, ``batch_size=64``); one left out takes the command line's
     choice (on colour images the colour recipe). ``channels``, ``size`` and ``limit`` are the image format of folder
     data (``size=64``: 64×64, or (HEIGHT, WIDTH)) and the first N training images kept. ``resume`` goes on from the
-    checkpoint in ``out`` with the run's own settings (``epochs`` may be raised). Ctrl-C stops the run with its last
-    finished epoch saved, and says how to go on."""
+    checkpoint in ``out`` with the run's own settings (``epochs`` may be raised). ``progress=False`` trains without
+    the progress bar and without the line of scores after each epoch. Ctrl-C stops the run with its last finished
+    epoch saved, and says how to go on."""
     given = _checked(settings, (ModelConfig, TrainConfig), "vaelab.train")
     given.update({k: v for k, v in (("minutes", minutes), ("epochs", epochs)) if v is not None})
     plan = plan_run(data, out, given, set(given), resume=resume, channels=channels, size=_size(size), limit=limit)
     with _resumable(data, out, "train"):
-        train_planned(plan, progress=progress, say=_say())
+        train_planned(plan, progress=progress, say=_say(), epoch_lines=progress)
     return _result(plan)
 
 
@@ -97,7 +98,7 @@ def train_cycle(
         limit=limit,
     )
     with _resumable(data, out, "train_cycle"):
-        train_planned(plan, progress=progress, say=_say())
+        train_planned(plan, progress=progress, say=_say(), epoch_lines=progress)
     return _result(plan)
 
 
@@ -124,7 +125,7 @@ def train_evaluator(
         data, out, given, set(given), label=label, resume=resume, channels=channels, size=_size(size), limit=limit
     )
     with _resumable(data, out, "train_evaluator"):
-        model, _ = train_planned(plan, progress=progress, say=_say())
+        model, _ = train_planned(plan, progress=progress, say=_say(), epoch_lines=progress)
     return TrainResult(plan.out, read_config_doc(plan.out, "vaelab train-evaluator").get("metrics", {}), model, plan)
 
 

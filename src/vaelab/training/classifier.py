@@ -45,6 +45,7 @@ def train_classifier(
     out: str | Path | None = None,
     cfg: ClassifierTrainConfig | None = None,
     progress: bool = True,
+    epoch_lines: bool = True,
     resume: bool = False,
     announce=None,
 ) -> tuple[EvaluatorCNN, dict]:
@@ -63,7 +64,9 @@ def train_classifier(
         if resume:
             raise VaelabError("resuming needs the run's folder")
         with tempfile.TemporaryDirectory(prefix="vaelab-evaluator-") as tmp:
-            return train_classifier(dataset, Path(tmp) / "evaluator", cfg, progress, announce=announce)
+            return train_classifier(
+                dataset, Path(tmp) / "evaluator", cfg, progress, announce=announce, epoch_lines=epoch_lines
+            )
     out = Path(out)
     check_model_folder(out, evaluator=True)
     ckpt, model_cfg = None, evaluator_config(dataset)
@@ -78,7 +81,7 @@ def train_classifier(
         torch.manual_seed(cfg.seed)
         kind = ClassifierKind(compute.prepare(EvaluatorCNN(model_cfg).to(device)), cfg, device, dataset, compute)
         run = start_run(kind, out, dataset, 0, Dist(device=device), ckpt)
-        run_loop(kind, run, progress)
+        run_loop(kind, run, progress, epoch_lines)
     kind.model.data_spec = dataset.spec()
     return kind.model, history_of(run.records, run.train_seconds)
 

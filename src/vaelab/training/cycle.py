@@ -176,6 +176,7 @@ def train_cycle(
     cfg: CycleTrainConfig | None = None,
     resume: bool = False,
     progress: bool = True,
+    epoch_lines: bool = True,
     announce=None,
     swap_figure=None,
 ) -> CycleVAE:
@@ -237,7 +238,7 @@ def train_cycle(
         run = start_run(kind, out, dataset, len(val_idx), Dist(device=device), ckpt)  # one process: no torchrun here
         if ckpt is None:
             warn_few_steps(len(train_idx), kind.steps_per_epoch, cfg.batch_size, cfg.epochs)
-        run_loop(kind, run, progress)
+        run_loop(kind, run, progress, epoch_lines)
     kind.model.data_spec = run.data_spec
     return kind.model
 

@@ -120,6 +120,7 @@ class Run:
     step: int = 0  # optimizer steps done
     train_seconds: float = 0.0
     records: list[dict] = field(default_factory=list)  # metrics.jsonl, as far as the run has got
+    epoch_lines: bool = True  # print each epoch's scores on the console
 
 
 def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dist, ckpt: dict | None) -> Run:
@@ -141,12 +142,14 @@ def start_run(kind: Kind, out: Path, dataset: ImageDataset, n_val: int, ddp: Dis
     return run
 
 
-def run_loop(kind: Kind, run: Run, progress: bool = True) -> None:
+def run_loop(kind: Kind, run: Run, progress: bool = True, epoch_lines: bool = True) -> None:
     """Train from where ``run`` stands to the last epoch, or until patience runs out. With validation the model
     folder, and ``kind.model``, end up holding the best validated epoch. A fresh run with a time budget
     (``cfg.minutes``) refits its last epoch to the time after each epoch (see :class:`TimeBudget`). Ctrl-C (or
-    SIGTERM) raises :class:`TrainingInterrupted`, which says which epoch checkpoint.pt holds."""
+    SIGTERM) raises :class:`TrainingInterrupted`, which says which epoch checkpoint.pt holds. ``progress``: the
+    progress bar; ``epoch_lines``: a line of scores after each epoch."""
     cfg, ddp = kind.cfg, run.ddp
+    run.epoch_lines = epoch_lines
     minutes = getattr(cfg, "minutes", 0.0)
     budget = TimeBudget(minutes * 60) if minutes and run.epoch == 0 else None  # a resumed run keeps its plan
     kind.model.train()
@@ -236,7 +239,8 @@ def end_epoch(kind: Kind, run: Run, seconds: float, train: dict) -> bool:
     cfg, epoch, best = kind.cfg, run.epoch, run.best
     scores = kind.evaluate(epoch, seconds, train)
     run.records.append({"kind": "epoch", "epoch": epoch, "step": run.step, **scores.record})
-    tqdm.write(f"epoch {epoch}: {scores.line}")
+    if run.epoch_lines:
+        tqdm.write(f"epoch {epoch}: {scores.line}")
     write_text_atomic(run.out / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in run.records))
     kind.plot_curves(run.records, run.out / "loss_curve.png")
     if scores.val is None or best.improved(epoch, scores.val_score):  # with validation: the best validated epoch

@@ -322,16 +322,25 @@ def plan_evaluator_run(
     return RunPlan(out, ds, None, cfg, resume, headline, [], run)
 
 
-def train_planned(plan: RunPlan, progress: bool = True, say: Callable[[str], None] | None = print):
+def train_planned(
+    plan: RunPlan, progress: bool = True, say: Callable[[str], None] | None = print, epoch_lines: bool = True
+):
     """Train the run ``plan`` describes; ``say`` (None: nothing) prints its banner and the line saying how it
-    computes once every check has passed. Returns what its trainer returns: the model (an evaluator: the model and
-    its history)."""
+    computes once every check has passed; ``progress`` shows the progress bar, ``epoch_lines`` a line of scores
+    after each epoch (the command line's --quiet drops the bar only). Returns what its trainer returns: the model
+    (an evaluator: the model and its history)."""
     announce = None if say is None else (lambda compute: say(f"{plan.banner}\n{compute}"))
     if isinstance(plan.training, ClassifierTrainConfig):
         from vaelab.training.classifier import train_classifier
 
         return train_classifier(
-            plan.dataset, plan.out, plan.training, progress=progress, resume=plan.resume, announce=announce
+            plan.dataset,
+            plan.out,
+            plan.training,
+            progress=progress,
+            resume=plan.resume,
+            announce=announce,
+            epoch_lines=epoch_lines,
         )
     if isinstance(plan.training, CycleTrainConfig):
         from vaelab.training.cycle import train_cycle
@@ -346,11 +355,19 @@ def train_planned(plan: RunPlan, progress: bool = True, say: Callable[[str], Non
             progress=progress,
             announce=announce,
             swap_figure=swap_grid_figure,
+            epoch_lines=epoch_lines,
         )
     from vaelab.training.vae import train
 
     return train(
-        plan.model, plan.dataset, plan.out, plan.training, resume=plan.resume, progress=progress, announce=announce
+        plan.model,
+        plan.dataset,
+        plan.out,
+        plan.training,
+        resume=plan.resume,
+        progress=progress,
+        announce=announce,
+        epoch_lines=epoch_lines,
     )
 
 

@@ -57,6 +57,7 @@ def train(
     cfg: TrainConfig | None = None,
     resume: bool = False,
     progress: bool = True,
+    epoch_lines: bool = True,
     announce=None,
 ) -> LatentModel:
     """Train a model on ``dataset``'s train split and write everything into ``out``.
@@ -106,7 +107,7 @@ def train(
             if not cfg.minutes:  # a time budget fits its own epochs
                 warn_few_steps(len(train_idx), kind.steps_per_epoch, kind.global_batch, cfg.epochs)
             kind.draw(out, 0)  # epoch 000, before training: the noise that every later grid is compared with
-        run_loop(kind, run, progress)
+        run_loop(kind, run, progress, epoch_lines)
     model = saved_model(kind)  # with --ema, the moving average: the weights the model folder holds
     model.data_spec = run.data_spec
     return model
