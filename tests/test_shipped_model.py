@@ -15,13 +15,28 @@ from vaelab.models.shipped import shipped_models
 
 def test_shipped_model_is_complete_and_small():
     names = {p.name for p in DEFAULT_MODEL.iterdir()}
-    assert {"config.json", "model.safetensors", "encoder.onnx", "decoder.onnx", "centroids.safetensors"} <= names
+    files = {"config.json", "model.safetensors", "encoder.onnx", "decoder.onnx", "centroids.safetensors", "eval.json"}
+    assert files <= names
     assert (DEFAULT_MODEL / "model.safetensors").stat().st_size <= 5 * 2**20
     doc = json.loads((DEFAULT_MODEL / "config.json").read_text())
     assert doc["model"]["kind"] == "vae-conv" and doc["data"]["name"] == "fashion-mnist"
     assert len(doc["data"]["class_names"]) == 10
     shipped, named = vaelab.load(None), vaelab.load(DEFAULT_MODEL)  # None is the shipped model, as elsewhere
     assert all(np.array_equal(a, b) for a, b in zip(shipped.state_dict().values(), named.state_dict().values()))
+
+
+def test_vaelab_models_shows_the_shipped_models_psnr_that_its_eval_json_records(capsys):
+    import re
+
+    from vaelab.cli import main
+
+    recorded = json.loads((DEFAULT_MODEL / "eval.json").read_text())["reconstruction"]
+    assert abs(recorded["psnr"] - 20.25) < 0.005  # README's figure, by `vaelab evaluate --out` on this folder
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in capsys.readouterr().out.splitlines()}
+    row = dict(zip(rows["name"], rows["fashion-mnist"]))
+    assert row["PSNR dB"] == f"{recorded['psnr']:.2f}" and row["SSIM"] == f"{recorded['ssim']:.3f}"
+    assert row["test -ELBO"] == "240.05"  # training's own figure, from config.json, stays
 
 
 def test_a_dark_object_on_white_is_said_to_be_inverted_and_invert_morphs_its_negative(tmp_path):
