@@ -184,11 +184,15 @@ def test_two_uploads_morph_and_the_scrubber_shows_the_api_frames(page, api, tmp_
         path = tmp_path / f"upload-{i}.png"
         Image.fromarray(image[0]).save(path)
         files.append(path)
+    page.page.wait_for_selector("#morph-picker .chip")  # the model's example: two training images, named as such
+    assert page.page.locator("#morph-picker .chip span").all_inner_texts() == ["train/0", "train/1"]
+    assert "the model trained on" in page.page.inner_text("#morph-example-note")
     before = page.timings("morph")
     page.page.set_input_files("#morph-picker input[type=file]", [str(f) for f in files])
     page.wait_for_timing("morph", before + 1)
     page.settle("morph")
     assert page.page.locator("#morph-picker .chip").count() == 2  # the example inputs made way for the uploads
+    assert page.page.locator("#morph-example-note").is_hidden()  # and the line that named them went with them
     expected = run_morph("fashion-mnist", images=[str(f) for f in files], frames=24).frames
     assert page.page.locator("#morph-strip img").count() == 24
     first = page.shown("#morph-frame", (28, 28))

@@ -366,6 +366,14 @@ def test_traversal_equals_the_decoded_moved_code(client, fm):
     assert np.abs(_pixels(moved.json()["image"]) - _pixels(still.json()["image"])).max() > 20
 
 
+def test_the_shipped_model_starts_from_two_training_images_and_three_classes(client, fm):
+    info = client.get("/api/model", params={"model": M}).json()
+    assert [s["ref"] for s in info["examples"]["morph"]] == ["train/0", "train/1"]
+    terms = info["examples"]["arithmetic"]
+    assert [(t["sign"], t["source"]["name"]) for t in terms] == [(1, "T-shirt/top"), (-1, "Trouser"), (1, "Pullover")]
+    assert info["class_problem"] == info["blend_problem"] == ""
+
+
 def test_arithmetic_equals_the_python_arithmetic(client, fm):
     from vaelab.tasks.arithmetic import arithmetic
 
@@ -543,6 +551,69 @@ def test_the_catalog_lists_runs_flags_onnx_less_ones_and_leaves_evaluators_out(t
     _bad(c.post("/api/blend", json={"model": b.id, "weights": {"0": 1}}), 409, "--no-onnx")
     r = c.get("/api/model", params={"model": a.id})
     assert r.status_code == 200 and r.json()["classes"] == ["0", "1", "2"]
+
+
+def _own_model(tmp_path: Path, tiny_model_dir: Path, classes: list[str]) -> list:
+    """The tiny model as if trained on a folder of its own images: flat (no classes) or one subfolder per class,
+    each holding that toy class's shapes (bar, column, square)."""
+    from conftest import toy_images
+
+    data = tmp_path / "images"
+    x, y = toy_images(60)
+    for i, (image, label) in enumerate(zip(x, y)):
+        if classes and label >= len(classes):
+            continue
+        folder = data / classes[label] if classes else data
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    model = tmp_path / "own"
+    shutil.copytree(tiny_model_dir, model, ignore=shutil.ignore_patterns("centroids.safetensors"))
+    doc = json.loads((model / "config.json").read_text())
+    doc["data"].update(name=f"folder:{data}", class_names=classes or None)
+    (model / "config.json").write_text(json.dumps(doc))
+    return find_models([str(model)])
+
+
+def test_a_model_without_classes_says_why_blend_and_classes_are_off_and_morphs_training_images(
+    tmp_path, tiny_model_dir
+):
+    entries = _own_model(tmp_path, tiny_model_dir, [])
+    c = TestClient(create_app(entries, warm=False), raise_server_exceptions=False)
+    info = c.get("/api/model", params={"model": "own"}).json()
+    assert info["classes"] == [] and info["examples"]["arithmetic"] == []
+    assert "no classes" in info["class_problem"] and "subfolder per class" in info["class_problem"]
+    assert info["blend_problem"] == info["class_problem"]
+    morph = info["examples"]["morph"]
+    assert [s["ref"] for s in morph] == ["train/0", "train/1"] and "trained on" in info["examples"]["morph_note"]
+    r = c.post("/api/morph", json={"model": "own", "inputs": morph, "frames": 3})
+    assert r.status_code == 200, r.text
+
+
+def test_a_model_with_one_class_offers_it_but_says_a_blend_needs_two(tmp_path, tiny_model_dir):
+    c = TestClient(create_app(_own_model(tmp_path, tiny_model_dir, ["bar"]), warm=False), raise_server_exceptions=False)
+    info = c.get("/api/model", params={"model": "own"}).json()
+    assert info["classes"] == ["bar"] and info["class_problem"] == "" and info["examples"]["arithmetic"] == []
+    assert "has one class; a blend mixes two or more" in info["blend_problem"]
+
+
+def test_a_model_with_two_classes_starts_arithmetic_by_moving_a_training_image_to_the_other_class(
+    tmp_path, tiny_model_dir
+):
+    entries = _own_model(tmp_path, tiny_model_dir, ["bar", "column"])
+    c = TestClient(create_app(entries, warm=False), raise_server_exceptions=False)
+    info = c.get("/api/model", params={"model": "own"}).json()
+    assert info["classes"] == ["bar", "column"] and info["class_problem"] == ""
+    assert info["blend_problem"] == ""
+    terms = info["examples"]["arithmetic"]
+    image, minus, plus = (t["source"] for t in terms)
+    assert [t["sign"] for t in terms] == [1, -1, 1] and image == {"kind": "dataset", "ref": "train/0"}
+    from vaelab.data.loaders import load_dataset
+
+    ds = load_dataset(f"folder:{tmp_path / 'images'}", channels=1, size=(28, 28))
+    own = ds.class_names[ds.labels[ds.split("train")[0]]]
+    assert minus["name"] == own and plus["name"] == ({"bar", "column"} - {own}).pop()  # to the other class
+    r = c.post("/api/arithmetic", json={"model": "own", "terms": terms})
+    assert r.status_code == 200, r.text
 
 
 # --- 6. the command ----------------------------------------------------------------------------------------------

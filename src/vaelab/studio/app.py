@@ -252,6 +252,8 @@ class _Api:
             info["attributes"] = ws.attributes()
             info["traversal_dims"] = ws.traversal_dims()
             info["samples"] = ws.sample_sources()
+            info["examples"] = ws.examples()
+            info["class_problem"], info["blend_problem"] = ws.class_problem(), ws.blend_problem()
             return info
 
         return JSONResponse(await run_in_threadpool(work))

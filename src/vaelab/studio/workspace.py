@@ -114,6 +114,45 @@ class Workspace:
     def class_names(self) -> list[str]:
         return list(self.model.class_names or [])
 
+    def class_problem(self) -> str:
+        """Why the page offers no classes to add, or "" where the model's data has them."""
+        if self.class_names:
+            return ""
+        return (
+            f"{self.dataset.name} has no classes: a model has them when its data is labelled (an image folder with "
+            "one subfolder per class)"
+        )
+
+    def blend_problem(self) -> str:
+        """Why the blend panel cannot work for this model, or "" where it can: it mixes two or more class centroids."""
+        if len(self.class_names) >= 2:
+            return ""
+        return self.class_problem() or f"{self.dataset.name} has one class; a blend mixes two or more"
+
+    def examples(self) -> dict:
+        """The inputs the page starts with, from the model's own data. The morph starts from two training images,
+        which a model reconstructs better than the test images it never saw (most of all a small model), so its
+        ends look like what they are. Arithmetic starts from classes: A − B + C where there are three, else a
+        training image moved from its class to the other (image − its class + the other class)."""
+        ds = self.dataset
+        split = "train" if len(ds.split("train")) >= 2 else "test"
+        morph = [{"kind": "dataset", "ref": f"{split}/{i}"} for i in (0, 1)]
+        seen = "the model trained on" if split == "train" else "held out from training"
+        note = f"The example morph runs between {split}/0 and {split}/1, images {seen}."
+        names, arithmetic = self.class_names, []
+        if len(names) >= 3:
+            arithmetic = [{"sign": s, "source": {"kind": "class", "name": names[k]}} for k, s in enumerate((1, -1, 1))]
+        elif len(names) == 2 and ds.labels is not None:
+            row = ds.split(split)[0]
+            own = int(ds.labels[row])
+            image = {"kind": "dataset", "ref": f"{split}/0"}
+            arithmetic = [
+                {"sign": 1, "source": image},
+                {"sign": -1, "source": {"kind": "class", "name": names[own]}},
+                {"sign": 1, "source": {"kind": "class", "name": names[1 - own]}},
+            ]
+        return {"morph": morph, "morph_note": note, "arithmetic": arithmetic}
+
     def attributes(self) -> dict[str, list[str]]:
         """The data's attribute columns with up to 50 of their values, for the page's attribute chips."""
         out = {}

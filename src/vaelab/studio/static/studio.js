@@ -149,10 +149,10 @@ function makePicker(root, opts) {
     el("label", { for: `file-${n}`, text: "Upload" }), file,
     el("label", { for: `ref-${n}`, text: "Dataset image" }), ref,
     el("button", { type: "button", text: "Add", onclick: addRef, "aria-label": "add the dataset image" }));
+  const addClass = el("button", { type: "button", text: "Add", "aria-label": "add the class",
+    onclick: (ev) => cls.value && add([{ source: { kind: "class", name: cls.value }, label: cls.value }], ev.timeStamp) });
   if (opts.kinds.includes("class")) {
-    row.append(el("label", { for: `class-${n}`, text: "Class" }), cls,
-      el("button", { type: "button", text: "Add", "aria-label": "add the class",
-        onclick: (ev) => cls.value && add([{ source: { kind: "class", name: cls.value }, label: cls.value }], ev.timeStamp) }));
+    row.append(el("label", { for: `class-${n}`, text: "Class" }), cls, addClass);
   }
   const attr = el("input", { type: "text", id: `attr-${n}`, placeholder: "gender=woman" });
   if (opts.kinds.includes("attr")) {
@@ -196,8 +196,9 @@ function makePicker(root, opts) {
       lastAdded = [];
       render();
     },
-    setClasses(names, attributes) {
+    setClasses(names, attributes, problem) {
       cls.replaceChildren(...names.map((c) => el("option", { value: c, text: c })));
+      for (const node of [cls, addClass]) { node.disabled = !names.length; node.title = problem || ""; }
       const first = Object.entries(attributes || {})[0];
       attr.placeholder = first ? `${first[0]}=${first[1][0]}` : "";
       attr.disabled = !first;
@@ -251,7 +252,10 @@ const runMorph = live("morph", async () => {
   if (last) { try { await last.decode(); } catch (e) { /* replaced */ } }
   showFrame(i);
 }, () => morphPicker.rollback());  // (called after the pickers exist)
-const morphPicker = makePicker($("morph-picker"), { kinds: ["class"], onchange: (t) => runMorph(t) });
+const morphPicker = makePicker($("morph-picker"), { kinds: ["class"], onchange: (t) => {
+  $("morph-example-note").hidden = !morphPicker.items.some((i) => i.example);  // it names the examples only
+  runMorph(t);
+} });
 $("morph-scrub").addEventListener("input", (ev) => {
   const since = ev.timeStamp;
   showFrame(Number(ev.target.value));
@@ -489,17 +493,23 @@ async function selectModel(id) {
     state.info = info;
     showCard(state.cards[id], info);
     const classes = info.classes || [];
-    for (const p of [morphPicker, arithPicker]) p.setClasses(classes, info.attributes);
+    for (const p of [morphPicker, arithPicker]) p.setClasses(classes, info.attributes, info.class_problem);
     buildTraversalSliders(info.traversal_dims);
     buildBlendSliders(classes);
     buildSampleSources(info.samples);
     state.sampleSeed = 0;
-    $("tab-blend").disabled = classes.length < 2;
-    const first = (ref) => ({ source: { kind: "dataset", ref }, label: ref, example: true });
-    morphPicker.reset([first("test/0"), first("test/1")]);
+    // a panel the model cannot serve says why, on its tab and in the panel (the server words it)
+    $("tab-blend").disabled = Boolean(info.blend_problem);
+    $("tab-blend").title = info.blend_problem;
+    $("blend-problem").textContent = info.blend_problem;
+    $("blend-problem").hidden = !info.blend_problem;
+    // the examples come from the server: which images and classes, and why those
+    const example = (source) => ({ source, label: source.ref || source.name, example: true });
+    const first = (ref) => example({ kind: "dataset", ref });
+    morphPicker.reset(info.examples.morph.map(example));
+    $("morph-example-note").textContent = info.examples.morph_note;
     travPicker.reset([first("test/0")]);
-    arithPicker.set(classes.length >= 3 ? [0, 1, 2].map((k) => ({
-      source: { kind: "class", name: classes[k] }, label: classes[k], sign: k === 1 ? -1 : 1, example: true })) : []);
+    arithPicker.set(info.examples.arithmetic.map((t) => ({ ...example(t.source), sign: t.sign })));
     runBlend();
     runSamples();
     if (!$("panel-map").hidden) showMap();
