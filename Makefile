@@ -45,6 +45,7 @@ test: setup browser lint
 bench: setup browser
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/train_throughput.py --attempts
+	$(BIN)/python benchmarks/precision_quality.py --out out/bench/precision
 	$(BIN)/python benchmarks/morph_latency.py
 	$(BIN)/python benchmarks/morph_quality.py
 	$(BIN)/python benchmarks/explore_speed.py

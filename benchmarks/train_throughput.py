@@ -1,12 +1,18 @@
-"""Training throughput: vaelab's trainer against a hand-written PyTorch loop and the machine's matmul rate.
+"""Training throughput: vaelab's trainer against a hand-written PyTorch loop and the machine's matmul rates, and
+each model kind's training step under each way of computing.
 
-Run: .venv/bin/python benchmarks/train_throughput.py [--epochs-to-target 8] [--attempts]
+Run: .venv/bin/python benchmarks/train_throughput.py [--epochs-to-target 8] [--attempts] [--kinds ...] [--no-table]
 
-Prints, from one process: (a) fp32 matmul GFLOP/s, (b) img/s of a minimal plain loop on the reference
-model (Conv 1→32→64→128 stride 2, latent 32, mirrored ConvTranspose decoder, batch 128, Adam), (c) img/s of
-vaelab's trainer on the same model and data, the ratio c/b, and FLOP utilisation = training FLOPs per image
-(torch.utils.flop_counter) × img/s ÷ matmul FLOP/s. Then the epochs and seconds vaelab needs to reach test
--ELBO ≤ 245 nats, and peak RSS. With --attempts it also measures the variants tried to raise utilisation.
+Prints, from one process: (a) the machine's fp32 and bf16 matmul GFLOP/s, each measured here and now, and whether
+the CPU (or GPU) computes bf16 natively; (b) the step table: img/s of the trainer's own step (the kind's ``step``,
+as ``vaelab train`` runs it) for vae-conv at 28² grey and 64² colour, vae-res at 64², the cycle VAE, the evaluator
+classifier and a vae-conv step with the adversarial term, under fp32, bf16, bf16 + channels_last and bf16 +
+channels_last + torch.compile (and fp32 + channels_last, fp32 + compile), with the ratio to fp32 and the
+utilisation against both peaks (training FLOPs per image from torch.utils.flop_counter × img/s ÷ the peak), and
+compile's warm-up; (c) img/s of a minimal plain loop on the reference model (Conv 1→32→64→128 stride 2, latent
+32, mirrored ConvTranspose decoder, batch 128, Adam) and of vaelab's trainer on the same model and data, the
+ratio, and utilisation. Then the epochs and seconds vaelab needs to reach test -ELBO ≤ 245 nats at the default
+precision, and peak RSS. With --attempts it also measures the variants tried to raise utilisation.
 """
 
 from __future__ import annotations
@@ -25,23 +31,30 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import vaelab
+from step_rates import KINDS, SETTINGS, step_table
 from vaelab.models.config import ModelConfig
+from vaelab.training.compute import native_bf16
 from vaelab.training.config import TrainConfig
 from vaelab.training.vae import train
 
 
-def matmul_gflops(sizes=(1024, 2048, 4096), reps: int = 5) -> float:
-    """The machine's fp32 matmul rate: the best over square sizes of the median of ``reps`` products."""
+def matmul_gflops(sizes=(1024, 2048, 4096), reps: int = 5, dtype=torch.float32, budget: float = 2.0) -> float:
+    """The machine's matmul rate in ``dtype``: the best over square sizes of the median of ``reps`` products. A
+    size whose product takes over ``budget`` seconds ends the search (emulated bf16 is hundreds of times slower)."""
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        t = time.perf_counter()
         a @ b
+        first = time.perf_counter() - t
         times = []
-        for _ in range(reps):
+        for _ in range(reps if first < budget else 1):
             t = time.perf_counter()
             a @ b
             times.append(time.perf_counter() - t)
         best = max(best, 2 * n**3 / statistics.median(times) / 1e9)
+        if first > budget:
+            break
     return best
 
 
@@ -132,22 +145,52 @@ def vaelab_epoch(ds, out: Path) -> dict:
     return {"loop": rec[-1]["img_per_s"], "wall": len(ds.train_idx) / wall}
 
 
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| model kind | setting | img/s | × fp32 | of fp32 peak | of bf16 peak | first step (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['kind']} | {r['setting']} | {r['img_per_s']:.1f} | {r['ratio']:.2f} | {r['util_fp32']:.3f} | "
+            f"{r['util_bf16']:.3f} | {r['warmup_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions for the medians")
     ap.add_argument("--epochs-to-target", type=int, default=8, help="max epochs for the time-to-245 run (0 = skip)")
     ap.add_argument("--attempts", action="store_true", help="also measure the utilisation attempts")
+    ap.add_argument("--no-table", action="store_true", help="skip the step table of every kind and setting")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="the step table's rows (comma-separated)")
+    ap.add_argument("--settings", default=",".join(SETTINGS), help="the step table's columns (comma-separated)")
+    ap.add_argument("--seconds", type=float, default=6.0, help="time each step-table cell for about this long")
+    ap.add_argument("--steps", type=int, default=20, help="and at most this many steps")
     args = ap.parse_args()
 
     torch.set_num_threads(torch.get_num_threads())
     ds = vaelab.load_dataset("fashion-mnist")
     images = torch.from_numpy(ds.images[ds.split("train")])
-    gflops = matmul_gflops()
+    gflops, bf16_gflops = matmul_gflops(), matmul_gflops(dtype=torch.bfloat16)
     fpi = flops_per_image()
+    native, why = native_bf16(torch.device("cpu"))
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul {gflops:.1f} GFLOP/s; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul peaks: fp32 {gflops:.1f} GFLOP/s, "
+        f"bf16 {bf16_gflops:.1f} GFLOP/s ({'native' if native else 'not native'}: {why}); "
         f"training FLOPs/image {fpi / 1e6:.2f} M"
     )
+    if not args.no_table:
+        print("step table (img/s of the trainer's step; ratio to the kind's fp32; utilisation of each peak):")
+        rows = step_table(
+            args.kinds.split(","),
+            args.settings.split(","),
+            args.seconds,
+            args.steps,
+            {"fp32": gflops, "bf16": bf16_gflops},
+        )
+        print(markdown_table(rows))
     plain, ours_loop, ours_wall = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.reps):  # interleaved, so that machine noise hits both alike
