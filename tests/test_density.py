@@ -257,3 +257,27 @@ def test_saving_new_weights_drops_a_density_of_the_old_ones_and_keeps_a_matching
         next(model.parameters()).add_(0.01)  # as a resumed run trains on
     model.save_pretrained(model_copy, data, onnx=False)
     assert not (model_copy / DENSITY_NAME).exists()  # explore and evaluate then sample the prior, not refuse
+
+
+def test_a_density_is_not_written_beside_a_running_training_or_over_weights_that_changed(model_copy, toy_idx_dir):
+    from vaelab.io.run_lock import run_folder_lock
+    from vaelab.tasks.density import fit_density, write_density
+
+    result = fit_density(model_copy, data=f"mnist:{toy_idx_dir}", candidates=(1,), seed=0, progress=False)
+    hold = "import sys, time\nfrom vaelab.io.run_lock import run_folder_lock\n"
+    hold += "with run_folder_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(model_copy)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(VaelabError, match=f"in use by another vaelab run \\(process {holder.pid}\\)"):
+            write_density(result)
+    finally:
+        holder.kill()
+        holder.wait()
+    weights = model_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")  # trained on since the fit
+    with pytest.raises(VaelabError, match="weights changed while the density was fitted"):
+        write_density(result)
+    assert not (model_copy / DENSITY_NAME).exists()
+    with run_folder_lock(model_copy):  # and the refusals left the folder free
+        pass

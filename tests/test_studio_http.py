@@ -318,6 +318,18 @@ def test_an_upload_morphs_as_run_morph_on_the_file(client, fm, tmp_path):
     _close(r.json()["frames"][0], expected.frames[0])
     _close(r.json()["frames"][-1], expected.frames[-1])
     assert r.json()["labels"][0] == "trouser.png"
+    assert not r.json()["notes"]  # a grey garment: the model's own kind of picture
+
+
+def test_a_colour_photo_dropped_on_a_shipped_model_gets_the_clis_note(client, fm):
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8), "RGB")  # far from Fashion-MNIST
+    up = client.post("/api/upload", content=_png(photo), headers={**IMG, "x-filename": "holiday.png"})
+    source = {"kind": "upload", "id": up.json()["id"]}
+    r = client.post("/api/morph", json={"model": M, "inputs": [source, TWO[1]], "frames": 3})
+    assert r.status_code == 200, r.text
+    notes = r.json()["notes"]
+    assert any("learned from fashion-mnist only" in n and "vaelab train --data folder:" in n for n in notes)
 
 
 @pytest.mark.parametrize("mean", ["euclidean", "spherical"])

@@ -115,9 +115,9 @@ COLOUR_SPREAD = 8.0  # mean |R − G| + |G − B| (0–255) above which a pictur
 
 
 def own_pictures_note(m: InferenceModel, images) -> str:
-    """The note for a morph of the user's own colour pictures (files, not dataset images) through a shipped model:
-    how to train on such pictures, and what to expect; "" otherwise."""
-    from vaelab.data.inputs import parse_dataset_image
+    """The note for a morph of the user's own colour pictures (files that are not dataset images, or pictures
+    uploaded to the studio as PIL images) through a shipped model: how to train on such pictures, and what to
+    expect; "" otherwise."""
     from vaelab.models.shipped import shipped_models
 
     shipped = {folder.resolve(): name for name, folder in shipped_models().items()}
@@ -125,18 +125,28 @@ def own_pictures_note(m: InferenceModel, images) -> str:
     if name is None:
         return ""
     for item in images:
-        if isinstance(item, (str, Path)) and parse_dataset_image(item) is None and Path(item).is_file():
-            try:
-                with Image.open(item) as im:
-                    rgb = np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.float32)
-            except OSError:
-                continue
-            spread = np.abs(np.diff(rgb, axis=2)).sum(axis=2).mean()
-            if spread > COLOUR_SPREAD:
-                data = (m.doc.get("data") or {}).get("name", name)
-                return OWN_PICTURES_NOTE.format(model=f"the shipped {name} model", data=data,
-                                                expect=EXPECT_AFTER_10_MINUTES)  # fmt: skip
+        rgb = _own_picture_rgb(item)
+        if rgb is not None and np.abs(np.diff(rgb, axis=2)).sum(axis=2).mean() > COLOUR_SPREAD:
+            data = (m.doc.get("data") or {}).get("name", name)
+            return OWN_PICTURES_NOTE.format(model=f"the shipped {name} model", data=data,
+                                            expect=EXPECT_AFTER_10_MINUTES)  # fmt: skip
     return ""
+
+
+def _own_picture_rgb(item) -> np.ndarray | None:
+    """A user's own picture as 64×64 RGB floats: a PIL image, or a file that is not a dataset image; None for
+    anything else (a dataset image, an array, an unreadable file)."""
+    from vaelab.data.inputs import parse_dataset_image
+
+    if isinstance(item, Image.Image):
+        return np.asarray(item.convert("RGB").resize((64, 64)), dtype=np.float32)
+    if isinstance(item, (str, Path)) and parse_dataset_image(item) is None and Path(item).is_file():
+        try:
+            with Image.open(item) as im:
+                return np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.float32)
+        except OSError:
+            return None
+    return None
 
 
 def run_morph(
