@@ -268,3 +268,16 @@ def test_an_evaluator_step_under_bf16_keeps_fp32_weights(tmp_path, toy, monkeypa
     assert lines[0].startswith("computing in bf16 on cpu")  # the classifier keeps NCHW: not measured faster
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert json.loads((tmp_path / "ev" / "config.json").read_text())["training"]["computed_in"] == "bf16"
+
+
+def test_an_evaluators_curve_draws_each_epochs_mean_when_too_few_steps_were_logged(tmp_path):
+    from vaelab.viz.training_curves import plot_classifier_curve
+
+    epochs = [
+        {"kind": "epoch", "epoch": e, "step": 24 * e, "train_loss": 1.0 / e, "test_accuracy": 0.7} for e in (1, 2)
+    ]
+    short = [{"kind": "step", "epoch": 2, "step": 30, "loss": 0.9}, *epochs]
+    assert plot_classifier_curve(short, tmp_path / "a.png") == [(24, 1.0), (48, 0.5)]
+    logged = [{"kind": "step", "epoch": 1, "step": s, "loss": 2.0 / s} for s in (10, 20)] + epochs
+    assert plot_classifier_curve(logged, tmp_path / "b.png") == [(10, 0.2), (20, 0.1)]
+    assert (tmp_path / "a.png").stat().st_size > 1000

@@ -139,14 +139,17 @@ def plot_cycle_curves(records: list[dict], path: Path, pixels: int) -> dict:
     return {key: [r[key] * per_image[key] for r in steps] for key in per_image}
 
 
-def plot_classifier_curve(records: list[dict], path: Path) -> None:
-    """An evaluator's run as one PNG: the train cross-entropy (every logged step, else each epoch's mean) and the
-    test accuracy after each epoch, against the step."""
+def plot_classifier_curve(records: list[dict], path: Path) -> list[tuple]:
+    """An evaluator's run as one PNG: the train cross-entropy (every logged step; a run too short to log a step
+    twice, each epoch's mean) and the test accuracy after each epoch, against the step. Returns the train line's
+    (step, loss) points."""
     plt = pyplot()
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
-    train = [(r["step"], r["loss"]) for r in steps] or [(r["step"], r["train_loss"]) for r in epochs]
+    train = [(r["step"], r["loss"]) for r in steps]
+    if len(train) < 2:
+        train = [(r["step"], r["train_loss"]) for r in epochs]
     if train:
         loss_ax.plot(*zip(*train), **train_line_style(len(train)), label="train")
     if epochs:
@@ -157,3 +160,4 @@ def plot_classifier_curve(records: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path, dpi="figure")
+    return train
