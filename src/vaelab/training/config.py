@@ -208,16 +208,25 @@ class TrainConfig:
             return self.lr * (step + 1) / self.warmup_steps
         if self.lr_schedule == "constant":
             return self.lr
-        progress = min(1.0, (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps))
-        return self.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        return cosine_decay(self.lr, step - self.warmup_steps, total_steps - self.warmup_steps)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
+        d = known_fields(cls, d)
         if not d.get("capacity_max"):  # runs from before the check may hold steps that never did anything
             d["capacity_steps"] = 0
         return cls(**d)
+
+
+def known_fields(config: type, d: dict) -> dict:
+    """The entries of a saved settings record that ``config`` has fields for (older or newer runs may hold others)."""
+    known = {f.name for f in fields(config)}
+    return {k: v for k, v in d.items() if k in known}
+
+
+def cosine_decay(lr: float, step: int, total_steps: int) -> float:
+    """lr · ½(1 + cos(π · step / total_steps)): from lr at step 0 to about 0 at the last step, then 0."""
+    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total_steps))))
 
 
 def check_picture_every(every: int | None) -> None:
@@ -336,8 +345,7 @@ class CycleTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CycleTrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**known_fields(cls, d))
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (1-based) ``epoch``: lr · gamma^⌊(epoch − 1) / step⌋."""
@@ -410,9 +418,8 @@ class ClassifierTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassifierTrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**known_fields(cls, d))
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate of the step taken after ``step`` steps: lr · ½(1 + cos(π · step / total_steps))."""
-        return self.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total_steps))))
+        return cosine_decay(self.lr, step, total_steps)
