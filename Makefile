@@ -49,6 +49,7 @@ bench: setup browser
 	$(BIN)/python benchmarks/morph_latency.py
 	$(BIN)/python benchmarks/morph_quality.py
 	$(BIN)/python benchmarks/explore_speed.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/density_fit.py
 	$(BIN)/python benchmarks/peers.py
 	$(BIN)/python benchmarks/emoji_arithmetic.py
 	$(BIN)/python benchmarks/disentanglement.py

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vaelab.errors import VaelabError
 from vaelab.latent.density import GaussianMixture, choose_mixture, sample_mixture
 from vaelab.metrics.novelty import novelty
-from vaelab.models.density import DENSITY_NAME, read_density, save_density
+from vaelab.models.density import DENSITY_NAME, SAMPLES_NAME, read_density, save_density
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -111,6 +112,11 @@ def test_fit_density_chooses_writes_and_makes_density_the_default_source(model_c
     assert m.sample_source() == "density"
     images = m.sample(6, seed=1)
     assert images.shape == (6, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+    from vaelab.data.images import image_grid
+
+    grid = np.asarray(image_grid(m.sample(64, seed=0), nrow=8, scale=3))  # samples.png: the density's, as drawn
+    assert result.samples == model_copy / SAMPLES_NAME
+    np.testing.assert_array_equal(np.asarray(Image.open(result.samples)), grid)
 
 
 def test_sampling_is_seeded_and_runs_on_onnx_without_torch(model_copy):
@@ -251,12 +257,14 @@ def test_saving_new_weights_drops_a_density_of_the_old_ones_and_keeps_a_matching
     model = load(model_copy)
     data = json.loads((model_copy / "config.json").read_text())["data"]
     save_density(model_copy, some_mixture(8), {"data": "toy"})
+    (model_copy / SAMPLES_NAME).write_bytes(b"its grid")
     model.save_pretrained(model_copy, data, onnx=False)  # the same weights saved again: the density still fits
-    assert read_density(model_copy)[0].means.shape == (2, 8)
+    assert read_density(model_copy)[0].means.shape == (2, 8) and (model_copy / SAMPLES_NAME).is_file()
     with torch.no_grad():
         next(model.parameters()).add_(0.01)  # as a resumed run trains on
     model.save_pretrained(model_copy, data, onnx=False)
     assert not (model_copy / DENSITY_NAME).exists()  # explore and evaluate then sample the prior, not refuse
+    assert not (model_copy / SAMPLES_NAME).exists()  # and its grid goes with it
 
 
 def test_a_density_is_not_written_beside_a_running_training_or_over_weights_that_changed(model_copy, toy_idx_dir):
@@ -281,3 +289,72 @@ def test_a_density_is_not_written_beside_a_running_training_or_over_weights_that
     assert not (model_copy / DENSITY_NAME).exists()
     with run_folder_lock(model_copy):  # and the refusals left the folder free
         pass
+
+
+def test_the_fit_takes_a_seeded_subsample_of_at_most_max_codes_and_records_it(model_copy, toy_idx_dir):
+    from vaelab.data.loaders import load_dataset
+    from vaelab.latent.density import choose_mixture, subsample
+    from vaelab.models.runtime import encode_batched, open_model
+    from vaelab.tasks.density import fit_density, write_density
+
+    folder, data = model_copy, f"mnist:{toy_idx_dir}"
+    result = fit_density(folder, data=data, candidates=(1, 3), seed=2, progress=False, max_codes=50)
+    write_density(result)
+    header = read_density(folder)[1]
+    assert (header["codes"], header["training_codes"], header["max_codes"], header["held_out_codes"]) == (
+        50,
+        300,
+        50,
+        10,
+    )
+    # the codes are those of the subsample's images, and the fit is the one those codes give
+    ds = load_dataset(data)
+    picked = ds.images[ds.split("train")[subsample(300, 50, seed=2)]]
+    codes = encode_batched(open_model(folder), picked, progress=False)
+    expected = choose_mixture(codes, (1, 3), seed=2).mixture
+    np.testing.assert_allclose(result.choice.mixture.means, expected.means, rtol=1e-6, atol=1e-8)
+    every = fit_density(folder, data=data, candidates=(1, 3), seed=2, progress=False, max_codes=None)
+    assert every.codes == every.training_codes == 300 and every.choice.held_out_codes == 60
+    with pytest.raises(VaelabError, match="at least 2 codes"):
+        fit_density(folder, data=data, max_codes=1, progress=False)
+
+
+def test_a_subsample_is_seeded_sorted_and_whole_when_the_set_is_small():
+    from vaelab.latent.density import subsample
+
+    a = subsample(1000, 100, seed=0)
+    assert len(a) == len(set(a.tolist())) == 100 and (np.diff(a) > 0).all() and a.max() < 1000
+    np.testing.assert_array_equal(a, subsample(1000, 100, seed=0))
+    assert not np.array_equal(a, subsample(1000, 100, seed=1))
+    assert 300 < a.mean() < 700  # spread over the set, not its start
+    np.testing.assert_array_equal(subsample(80, 100), np.arange(80))
+    np.testing.assert_array_equal(subsample(80, None), np.arange(80))
+
+
+def test_fit_density_command_caps_the_codes_and_says_of_how_many(model_copy, toy_idx_dir, capsys):
+    from vaelab.cli import build_parser, main
+    from vaelab.latent.density import MAX_CODES
+
+    folder = model_copy
+    args = ["fit-density", str(folder), "--data", f"mnist:{toy_idx_dir}", "--components", "1,3", "--quiet"]
+    assert main([*args, "--max-codes", "100"]) == 0
+    out = capsys.readouterr().out
+    assert f"fitted on 100 of 300 mnist:{toy_idx_dir} training codes (20 held out" in out
+    assert f"64 samples drawn from it: {folder / SAMPLES_NAME}" in out
+    assert read_density(folder)[1]["codes"] == 100
+    assert build_parser().parse_args(["fit-density", str(folder)]).max_codes == MAX_CODES
+    assert build_parser().parse_args(["fit-density", str(folder), "--max-codes", "0"]).max_codes is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fit-density", str(folder), "--max-codes", "1"])
+
+
+def test_the_fit_shows_a_bar_counting_the_components_it_fits(capsys, monkeypatch):
+    from vaelab.latent.density import choose_mixture
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    codes = np.random.default_rng(0).standard_normal((200, 3))
+    choose_mixture(codes, (1, 4), progress=True)
+    err = capsys.readouterr().err
+    assert "fitting the density" in err and "component" in err
+    choose_mixture(codes, (1, 4))
+    assert "fitting the density" not in capsys.readouterr().err

@@ -3,7 +3,7 @@ of ``vaelab.latent.density`` as plain arrays, with a JSON header that says which
 fitted on. No pickle; reading it needs numpy and safetensors only.
 
 A density belongs to one training state of the model: one whose weights are not the folder's is refused, since
-its codes would be another model's.
+its codes would be another model's. ``samples.png``, a grid of samples drawn from it, goes with it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from vaelab.latent.density import GaussianMixture
 from vaelab.models.config import weights_id
 
 DENSITY_NAME = "density.safetensors"
+SAMPLES_NAME = "samples.png"  # the grid of samples drawn from the density (``tasks.density.write_density``)
 DENSITY_VERSION = 1
 ARRAYS = ("weights", "means", "covariances")
 
@@ -75,7 +76,7 @@ def read_density(folder: str | Path) -> tuple[GaussianMixture, dict]:
 def drop_stale_density(folder: str | Path) -> bool:
     """Remove the folder's density when it was fitted on other weights than the folder now holds, as after a run
     trains on in the folder: its samples would come from another model's codes, and every command would refuse it.
-    Returns whether one was removed."""
+    Its grid of samples goes with it. Returns whether one was removed."""
     from safetensors import SafetensorError, safe_open
 
     path = density_path(folder)
@@ -89,4 +90,5 @@ def drop_stale_density(folder: str | Path) -> bool:
     if fitted_on == weights_id(folder):
         return False
     path.unlink(missing_ok=True)
+    (Path(folder) / SAMPLES_NAME).unlink(missing_ok=True)
     return True
