@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from vaelab.data.loaders import load_dataset
-from vaelab.models.config import ModelConfig
+from vaelab.models.config import ModelConfig, weights_id
+from vaelab.models.density import read_density
 from vaelab.training.config import TrainConfig
 from vaelab.training.vae import train
 
@@ -70,6 +71,8 @@ def test_two_processes_match_one_process_with_the_doubled_batch(tmp_path, toy_id
     )
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.count("epoch 2:") == 1  # rank 0 alone reports
+    assert p.stdout.count("density (chosen among") == 1  # and alone fits the density, for the final weights
+    assert read_density(tmp_path / "two")[1]["weights_id"] == weights_id(tmp_path / "two")
     one, two = (
         load_file(str(tmp_path / "one" / "model.safetensors")),
         load_file(str(tmp_path / "two" / "model.safetensors")),

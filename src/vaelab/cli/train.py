@@ -63,8 +63,9 @@ def trained_kind(text: str) -> str:
 def cmd_train(args) -> None:
     import os
 
+    from vaelab.tasks.train import run_planned
     from vaelab.training.loop import TrainingInterrupted
-    from vaelab.training.plan import plan_run, train_planned
+    from vaelab.training.plan import plan_run
 
     plan = plan_run(
         args.data,
@@ -81,7 +82,7 @@ def cmd_train(args) -> None:
         return _launch_torchrun(args)
     main_rank = os.environ.get("RANK", "0") == "0"
     try:  # the plan's banner is printed once the trainer's checks have passed
-        train_planned(plan, progress=not args.quiet, say=print if main_rank else None)
+        run_planned(plan, progress=not args.quiet, say=print if main_rank else None)
     except TrainingInterrupted as e:
         raise interrupted(e, "train", args) from None
     if main_rank:
@@ -146,7 +147,7 @@ def add(sub) -> None:
         help="train data-parallel on N processes (launches torchrun; batch size is per process)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    add_fields_to_parser(p, TrainConfig, only=["onnx"])
+    add_fields_to_parser(p, TrainConfig, only=["onnx", "density"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     keep_run_settings(p)
     p.set_defaults(func=cmd_train)

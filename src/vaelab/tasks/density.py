@@ -1,7 +1,7 @@
 """`vaelab fit-density`: fit a Gaussian mixture to a model's training codes, so that its samples come from where
 the codes are rather than from N(0, I). :func:`fit_density` encodes and fits; :func:`write_density` saves the
 mixture into the model folder, where ``open_model(folder).sample(...)`` then draws from it by default, and draws
-samples.png from it there.
+samples.png from it there. A `vaelab train` run does both when it finishes (``tasks.train``).
 """
 
 from __future__ import annotations

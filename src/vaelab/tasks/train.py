@@ -3,19 +3,24 @@ run ``vaelab train --data emoji --out runs/emoji --minutes 10`` makes. Both are 
 data's recipe, the batch size and epochs sized to the data, the same checks, and the same lines printed before the
 run starts. Settings are given by the name of their field (``latent_dim=16``, ``kind="vae-res"``,
 ``precision="fp32"``), as config.json records them; each function returns the trained folder, its final metrics and
-the model in a Result."""
+the model in a Result.
+
+A VAE's or autoencoder's run that finishes (not one stopped by Ctrl-C) then has the density of its codes fitted
+and samples.png drawn from it (``tasks.density``), unless its ``density`` setting is off: :func:`run_planned` is
+that one path, for ``vaelab train`` and :func:`train` alike."""
 
 from __future__ import annotations
 
 import contextlib
 import difflib
 import os
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from vaelab.data.dataset import ImageDataset
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, VaelabWarning
 from vaelab.models.config import ModelConfig, read_config_doc, read_model_json
 from vaelab.models.registry import load
 from vaelab.training.config import ClassifierTrainConfig, CycleTrainConfig, TrainConfig
@@ -63,8 +68,43 @@ def train(
     given.update({k: v for k, v in (("minutes", minutes), ("epochs", epochs)) if v is not None})
     plan = plan_run(data, out, given, set(given), resume=resume, channels=channels, size=_size(size), limit=limit)
     with _resumable(data, out, "train"):
-        train_planned(plan, progress=progress, say=_say(), epoch_lines=progress)
+        run_planned(plan, progress=progress, say=_say(), epoch_lines=progress)
     return _result(plan)
+
+
+def run_planned(plan: RunPlan, progress: bool = True, say=print, epoch_lines: bool = True):
+    """Train the run ``plan`` describes (``training.plan.train_planned``, which takes the same arguments); then, for
+    a VAE's or autoencoder's run whose ``density`` setting is on, fit the density of the model's codes and draw
+    samples.png from it (:func:`fit_density_after_training`). Only the main process fits: torchrun's others are done
+    when training is. Ctrl-C during training raises before the fit. Returns what train_planned returns."""
+    model = train_planned(plan, progress=progress, say=say, epoch_lines=epoch_lines)
+    main_process = os.environ.get("RANK", "0") == "0"
+    if isinstance(plan.training, TrainConfig) and plan.training.density and main_process:
+        fit_density_after_training(plan.out, plan.dataset, progress, say)
+    return model
+
+
+def fit_density_after_training(out: Path, dataset: ImageDataset | None, progress: bool = True, say=print):
+    """Fit the density of the codes of the model a run left in ``out``, on its training images (``dataset``: the
+    run's own, None: as the folder names them), and write it with samples.png; ``say`` (None: nothing) gets the line
+    that sums it up. The run has trained: a fit that cannot be made is a warning, not an error, and Ctrl-C during
+    it says that the model is saved. Returns the DensityResult, or None."""
+    from vaelab.tasks.density import fit_density, write_density
+
+    try:
+        result = fit_density(out, dataset, progress=progress)
+        write_density(result)
+    except VaelabError as e:
+        warnings.warn(f"no density was fitted to the model's codes: {e}", VaelabWarning, stacklevel=2)
+        return None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"training had finished and {out} holds the model, but not its density: its samples come from N(0, I) "
+            f"until `vaelab fit-density {out}`"
+        ) from None
+    if say is not None:
+        say(f"{result.summary()}; samples drawn from it: {result.samples}")
+    return result
 
 
 def train_cycle(

@@ -5,6 +5,7 @@ and whether the run takes enough optimizer steps to be worth it."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,12 @@ def resume_from(out: Path, cfg: TrainConfig | CycleTrainConfig, before: dict | N
 
 
 def resumed_settings(saved: dict, cfg) -> dict:
-    """A resumed run's training settings: its own, with the epochs and device asked for now, and the pictures'
-    interval when one is given (otherwise the run keeps its own)."""
-    given = {"picture_every": cfg.picture_every} if cfg.picture_every is not None else {}
-    return {**saved, "epochs": cfg.epochs, "device": cfg.device, **given}
+    """A resumed run's training settings: its own, with those a resume may change as asked for now (the epochs,
+    the device, the density), and the pictures' interval when one is given (otherwise the run keeps its own)."""
+    asked = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.metadata.get("free_on_resume")}
+    if asked.get("picture_every") is None:
+        asked.pop("picture_every", None)
+    return {**saved, **asked}
 
 
 def planned_epochs(out: Path, default: int) -> int:

@@ -132,7 +132,12 @@ def plan_run(
     if resume:  # the model and training settings are the run's own; these may change
         epochs = settings["epochs"] or planned_epochs(out, TrainConfig.epochs)  # default: as the run planned
         model_cfg = None
-        cfg = TrainConfig(epochs=epochs, device=settings["device"], picture_every=settings["picture_every"])
+        cfg = TrainConfig(
+            epochs=epochs,
+            device=settings["device"],
+            picture_every=settings["picture_every"],
+            density=settings["density"],
+        )
     else:
         settings, recipe = with_recipe(settings, given, ds.channels)
         choices += [recipe] if recipe else []
