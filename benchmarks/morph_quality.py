@@ -8,11 +8,13 @@ For each model it prints, over the same random test pairs (seeded):
   of the perceptual steps (0 = even), the KID of the frames between the ends against the test images, how often
   the target class's probability rises monotonically, and that probability at the middle frame;
 - the even-spacing target: the mean step deviation of `run_morph(..., spacing="even")` against the default latent
-  spacing at 24 frames over the pairs (target: at most half);
+  spacing at 24 frames, over other pairs (--spacing-seed), in four spaces: the evaluator's features, plain pixels,
+  pixel SSIM (1 − SSIM per step) and an independent judge network trained here (benchmarks/judge.py); beside it the
+  same re-timing measured in the evaluator's features alone (target: at most half in each space);
 - its cost: the in-process run_morph time of both (medians of --reps interleaved calls; target: at most 3×) and
   `vaelab morph --spacing even` end to end beside the default (target: ≤ 1.0 s).
-It writes one figure per model: each method's frames for one pair of different classes, beside the mean
-perceptual step along the path.
+It writes two figures per model: each method's frames for one pair of different classes, beside the mean
+perceptual step along the path; and one pair's frames under each spacing, beside the steps' shares in each space.
 """
 
 from __future__ import annotations
@@ -28,26 +30,74 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from judge import judge_features  # noqa: E402
 from timing import median_wall  # noqa: E402
 from vaelab.data.loaders import load_dataset  # noqa: E402
 from vaelab.metrics.evaluate import labelled_for  # noqa: E402
 from vaelab.metrics.interpolation import COMPARED, compared_paths, interpolation_metrics  # noqa: E402
-from vaelab.metrics.paths import random_pairs, step_deviation, step_distances  # noqa: E402
+from vaelab.metrics.paths import random_pairs, step_distances  # noqa: E402
 from vaelab.models.classifier import default_evaluator_for  # noqa: E402
 from vaelab.models.registry import load  # noqa: E402
 from vaelab.models.runtime import open_model  # noqa: E402
 from vaelab.tasks.morph import perceptual_features, run_morph  # noqa: E402
 
+SPACES = ("features", "pixels", "ssim", "judge")  # where the spacing target's steps are measured
 
-def spacing_target(m, ds, pairs: np.ndarray, frames: int, reps: int) -> dict:
-    """Mean step deviation of latent and even spacing over the pairs, and their in-process times (medians)."""
+
+def _steps_in_spaces(frames: np.ndarray, features, judge) -> dict:
+    """The steps of one path's frames (T, C, H, W) in [0, 1] in each of SPACES (SSIM's as 1 − SSIM)."""
+    from skimage.metrics import structural_similarity
+
+    ssim = [
+        1.0 - structural_similarity(a.transpose(1, 2, 0), b.transpose(1, 2, 0), channel_axis=2, data_range=1.0)
+        for a, b in zip(frames[:-1], frames[1:])
+    ]
+    return {
+        "features": step_distances(features(frames)),
+        "pixels": step_distances(frames),
+        "ssim": np.array(ssim),
+        "judge": step_distances(judge(frames)),
+    }
+
+
+def _deviation(d: np.ndarray) -> float:
+    return float(d.std() / d.mean()) if d.mean() > 1e-12 else 0.0
+
+
+def spacing_target(m, ds, pairs: np.ndarray, frames: int, reps: int, judge) -> dict:
+    """The mean step deviation over the pairs, in each of SPACES, of latent spacing, of `--spacing even` (the
+    evaluator's features and pixels) and of the same re-timing in the evaluator's features alone; and the in-process
+    times of latent and even spacing (medians)."""
+    from vaelab.latent.interpolate import path
+    from vaelab.metrics.paths import retime
+    from vaelab.models.runtime import decode_batched
+    from vaelab.tasks.morph import MIN_DENSE
+
     features = perceptual_features(m)
-    dev = {"latent": [], "even": []}
+    dev = {k: {s: [] for s in SPACES} for k in ("latent", "even", "features-only")}
+    shares = {k: {s: [] for s in SPACES} for k in dev}  # each step's share of the path, for the figure
+    shown = None  # the first pair's frames, for the figure
+
+    def unit(r):
+        return np.stack([np.asarray(f, np.float32).reshape(*m.size, -1).transpose(2, 0, 1) / 255 for f in r.frames])
+
     for a, b in pairs:
-        for spacing in dev:
-            r = run_morph(m, images=[ds.images[a], ds.images[b]], frames=frames, spacing=spacing)
-            x = np.stack([np.asarray(f, np.float32).reshape(*m.size, -1).transpose(2, 0, 1) / 255 for f in r.frames])
-            dev[spacing].append(step_deviation(features(x)))
+        runs = {
+            s: run_morph(m, images=[ds.images[a], ds.images[b]], frames=frames, spacing=s) for s in ("latent", "even")
+        }
+        dense = path(runs["latent"].latents[[0, -1]].astype(np.float64), max(MIN_DENSE, frames), "slerp", False)
+        alone = retime(dense, step_distances(features(decode_batched(m, dense.astype(np.float32)))), frames)
+        paths = {
+            "latent": unit(runs["latent"]),
+            "even": unit(runs["even"]),
+            "features-only": np.clip(decode_batched(m, alone.astype(np.float32)), 0.0, 1.0),
+        }
+        if shown is None and ds.labels[a] != ds.labels[b]:
+            shown = paths
+        for k, x in paths.items():
+            for s, d in _steps_in_spaces(x, features, judge).items():
+                dev[k][s].append(_deviation(d))
+                shares[k][s].append(d / max(d.sum(), 1e-12))
     times = {"latent": [], "even": []}
     a, b = ds.images[pairs[0, 0]], ds.images[pairs[0, 1]]
     for _ in range(reps):  # interleaved, so that both see the same load
@@ -56,14 +106,51 @@ def spacing_target(m, ds, pairs: np.ndarray, frames: int, reps: int) -> dict:
             run_morph(m, images=[a, b], frames=frames, spacing=spacing)
             times[spacing].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
+    mean = {k: {s: float(np.mean(v)) for s, v in d.items()} for k, d in dev.items()}
     return {
-        "deviation_latent": float(np.mean(dev["latent"])),
-        "deviation_even": float(np.mean(dev["even"])),
-        "deviation_ratio": float(np.mean(dev["even"]) / np.mean(dev["latent"])),
+        "deviation": mean,
+        "shares": {k: {s: np.mean(v, axis=0).tolist() for s, v in d.items()} for k, d in shares.items()},
+        "shown": shown,
+        "ratio": {k: {s: mean[k][s] / mean["latent"][s] for s in SPACES} for k in ("even", "features-only")},
+        "deviation_latent": mean["latent"]["features"],
+        "deviation_even": mean["even"]["features"],
+        "deviation_ratio": mean["even"]["features"] / mean["latent"]["features"],
         "in_process_ms_latent": 1000 * med["latent"],
         "in_process_ms_even": 1000 * med["even"],
         "cost_ratio": med["even"] / med["latent"],
     }
+
+
+def spacing_figure(target: dict, path: Path, title: str) -> None:
+    """One pair of different classes: its frames under each spacing, beside each step's mean share of the path in
+    each space."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(target["shown"])
+    fig = plt.figure(figsize=(16, 1.05 * len(rows) + 2.6))
+    grid = fig.add_gridspec(len(rows) + 1, len(SPACES), height_ratios=[1] * len(rows) + [2.4], hspace=0.35)
+    for i, k in enumerate(rows):
+        ax = fig.add_subplot(grid[i, :])
+        strip = np.concatenate([f.transpose(1, 2, 0) for f in target["shown"][k]], axis=1)
+        ax.imshow(strip[..., 0] if strip.shape[-1] == 1 else strip, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(k, rotation=0, ha="right", va="center", fontsize=9)
+    for j, space in enumerate(SPACES):
+        ax = fig.add_subplot(grid[-1, j])
+        for k in rows:
+            c = target["shares"][k][space]
+            dev = target["deviation"][k][space]
+            ax.plot(np.arange(1, len(c) + 1), c, lw=1.5, label=f"{k} ({dev:.2f})")
+        ax.set_title(f"in {space}: each step's share of the path", fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.legend(fontsize=6, title="spacing (deviation)", title_fontsize=6)
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
 
 
 def end_to_end(model: str, a: str, b: str, reps: int) -> dict:
@@ -114,6 +201,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--models", default="fashion-mnist,emoji")
+    ap.add_argument("--spacing-seed", type=int, default=1, help="seed of the spacing target's pairs")
+    ap.add_argument("--skip-table", action="store_true", help="only the spacing target, its cost and the figure")
     ap.add_argument("--out", type=Path, default=Path("out/morph-quality"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -124,23 +213,43 @@ def main() -> None:
         ds = labelled_for(evaluator, load_dataset(name))  # the evaluator's classes (emoji: its subgroups)
         test = ds.split("test")
         images, labels = ds.images[test], ds.labels[test]
-        r = interpolation_metrics(model, images, labels, evaluator, pairs=args.pairs, frames=args.frames)
-        print(f"\n{name}: {r['pairs']} test pairs, {r['frames']} frames; evaluator features")
-        print(f"  {'path':16s} {'length':>7s} {'deviation':>9s} {'frame KID':>9s} {'monotone':>8s} {'p mid':>6s}")
-        for method in COMPARED:
-            s = r[method]
-            print(
-                f"  {method:16s} {s['path_length']:7.1f} {s['step_deviation']:9.3f} {s['frame_kid']:9.4f} "
-                f"{s.get('monotonic_fraction', float('nan')):8.3f} {s.get('target_prob_mid', float('nan')):6.3f}"
-            )
-        pairs = test[random_pairs(len(test), args.pairs, np.random.default_rng(0))]
-        target = spacing_target(m, ds, pairs, 24, args.reps)
-        print(
-            f"  even spacing, 24 frames, {len(pairs)} pairs: step deviation {target['deviation_even']:.3f} against "
-            f"{target['deviation_latent']:.3f} (x{target['deviation_ratio']:.2f}; target ≤ 0.5); in process "
-            f"{target['in_process_ms_even']:.1f} ms against {target['in_process_ms_latent']:.1f} ms "
-            f"(x{target['cost_ratio']:.2f}; target ≤ 3)"
+        r = (
+            {}
+            if args.skip_table
+            else interpolation_metrics(model, images, labels, evaluator, pairs=args.pairs, frames=args.frames)
         )
+        if r:
+            print(f"\n{name}: {r['pairs']} test pairs, {r['frames']} frames; evaluator features")
+            heads = ("length", "deviation", "in pixels", "frame KID", "monotone", "p mid")
+            print(f"  {'path':16s} " + " ".join(f"{h:>9s}" for h in heads))
+            for method in COMPARED:
+                s = r[method]
+                print(
+                    f"  {method:16s} {s['path_length']:9.1f} {s['step_deviation']:9.3f} "
+                    f"{s['pixel_step_deviation']:9.3f} {s['frame_kid']:9.4f} "
+                    f"{s.get('monotonic_fraction', float('nan')):9.3f} {s.get('target_prob_mid', float('nan')):9.3f}"
+                )
+        pairs = test[random_pairs(len(test), args.pairs, np.random.default_rng(0))]
+        spaced = test[random_pairs(len(test), args.pairs, np.random.default_rng(args.spacing_seed))]
+        target = spacing_target(m, ds, spaced, 24, args.reps, judge_features(name, ds, args.out))
+        print(
+            f"  spacing, 24 frames, {len(spaced)} pairs (seed {args.spacing_seed}): step deviation (÷ latent spacing's)"
+        )
+        print(f"    {'':22s}" + "".join(f"{s:>16s}" for s in SPACES))
+        for k, d in target["deviation"].items():
+            ratio = target["ratio"].get(k)
+            print(f"    {k:22s}" + "".join(
+                f"{d[s]:8.3f}" + (f" (x{ratio[s]:.2f})" if ratio else " " * 8) for s in SPACES))  # fmt: skip
+        print(
+            f"    target: ≤ x0.5 in each space; in process {target['in_process_ms_even']:.1f} ms against "
+            f"{target['in_process_ms_latent']:.1f} ms (x{target['cost_ratio']:.2f}; target ≤ 3)"
+        )
+        spacing_path = args.out / f"morph-spacing-{name}.png"
+        spacing_figure(
+            target, spacing_path, f"{name}: one test pair under each spacing (24 frames); {len(spaced)} pairs"
+        )
+        print(f"  spacing figure: {spacing_path}")
+        target = {k: v for k, v in target.items() if k != "shown"}
         refs = [f"{name}:test/{i}" for i in (0, 1)]
         cli = end_to_end(name, *refs, reps=5)
         print(

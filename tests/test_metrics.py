@@ -213,6 +213,9 @@ def test_a_pixel_crossfade_raises_the_target_class_probability_monotonically(toy
     assert len(curve) == 9 and curve[0] < 0.1 and curve[-1] > 0.9
     assert r["lerp"]["monotonic_fraction"] > 0.8
     assert r["lerp"]["smoothness_mean"] == pytest.approx(1.0)  # a linear crossfade moves in equal pixel steps
+    for row in ("lerp", "pixel-crossfade"):  # and the morph table's pixel column says so
+        assert r[row]["pixel_step_deviation"] == pytest.approx(0.0, abs=1e-4)
+    assert r["lerp"]["step_deviation"] > 0.05  # while the evaluator's features see uneven steps
 
 
 # --- fidelity -------------------------------------------------------------------------------------------

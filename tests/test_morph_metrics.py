@@ -12,7 +12,15 @@ from tests.conftest import fashion_mnist_available
 
 from vaelab.errors import VaelabError
 from vaelab.metrics.interpolation import crossfade
-from vaelab.metrics.paths import even_times, path_length, retime, step_deviation, step_distances
+from vaelab.metrics.paths import (
+    even_codes,
+    even_times,
+    path_length,
+    retime,
+    shared_steps,
+    step_deviation,
+    step_distances,
+)
 
 
 def test_the_path_metrics_are_exact_on_planted_features():
@@ -37,6 +45,45 @@ def test_even_spacing_moves_frames_into_a_jump():
     codes = retime(dense, distances, 9)
     np.testing.assert_allclose(codes[[0, -1]], dense[[0, -1]])  # the ends exactly
     np.testing.assert_allclose(even_times(np.zeros(4), 5), np.linspace(0, 1, 5))  # a still path keeps even t
+
+
+def test_shared_steps_average_each_eyes_shares_and_ignore_a_still_one():
+    pixels, features = np.array([1.0, 1.0, 2.0]), np.array([10.0, 30.0, 0.0])
+    np.testing.assert_allclose(shared_steps([pixels]), pixels / 4.0)
+    np.testing.assert_allclose(shared_steps([pixels, features]), 0.5 * pixels / 4.0 + 0.5 * features / 40.0)
+    np.testing.assert_allclose(shared_steps([pixels, features], (3, 1)), 0.75 * pixels / 4.0 + 0.25 * features / 40.0)
+    np.testing.assert_allclose(shared_steps([pixels, np.zeros(3)]), 0.5 * pixels / 4.0)  # a still eye adds nothing
+
+
+class _LineDecoder:
+    """A stand-in model whose decoded "image" of a 1-D code t is [t, t³]: its pixels' first half moves evenly in t,
+    its second half (the "features" below look only at it) mostly near t = 1."""
+
+    channels, size = 1, (1, 2)
+
+    def decode(self, z):
+        t = np.asarray(z, np.float32)[:, :1]
+        return np.concatenate([t, t**3], axis=1).reshape(-1, 1, 1, 2)
+
+
+def test_even_codes_compromise_between_pixels_and_features():
+    dense = np.linspace(0, 1, 200)[:, None]
+    m = _LineDecoder()
+    late = lambda x: x.reshape(len(x), -1)[:, 1:] * 50  # noqa: E731 (an eye for the cubed half, on its own scale)
+
+    def deviations(codes):
+        x = m.decode(codes)
+        return step_deviation(x.reshape(len(x), -1)), step_deviation(late(x))
+
+    latent = deviations(np.linspace(0, 1, 12)[:, None])
+    pixel_only, measured = even_codes(m, dense, 12)
+    assert measured == "pixels"
+    both, measured = even_codes(m, dense, 12, late)
+    assert measured == "the evaluator's features and pixels"
+    assert np.all(np.diff(both[:, 0]) > 0) and both[0, 0] == 0.0 and both[-1, 0] == pytest.approx(1.0)
+    in_pixels, in_features = deviations(both)
+    assert in_pixels < latent[0] and in_features < 0.5 * latent[1]  # both eyes see steadier steps than latent's
+    assert in_features < deviations(pixel_only)[1]  # and the features more than with the pixels alone
 
 
 def test_the_crossfade_baseline_is_the_pixel_mixture():
@@ -69,15 +116,18 @@ def test_even_spacing_halves_the_step_deviation_on_the_shipped_model_and_keeps_t
         x = np.stack([np.asarray(f, np.float32)[None] / 255.0 for f in result.frames])
         return step_deviation(features(x))
 
-    latent, even = [], []
+    latent, even, latent_px, even_px = [], [], [], []
     for a, b in pairs:
         r_lat = run_morph(m, images=[ds.images[a], ds.images[b]], frames=16)
         r_even = run_morph(m, images=[ds.images[a], ds.images[b]], frames=16, spacing="even")
         np.testing.assert_allclose(r_even.latents[[0, -1]], r_lat.latents[[0, -1]], atol=1e-6)
         latent.append(deviation(r_lat))
         even.append(deviation(r_even))
+        latent_px.append(step_deviation(np.stack([np.asarray(f, np.float32) for f in r_lat.frames])))
+        even_px.append(step_deviation(np.stack([np.asarray(f, np.float32) for f in r_even.frames])))
     assert np.mean(even) <= 0.5 * np.mean(latent), (np.mean(even), np.mean(latent))
-    assert "evaluator's features" in r_even.spacing
+    assert np.mean(even_px) <= 0.6 * np.mean(latent_px), (np.mean(even_px), np.mean(latent_px))  # a second eye too
+    assert r_even.spacing == "even steps in the evaluator's features and pixels"
 
 
 def test_even_spacing_without_an_evaluator_measures_pixels(tiny_model_dir, tmp_path):

@@ -59,7 +59,7 @@ def add(sub) -> None:
         choices=["latent", "even"],
         default="latent",
         help="latent: frames evenly along the latent path; even: re-timed so that each step changes the picture "
-        "by the same perceptual distance (the evaluator's features; pixels for data without one)",
+        "alike, measured in the evaluator's features and the pixels together (pixels alone without an evaluator)",
     )
     p.add_argument(
         "--invert",

@@ -332,14 +332,18 @@ def _interpolation_lines(it: dict, cycle: bool) -> list[str]:
     if any("path_length" in it.get(m, {}) for m in COMPARED):
         lines.append(
             "  morph quality, in the evaluator's standardised features (path: Σ of the steps; deviation: their spread "
-            "÷ mean, 0 = even; frame KID: the frames between the ends against the test images, 0 = alike):"
+            "÷ mean, 0 = even, and the same in plain pixels; frame KID: the frames between the ends against the test "
+            "images, 0 = alike):"
         )
-        lines.append(f"    {'path':15s} {'length':>8s} {'deviation':>9s} {'frame KID':>9s} {'monotone':>8s}")
+        lines.append(
+            f"    {'path':15s} {'length':>8s} {'deviation':>9s} {'in pixels':>9s} {'frame KID':>9s} {'monotone':>8s}"
+        )
         for m in COMPARED:
             s = it.get(m, {})
             if "path_length" in s:
                 lines.append(
-                    f"    {m:15s} {s['path_length']:8.1f} {s['step_deviation']:9.3f} {s['frame_kid']:9.4f} "
+                    f"    {m:15s} {s['path_length']:8.1f} {s['step_deviation']:9.3f} "
+                    f"{_fmt(s.get('pixel_step_deviation')):>9s} {s['frame_kid']:9.4f} "
                     f"{_fmt(s.get('monotonic_fraction')):>8s}"
                 )
     first = next((it[m] for m in METHODS if m in it), None)

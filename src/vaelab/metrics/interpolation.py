@@ -158,7 +158,8 @@ def compared_paths(method, net, z, ends, t, features_of, batch_size) -> tuple[np
 
 def _perceptual(features_of, real, decoded, differ, seed) -> dict:
     """Path length and step deviation (means over the paths, and over those between different classes) and the KID
-    of the frames between the ends against the test images, in the evaluator's standardised features."""
+    of the frames between the ends against the test images, in the evaluator's standardised features; and the step
+    deviation in plain pixels."""
     from vaelab.metrics.paths import path_length, step_deviation
     from vaelab.metrics.realism import kid
 
@@ -166,9 +167,11 @@ def _perceptual(features_of, real, decoded, differ, seed) -> dict:
     feats = features_of(decoded.reshape(-1, *decoded.shape[2:])).reshape(p, n, -1)
     length = np.array([path_length(f) for f in feats])
     deviation = np.array([step_deviation(f) for f in feats])
+    pixel_deviation = np.array([step_deviation(f) for f in decoded])  # a second eye, which no spacing is tuned to
     out = {
         "path_length": float(length.mean()),
         "step_deviation": float(deviation.mean()),
+        "pixel_step_deviation": float(pixel_deviation.mean()),
         "frame_kid": kid(real, feats[:, 1:-1].reshape(-1, feats.shape[-1]), seed=seed)["kid"],
     }
     if differ is not None and differ.any():

@@ -29,7 +29,8 @@ class MorphResult:
     reconstructions: list[Image.Image]  # each input image's decoding; empty for a class morph (its input is one)
     labels: list[str]  # a caption per input: file name or class name
     note: str = ""  # what to do next, when the inputs are the user's own colour pictures and the model is shipped
-    spacing: str = ""  # how the frames are spaced: "even steps in the latent path" or "... in the evaluator's features"
+    spacing: str = ""  # how the frames are spaced: "even steps in the latent path", "... in pixels", or
+    # "... in the evaluator's features and pixels"
 
 
 NEGATIVE_RATIO, NEGATIVE_MIN_ERROR = 0.5, 0.02  # the shipped model: 0.009 on its test images, 0.114 on their negatives
@@ -167,8 +168,9 @@ def run_morph(
     """Morph through images (paths, PIL images, arrays), through class centroids (class names), or through
     latent codes (K, D) (points picked on a latent map). ``invert`` inverts the images first (a dark object on
     white, for a model of light objects on black). ``labels`` captions the inputs in place of their names.
-    ``spacing="even"`` re-times the frames so that each step covers the same perceptual distance (in the features
-    of the shipped evaluator for the model's data, else in pixels); "latent" spaces them evenly along the path."""
+    ``spacing="even"`` re-times the frames so that each step changes the picture alike, measured in the features of
+    the shipped evaluator for the model's data and in the pixels together (in pixels alone for other data); "latent"
+    spaces them evenly along the path."""
     _check(frames, method, spacing)
     given = [bool(len(images)), bool(len(classes)), codes is not None]
     if sum(given) != 1:
