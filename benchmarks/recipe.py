@@ -5,11 +5,13 @@ on the test images the runs never trained on.
 Run: .venv/bin/python benchmarks/recipe.py --data emoji --minutes 2 --evaluator EVAL --out runs/recipe-2min \
         [--recipes default,sigma,freq,...] [--limit N]
 
-Prints one table row a recipe (PSNR, SSIM, sharpness, KID and FD of reconstructions, prior samples and slerp
-midpoints in the evaluator's standardised features, fidelity, test −ELBO where the objective is an ELBO, epochs
-and img/s), each with its ratio to the default measured in the same run, and draws OUT/recipes.png: for each
-recipe the reconstructions of the same test images and a slerp morph between two of them, so that the table
-can be checked by eye. Runs already in OUT are measured again, not retrained (delete one to train it again).
+Prints one table row a recipe (PSNR, SSIM, sharpness and edge fidelity; KID and FD of reconstructions, prior
+samples, samples of the density each run fits and slerp midpoints in the evaluator's standardised features; the
+density samples' novelty, fidelity, test −ELBO where the objective is an ELBO, epochs and img/s), each with its ratio
+to the default measured in the same run (to the data's recipe where the default is not among the rows), and draws
+OUT/recipes.png: for each recipe the reconstructions of the same test images and a slerp morph between two of
+them, so that the table can be checked by eye. Runs already in OUT are measured again, not retrained (delete one
+to train it again).
 """
 
 from __future__ import annotations
@@ -94,15 +96,23 @@ RECIPES = {
         "64",
     ],  # fmt: skip
     "recipe": [],  # `vaelab train` with no flags: the recipe it takes for the data
+    # the data's recipe with each other way for vae-conv's decoder to upsample (docs/models.md)
+    "recipe+resize": ["--upsample", "resize"],
+    "recipe+transpose-conv": ["--upsample", "transpose-conv"],
+    "recipe+resize-last": ["--upsample", "resize-last"],
+    "recipe+pixelshuffle": ["--upsample", "pixelshuffle"],
 }
 COLUMNS = [  # (heading, path in eval.json, digits, lower is better)
     ("PSNR", ("reconstruction", "psnr"), 2, False),
     ("SSIM", ("reconstruction", "ssim"), 3, False),
     ("sharpness", ("reconstruction", "sharpness"), 3, False),
+    ("edge fidelity", ("reconstruction", "edge_fidelity"), 3, False),
     ("KID recon", ("realism", "reconstructions", "kid"), 4, True),
     ("KID prior", ("realism", "prior_samples", "kid"), 4, True),
+    ("KID density", ("realism", "density_samples", "kid"), 4, True),
     ("KID midpoints", ("realism", "midpoints", "kid"), 4, True),
     ("FD prior", ("realism", "prior_samples", "fd"), 1, True),
+    ("novelty", ("novelty", "density", "ratio"), 3, False),
     ("fidelity", ("fidelity", "fidelity"), 3, False),
     ("−ELBO", ("elbo", "neg_elbo"), 1, True),
 ]
@@ -124,8 +134,9 @@ def train_and_evaluate(name: str, args, out: Path) -> dict:
     run = out / name
     if not (run / "config.json").is_file():
         extra = ["--limit", str(args.limit)] if args.limit else []
+        start = [] if name.startswith("recipe") else TODAY
         vaelab("train", "--data", args.data, "--minutes", str(args.minutes), "--out", str(run), "--quiet",
-               "--seed", str(args.seed), *extra, *([] if name == "recipe" else TODAY), *RECIPES[name])  # fmt: skip
+               "--seed", str(args.seed), *extra, *start, *RECIPES[name])  # fmt: skip
     if not (run / "eval" / "eval.json").is_file():
         vaelab("evaluate", "--model", str(run), "--evaluator", args.evaluator, "--k", "10", "--iwae-images", "20",
                "--pairs", str(args.pairs), "--out", str(run / "eval"), "--quiet")  # fmt: skip
@@ -138,7 +149,7 @@ def train_and_evaluate(name: str, args, out: Path) -> dict:
 
 
 def table(results: dict[str, dict]) -> str:
-    base = results.get("default")
+    base = results.get("default") or results.get("recipe")
     head = ["recipe", "epochs", "img/s"] + [c[0] for c in COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, doc in results.items():
@@ -151,7 +162,7 @@ def table(results: dict[str, dict]) -> str:
             ref = dig(base, path) if base else None
             # no ratio to a KID within the noise of 0 (a slightly negative KID is the unbiased estimate of 0)
             meaningful = ref is not None and abs(ref) > (0.02 if heading.startswith("KID") else 1e-3)
-            if value is not None and meaningful and name != "default" and heading != "−ELBO":
+            if value is not None and meaningful and doc is not base and heading != "−ELBO":
                 cell += f" ({value / ref:.2f}×)"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
@@ -215,7 +226,8 @@ def main() -> None:
         p.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     results = {name: train_and_evaluate(name, args, args.out) for name in names}
     text = table(results)
-    print(f"{args.data}, {args.minutes:g} minutes of `vaelab train` each (ratios: against `default`)\n\n{text}")
+    against = "default" if "default" in results else "recipe"
+    print(f"{args.data}, {args.minutes:g} minutes of `vaelab train` each (ratios: against `{against}`)\n\n{text}")
     (args.out / "table.md").write_text(text + "\n")
     print(f"\nthe contact sheet: {contact_sheet(names, args.out, args.data)}")
 
