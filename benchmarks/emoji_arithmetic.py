@@ -238,15 +238,15 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
 
 def landing(correction: str, train_codes: np.ndarray):
     """The correction of predicted codes (N, D) → (N, D): None for "none", else each code brought back to the
-    training codes by vaelab's arithmetic correction, with their mean norm or a mixture fitted to them."""
+    training codes by vaelab's arithmetic correction, with their band of typical norms or a mixture fitted to them."""
     from vaelab.latent.density import choose_mixture
-    from vaelab.latent.landing import land_on_density, land_on_norm, typical_log_density, typical_norm
+    from vaelab.latent.landing import land_on_density, land_on_norm, norm_band, typical_log_density
 
     if correction == "none":
         return None
     if correction == "norm":
-        norm = typical_norm(train_codes)
-        return lambda codes: np.stack([land_on_norm(c, norm).code for c in codes])
+        band = norm_band(train_codes)
+        return lambda codes: np.stack([land_on_norm(c, *band).code for c in codes])
     mixture = choose_mixture(train_codes).mixture
     target = typical_log_density(mixture)
     return lambda codes: np.stack([land_on_density(c, mixture, target).code for c in codes])

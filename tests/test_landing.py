@@ -14,6 +14,8 @@ from vaelab.latent.landing import (
     land_on_density,
     land_on_norm,
     mixture_norm,
+    mixture_norm_band,
+    norm_band,
     typical_log_density,
 )
 
@@ -38,6 +40,23 @@ def test_norm_landing_keeps_a_code_on_the_shell_and_rescales_one_far_off():
     assert np.allclose(back.code / 5.0, on_shell / 5.0)  # the same direction
 
 
+def test_norm_landing_into_a_band_keeps_a_typical_norm_and_brings_others_to_the_nearer_end():
+    rng = np.random.default_rng(1)
+    unit = rng.standard_normal(8)
+    unit /= np.linalg.norm(unit)
+    for norm, expected in ((5.0, 5.0), (4.0, 4.0), (6.0, 6.0), (15.0, 6.0), (1.0, 4.0)):
+        landed = land_on_norm(unit * norm, 4.0, 6.0)
+        assert np.linalg.norm(landed.code) == pytest.approx(expected)
+        assert np.allclose(landed.code / expected, unit)  # the same direction
+        assert (landed.moved == 0.0) == (norm == expected)
+    assert "kept" in land_on_norm(unit * 5.0, 4.0, 6.0).describe()
+    assert "15.0 → 6.0" in land_on_norm(unit * 15.0, 4.0, 6.0).describe()
+    codes = rng.standard_normal((4000, 8)) * np.linspace(1, 3, 4000)[:, None]
+    lo, hi = norm_band(codes)
+    norms = np.linalg.norm(codes, axis=1)
+    assert np.mean((norms >= lo) & (norms <= hi)) == pytest.approx(0.9, abs=0.002)
+
+
 def test_density_landing_keeps_a_likely_code_and_brings_a_far_one_up_to_a_typical_log_density():
     mixture = two_clusters()
     log_p = MixtureLogDensity(mixture)
@@ -59,6 +78,9 @@ def test_the_typical_log_density_and_norm_are_those_of_the_mixtures_codes():
     levels = MixtureLogDensity(mixture)(codes)
     assert abs(typical_log_density(mixture, 0.25) - np.quantile(levels, 0.25)) < 0.1
     assert abs(mixture_norm(mixture) - np.linalg.norm(codes, axis=1).mean()) < 0.05
+    lo, hi = mixture_norm_band(mixture)
+    norms = np.linalg.norm(codes, axis=1)
+    assert abs(np.mean(norms < lo) - 0.05) < 0.015 and abs(np.mean(norms > hi) - 0.05) < 0.015
 
 
 def test_arithmetic_lands_its_result_by_default_and_the_flag_turns_it_off():
@@ -76,7 +98,7 @@ def test_arithmetic_lands_its_result_by_default_and_the_flag_turns_it_off():
     assert off.correction == "none" and np.allclose(off.vector, plain, atol=1e-5)
     landed = combine_concepts(m, concepts)
     assert landed.correction == "norm" and np.allclose(landed.sum, plain, atol=1e-5)
-    assert np.linalg.norm(landed.vector) == pytest.approx(mixture_norm(m.density()), rel=1e-4)
+    assert np.linalg.norm(landed.vector) == pytest.approx(mixture_norm_band(m.density())[1], rel=1e-4)  # its top
     assert np.linalg.norm(plain) > 1.3 * np.linalg.norm(landed.vector)  # the planted sum was far out
     climbed = combine_concepts(m, concepts, correction="density")
     assert climbed.landing.after > climbed.landing.before

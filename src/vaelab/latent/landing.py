@@ -9,10 +9,10 @@ gives colour noise. Two corrections bring such a code back:
   of the way to the mixture's mean-shift point: the means of the components, weighted by how much each one
   explains the code and by its precision. This is the mixture's log-density gradient, preconditioned by the
   covariance, so a step never overshoots a component's mean.
-- ``"norm"``: rescale the code to the codes' typical norm along its own direction: the codes of a VAE lie on a
-  shell, and a sum is often longer (or a difference shorter) than any of them.
+- ``"norm"``: rescale the code along its own direction into the codes' band of typical norms: the codes of a VAE
+  lie on a shell, and a sum is often longer (or a difference shorter) than nearly all of them.
 
-A code that is already typical (log-density at or above the target; norm at the typical one) is kept as it is.
+A code that is already typical (log-density at or above the target; norm within the band) is kept as it is.
 Pure numpy: shapes are one code (D,), codes (N, D), a mixture of K components.
 """
 
@@ -26,6 +26,10 @@ from vaelab.latent.density import GaussianMixture, sample_mixture
 
 CORRECTIONS = ("density", "norm", "none")
 TYPICAL_QUANTILE = 0.25  # a code is typical once its log-density is at least this quantile of the codes'
+# ... and its norm typical while it lies between these quantiles of the codes' norms. Rescaling every code to the
+# mean norm instead moved results that were already on the data: on the held-out emoji analogies it cost the skin
+# tone 3 to 5 points a fold, where the band keeps them.
+NORM_BAND = (0.05, 0.95)
 STEP = 0.1  # share of the way to the mean-shift point taken per step
 MAX_STEPS = 200
 
@@ -50,7 +54,9 @@ class Landing:
                 f"landed on the code density: log-density {self.before:.0f} → {self.after:.0f}, moved {self.moved:.1f}"
             )
         if self.correction == "norm":
-            return f"rescaled to the codes' typical norm: |z| {self.before:.1f} → {self.after:.1f}"
+            if not self.moved:
+                return f"kept: |z| {self.before:.1f} is a typical norm of the codes"
+            return f"rescaled into the codes' typical norms: |z| {self.before:.1f} → {self.after:.1f}"
         return f"not corrected (|z| {self.before:.1f})"
 
 
@@ -120,16 +126,29 @@ def typical_norm(codes: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(codes, np.float64), axis=1).mean())
 
 
+def norm_band(codes: np.ndarray, quantiles: tuple[float, float] = NORM_BAND) -> tuple[float, float]:
+    """The band of typical norms of codes (N, D): the norms at ``quantiles`` of theirs."""
+    lo, hi = np.quantile(np.linalg.norm(np.asarray(codes, np.float64), axis=1), quantiles)
+    return float(lo), float(hi)
+
+
 def mixture_norm(mixture: GaussianMixture, n: int = 4000, seed: int = 0) -> float:
     """The mean norm of ``n`` seeded codes drawn from the mixture: the training codes' typical norm."""
     return typical_norm(sample_mixture(mixture, n, seed))
 
 
-def land_on_norm(z: np.ndarray, norm: float) -> Landing:
-    """Code z (D,) rescaled to ``norm`` along its own direction (a zero code stays zero)."""
+def mixture_norm_band(mixture: GaussianMixture, n: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """:func:`norm_band` of ``n`` seeded codes drawn from the mixture: the training codes' typical norms."""
+    return norm_band(sample_mixture(mixture, n, seed))
+
+
+def land_on_norm(z: np.ndarray, lo: float, hi: float | None = None) -> Landing:
+    """Code z (D,) rescaled along its own direction into the norms from ``lo`` to ``hi`` (default: exactly ``lo``):
+    kept where its norm lies among them, else brought to the nearer end (a zero code stays zero)."""
     z = np.asarray(z, np.float64)
     length = float(np.linalg.norm(z))
-    code = z * (norm / length) if length > 0 else z.copy()
+    norm = min(max(length, lo), lo if hi is None else hi)
+    code = z * (norm / length) if length > 0 and norm != length else z.copy()
     return Landing(code, "norm", length, float(np.linalg.norm(code)), float(np.linalg.norm(code - z)))
 
 

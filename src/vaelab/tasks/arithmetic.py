@@ -20,9 +20,9 @@ from vaelab.latent.landing import (
     Landing,
     land_on_density,
     land_on_norm,
-    mixture_norm,
+    mixture_norm_band,
     no_landing,
-    typical_norm,
+    norm_band,
 )
 from vaelab.models.runtime import InferenceModel, encode_batched, open_model
 from vaelab.tasks.concepts import Concept, ConceptResolver
@@ -65,9 +65,9 @@ def arithmetic(
 ) -> ArithmeticResult:
     """Evaluate ``"class:A - class:B + [c.png d.png]"``: each term's vector is the mean code of its images.
     ``strength`` scales the offset that the terms after the first add to it. ``correction`` brings the result
-    back to the model's codes before it is decoded: "norm" (the default) rescales it to the codes' typical norm,
-    "density" climbs the model's fitted code density until the result is as likely as a typical code, "none"
-    decodes the plain sum (:func:`land`)."""
+    back to the model's codes before it is decoded: "norm" (the default) rescales it into the codes' typical
+    norms when it lies outside them, "density" climbs the model's fitted code density until the result is as
+    likely as a typical code, "none" decodes the plain sum (:func:`land`)."""
     check_correction(correction)
     terms = parse_expression(expression)
     m = open_model(model, backend)
@@ -81,23 +81,26 @@ def check_correction(correction: str) -> None:
         raise VaelabError(f"unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}")
 
 
-def codes_norm(m: InferenceModel, resolver: ConceptResolver | None = None, limit: int = 2000) -> float:
-    """The typical norm of the model's codes: from its fitted density where the folder has one, else the mean
-    norm of the codes of (at most ``limit``, seeded) training images of its data."""
+def codes_norm_band(
+    m: InferenceModel, resolver: ConceptResolver | None = None, limit: int = 2000
+) -> tuple[float, float]:
+    """The band of typical norms of the model's codes (:func:`~vaelab.latent.landing.norm_band`): from its fitted
+    density where the folder has one, else from the codes of (at most ``limit``, seeded) training images of its
+    data."""
     if m.density() is not None:
-        return mixture_norm(m.density())
+        return mixture_norm_band(m.density())
     ds = (resolver or ConceptResolver(m)).dataset
     rows = ds.split("train")
     if len(rows) > limit:
         rows = np.sort(np.random.default_rng(0).choice(rows, limit, replace=False))
-    return typical_norm(encode_batched(m, ds.images[rows], progress=False))
+    return norm_band(encode_batched(m, ds.images[rows], progress=False))
 
 
 def land(
     m: InferenceModel, z: np.ndarray, correction: str = "norm", resolver: ConceptResolver | None = None
 ) -> Landing:
     """Code z (D,) brought back to the model's codes by ``correction``: "density" needs the folder's fitted
-    density (`vaelab fit-density`); "norm" takes the typical norm from it, or without one from the codes."""
+    density (`vaelab fit-density`); "norm" takes the band of typical norms from it, or without one from the codes."""
     check_correction(correction)
     if correction == "none":
         return no_landing(z)
@@ -108,7 +111,7 @@ def land(
                 f"{where} has no fitted density; make one with `vaelab fit-density {where}`, or use the norm correction"
             )
         return land_on_density(z, m.density())
-    return land_on_norm(z, codes_norm(m, resolver))
+    return land_on_norm(z, *codes_norm_band(m, resolver))
 
 
 def combine_concepts(
