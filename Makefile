@@ -50,6 +50,7 @@ bench: setup browser
 	$(BIN)/python benchmarks/morph_quality.py
 	$(BIN)/python benchmarks/explore_speed.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/density_fit.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/sample_density.py
 	$(BIN)/python benchmarks/peers.py
 	$(BIN)/python benchmarks/emoji_arithmetic.py
 	$(BIN)/python benchmarks/disentanglement.py
