@@ -32,7 +32,7 @@ def morph_quality_figure(interpolation: dict, path: str | Path, rows: tuple[str,
             pixels = key.startswith("pixel")
             ax.bar(xs, values, width, color=colours, alpha=0.45 if pixels else 1.0, hatch="//" if pixels else None)
             for x, v in zip(xs, values):
-                ax.text(x, v, f"{v:.2g}", ha="center", va="bottom", fontsize=6)
+                ax.text(x, v, f"{v:.2g}" if abs(v) >= 1e-4 else "0", ha="center", va="bottom", fontsize=6)
         ax.set_xticks(range(len(shown)), shown, rotation=30, ha="right", fontsize=8)
         ax.set_title(title + ("\nsolid: in the evaluator's features; hatched: in pixels" if len(keys) > 1 else ""),
                      fontsize=9)  # fmt: skip
