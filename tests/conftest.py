@@ -95,6 +95,21 @@ def tiny_model_dir(tmp_path_factory, toy_idx_dir) -> Path:
     return out
 
 
+def interrupt_at_step(monkeypatch, at: int) -> None:
+    """Make the VAE's training step raise KeyboardInterrupt, as Ctrl-C would, at the optimizer step numbered
+    ``at`` (0-based, counted over the whole run)."""
+    from vaelab.training.vae import VAEKind
+
+    step = VAEKind.step
+
+    def interrupted(self, batch, done):
+        if done == at:
+            raise KeyboardInterrupt
+        return step(self, batch, done)
+
+    monkeypatch.setattr(VAEKind, "step", interrupted)
+
+
 def fashion_mnist_available() -> bool:
     from vaelab.data.loaders import DEBIAN_FASHION_MNIST
 

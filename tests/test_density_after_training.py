@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 import vaelab
+from conftest import interrupt_at_step
 from vaelab.cli import main
 from vaelab.errors import VaelabError
 from vaelab.models.config import weights_id
@@ -30,20 +31,6 @@ def density_grid(folder: Path) -> np.ndarray:
 
     samples = vaelab.open_model(folder).sample(64, seed=0, source="density")
     return np.asarray(image_grid(samples, nrow=8, scale=96 // 28))
-
-
-def interrupt_at_step(monkeypatch, at: int) -> None:
-    """Ctrl-C at the optimizer step numbered ``at`` (0-based, counted over the whole run)."""
-    from vaelab.training.vae import VAEKind
-
-    step = VAEKind.step
-
-    def stepped(self, batch, n):
-        if n == at:
-            raise KeyboardInterrupt
-        return step(self, batch, n)
-
-    monkeypatch.setattr(VAEKind, "step", stepped)
 
 
 def test_a_finished_run_holds_a_density_of_its_weights_and_a_grid_drawn_from_it(tmp_path, toy_idx_dir, capsys):

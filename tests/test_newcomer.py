@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 import vaelab
+from conftest import interrupt_at_step
 from vaelab.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,20 +33,6 @@ def _vaelab(capsys, *argv) -> tuple[int, str, str]:
 # --- 1. Ctrl-C during training ---------------------------------------------------------------------------------
 
 
-def _interrupt_at_step(monkeypatch, at: int) -> None:
-    """Make the VAE's training step raise KeyboardInterrupt, as Ctrl-C would, when ``at`` steps are done."""
-    from vaelab.training.vae import VAEKind
-
-    step = VAEKind.step
-
-    def interrupted(self, batch, done):
-        if done == at:
-            raise KeyboardInterrupt
-        return step(self, batch, done)
-
-    monkeypatch.setattr(VAEKind, "step", interrupted)
-
-
 TINY_RUN = ["--latent", "3", "--widths", "4,8", "--limit", "100", "--batch-size", "50", "--quiet"]  # 2 steps an epoch
 
 
@@ -53,7 +40,7 @@ def test_ctrl_c_after_an_epoch_names_the_saved_epoch_and_a_resume_command_that_g
     tmp_path, toy_idx_dir, capsys, monkeypatch
 ):
     out = tmp_path / "my run"  # a space: the printed command must quote it
-    _interrupt_at_step(monkeypatch, at=2)  # the first step of epoch 2
+    interrupt_at_step(monkeypatch, at=2)  # the first step of epoch 2
     code, _, err = _vaelab(capsys, "train", "--data", f"mnist:{toy_idx_dir}", "--out", out, "--epochs", "3", *TINY_RUN)
     assert code == 130
     line = err.strip().splitlines()[-1]
@@ -69,7 +56,7 @@ def test_ctrl_c_after_an_epoch_names_the_saved_epoch_and_a_resume_command_that_g
 
 
 def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, toy_idx_dir, capsys, monkeypatch):
-    _interrupt_at_step(monkeypatch, at=1)
+    interrupt_at_step(monkeypatch, at=1)
     out = tmp_path / "run"
     code, _, err = _vaelab(capsys, "train", "--data", f"mnist:{toy_idx_dir}", "--out", out, "--epochs", "2", *TINY_RUN)
     assert code == 130 and "no epoch had finished" in err and "start it again" in err and "--resume" not in err
