@@ -35,6 +35,7 @@ from vaelab.training.vae import train
 
 RATES = ("hit_rate", "baseline_zero", "baseline_pixel")  # analogy_hit_rate's rates, pooled over tones by n
 TONES_KEY = "professions, held out, 6 tones"
+SKIN_KEY = "skin tone light→dark, held out"
 
 
 def split(rows: np.ndarray, rng, folds: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +81,8 @@ def main() -> None:
         choices=("none", "norm", "density"),
         default="none",
         help="bring each predicted code back to the training codes before decoding it (vaelab.latent.landing): "
-        "norm (their mean norm), density (a mixture fitted to them); results go to analogy_results_<correction>.json",
+        "norm (into their typical norms), density (a mixture fitted to them); results go to "
+        "analogy_results_<correction>.json",
     )
     ap.add_argument("--skip-training", action="store_true", help="score the model already in --out")
     ap.add_argument(
@@ -88,14 +90,16 @@ def main() -> None:
         type=Path,
         nargs="+",
         metavar="RUN",
-        help="only pool the 6-tone gender results already written in these runs (one per split)",
+        help="only pool the 6-tone gender and the skin-tone results already written in these runs (one per split), "
+        "as scored with --correction",
     )
     args = ap.parse_args()
     if args.pool:
-        missing = [str(f) for f in args.pool if not (f / "analogy_results.json").is_file()]
+        name = results_name(args.correction)
+        missing = [str(f) for f in args.pool if not (f / name).is_file()]
         if missing:
-            ap.error(f"--pool: {', '.join(missing)} hold no analogy_results.json (run the benchmark there first)")
-        return pool(args.pool)
+            ap.error(f"--pool: {', '.join(missing)} hold no {name} (run the benchmark there first)")
+        return pool(args.pool, args.correction)
     if args.skip_training and not all((args.out / name).is_file() for name in ("config.json", "metrics.jsonl")):
         ap.error(f"--skip-training: {args.out} holds no model this benchmark trained (config.json, metrics.jsonl)")
     if args.folds and (args.folds < 2 or not 0 <= args.fold < args.folds):
@@ -223,7 +227,7 @@ def score(args, ds, m, train_s, gp, tp, g_split, t_split) -> None:
     for offset, r in results[key].items():
         print_row(key, offset, r)
     results["correction"] = args.correction
-    name = "analogy_results.json" if args.correction == "none" else f"analogy_results_{args.correction}.json"
+    name = results_name(args.correction)
     (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
     held = jobs[0][2]
     picture(
@@ -284,9 +288,15 @@ def interval(analogies: list) -> list[float]:
     return list(cluster_bootstrap_interval(hits, clusters, np.random.default_rng(0)))
 
 
-def pool(folders: list[Path]) -> None:
-    """The 6-tone gender rate over several splits' results, with its interval (clusters: split × profession)."""
-    docs = [json.loads((f / "analogy_results.json").read_text()) for f in folders]
+def results_name(correction: str) -> str:
+    """The results file of a run scored with ``correction``."""
+    return "analogy_results.json" if correction == "none" else f"analogy_results_{correction}.json"
+
+
+def pool(folders: list[Path], correction: str = "none") -> None:
+    """The 6-tone gender rate over several splits' results, with its interval (clusters: split × profession), and
+    the held-out skin-tone rate; of the runs as scored with ``correction``."""
+    docs = [json.loads((f / results_name(correction)).read_text()) for f in folders]
     splits = [d.get("split", {}) for d in docs]
     if any(s.get("folds") for s in splits):  # folds of one dealing, each once: every profession held out once
         dealt = {(s.get("seed"), s.get("folds")) for s in splits}
@@ -302,6 +312,10 @@ def pool(folders: list[Path]) -> None:
             f"{offset:>9s} offset: {hits} of {len(rows)} = {hits / len(rows):.1%}, 95 % interval {lo:.1%} to "
             f"{hi:.1%} (bootstrap over {len({c for c, *_ in rows})} split × profession clusters)"
         )
+    for offset in OFFSETS:
+        rates = [doc[SKIN_KEY][offset] for doc in docs]
+        hits, n = sum(round(r["hit_rate"] * r["n"]) for r in rates), sum(r["n"] for r in rates)
+        print(f"{offset:>9s} offset, skin tone light→dark, held out: {hits} of {n} = {hits / n:.1%}")
 
 
 def print_row(key: str, offset: str, r: dict) -> None:
