@@ -10,6 +10,7 @@ from conftest import emoji_font_available
 from vaelab.errors import VaelabError
 from vaelab.latent.density import GaussianMixture, sample_mixture
 from vaelab.latent.landing import (
+    NORM_BAND,
     MixtureLogDensity,
     land_on_density,
     land_on_norm,
@@ -54,7 +55,7 @@ def test_norm_landing_into_a_band_keeps_a_typical_norm_and_brings_others_to_the_
     codes = rng.standard_normal((4000, 8)) * np.linspace(1, 3, 4000)[:, None]
     lo, hi = norm_band(codes)
     norms = np.linalg.norm(codes, axis=1)
-    assert np.mean((norms >= lo) & (norms <= hi)) == pytest.approx(0.9, abs=0.002)
+    assert np.mean((norms >= lo) & (norms <= hi)) == pytest.approx(NORM_BAND[1] - NORM_BAND[0], abs=0.002)
 
 
 def test_density_landing_keeps_a_likely_code_and_brings_a_far_one_up_to_a_typical_log_density():
@@ -80,7 +81,7 @@ def test_the_typical_log_density_and_norm_are_those_of_the_mixtures_codes():
     assert abs(mixture_norm(mixture) - np.linalg.norm(codes, axis=1).mean()) < 0.05
     lo, hi = mixture_norm_band(mixture)
     norms = np.linalg.norm(codes, axis=1)
-    assert abs(np.mean(norms < lo) - 0.05) < 0.015 and abs(np.mean(norms > hi) - 0.05) < 0.015
+    assert abs(np.mean(norms < lo) - NORM_BAND[0]) < 0.01 and abs(np.mean(norms > hi) - (1 - NORM_BAND[1])) < 0.01
 
 
 def test_arithmetic_lands_its_result_by_default_and_the_flag_turns_it_off():
