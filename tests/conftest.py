@@ -95,6 +95,21 @@ def tiny_model_dir(tmp_path_factory, toy_idx_dir) -> Path:
     return out
 
 
+# Where a finished training run's density fit is tested; elsewhere it is skipped (it adds seconds to every run)
+DENSITY_FIT_TESTED = ("test_density_after_training", "test_distributed", "test_settings")
+
+
+@pytest.fixture(autouse=True)
+def _no_density_fit_after_training(request, monkeypatch):
+    """A finished `vaelab train` run fits the density of its codes, a few seconds even for a tiny model. The modules
+    in DENSITY_FIT_TESTED test that fit; every other test skips it, so that the suite keeps to its time."""
+    if request.module.__name__.rsplit(".", 1)[-1] in DENSITY_FIT_TESTED:
+        return
+    import vaelab.tasks.train as front
+
+    monkeypatch.setattr(front, "fit_density_after_training", lambda *args, **kwargs: None)
+
+
 def interrupt_at_step(monkeypatch, at: int) -> None:
     """Make the VAE's training step raise KeyboardInterrupt, as Ctrl-C would, at the optimizer step numbered
     ``at`` (0-based, counted over the whole run)."""
