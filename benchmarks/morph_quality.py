@@ -35,7 +35,7 @@ from timing import median_wall  # noqa: E402
 from vaelab.data.loaders import load_dataset  # noqa: E402
 from vaelab.metrics.evaluate import labelled_for  # noqa: E402
 from vaelab.metrics.interpolation import COMPARED, compared_paths, interpolation_metrics  # noqa: E402
-from vaelab.metrics.paths import random_pairs, step_distances  # noqa: E402
+from vaelab.metrics.paths import distance_deviation, random_pairs, step_distances  # noqa: E402
 from vaelab.models.classifier import default_evaluator_for  # noqa: E402
 from vaelab.models.registry import load  # noqa: E402
 from vaelab.models.runtime import open_model  # noqa: E402
@@ -58,10 +58,6 @@ def _steps_in_spaces(frames: np.ndarray, features, judge) -> dict:
         "ssim": np.array(ssim),
         "judge": step_distances(judge(frames)),
     }
-
-
-def _deviation(d: np.ndarray) -> float:
-    return float(d.std() / d.mean()) if d.mean() > 1e-12 else 0.0
 
 
 def spacing_target(m, ds, pairs: np.ndarray, frames: int, reps: int, judge) -> dict:
@@ -96,7 +92,7 @@ def spacing_target(m, ds, pairs: np.ndarray, frames: int, reps: int, judge) -> d
             shown = paths
         for k, x in paths.items():
             for s, d in _steps_in_spaces(x, features, judge).items():
-                dev[k][s].append(_deviation(d))
+                dev[k][s].append(distance_deviation(d))
                 shares[k][s].append(d / max(d.sum(), 1e-12))
     times = {"latent": [], "even": []}
     a, b = ds.images[pairs[0, 0]], ds.images[pairs[0, 1]]

@@ -61,9 +61,7 @@ def trained_kind(text: str) -> str:
 
 
 def cmd_train(args) -> None:
-    import os
-
-    from vaelab.tasks.train import run_planned
+    from vaelab.tasks.train import main_process, run_planned
     from vaelab.training.loop import TrainingInterrupted
     from vaelab.training.plan import plan_run
 
@@ -80,7 +78,7 @@ def cmd_train(args) -> None:
     )
     if plan.launch:
         return _launch_torchrun(args)
-    main_rank = os.environ.get("RANK", "0") == "0"
+    main_rank = main_process()
     try:  # the plan's banner is printed once the trainer's checks have passed
         run_planned(plan, progress=not args.quiet, say=print if main_rank else None)
     except TrainingInterrupted as e:

@@ -22,7 +22,12 @@ def path_length(features: np.ndarray) -> float:
 def step_deviation(features: np.ndarray) -> float:
     """The spread of the neighbouring distances over their mean: 0 when every step covers the same distance (and
     for a path that does not move)."""
-    d = step_distances(features)
+    return distance_deviation(step_distances(features))
+
+
+def distance_deviation(distances: np.ndarray) -> float:
+    """The spread of a path's step distances (K,), measured in any way, over their mean (0 for a still path)."""
+    d = np.asarray(distances, np.float64)
     mean = d.mean() if len(d) else 0.0
     return float(d.std() / mean) if mean > 1e-12 else 0.0
 

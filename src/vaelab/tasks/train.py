@@ -78,8 +78,7 @@ def run_planned(plan: RunPlan, progress: bool = True, say=print, epoch_lines: bo
     samples.png from it (:func:`fit_density_after_training`). Only the main process fits: torchrun's others are done
     when training is. Ctrl-C during training raises before the fit. Returns what train_planned returns."""
     model = train_planned(plan, progress=progress, say=say, epoch_lines=epoch_lines)
-    main_process = os.environ.get("RANK", "0") == "0"
-    if isinstance(plan.training, TrainConfig) and plan.training.density and main_process:
+    if isinstance(plan.training, TrainConfig) and plan.training.density and main_process():
         fit_density_after_training(plan.out, plan.dataset, progress, say)
     return model
 
@@ -191,9 +190,14 @@ def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return (size, size) if isinstance(size, int) else size
 
 
+def main_process() -> bool:
+    """Whether this is the run's main process: the only one, or torchrun's rank 0."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _say():
     """Print the run's banner in the main process only (torchrun's others train in silence)."""
-    return print if os.environ.get("RANK", "0") == "0" else None
+    return print if main_process() else None
 
 
 @contextlib.contextmanager
