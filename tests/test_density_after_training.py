@@ -56,7 +56,35 @@ def test_a_finished_run_holds_a_density_of_its_weights_and_a_grid_drawn_from_it(
     assert density_line.startswith(f"{mixture.n_components}-component density")
     assert f"fitted to 300 mnist:{toy_idx_dir} training codes" in density_line
     assert density_line.endswith(f"samples drawn from it: {out / SAMPLES_NAME}")
-    assert (out / "samples_epoch002.png").is_file()  # the per-epoch grids still decode N(0, I)
+
+
+def test_each_epochs_grid_samples_a_quick_mixture_of_that_epochs_codes(tmp_path, toy_idx_dir):
+    """samples_epochNNN.png decodes 64 draws of a EPOCH_DENSITY_COMPONENTS-Gaussian mixture fitted to the codes of a
+    seeded subsample of the training images, not N(0, I): rebuilt here from the saved last epoch."""
+    import torch
+
+    from vaelab.data.images import image_grid
+    from vaelab.data.loaders import load_dataset
+    from vaelab.latent.density import as_mixture, fit_mixture, sample_mixture, subsample
+    from vaelab.models.registry import load
+    from vaelab.training import vae
+
+    out, data = tmp_path / "run", f"mnist:{toy_idx_dir}"
+    vaelab.train(data, out, epochs=2, density=False, progress=False, seed=3, **SMALL)
+    model, train_idx = load(out).eval(), load_dataset(data).split("train")
+    images = load_dataset(data).images[train_idx[subsample(len(train_idx), vae.EPOCH_DENSITY_CODES, 3)]]
+    with torch.no_grad():
+        codes = model.embed(torch.from_numpy(images).float().div(255)).numpy()
+        mixture = as_mixture(fit_mixture(codes, vae.EPOCH_DENSITY_COMPONENTS, 3))
+        drawn = sample_mixture(mixture, 64, 3)
+        expected = model.decode(torch.from_numpy(drawn).float()).numpy()
+        prior = model.decode(torch.randn(64, 4, generator=torch.Generator().manual_seed(3))).numpy()
+    grid = np.asarray(Image.open(out / "samples_epoch002.png"), np.float64)
+    assert np.abs(grid - np.asarray(image_grid(expected, nrow=8, scale=96 // 28), np.float64)).max() <= 1
+    assert np.abs(grid - np.asarray(image_grid(prior, nrow=8, scale=96 // 28), np.float64)).mean() > 1  # not N(0, I)
+    # the draws sit where the codes do: their mean norm within a fifth of the codes'
+    code_norm = np.linalg.norm(codes, axis=1).mean()
+    assert abs(np.linalg.norm(drawn, axis=1).mean() - code_norm) < 0.2 * code_norm
 
 
 def test_no_density_leaves_none_and_a_resume_may_turn_it_on(tmp_path, toy_idx_dir):

@@ -68,7 +68,7 @@ def fit_mixture(codes: np.ndarray, n_components: int, seed: int = 0):
     )
 
 
-def _as_mixture(fitted) -> GaussianMixture:
+def as_mixture(fitted) -> GaussianMixture:
     return GaussianMixture(
         fitted.weights_.astype(np.float64), fitted.means_.astype(np.float64), fitted.covariances_.astype(np.float64)
     )
@@ -105,7 +105,7 @@ def choose_mixture(
     best = max(scores, key=scores.get)
     bar.total += best  # and the chosen count again, on every code
     bar.set_postfix(components=f"{best}, on every code")
-    mixture = _as_mixture(fit_mixture(codes, best, seed))
+    mixture = as_mixture(fit_mixture(codes, best, seed))
     bar.update(best)
     bar.close()
     return MixtureChoice(mixture, scores, len(fit), len(held))
