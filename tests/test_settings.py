@@ -139,7 +139,7 @@ def test_a_resume_refuses_another_value_of_every_kept_setting_and_takes_the_same
     kept = {flag: stored for flag, (_, stored) in command(name).get_default("run_settings").items()}
     for flag, stored in kept.items():
         assert run_settings_on_resume(out, True, {flag: stored(doc)}, kept) == doc
-        with pytest.raises(VaelabError, match=f"only --epochs, --device and --data may change, but {flag} "):
+        with pytest.raises(VaelabError, match=f"only --data, --epochs, --device may change, but {flag} "):
             run_settings_on_resume(out, True, {flag: _another(stored(doc))}, kept)
 
 
@@ -161,6 +161,13 @@ def test_vaelab_refuses_a_resume_with_another_setting_naming_its_flag(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("vaelab: error: --resume goes on with the run's own settings") and refused in err
     assert err.count("\n") == 1
+    # it names every flag the command lets a resume change
+    free = (
+        "--epochs, --device, --no-density, --pictures-every"
+        if argv[0] == "train"
+        else "--epochs, --device, --pictures-every"
+    )
+    assert f"only --data, {free} may change, but " in err
 
 
 def test_the_sweeps_flags_fill_its_config_and_take_the_training_defaults():

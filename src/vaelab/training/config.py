@@ -148,7 +148,7 @@ class TrainConfig:
     log_every: int = 50  # steps between train-loss records in metrics.jsonl
     grid_images: int = 16  # test images in the reconstruction grid
     onnx: bool = field(default=True, metadata=dict(help="skip the ONNX export (morph then uses torch)"))
-    # Not the loop's: vaelab.tasks.train fits the density once the run has finished (training/ knows no density).
+    # Not the loop's: vaelab.tasks.train fits the density once the run has finished.
     density: bool = field(
         default=True,
         metadata=dict(

@@ -428,7 +428,8 @@ def _run_on_resume(
     if derived_given:
         for flag, (value, stored) in (derived or {}).items():
             typed[flag], kept[flag] = value, stored
-    return run_settings_on_resume(out, resume, typed, kept, evaluator)
+    free = dict.fromkeys(flag_of(f) for config in configs for f in fields(config) if f.metadata.get("free_on_resume"))
+    return run_settings_on_resume(out, resume, typed, kept, evaluator, tuple(free))
 
 
 def _training_data(out: Path, data, channels, size, limit, resume: bool) -> ImageDataset:

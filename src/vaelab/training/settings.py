@@ -19,7 +19,7 @@ A bool field that is on by default is a switch whose flag, ``--no-NAME``, turns 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,10 +89,12 @@ def run_settings_on_resume(
     given: Mapping[str, Any],
     kept: Mapping[str, Callable[[dict], Any]],
     evaluator: bool = False,
+    free: Sequence[str] = ("--epochs", "--device"),
 ) -> dict | None:
     """On a resume: the run's config.json, after refusing every setting in ``given`` (flag → the value typed) whose
     value differs from the run's own, as ``kept`` (flag → its reader of config.json) reads it. A resumed run goes on
-    with its own model and training settings; only --epochs, --device and --data may change. None when not resuming,
+    with its own model and training settings; only --data and the flags in ``free`` may change (the refusal names
+    them). None when not resuming,
     or when there is no config.json (the trainer then says there is nothing to resume). Without ``resume``, an
     ``out`` that holds a model is refused; one that holds an ``evaluator`` is replaced, as it always was."""
     out = Path(out)
@@ -115,7 +117,7 @@ def run_settings_on_resume(
             changed.append(f"{flag} {_shown(value)} (the run's: {_shown(own)})")
     if changed:
         raise VaelabError(
-            f"--resume goes on with the run's own settings; only --epochs, --device and --data may "
+            f"--resume goes on with the run's own settings; only {', '.join(['--data', *free])} may "
             f"change, but {', '.join(changed)}"
         )
     return doc
