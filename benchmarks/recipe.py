@@ -3,14 +3,16 @@ budget, every run made by `vaelab train --minutes N` as a user would make it, th
 on the test images the runs never trained on.
 
 Run: .venv/bin/python benchmarks/recipe.py --data emoji --minutes 2 --evaluator EVAL --out runs/recipe-2min \
-        [--recipes default,sigma,freq,...] [--limit N]
+        [--recipes default,sigma,freq,...] [--limit N] [--judge]
 
 Prints one table row a recipe (PSNR, SSIM, sharpness and edge fidelity; KID and FD of reconstructions, prior
 samples, samples of the density each run fits and slerp midpoints in the evaluator's standardised features; the
 density samples' novelty, fidelity, test −ELBO where the objective is an ELBO, epochs and img/s), each with its ratio
 to the default measured in the same run (to the data's recipe where the default is not among the rows), and draws
 OUT/recipes.png: for each recipe the reconstructions of the same test images and a slerp morph between two of
-them, so that the table can be checked by eye. Runs already in OUT are measured again, not retrained (delete one
+them, so that the table can be checked by eye. With --judge, two more columns give the KID of the reconstructions
+and of the density samples in an independent network's features (benchmarks/judge.py), which no run was trained
+in: the evaluator's own KID flatters a run trained with --perceptual in its features. Runs already in OUT are measured again, not retrained (delete one
 to train it again).
 """
 
@@ -24,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.training.config import TrainConfig
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/judge.py
+from vaelab.training.config import TrainConfig  # noqa: E402
 
 # Today's default, written out: `vaelab train` now takes a recipe by the data where a flag is left out, so every
 # row but "recipe" starts from these and changes only its own flags (the last of a repeated flag wins).
@@ -101,6 +104,9 @@ RECIPES = {
     "recipe+transpose-conv": ["--upsample", "transpose-conv"],
     "recipe+resize-last": ["--upsample", "resize-last"],
     "recipe+pixelshuffle": ["--upsample", "pixelshuffle"],
+    # a reconstruction term in the evaluator's features: its KID columns flatter it, so run these with --judge
+    "recipe+perceptual": ["--perceptual", "1"],
+    "recipe+perceptual0.25": ["--perceptual", "0.25"],
 }
 COLUMNS = [  # (heading, path in eval.json, digits, lower is better)
     ("PSNR", ("reconstruction", "psnr"), 2, False),
@@ -115,6 +121,10 @@ COLUMNS = [  # (heading, path in eval.json, digits, lower is better)
     ("novelty", ("novelty", "density", "ratio"), 3, False),
     ("fidelity", ("fidelity", "fidelity"), 3, False),
     ("−ELBO", ("elbo", "neg_elbo"), 1, True),
+]
+JUDGE_COLUMNS = [  # with --judge: KID in an independent network's features, which no run was trained in
+    ("judge KID recon", ("judge", "reconstructions", "kid"), 4, True),
+    ("judge KID density", ("judge", "density_samples", "kid"), 4, True),
 ]
 
 
@@ -148,13 +158,38 @@ def train_and_evaluate(name: str, args, out: Path) -> dict:
     return doc
 
 
+def judge_kids(results: dict[str, dict], out: Path, data: str, samples: int = 1000) -> None:
+    """Add to each run's doc the KID of its test reconstructions and of its density samples against the test images,
+    in the features of benchmarks/judge.py's independent network (trained once, cached in ``out``)."""
+    from judge import judge_features
+    from vaelab.data.loaders import load_dataset
+    from vaelab.metrics.evaluate import labelled_for
+    from vaelab.metrics.realism import kid
+    from vaelab.models.classifier import default_evaluator_for
+    from vaelab.models.runtime import decode_batched, encode_batched, open_model
+
+    ds = labelled_for(default_evaluator_for(data), load_dataset(data))
+    features = judge_features(data, ds, out)
+    test = ds.images[ds.split("test")]
+    real = features(test)
+    for name, doc in results.items():
+        model = open_model(out / name)
+        recon = decode_batched(model, encode_batched(model, test, progress=False))
+        drawn = model.sample(samples, seed=0)
+        doc["judge"] = {
+            "reconstructions": kid(real, features(recon), seed=0),
+            "density_samples": kid(real, features(drawn), seed=0),
+        }
+
+
 def table(results: dict[str, dict]) -> str:
     base = results.get("default") or results.get("recipe")
-    head = ["recipe", "epochs", "img/s"] + [c[0] for c in COLUMNS]
+    columns = COLUMNS + (JUDGE_COLUMNS if any("judge" in doc for doc in results.values()) else [])
+    head = ["recipe", "epochs", "img/s"] + [c[0] for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, doc in results.items():
         cells = [f"`{name}`", str(doc["epochs"]), f"{doc['img_per_s']:.0f}"]
-        for heading, path, digits, _ in COLUMNS:
+        for heading, path, digits, _ in columns:
             value = dig(doc, path)
             if heading == "−ELBO" and not doc["elbo_objective"]:
                 value = None  # the objective added other terms: its −ELBO is not what it minimised
@@ -219,12 +254,19 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="train on the first N training images (a quick check)")
     p.add_argument("--pairs", type=int, default=100, help="test pairs for the midpoints and interpolation metrics")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--judge",
+        action="store_true",
+        help="also KID in an independent network's features (benchmarks/judge.py), for rows trained in the evaluator's",
+    )
     args = p.parse_args()
     names = args.recipes.split(",")
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         p.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     results = {name: train_and_evaluate(name, args, args.out) for name in names}
+    if args.judge:
+        judge_kids(results, args.out, args.data)
     text = table(results)
     against = "default" if "default" in results else "recipe"
     print(f"{args.data}, {args.minutes:g} minutes of `vaelab train` each (ratios: against `{against}`)\n\n{text}")

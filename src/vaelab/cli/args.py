@@ -112,7 +112,14 @@ def names(text: str) -> tuple[str, ...]:
 
 
 # The readers that a field's metadata["type"] names (see vaelab.training.settings).
-READERS = {"positive": positive, "positive_number": positive_number, "seed": seed, "ints": ints, "names": names}
+READERS = {
+    "positive": positive,
+    "positive_number": positive_number,
+    "seed": seed,
+    "ints": ints,
+    "names": names,
+    "text": str,
+}
 
 
 def model_arg(text: str) -> Path:

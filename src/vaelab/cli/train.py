@@ -116,6 +116,8 @@ def add(sub) -> None:
             "ema",
             "minutes",
             "freq_loss",
+            "perceptual",
+            "perceptual_evaluator",
             "adversarial",
             "adversarial_start",
             "shift",

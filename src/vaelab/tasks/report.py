@@ -133,8 +133,10 @@ def model_card(doc: dict, n_params: int | None) -> dict[str, dict]:
         )
     if t.get("ema"):
         train["weights"] = f"moving average, decay {t['ema']}"
+    judge = t.get("perceptual_evaluator") or "the shipped evaluator"
     added = [
         *([f"focal frequency loss × {t['freq_loss']}"] if t.get("freq_loss") else []),
+        *([f"perceptual distance × {t['perceptual']} in the features of {judge}"] if t.get("perceptual") else []),
         *(
             [f"PatchGAN hinge loss × {t['adversarial']} × adaptive weight, from step {t.get('adversarial_start', 0)}"]
             if t.get("adversarial")

@@ -96,6 +96,24 @@ class TrainConfig:
             "pulls towards the fine detail a VAE blurs away (0 = off; 1 pulls as hard as the Gaussian likelihood)",
         ),
     )
+    perceptual: float = field(
+        default=0.0,
+        metadata=dict(
+            metavar="WEIGHT",
+            help="add the distance between each image and its reconstruction in the features of an evaluator CNN "
+            "(LPIPS's recipe, with no downloaded network), at this weight, e.g. 1 (0 = off; 1 pulls as hard as the "
+            "Gaussian likelihood). The evaluator's own KID then flatters the model: judge it in other features too",
+        ),
+    )
+    perceptual_evaluator: str | None = field(
+        default=None,
+        metadata=dict(
+            type="text",
+            metavar="FOLDER",
+            help="with --perceptual: the evaluator folder whose features it compares (default: the data's shipped "
+            "evaluator, for fashion-mnist and emoji; any other data needs one from `vaelab train-evaluator`)",
+        ),
+    )
     adversarial: float = field(
         default=0.0,
         metadata=dict(
@@ -191,9 +209,14 @@ class TrainConfig:
             raise VaelabError(f"the learning-rate warm-up is 0 or more steps, not {self.warmup_steps}")
         if not 0 <= self.ema < 1:  # NaN fails too
             raise VaelabError(f"the EMA decay must be at least 0 (off) and below 1, such as 0.999, not {self.ema}")
-        for name, value in (("frequency loss", self.freq_loss), ("adversarial", self.adversarial)):
+        terms = (("frequency loss", self.freq_loss), ("perceptual", self.perceptual), ("adversarial", self.adversarial))
+        for name, value in terms:
             if not (math.isfinite(value) and value >= 0):
                 raise VaelabError(f"the {name} weight must be 0 (off) or more, not {value}")
+        if self.perceptual_evaluator is not None and not self.perceptual:
+            raise VaelabError(
+                "--perceptual-evaluator says whose features the perceptual term uses; give --perceptual too"
+            )
         if self.adversarial_start < 0 or self.shift < 0:
             raise VaelabError(
                 f"the adversarial start and the shift must be 0 or more, not {self.adversarial_start} and {self.shift}"
@@ -206,9 +229,9 @@ class TrainConfig:
 
     @property
     def elbo_objective(self) -> bool:
-        """Whether the training objective is an ELBO (up to β and the KL schedule): not with a frequency or an
-        adversarial term added."""
-        return not (self.freq_loss or self.adversarial)
+        """Whether the training objective is an ELBO (up to β and the KL schedule): not with a frequency, a
+        perceptual or an adversarial term added."""
+        return not (self.freq_loss or self.perceptual or self.adversarial)
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate of the step taken after ``step`` steps of a run of ``total_steps``: lr · (step + 1) / W

@@ -28,6 +28,7 @@ from vaelab.training.checks import (
     training_split,
 )
 from vaelab.training.config import ClassifierTrainConfig, CycleTrainConfig, TrainConfig
+from vaelab.training.perceptual import perceptual_distance_for
 from vaelab.training.recipe import largest_batch_for, recipe_for
 from vaelab.training.settings import (
     OWN_COMMAND,
@@ -140,6 +141,11 @@ def plan_run(
         )
     else:
         settings, recipe = with_recipe(settings, given, ds.channels)
+        if settings.get("perceptual_evaluator") not in (None, "none"):  # a resume from elsewhere still finds it
+            settings = {
+                **settings,
+                "perceptual_evaluator": str(Path(settings["perceptual_evaluator"]).expanduser().resolve()),
+            }
         choices += [recipe] if recipe else []
         model_cfg = ModelConfig(
             channels=ds.channels, height=ds.size[0], width=ds.size[1], **_of(ModelConfig, settings, DATA_FIELDS)
@@ -151,6 +157,8 @@ def plan_run(
         )
         choices += sizing_lines(settings, n_train, batch_size, epochs, world)
         cfg = TrainConfig(**{**_of(TrainConfig, settings), "epochs": epochs, "batch_size": batch_size})
+        if cfg.perceptual:  # its evaluator is read and checked before the run writes anything
+            perceptual_distance_for(cfg.perceptual_evaluator, ds.name, ds.channels, ds.size)
     if launch:
         check_launch(out, ds, run, model_cfg, cfg, settings["device"], launch)
         # the processes load their own data: the plan keeps no copy while they train

@@ -7,7 +7,7 @@ other keys, each optional:
 
 - ``"flag"``: the option, when it is not ``--`` and the field's name with dashes (``--latent`` for latent_dim);
 - ``"type"``: the name of the command line's reader of the value ("positive", "positive_number", "seed", "ints",
-  "names"); without it, the type of the default (int, float, str);
+  "names", "text" for a string whose default is None); without it, the type of the default (int, float, str);
 - ``"choices"`` and ``"metavar"``, as argparse takes them;
 - ``"cli_default"``: the default on the command line when it is not the field's (None where the command sizes the
   setting to the data, or, on --resume, takes the run's own);
