@@ -106,8 +106,12 @@ def test_train_with_perceptual_checks_its_evaluator_first_then_trains_with_it(tm
     assert main(["train", "--data", data, "--out", str(out), *flags, *SMALL_FLAGS]) == 0
     training = json.loads((out / "config.json").read_text())["training"]
     assert training["perceptual"] == 0.5 and training["perceptual_evaluator"] == str(FASHION_EVALUATOR.resolve())
-    # a resume keeps the term, and refuses another weight
-    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
-    assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 2
-    assert main(["train", "--out", str(out), "--resume", "--epochs", "3", "--perceptual", "1", "--quiet"]) == 2
+    from vaelab.tasks.report import model_card
+
+    objective = [
+        t for t in model_card(json.loads((out / "config.json").read_text()), None).values() if "objective" in t
+    ]
+    assert f"perceptual distance × 0.5 in the features of {FASHION_EVALUATOR.resolve()}" in objective[0]["objective"]
+    # a resume keeps the term: another weight is refused
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--perceptual", "1", "--quiet"]) == 2
     assert "--perceptual 1.0 (the run's: 0.5)" in capsys.readouterr().err
