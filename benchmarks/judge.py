@@ -33,9 +33,10 @@ def _unit(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(images, np.float32) / (255.0 if images.dtype == np.uint8 else 1.0))
 
 
-def judge_features(name: str, ds, cache: Path, seed: int = 11, epochs: int | None = None):
+def judge_features(name: str, ds, cache: Path, seed: int = 11, epochs: int | None = None, standardised: bool = True):
     """The judge's features for labelled data ``ds``: images (N, C, H, W) in [0, 1] → (N, 96), standardised over
-    the first 2000 test images. Trains it (3 epochs on a large training split, 40 on a small one) unless cached."""
+    the first 2000 test images (``standardised=False``: as the network gives them, for a caller that standardises
+    them its own way). Trains it (3 epochs on a large training split, 40 on a small one) unless cached."""
     train, test = ds.split("train"), ds.split("test")
     net = Judge(ds.images.shape[1], int(ds.labels.max()) + 1)
     weights = Path(cache) / f"judge-{name}.safetensors"
@@ -62,6 +63,8 @@ def judge_features(name: str, ds, cache: Path, seed: int = 11, epochs: int | Non
                 torch.cat([net.body(_unit(images[i : i + 512])) for i in range(0, len(images), 512)]).double().numpy()
             )
 
+    if not standardised:
+        return raw
     ref = ds.images[test][:2000]
     with torch.no_grad():
         accuracy = float((net(_unit(ref)).argmax(1).numpy() == ds.labels[test][:2000]).mean())

@@ -12,8 +12,8 @@ to the default measured in the same run (to the data's recipe where the default 
 OUT/recipes.png: for each recipe the reconstructions of the same test images and a slerp morph between two of
 them, so that the table can be checked by eye. With --judge, two more columns give the KID of the reconstructions
 and of the density samples in an independent network's features (benchmarks/judge.py), which no run was trained
-in: the evaluator's own KID flatters a run trained with --perceptual in its features. Runs already in OUT are measured again, not retrained (delete one
-to train it again).
+in: the evaluator's own KID flatters a run trained with --perceptual in its features. Runs already in OUT are
+measured again, not retrained (delete one to train it again).
 """
 
 from __future__ import annotations
@@ -169,8 +169,17 @@ def judge_kids(results: dict[str, dict], out: Path, data: str, samples: int = 10
     from vaelab.models.runtime import decode_batched, encode_batched, open_model
 
     ds = labelled_for(default_evaluator_for(data), load_dataset(data))
-    features = judge_features(data, ds, out)
+    # Standardised by the test images, but a unit that barely varies there (the judge's tanh saturates: a tenth of
+    # its units sit at ±1 on every emoji) is divided by 1, not by a spread near 0 that would blow up any difference
+    net = judge_features(data, ds, out, standardised=False)
     test = ds.images[ds.split("test")]
+    reference = net(test)
+    mean, spread = reference.mean(0), reference.std(0)
+    spread = np.where(spread > 1e-3, spread, 1.0)
+
+    def features(images):
+        return (net(images) - mean) / spread
+
     real = features(test)
     for name, doc in results.items():
         model = open_model(out / name)
