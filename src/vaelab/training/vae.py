@@ -54,11 +54,11 @@ from vaelab.viz.training_curves import plot_loss_curve
 # Each epoch's sample grid: a mixture of this many Gaussians over the codes of this many training images (a fixed,
 # seeded subsample), refitted at each drawn epoch; about a second on emoji at one thread.
 EPOCH_DENSITY_COMPONENTS = 10
+EPOCH_DENSITY_CODES = 1000
 # The perceptual term is measured on this many images of each batch: an unbiased estimate of the batch's mean
 # distance. The evaluator's convolutions run at the full image size: on emoji (64×64, fp32, one thread) the term on
 # a whole batch of 64 cost 2.8 times the VAE's own step, on 16 images 0.4 times.
 PERCEPTUAL_IMAGES = 16
-EPOCH_DENSITY_CODES = 1000
 
 
 def train(
