@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import numpy as np
 from scipy.special import logsumexp
@@ -52,12 +53,11 @@ def main() -> None:
     p.add_argument("--model", default="fashion-mnist", help="a shipped model's name: fashion-mnist or emoji")
     args = p.parse_args()
     caps = [int(c) or None for c in args.caps.split(",")]
-    model_name = args.model
 
-    m, ds = open_model(model_name, "onnx"), load_dataset(model_name)
+    m, ds = open_model(args.model, "onnx"), load_dataset(args.model)
     test_images = ds.images[ds.split("test")]
     test_codes = encode_batched(m, test_images, progress=False)
-    evaluator = default_evaluator_for(model_name)
+    evaluator = default_evaluator_for(args.model)
     real = evaluator_features(evaluator, test_images)
     scale = standardiser(real)
     real = scale(real)
@@ -72,7 +72,7 @@ def main() -> None:
         return
     rows = []
     for cap in caps:
-        r = fit_density(model_name, seed=0, progress=False, max_codes=cap)
+        r = fit_density(args.model, seed=0, progress=False, max_codes=cap)
         mixture = r.choice.mixture
         k = kid_of(sample_mixture(mixture, args.samples, seed=0).astype(np.float32))
         rows.append(
@@ -100,8 +100,6 @@ def main() -> None:
 
 def compare_counts(m, ds, test_codes, kid_of, counts: list[int], samples: int) -> None:
     """One row per component count: each mixture fitted to the same seeded subsample of the training codes."""
-    import time
-
     train_images = ds.images[ds.split("train")]
     train_codes = encode_batched(m, train_images[subsample(len(train_images), MAX_CODES, 0)], progress=False)
     rows = []

@@ -180,7 +180,7 @@ def judge_kids(results: dict[str, dict], out: Path, data: str, samples: int = 10
     def features(images):
         return (net(images) - mean) / spread
 
-    real = features(test)
+    real = (reference - mean) / spread
     for name, doc in results.items():
         model = open_model(out / name)
         recon = decode_batched(model, encode_batched(model, test, progress=False))

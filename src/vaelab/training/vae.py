@@ -175,7 +175,7 @@ class VAEKind:
         grid = each_class_in_turn(test_labels, len(self.test_images))[: cfg.grid_images]
         self.grid_x = unit_batch(self.test_images[grid], ddp.device)
         # each epoch's samples come from a quick mixture over the codes of a fixed subsample of the training images
-        self.density_idx = train_idx[subsample(len(train_idx), EPOCH_DENSITY_CODES, cfg.seed)]
+        self.density_images = dataset.images[train_idx[subsample(len(train_idx), EPOCH_DENSITY_CODES, cfg.seed)]]
 
     @property
     def total_steps(self) -> int:
@@ -338,18 +338,13 @@ class VAEKind:
         that the grids are drawn the same way at every epoch; `samples.png` comes from the density chosen by
         held-out likelihood at the end."""
         device = self.grid_x.device
+        images = self.density_images
         codes = torch.cat(
-            [
-                model.embed(unit_batch(self.dataset_images(self.density_idx[i : i + 256]), device)).float().cpu()
-                for i in range(0, len(self.density_idx), 256)
-            ]
+            [model.embed(unit_batch(images[i : i + 256], device)).float().cpu() for i in range(0, len(images), 256)]
         ).numpy()
         count = min(EPOCH_DENSITY_COMPONENTS, max(1, len(codes) // 2))
         mixture = as_mixture(fit_mixture(codes, count, self.cfg.seed))
         return torch.from_numpy(sample_mixture(mixture, 64, self.cfg.seed)).float().to(device)
-
-    def dataset_images(self, idx: np.ndarray) -> np.ndarray:
-        return self.images[torch.from_numpy(np.asarray(idx))].numpy()
 
 
 def averaged_copy(model: LatentModel) -> LatentModel:
