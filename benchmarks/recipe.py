@@ -107,6 +107,11 @@ RECIPES = {
     # a reconstruction term in the evaluator's features: its KID columns flatter it, so run these with --judge
     "recipe+perceptual": ["--perceptual", "1"],
     "recipe+perceptual0.25": ["--perceptual", "0.25"],
+    # the data's recipe with a larger step, a smaller batch or a heavier frequency loss: more progress a minute?
+    "recipe+lr2e-3": ["--lr", "0.002"],
+    "recipe+lr4e-3": ["--lr", "0.004"],
+    "recipe@32": ["--batch-size", "32"],
+    "recipe+freq2": ["--freq-loss", "2"],
 }
 COLUMNS = [  # (heading, path in eval.json, digits, lower is better)
     ("PSNR", ("reconstruction", "psnr"), 2, False),

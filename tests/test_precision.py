@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import vaelab
 from vaelab.cli import main
 from vaelab.data.loaders import load_dataset
 from vaelab.errors import VaelabError, VaelabWarning
@@ -148,6 +149,36 @@ def test_a_bf16_run_saves_fp32_weights_and_records_how_it_computed(tmp_path, toy
     z = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
     onnx, torch_model = open_model(tmp_path / "run", backend="onnx"), open_model(tmp_path / "run", backend="torch")
     np.testing.assert_allclose(onnx.decode(z), torch_model.decode(z), atol=1e-5)
+
+
+def _computed(out) -> tuple[str, str]:
+    training = json.loads((out / "config.json").read_text())["training"]
+    return training["precision"], training["computed_in"]
+
+
+def test_a_resumed_run_computes_as_asked_now_and_otherwise_as_it_did(tmp_path, toy_idx_dir, monkeypatch):
+    """A run moved to another machine may change --precision; left out, it stays the run's own."""
+    fake_cpu(monkeypatch, True, False)  # a machine where auto picks bf16
+    out, quiet = tmp_path / "run", dict(progress=False)
+    vaelab.train(f"mnist:{toy_idx_dir}", out, epochs=1, precision="fp32", latent_dim=4, widths=(4, 8), **quiet)
+    assert _computed(out) == ("fp32", "fp32")
+    vaelab.train(None, out, epochs=2, resume=True, **quiet)
+    assert _computed(out) == ("fp32", "fp32")  # not auto's bf16: the run's own
+    vaelab.train(None, out, epochs=3, resume=True, precision="auto", **quiet)
+    assert _computed(out) == ("auto", "bf16")
+    vaelab.train(None, out, epochs=4, resume=True, **quiet)
+    assert _computed(out) == ("auto", "bf16")
+    assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 4
+
+
+def test_a_resumed_evaluator_computes_as_asked_now_and_otherwise_as_it_did(tmp_path, toy_idx_dir, monkeypatch):
+    fake_cpu(monkeypatch, True, False)
+    out, quiet = tmp_path / "evaluator", dict(progress=False, batch_size=64)
+    vaelab.train_evaluator(f"mnist:{toy_idx_dir}", out, epochs=1, precision="fp32", **quiet)
+    vaelab.train_evaluator(None, out, epochs=2, resume=True, progress=False)
+    assert _computed(out) == ("fp32", "fp32")
+    vaelab.train_evaluator(None, out, epochs=3, resume=True, precision="bf16", progress=False)
+    assert _computed(out) == ("bf16", "bf16")
 
 
 KILL_AT_STEP = """

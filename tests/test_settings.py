@@ -23,8 +23,9 @@ COMMANDS = {
     ModelConfig: ("train", "train-cycle"),
     SweepConfig: ("sweep",),
 }
-# the settings that a resumed run may change (train's --no-density too: the fit after training is not the run's)
-FREE_ON_RESUME = {"--epochs", "--device", "--pictures-every"}
+# the settings that a resumed run may change (train's --no-density too: the fit after training is not the run's);
+# --precision and --compile say how a run computes, which a run moved to another machine may change
+FREE_ON_RESUME = {"--epochs", "--device", "--pictures-every", "--precision", "--compile"}
 
 
 def command(name: str):
@@ -163,9 +164,9 @@ def test_vaelab_refuses_a_resume_with_another_setting_naming_its_flag(tmp_path, 
     assert err.count("\n") == 1
     # it names every flag the command lets a resume change
     free = (
-        "--epochs, --device, --no-density, --pictures-every"
+        "--epochs, --device, --precision, --compile, --no-density, --pictures-every"
         if argv[0] == "train"
-        else "--epochs, --device, --pictures-every"
+        else "--epochs, --device, --precision, --compile, --pictures-every"
     )
     assert f"only --data, {free} may change, but " in err
 

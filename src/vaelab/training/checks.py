@@ -5,8 +5,10 @@ and whether the run takes enough optimizer steps to be worth it."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection, Mapping
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,19 +33,37 @@ def resume_from(out: Path, cfg: TrainConfig | CycleTrainConfig, before: dict | N
 
 def resumed_settings(saved: dict, cfg) -> dict:
     """A resumed run's training settings: its own, with those a resume may change as asked for now (the epochs,
-    the device, the density), and the pictures' interval when one is given (otherwise the run keeps its own)."""
+    the device, the density, how it computes), and the pictures' interval when one is given (otherwise the run
+    keeps its own)."""
     asked = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.metadata.get("free_on_resume")}
     if asked.get("picture_every") is None:
         asked.pop("picture_every", None)
     return {**saved, **asked}
 
 
-def planned_epochs(out: Path, default: int) -> int:
-    """The epochs the run in ``out`` was set to train, from its checkpoint (config.json is rewritten only when a
-    validated epoch improves, so it may hold an older plan); ``default`` when there is no checkpoint."""
+# Settings a resume may change that stay the run's own when they are left out: how the run computes. (The other
+# settings free on resume take the value given now, or their default.)
+OWN_UNLESS_GIVEN = ("precision", "compile")
+
+
+def checkpoint_settings(out: Path) -> dict:
+    """The training settings in the checkpoint of the run in ``out`` (config.json is rewritten only when a
+    validated epoch improves, so it may hold older ones); {} when there is no checkpoint."""
     if not (Path(out) / CHECKPOINT_NAME).is_file():
-        return default  # the trainer then says there is nothing to resume
-    return int(load_checkpoint(out)["train_config"]["epochs"])
+        return {}  # the trainer then says there is nothing to resume
+    return load_checkpoint(out)["train_config"]
+
+
+def planned_epochs(out: Path, default: int) -> int:
+    """The epochs the run in ``out`` was set to train, from its checkpoint; ``default`` without one."""
+    return int(checkpoint_settings(out).get("epochs", default))
+
+
+def own_unless_given(out: Path, settings: Mapping[str, Any], given: Collection[str]) -> dict:
+    """On a resume, how the run in ``out`` computes: --precision and --compile as given now (a run moved to another
+    machine may compute otherwise there), else as the run's checkpoint has them."""
+    own = checkpoint_settings(out)
+    return {name: settings[name] if name in given else own.get(name, settings[name]) for name in OWN_UNLESS_GIVEN}
 
 
 def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:

@@ -35,11 +35,13 @@ PRECISION = dict(
     choices=PRECISIONS,
     help="the training forward pass's number format. auto (default): bf16 where the device computes it natively "
     "(a CPU with AMX or AVX512-BF16, a CUDA GPU of compute capability 8.0 or later), else fp32; the weights, the "
-    "objective's sums and the saved model stay fp32 either way",
+    "objective's sums and the saved model stay fp32 either way. On --resume, the run's own unless given",
+    free_on_resume=True,  # how a run computes, not what it learns: a run moved to another machine may change it
 )
 COMPILE = dict(
     help="run the training step's model under torch.compile: a warm-up of half a minute or more, then faster steps "
-    "where it pays (measured in docs/benchmarks/training-throughput.md)"
+    "where it pays (measured in docs/benchmarks/training-throughput.md). On --resume, the run's own unless given",
+    free_on_resume=True,
 )
 
 

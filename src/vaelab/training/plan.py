@@ -23,6 +23,7 @@ from vaelab.progress import counted
 from vaelab.training.checks import (
     check_adversarial_processes,
     check_run_data,
+    own_unless_given,
     pick_device,
     planned_epochs,
     training_split,
@@ -88,7 +89,8 @@ class RunPlan:
 
     @property
     def may_change(self) -> dict:
-        """On a resume, the settings it takes as given now: the epochs, the device, the pictures' interval."""
+        """On a resume, the settings it takes as given now: the epochs, the device, the pictures' interval, how it
+        computes."""
         free = [f.name for f in cli_fields(type(self.training)) if f.metadata.get("free_on_resume")]
         return {name: getattr(self.training, name) for name in free} if self.resume else {}
 
@@ -138,6 +140,7 @@ def plan_run(
             device=settings["device"],
             picture_every=settings["picture_every"],
             density=settings["density"],
+            **own_unless_given(out, settings, given),
         )
     else:
         settings, recipe = with_recipe(settings, given, ds.channels)
@@ -269,7 +272,12 @@ def plan_cycle_run(
     if resume:  # the model and training settings are the run's own; these may change
         epochs = settings["epochs"] or planned_epochs(out, CycleTrainConfig.epochs)  # default: as the run planned
         model_cfg = None
-        cfg = CycleTrainConfig(epochs=epochs, device=settings["device"], picture_every=settings["picture_every"])
+        cfg = CycleTrainConfig(
+            epochs=epochs,
+            device=settings["device"],
+            picture_every=settings["picture_every"],
+            **own_unless_given(out, settings, given),
+        )
     else:
         model_cfg = ModelConfig(
             **{
@@ -325,7 +333,8 @@ def plan_evaluator_run(
     if label:  # after the limit: a class needs its training images among those that train
         ds = ds.labelled_by(label)
     epochs = settings["epochs"] or (planned_epochs(out, ClassifierTrainConfig.epochs) if resume else None)
-    cfg = ClassifierTrainConfig(**{**_of(ClassifierTrainConfig, settings), "epochs": epochs or 8})
+    own = own_unless_given(out, settings, given) if resume else {}
+    cfg = ClassifierTrainConfig(**{**_of(ClassifierTrainConfig, settings), "epochs": epochs or 8, **own})
     headline = (
         f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
         + counted(len(ds.class_names or []), "class", "classes")

@@ -11,8 +11,9 @@ other keys, each optional:
 - ``"choices"`` and ``"metavar"``, as argparse takes them;
 - ``"cli_default"``: the default on the command line when it is not the field's (None where the command sizes the
   setting to the data, or, on --resume, takes the run's own);
-- ``"free_on_resume"``: True for a setting that a resumed run may change (--epochs, --device, --pictures-every);
-  every other one is the run's for good, and --resume refuses another value.
+- ``"free_on_resume"``: True for a setting that a resumed run may change (--epochs, --device, --pictures-every,
+  and how it computes: --precision, --compile); every other one is the run's for good, and --resume refuses
+  another value.
 
 A bool field that is on by default is a switch whose flag, ``--no-NAME``, turns it off.
 """
