@@ -290,6 +290,20 @@ def _colour_folder(root, n: int = 40):
     return root
 
 
+def test_trains_help_names_the_colour_recipe_that_replaces_the_defaults_it_shows(capsys):
+    from vaelab.training.recipe import COLOUR_LARGEST_BATCH, COLOUR_RECIPE
+    from vaelab.training.settings import shown_settings
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown_settings(COLOUR_RECIPE).startswith("--likelihood gaussian-optimal --freq-loss 1 --lr 0.002")
+    assert (
+        f"colour recipe in place of the default shown: {shown_settings(COLOUR_RECIPE)}, and a batch of at most "
+        f"{COLOUR_LARGEST_BATCH}." in shown
+    )
+
+
 def test_a_colour_run_takes_the_colour_recipe_where_no_flag_is_given_and_a_flag_wins(tmp_path, toy_idx_dir, capsys):
     from vaelab.training.recipe import COLOUR_RECIPE
 
@@ -317,7 +331,7 @@ def test_a_colour_set_is_sized_to_a_batch_of_at_most_64_and_a_small_one_still_sm
     from vaelab.training.recipe import largest_batch_for
     from vaelab.training.vae import sized_schedule
 
-    assert sized_schedule(3410, largest=largest_batch_for(3))[0] == 64  # emoji: 128 without the cap
+    assert sized_schedule(3410, largest=largest_batch_for(3))[0] == 32  # emoji: 128 without the cap
     assert sized_schedule(3410, largest=largest_batch_for(1))[0] == 128
     assert sized_schedule(209, largest=largest_batch_for(3))[0] == 16
     assert sized_schedule(3410, batch_size=128, largest=64)[0] == 128  # a batch given is kept

@@ -19,7 +19,8 @@ from vaelab.cli.args import (
 from vaelab.errors import VaelabError
 from vaelab.models.config import ModelConfig
 from vaelab.training.config import TrainConfig
-from vaelab.training.settings import OWN_COMMAND
+from vaelab.training.recipe import COLOUR_LARGEST_BATCH, COLOUR_RECIPE
+from vaelab.training.settings import OWN_COMMAND, shown_settings
 
 
 def _launch_torchrun(args) -> None:
@@ -91,7 +92,9 @@ def add(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model on a dataset",
-        description="Train a VAE or AE; the --out folder becomes a loadable model folder.",
+        description="Train a VAE or AE; the --out folder becomes a loadable model folder. On colour images a "
+        f"setting left out takes the colour recipe in place of the default shown: {shown_settings(COLOUR_RECIPE)}, "
+        f"and a batch of at most {COLOUR_LARGEST_BATCH}.",
     )
     p.add_argument(
         "--data",

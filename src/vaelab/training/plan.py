@@ -40,6 +40,7 @@ from vaelab.training.settings import (
     kept_setting,
     load_training_data,
     run_settings_on_resume,
+    shown_settings,
     style_of,
 )
 from vaelab.training.vae import check_same_processes, epoch_steps, processes_now, sized_schedule
@@ -195,15 +196,10 @@ def refuse_unused_settings(settings: Mapping[str, Any], given: Collection[str]) 
 def with_recipe(settings: Mapping[str, Any], given: Collection[str], channels: int) -> tuple[dict, str]:
     """``settings`` with each setting of the data's recipe (``training.recipe``) that is not ``given``, and the
     banner's line that names them ("" when none was taken)."""
-    by_name = {f.name: f for config in (ModelConfig, TrainConfig) for f in fields(config)}
     taken = {name: value for name, value in recipe_for(channels).items() if name not in given}
     if not taken:
         return dict(settings), ""
-    shown = " ".join(
-        f"{flag_of(by_name[name])} {value:g}" if isinstance(value, float) else f"{flag_of(by_name[name])} {value}"
-        for name, value in taken.items()
-    )
-    return {**settings, **taken}, f"the colour recipe: {shown} (give a flag to choose otherwise)"
+    return {**settings, **taken}, f"the colour recipe: {shown_settings(taken)} (give a flag to choose otherwise)"
 
 
 def sizing_lines(settings: Mapping[str, Any], n_train: int, batch_size: int, epochs: int, world: int) -> list[str]:

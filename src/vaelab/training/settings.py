@@ -60,6 +60,15 @@ def flag_of(f: Field) -> str:
     return f.metadata.get("flag") or (f"--no-{name}" if is_switch(f) else f"--{name}")
 
 
+def shown_settings(values: Mapping[str, Any]) -> str:
+    """Settings by field name as the flags that give them: ``--likelihood gaussian-optimal --freq-loss 1``."""
+    by_name = {f.name: f for config in (ModelConfig, TrainConfig) for f in fields(config)}
+    return " ".join(
+        f"{flag_of(by_name[name])} {value:g}" if isinstance(value, float) else f"{flag_of(by_name[name])} {value}"
+        for name, value in values.items()
+    )
+
+
 def cli_default(f: Field) -> Any:
     """The value of ``f`` on a command line that leaves its flag out (False for a switch: not given)."""
     if is_switch(f):
