@@ -54,16 +54,13 @@ def checkpoint_settings(out: Path) -> dict:
     return load_checkpoint(out)["train_config"]
 
 
-def planned_epochs(out: Path, default: int) -> int:
-    """The epochs the run in ``out`` was set to train, from its checkpoint; ``default`` without one."""
-    return int(checkpoint_settings(out).get("epochs", default))
-
-
-def own_unless_given(out: Path, settings: Mapping[str, Any], given: Collection[str]) -> dict:
-    """On a resume, how the run in ``out`` computes: --precision and --compile as given now (a run moved to another
-    machine may compute otherwise there), else as the run's checkpoint has them."""
+def own_unless_given(out: Path, settings: Mapping[str, Any], given: Collection[str], epochs: int) -> dict:
+    """On a resume, the settings the run in ``out`` keeps unless they are given now, from one read of its
+    checkpoint: the epochs it planned (``epochs`` without a checkpoint) unless --epochs is given, and how it
+    computes, unless --precision or --compile is (a run moved to another machine may compute otherwise there)."""
     own = checkpoint_settings(out)
-    return {name: settings[name] if name in given else own.get(name, settings[name]) for name in OWN_UNLESS_GIVEN}
+    kept = {name: settings[name] if name in given else own.get(name, settings[name]) for name in OWN_UNLESS_GIVEN}
+    return {**kept, "epochs": settings["epochs"] or int(own.get("epochs", epochs))}
 
 
 def check_resumable(ckpt: dict | None, epochs: int, out: Path) -> None:

@@ -25,7 +25,6 @@ from vaelab.training.checks import (
     check_run_data,
     own_unless_given,
     pick_device,
-    planned_epochs,
     training_split,
 )
 from vaelab.training.config import ClassifierTrainConfig, CycleTrainConfig, TrainConfig
@@ -134,14 +133,12 @@ def plan_run(
         ds = _training_data(out, data, channels, size, limit, resume)
     choices = []
     if resume:  # the model and training settings are the run's own; these may change
-        epochs = settings["epochs"] or planned_epochs(out, TrainConfig.epochs)  # default: as the run planned
         model_cfg = None
         cfg = TrainConfig(
-            epochs=epochs,
             device=settings["device"],
             picture_every=settings["picture_every"],
             density=settings["density"],
-            **own_unless_given(out, settings, given),
+            **own_unless_given(out, settings, given, TrainConfig.epochs),  # the epochs: as the run planned
         )
     else:
         settings, recipe = with_recipe(settings, given, ds.channels)
@@ -266,13 +263,11 @@ def plan_cycle_run(
         )
     ds = _training_data(out, data, channels, size, limit, resume)
     if resume:  # the model and training settings are the run's own; these may change
-        epochs = settings["epochs"] or planned_epochs(out, CycleTrainConfig.epochs)  # default: as the run planned
         model_cfg = None
         cfg = CycleTrainConfig(
-            epochs=epochs,
             device=settings["device"],
             picture_every=settings["picture_every"],
-            **own_unless_given(out, settings, given),
+            **own_unless_given(out, settings, given, CycleTrainConfig.epochs),  # the epochs: as the run planned
         )
     else:
         model_cfg = ModelConfig(
@@ -328,9 +323,8 @@ def plan_evaluator_run(
         ds.limit_train(limit)
     if label:  # after the limit: a class needs its training images among those that train
         ds = ds.labelled_by(label)
-    epochs = settings["epochs"] or (planned_epochs(out, ClassifierTrainConfig.epochs) if resume else None)
-    own = own_unless_given(out, settings, given) if resume else {}
-    cfg = ClassifierTrainConfig(**{**_of(ClassifierTrainConfig, settings), "epochs": epochs or 8, **own})
+    own = own_unless_given(out, settings, given, ClassifierTrainConfig.epochs) if resume else {}
+    cfg = ClassifierTrainConfig(**{**_of(ClassifierTrainConfig, settings), "epochs": settings["epochs"] or 8, **own})
     headline = (
         f"training an evaluator on {ds.name}: {len(ds.train_idx)} train / {len(ds.test_idx)} test images, "
         + counted(len(ds.class_names or []), "class", "classes")
