@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import struct
+import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,29 @@ import torch
 os.environ.setdefault("VAELAB_NO_DOWNLOAD", "1")  # tests never fetch anything
 os.environ["VAELAB_CACHE"] = tempfile.mkdtemp(prefix="vaelab-test-cache-")  # nothing leaks into ~/.cache
 torch.set_num_threads(2)
+
+
+def run_vaelab(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`vaelab ARGS` run in this process, as a CompletedProcess with its exit code and its stdout and stderr: the
+    same code path as the command (``vaelab.cli.main``), without the seconds a new Python takes to import torch and
+    scikit-learn. Tests of the entry point itself, or of a run that must not share this process, start one."""
+    from vaelab.cli import main
+
+    argv, out, err, environ = [str(a) for a in args], io.StringIO(), io.StringIO(), dict(os.environ)
+    try:
+        with warnings.catch_warnings(), contextlib.chdir(cwd or os.getcwd()):
+            warnings.resetwarnings()  # the filters a new Python starts with, not pytest's: warnings show as they would
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", category)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(argv)
+                except SystemExit as e:  # argparse's usage errors
+                    code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)  # a flag that sets a variable for the processes it starts (--no-download)
+    return subprocess.CompletedProcess(["vaelab", *argv], code, out.getvalue(), err.getvalue())
 
 
 def write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> Path:

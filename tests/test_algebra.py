@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_vaelab
 from vaelab.data.dataset import ImageDataset, query_mask
 from vaelab.errors import VaelabError
 from vaelab.latent.arithmetic import (
@@ -325,10 +324,6 @@ def test_a_weighted_blend_matches_the_class_means_computed_by_hand(tiny_model_di
     np.testing.assert_allclose(sampled.class_images, m.decode(codes.astype(np.float32)), atol=1e-5)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
-
-
 def test_long_class_names_are_cut_in_the_middle_so_that_they_stay_distinct():
     from vaelab.viz.figures import short_label
 
@@ -352,7 +347,7 @@ def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_u
     Image.new("L", (28, 28), 100).save(folder / "more" / "b.png")
     (folder / "._a.png").write_bytes(b"\x00\x05\x16\x07")  # macOS companion file: hidden, not an image
     (folder / "broken.png").write_text("not an image")
-    p = _cli("arithmetic", f"{folder} - {folder / 'a.png'}", "--model", tiny_model_dir, "--out", tmp_path / "o")
+    p = run_vaelab("arithmetic", f"{folder} - {folder / 'a.png'}", "--model", tiny_model_dir, "--out", tmp_path / "o")
     assert p.returncode == 0, p.stderr
     assert p.stderr.splitlines() == [
         l for l in p.stderr.splitlines() if l.startswith("vaelab: warning: left out 1 of 3")
@@ -387,7 +382,7 @@ def test_a_concept_folder_takes_every_image_below_it_and_leaves_out_hidden_and_u
 def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     from PIL import Image
 
-    p = _cli("arithmetic", "class:0 - class:1 + class:2", "--model", tiny_model_dir, "--out", tmp_path / "a")
+    p = run_vaelab("arithmetic", "class:0 - class:1 + class:2", "--model", tiny_model_dir, "--out", tmp_path / "a")
     assert p.returncode == 0, p.stderr
     assert Image.open(tmp_path / "a" / "result.png").size == (112, 112)
     assert (tmp_path / "a" / "arithmetic.png").is_file() and (tmp_path / "a" / "histograms.png").is_file()
@@ -401,12 +396,12 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     assert counts.tolist() == [np.histogram(v, np.linspace(-lim, lim, 11))[0].tolist() for v in vectors]
     assert (counts.sum(1) == 8).all()  # every one of the 8 values lands in a bin
     # an expression that starts with a minus sign and has no space is the expression, not an unknown option
-    p = _cli("arithmetic", "-1*class:2", "--model", tiny_model_dir, "--out", tmp_path / "neg")
+    p = run_vaelab("arithmetic", "-1*class:2", "--model", tiny_model_dir, "--out", tmp_path / "neg")
     assert p.returncode == 0 and "-1·class:2" in p.stdout, p.stderr
     np.testing.assert_allclose(
         arithmetic(tiny_model_dir, " -1*class:2").vector, -arithmetic(tiny_model_dir, "class:2").vector, rtol=1e-6
     )
-    p = _cli("blend", "--model", tiny_model_dir, "--k", "3", "--eigen", "4", "--out", tmp_path / "b")
+    p = run_vaelab("blend", "--model", tiny_model_dir, "--k", "3", "--eigen", "4", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     names = {f.name for f in (tmp_path / "b").iterdir()}
     assert names == {
@@ -419,7 +414,7 @@ def test_cli_arithmetic_and_blend_end_to_end(tmp_path, tiny_model_dir):
     rows = (tmp_path / "b" / "kmeans_confusion.csv").read_text().splitlines()
     assert rows[0] == "cluster,0,1,2" and len(rows) == 4
     # a class is an attribute of any labelled set; the vector is saved readable like every other output
-    p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
+    p = run_vaelab("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
     assert p.returncode == 0, p.stderr
     saved = tmp_path / "v" / "attribute_class=1.safetensors"
     mask = os.umask(0)
@@ -432,7 +427,7 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     from vaelab.tasks.arithmetic import arithmetic
     from vaelab.tasks.attribute import apply_vector, attribute
 
-    p = _cli("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
+    p = run_vaelab("attribute", "--attr", "class=1", "--model", tiny_model_dir, "--out", tmp_path / "v")
     assert p.returncode == 0, p.stderr
     saved = tmp_path / "v" / "attribute_class=1.safetensors"
     vector = load_vector(saved)
@@ -445,7 +440,7 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     from PIL import Image
 
     Image.new("L", (28, 28), 90).save(image)
-    p = _cli(
+    p = run_vaelab(
         "attribute",
         "--vector",
         saved,
@@ -462,7 +457,7 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
     assert sorted(f.name for f in (tmp_path / "w").iterdir()) == ["strip_class=1_img.png"]  # nothing else saved
     Image.new("L", (28, 28), 200).save(tmp_path / "other.png")  # a second image's strip goes beside the first
     assert (
-        _cli(
+        run_vaelab(
             "attribute",
             "--vector",
             saved,
@@ -482,13 +477,13 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
         r.image, apply_vector(tiny_model_dir, image, vector, [1.0], correction="none")[0], atol=1e-5
     )
     assert len(r.terms[1][1].images) == 0
-    p = _cli("arithmetic", f"{image} - 2*{saved}", "--model", tiny_model_dir, "--out", tmp_path / "a")
+    p = run_vaelab("arithmetic", f"{image} - 2*{saved}", "--model", tiny_model_dir, "--out", tmp_path / "a")
     assert p.returncode == 0 and f"-2·{saved} (vector)" in p.stdout, p.stderr
     wrong = tmp_path / "short.safetensors"
     from vaelab.io.vectors import save_vector
 
     save_vector(wrong, np.ones(3, np.float32), {})
-    p = _cli("arithmetic", f"{image} + {wrong}", "--model", tiny_model_dir, "--out", tmp_path / "b")
+    p = run_vaelab("arithmetic", f"{image} + {wrong}", "--model", tiny_model_dir, "--out", tmp_path / "b")
     assert p.returncode == 2 and "holds a vector of 3 numbers; this model's codes have 8" in p.stderr
 
 
@@ -516,7 +511,7 @@ def test_a_saved_vector_is_applied_again_and_is_a_term_of_arithmetic(tmp_path, t
 )
 def test_algebra_bad_input(tmp_path, tiny_model_dir, args, words):
     (tmp_path / "empty").mkdir()
-    p = _cli(*[a.format(tmp=tmp_path) for a in args], "--model", tiny_model_dir, "--out", tmp_path / "o")
+    p = run_vaelab(*[a.format(tmp=tmp_path) for a in args], "--model", tiny_model_dir, "--out", tmp_path / "o")
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     for w in words:
@@ -545,7 +540,7 @@ def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_pa
     (tmp_path / "b").mkdir()  # an earlier blend of classes there, and a file of the user's
     for name in ("blend.png", "kmeans_confusion.csv", "notes.txt"):
         (tmp_path / "b" / name).write_text("old")
-    p = _cli("blend", "--model", model, "--eigen", "3", "--out", tmp_path / "b")
+    p = run_vaelab("blend", "--model", model, "--eigen", "3", "--out", tmp_path / "b")
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in (tmp_path / "b").iterdir()) == [
         "eigen_images.png",
@@ -557,7 +552,7 @@ def test_blend_on_data_without_classes_clusters_it_and_draws_eigen_images(tmp_pa
     assert rows[0] == "cluster,images" and len(rows) == 9  # 8 clusters by default
     assert sum(int(r.split(",")[1]) for r in rows[1:]) == 27  # the 90 % training split of 30 images
     assert "no classes to blend; k-means with 8 clusters" in p.stdout
-    p = _cli("blend", "--model", model, "--classes", "a,b", "--out", tmp_path / "c")
+    p = run_vaelab("blend", "--model", model, "--classes", "a,b", "--out", tmp_path / "c")
     assert p.returncode == 2 and "leave out --classes and --weights to cluster" in p.stderr
 
 

@@ -11,11 +11,7 @@ import zlib
 import pytest
 from PIL import Image
 
-
-def _vaelab(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
-    )
+from conftest import run_vaelab
 
 
 def _assert_clean_failure(proc, *words):
@@ -80,19 +76,19 @@ def _bad_image(tmp_path, kind):
 def test_bad_image_files(tmp_path, tiny_model_dir, good_png, kind, words):
     bad = _bad_image(tmp_path, kind)
     out = tmp_path / "out"
-    proc = _vaelab("morph", good_png, bad, "--model", tiny_model_dir, "--out", out)
+    proc = run_vaelab("morph", good_png, bad, "--model", tiny_model_dir, "--out", out)
     _assert_clean_failure(proc, bad.name, *words)
     assert not out.exists()
 
 
 def test_unknown_class_lists_the_known_ones(tmp_path, tiny_model_dir):
-    proc = _vaelab("morph", "--class", "0", "--class", "Zebra", "--model", tiny_model_dir, "--out", tmp_path / "o")
+    proc = run_vaelab("morph", "--class", "0", "--class", "Zebra", "--model", tiny_model_dir, "--out", tmp_path / "o")
     _assert_clean_failure(proc, "unknown class 'Zebra'", "0, 1, 2")
 
 
 def test_model_folder_without_config(tmp_path, good_png):
     (tmp_path / "empty-model").mkdir()
-    proc = _vaelab("morph", good_png, good_png, "--model", tmp_path / "empty-model", "--out", tmp_path / "o")
+    proc = run_vaelab("morph", good_png, good_png, "--model", tmp_path / "empty-model", "--out", tmp_path / "o")
     _assert_clean_failure(proc, "no config.json")
 
 
@@ -104,44 +100,47 @@ def test_corrupt_and_mismatched_safetensors(tmp_path, tiny_model_dir, good_png, 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
     (broken / "model.safetensors").write_bytes((broken / "model.safetensors").read_bytes()[:200])
-    proc = _vaelab("morph", good_png, good_png, "--model", broken, "--backend", backend, "--out", tmp_path / "o")
+    proc = run_vaelab("morph", good_png, good_png, "--model", broken, "--backend", backend, "--out", tmp_path / "o")
     _assert_clean_failure(proc, "model.safetensors")
     other = tmp_path / "other"
     build_model(ModelConfig(latent_dim=3, widths=(4, 8))).save_pretrained(other, {"name": "x"}, onnx=False)
     shutil.copy(other / "model.safetensors", broken / "model.safetensors")
-    proc = _vaelab("morph", good_png, good_png, "--model", broken, "--backend", backend, "--out", tmp_path / "o")
+    proc = run_vaelab("morph", good_png, good_png, "--model", broken, "--backend", backend, "--out", tmp_path / "o")
     _assert_clean_failure(proc, "model.safetensors")
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("frames", ["0", "100000"])
 def test_frames_out_of_range(tmp_path, tiny_model_dir, good_png, frames):
-    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", frames, "--out", tmp_path / "o")
+    proc = run_vaelab(
+        "morph", good_png, good_png, "--model", tiny_model_dir, "--frames", frames, "--out", tmp_path / "o"
+    )
     _assert_clean_failure(proc, "--frames must be from 2", "to 2000")
 
 
 def test_a_dangling_link_as_out_is_refused_before_the_work(tmp_path, tiny_model_dir, good_png):
     (tmp_path / "o").symlink_to(tmp_path / "nowhere")
-    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "5", "--out", tmp_path / "o")
+    proc = run_vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "5", "--out", tmp_path / "o")
     _assert_clean_failure(proc, "is a link to", "which does not exist")
     assert (tmp_path / "o").is_symlink() and not (tmp_path / "nowhere").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path, tiny_model_dir, good_png):
-    proc = _vaelab("--debug", "morph", good_png, tmp_path / "nope.png", "--model", tiny_model_dir)
+    args = ["--debug", "morph", good_png, tmp_path / "nope.png", "--model", tiny_model_dir]
+    proc = subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
 def test_failed_run_leaves_an_earlier_output_untouched(tmp_path, tiny_model_dir, good_png):
     out = tmp_path / "out"
     assert (
-        _vaelab(
+        run_vaelab(
             "morph", good_png, good_png, "--model", tiny_model_dir, "--frames", "5", "--out", out, "--no-mp4"
         ).returncode
         == 0
     )
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
-    proc = _vaelab("morph", good_png, _bad_image(tmp_path, "truncated"), "--model", tiny_model_dir, "--out", out)
+    proc = run_vaelab("morph", good_png, _bad_image(tmp_path, "truncated"), "--model", tiny_model_dir, "--out", out)
     assert proc.returncode == 2
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temp folder left behind
@@ -221,7 +220,7 @@ def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
     (tmp_path / "badimg" / "x.png").write_bytes(b"\x89PNG broken")
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "gone").symlink_to(tmp_path / "nowhere")  # a dangling link: refused before training, not after
-    proc = _vaelab(*[a.format(tmp=tmp_path, idx=toy_idx_dir) for a in args])
+    proc = run_vaelab(*[a.format(tmp=tmp_path, idx=toy_idx_dir) for a in args])
     _assert_clean_failure(proc, *words)
     assert not (tmp_path / "r").exists()  # no run folder is started for input that cannot train
     assert (tmp_path / "afile").read_text() == "not a folder"
@@ -229,7 +228,7 @@ def test_train_bad_input(tmp_path, toy_idx_dir, args, words):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without CUDA")
 def test_train_on_cuda_without_a_gpu_is_refused_before_the_run_folder(tmp_path, toy_idx_dir):
-    proc = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--device", "cuda", "--out", str(tmp_path / "r"))
+    proc = run_vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--device", "cuda", "--out", str(tmp_path / "r"))
     _assert_clean_failure(proc, "no CUDA GPU")
     assert not (tmp_path / "r").exists()
 
@@ -294,7 +293,7 @@ def test_out_of_range_settings_are_refused_before_any_output(tmp_path, tiny_mode
         if args[0] in ("morph", "explore", "evaluate", "attribute", "arithmetic", "disentangle", "blend")
         else []
     )
-    proc = _vaelab(*filled, *model, "--out", str(tmp_path / "o"))
+    proc = run_vaelab(*filled, *model, "--out", str(tmp_path / "o"))
     _assert_clean_failure(proc, *words)
     assert not (tmp_path / "o").exists()
 
@@ -311,15 +310,17 @@ def test_the_morph_api_refuses_frames_past_its_memory_and_side_limits(tiny_model
 
 def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, tiny_model_dir, good_png):
     (tmp_path / "ro").write_text("a file where a folder should go")
-    proc = _vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--out", str(tmp_path / "ro" / "sub"))
+    proc = run_vaelab("morph", good_png, good_png, "--model", tiny_model_dir, "--out", str(tmp_path / "ro" / "sub"))
     _assert_clean_failure(proc, "cannot write --out")
 
 
 def test_distributed_training_checks_its_input_before_launching(tmp_path, toy_idx_dir):
     """Bad input with --nproc 2 is one line from the launching process, not one per rank plus torchrun's report."""
-    _assert_clean_failure(_vaelab("train", "--data", "mnist:/nope", "--nproc", "2", "--out", tmp_path / "r"), "/nope")
     _assert_clean_failure(
-        _vaelab(
+        run_vaelab("train", "--data", "mnist:/nope", "--nproc", "2", "--out", tmp_path / "r"), "/nope"
+    )
+    _assert_clean_failure(
+        run_vaelab(
             "train",
             "--data",
             f"mnist:{toy_idx_dir}",
@@ -345,10 +346,10 @@ def test_a_folder_of_one_image_is_refused_by_train_and_evaluate_asks_for_two_tes
     shutil.copy(good_png, one / "a class" / "only.png")  # one class of one image: the cycle-VAE's labels too
     for command in ("train", "train-cycle"):
         out = tmp_path / command
-        proc = _vaelab(command, "--data", f"folder:{one}", "--size", "16", "--epochs", "1", "--out", out)
+        proc = run_vaelab(command, "--data", f"folder:{one}", "--size", "16", "--epochs", "1", "--out", out)
         _assert_clean_failure(proc, "no test images to score each epoch on (1 image in all)", "at least two")
         assert not out.exists()
-    proc = _vaelab(
+    proc = run_vaelab(
         "evaluate", "--model", tiny_model_dir, "--evaluator", "none", "--limit", "1", "--out", tmp_path / "ev"
     )
     _assert_clean_failure(proc, "needs at least 2 test images", "gives 1 with --limit 1")
@@ -359,36 +360,36 @@ def test_train_refuses_a_folder_holding_a_model_and_a_resume_with_no_epochs_left
     run = tmp_path / "run"
     shutil.copytree(tiny_model_dir, run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    proc = _vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", run)
+    proc = run_vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", run)
     _assert_clean_failure(proc, "holds a trained model: --resume goes on with it, or choose another --out")
-    proc = _vaelab("train-cycle", "--epochs", "1", "--out", run)
+    proc = run_vaelab("train-cycle", "--epochs", "1", "--out", run)
     _assert_clean_failure(proc, "holds a trained model")
-    proc = _vaelab("train", "--out", run, "--resume", "--epochs", "2")  # it has trained 3
+    proc = run_vaelab("train", "--out", run, "--resume", "--epochs", "2")  # it has trained 3
     _assert_clean_failure(proc, "already trained 3 epochs")
     assert proc.stdout == ""  # no banner before the error
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     (tmp_path / "stopped").mkdir()  # a run stopped in its first epoch leaves no model and no checkpoint
     for command in ("train", "train-cycle"):
-        proc = _vaelab(command, "--out", tmp_path / "stopped", "--resume", "--epochs", "2")
+        proc = run_vaelab(command, "--out", tmp_path / "stopped", "--resume", "--epochs", "2")
         _assert_clean_failure(proc, "holds no model or checkpoint", "start it again without --resume")
     from vaelab.models.config import DEFAULT_MODEL
 
     evaluator = tmp_path / "evaluator"
     shutil.copytree(DEFAULT_MODEL.parent / "fashion-mnist-evaluator", evaluator)
-    proc = _vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", evaluator)
+    proc = run_vaelab("train", "--data", "sprites:100", "--epochs", "1", "--out", evaluator)
     _assert_clean_failure(proc, "holds an evaluator classifier; choose another folder")
 
 
 def test_disentangle_refuses_an_out_file_before_any_work(tmp_path, tiny_model_dir):
     out = tmp_path / "afile"
     out.write_text("mine")
-    proc = _vaelab("disentangle", "--model", tiny_model_dir, "--out", out)
+    proc = run_vaelab("disentangle", "--model", tiny_model_dir, "--out", out)
     _assert_clean_failure(proc, "exists and is not a folder")
     assert proc.stdout == "" and out.read_text() == "mine"  # no "… encoding" progress before the refusal
 
 
 def test_a_misspelt_option_points_to_its_commands_help():
-    proc = _vaelab("disentangle", "--metric-scale", "0.1")
+    proc = run_vaelab("disentangle", "--metric-scale", "0.1")
     said = "unrecognized arguments: --metric-scale 0.1; did you mean --metrics-scale? (see vaelab disentangle --help)"
     _assert_clean_failure(proc, said)
 
@@ -401,5 +402,5 @@ def test_resuming_from_another_models_checkpoint_is_one_line(tmp_path, tiny_mode
     doc = json.loads((run / "config.json").read_text())
     doc["model"]["latent_dim"] += 1  # config.json now describes another model than checkpoint.pt holds
     (run / "config.json").write_text(json.dumps(doc))
-    proc = _vaelab("train", "--out", run, "--resume", "--epochs", "5")
+    proc = run_vaelab("train", "--out", run, "--resume", "--epochs", "5")
     _assert_clean_failure(proc, "checkpoint.pt does not fit the model its config.json describes", "another run")

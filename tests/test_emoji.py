@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import emoji_font_available
+from conftest import emoji_font_available, run_vaelab
 
 pytestmark = pytest.mark.skipif(
     not emoji_font_available(), reason="needs Debian's fonts-noto-color-emoji (make test installs it)"
@@ -117,27 +114,20 @@ def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir
 
     ds = vaelab.load_dataset("emoji:16")
     Image.fromarray(ds.images[0].transpose(1, 2, 0)).save(tmp_path / "e.png")
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vaelab.cli",
-            "attribute",
-            "--model",
-            str(tiny_emoji_model_dir),
-            "--attr",
-            "gender=woman",
-            "--balance-on",
-            "skin,group",
-            "--apply",
-            str(tmp_path / "e.png"),
-            "--strengths",
-            "-1:1:5",
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
+    p = run_vaelab(
+        "attribute",
+        "--model",
+        str(tiny_emoji_model_dir),
+        "--attr",
+        "gender=woman",
+        "--balance-on",
+        "skin,group",
+        "--apply",
+        str(tmp_path / "e.png"),
+        "--strengths",
+        "-1:1:5",
+        "--out",
+        str(tmp_path / "o"),
     )
     assert p.returncode == 0, p.stderr
     vec = load_file(str(tmp_path / "o" / "attribute_gender=woman.safetensors"))["vector"]
@@ -152,20 +142,13 @@ def test_cli_attribute_saves_a_vector_and_a_strip(tmp_path, tiny_emoji_model_dir
 
 
 def test_attribute_on_every_image_is_a_clear_error(tmp_path, tiny_emoji_model_dir):
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vaelab.cli",
-            "attribute",
-            "--model",
-            str(tiny_emoji_model_dir),
-            "--attr",
-            "skin=none|light|medium-light|medium|medium-dark|dark",
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
+    p = run_vaelab(
+        "attribute",
+        "--model",
+        str(tiny_emoji_model_dir),
+        "--attr",
+        "skin=none|light|medium-light|medium|medium-dark|dark",
+        "--out",
+        str(tmp_path / "o"),
     )
     assert p.returncode == 2 and "true for every image" in p.stderr and "Traceback" not in p.stderr

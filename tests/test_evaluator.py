@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import fashion_mnist_available, write_omniglot
+from conftest import fashion_mnist_available, run_vaelab, write_omniglot
 from vaelab.cli import main
 from vaelab.data.dataset import ImageDataset
 from vaelab.data.loaders import load_dataset
@@ -248,38 +246,37 @@ def test_evaluate_command_prints_a_table_and_writes_eval_json(tmp_path, tiny_mod
     assert curves and all(m["target_prob_mid"] == pytest.approx(np.mean(m["target_prob_curve"][2:4])) for m in curves)
 
 
-def _vaelab(*args):
-    return subprocess.run([sys.executable, "-m", "vaelab", *map(str, args)], capture_output=True, text=True)
-
-
 @pytest.mark.parametrize(
     "case",
     ["vae-as-evaluator", "wrong-size-evaluator", "other-classes-evaluator", "same-count-other-names", "no-model"],
 )
 def test_evaluate_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_model_dir, trained):
     if case == "vae-as-evaluator":
-        proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tiny_model_dir)
+        proc = run_vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tiny_model_dir)
         words = ["not an evaluator"]
     elif case == "wrong-size-evaluator":
         from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 
         EvaluatorCNN(EvaluatorConfig(height=32, width=32, num_classes=3)).save_pretrained(tmp_path / "ev32", {})
-        proc, words = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev32"), ["32×32"]
+        proc, words = run_vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev32"), ["32×32"]
     elif case == "other-classes-evaluator":
         from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 
         EvaluatorCNN(EvaluatorConfig(num_classes=10)).save_pretrained(tmp_path / "ev10", {})
-        proc, words = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev10"), ["10 classes"]
+        proc, words = (
+            run_vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev10"),
+            ["10 classes"],
+        )
     elif case == "same-count-other-names":  # three classes, like the tiny model's data, but not its 0, 1, 2
         from vaelab.models.classifier import EvaluatorCNN, EvaluatorConfig
 
         EvaluatorCNN(EvaluatorConfig(num_classes=3)).save_pretrained(
             tmp_path / "ev3", {"class_names": ["cat", "dog", "owl"]}
         )
-        proc = _vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev3")
+        proc = run_vaelab("evaluate", "--model", tiny_model_dir, "--evaluator", tmp_path / "ev3")
         words = ["other classes", "'cat'"]
     else:
-        proc, words = _vaelab("evaluate", "--model", tmp_path / "nothing"), ["no such model folder"]
+        proc, words = run_vaelab("evaluate", "--model", tmp_path / "nothing"), ["no such model folder"]
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("vaelab: error:")

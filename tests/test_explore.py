@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_vaelab
 from vaelab.latent.projection import fit_projection, plane_grid
 from vaelab.latent.stats import active_units, kl_per_dimension, latent_histograms
 from vaelab.latent.traversal import order_by, traversal_codes
@@ -32,10 +31,6 @@ from vaelab.tasks.explore import (
 
 def _quiet(*args, **kwargs):
     pass
-
-
-def _vaelab(*args):
-    return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
 
 
 def _planted(n=2000, d=10, seed=0):
@@ -216,7 +211,7 @@ def test_explore_computes_without_writing_and_write_explore_writes_what_explore_
 
 def test_explore_cli_prints_where_the_files_went(tiny_model_dir, tmp_path):
     out = tmp_path / "cli"
-    proc = _vaelab(
+    proc = run_vaelab(
         "explore",
         "--model",
         tiny_model_dir,
@@ -344,7 +339,7 @@ def test_no_images_is_a_one_line_error(tiny_model_dir, tmp_path, case):
     if case == "empty-split":  # one image: the fixed 90/10 split leaves the test split empty
         Image.new("L", (28, 28)).save(data / "only.png")
         args += ["--split", "test"]
-    proc = _vaelab(*args)
+    proc = run_vaelab(*args)
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and err.startswith("vaelab: error:") and "Traceback" not in proc.stderr

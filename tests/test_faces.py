@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import run_vaelab
 
 pytest.importorskip("cv2")
 skdata = pytest.importorskip("skimage.data")
@@ -38,11 +37,7 @@ def test_astronaut_has_one_face_in_the_right_place():
 
 def test_cli_faces_writes_crops_and_reports_images_without_a_face(tmp_path, photos):
     out = tmp_path / "crops"
-    p = subprocess.run(
-        [sys.executable, "-m", "vaelab.cli", "faces", str(photos), str(out), "--size", "48"],
-        capture_output=True,
-        text=True,
-    )
+    p = run_vaelab("faces", str(photos), str(out), "--size", "48")
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in out.iterdir()) == ["astronaut.png", "no_face.txt"]
     assert Image.open(out / "astronaut.png").size == (48, 48)
@@ -64,11 +59,7 @@ def test_faces_returns_the_crops_as_pictures_and_write_faces_saves_them_with_the
 
 
 def test_faces_on_a_missing_folder_is_a_clear_error(tmp_path):
-    p = subprocess.run(
-        [sys.executable, "-m", "vaelab.cli", "faces", str(tmp_path / "nope"), str(tmp_path / "o")],
-        capture_output=True,
-        text=True,
-    )
+    p = run_vaelab("faces", str(tmp_path / "nope"), str(tmp_path / "o"))
     assert p.returncode == 2 and "no such file or folder" in p.stderr and not (tmp_path / "o").exists()
 
 
@@ -81,11 +72,7 @@ def test_crops_of_same_named_images_both_survive_unreadable_files_are_listed_and
     Image.fromarray(skdata.astronaut()).convert("L").save(src / "x.png")
     (src / "broken.jpg").write_text("not a photo")
     out = src / "crops"  # the output inside the photos: a rerun must not crop its own crops
-    p = subprocess.run(
-        [sys.executable, "-m", "vaelab.cli", "faces", str(src), str(out), "--size", "32"],
-        capture_output=True,
-        text=True,
-    )
+    p = run_vaelab("faces", str(src), str(out), "--size", "32")
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in out.iterdir()) == ["unreadable.txt", "x.png", "x_png.png"]
     grey = [

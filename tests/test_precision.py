@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
+from conftest import run_vaelab
 from vaelab.cli import main
 from vaelab.data.loaders import load_dataset
 from vaelab.errors import VaelabError, VaelabWarning
@@ -202,15 +203,18 @@ sys.exit(main(sys.argv[1:]))
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_bit_for_bit(tmp_path, toy_idx_dir, precision, compiled):
     common = ["--data", f"mnist:{toy_idx_dir}", "--latent", "4", "--widths", "4,8", "--batch-size", "64"]
     common += ["--precision", precision, "--quiet", "--no-onnx", *(["--compile"] if compiled else [])]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    straight = [sys.executable, "-m", "vaelab", "train", *common, "--epochs", "3", "--out", str(tmp_path / "a")]
-    assert subprocess.run(straight, env=env, capture_output=True).returncode == 0
-    # 300 training images at batch 64: 5 steps an epoch; the process kills itself at its 8th step
-    killed = [sys.executable, "-c", KILL_AT_STEP.format(kill_at=7), "train", *common, "--epochs", "3"]
-    proc = subprocess.run([*killed, "--out", str(tmp_path / "b")], env=env, capture_output=True)
-    assert proc.returncode == -signal.SIGKILL
-    resumed = [sys.executable, "-m", "vaelab", "train", "--out", str(tmp_path / "b"), "--resume", "--quiet"]
-    done = subprocess.run([*resumed, "--data", f"mnist:{toy_idx_dir}"], env=env, capture_output=True, text=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the killed process computes: one thread
+    try:
+        assert run_vaelab("train", *common, "--epochs", "3", "--out", tmp_path / "a").returncode == 0
+        # 300 training images at batch 64: 5 steps an epoch; the process kills itself at its 8th step
+        killed = [sys.executable, "-c", KILL_AT_STEP.format(kill_at=7), "train", *common, "--epochs", "3"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([*killed, "--out", str(tmp_path / "b")], env=env, capture_output=True)
+        assert proc.returncode == -signal.SIGKILL
+        done = run_vaelab("train", "--out", tmp_path / "b", "--resume", "--quiet", "--data", f"mnist:{toy_idx_dir}")
+    finally:
+        torch.set_num_threads(threads)
     assert done.returncode == 0, done.stderr
     a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

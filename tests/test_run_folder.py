@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import run_vaelab
 from vaelab.cli import main
 from vaelab.errors import VaelabError
 from vaelab.io.run_lock import run_folder_lock
@@ -89,11 +90,6 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_it_resumes(tmp_path, toy_idx_dir
     assert proc.returncode == 130, err
     assert "go on with: vaelab train --out" in err and "--resume" in err
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp folder, no lock left behind
-    done = subprocess.run(
-        [sys.executable, "-m", "vaelab", "train", "--out", str(out), "--resume", "--epochs", "3", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = run_vaelab("train", "--out", out, "--resume", "--epochs", "3", "--quiet")
     # the run saved at least one epoch: a resume to 3 goes on, or says the plan is already done
     assert done.returncode == 0 or "has already trained" in done.stderr, done.stderr

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import fashion_mnist_available
+from conftest import fashion_mnist_available, run_vaelab
 from vaelab.data.loaders import load_dataset
 from vaelab.models.config import ModelConfig
 from vaelab.training.config import TrainConfig
@@ -263,8 +263,6 @@ def test_one_epoch_on_2k_images_lowers_the_test_loss(tmp_path, toy_idx_dir):
 
 
 def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
-    import subprocess
-    import sys
 
     import vaelab
 
@@ -272,9 +270,6 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     # the data path is relative to where the run starts; the run must record it so that it works from anywhere
     data = f"mnist:{toy_idx_dir.name}"
     base = [
-        sys.executable,
-        "-m",
-        "vaelab.cli",
         "train",
         "--data",
         data,
@@ -294,30 +289,25 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
         str(out),
         "--quiet",
     ]
-    proc = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
+    proc = run_vaelab(*base + ["--epochs", "1"], cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     model = vaelab.load(out)
     assert model.cfg.latent_dim == 3 and model.cfg.widths == (4, 8) and model.cfg.tc_beta == 6.0
     # a resume keeps the run's settings: another value is refused before anything is written; the same is fine
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    proc = subprocess.run(
-        base + ["--epochs", "2", "--resume", "--lr", "0.5", "--val-fraction", "0.2"],
-        capture_output=True,
-        text=True,
-        cwd=toy_idx_dir.parent,
+    proc = run_vaelab(
+        *base + ["--epochs", "2", "--resume", "--lr", "0.5", "--val-fraction", "0.2"], cwd=toy_idx_dir.parent
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "--lr 0.5 (the run's: 0.001), --val-fraction 0.2 (the run's: 0.0)" in proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     # a value that happens to be the default is still a change when the command line gives it
-    proc = subprocess.run(
-        base + ["--epochs", "2", "--resume", "--latent", "32"], capture_output=True, text=True, cwd=toy_idx_dir.parent
-    )
+    proc = run_vaelab(*base + ["--epochs", "2", "--resume", "--latent", "32"], cwd=toy_idx_dir.parent)
     assert proc.returncode == 2 and "--latent 32 (the run's: 3)" in proc.stderr, proc.stderr
-    proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
+    proc = run_vaelab(*base + ["--epochs", "2", "--resume"], cwd=toy_idx_dir.parent)
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2:" in proc.stdout + proc.stderr and f"training the run in {out} (vae-conv)" in proc.stdout
-    proc = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, cwd=toy_idx_dir.parent)
+    proc = run_vaelab(*base + ["--epochs", "2", "--resume"], cwd=toy_idx_dir.parent)
     assert proc.returncode == 2 and "already trained 2 epochs; give --epochs above 2" in proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 2
     # --resume without --data or --limit, from another folder, goes on with the run's own data and limit
@@ -325,8 +315,8 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     bare = [a for a in base if a not in ("--data", data, "--limit", "100")]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(
-        bare + ["--epochs", "3", "--resume", "--pictures-every", "5"], capture_output=True, text=True, cwd=elsewhere
+    proc = run_vaelab(
+        *bare + ["--epochs", "3", "--resume", "--pictures-every", "5"], cwd=elsewhere
     )  # how often to draw may change on a resume
     assert proc.returncode == 0, proc.stderr
     assert (out / "recon_epoch003.png").is_file()  # the last epoch is always drawn
@@ -335,7 +325,7 @@ def test_cli_train_writes_a_loadable_model_and_resumes(tmp_path, toy_idx_dir):
     assert f"on {doc['data']['name']}: 100 train" in proc.stdout, proc.stdout
     assert doc["training"]["epochs_done"] == 3
     # a different --limit would train on other images: refused, and the run is left as it was
-    proc = subprocess.run(bare + ["--epochs", "4", "--resume", "--limit", "50"], capture_output=True, text=True)
+    proc = run_vaelab(*bare + ["--epochs", "4", "--resume", "--limit", "50"])
     assert proc.returncode == 2 and "trained on the first 100 training images" in proc.stderr, proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
 
@@ -405,8 +395,6 @@ def test_configs_refuse_unusable_settings_but_old_runs_do_nothing_settings_still
 
 
 def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_path, toy_idx_dir):
-    import subprocess
-    import sys
 
     from PIL import Image
 
@@ -418,7 +406,7 @@ def test_resume_finds_moved_data_with_its_own_format_and_refuses_other_data(tmp_
         return root
 
     def vaelab(*args):
-        return subprocess.run([sys.executable, "-m", "vaelab.cli", *map(str, args)], capture_output=True, text=True)
+        return run_vaelab(*args)
 
     data, run = folder(tmp_path / "cats", {"black": 20, "tabby": 200}), tmp_path / "run"
     p = vaelab(
@@ -481,14 +469,9 @@ def test_pictures_are_drawn_about_twenty_times_in_a_long_run_by_default():
 
 
 def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_epochs(tmp_path, toy_idx_dir):
-    import subprocess
-    import sys
 
     out = tmp_path / "run"
     base = [
-        sys.executable,
-        "-m",
-        "vaelab.cli",
         "train",
         "--data",
         f"mnist:{toy_idx_dir}",
@@ -503,7 +486,7 @@ def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_
         "--quiet",
         "--no-onnx",
     ]
-    proc = subprocess.run(base + ["--epochs", "2"], capture_output=True, text=True)
+    proc = run_vaelab(*base + ["--epochs", "2"])
     assert proc.returncode == 0, proc.stderr
     assert "\nbatch 16: sized to 100 training images, 14 optimizer steps in all" in proc.stdout  # only what was sized
     assert (
@@ -511,7 +494,7 @@ def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_
     )  # the epochs given are few: warned, as before
     doc = json.loads((out / "config.json").read_text())["training"]
     assert (doc["batch_size"], doc["epochs"], doc["epochs_done"]) == (16, 2, 2)
-    proc = subprocess.run(base[:4] + ["--out", str(out), "--resume"], capture_output=True, text=True)
+    proc = run_vaelab(*base[:1] + ["--out", str(out), "--resume"])
     assert proc.returncode == 2 and "already trained 2 epochs; give --epochs above 2" in proc.stderr, proc.stderr
     # a run stopped before its planned epochs goes on to them: the plan is the checkpoint's (config.json keeps
     # the best validated epoch's, which may be older)
@@ -520,12 +503,10 @@ def test_cli_sizes_the_batch_to_a_small_set_and_a_resume_goes_on_to_the_planned_
     ckpt = load_checkpoint(out)
     ckpt["train_config"]["epochs"] = 3
     torch.save(ckpt, out / "checkpoint.pt")
-    proc = subprocess.run(base[:4] + ["--out", str(out), "--resume", "--quiet"], capture_output=True, text=True)
+    proc = run_vaelab(*base[:1] + ["--out", str(out), "--resume", "--quiet"])
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "config.json").read_text())["training"]["epochs_done"] == 3
-    given = subprocess.run(
-        base + ["--epochs", "1", "--batch-size", "50", "--out", str(tmp_path / "given")], capture_output=True, text=True
-    )
+    given = run_vaelab(*base + ["--epochs", "1", "--batch-size", "50", "--out", str(tmp_path / "given")])
     assert given.returncode == 0 and "sized to" not in given.stdout, given.stderr
 
 

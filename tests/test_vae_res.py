@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from conftest import run_vaelab
 from vaelab.models.config import ModelConfig
 from vaelab.models.registry import build_model, load
 
@@ -91,18 +90,16 @@ def test_a_learned_sigma_is_a_weight_that_training_moves_and_the_model_folder_ke
     assert load(tmp_path / "run").log_sigma.item() == pytest.approx(learned)
 
 
-def _vaelab(*args):
-    return subprocess.run([sys.executable, "-m", "vaelab", *map(str, args)], capture_output=True, text=True)
-
-
 def test_train_takes_vae_res_with_attention_and_refuses_attention_for_another_kind(tmp_path, toy_idx_dir):
-    p = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--model", "vae-conv", "--attention", "1", "--out", tmp_path)
+    p = run_vaelab(
+        "train", "--data", f"mnist:{toy_idx_dir}", "--model", "vae-conv", "--attention", "1", "--out", tmp_path
+    )
     assert p.returncode == 2 and "--attention shapes a vae-res model; 'vae-conv' does not use it" in p.stderr
-    p = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--likelihood", "gaussian-optimal", "--sigma", "0.2",
+    p = run_vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--likelihood", "gaussian-optimal", "--sigma", "0.2",
                 "--out", tmp_path / "o")  # fmt: skip
     assert p.returncode == 2 and "--sigma is the Gaussian likelihood's" in p.stderr
     out = tmp_path / "res"
-    p = _vaelab(
+    p = run_vaelab(
         "train", "--data", f"mnist:{toy_idx_dir}", "--model", "vae-res", "--widths", "8,8", "--attention", "1",
         "--latent", "4", "--likelihood", "gaussian-optimal", "--epochs", "1", "--batch-size", "64", "--out", out,
     )  # fmt: skip
