@@ -327,14 +327,18 @@ def test_a_colour_run_takes_the_colour_recipe_where_no_flag_is_given_and_a_flag_
     assert doc["model"]["likelihood"] == "bernoulli" and doc["training"]["freq_loss"] == 0.0
 
 
-def test_a_colour_set_is_sized_to_a_batch_of_at_most_64_and_a_small_one_still_smaller():
+def test_a_colour_set_is_sized_to_a_batch_of_at_most_32_over_as_many_images_and_a_small_one_still_smaller():
     from vaelab.training.recipe import largest_batch_for
-    from vaelab.training.vae import sized_schedule
+    from vaelab.training.vae import epoch_steps, sized_schedule
 
-    assert sized_schedule(3410, largest=largest_batch_for(3))[0] == 32  # emoji: 128 without the cap
-    assert sized_schedule(3410, largest=largest_batch_for(1))[0] == 128
-    assert sized_schedule(209, largest=largest_batch_for(3))[0] == 16
+    # emoji: batch 128 and 38 epochs without the cap; with it, 4x the steps of a quarter the size, as many images
+    assert sized_schedule(3410, largest=largest_batch_for(1)) == (128, 38)
+    assert sized_schedule(3410, largest=largest_batch_for(3)) == (32, 38)
+    assert 38 * epoch_steps(3410, 32) >= 4 * 1000
+    assert sized_schedule(209, largest=largest_batch_for(3)) == (16, 72)  # under the cap: as before
     assert sized_schedule(3410, batch_size=128, largest=64)[0] == 128  # a batch given is kept
+    assert sized_schedule(3410, batch_size=32, largest=32) == (32, 10)  # and the epochs are sized to it
+    assert sized_schedule(54_000, largest=largest_batch_for(3)) == (32, 10)  # a large set: 10 epochs either way
 
 
 @pytest.mark.parametrize(

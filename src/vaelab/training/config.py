@@ -58,8 +58,8 @@ class TrainConfig:
             type="positive",
             cli_default=None,
             free_on_resume=True,  # the CLI sizes it to the data when not given
-            help="default: 10, or on a small set enough for about 1000 optimizer steps (at most 300); on --resume, the "
-            "run's own",
+            help="default: 10, or on a small set enough for about 1000 optimizer steps (at most 300) of the batch it "
+            "would have without the colour recipe's cap; on --resume, the run's own",
         ),
     )
     batch_size: int = field(
