@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import run_vaelab
 from vaelab.errors import VaelabError
 from vaelab.latent.partition import part_interpolation_codes, swap_codes
 from vaelab.models.config import ModelConfig
@@ -370,24 +371,16 @@ def test_train_cycle_validation_keeps_the_best_epoch_and_stops_after_patience(to
         CycleTrainConfig(patience=3)
 
 
-def _vaelab(capsys, *args) -> tuple[int, str, str]:
-    """Run the CLI in this process (the imports are already paid for): (exit code, stdout, stderr)."""
-    from vaelab.cli import main
-
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:  # a usage error, which argparse reports and exits on
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+def _vaelab(*args) -> tuple[int, str, str]:
+    """`vaelab ARGS` in this process: (exit code, stdout, stderr)."""
+    done = run_vaelab(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.slow
-def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
+def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path):
     run = tmp_path / "cycle"
     code, stdout, err = _vaelab(
-        capsys,
         "train-cycle",
         "--data",
         f"mnist:{toy_idx_dir}",
@@ -420,17 +413,14 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
 
     assert Image.open(run / "swap_epoch001.png").mode != "L"  # the labelled figure, not the plain grey grid
     # a resume keeps the run's settings: another value is refused, and so is a run with no epochs left
-    code, _, err = _vaelab(
-        capsys, "train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9", "--style", "4"
-    )
+    code, _, err = _vaelab("train-cycle", "--out", run, "--resume", "--epochs", "2", "--kl-coef", "9", "--style", "4")
     assert code == 2 and "--kl-coef 9.0 (the run's: 3.0)" in err and "--style" not in err and err.count("\n") == 1
-    code, _, err = _vaelab(capsys, "train-cycle", "--out", run, "--resume", "--epochs", "1")
+    code, _, err = _vaelab("train-cycle", "--out", run, "--resume", "--epochs", "1")
     assert code == 2 and "already trained 1 epoch;" in err
-    code, _, err = _vaelab(capsys, "train", "--out", run, "--resume", "--epochs", "2")  # the other loop
+    code, _, err = _vaelab("train", "--out", run, "--resume", "--epochs", "2")  # the other loop
     assert code == 2 and f"vaelab train-cycle --out {run} --resume" in err and not (run / "recon_epoch001.png").exists()
     out = tmp_path / "dis"
     code, stdout, err = _vaelab(
-        capsys,
         "disentangle",
         "--model",
         run,
@@ -468,7 +458,7 @@ def test_train_cycle_then_disentangle_end_to_end(toy_idx_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
+def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path):
     from vaelab.data.loaders import load_dataset
     from vaelab.training.config import TrainConfig
     from vaelab.training.vae import train
@@ -485,7 +475,6 @@ def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     out.mkdir()
     (out / "swap_grid.png").write_text("a cycle-VAE's, from before")  # replaced: a VAE has no swap grid
     code, stdout, err = _vaelab(
-        capsys,
         "disentangle",
         "--model",
         tmp_path / "vae",
@@ -515,14 +504,14 @@ def test_disentangle_on_sprites_scores_a_vae_with_the_metrics(tmp_path, capsys):
     assert again["beta_vae"]["eval_accuracy"] == pytest.approx(doc["metrics"]["beta_vae"]["eval_accuracy"])
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
-    code, _, err = _vaelab(capsys, "train", "--model", "cycle-vae", "--out", tmp_path / "x")
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    code, _, err = _vaelab("train", "--model", "cycle-vae", "--out", tmp_path / "x")
     assert code == 2 and "train-cycle" in err and err.count("\n") == 1
-    code, _, err = _vaelab(capsys, "disentangle", "--model", tmp_path / "missing", "--out", tmp_path / "d")
+    code, _, err = _vaelab("disentangle", "--model", tmp_path / "missing", "--out", tmp_path / "d")
     assert code == 2 and "no such model folder" in err and err.count("\n") == 1
-    code, _, err = _vaelab(capsys, "train-cycle", "--data", "sprites:x", "--out", tmp_path / "y")
+    code, _, err = _vaelab("train-cycle", "--data", "sprites:x", "--out", tmp_path / "y")
     assert code == 2 and "image count" in err
-    code, _, err = _vaelab(capsys, "train-cycle", "--data", "sprites:64", "--shift", "64", "--out", tmp_path / "z")
+    code, _, err = _vaelab("train-cycle", "--data", "sprites:64", "--shift", "64", "--out", tmp_path / "z")
     assert code == 2 and "shift must be 0 to 63 pixels" in err and err.count("\n") == 1
     assert not (tmp_path / "d").exists()
 

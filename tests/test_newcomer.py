@@ -14,20 +14,16 @@ import pytest
 from PIL import Image
 
 import vaelab
-from conftest import interrupt_at_step
-from vaelab.cli import build_parser, main
+from conftest import interrupt_at_step, run_vaelab
+from vaelab.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _vaelab(capsys, *argv) -> tuple[int, str, str]:
-    """Run the CLI in-process: (exit code, stdout, stderr); a usage error's SystemExit counts as its code."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+def _vaelab(*args) -> tuple[int, str, str]:
+    """`vaelab ARGS` in this process: (exit code, stdout, stderr)."""
+    done = run_vaelab(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
 # --- 1. Ctrl-C during training ---------------------------------------------------------------------------------
@@ -37,11 +33,11 @@ TINY_RUN = ["--latent", "3", "--widths", "4,8", "--limit", "100", "--batch-size"
 
 
 def test_ctrl_c_after_an_epoch_names_the_saved_epoch_and_a_resume_command_that_goes_on(
-    tmp_path, toy_idx_dir, capsys, monkeypatch
+    tmp_path, toy_idx_dir, monkeypatch
 ):
     out = tmp_path / "my run"  # a space: the printed command must quote it
     interrupt_at_step(monkeypatch, at=2)  # the first step of epoch 2
-    code, _, err = _vaelab(capsys, "train", "--data", f"mnist:{toy_idx_dir}", "--out", out, "--epochs", "3", *TINY_RUN)
+    code, _, err = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--out", out, "--epochs", "3", *TINY_RUN)
     assert code == 130
     line = err.strip().splitlines()[-1]
     assert line.startswith("vaelab: interrupted; ") and "holds epoch 1," in line
@@ -49,16 +45,16 @@ def test_ctrl_c_after_an_epoch_names_the_saved_epoch_and_a_resume_command_that_g
     assert shlex.split(command) == ["vaelab", "train", "--out", str(out), "--resume"]
 
     monkeypatch.undo()  # Ctrl-C is not pressed again: the printed command finishes the run's 3 epochs
-    code, _, err = _vaelab(capsys, *shlex.split(command)[1:], "--quiet")
+    code, _, err = _vaelab(*shlex.split(command)[1:], "--quiet")
     assert code == 0, err
     epochs = [json.loads(r)["epoch"] for r in (out / "metrics.jsonl").read_text().splitlines() if '"epoch"' in r]
     assert max(epochs) == 3 and sorted({e for e in epochs}) == [1, 2, 3]
 
 
-def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, toy_idx_dir, capsys, monkeypatch):
+def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, toy_idx_dir, monkeypatch):
     interrupt_at_step(monkeypatch, at=1)
     out = tmp_path / "run"
-    code, _, err = _vaelab(capsys, "train", "--data", f"mnist:{toy_idx_dir}", "--out", out, "--epochs", "2", *TINY_RUN)
+    code, _, err = _vaelab("train", "--data", f"mnist:{toy_idx_dir}", "--out", out, "--epochs", "2", *TINY_RUN)
     assert code == 130 and "no epoch had finished" in err and "start it again" in err and "--resume" not in err
 
 
@@ -85,25 +81,25 @@ def test_a_folder_named_like_a_dataset_leaves_the_dataset_meant(tmp_path, monkey
 # --- 3. did you mean ------------------------------------------------------------------------------------------
 
 
-def test_a_mistyped_command_gets_the_likeliest_one(capsys):
-    code, _, err = _vaelab(capsys, "trian")
+def test_a_mistyped_command_gets_the_likeliest_one():
+    code, _, err = _vaelab("trian")
     assert code == 2 and "did you mean 'train'?" in err and "'morph'" in err and err.count("\n") == 1
 
 
-def test_a_mistyped_choice_gets_the_likeliest_one(capsys):
-    code, _, err = _vaelab(capsys, "morph", "--method", "slrep")
+def test_a_mistyped_choice_gets_the_likeliest_one():
+    code, _, err = _vaelab("morph", "--method", "slrep")
     assert code == 2 and "did you mean 'slerp'?" in err
 
 
-def test_a_mistyped_flag_gets_the_likeliest_one_in_one_line(capsys):
-    code, _, err = _vaelab(capsys, "morph", "--fames", "10")
+def test_a_mistyped_flag_gets_the_likeliest_one_in_one_line():
+    code, _, err = _vaelab("morph", "--fames", "10")
     assert code == 2 and "did you mean --frames?" in err and err.count("\n") == 1
-    code, _, err = _vaelab(capsys, "explore", "--max-point=9")
+    code, _, err = _vaelab("explore", "--max-point=9")
     assert code == 2 and "did you mean --max-points?" in err
 
 
-def test_a_flag_like_none_gets_no_suggestion(capsys):
-    code, _, err = _vaelab(capsys, "morph", "--zebra", "1")
+def test_a_flag_like_none_gets_no_suggestion():
+    code, _, err = _vaelab("morph", "--zebra", "1")
     assert code == 2 and "--zebra" in err and "did you mean" not in err
 
 
@@ -127,8 +123,8 @@ def test_a_dataset_class_and_attribute_name_get_the_likeliest_one():
         ds.attribute_column("gendr")
 
 
-def test_a_mistyped_shipped_model_gets_the_likeliest_one(capsys):
-    code, _, err = _vaelab(capsys, "morph", "--model", "fashon-mnist", "--class", "Bag", "--class", "Coat")
+def test_a_mistyped_shipped_model_gets_the_likeliest_one():
+    code, _, err = _vaelab("morph", "--model", "fashon-mnist", "--class", "Bag", "--class", "Coat")
     assert code == 2 and "did you mean 'fashion-mnist'?" in err
 
 
@@ -142,11 +138,11 @@ def test_did_you_mean_ignores_case_and_gives_nothing_for_a_stranger():
 # --- 7. train offers what it trains -------------------------------------------------------------------------------
 
 
-def test_train_offers_only_the_kinds_it_trains_and_points_cycle_vae_to_its_command(tmp_path, capsys):
+def test_train_offers_only_the_kinds_it_trains_and_points_cycle_vae_to_its_command(tmp_path):
     train = build_parser().commands["train"]
     choices = train._option_string_actions["--model"].choices
     assert "cycle-vae" not in choices and {"vae-conv", "vae-res", "ae-mlp"} <= set(choices)
-    code, _, err = _vaelab(capsys, "train", "--model", "cycle-vae", "--out", tmp_path / "x")
+    code, _, err = _vaelab("train", "--model", "cycle-vae", "--out", tmp_path / "x")
     assert code == 2 and "vaelab train-cycle" in err and "invalid choice" not in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
 
