@@ -10,6 +10,7 @@ COLOUR_RECIPE: dict[str, object] = {
     "likelihood": "gaussian-optimal",
     "freq_loss": 1.0,
     "lr": 0.002,  # twice the field's: more progress in the few thousand steps a CPU takes in minutes
+    "latent_dim": 64,  # twice the field's: about +1.2 dB and 1.2x the edge fidelity at 10 minutes, at the same steps
 }
 GREY_RECIPE: dict[str, object] = {}
 # The largest batch a sized run takes: on colour images 32 trained better than 64, and 64 than 128, in the same
