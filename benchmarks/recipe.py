@@ -108,9 +108,9 @@ RECIPES = {
     # a reconstruction term in the evaluator's features: its KID columns flatter it, so run these with --judge
     "recipe+perceptual": ["--perceptual", "1"],
     "recipe+perceptual0.25": ["--perceptual", "0.25"],
-    # the study's other candidates on the recipe of a step of 0.002 and batches of 32: a larger latent, and the
-    # adversarial term
-    "recipe+latent64": ["--latent", "64"],
+    # the study's other candidates on the recipe of a step of 0.002 and batches of 32: the latent of 32 it had until
+    # 2026-12-07 (a latent of 64 won and joined the recipe), and the adversarial term
+    "recipe@latent32": ["--latent", "32"],
     "recipe+adversarial": ["--adversarial", "0.1"],
     # the colour recipe as it was until 2026-12-07 (a step of 0.001, batches of 64), and with a larger step, a
     # smaller batch or a heavier frequency loss; the step of 0.002 and batches of 32 together became the recipe
