@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vaelab.cli.args import MAX_UPSCALE, add_model_options, at_most, data_arg
-from vaelab.latent.landing import CORRECTIONS
+from vaelab.latent.corrections import CORRECTIONS
 from vaelab.progress import counted
 
 

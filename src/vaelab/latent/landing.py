@@ -24,7 +24,6 @@ import numpy as np
 
 from vaelab.latent.density import GaussianMixture, sample_mixture
 
-CORRECTIONS = ("density", "norm", "none")
 TYPICAL_QUANTILE = 0.25  # a code is typical once its log-density is at least this quantile of the codes'
 # ... and its norm typical while it lies between these quantiles of the codes' norms: a result whose norm is rarer
 # than 98 % of the codes' is off them. Rescaling every result to the codes' mean norm moved results already on the

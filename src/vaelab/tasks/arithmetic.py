@@ -15,8 +15,8 @@ from vaelab.data.images import enlarge, to_pil
 from vaelab.errors import VaelabError
 from vaelab.io.staging import staged_folder
 from vaelab.latent.arithmetic import combine, parse_expression
+from vaelab.latent.corrections import CORRECTIONS
 from vaelab.latent.landing import (
-    CORRECTIONS,
     Landing,
     land_on_density,
     land_on_norm,
