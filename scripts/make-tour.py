@@ -85,14 +85,17 @@ display(strip(vaelab.morph("emoji", ["emoji:dog face", "emoji:bird"], frames=10)
         "md",
         """## 4. Arithmetic
 
-Each term is the mean code of its images; the result is decoded. `strength` scales what the later terms add.""",
+Each term is the mean code of its images; the result is decoded. `strength` scales what the later terms add.
+"man cook − man + woman" with one image a term lands where the decoder knows little (a speckled cook); sets of
+images work better: the man and the woman professions, whose mean difference keeps only what they share. This is
+the expression `make demo` uses.""",
     ),
     (
         "code",
         """from vaelab.tasks.arithmetic import arithmetic
 
-r = arithmetic("emoji", "emoji:man cook - emoji:man + emoji:woman")
-display(strip([*r.concept_images, r.image], scale=1))   # man cook, man, woman, and the result
+r = arithmetic("emoji", "emoji:man cook - 2*attr:gender=man,subgroup=person-role + 2*attr:gender=woman,subgroup=person-role")
+display(strip([*r.concept_images, r.image], scale=1))   # man cook, the men's and the women's means, and the result
 r = arithmetic("fashion-mnist", "class:Sneaker - class:Sandal + class:Bag", strength=0.5)
 display(strip([*r.concept_images, r.image]))""",
     ),
