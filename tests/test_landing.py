@@ -108,6 +108,21 @@ def test_arithmetic_lands_its_result_by_default_and_the_flag_turns_it_off():
         combine_concepts(m, concepts, correction="shell")
 
 
+def test_a_models_norm_band_is_measured_once_and_is_the_same_each_time(monkeypatch):
+    import vaelab.tasks.arithmetic as arithmetic_task
+    from vaelab.models.runtime import open_model
+
+    m = open_model(None)  # the shipped Fashion-MNIST model, with its fitted density
+    draws = []
+    measure = arithmetic_task.mixture_norm_band
+    monkeypatch.setattr(arithmetic_task, "mixture_norm_band", lambda d: draws.append(1) or measure(d))
+    first = arithmetic_task.codes_norm_band(m)
+    assert first == arithmetic_task.codes_norm_band(m) == mixture_norm_band(m.density())
+    assert len(draws) == 1  # the studio's slider asks on every move: the mixture is sampled once per open model
+    arithmetic_task.codes_norm_band(open_model(None))
+    assert len(draws) == 2  # another open model measures its own
+
+
 @needs_font
 def test_the_demo_arithmetic_decodes_to_a_picture_the_evaluator_places_among_the_cooks():
     from vaelab.metrics.realism import evaluator_features, standardiser
