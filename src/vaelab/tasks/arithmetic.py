@@ -5,6 +5,7 @@ decoded (:mod:`vaelab.latent.landing`), unless ``correction="none"``."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from vaelab.latent.landing import (
     mixture_norm_band,
     no_landing,
     norm_band,
+    typical_log_density,
 )
 from vaelab.models.runtime import InferenceModel, encode_batched, open_model
 from vaelab.tasks.concepts import Concept, ConceptResolver
@@ -82,8 +84,18 @@ def check_correction(correction: str) -> None:
         raise VaelabError(f"unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}")
 
 
-# open model → {limit: its codes' norm band}; an entry goes with its model
-_NORM_BANDS: weakref.WeakKeyDictionary[InferenceModel, dict[int, tuple[float, float]]] = weakref.WeakKeyDictionary()
+# open model → what was measured once of its codes: the norm band by limit, the typical log-density
+_CODE_MEASURES: weakref.WeakKeyDictionary[InferenceModel, dict[tuple, object]] = weakref.WeakKeyDictionary()
+
+
+def _measured_once(m: InferenceModel, key: tuple, measure: Callable[[], object]):
+    """``measure()`` for this open model and ``key``, taken on the first call and kept while the model is open: each
+    draws thousands of codes from the density (or encodes training images), and the studio's arithmetic slider asks
+    on every move."""
+    measures = _CODE_MEASURES.setdefault(m, {})
+    if key not in measures:
+        measures[key] = measure()
+    return measures[key]
 
 
 def codes_norm_band(
@@ -91,19 +103,18 @@ def codes_norm_band(
 ) -> tuple[float, float]:
     """The band of typical norms of the model's codes (:func:`~vaelab.latent.landing.norm_band`): from its fitted
     density where the folder has one, else from the codes of (at most ``limit``, seeded) training images of its
-    data. Measured once per open model and limit: the studio's arithmetic slider asks for it on every move, and
-    a density of 64 dimensions takes about 60 ms to sample."""
-    bands = _NORM_BANDS.setdefault(m, {})
-    if limit not in bands:
+    data. Measured once per open model and limit."""
+
+    def measure() -> tuple[float, float]:
         if m.density() is not None:
-            bands[limit] = mixture_norm_band(m.density())
-        else:
-            ds = (resolver or ConceptResolver(m)).dataset
-            rows = ds.split("train")
-            if len(rows) > limit:
-                rows = np.sort(np.random.default_rng(0).choice(rows, limit, replace=False))
-            bands[limit] = norm_band(encode_batched(m, ds.images[rows], progress=False))
-    return bands[limit]
+            return mixture_norm_band(m.density())
+        ds = (resolver or ConceptResolver(m)).dataset
+        rows = ds.split("train")
+        if len(rows) > limit:
+            rows = np.sort(np.random.default_rng(0).choice(rows, limit, replace=False))
+        return norm_band(encode_batched(m, ds.images[rows], progress=False))
+
+    return _measured_once(m, ("norm band", limit), measure)
 
 
 def land(
@@ -120,7 +131,8 @@ def land(
             raise VaelabError(
                 f"{where} has no fitted density; make one with `vaelab fit-density {where}`, or use the norm correction"
             )
-        return land_on_density(z, m.density())
+        target = _measured_once(m, ("typical log-density",), lambda: typical_log_density(m.density()))
+        return land_on_density(z, m.density(), target=target)
     return land_on_norm(z, *codes_norm_band(m, resolver))
 
 
