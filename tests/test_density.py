@@ -358,3 +358,20 @@ def test_the_fit_shows_a_bar_counting_the_components_it_fits(capsys, monkeypatch
     assert "fitting the density" in err and "component" in err
     choose_mixture(codes, (1, 4))
     assert "fitting the density" not in capsys.readouterr().err
+
+
+def test_the_held_out_score_finds_many_small_clusters_in_many_dimensions():
+    # 40 clusters of 60 codes in 64 dimensions, each spread along a few directions as a model's codes are: a
+    # component fitted on so few codes is nearly singular, and without enough regularisation of its covariance the
+    # held-out score of 25 or 50 components collapsed and 10 was chosen
+    from vaelab.latent.density import choose_mixture
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1.5, (40, 64))
+    codes = np.concatenate(
+        [c + rng.normal(0, 1, (60, 8)) @ rng.normal(0, 0.4, (8, 64)) + rng.normal(0, 0.05, (60, 64)) for c in centres]
+    )
+    choice = choose_mixture(codes, seed=0)
+    scores = choice.held_out_log_likelihood
+    assert choice.mixture.n_components == 50, scores
+    assert scores[50] > scores[25] > scores[10] > scores[1]
