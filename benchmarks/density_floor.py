@@ -12,17 +12,12 @@ import argparse
 import json
 
 import numpy as np
-from sklearn.mixture import GaussianMixture as SklearnMixture
 
 from vaelab.data.loaders import load_dataset
-from vaelab.latent.density import HELD_OUT, MAX_CODES, as_mixture, sample_mixture, subsample
+from vaelab.latent.density import MAX_CODES, as_mixture, fit_mixture, held_out_split, sample_mixture, subsample
 from vaelab.metrics.realism import evaluator_features, kid, standardiser
 from vaelab.models.classifier import default_evaluator_for
 from vaelab.models.runtime import decode_batched, encode_batched, open_model
-
-
-def mixture(codes: np.ndarray, count: int, floor: float):
-    return SklearnMixture(count, covariance_type="full", reg_covar=floor, random_state=0).fit(codes)
 
 
 def main() -> None:
@@ -41,15 +36,14 @@ def main() -> None:
     for name in args.models:
         m = open_model(name)
         codes = np.asarray(encode_batched(m, train[subsample(len(train), MAX_CODES, 0)], progress=False), np.float64)
-        order = np.random.default_rng(0).permutation(len(codes))
-        n_held = max(1, int(round(HELD_OUT * len(codes))))
-        held, fit = codes[order[:n_held]], codes[order[n_held:]]
+        held, fit = held_out_split(codes)
         for floor in (float(f) for f in args.floors.split(",")):
             row = {}
             for count in (int(c) for c in args.counts.split(",")):
-                drawn = sample_mixture(as_mixture(mixture(codes, count, floor)), 1000, seed=0).astype(np.float32)
+                every = as_mixture(fit_mixture(codes, count, reg_covar=floor))
+                drawn = sample_mixture(every, 1000, seed=0).astype(np.float32)
                 k = kid(real, scale(evaluator_features(evaluator, decode_batched(m, drawn))), seed=0)
-                held_out = float(mixture(fit, count, floor).score(held))
+                held_out = float(fit_mixture(fit, count, reg_covar=floor).score(held))
                 row[count] = {"held_out": round(held_out, 2), "kid": round(k["kid"], 4)}
             chosen = max(row, key=lambda c: row[c]["held_out"])
             print(json.dumps({"model": name, "floor": floor, "chosen": chosen, "counts": row}), flush=True)

@@ -63,14 +63,21 @@ class MixtureChoice:
         return self.mixture.n_components
 
 
-def fit_mixture(codes: np.ndarray, n_components: int, seed: int = 0):
-    """A scikit-learn GaussianMixture (full covariances, REG_COVAR on their diagonals) fitted to codes (N, D),
+def fit_mixture(codes: np.ndarray, n_components: int, seed: int = 0, reg_covar: float = REG_COVAR):
+    """A scikit-learn GaussianMixture (full covariances, ``reg_covar`` on their diagonals) fitted to codes (N, D),
     seeded."""
     from sklearn.mixture import GaussianMixture as SklearnMixture
 
-    return SklearnMixture(n_components, covariance_type="full", reg_covar=REG_COVAR, random_state=seed).fit(
+    return SklearnMixture(n_components, covariance_type="full", reg_covar=reg_covar, random_state=seed).fit(
         np.asarray(codes, np.float64)
     )
+
+
+def held_out_split(codes: np.ndarray, held_out: float = HELD_OUT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded split :func:`choose_mixture` scores counts by: (held-out codes, fitting codes)."""
+    order = np.random.default_rng(seed).permutation(len(codes))
+    n_held = max(1, int(round(held_out * len(codes))))
+    return codes[order[:n_held]], codes[order[n_held:]]
 
 
 def as_mixture(fitted) -> GaussianMixture:
@@ -96,10 +103,7 @@ def choose_mixture(
 
     Counts with fewer than MIN_CODES_PER_COMPONENT fitting codes per component are skipped (1 is always tried)."""
     codes = np.asarray(codes, np.float64)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(codes))
-    n_held = max(1, int(round(held_out * len(codes))))
-    held, fit = codes[order[:n_held]], codes[order[n_held:]]
+    held, fit = held_out_split(codes, held_out, seed)
     counts = sorted({k for k in candidates if k == 1 or k * MIN_CODES_PER_COMPONENT <= len(fit)} | {1})
     bar = progress_bar(total=sum(counts), desc="fitting the density", unit="component", show=progress, leave=False)
     scores = {}
