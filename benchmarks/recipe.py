@@ -114,6 +114,8 @@ RECIPES = {
     "recipe+adversarial": ["--adversarial", "0.1"],
     # half the KL weight: with the σ-VAE likelihood the code may carry more of each image
     "recipe+beta0.5": ["--beta", "0.5"],
+    # a learning rate that decays to 0 at the run's last step: the small steps at the end settle the weights
+    "recipe+cosine": ["--lr-schedule", "cosine", "--warmup-steps", "100"],
     # the colour recipe as it was until 2026-12-07 (a step of 0.001, batches of 64), and with a larger step, a
     # smaller batch or a heavier frequency loss; the step of 0.002 and batches of 32 together became the recipe
     "recipe-before": ["--lr", "0.001", "--batch-size", "64"],

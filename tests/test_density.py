@@ -69,9 +69,13 @@ def test_density_round_trips_through_its_file(model_copy):
     mixture = some_mixture(8)
     save_density(model_copy, mixture, {"data": "toy", "components": 2})
     read, header = read_density(model_copy)
-    for name in ("weights", "means", "covariances"):
-        np.testing.assert_array_equal(getattr(read, name), getattr(mixture, name))
+    for name in ("weights", "means", "covariances"):  # stored in float32, read back in float64
+        assert getattr(read, name).dtype == np.float64
+        np.testing.assert_allclose(getattr(read, name), getattr(mixture, name), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(sample_mixture(read, 500, seed=1), sample_mixture(mixture, 500, seed=1), atol=1e-5)
     assert header["data"] == "toy" and header["components"] == 2
+    k, d = mixture.means.shape
+    assert (model_copy / DENSITY_NAME).stat().st_size < 4 * (k + k * d + k * d * d) + 4096  # float32 on disk
     assert not list(model_copy.glob(f".{DENSITY_NAME}*"))  # no temp file left behind
 
 
