@@ -248,6 +248,28 @@ def test_validation_keeps_the_best_epoch_and_stops_after_patience(tmp_path, toy_
         train(CFG, ds, tmp_path / "r2", TrainConfig(epochs=1, patience=2), progress=False)
 
 
+@pytest.mark.parametrize("likelihood", ["gaussian-optimal", "bernoulli"])
+def test_the_test_elbo_does_not_depend_on_the_batch_size(likelihood):
+    from vaelab.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(likelihood=likelihood))
+    rng = np.random.default_rng(0)
+    # black images, then noise: batches of 7 hold one kind each, so a σ fitted to each batch would differ from
+    # the optimum over all of them
+    images = np.concatenate([np.zeros((21, 1, 28, 28), np.uint8), rng.integers(0, 256, (21, 1, 28, 28), np.uint8)])
+    whole = evaluate_elbo(model, images, batch_size=1000, seed=3)
+    for batch_size in (7, 16):
+        parts = evaluate_elbo(model, images, batch_size=batch_size, seed=3)
+        assert parts == pytest.approx(whole, rel=1e-5)
+    if likelihood == "gaussian-optimal":  # what one σ per batch of 7 would have given: far from it
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(3)
+            model.eval()
+            per_batch = [model.loss(torch.from_numpy(images[i : i + 7]).float() / 255).recon for i in range(0, 42, 7)]
+        assert abs(torch.cat(per_batch).mean().item() - whole["recon"]) > 10
+
+
 @pytest.mark.slow
 def test_one_epoch_on_2k_images_lowers_the_test_loss(tmp_path, toy_idx_dir):
     ds = load_dataset("fashion-mnist") if fashion_mnist_available() else load_dataset(f"mnist:{toy_idx_dir}")

@@ -26,7 +26,7 @@ def bits_per_dim(nats: float, image_shape: tuple[int, ...]) -> float:
     return nats / (int(np.prod(image_shape)) * math.log(2))
 
 
-def elbo(model, images: np.ndarray, batch_size: int = 1000, seed: int = 0) -> dict:
+def elbo(model, images: np.ndarray, batch_size: int = 128, seed: int = 0) -> dict:
     """The test -ELBO of images (N, C, H, W), uint8 or float in [0,1]: neg_elbo, recon and kl (nats per image) and
     bits_per_dim."""
     return {k: float(v) for k, v in evaluate_elbo(model, images, batch_size=batch_size, seed=seed).items()}
