@@ -63,6 +63,29 @@ def test_written_gif_has_every_frame_and_pingpong_doubles_back(tmp_path, tiny_mo
     assert sheet.width >= 6 * 56 and sheet.height > 2 * 56
 
 
+def test_a_gif_frame_enlarged_by_nearest_neighbour_is_quantised_small_with_the_same_result():
+    from vaelab.viz.media import block_size, paletted
+
+    rng = np.random.default_rng(0)
+    # a smooth colour field with noise: more than 256 colours, so median cut has to choose
+    yy, xx = np.mgrid[0:48, 0:40]
+    field = np.stack([xx * 6, yy * 5, (xx + yy) * 3], -1) + rng.integers(0, 40, (48, 40, 3))
+    small = Image.fromarray(np.clip(field, 0, 255).astype(np.uint8))
+    for factor in (2, 3, 4):
+        big = small.resize((40 * factor, 48 * factor), Image.Resampling.NEAREST)
+        assert block_size(np.asarray(big)) == factor
+        full = big.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        np.testing.assert_array_equal(np.asarray(paletted(big).convert("RGB")), np.asarray(full.convert("RGB")))
+    smooth = small.resize((160, 192), Image.Resampling.BICUBIC)
+    assert block_size(np.asarray(smooth)) == 1 and block_size(np.asarray(small)) == 1
+    np.testing.assert_array_equal(
+        np.asarray(paletted(smooth)), np.asarray(smooth.quantize(colors=256, method=Image.Quantize.MEDIANCUT))
+    )
+    shifted = np.asarray(small.resize((160, 192), Image.Resampling.NEAREST)).copy()
+    shifted[1, 0] = 255 - shifted[1, 0]  # one pixel breaks its block
+    assert block_size(shifted) == 1
+
+
 def test_a_contact_sheet_of_large_frames_wraps_into_rows_a_viewer_shows_whole():
     from vaelab.viz.media import SHEET_WIDTH, contact_sheet
 

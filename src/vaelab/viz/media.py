@@ -18,11 +18,39 @@ def write_gif(frames: list[Image.Image], path: Path, fps: float = 12, pingpong: 
     A GIF frame lasts whole hundredths of a second, and browsers play 0 or 1 of them as 10, so the delay is
     rounded to hundredths and held at 2 or more: at most 50 fps (the MP4 keeps the exact rate)."""
     seq = frames + frames[-2:0:-1] if pingpong and len(frames) > 2 else frames
-    seq = [f.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT) if f.mode != "L" else f for f in seq]
+    seq = [paletted(f) if f.mode != "L" else f for f in seq]
     delay_ms = GIF_MIN_DELAY_MS if fps >= 1000 / GIF_MIN_DELAY_MS else 10 * max(2, round(100 / fps))
     seq[0].save(
         path, format="GIF", save_all=True, append_images=seq[1:], duration=delay_ms, loop=0, optimize=False, disposal=2
     )
+
+
+def paletted(frame: Image.Image) -> Image.Image:
+    """The frame in 256 colours by median cut. A frame enlarged by nearest neighbour (a block of s × s equal pixels
+    for each decoded one, as morph frames are) is quantised at its decoded size and then enlarged: median cut
+    counts each colour s² times as often in the enlarged frame, so the palette and the picture are the same, in
+    about half the time on 64 × 64 frames shown at 256 × 256."""
+    rgb = frame.convert("RGB")
+    block = block_size(np.asarray(rgb))
+    if block == 1:
+        return rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small = rgb.resize((rgb.width // block, rgb.height // block), Image.Resampling.NEAREST)
+    return small.quantize(colors=256, method=Image.Quantize.MEDIANCUT).resize(rgb.size, Image.Resampling.NEAREST)
+
+
+def block_size(pixels: np.ndarray) -> int:
+    """The largest s (up to 16) such that ``pixels`` (H, W, C) is made of s × s blocks of one colour each: a
+    nearest-neighbour enlargement by s; 1 when it is none."""
+    h, w = pixels.shape[:2]
+    for s in range(16, 1, -1):
+        if h % s or w % s:
+            continue
+        small = pixels[::s, ::s]
+        if np.array_equal(pixels[s - 1 :: s, s - 1 :: s], small) and np.array_equal(
+            np.repeat(np.repeat(small, s, axis=0), s, axis=1), pixels
+        ):
+            return s
+    return 1
 
 
 def write_mp4(frames: list[Image.Image], path: Path, fps: float = 12) -> None:
