@@ -231,7 +231,13 @@ def test_explore_cli_prints_where_the_files_went(tiny_model_dir, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert str(out) in proc.stdout and "360 " in proc.stdout and "40 plotted" in proc.stdout
-    assert json.loads((out / SUMMARY).read_text())["traversal"]["center"] == "image #5"
+    summary = json.loads((out / SUMMARY).read_text())
+    assert summary["traversal"]["center"] == "image #5"
+    from vaelab.cli.explore import SAMPLED_FROM
+
+    # the line says where samples.png's samples come from, as summary.json does (this folder has no density)
+    assert summary["samples"] == "prior" and "samples from the prior N(0, I)" in proc.stdout
+    assert set(SAMPLED_FROM) == {"prior", "density", "codes"}
 
 
 def test_a_model_without_class_names_gets_plots_without_a_legend(tmp_path, toy_idx_dir):

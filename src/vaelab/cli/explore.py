@@ -34,9 +34,18 @@ def cmd_explore(args) -> None:
     s = result.summary
     kl = f"; {s['active_units']} of {s['latent_dim']} dimensions active" if s["variational"] else ""
     print(
-        f"explored {s['encoded']} {s['data']} images ({s['plotted']} plotted, {s['projection']['method']}{kl}); "
+        f"explored {s['encoded']} {s['data']} images ({s['plotted']} plotted, {s['projection']['method']}{kl}; "
+        f"samples {SAMPLED_FROM.get(s.get('samples'), 'drawn')}); "
         f"{len(result.files)} files in {result.out}: " + ", ".join(sorted(result.files))
     )
+
+
+# how the printed line names where samples.png's samples come from (summary.json's "samples")
+SAMPLED_FROM = {
+    "density": "from the fitted density",
+    "prior": "from the prior N(0, I)",
+    "codes": "from a Gaussian fitted to the codes",
+}
 
 
 def add(sub) -> None:
@@ -46,7 +55,7 @@ def add(sub) -> None:
         description="Encode a dataset with a model and write pictures of its latent space: PCA "
         "scatters (2-D, 3-D, interactive HTML), decoded images on the PCA plane, "
         "histograms against N(0,1), KL per dimension, traversals (PNG and GIF), "
-        "reconstruction and prior-sample grids, and summary.json.",
+        "reconstruction and sample grids (from the fitted density where the folder has one), and summary.json.",
     )
     add_model_options(p)
     p.add_argument(

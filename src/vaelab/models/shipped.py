@@ -55,8 +55,8 @@ def model_folder(model: str | Path | None) -> Path:
     close = difflib.get_close_matches(text, list(shipped), n=1, cutoff=0.5)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise VaelabError(
-        f"{text!r} is neither a model folder nor a shipped model{hint}; the shipped models are: "
-        f"{', '.join(shipped) or 'none'}, or give a folder that `vaelab train` wrote"
+        f"{text!r} is neither a model folder nor a shipped model{hint}. The shipped models are: "
+        f"{', '.join(shipped) or 'none'}; or give a folder that `vaelab train` wrote"
     )
 
 
