@@ -35,7 +35,7 @@ def cmd_explore(args) -> None:
     kl = f"; {s['active_units']} of {s['latent_dim']} dimensions active" if s["variational"] else ""
     print(
         f"explored {s['encoded']} {s['data']} images ({s['plotted']} plotted, {s['projection']['method']}{kl}; "
-        f"samples {SAMPLED_FROM.get(s.get('samples'), 'drawn')}); "
+        f"samples {SAMPLED_FROM[s['samples']]}); "
         f"{len(result.files)} files in {result.out}: " + ", ".join(sorted(result.files))
     )
 

@@ -31,6 +31,11 @@ LOG_2PI = math.log(2 * math.pi)
 MIN_LOG_SIGMA = -6.0  # a learned or optimal sigma stays above e^-6 ≈ 0.0025: a perfect fit would send it to 0
 
 
+def squared_error(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Each value's squared error (x − mean)² under a Gaussian likelihood whose mean is sigmoid(logits)."""
+    return (x - torch.sigmoid(logits)) ** 2
+
+
 @dataclass
 class LossOutput:
     """Per-image terms in nats, shape (B,), and the scalar objective to minimise."""
@@ -114,10 +119,17 @@ class LatentModel(nn.Module):
             s = self.cfg.sigma
             nll = 0.5 * ((x - torch.sigmoid(logits)) / s) ** 2 + math.log(s) + 0.5 * LOG_2PI
         else:
-            sq = (x - torch.sigmoid(logits)) ** 2
+            sq = squared_error(logits, x)
             log_s = self.log_sigma_for(sq)
             nll = 0.5 * sq * torch.exp(-2 * log_s) + log_s + 0.5 * LOG_2PI
         return nll.flatten(1).sum(1)
+
+    def recon_nll_at_optimum(self, squared: float, values: int) -> float:
+        """The optimal-σ likelihood's −log p summed over ``values`` pixel values whose squared errors sum to
+        ``squared``, with one σ at its optimum for all of them: what :meth:`recon_nll` gives for a batch that holds
+        them all, for a test set scored in several batches."""
+        log_s = float(self.log_sigma_for(torch.tensor(squared / values, dtype=torch.float64)))
+        return 0.5 * squared * math.exp(-2 * log_s) + values * (log_s + 0.5 * LOG_2PI)
 
     def log_sigma_for(self, sq: torch.Tensor) -> torch.Tensor:
         """log σ of a Gaussian likelihood whose σ is not fixed, for squared errors ``sq`` (B, C, H, W): the learned

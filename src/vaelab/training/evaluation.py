@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from contextlib import contextmanager
 
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 
 from vaelab.errors import VaelabError
-from vaelab.models.base import LOG_2PI
+from vaelab.models.base import squared_error
 
 
 def images_tensor(images: np.ndarray) -> torch.Tensor:
@@ -96,12 +95,10 @@ def evaluate_elbo(model, images: np.ndarray, batch_size: int = 128, seed: int = 
             out = model.loss(x)
             totals += [0.0 if optimal else out.recon.sum().item(), out.kl.sum().item()]
             if optimal:
-                squared += ((x - torch.sigmoid(out.logits)) ** 2).double().sum().item()
+                squared += squared_error(out.logits, x).double().sum().item()
     model.train(was_training)
     dims = int(np.prod(images.shape[1:]))
-    if optimal and len(images):  # the optimum over every value: Σ 0.5·e²/σ² + log σ + ½ log 2π
-        values = len(images) * dims
-        log_s = float(model.log_sigma_for(torch.tensor(squared / values, dtype=torch.float64)))
-        totals[0] = 0.5 * squared * math.exp(-2 * log_s) + values * (log_s + 0.5 * LOG_2PI)
+    if optimal and len(images):
+        totals[0] = model.recon_nll_at_optimum(squared, len(images) * dims)
     recon, kl = (float(v) for v in totals / len(images))  # plain floats: they go into checkpoints and JSON
     return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "bits_per_dim": (recon + kl) / (dims * np.log(2))}
